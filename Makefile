@@ -1,0 +1,84 @@
+# Calcifer: the commands a user types. CMake does the building; this file only drives it.
+#
+#   make            build build/lib/libcalcifer.{a,so}, build/bin/*, the pkg-config file
+#   make demo       the main job: fetch the Ghibli films offline in all three styles
+#   make test       the whole suite, then again under ASan+UBSan, the pool under TSan
+#   make install PREFIX=/usr/local
+#   make bench      build and run the benchmarks side by side with their peers
+#   make fuzz       build the libFuzzer targets and run each for FUZZ_SECONDS
+#   make format     clang-format the tree; make lint: format check, style check, clang-tidy
+
+PREFIX    ?= /usr/local
+BUILD     ?= build
+JOBS      ?= $(shell nproc)
+CF_WERROR ?= OFF
+CMAKE_ARGS ?=
+FUZZ_SECONDS ?= 30
+
+.PHONY: all deps configure demo test test-debug test-asan test-tsan test-valgrind lint format \
+        check-format check-style install bench fuzz clean
+
+all: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+deps:
+	@scripts/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCF_WERROR=$(CF_WERROR) $(CMAKE_ARGS) >/dev/null
+
+demo: all
+	@scripts/demo.sh $(BUILD)
+
+test: deps lint test-debug test-asan test-tsan test-valgrind
+	@echo "calcifer: all test stages passed"
+
+test-debug: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCF_WERROR=$(CF_WERROR) $(CMAKE_ARGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+	cd $(BUILD) && ctest -j 2 --output-on-failure
+
+test-asan: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCF_WERROR=$(CF_WERROR) \
+	  -DCF_SANITIZE=address,undefined -DCF_BUILD_EXAMPLES=ON >/dev/null
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest -j 2 --output-on-failure -LE nosan
+
+test-tsan: deps
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DCF_WERROR=$(CF_WERROR) \
+	  -DCF_SANITIZE=thread >/dev/null
+	cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest -j 2 --output-on-failure -L tsan
+
+test-valgrind: test-debug
+	@scripts/valgrind-examples.sh $(BUILD)
+
+lint: check-format check-style
+
+check-format:
+	@scripts/check-format.sh
+
+check-style:
+	@scripts/check-style.sh
+
+format:
+	@git ls-files '*.c' '*.h' | xargs clang-format -i
+
+install: all
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+bench:
+	@scripts/install-deps.sh --bench
+	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCF_BUILD_BENCH=ON -DCF_BUILD_TESTS=OFF >/dev/null
+	cmake --build build-bench -j $(JOBS)
+	@bench/run.sh build-bench
+
+fuzz:
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCF_BUILD_FUZZ=ON \
+	  -DCF_BUILD_TESTS=OFF -DCF_SANITIZE=address,undefined >/dev/null
+	cmake --build build-fuzz -j $(JOBS)
+	@scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
+clean:
+	rm -rf build build-asan build-tsan build-bench build-fuzz

@@ -1,0 +1,7 @@
+/* Calcifer: coro (not yet written). */
+#ifndef CALCIFER_CORO_H
+#define CALCIFER_CORO_H
+
+#include "calcifer/common.h"
+
+#endif /* CALCIFER_CORO_H */

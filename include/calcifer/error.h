@@ -1,0 +1,162 @@
+/*
+ * Calcifer: error codes.
+ *
+ * Every fallible function returns 0 (or a count) on success and a negative code on failure.
+ * System errors are `-errno` (CF_ENOENT == -ENOENT on Linux); the library's own codes sit
+ * below -4000. One X-macro list, CF_ERRNO_MAP, generates the constants, `cf_strerror` and
+ * `cf_err_name` (model: libuv's UV_ERRNO_MAP). `errno` is never part of the API.
+ */
+#ifndef CALCIFER_ERROR_H
+#define CALCIFER_ERROR_H
+
+#include <errno.h>
+
+#include "calcifer/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* XX(name, value, message) */
+#define CF_ERRNO_MAP(XX)                                                                           \
+    XX(E2BIG, -E2BIG, "argument list too long")                                                    \
+    XX(EACCES, -EACCES, "permission denied")                                                       \
+    XX(EADDRINUSE, -EADDRINUSE, "address already in use")                                          \
+    XX(EADDRNOTAVAIL, -EADDRNOTAVAIL, "address not available")                                     \
+    XX(EAFNOSUPPORT, -EAFNOSUPPORT, "address family not supported")                                \
+    XX(EAGAIN, -EAGAIN, "resource temporarily unavailable")                                        \
+    XX(EALREADY, -EALREADY, "connection already in progress")                                      \
+    XX(EBADF, -EBADF, "bad file descriptor")                                                       \
+    XX(EBUSY, -EBUSY, "resource busy or locked")                                                   \
+    XX(ECANCELED, -ECANCELED, "operation canceled")                                                \
+    XX(ECHILD, -ECHILD, "no child processes")                                                      \
+    XX(ECONNABORTED, -ECONNABORTED, "software caused connection abort")                            \
+    XX(ECONNREFUSED, -ECONNREFUSED, "connection refused")                                          \
+    XX(ECONNRESET, -ECONNRESET, "connection reset by peer")                                        \
+    XX(EEXIST, -EEXIST, "file already exists")                                                     \
+    XX(EFAULT, -EFAULT, "bad address")                                                             \
+    XX(EFBIG, -EFBIG, "file too large")                                                            \
+    XX(EHOSTUNREACH, -EHOSTUNREACH, "host is unreachable")                                         \
+    XX(EINTR, -EINTR, "interrupted system call")                                                   \
+    XX(EINVAL, -EINVAL, "invalid argument")                                                        \
+    XX(EIO, -EIO, "i/o error")                                                                     \
+    XX(EISCONN, -EISCONN, "socket is already connected")                                           \
+    XX(EISDIR, -EISDIR, "illegal operation on a directory")                                        \
+    XX(ELOOP, -ELOOP, "too many symbolic links encountered")                                       \
+    XX(EMFILE, -EMFILE, "too many open files")                                                     \
+    XX(EMSGSIZE, -EMSGSIZE, "message too long")                                                    \
+    XX(ENAMETOOLONG, -ENAMETOOLONG, "name too long")                                               \
+    XX(ENETDOWN, -ENETDOWN, "network is down")                                                     \
+    XX(ENETUNREACH, -ENETUNREACH, "network is unreachable")                                        \
+    XX(ENFILE, -ENFILE, "file table overflow")                                                     \
+    XX(ENOBUFS, -ENOBUFS, "no buffer space available")                                             \
+    XX(ENODEV, -ENODEV, "no such device")                                                          \
+    XX(ENOENT, -ENOENT, "no such file or directory")                                               \
+    XX(ENOMEM, -ENOMEM, "not enough memory")                                                       \
+    XX(ENOSPC, -ENOSPC, "no space left on device")                                                 \
+    XX(ENOSYS, -ENOSYS, "function not implemented")                                                \
+    XX(ENOTCONN, -ENOTCONN, "socket is not connected")                                             \
+    XX(ENOTDIR, -ENOTDIR, "not a directory")                                                       \
+    XX(ENOTEMPTY, -ENOTEMPTY, "directory not empty")                                               \
+    XX(ENOTSOCK, -ENOTSOCK, "socket operation on non-socket")                                      \
+    XX(ENOTSUP, -ENOTSUP, "operation not supported")                                               \
+    XX(ENXIO, -ENXIO, "no such device or address")                                                 \
+    XX(EPERM, -EPERM, "operation not permitted")                                                   \
+    XX(EPIPE, -EPIPE, "broken pipe")                                                               \
+    XX(EPROTO, -EPROTO, "protocol error")                                                          \
+    XX(ERANGE, -ERANGE, "result too large")                                                        \
+    XX(EROFS, -EROFS, "read-only file system")                                                     \
+    XX(ESPIPE, -ESPIPE, "invalid seek")                                                            \
+    XX(ESRCH, -ESRCH, "no such process")                                                           \
+    XX(ETIMEDOUT, -ETIMEDOUT, "connection timed out")                                              \
+    XX(ETXTBSY, -ETXTBSY, "text file is busy")                                                     \
+    XX(EXDEV, -EXDEV, "cross-device link not permitted")                                           \
+    XX(EOF, -4095, "end of file")                                                                  \
+    XX(EPARSE, -4094, "parse error")                                                               \
+    XX(ETOOBIG, -4093, "size limit exceeded")                                                      \
+    XX(ECLOSED, -4092, "handle is closed")                                                         \
+    XX(EHTTP, -4091, "HTTP error status")                                                          \
+    XX(ENOTFOUND, -4090, "host name not found")                                                    \
+    XX(ETLS, -4089, "TLS error")                                                                   \
+    XX(EURL, -4088, "malformed URL")                                                               \
+    XX(EREDIRECTS, -4087, "too many redirects")                                                    \
+    XX(EAGGREGATE, -4086, "all promises were rejected")                                            \
+    XX(ECYCLE, -4085, "promise resolved with itself")                                              \
+    XX(ENOTASK, -4084, "not inside an async task")                                                 \
+    XX(EUNHANDLED, -4083, "unhandled promise rejection")                                           \
+    XX(ESTACK, -4082, "coroutine stack overflow")                                                  \
+    XX(EDNSAGAIN, -4081, "temporary failure in name resolution")                                   \
+    XX(EBADRESP, -4080, "malformed response")                                                      \
+    XX(EUNKNOWN, -4001, "unknown error")
+
+#define CF__ERR_ENUM(name, value, msg) CF_##name = (value),
+enum cf_errno {
+    CF_OK = 0,
+    CF_ERRNO_MAP(CF__ERR_ENUM) CF__ERR_END = -4096
+};
+#undef CF__ERR_ENUM
+
+/*
+ * A short message for `code` ("no such file or directory"). Static storage; an unknown
+ * code gives "unknown error". Thread: any.
+ */
+CF_EXTERN const char *cf_strerror(int code);
+
+/* The code's name without the prefix's "CF_" ("ENOENT", "EPARSE"). Static storage. Thread: any. */
+CF_EXTERN const char *cf_err_name(int code);
+
+/*
+ * Convert an `errno` value (positive) to a Calcifer code (negative). 0 stays 0.
+ * Thread: any.
+ */
+CF_EXTERN int cf_translate_sys_error(int sys_errno);
+
+
+/*
+ * An error value: a code, a message that names what failed and with which input, and the
+ * place (file, line, function) where the failing operation was started, so a rejection
+ * printed at the top of a program says where it began (≈ a JavaScript Error with its stack's
+ * first frame). Errors are plain heap objects with one owner; promises own the error they
+ * were rejected with.
+ */
+typedef struct cf_error {
+    int code;            /* negative CF_E* */
+    const char *message; /* "open 'films.csv': permission denied"; owned by the error */
+    const char *file;    /* static string (__FILE__) or NULL */
+    int line;
+    const char *func; /* static string (__func__) or NULL */
+} cf_error;
+
+/*
+ * Make an error whose message is exactly the formatted text (no code text appended); with
+ * `fmt` NULL the message is `cf_strerror(code)`. Ownership: the caller owns the result and
+ * frees it with `cf_error_free`. Returns NULL only when memory is exhausted.
+ * `file` and `func` must be static strings (use CF_ERROR). Thread: any.
+ */
+CF_EXTERN cf_error *cf_error_new(int code, const char *file, int line, const char *func,
+                                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/*
+ * Like cf_error_new, but the message is the formatted text, ": ", and `cf_strerror(code)`:
+ * `CF_ERROR_SYS(CF_EACCES, "open '%s'", path)` gives "open 'x.csv': permission denied".
+ */
+CF_EXTERN cf_error *cf_error_sys(int code, const char *file, int line, const char *func,
+                                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* A deep copy of `e` (NULL for NULL or when memory is exhausted). Caller owns it. */
+CF_EXTERN cf_error *cf_error_copy(const cf_error *e);
+
+/* Free an error made by this API. NULL is a no-op. Usable as a promise value destructor. */
+CF_EXTERN void cf_error_free(void *e);
+
+/* Write "message (at file:line in func)" and a newline to `stream` (a FILE *). */
+CF_EXTERN void cf_error_print(const cf_error *e, void *stream);
+
+#define CF_ERROR(code, ...)     cf_error_new((code), __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define CF_ERROR_SYS(code, ...) cf_error_sys((code), __FILE__, __LINE__, __func__, __VA_ARGS__)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CALCIFER_ERROR_H */

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Check that every Debian package the build, the tests and the demo need is installed.
+# As root, install the missing ones with apt-get; otherwise print the exact command and stop.
+#
+#   scripts/install-deps.sh          build + tests + demo
+#   scripts/install-deps.sh --bench  also what the benchmarks compare against
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config clang clang-format clang-tidy libclang-rt-14-dev
+  libcurl4-openssl-dev libssl-dev zlib1g-dev ca-certificates
+  valgrind curl openssl nginx-light python3 jq
+)
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(libuv1-dev wrk hyperfine nodejs npm)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  case "$status" in
+    *"install ok installed"*) ;;
+    *)
+      # A tool present on PATH from elsewhere (node from another source, say) is enough.
+      case "$p" in
+        nodejs) command -v node >/dev/null 2>&1 && continue ;;
+        npm) command -v npm >/dev/null 2>&1 && continue ;;
+        python3) command -v python3 >/dev/null 2>&1 && continue ;;
+      esac
+      missing+=("$p")
+      ;;
+  esac
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "calcifer: missing Debian packages: ${missing[*]}" >&2
+  echo "calcifer: run as root:  apt-get update && $cmd" >&2
+  exit 1
+fi
+echo "calcifer: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,34 @@
+/*
+ * Growable byte buffer with a hard maximum (model: curl's dynbuf and its `toobig`). The
+ * contents are always NUL-terminated so text can be used as a C string. Zero-initialize,
+ * then call cf__dbuf_init to set the maximum; cf__dbuf_free releases the memory.
+ */
+#ifndef CF_UTIL_BUF_H
+#define CF_UTIL_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef struct cf_dbuf {
+    char *data;
+    size_t len;
+    size_t cap;
+    size_t max; /* appending past this fails with CF_ETOOBIG; 0 means SIZE_MAX/2 */
+} cf_dbuf;
+
+void cf__dbuf_init(cf_dbuf *b, size_t max);
+/* Append bytes. Returns 0, CF_ENOMEM or CF_ETOOBIG (the buffer is left unchanged). */
+int cf__dbuf_add(cf_dbuf *b, const void *p, size_t len);
+int cf__dbuf_addc(cf_dbuf *b, char c);
+int cf__dbuf_adds(cf_dbuf *b, const char *s);
+/* printf-style append; same errors as cf__dbuf_add. */
+int cf__dbuf_printf(cf_dbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cf__dbuf_vprintf(cf_dbuf *b, const char *fmt, va_list ap);
+/* Make room for `len` more bytes without changing `len`. Same errors. */
+int cf__dbuf_reserve(cf_dbuf *b, size_t len);
+void cf__dbuf_reset(cf_dbuf *b);
+/* Hand the bytes to the caller (who frees them with cf__free) and empty the buffer. */
+char *cf__dbuf_take(cf_dbuf *b, size_t *len);
+void cf__dbuf_free(cf_dbuf *b);
+
+#endif

@@ -1,0 +1,133 @@
+/*
+ * Error names and messages, generated from the one CF_ERRNO_MAP list in calcifer/error.h so
+ * that a new code cannot be added without its text.
+ */
+#include "calcifer/error.h"
+
+#define MSG_CASE(name, value, msg)                                                                 \
+    case CF_##name:                                                                                \
+        return msg;
+#define NAME_CASE(name, value, msg)                                                                \
+    case CF_##name:                                                                                \
+        return #name;
+
+const char *cf_strerror(int code)
+{
+    switch (code) {
+    case 0:
+        return "success";
+        CF_ERRNO_MAP(MSG_CASE)
+    default:
+        return "unknown error";
+    }
+}
+
+const char *cf_err_name(int code)
+{
+    switch (code) {
+    case 0:
+        return "OK";
+        CF_ERRNO_MAP(NAME_CASE)
+    default:
+        return "EUNKNOWN";
+    }
+}
+
+int cf_translate_sys_error(int sys_errno)
+{
+    if (sys_errno <= 0)
+        return sys_errno;
+    if (sys_errno == EWOULDBLOCK)
+        return CF_EAGAIN;
+    return -sys_errno;
+}
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/alloc.h"
+#include "util/buf.h"
+
+/* The error and its message live in one block, so one free releases both. */
+static cf_error *error_make(int code, const char *file, int line, const char *func,
+                            const char *text, size_t len)
+{
+    cf_error *e = cf__malloc(sizeof *e + len + 1);
+    if (!e)
+        return NULL;
+    char *msg = (char *)(e + 1);
+    memcpy(msg, text, len);
+    msg[len] = '\0';
+    e->code = code;
+    e->message = msg;
+    e->file = file;
+    e->line = line;
+    e->func = func;
+    return e;
+}
+
+static cf_error *error_vmake(int code, const char *file, int line, const char *func,
+                             int append_code, const char *fmt, va_list ap)
+{
+    cf_dbuf b;
+    cf__dbuf_init(&b, 0);
+    int rc = 0;
+    if (fmt)
+        rc = cf__dbuf_vprintf(&b, fmt, ap);
+    if (!rc && append_code && fmt)
+        rc = cf__dbuf_adds(&b, ": ");
+    if (!rc && (append_code || !fmt))
+        rc = cf__dbuf_adds(&b, cf_strerror(code));
+    cf_error *e = NULL;
+    if (!rc)
+        e = error_make(code, file, line, func, b.data, b.len);
+    cf__dbuf_free(&b);
+    return e;
+}
+
+cf_error *cf_error_new(int code, const char *file, int line, const char *func, const char *fmt,
+                       ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cf_error *e = error_vmake(code, file, line, func, 0, fmt, ap);
+    va_end(ap);
+    return e;
+}
+
+cf_error *cf_error_sys(int code, const char *file, int line, const char *func, const char *fmt,
+                       ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cf_error *e = error_vmake(code, file, line, func, 1, fmt, ap);
+    va_end(ap);
+    return e;
+}
+
+cf_error *cf_error_copy(const cf_error *e)
+{
+    if (!e)
+        return NULL;
+    const char *m = e->message ? e->message : "";
+    return error_make(e->code, e->file, e->line, e->func, m, strlen(m));
+}
+
+void cf_error_free(void *e)
+{
+    cf__free(e);
+}
+
+void cf_error_print(const cf_error *e, void *stream)
+{
+    FILE *f = stream;
+    if (!e) {
+        fputs("(no error)\n", f);
+        return;
+    }
+    fprintf(f, "%s", e->message ? e->message : cf_strerror(e->code));
+    if (e->file)
+        fprintf(f, " (at %s:%d in %s)", e->file, e->line, e->func ? e->func : "?");
+    fputc('\n', f);
+}
