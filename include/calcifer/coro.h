@@ -1,7 +1,220 @@
-/* Calcifer: coro (not yet written). */
+/*
+ * Calcifer: async/await on stackful coroutines (≈ JavaScript's async functions and await).
+ *
+ * cf_async starts a C function as a *task* on a coroutine stack of its own. Like a call to a
+ * JavaScript async function, the function runs synchronously, inside cf_async, until its
+ * first await; cf_async then returns a promise of its result. cf_await suspends the task
+ * until a promise settles and resumes it as a microtask, with V8's timing: one microtask turn
+ * for an already settled promise, and in the drain right after the callback that settles a
+ * pending one. Tasks interleave at their awaits exactly as async functions do.
+ *
+ *     static int fetch(cf_task *task, void *arg)
+ *     {
+ *         void *body;
+ *         int rc = cf_await(cf_fs_read_file_p(cf_task_loop(task), arg), &body);
+ *         if (rc < 0)
+ *             return rc;                  // ≈ an uncaught throw: the promise rejects
+ *         ...                             // with the awaited error, file and line kept
+ *         return cf_task_return(task, result, cf_free);   // ≈ return result
+ *     }
+ *     cf_promise *p = cf_async(loop, fetch, "films.json");
+ *
+ * A task function returns 0 (fulfilled with the value given to cf_task_return, or NULL) or
+ * a negative CF_E* code (rejected). The rejection's error is, in order: the one given to
+ * cf_task_throw; else the error of the task's last failed await when it has the same code
+ * (an error passed up unchanged keeps the file and line of the operation that failed); else
+ * a new error with that code. A failing task never "throws" to its caller: its promise
+ * rejects, and an unhandled rejection is reported as for any promise.
+ *
+ * Awaited values: cf_await *takes* the caller's reference to the promise (so
+ * `cf_await(cf_x_p(...), &v)` leaks nothing) and the task keeps it until its next await or
+ * its end; the value and error it returns are borrowed until then. To keep a value longer,
+ * cf_promise_retain the promise before awaiting it, or copy the value.
+ *
+ * Cancellation (≈ AbortSignal, libdill-style): a task started with a signal (cf_async_ex),
+ * or in a group (calcifer/group.h), is cancelled when the signal aborts. Its pending await
+ * then returns the reason's code (CF_ECANCELED for a plain abort), and so does every later
+ * await, sleep and group wait in it, at once, without suspending: the task runs its cleanup
+ * and ends. Cleanup that needs the loop uses callback-style calls (cf_x_close(h, cb)).
+ *
+ * Stacks: a task runs on a dedicated stack (mmap'd, guard page, pooled; 64 KiB by default,
+ * or CF_STACK_SIZE, or per loop / per task here) or, in copy-stack mode, on a shared stack
+ * whose used part is copied out while the task is suspended (a few hundred bytes per
+ * suspended task instead of a page or more; a suspended task's locals must then not be
+ * pointed to by anything that runs while it waits). Running past the stack is reported as a
+ * stack overflow and kills the process.
+ *
+ * Tasks still suspended when the loop closes are resumed there, with CF_ECANCELED from
+ * their await, so that they finish and free what they hold. Everything is loop-thread only.
+ */
 #ifndef CALCIFER_CORO_H
 #define CALCIFER_CORO_H
 
 #include "calcifer/common.h"
+#include "calcifer/error.h"
+#include "calcifer/loop.h"
+#include "calcifer/promise.h"
+#include "calcifer/abort.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- types ---- */
+
+/* A running task (≈ the activation of an async function). Opaque; owned by the library. */
+typedef struct cf_task cf_task;
+
+/*
+ * The body of a task. `task` is the task itself (valid until the function returns); `arg`
+ * is the pointer given to cf_async (borrowed). Return 0 to fulfil the task's promise, or a
+ * negative CF_E* to reject it (see the top of this file).
+ */
+typedef int (*cf_async_fn)(cf_task *task, void *arg);
+
+/* Which stack a task runs on. */
+typedef enum cf_stack_mode {
+    CF_STACK_DEFAULT = 0, /* the loop's default (cf_task_set_defaults), else dedicated */
+    CF_STACK_DEDICATED,   /* a stack of its own */
+    CF_STACK_COPY         /* a shared stack, copied out while suspended */
+} cf_stack_mode;
+
+/* Options of cf_async_ex and cf_task_set_defaults; zero-initialize for the defaults. */
+typedef struct cf_task_opts {
+    size_t stack_size;       /* usable bytes; 0: the loop's default, else CF_STACK_SIZE or 64 KiB */
+    cf_stack_mode stack;     /* dedicated or copy-stack */
+    cf_abort_signal *signal; /* cancels the task when it aborts; borrowed (the task retains it) */
+} cf_task_opts;
+
+/* ---- start ---- */
+
+/*
+ * Start `fn(task, arg)` as a task (≈ calling an async function): it runs now, until its first
+ * await, and the returned promise settles with its result. Never fails synchronously: when
+ * no stack can be had the promise is rejected with CF_ENOMEM (and `fn` never runs).
+ * Ownership: `arg` is borrowed until the task ends; the caller owns one reference to the
+ * promise. Returns NULL only when memory is exhausted or `loop`/`fn` is NULL. May be called
+ * from inside a task (the new task runs on its own stack). Thread: loop only.
+ */
+CF_EXTERN cf_promise *cf_async(cf_loop *loop, cf_async_fn fn, void *arg);
+
+/*
+ * cf_async with options (NULL: the defaults). With a signal that is already aborted the task
+ * does not start: the promise is rejected with (a copy of) the reason. Ownership: `opts` is
+ * copied; its signal is borrowed (the task keeps a reference until it ends). As cf_async.
+ */
+CF_EXTERN cf_promise *cf_async_ex(cf_loop *loop, cf_async_fn fn, void *arg,
+                                  const cf_task_opts *opts);
+
+/*
+ * Set the loop's default stack size and mode for tasks started later (`opts->signal` must be
+ * NULL). Ownership: `opts` is copied. Returns 0, CF_EINVAL (NULL argument, a signal, or a
+ * stack mode out of range) or CF_ENOMEM. Thread: loop only.
+ */
+CF_EXTERN int cf_task_set_defaults(cf_loop *loop, const cf_task_opts *opts);
+
+/* ---- the task's result ---- */
+
+/*
+ * Set the value the task's promise fulfils with when the function returns 0 (≈ `return
+ * value`). A later call replaces the value (the earlier one's `dtor` runs). Ownership: takes
+ * `value`; `dtor(value)` runs when the promise is freed (NULL `dtor`: nothing to free).
+ * Returns 0, so `return cf_task_return(task, v, dtor);` reads as a return.
+ * Thread: the task itself.
+ */
+CF_EXTERN int cf_task_return(cf_task *task, void *value, void (*dtor)(void *));
+
+/*
+ * Set the error the task's promise rejects with (≈ `throw err`); returns its code, so
+ * `return cf_task_throw(task, CF_ERROR(CF_EPARSE, "bad row %d", n));` reads as a throw. A
+ * NULL `err` stands for CF_ENOMEM (so a failed CF_ERROR is safe). Ownership: takes `err`.
+ * If the function then returns 0 anyway, the error is dropped. Thread: the task itself.
+ */
+CF_EXTERN int cf_task_throw(cf_task *task, cf_error *err);
+
+/* ---- await ---- */
+
+/*
+ * Suspend the current task until `p` settles (≈ `await p`) and resume it as a microtask: one
+ * turn for a settled promise, as V8 (when the resumption would run next anyway, the task just
+ * goes on: same order, no switch). Returns 0 with `*value` (if `value` is not NULL) set to
+ * the fulfillment value, or the rejection's negative code with the error available from
+ * cf_await_error (≈ a throw at the await, caught by testing the code).
+ * Ownership: takes one reference to `p`, on success and on failure; the value and the error
+ * are borrowed until the task's next await (of any kind) or its end.
+ * Errors: the rejection's code; CF_ENOMEM for a NULL `p` (a `_p` call that ran out of
+ * memory); CF_ENOTASK outside a task; CF_EINVAL for a promise of another loop; the
+ * cancellation's code (CF_ECANCELED, ...) when the task is cancelled. Thread: loop only.
+ */
+CF_EXTERN int cf_await(cf_promise *p, void **value);
+
+/*
+ * cf_await with a deadline (≈ await with AbortSignal.timeout): CF_ETIMEDOUT when `p` has not
+ * settled `ms` milliseconds from now. The promise goes on, only the await gives up. Errors
+ * and ownership as cf_await. Thread: loop only.
+ */
+CF_EXTERN int cf_await_timeout(cf_promise *p, uint64_t ms, void **value);
+
+/*
+ * cf_await that gives up when `signal` aborts, with the reason's code (CF_ECANCELED for
+ * cf_abort(ctrl, NULL), CF_ETIMEDOUT for a timeout signal), at once if it already has.
+ * Ownership: `signal` is borrowed until this returns (NULL: plain cf_await); as cf_await
+ * otherwise. Thread: loop only.
+ */
+CF_EXTERN int cf_await_signal(cf_promise *p, cf_abort_signal *signal, void **value);
+
+/*
+ * Let the other microtasks go first: resume after one microtask turn (≈ `await null`).
+ * Returns 0, CF_ENOTASK outside a task, or the cancellation's code. Thread: loop only.
+ */
+CF_EXTERN int cf_await_null(void);
+
+/*
+ * The error of the current task's last failed await, sleep or group wait (≈ the caught
+ * exception), or NULL (no failure; or CF_ENOMEM without an error object; or outside a task).
+ * Ownership: borrowed until the task's next await or its end; cf_error_copy it to keep it.
+ */
+CF_EXTERN const cf_error *cf_await_error(void);
+
+/* ---- sleep ---- */
+
+/*
+ * Suspend the current task for `ms` milliseconds (≈ `await setTimeout(ms)` from
+ * timers/promises): a loop timer, ordered with the other timers by due time then creation,
+ * resumes the task as a microtask. 0 ms is 1 ms, as in Node. Returns 0, CF_ENOTASK outside a
+ * task, CF_EINVAL (`loop` NULL or not the task's), CF_ENOMEM, or the cancellation's code.
+ * Thread: loop only.
+ */
+CF_EXTERN int cf_sleep(cf_loop *loop, uint64_t ms);
+
+/*
+ * A promise fulfilled with NULL `ms` milliseconds from now (≈ setTimeout(ms) from
+ * timers/promises). Its timer keeps the loop alive. Ownership: the caller owns one reference.
+ * Never fails synchronously (no timer: rejected with CF_ENOMEM). Returns NULL only when
+ * memory is exhausted or `loop` is NULL. Thread: loop only.
+ */
+CF_EXTERN cf_promise *cf_sleep_p(cf_loop *loop, uint64_t ms);
+
+/* ---- the current task ---- */
+
+/* The task running now, or NULL outside a task. Thread: loop only. */
+CF_EXTERN cf_task *cf_task_current(void);
+
+/* The task's loop. */
+CF_EXTERN cf_loop *cf_task_loop(const cf_task *task);
+
+/*
+ * The task's cancellation signal (its own from cf_async_ex, or its group's), or NULL: pass it
+ * to the operations the task starts so that they are cancelled with it. Ownership: borrowed
+ * until the task ends.
+ */
+CF_EXTERN cf_abort_signal *cf_task_signal(const cf_task *task);
+
+/* 0 while the task is not cancelled, else the cancellation's code (CF_ECANCELED, ...). */
+CF_EXTERN int cf_task_cancelled(const cf_task *task);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* CALCIFER_CORO_H */

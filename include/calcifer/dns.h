@@ -1,7 +1,95 @@
-/* Calcifer: dns (not yet written). */
+/*
+ * Calcifer: name resolution (≈ Node's `dns.lookup` and `dns.lookupService`).
+ *
+ * getaddrinfo(3) and getnameinfo(3) run on the thread pool; results come back on the loop
+ * thread in the poll phase. A lookup can be cancelled: before a worker picks it up it is
+ * removed from the pool's queue; after that its result is dropped. Either way its callback
+ * runs with CF_ECANCELED.
+ *
+ * Callback convention as in calcifer/fs.h: `int status` and `const cf_error *err` (NULL on
+ * success, else "getaddrinfo ENOTFOUND example.invalid"), borrowed until the callback returns.
+ */
 #ifndef CALCIFER_DNS_H
 #define CALCIFER_DNS_H
 
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include "calcifer/common.h"
+#include "calcifer/error.h"
+#include "calcifer/loop.h"
+#include "calcifer/promise.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- types ---- */
+
+/* A lookup in flight; valid until its callback returns. Opaque. */
+typedef struct cf_dns_req cf_dns_req;
+
+/* The value of cf_dns_getnameinfo_p: the host and service names. */
+typedef struct cf_dns_name {
+    char host[NI_MAXHOST];
+    char service[NI_MAXSERV];
+} cf_dns_name;
+
+/* ---- callback types ---- */
+
+/* getaddrinfo result: `res` is the addrinfo list, borrowed until the callback returns. */
+typedef void (*cf_dns_addrinfo_cb)(int status, const cf_error *err, const struct addrinfo *res,
+                                   void *data);
+/* getnameinfo result: `host` and `service` are borrowed until the callback returns. */
+typedef void (*cf_dns_nameinfo_cb)(int status, const cf_error *err, const char *host,
+                                   const char *service, void *data);
+
+/* ---- lookups ---- */
+
+/*
+ * Resolve `host` and/or `service` (≈ dns.lookup(host, {all: true})). `hints` may be NULL (any
+ * family, SOCK_STREAM, AI_ADDRCONFIG). Errors: CF_ENOTFOUND (no such name: "getaddrinfo
+ * ENOTFOUND host"), CF_EDNSAGAIN (temporary failure), CF_ECANCELED, CF_ENOMEM, or another code.
+ * Returns 0, CF_EINVAL (both names NULL), CF_ENOMEM. When `req` is not NULL it receives the
+ * request, for cf_dns_cancel, valid until `cb` returns. Ownership: `host`, `service` and
+ * `hints` copied. Thread: loop only.
+ */
+CF_EXTERN int cf_dns_getaddrinfo(cf_loop *loop, const char *host, const char *service,
+                                 const struct addrinfo *hints, cf_dns_addrinfo_cb cb, void *data,
+                                 cf_dns_req **req);
+/*
+ * Promise form: fulfils with the `struct addrinfo *` list, owned by the promise (freed with
+ * freeaddrinfo). Errors reject, as above.
+ */
+CF_EXTERN cf_promise *cf_dns_getaddrinfo_p(cf_loop *loop, const char *host, const char *service,
+                                           const struct addrinfo *hints);
+
+/*
+ * Turn an address into a host and service name (≈ dns.lookupService). `flags` are NI_*
+ * flags (NI_NUMERICHOST, NI_NAMEREQD, ...). Errors: CF_ENOTFOUND, CF_EDNSAGAIN, CF_EAFNOSUPPORT,
+ * CF_ECANCELED, or another code. Returns 0, CF_EINVAL (NULL or oversized address), CF_ENOMEM.
+ * Ownership: `addr` copied. Thread: loop only.
+ */
+CF_EXTERN int cf_dns_getnameinfo(cf_loop *loop, const struct sockaddr *addr, socklen_t addrlen,
+                                 int flags, cf_dns_nameinfo_cb cb, void *data, cf_dns_req **req);
+/* Promise form: fulfils with a `cf_dns_name *` the promise owns. */
+CF_EXTERN cf_promise *cf_dns_getnameinfo_p(cf_loop *loop, const struct sockaddr *addr,
+                                           socklen_t addrlen, int flags);
+
+/*
+ * Cancel a lookup whose callback has not run yet: its callback runs with CF_ECANCELED (later,
+ * never inside this call). Returns 0, or CF_EINVAL for NULL. Thread: loop only.
+ */
+CF_EXTERN int cf_dns_cancel(cf_dns_req *req);
+
+/*
+ * A getaddrinfo/getnameinfo EAI_* code as a CF_E* code (EAI_NONAME → CF_ENOTFOUND, EAI_AGAIN →
+ * CF_EDNSAGAIN, EAI_MEMORY → CF_ENOMEM, EAI_SYSTEM → -errno, ...). Thread: any.
+ */
+CF_EXTERN int cf_dns_translate_error(int eai);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* CALCIFER_DNS_H */

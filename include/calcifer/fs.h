@@ -1,7 +1,341 @@
-/* Calcifer: fs (not yet written). */
+/*
+ * Calcifer: files (≈ Node's `fs` and `fs.promises`).
+ *
+ * Every operation runs its system calls on the thread pool and reports on the loop thread, in
+ * the poll phase. Each exists twice: a callback function (error first, ≈ `fs.readFile(path,
+ * cb)`) and a `_p` function returning a promise (≈ `fs.promises.readFile`).
+ *
+ * Conventions shared by the whole io layer (docs/architecture-io.md):
+ * - A callback function returns 0 when the operation started; then its callback runs exactly
+ *   once, later, on the loop thread. A negative return (CF_EINVAL, CF_ENOMEM) means it did not
+ *   start and the callback never runs.
+ * - Callbacks get `int status` first: 0 or a count on success, a negative CF_E* on failure,
+ *   and `const cf_error *err`: NULL on success, otherwise the error with a message naming the
+ *   operation and the path ("open 'films.csv': permission denied"). `err` is borrowed until
+ *   the callback returns (copy it with cf_error_copy to keep it).
+ * - `_p` functions never fail synchronously: every error rejects the promise with a cf_error.
+ *   They return NULL only when the promise itself cannot be allocated.
+ * - Paths are copied; buffers to write are borrowed until the callback runs or the promise
+ *   settles; buffers to read into are borrowed the same way.
+ */
 #ifndef CALCIFER_FS_H
 #define CALCIFER_FS_H
 
+#include <stdint.h>
+
 #include "calcifer/common.h"
+#include "calcifer/error.h"
+#include "calcifer/loop.h"
+#include "calcifer/promise.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- types ---- */
+
+/* File metadata (≈ fs.Stats). A plain value; times are nanoseconds since the epoch. */
+typedef struct cf_stat {
+    uint64_t dev;
+    uint64_t ino;
+    uint32_t mode; /* type and permission bits: test with S_ISREG(mode), S_ISDIR(mode) */
+    uint32_t nlink;
+    uint32_t uid;
+    uint32_t gid;
+    uint64_t rdev;
+    int64_t size;
+    int64_t blksize;
+    int64_t blocks;
+    int64_t atime_ns;
+    int64_t mtime_ns;
+    int64_t ctime_ns;
+} cf_stat;
+
+/* Kinds of directory entries (≈ fs.Dirent's isFile() and friends). */
+enum cf_dirent_type {
+    CF_DIRENT_UNKNOWN = 0,
+    CF_DIRENT_FILE,
+    CF_DIRENT_DIR,
+    CF_DIRENT_LINK,
+    CF_DIRENT_FIFO,
+    CF_DIRENT_SOCKET,
+    CF_DIRENT_CHAR,
+    CF_DIRENT_BLOCK
+};
+
+/* One directory entry (≈ fs.Dirent). `name` is borrowed from the list that holds it. */
+typedef struct cf_dirent {
+    const char *name;
+    int type; /* enum cf_dirent_type */
+} cf_dirent;
+
+/*
+ * A directory listing, the value `cf_fs_readdir_p` fulfils with: `count` entries sorted by
+ * name, without "." and "..". Freed with `cf_free` (one block).
+ */
+typedef struct cf_dirlist {
+    size_t count;
+    cf_dirent *entries;
+} cf_dirlist;
+
+/* A temporary file just created: its descriptor and path, the value of `cf_fs_mkstemp_p`. */
+typedef struct cf_fs_tempfile {
+    int fd;
+    char *path; /* in the same block */
+} cf_fs_tempfile;
+
+/* ---- callback types ---- */
+
+/* Operations with no result beyond a number: `status` is the descriptor, byte count or 0. */
+typedef void (*cf_fs_cb)(int status, const cf_error *err, void *data);
+/* Whole-file read: `bytes` (NUL-terminated, `len` bytes) is borrowed until the callback returns. */
+typedef void (*cf_fs_data_cb)(int status, const cf_error *err, const char *bytes, size_t len,
+                              void *data);
+/* stat/lstat/fstat: `st` is borrowed until the callback returns; NULL on error. */
+typedef void (*cf_fs_stat_cb)(int status, const cf_error *err, const cf_stat *st, void *data);
+/* readdir: `list` is borrowed until the callback returns; NULL on error. */
+typedef void (*cf_fs_readdir_cb)(int status, const cf_error *err, const cf_dirlist *list,
+                                 void *data);
+/*
+ * realpath and mkstemp: `path` is borrowed until the callback returns; for mkstemp `status` is
+ * the new descriptor (which the callback owns).
+ */
+typedef void (*cf_fs_path_cb)(int status, const cf_error *err, const char *path, void *data);
+
+/* ---- flags ---- */
+
+/* cf_fs_write_file: write a temporary file, fsync it, rename it over the target, fsync the folder. */
+#define CF_FS_ATOMIC 0x1
+/* cf_fs_write_file: fsync the file before reporting (implied by CF_FS_ATOMIC). */
+#define CF_FS_FSYNC 0x2
+/* cf_fs_mkdir: create missing parents, and succeed when the folder exists (≈ {recursive:true}). */
+#define CF_FS_RECURSIVE 0x4
+
+/* Largest whole file cf_fs_read_file accepts (≈ buffer.constants.MAX_LENGTH); CF_ETOOBIG past it. */
+#define CF_FS_READ_FILE_MAX ((size_t)1 << 31)
+
+/* ---- descriptors: open, read, write, fsync, close ---- */
+
+/*
+ * Open a file (≈ fs.open). `flags` are open(2) flags (O_RDONLY, O_WRONLY|O_CREAT|O_TRUNC, ...;
+ * O_CLOEXEC is always added); `mode` applies when creating. `cb` gets the descriptor as
+ * `status`; the callback owns it and closes it with cf_fs_close.
+ * Errors: CF_ENOENT, CF_EACCES, CF_EEXIST, CF_EISDIR, CF_ENOTDIR, CF_EMFILE, or another -errno;
+ * CF_EINVAL (NULL path), CF_ENOMEM. Ownership: `path` copied. Thread: loop only.
+ */
+CF_EXTERN int cf_fs_open(cf_loop *loop, const char *path, int flags, int mode, cf_fs_cb cb,
+                         void *data);
+/* Promise form: fulfils with the descriptor as an integer value (cf_promise_value_int). */
+CF_EXTERN cf_promise *cf_fs_open_p(cf_loop *loop, const char *path, int flags, int mode);
+
+/*
+ * Close a descriptor (≈ fs.close). Errors: CF_EBADF, CF_EIO. Thread: loop only.
+ */
+CF_EXTERN int cf_fs_close(cf_loop *loop, int fd, cf_fs_cb cb, void *data);
+/* Promise form: fulfils with no value. */
+CF_EXTERN cf_promise *cf_fs_close_p(cf_loop *loop, int fd);
+
+/*
+ * Read up to `len` bytes at `offset` (≈ fs.read with a position); `offset` -1 reads at the
+ * file position. 64-bit offsets: files past 2 GiB work. `status` is the number of bytes read
+ * (0 at end of file); `len` is capped at 1 GiB per call.
+ * Ownership: `buf` is borrowed until the callback runs. Errors: CF_EBADF, CF_EISDIR, CF_EIO,
+ * or another -errno; CF_EINVAL. Thread: loop only.
+ */
+CF_EXTERN int cf_fs_read(cf_loop *loop, int fd, void *buf, size_t len, int64_t offset,
+                         cf_fs_cb cb, void *data);
+/* Promise form: fulfils with the byte count as an integer value. `buf` borrowed until it settles. */
+CF_EXTERN cf_promise *cf_fs_read_p(cf_loop *loop, int fd, void *buf, size_t len, int64_t offset);
+
+/*
+ * Write all `len` bytes at `offset` (≈ fs.write, repeated until everything is written);
+ * `offset` -1 writes at the file position (appends with O_APPEND). `status` is the number of
+ * bytes written. Ownership: `buf` is borrowed until the callback runs. Errors: CF_ENOSPC,
+ * CF_EBADF, CF_EFBIG, CF_EIO, or another -errno; CF_EINVAL. Thread: loop only.
+ */
+CF_EXTERN int cf_fs_write(cf_loop *loop, int fd, const void *buf, size_t len, int64_t offset,
+                          cf_fs_cb cb, void *data);
+/* Promise form: fulfils with the byte count as an integer value. */
+CF_EXTERN cf_promise *cf_fs_write_p(cf_loop *loop, int fd, const void *buf, size_t len,
+                                    int64_t offset);
+
+/* Flush a descriptor to the disk (≈ fs.fsync). Errors: CF_EBADF, CF_EIO, CF_ENOSPC. */
+CF_EXTERN int cf_fs_fsync(cf_loop *loop, int fd, cf_fs_cb cb, void *data);
+CF_EXTERN cf_promise *cf_fs_fsync_p(cf_loop *loop, int fd);
+
+/* ---- whole files ---- */
+
+/*
+ * Read a whole file (≈ fs.readFile). `cb` gets the bytes, NUL-terminated.
+ * Errors: CF_ENOENT, CF_EACCES, CF_EISDIR, CF_ETOOBIG (over CF_FS_READ_FILE_MAX), CF_ENOMEM,
+ * or another -errno; CF_EINVAL. Ownership: `path` copied; the bytes are borrowed until `cb`
+ * returns. Thread: loop only. On a non-zero return `cb` is never called.
+ */
+CF_EXTERN int cf_fs_read_file(cf_loop *loop, const char *path, cf_fs_data_cb cb, void *data);
+/* Promise form: fulfils with a `cf_buf *` (base NUL-terminated) that the promise owns. */
+CF_EXTERN cf_promise *cf_fs_read_file_p(cf_loop *loop, const char *path);
+
+/*
+ * Write a whole file, creating or truncating it (≈ fs.writeFile), mode 0666 less the umask.
+ * With CF_FS_ATOMIC the bytes go to a temporary file in the same folder, which is fsync'ed and
+ * renamed over `path`, then the folder is fsync'ed: a reader sees the old file or the new one,
+ * never a part, and a failure leaves the old file as it was (the temporary file is removed).
+ * Errors: CF_ENOSPC, CF_EACCES, CF_ENOENT, CF_ENOTDIR, CF_EISDIR, CF_EIO, or another -errno;
+ * CF_EINVAL. Ownership: `path` copied; `bytes` borrowed until the callback runs.
+ * Thread: loop only.
+ */
+CF_EXTERN int cf_fs_write_file(cf_loop *loop, const char *path, const void *bytes, size_t len,
+                               int flags, cf_fs_cb cb, void *data);
+/* Promise form: fulfils with no value; `bytes` borrowed until it settles. */
+CF_EXTERN cf_promise *cf_fs_write_file_p(cf_loop *loop, const char *path, const void *bytes,
+                                         size_t len, int flags);
+
+/*
+ * Append bytes to a file, creating it if needed (≈ fs.appendFile). Errors as cf_fs_write_file.
+ */
+CF_EXTERN int cf_fs_append_file(cf_loop *loop, const char *path, const void *bytes, size_t len,
+                                cf_fs_cb cb, void *data);
+CF_EXTERN cf_promise *cf_fs_append_file_p(cf_loop *loop, const char *path, const void *bytes,
+                                          size_t len);
+
+/* ---- names and folders ---- */
+
+/*
+ * Rename `from` to `to`, replacing `to` atomically (≈ fs.rename). The message names both
+ * paths. Errors: CF_ENOENT, CF_EACCES, CF_EXDEV, CF_EISDIR, CF_ENOTEMPTY, or another -errno.
+ */
+CF_EXTERN int cf_fs_rename(cf_loop *loop, const char *from, const char *to, cf_fs_cb cb,
+                           void *data);
+CF_EXTERN cf_promise *cf_fs_rename_p(cf_loop *loop, const char *from, const char *to);
+
+/* Remove a file (≈ fs.unlink). Errors: CF_ENOENT, CF_EACCES, CF_EISDIR, or another -errno. */
+CF_EXTERN int cf_fs_unlink(cf_loop *loop, const char *path, cf_fs_cb cb, void *data);
+CF_EXTERN cf_promise *cf_fs_unlink_p(cf_loop *loop, const char *path);
+
+/*
+ * Create a folder (≈ fs.mkdir); with CF_FS_RECURSIVE create the missing parents too and
+ * accept a folder that exists. Errors: CF_EEXIST, CF_ENOENT, CF_ENOTDIR, CF_EACCES, or
+ * another -errno.
+ */
+CF_EXTERN int cf_fs_mkdir(cf_loop *loop, const char *path, int mode, int flags, cf_fs_cb cb,
+                          void *data);
+CF_EXTERN cf_promise *cf_fs_mkdir_p(cf_loop *loop, const char *path, int mode, int flags);
+
+/* Remove an empty folder (≈ fs.rmdir). Errors: CF_ENOENT, CF_ENOTEMPTY, CF_ENOTDIR, or another -errno. */
+CF_EXTERN int cf_fs_rmdir(cf_loop *loop, const char *path, cf_fs_cb cb, void *data);
+CF_EXTERN cf_promise *cf_fs_rmdir_p(cf_loop *loop, const char *path);
+
+/*
+ * List a folder (≈ fs.readdir with {withFileTypes:true}), sorted by name, without "." and "..".
+ * Errors: CF_ENOENT, CF_ENOTDIR, CF_EACCES, CF_ENOMEM, or another -errno.
+ */
+CF_EXTERN int cf_fs_readdir(cf_loop *loop, const char *path, cf_fs_readdir_cb cb, void *data);
+/* Promise form: fulfils with a `cf_dirlist *` the promise owns. */
+CF_EXTERN cf_promise *cf_fs_readdir_p(cf_loop *loop, const char *path);
+
+/* Resolve a path to its absolute, canonical form (≈ fs.realpath). Errors: CF_ENOENT, CF_ELOOP, ... */
+CF_EXTERN int cf_fs_realpath(cf_loop *loop, const char *path, cf_fs_path_cb cb, void *data);
+/* Promise form: fulfils with a `char *` path the promise owns. */
+CF_EXTERN cf_promise *cf_fs_realpath_p(cf_loop *loop, const char *path);
+
+/*
+ * Create a new temporary file `<dir>/<prefix>XXXXXX`, opened read-write with mode 0600
+ * (≈ mkstemp; fs.mkdtemp is its folder cousin). `status` is the descriptor, which the
+ * callback owns; `path` is borrowed until it returns. Errors: CF_ENOENT, CF_EACCES, CF_EEXIST,
+ * or another -errno; CF_EINVAL. Ownership: `dir` and `prefix` copied. Thread: loop only.
+ */
+CF_EXTERN int cf_fs_mkstemp(cf_loop *loop, const char *dir, const char *prefix, cf_fs_path_cb cb,
+                            void *data);
+/* Promise form: fulfils with a `cf_fs_tempfile *` the promise owns (the descriptor is the caller's). */
+CF_EXTERN cf_promise *cf_fs_mkstemp_p(cf_loop *loop, const char *dir, const char *prefix);
+
+/* ---- metadata ---- */
+
+/* File metadata, following symbolic links (≈ fs.stat). Errors: CF_ENOENT, CF_ENOTDIR, CF_EACCES, ... */
+CF_EXTERN int cf_fs_stat(cf_loop *loop, const char *path, cf_fs_stat_cb cb, void *data);
+/* Metadata of the link itself (≈ fs.lstat). */
+CF_EXTERN int cf_fs_lstat(cf_loop *loop, const char *path, cf_fs_stat_cb cb, void *data);
+/* Metadata of an open descriptor (≈ fs.fstat). Errors: CF_EBADF. */
+CF_EXTERN int cf_fs_fstat(cf_loop *loop, int fd, cf_fs_stat_cb cb, void *data);
+/* Promise forms: fulfil with a `cf_stat *` the promise owns. */
+CF_EXTERN cf_promise *cf_fs_stat_p(cf_loop *loop, const char *path);
+CF_EXTERN cf_promise *cf_fs_lstat_p(cf_loop *loop, const char *path);
+CF_EXTERN cf_promise *cf_fs_fstat_p(cf_loop *loop, int fd);
+
+/* ---- atomic streaming writer ---- */
+
+/*
+ * A file written in chunks through the pool and put in place atomically (≈ a fs.WriteStream
+ * to a temporary file, then fs.rename): chunks are copied into a queue and written in order
+ * by the pool; commit flushes, fsyncs, renames over the target and fsyncs the folder; abort
+ * (or any failure) removes the temporary file and leaves the target as it was.
+ */
+typedef struct cf_fs_writer cf_fs_writer;
+
+/* Writer events: drain, commit and abort completions. `err` as everywhere in this header. */
+typedef void (*cf_fs_writer_cb)(cf_fs_writer *w, int status, const cf_error *err, void *data);
+
+/* cf_fs_writer_write's "the queue passed the high-water mark" result (≈ write() returning false). */
+#define CF_FS_WRITER_FULL 1
+/* Default high-water mark of the queue (bytes). */
+#define CF_FS_WRITER_HIGH_WATER (64 * 1024)
+
+/*
+ * Start writing `path` atomically: a temporary file `<path>.tmp-XXXXXX` is created in the same
+ * folder, on the pool. `high_water` is the queue size past which writes report
+ * CF_FS_WRITER_FULL (0: CF_FS_WRITER_HIGH_WATER). Errors of the creation come through the
+ * first failing call or callback (write, drain, commit).
+ * Returns 0, CF_EINVAL, CF_ENOMEM. Ownership: `path` copied; the caller owns the writer
+ * until it calls commit or abort, which free it after their callback. Thread: loop only.
+ */
+CF_EXTERN int cf_fs_writer_open(cf_loop *loop, const char *path, size_t high_water,
+                                cf_fs_writer **out);
+
+/*
+ * Queue `len` bytes (copied). Returns 0 when the caller may go on, CF_FS_WRITER_FULL when
+ * the queue holds `high_water` bytes or more (the bytes are queued all the same; wait for the
+ * drain callback before writing more), or the writer's error: the first failure of the
+ * creation or of a write (CF_ENOSPC, CF_EIO, ...), CF_ENOMEM, CF_ECLOSED after commit/abort.
+ * Thread: loop only.
+ */
+CF_EXTERN int cf_fs_writer_write(cf_fs_writer *w, const void *bytes, size_t len);
+
+/*
+ * The same, in the shape of the CSV writer's sink, `int (*)(void *ctx, const char *p, size_t
+ * n)`: `ctx` is the writer. Returns 0 (also when the queue is full: check
+ * cf_fs_writer_full) or the writer's error.
+ */
+CF_EXTERN int cf_fs_writer_sink(void *ctx, const char *bytes, size_t len);
+
+/* Non-zero while the queue holds `high_water` bytes or more. Thread: loop only. */
+CF_EXTERN int cf_fs_writer_full(const cf_fs_writer *w);
+
+/*
+ * Call `cb` once, when the queue falls under the high-water mark (≈ the 'drain' event), with
+ * status 0, or with the writer's error if a write fails first. If the queue is not full it
+ * runs on a later loop turn. Replaces an earlier drain callback. Returns 0 or CF_ECLOSED.
+ */
+CF_EXTERN int cf_fs_writer_on_drain(cf_fs_writer *w, cf_fs_writer_cb cb, void *data);
+/* Promise form: fulfils when the queue is under the mark (at once if it is), rejects on error. */
+CF_EXTERN cf_promise *cf_fs_writer_drain_p(cf_fs_writer *w);
+
+/*
+ * Finish: write what is queued, fsync, rename over the target, fsync the folder. `cb` gets
+ * 0 or the first error (then the temporary file is removed and the target untouched). The
+ * writer is freed after `cb` returns. Returns 0, CF_ECLOSED (already committed or aborted).
+ */
+CF_EXTERN int cf_fs_writer_commit(cf_fs_writer *w, cf_fs_writer_cb cb, void *data);
+/* Promise form: fulfils with no value; the writer is freed either way. */
+CF_EXTERN cf_promise *cf_fs_writer_commit_p(cf_fs_writer *w);
+
+/*
+ * Give up: drop the queue, remove the temporary file, leave the target as it was. `cb` (may
+ * be NULL) runs with 0 once done; the writer is freed after it. Returns 0 or CF_ECLOSED.
+ */
+CF_EXTERN int cf_fs_writer_abort(cf_fs_writer *w, cf_fs_writer_cb cb, void *data);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* CALCIFER_FS_H */

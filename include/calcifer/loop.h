@@ -1,7 +1,115 @@
-/* Calcifer: loop (not yet written). */
+/*
+ * Calcifer: the event loop (≈ Node's event loop, libuv's uv_loop_t).
+ *
+ * One thread runs a loop; every callback runs on that thread, to completion. An iteration
+ * visits the phases of Node: timers, pending I/O callbacks, poll (I/O and thread-pool
+ * completions), check (immediates), close callbacks. After the main program's code and after
+ * every callback of every phase, the nextTick queue is drained, then the microtask queue,
+ * repeatedly until both are empty (≈ process.nextTick and queueMicrotask).
+ *
+ * Timers and immediates are in calcifer/timer.h, fd watchers in calcifer/watch.h, signals in
+ * calcifer/signal.h and the thread pool in calcifer/pool.h.
+ */
 #ifndef CALCIFER_LOOP_H
 #define CALCIFER_LOOP_H
 
 #include "calcifer/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* An event loop. Opaque; create with cf_loop_new, free with cf_loop_close. */
+typedef struct cf_loop cf_loop;
+
+/* The plain callback of ticks, microtasks, immediates and JS-style timers. */
+typedef void (*cf_callback)(void *data);
+
+/* How cf_run runs (≈ uv_run_mode). */
+typedef enum cf_run_mode {
+    CF_RUN_DEFAULT = 0, /* iterate until nothing referenced is left (or cf_stop) */
+    CF_RUN_ONCE,        /* one iteration; waits for I/O if nothing else is ready */
+    CF_RUN_NOWAIT       /* one iteration without waiting */
+} cf_run_mode;
+
+/* ---- create ---- */
+
+/*
+ * Create a loop (≈ uv_loop_init). The loop belongs to the thread that creates it: every
+ * function taking it must be called from that thread unless its comment says otherwise.
+ * Ownership: on success `*out` is owned by the caller, freed by cf_loop_close.
+ * Returns 0, CF_ENOMEM, or a negative -errno from epoll_create1/eventfd (CF_EMFILE, ...).
+ * Thread: any (the calling thread becomes the loop's thread).
+ */
+CF_EXTERN int cf_loop_new(cf_loop **out);
+
+/* ---- run ---- */
+
+/*
+ * Run the loop (≈ uv_run; the implicit loop of a Node process). Drains the nextTick and
+ * microtask queues first (as cf_loop_drain), then iterates the phases.
+ * Returns: CF_RUN_DEFAULT: 0 once nothing referenced is left, or >0 when cf_stop ended it
+ * with work remaining; CF_RUN_ONCE/CF_RUN_NOWAIT: >0 if work remains, 0 if not; a negative
+ * CF_E* when a layer failed the run (CF_EUNHANDLED for an unhandled promise rejection): the
+ * run stops at the end of the callback that failed it, and the error is cleared on return.
+ * CF_EINVAL if `loop` is NULL or cf_run is already running on it. Thread: loop only.
+ */
+CF_EXTERN int cf_run(cf_loop *loop, cf_run_mode mode);
+
+/*
+ * Make cf_run return at the end of the current iteration (≈ uv_stop). Callbacks already
+ * queued stay queued. Thread: loop only.
+ */
+CF_EXTERN void cf_stop(cf_loop *loop);
+
+/*
+ * The loop's cached monotonic clock in milliseconds (≈ uv_now). It is read from the system
+ * at the start of each iteration and after the poll phase wait; timers are relative to it.
+ * Thread: loop only.
+ */
+CF_EXTERN uint64_t cf_now(const cf_loop *loop);
+
+/* Refresh the cached clock now (≈ uv_update_time). Thread: loop only. */
+CF_EXTERN void cf_update_time(cf_loop *loop);
+
+/*
+ * Queue `fn(data)` on the nextTick queue (≈ process.nextTick): it runs in the next drain,
+ * before any microtask of that drain; ticks queued by ticks run in the same drain.
+ * Ownership: `data` is borrowed until `fn` returns. Never runs inside this call.
+ * Returns 0, or CF_ENOMEM (then `fn` never runs), CF_EINVAL if `loop` or `fn` is NULL.
+ * No allocation once the queue has grown to its working size. Thread: loop only.
+ */
+CF_EXTERN int cf_next_tick(cf_loop *loop, cf_callback fn, void *data);
+
+/*
+ * Queue `fn(data)` on the microtask queue (≈ queueMicrotask), the FIFO that promise
+ * reactions share. Microtasks queued while microtasks run are run in the same drain, before
+ * any nextTick queued meanwhile. Ownership: `data` is borrowed until `fn` returns.
+ * Returns 0, CF_ENOMEM or CF_EINVAL as cf_next_tick. Thread: loop only.
+ */
+CF_EXTERN int cf_queue_microtask(cf_loop *loop, cf_callback fn, void *data);
+
+/*
+ * Drain the nextTick and microtask queues now: ticks fully, then microtasks fully, repeated
+ * until both are empty. Call it after the "main program" code and before cf_run, as Node does
+ * after the main module (cf_run also drains first thing). Does nothing when called from a
+ * tick or microtask that is being drained. Thread: loop only.
+ */
+CF_EXTERN void cf_loop_drain(cf_loop *loop);
+
+/* ---- close ---- */
+
+/*
+ * Free the loop (≈ uv_loop_close). Every handle must have been closed (and its close
+ * callback run) and every request completed first; queued ticks, microtasks and unref'd
+ * immediates that never ran are dropped.
+ * Returns 0 (the loop is freed), CF_EBUSY while handles or requests remain (the loop is not
+ * freed; run it, then close again), CF_EINVAL for NULL. Thread: loop only.
+ */
+CF_EXTERN int cf_loop_close(cf_loop *loop);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* CALCIFER_LOOP_H */

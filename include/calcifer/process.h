@@ -1,7 +1,120 @@
-/* Calcifer: process (not yet written). */
+/*
+ * Calcifer: child processes (≈ Node's `child_process.spawn`).
+ *
+ * A child is started with posix_spawn: program, arguments, environment, working folder, and
+ * for each of stdin/stdout/stderr a choice of inheriting the parent's, a pipe on the loop, or
+ * /dev/null. Pipes are cf_tcp streams (calcifer/tcp.h) over a Unix socket pair, read and
+ * written as any socket (≈ child.stdin / child.stdout). The exit is watched with a pidfd
+ * (Linux 5.3 and later) in the poll phase, and reported once, as a callback and as a promise
+ * (≈ the 'exit' event): the exit status, or the signal that ended the child.
+ *
+ * Lifecycle: cf_process_spawn → (streams, kill, exit) → cf_process_close. The process object
+ * owns its stdio streams; cf_process_close closes those still open and frees the object after
+ * its close callback. Closing before the child exits does not kill it; the child is then
+ * reaped when it exits (the loop stays alive for that).
+ */
 #ifndef CALCIFER_PROCESS_H
 #define CALCIFER_PROCESS_H
 
+#include <stdint.h>
+
 #include "calcifer/common.h"
+#include "calcifer/error.h"
+#include "calcifer/loop.h"
+#include "calcifer/promise.h"
+#include "calcifer/tcp.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- types ---- */
+
+/* A child process. Opaque. */
+typedef struct cf_process cf_process;
+
+/* What a child's stdin, stdout or stderr is connected to (≈ the `stdio` option). */
+enum cf_stdio {
+    CF_STDIO_INHERIT = 0, /* the parent's descriptor ('inherit') */
+    CF_STDIO_PIPE,        /* a stream on the loop ('pipe') */
+    CF_STDIO_IGNORE       /* /dev/null ('ignore') */
+};
+
+/* How to start a child (≈ spawn's arguments and options). Zero-initialize, then fill in. */
+typedef struct cf_process_options {
+    const char *file;        /* program; searched in PATH when it has no '/' */
+    const char *const *args; /* argv, NULL-terminated; NULL means { file, NULL } */
+    const char *const *env;  /* "NAME=value" strings, NULL-terminated; NULL inherits environ */
+    const char *cwd;         /* working folder; NULL keeps the parent's */
+    int stdio[3];            /* enum cf_stdio for stdin, stdout, stderr */
+} cf_process_options;
+
+/* How a child ended (the value of cf_process_exit_p). */
+typedef struct cf_process_exit {
+    int exit_status; /* the exit code when term_signal is 0 */
+    int term_signal; /* the signal that killed it (≈ the 'exit' event's `signal`), else 0 */
+} cf_process_exit;
+
+/* ---- callback types ---- */
+
+/*
+ * The child exited (≈ 'exit'): `status` is 0 with `exit_status` and `term_signal` filled, or a
+ * negative code when watching failed. Runs once, in the poll phase.
+ */
+typedef void (*cf_process_exit_cb)(cf_process *p, int status, const cf_error *err,
+                                   int exit_status, int term_signal, void *data);
+/* The process object is closed; its memory goes when this returns. */
+typedef void (*cf_process_close_cb)(cf_process *p, void *data);
+
+/* ---- create ---- */
+
+/*
+ * Start a child (≈ child_process.spawn). `exit_cb` (may be NULL) runs when it exits.
+ * Errors come back here, synchronously, as in libuv: CF_ENOENT (no such program; message
+ * "spawn 'prog': no such file or directory"), CF_EACCES, CF_ENOTDIR/CF_ENOENT for `cwd`,
+ * CF_EMFILE, CF_ENOMEM, CF_ENOSYS (no pidfd), CF_EINVAL (NULL file). When `err` is not NULL
+ * it receives the error object on failure (the caller owns it: cf_error_free), NULL on success.
+ * Ownership: the options and their strings are copied; the caller owns `*out` and frees it with
+ * cf_process_close. Thread: loop only.
+ */
+CF_EXTERN int cf_process_spawn(cf_loop *loop, const cf_process_options *opts,
+                               cf_process_exit_cb exit_cb, void *data, cf_process **out,
+                               cf_error **err);
+
+/* ---- use ---- */
+
+/*
+ * The child's stdin (fd 0), stdout (1) or stderr (2) stream, NULL unless it was CF_STDIO_PIPE
+ * or once it is closed. Borrowed: owned by the process; the caller may end or close it.
+ */
+CF_EXTERN cf_tcp *cf_process_stdio(cf_process *p, int fd);
+
+/* The child's process id (≈ child.pid). */
+CF_EXTERN int cf_process_pid(const cf_process *p);
+
+/*
+ * Send `signum` to the child (≈ child.kill). Returns 0, CF_ESRCH (already exited and reaped),
+ * CF_EINVAL (bad signal), CF_EPERM. Thread: loop only.
+ */
+CF_EXTERN int cf_process_kill(cf_process *p, int signum);
+
+/*
+ * A promise of the exit (≈ `await once(child, 'exit')`): fulfils with a `cf_process_exit *`
+ * the promise owns; may be called before or after the exit. Thread: loop only.
+ */
+CF_EXTERN cf_promise *cf_process_exit_p(cf_process *p);
+
+/* ---- close ---- */
+
+/*
+ * Close the process object and the stdio streams still open. Does not kill the child; a pending
+ * exit promise still settles when it exits, the exit callback no longer runs. `cb` (may be
+ * NULL) runs in the close phase; memory goes after it. Returns 0 or CF_ECLOSED.
+ */
+CF_EXTERN int cf_process_close(cf_process *p, cf_process_close_cb cb, void *data);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* CALCIFER_PROCESS_H */

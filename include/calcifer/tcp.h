@@ -1,7 +1,244 @@
-/* Calcifer: tcp (not yet written). */
+/*
+ * Calcifer: TCP and Unix domain stream sockets (≈ Node's `net`).
+ *
+ * One handle type, `cf_tcp`, is a stream socket in one of three roles: a client that
+ * connects (≈ net.connect), a server that listens and accepts (≈ net.Server), or a connection
+ * that a server accepted. It carries TCP over IPv4 and IPv6, Unix domain sockets, and the
+ * stdio pipes of child processes (calcifer/process.h), like Node's net.Socket.
+ *
+ * Lifecycle: cf_tcp_new → cf_tcp_connect / cf_tcp_listen (or a connection given by the
+ * server's callback) → read / write / end → cf_tcp_close. Memory goes after the close
+ * callback, in the close phase (≈ the 'close' event after destroy()).
+ *
+ * Reading: cf_tcp_read_start delivers chunks borrowed from a per-loop buffer (no allocation
+ * per read) until cf_tcp_read_stop (pause) or the end (CF_EOF) or an error.
+ * Writing: cf_tcp_write queues buffers (borrowed until their callback) and tries to send them
+ * at once; it returns CF_TCP_FULL when the queue passed the high-water mark (≈ write()
+ * returning false), and the drain callback runs once the queue is empty (≈ 'drain').
+ *
+ * Callback convention (the whole io layer, docs/architecture-io.md): `int status` (0 or a
+ * negative CF_E*) and `const cf_error *err` (NULL on success; otherwise a message with the
+ * address, "connect 127.0.0.1:1: connection refused", borrowed until the callback returns).
+ * Every callback runs on the loop thread, never inside the call that scheduled it.
+ */
 #ifndef CALCIFER_TCP_H
 #define CALCIFER_TCP_H
 
+#include <stdint.h>
+
 #include "calcifer/common.h"
+#include "calcifer/error.h"
+#include "calcifer/loop.h"
+#include "calcifer/promise.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- types ---- */
+
+/* A stream socket (TCP, Unix domain, or a child's stdio pipe). Opaque. */
+typedef struct cf_tcp cf_tcp;
+
+/* ---- callback types ---- */
+
+/* Connect, end, write completion: `status` 0 or a negative CF_E*; `data` as registered. */
+typedef void (*cf_tcp_cb)(cf_tcp *t, int status, const cf_error *err, void *data);
+
+/*
+ * A server accepted `conn` (≈ the 'connection' event). The callback owns `conn` (close it
+ * with cf_tcp_close). On an accept error (CF_EMFILE, CF_ENFILE, CF_ENOMEM) `conn` is NULL,
+ * `status` negative, and the server keeps listening.
+ */
+typedef void (*cf_tcp_connection_cb)(cf_tcp *server, int status, const cf_error *err,
+                                     cf_tcp *conn, void *data);
+
+/*
+ * Bytes arrived (≈ the 'data' event): `status` 0 and `len` > 0 bytes at `bytes`, borrowed
+ * until the callback returns. At the end of the stream (≈ 'end') `status` is CF_EOF; on an
+ * error (CF_ECONNRESET, ...) a negative code; in both cases reading has stopped.
+ */
+typedef void (*cf_tcp_read_cb)(cf_tcp *t, int status, const cf_error *err, const char *bytes,
+                               size_t len, void *data);
+
+/* The write queue emptied after cf_tcp_write returned CF_TCP_FULL (≈ 'drain'). */
+typedef void (*cf_tcp_drain_cb)(cf_tcp *t, void *data);
+
+/* The handle is closed (≈ 'close'); its memory goes when this returns. */
+typedef void (*cf_tcp_close_cb)(cf_tcp *t, void *data);
+
+/* ---- constants ---- */
+
+/* cf_tcp_write's result when the queue holds the high-water mark or more. */
+#define CF_TCP_FULL 1
+/* Default high-water mark of the write queue, in bytes (≈ writableHighWaterMark). */
+#define CF_TCP_HIGH_WATER (64 * 1024)
+
+/* cf_tcp_listen flags. */
+#define CF_TCP_REUSEPORT 0x1 /* SO_REUSEPORT: several loops may listen on the same port */
+#define CF_TCP_IPV6ONLY  0x2 /* an IPv6 listener does not accept IPv4 */
+
+/* ---- create ---- */
+
+/*
+ * Make a stream socket handle, not yet connected or listening (≈ new net.Socket()).
+ * Ownership: the caller owns `*out` and frees it with cf_tcp_close. Returns 0, CF_EINVAL,
+ * CF_ENOMEM. Thread: loop only.
+ */
+CF_EXTERN int cf_tcp_new(cf_loop *loop, cf_tcp **out);
+
+/* The handle's user pointer (borrowed; never freed by the library). */
+CF_EXTERN void cf_tcp_set_data(cf_tcp *t, void *data);
+CF_EXTERN void *cf_tcp_get_data(const cf_tcp *t);
+CF_EXTERN cf_loop *cf_tcp_loop(const cf_tcp *t);
+
+/* ---- client ---- */
+
+/*
+ * Connect to `host`:`port` (≈ net.connect({host, port, timeout})). `host` is a name or an
+ * IPv4/IPv6 address; names are resolved on the thread pool and each address is tried in
+ * turn. `timeout_ms` bounds the whole attempt (0: no limit); when it passes the connect fails
+ * with CF_ETIMEDOUT. `cb` gets 0 once connected, or an error naming the address:
+ * CF_ECONNREFUSED, CF_ETIMEDOUT, CF_ENETUNREACH, CF_EHOSTUNREACH, CF_ENOTFOUND,
+ * CF_EDNSAGAIN, CF_ECANCELED (closed meanwhile), or another -errno.
+ * Returns 0, CF_EINVAL (NULL host, a port outside 0..65535, a handle already in use), CF_ENOMEM.
+ * Ownership: `host` copied. Thread: loop only.
+ */
+CF_EXTERN int cf_tcp_connect(cf_tcp *t, const char *host, int port, uint64_t timeout_ms,
+                             cf_tcp_cb cb, void *data);
+/* Promise form: fulfils with `t` itself (borrowed: the caller still owns and closes it). */
+CF_EXTERN cf_promise *cf_tcp_connect_p(cf_tcp *t, const char *host, int port,
+                                       uint64_t timeout_ms);
+
+/* Connect to a Unix domain socket at `path` (≈ net.connect(path)). Errors as cf_tcp_connect. */
+CF_EXTERN int cf_tcp_connect_unix(cf_tcp *t, const char *path, cf_tcp_cb cb, void *data);
+CF_EXTERN cf_promise *cf_tcp_connect_unix_p(cf_tcp *t, const char *path);
+
+/* ---- server ---- */
+
+/*
+ * Bind to `host`:`port` and listen (≈ server.listen(port, host)). `host` is a numeric address
+ * ("127.0.0.1", "::1"), "localhost", or NULL/"" for every IPv4 address; `port` 0 picks a free
+ * one (read it with cf_tcp_port). SO_REUSEADDR is always set; CF_TCP_REUSEPORT adds
+ * SO_REUSEPORT. `backlog` <= 0 means 511. Each accepted connection goes to `cb` (which owns
+ * it); the server accepts until the kernel has no more waiting (accept4 until EAGAIN).
+ * Binding is synchronous: errors come back here: CF_EADDRINUSE, CF_EACCES, CF_EADDRNOTAVAIL,
+ * CF_EINVAL (bad address, handle in use), CF_ENOMEM, or another -errno. `data` is passed to
+ * `cb`. Thread: loop only.
+ */
+CF_EXTERN int cf_tcp_listen(cf_tcp *t, const char *host, int port, int backlog, int flags,
+                            cf_tcp_connection_cb cb, void *data);
+
+/* Listen on a Unix domain socket at `path` (it must not exist). Errors as cf_tcp_listen. */
+CF_EXTERN int cf_tcp_listen_unix(cf_tcp *t, const char *path, int backlog,
+                                 cf_tcp_connection_cb cb, void *data);
+
+/* ---- reading ---- */
+
+/*
+ * Start (or resume) delivering received bytes to `cb` (≈ socket.on('data') / resume()).
+ * Calling it again replaces the callback. Returns 0, CF_ENOTCONN, CF_ECLOSED. Thread: loop only.
+ */
+CF_EXTERN int cf_tcp_read_start(cf_tcp *t, cf_tcp_read_cb cb, void *data);
+
+/* Stop delivering bytes; the kernel buffers them meanwhile (≈ socket.pause()). Returns 0. */
+CF_EXTERN int cf_tcp_read_stop(cf_tcp *t);
+
+/*
+ * Promise form of one read: fulfils with the next chunk as a `cf_buf *` the promise owns
+ * (len 0 at the end of the stream), rejects on error. One read at a time; do not mix with
+ * cf_tcp_read_start. Errors: CF_ECONNRESET, CF_ECLOSED, CF_EBUSY (a read is pending), ...
+ */
+CF_EXTERN cf_promise *cf_tcp_read_p(cf_tcp *t);
+
+/*
+ * Read until the peer ends the stream (≈ collecting 'data' until 'end'): fulfils with every
+ * byte as a `cf_buf *` the promise owns (NUL-terminated). More than `max` bytes (0: 64 MiB)
+ * rejects with CF_ETOOBIG.
+ */
+CF_EXTERN cf_promise *cf_tcp_read_all_p(cf_tcp *t, size_t max);
+
+/* ---- writing ---- */
+
+/*
+ * Write `nbufs` buffers in order, with one completion (≈ socket.write / writev). The bytes
+ * are sent at once when the queue is empty, else queued. `cb` (may be NULL) runs once they
+ * are all handed to the kernel (status 0), or with the error (CF_EPIPE, CF_ECONNRESET,
+ * CF_ECANCELED when the handle is closed first).
+ * Returns 0, CF_TCP_FULL when the queue now holds the high-water mark or more (the write is
+ * queued all the same; wait for the drain callback), or a negative code when nothing was
+ * queued and `cb` will not run: CF_EINVAL, CF_ENOTCONN, CF_EPIPE (after end), CF_ECLOSED,
+ * CF_ENOMEM, or the connection's earlier error.
+ * Ownership: the buffers' bytes are borrowed until `cb` runs (the `bufs` array is copied).
+ * Thread: loop only.
+ */
+CF_EXTERN int cf_tcp_write(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb,
+                           void *data);
+
+/*
+ * Write a copy of `len` bytes (no completion callback): what the kernel does not take at once
+ * is copied into the queue, so `bytes` may be reused as soon as this returns. Results as
+ * cf_tcp_write.
+ */
+CF_EXTERN int cf_tcp_write_copy(cf_tcp *t, const void *bytes, size_t len);
+
+/* Promise form of cf_tcp_write with one buffer: fulfils when it is sent. `bytes` borrowed until it settles. */
+CF_EXTERN cf_promise *cf_tcp_write_p(cf_tcp *t, const void *bytes, size_t len);
+
+/* Register the drain callback (≈ socket.on('drain')); NULL removes it. */
+CF_EXTERN void cf_tcp_on_drain(cf_tcp *t, cf_tcp_drain_cb cb, void *data);
+
+/* Set the write queue's high-water mark in bytes (0: CF_TCP_HIGH_WATER). */
+CF_EXTERN void cf_tcp_set_high_water(cf_tcp *t, size_t bytes);
+
+/* Bytes queued and not yet taken by the kernel (≈ socket.writableLength). */
+CF_EXTERN size_t cf_tcp_write_queue_size(const cf_tcp *t);
+
+/*
+ * Half-close: once the queue is written, shut the sending side down (≈ socket.end(); the peer
+ * reads CF_EOF); reading goes on. `cb` (may be NULL) runs after shutdown(2). Returns 0,
+ * CF_ENOTCONN, CF_ECLOSED, CF_EPIPE (already ended).
+ */
+CF_EXTERN int cf_tcp_end(cf_tcp *t, cf_tcp_cb cb, void *data);
+CF_EXTERN cf_promise *cf_tcp_end_p(cf_tcp *t);
+
+/* ---- options and addresses ---- */
+
+/* TCP_NODELAY on or off (≈ socket.setNoDelay). Returns 0 or -errno; CF_ENOTSUP on Unix sockets. */
+CF_EXTERN int cf_tcp_nodelay(cf_tcp *t, int on);
+/* SO_KEEPALIVE with the first probe after `delay_s` seconds (≈ socket.setKeepAlive). */
+CF_EXTERN int cf_tcp_keepalive(cf_tcp *t, int on, unsigned delay_s);
+
+/*
+ * The peer's or the local address as text ("127.0.0.1:8080", "[::1]:8080", a Unix path;
+ * ≈ socket.remoteAddress + remotePort). Writes at most `len` bytes with the NUL. Returns 0,
+ * CF_ENOTCONN, CF_ENOBUFS (too short).
+ */
+CF_EXTERN int cf_tcp_peer_name(const cf_tcp *t, char *buf, size_t len);
+CF_EXTERN int cf_tcp_sock_name(const cf_tcp *t, char *buf, size_t len);
+/* The local port (≈ server.address().port); 0 for Unix sockets or an unbound handle. */
+CF_EXTERN int cf_tcp_port(const cf_tcp *t);
+/* The socket's descriptor, -1 before connect or listen (borrowed: do not close it). */
+CF_EXTERN int cf_tcp_fd(const cf_tcp *t);
+
+/* Keep-alive accounting (≈ socket.ref()/unref()). */
+CF_EXTERN void cf_tcp_ref(cf_tcp *t);
+CF_EXTERN void cf_tcp_unref(cf_tcp *t);
+
+/* ---- close ---- */
+
+/*
+ * Close the socket at once (≈ socket.destroy() / server.close()). Queued writes and a pending
+ * connect fail with CF_ECANCELED; `cb` (may be NULL) runs in the close phase and the memory
+ * goes after it. A server's close callback waits, as Node's does, until every connection it
+ * accepted is closed. Returns 0 or CF_ECLOSED (already closing). Thread: loop only.
+ */
+CF_EXTERN int cf_tcp_close(cf_tcp *t, cf_tcp_close_cb cb, void *data);
+/* Promise form: fulfils with no value once closed; rejects with CF_ECLOSED if already closing. */
+CF_EXTERN cf_promise *cf_tcp_close_p(cf_tcp *t);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* CALCIFER_TCP_H */

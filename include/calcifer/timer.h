@@ -1,7 +1,153 @@
-/* Calcifer: timer (not yet written). */
+/*
+ * Calcifer: timers and immediates (≈ Node's setTimeout, setInterval, setImmediate and their
+ * clear functions; libuv's uv_timer_t).
+ *
+ * Two ways to use timers:
+ *  - JS style: cf_set_timeout / cf_set_interval return a cf_timer that the loop owns and
+ *    frees by itself, after a timeout has fired (when its callback returns) or after
+ *    cf_clear_timeout / cf_clear_interval. A delay below 1 ms, or above 2147483647 ms, is 1 ms,
+ *    as in Node.
+ *  - Handle style (≈ uv_timer_t): cf_timer_new, cf_timer_start (any number of times),
+ *    cf_timer_stop, cf_timer_close(cb); the caller owns the handle until its close callback.
+ *    A timeout of 0 is allowed and means "in the next timers phase".
+ *
+ * Order: timers run in the timers phase in order of due time, then of start; a timer started
+ * during the timers phase never runs in that same phase. Due times are relative to the loop's
+ * cached clock (cf_now). The loop drains nextTicks and microtasks after each timer callback.
+ *
+ * Immediates (cf_set_immediate) run in the check phase, in the order they were queued; those
+ * queued while the check phase runs wait for the next iteration.
+ *
+ * A started timer and a queued immediate keep the loop alive unless unref'd.
+ */
 #ifndef CALCIFER_TIMER_H
 #define CALCIFER_TIMER_H
 
 #include "calcifer/common.h"
+#include "calcifer/loop.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A timer (≈ Node's Timeout object, uv_timer_t). Opaque. */
+typedef struct cf_timer cf_timer;
+
+/* A queued immediate (≈ Node's Immediate object). Opaque, owned by the loop. */
+typedef struct cf_immediate cf_immediate;
+
+/* Callback of handle-style timers. Ownership: `data` is borrowed. */
+typedef void (*cf_timer_cb)(cf_timer *timer, void *data);
+
+/* ---- JS style ---- */
+
+/*
+ * Call `fn(data)` once, `delay_ms` from now (≈ setTimeout). `*out` (if `out` is not NULL)
+ * receives the timer, for cf_clear_timeout and cf_timer_ref/unref.
+ * Ownership: the loop owns the timer; `*out` is borrowed until `fn` returns or until
+ * cf_clear_timeout. `data` is borrowed until then too.
+ * Returns 0, CF_EINVAL (NULL loop or fn) or CF_ENOMEM (then `fn` never runs).
+ * Thread: loop only.
+ */
+CF_EXTERN int cf_set_timeout(cf_loop *loop, uint64_t delay_ms, cf_callback fn, void *data,
+                             cf_timer **out);
+
+/*
+ * Call `fn(data)` every `delay_ms` (≈ setInterval); the next run is `delay_ms` after the
+ * previous one started. Ownership: as cf_set_timeout, except that `*out` stays valid until
+ * cf_clear_interval. Returns 0, CF_EINVAL or CF_ENOMEM. Thread: loop only.
+ */
+CF_EXTERN int cf_set_interval(cf_loop *loop, uint64_t delay_ms, cf_callback fn, void *data,
+                              cf_timer **out);
+
+/*
+ * Cancel a JS-style timer and free it (≈ clearTimeout, clearInterval). Calling it from the
+ * timer's own callback is allowed (an interval then stops). NULL is ignored. On a
+ * handle-style timer it only stops it (as cf_timer_stop). Thread: loop only.
+ */
+CF_EXTERN void cf_clear_timeout(cf_timer *timer);
+CF_EXTERN void cf_clear_interval(cf_timer *timer);
+
+/* ---- handle style ---- */
+
+/*
+ * Create a stopped timer (≈ uv_timer_init). Ownership: `*out` is owned by the caller until
+ * cf_timer_close's callback. Returns 0, CF_EINVAL or CF_ENOMEM. Thread: loop only.
+ */
+CF_EXTERN int cf_timer_new(cf_loop *loop, cf_timer **out);
+
+/*
+ * Start (or restart) the timer (≈ uv_timer_start): `cb(timer, data)` runs `timeout_ms` after
+ * cf_now, then every `repeat_ms` if that is not 0. Restarting a started timer moves it.
+ * Never calls `cb` inside this call. Returns 0, CF_EINVAL (NULL, NULL cb, closing or a
+ * JS-style timer) or CF_ENOMEM (the timer is then stopped). Ownership: `data` is borrowed
+ * while the timer is started. Thread: loop only.
+ */
+CF_EXTERN int cf_timer_start(cf_timer *timer, uint64_t timeout_ms, uint64_t repeat_ms,
+                             cf_timer_cb cb, void *data);
+
+/* Stop the timer (≈ uv_timer_stop); idempotent. Returns 0 or CF_EINVAL. Thread: loop only. */
+CF_EXTERN int cf_timer_stop(cf_timer *timer);
+
+/*
+ * Handle style (≈ uv_timer_again): restart a timer that has a repeat interval, with that
+ * interval as timeout; a timer without one is left as it is. JS style (≈ timeout.refresh()):
+ * restart the timer with its delay from now, even if it has fired (then only from within
+ * its own callback, while the handle is still valid). Returns 0, CF_EINVAL if the timer was
+ * never started, or CF_ENOMEM. Thread: loop only.
+ */
+CF_EXTERN int cf_timer_again(cf_timer *timer);
+
+/* Set or read the repeat interval used by the next run (≈ uv_timer_set_repeat). */
+CF_EXTERN void cf_timer_set_repeat(cf_timer *timer, uint64_t repeat_ms);
+CF_EXTERN uint64_t cf_timer_get_repeat(const cf_timer *timer);
+
+/* Milliseconds until the timer is due (0 if due or stopped) (≈ uv_timer_get_due_in). */
+CF_EXTERN uint64_t cf_timer_get_due_in(const cf_timer *timer);
+
+/* Non-zero while the timer is started. Thread: loop only. */
+CF_EXTERN int cf_timer_is_active(const cf_timer *timer);
+
+/*
+ * Keep-alive (≈ timeout.ref()/unref()/hasRef()): an unref'd timer does not keep the loop
+ * alive but fires normally while the loop runs for other reasons. Idempotent; any timer.
+ */
+CF_EXTERN void cf_timer_ref(cf_timer *timer);
+CF_EXTERN void cf_timer_unref(cf_timer *timer);
+CF_EXTERN int cf_timer_has_ref(const cf_timer *timer);
+
+/*
+ * Stop and close a handle-style timer (≈ uv_close). `close_cb(data)` (may be NULL) runs in
+ * the close phase; the memory is freed after it. On a JS-style timer it is cf_clear_timeout
+ * and `close_cb` never runs. Returns 0 or CF_EINVAL (NULL or already closing: then close_cb
+ * never runs). Ownership: `timer` must not be used after this call. Thread: loop only.
+ */
+CF_EXTERN int cf_timer_close(cf_timer *timer, cf_callback close_cb, void *data);
+
+/* ---- immediates ---- */
+
+/*
+ * Call `fn(data)` in the check phase (≈ setImmediate). Immediates run in the order queued;
+ * one queued during the check phase runs in the next iteration. `*out` (if not NULL) receives
+ * the immediate for cf_clear_immediate and cf_immediate_ref/unref.
+ * Ownership: the loop owns the immediate; `*out` and `data` are borrowed until `fn` returns or
+ * cf_clear_immediate. Returns 0, CF_EINVAL (NULL loop or fn) or CF_ENOMEM. Thread: loop only.
+ */
+CF_EXTERN int cf_set_immediate(cf_loop *loop, cf_callback fn, void *data, cf_immediate **out);
+
+/*
+ * Cancel a queued immediate (≈ clearImmediate), also one queued for the check phase that is
+ * running. From its own callback it does nothing. NULL is ignored. Thread: loop only.
+ */
+CF_EXTERN void cf_clear_immediate(cf_immediate *imm);
+
+/* Keep-alive of a queued immediate (≈ immediate.ref()/unref()/hasRef()). */
+CF_EXTERN void cf_immediate_ref(cf_immediate *imm);
+CF_EXTERN void cf_immediate_unref(cf_immediate *imm);
+CF_EXTERN int cf_immediate_has_ref(const cf_immediate *imm);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* CALCIFER_TIMER_H */

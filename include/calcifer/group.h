@@ -1,0 +1,126 @@
+/*
+ * Calcifer: task groups, structured concurrency (beyond Node; model: libdill's bundles,
+ * Trio's nurseries).
+ *
+ * A group starts tasks (cf_group_spawn), waits for all of them (cf_group_wait), and keeps
+ * them from outliving it:
+ *  - fail fast: when one task fails, the group records that first error and cancels the
+ *    others: every pending await in them returns CF_ECANCELED, and so does every later one,
+ *    at once, so they clean up and end;
+ *  - cf_group_cancel cancels them all the same way;
+ *  - cf_group_close cancels whatever still runs and resumes those tasks right there until
+ *    they have finished, then frees the group: once it returns, none of its tasks is running.
+ *
+ * The group's signal (cf_group_signal) is the tasks' cancellation signal: hand it to the
+ * operations they start. A group made inside a task is cancelled with that task (its signal
+ * follows the task's), so cancellation reaches nested groups.
+ *
+ *     cf_group *g;
+ *     cf_group_new(loop, &g);
+ *     for (size_t i = 0; i < n; i++)
+ *         cf_group_spawn(g, fetch_one, &jobs[i]);
+ *     int rc = cf_group_wait(g);          // in a task: 0, or the first failure's code
+ *     cf_group_close(g);
+ *
+ * Everything is loop-thread only.
+ */
+#ifndef CALCIFER_GROUP_H
+#define CALCIFER_GROUP_H
+
+#include "calcifer/common.h"
+#include "calcifer/coro.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A task group. Opaque; owned by its creator until cf_group_close. */
+typedef struct cf_group cf_group;
+
+/* ---- create ---- */
+
+/*
+ * A new, empty group on `loop`. Made inside a task that has a signal, the group is cancelled
+ * when that signal aborts. Ownership: the caller owns `*out` and frees it with
+ * cf_group_close. Returns 0, CF_EINVAL (NULL argument) or CF_ENOMEM. Thread: loop only.
+ */
+CF_EXTERN int cf_group_new(cf_loop *loop, cf_group **out);
+
+/* ---- start tasks ---- */
+
+/*
+ * Start `fn(task, arg)` as a task of the group (as cf_async: it runs now until its first
+ * await). Its failure is handled by the group (no unhandled rejection): the first failure is
+ * what cf_group_wait reports, and it cancels the others.
+ * Ownership: `arg` is borrowed until the task ends. Returns 0, CF_EINVAL (NULL `g` or `fn`),
+ * CF_ENOMEM (the task was not started), or the cancellation's code when the group is
+ * already cancelled (the task was not started). Thread: loop only.
+ */
+CF_EXTERN int cf_group_spawn(cf_group *g, cf_async_fn fn, void *arg);
+
+/*
+ * cf_group_spawn with stack options (`opts` may be NULL; its signal must be NULL: the group's
+ * is used) and, if `out` is not NULL, the task's promise in `*out` (the caller owns a
+ * reference; it is marked handled). Errors as cf_group_spawn, and CF_EINVAL for a signal.
+ */
+CF_EXTERN int cf_group_spawn_ex(cf_group *g, cf_async_fn fn, void *arg, const cf_task_opts *opts,
+                                cf_promise **out);
+
+/* ---- wait, cancel ---- */
+
+/*
+ * From a task: wait until every task of the group has ended (≈ `await Promise.all(tasks)`,
+ * without the early exit: after a failure the others are cancelled and waited for). Returns
+ * 0, or the code of the group's first failure (its error from cf_await_error); CF_ENOTASK
+ * outside a task; CF_EBUSY from one of the group's own tasks; or the waiting task's own
+ * cancellation code (the group goes on). An empty group is waited for in one microtask turn.
+ * Thread: loop only.
+ */
+CF_EXTERN int cf_group_wait(cf_group *g);
+
+/*
+ * Promise form of cf_group_wait: fulfilled with NULL once every task has ended, or rejected
+ * with (a copy of) the first failure's error. Ownership: the caller owns one reference.
+ * Returns NULL only when memory is exhausted or `g` is NULL. Thread: loop only.
+ */
+CF_EXTERN cf_promise *cf_group_wait_p(cf_group *g);
+
+/*
+ * Cancel every task of the group, now and later ones refused (≈ controller.abort() on the
+ * group's signal): their pending awaits return CF_ECANCELED in a microtask. Tasks that have
+ * not failed yet and end with that error count as the group's failure only when nothing
+ * failed before. Cancelling twice does nothing. NULL is a no-op. Thread: loop only.
+ */
+CF_EXTERN void cf_group_cancel(cf_group *g);
+
+/* ---- inspect ---- */
+
+/* The group's signal, aborted by cf_group_cancel or a failure. Borrowed until the close. */
+CF_EXTERN cf_abort_signal *cf_group_signal(const cf_group *g);
+
+/* How many of the group's tasks have not ended yet. */
+CF_EXTERN size_t cf_group_count(const cf_group *g);
+
+/*
+ * The group's first failure (borrowed until cf_group_close), or NULL while none failed.
+ */
+CF_EXTERN const cf_error *cf_group_error(const cf_group *g);
+
+/* ---- close ---- */
+
+/*
+ * Cancel the tasks still running, resume each of them here until it has ended (their awaits
+ * fail at once with CF_ECANCELED, so they run their cleanup and return), settle any pending
+ * cf_group_wait_p promise, and free the group (≈ libdill's hclose on a bundle). When it
+ * returns 0, none of the group's tasks runs any more. Returns 0, CF_EINVAL (NULL), or
+ * CF_EBUSY when called from one of the group's own tasks (or a task one of them started and
+ * is running): nothing is done then; cancel instead, and close from outside.
+ * Ownership: `g` must not be used after a 0 return. Thread: loop only.
+ */
+CF_EXTERN int cf_group_close(cf_group *g);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CALCIFER_GROUP_H */

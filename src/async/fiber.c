@@ -1,0 +1,510 @@
+/*
+ * Fibers: stackful coroutines over the per-architecture context switch (coro_switch.h).
+ * The semantics are documented in fiber.h; this comment is about how they are kept.
+ *
+ * Per thread, `ts` holds a pseudo-fiber for the thread's own stack (`main`), the fiber
+ * running now (`current`), and the helper context of copy-stack mode. Fibers form a chain
+ * like calls: each resumed fiber remembers its `resumer`, and yield or return switches
+ * back to it. Every switch goes through switch_to(), which does the copy-stack work, and
+ * raw_switch(), which wraps cf__ctx_switch in the sanitizer annotations.
+ *
+ * Copy-stack mode. A shared run stack has one `owner`: the fiber whose frames are on it.
+ * Saving is lazy: a fiber that yields keeps its frames in place, and they are copied out
+ * (from its saved stack pointer to the top) only when another fiber bound to the same run
+ * stack is switched in; switching back copies them in again, at the same addresses, so the
+ * pointers inside the frames stay right. The copying must not run on the run stack being
+ * overwritten. When the current fiber is itself on the target's run stack (a fiber resuming
+ * or yielding to another fiber of the same run stack), it switches first to a small helper
+ * context with a stack of its own, which does the copies and then switches to the target.
+ *
+ * Sanitizers. ASan: each switch is bracketed by __sanitizer_start_switch_fiber (with the
+ * target's stack bounds; NULL for a fiber that is finishing, which frees its fake stack)
+ * and __sanitizer_finish_switch_fiber once running on the new stack, which also reports
+ * the bounds of the stack just left: that is how the thread's own stack bounds are learnt.
+ * A stack's shadow is unpoisoned whenever it gets new frames (a new fiber, a copied-in
+ * image). TSan: each fiber is a TSan fiber, and every switch says so. Valgrind: stacks are
+ * registered in fiber_stack.c.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "async/coro_switch.h"
+#include "async/fiber.h"
+#include "async/fiber_stack.h"
+#include "calcifer/error.h"
+#include "util/alloc.h"
+#include "util/sys.h"
+#include "util/util.h"
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CF_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer)
+#define CF_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(CF_ASAN)
+#define CF_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(CF_TSAN)
+#define CF_TSAN 1
+#endif
+
+#if defined(CF_ASAN)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define CF_HAVE_VALGRIND 1
+#endif
+#endif
+#if defined(CF_TSAN)
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#endif
+
+#if defined(CF_ASAN) || defined(CF_TSAN)
+#define HELPER_STACK_SIZE (64 * 1024)
+#else
+#define HELPER_STACK_SIZE (16 * 1024)
+#endif
+
+enum fiber_state { F_NEW, F_RUNNING, F_SUSPENDED, F_DONE };
+
+struct cf__fiber {
+    cf__ctx ctx;        /* the saved context while not running */
+    cf__fiber *resumer; /* where yield and return go */
+    cf__stack *stack;   /* dedicated (held until done) or the shared run stack */
+    cf__fiber_fn fn;
+    void *arg;
+    char *save;         /* copy mode: the stack image while copied out */
+    size_t save_len;    /* bytes of the image */
+    size_t save_cap;    /* bytes allocated for it */
+    size_t stack_size;  /* usable stack bytes */
+    const void *thread; /* the owning thread's `ts`, to catch cross-thread use */
+    unsigned char state;
+    unsigned char copy; /* copy-stack mode */
+    unsigned char made; /* copy mode: the first frame has been written (ctx is valid) */
+#if defined(CF_ASAN)
+    void *asan_fake;
+    const void *asan_bottom;
+    size_t asan_size;
+#endif
+#if defined(CF_TSAN)
+    void *tsan;
+#endif
+};
+
+typedef struct fiber_thread {
+    cf__fiber main;        /* the thread's own stack */
+    cf__fiber *current;    /* the running fiber; &main on the thread's own stack */
+    cf__fiber *prev;       /* the fiber the last switch came from (ASan bookkeeping) */
+    cf__fiber helper;      /* copy-stack helper context */
+    cf__fiber *helper_to;  /* the helper's next target */
+    int ready;             /* set up: key, overflow handler, alternate stack */
+    uint64_t stack_copies; /* copy-mode statistics */
+    uint64_t helper_trips;
+    size_t saved_bytes;
+} fiber_thread;
+
+static _Thread_local fiber_thread ts;
+
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key;
+
+static void fiber_entry(void *arg);
+static void helper_entry(void *arg);
+
+/* ---- sanitizer annotations ---- */
+
+static void san_unpoison(const cf__stack *s)
+{
+#if defined(CF_ASAN)
+    __asan_unpoison_memory_region(s->lo, (size_t)(s->hi - s->lo));
+#else
+    (void)s;
+#endif
+}
+
+/*
+ * Memcheck marks stack bytes below the stack pointer inaccessible as frames return; bytes
+ * about to receive a copied-in image or a first frame are made addressable again.
+ */
+static void vg_writable(void *p, size_t len)
+{
+#if defined(CF_HAVE_VALGRIND)
+    VALGRIND_MAKE_MEM_UNDEFINED(p, len);
+#else
+    (void)p;
+    (void)len;
+#endif
+}
+
+/* Record a fiber's stack bounds for ASan (the thread's own stack learns them on leaving). */
+static void san_bounds(cf__fiber *f)
+{
+#if defined(CF_ASAN)
+    f->asan_bottom = f->stack->lo;
+    f->asan_size = (size_t)(f->stack->hi - f->stack->lo);
+#else
+    (void)f;
+#endif
+}
+
+static void san_start(cf__fiber *from, cf__fiber *to, int from_done)
+{
+#if defined(CF_ASAN)
+    __sanitizer_start_switch_fiber(from_done ? NULL : &from->asan_fake, to->asan_bottom,
+                                   to->asan_size);
+#else
+    (void)from;
+    (void)from_done;
+#endif
+#if defined(CF_TSAN)
+    __tsan_switch_to_fiber(to->tsan, 0);
+#else
+    (void)to;
+#endif
+}
+
+/* Now running as `self`, arrived from ts.prev. */
+static void san_finish(cf__fiber *self)
+{
+#if defined(CF_ASAN)
+    cf__fiber *prev = ts.prev;
+    __sanitizer_finish_switch_fiber(self->asan_fake, &prev->asan_bottom, &prev->asan_size);
+#else
+    (void)self;
+#endif
+}
+
+static void san_fiber_new(cf__fiber *f)
+{
+#if defined(CF_TSAN)
+    f->tsan = __tsan_create_fiber(0);
+#else
+    (void)f;
+#endif
+}
+
+static void san_fiber_free(cf__fiber *f)
+{
+#if defined(CF_TSAN)
+    if (f->tsan)
+        __tsan_destroy_fiber(f->tsan);
+#else
+    (void)f;
+#endif
+}
+
+/* ---- per-thread state ---- */
+
+static void thread_exit(void *unused)
+{
+    (void)unused;
+    if (ts.helper.stack) {
+        san_fiber_free(&ts.helper);
+        cf__stack_release(ts.helper.stack);
+        ts.helper.stack = NULL;
+    }
+    cf__stack_trim();
+    cf__guard_thread_exit();
+}
+
+static void make_key(void)
+{
+    if (pthread_key_create(&exit_key, thread_exit) != 0)
+        exit_key = 0;
+}
+
+static cf__fiber *current(void)
+{
+    if (CF_UNLIKELY(!ts.current)) {
+        ts.current = &ts.main;
+        ts.main.state = F_RUNNING;
+        ts.main.thread = &ts;
+#if defined(CF_TSAN)
+        ts.main.tsan = __tsan_get_current_fiber();
+#endif
+    }
+    return ts.current;
+}
+
+/* First fiber of the thread: the exit hook, the overflow handler and an alternate stack. */
+static int thread_setup(void)
+{
+    if (CF_LIKELY(ts.ready))
+        return 0;
+    current();
+    pthread_once(&key_once, make_key);
+    int rc = cf__guard_thread_init();
+    if (rc != 0)
+        return rc;
+    pthread_setspecific(exit_key, &ts);
+    ts.ready = 1;
+    return 0;
+}
+
+/* The copy-stack helper: a context with a small stack of its own, made on first need. */
+static int helper_setup(void)
+{
+    if (ts.helper.stack)
+        return 0;
+    cf__stack *s = cf__stack_acquire(HELPER_STACK_SIZE);
+    if (!s)
+        return CF_ENOMEM;
+    ts.helper.stack = s;
+    ts.helper.stack_size = s->size;
+    ts.helper.state = F_RUNNING;
+    ts.helper.thread = &ts;
+    san_bounds(&ts.helper);
+    san_fiber_new(&ts.helper);
+    cf__ctx_make(&ts.helper.ctx, s->lo, (size_t)(s->hi - s->lo), helper_entry, NULL);
+    return 0;
+}
+
+const cf__stack *cf__fiber_running_stack(void)
+{
+    return ts.current ? ts.current->stack : NULL;
+}
+
+/* ---- copy-stack images ---- */
+
+static void fatal_oom(void)
+{
+    static const char msg[] = "calcifer: out of memory saving a coroutine stack\n";
+    (void)cf__sys_write(2, msg, sizeof msg - 1);
+    abort();
+}
+
+/* Copy the frames of `f` (the run stack's owner, not running) out to its heap buffer. */
+static void image_save(cf__fiber *f)
+{
+    char *sp = cf__ctx_sp(&f->ctx);
+    size_t len = (size_t)(f->stack->hi - sp);
+    if (len > f->save_cap || f->save_cap > 2 * len + 256) {
+        char *buf = cf__realloc(f->save, len);
+        if (!buf)
+            fatal_oom();
+        ts.saved_bytes = ts.saved_bytes - f->save_cap + len;
+        f->save = buf;
+        f->save_cap = len;
+    }
+    memcpy(f->save, sp, len);
+    f->save_len = len;
+    ts.stack_copies++;
+}
+
+static void image_restore(cf__fiber *f)
+{
+    /* Also the bytes just below: glibc's swapcontext pushes the resume address there. */
+    size_t slack = CF_MIN((size_t)128, (size_t)(f->stack->hi - f->stack->lo) - f->save_len);
+    vg_writable(f->stack->hi - f->save_len - slack, f->save_len + slack);
+    memcpy(f->stack->hi - f->save_len, f->save, f->save_len);
+    ts.stack_copies++;
+}
+
+/* Make `to` the owner of its run stack: save the owner's frames, put `to`'s in place. */
+static void swap_in(cf__fiber *to)
+{
+    cf__stack *s = to->stack;
+    cf__fiber *owner = s->owner;
+    san_unpoison(s);
+    if (owner && owner->state != F_DONE)
+        image_save(owner);
+    if (!to->made) {
+        vg_writable(s->lo, (size_t)(s->hi - s->lo));
+        cf__ctx_make(&to->ctx, s->lo, (size_t)(s->hi - s->lo), fiber_entry, to);
+        to->made = 1;
+    } else {
+        image_restore(to);
+    }
+    s->owner = to;
+}
+
+/* ---- switching ---- */
+
+static void raw_switch(cf__fiber *from, cf__fiber *to, int from_done)
+{
+    ts.prev = from;
+    ts.current = to;
+    san_start(from, to, from_done);
+    cf__ctx_switch(&from->ctx, &to->ctx);
+    san_finish(from);
+}
+
+static void switch_to(cf__fiber *from, cf__fiber *to, int from_done)
+{
+    if (to->copy && to->stack->owner != to) {
+        if (from->copy && from->stack == to->stack) {
+            ts.helper_to = to;
+            ts.helper_trips++;
+            raw_switch(from, &ts.helper, from_done);
+            return;
+        }
+        swap_in(to);
+    }
+    raw_switch(from, to, from_done);
+}
+
+static void helper_entry(void *arg)
+{
+    (void)arg;
+    san_finish(&ts.helper);
+    for (;;) {
+        cf__fiber *to = ts.helper_to;
+        swap_in(to);
+        raw_switch(&ts.helper, to, 0);
+    }
+}
+
+static void fiber_entry(void *arg)
+{
+    cf__fiber *f = arg;
+    san_finish(f);
+    f->fn(f->arg);
+    f->state = F_DONE;
+    switch_to(f, f->resumer, 1);
+    abort(); /* a done fiber is never switched to */
+}
+
+/* A finished fiber gives its stack back (run from its resumer, off that stack). */
+static void fiber_release_stack(cf__fiber *f)
+{
+    if (!f->stack)
+        return;
+    if (f->copy) {
+        if (f->stack->owner == f)
+            f->stack->owner = NULL;
+        cf__stack_unshare(f->stack);
+        ts.saved_bytes -= f->save_cap;
+        cf__free(f->save);
+        f->save = NULL;
+        f->save_len = 0;
+        f->save_cap = 0;
+    } else {
+        cf__stack_release(f->stack);
+    }
+    f->stack = NULL;
+}
+
+/* ---- the private API ---- */
+
+static int fiber_attach_stack(cf__fiber *f, size_t size)
+{
+    if (f->copy) {
+        if (helper_setup() != 0)
+            return CF_ENOMEM;
+        f->stack = cf__stack_share(size);
+        return f->stack ? 0 : CF_ENOMEM;
+    }
+    f->stack = cf__stack_acquire(size);
+    if (!f->stack)
+        return CF_ENOMEM;
+    san_unpoison(f->stack);
+    cf__ctx_make(&f->ctx, f->stack->lo, (size_t)(f->stack->hi - f->stack->lo), fiber_entry, f);
+    return 0;
+}
+
+int cf__fiber_new(cf__fiber **out, cf__fiber_fn fn, void *arg, const cf__fiber_opts *opts)
+{
+    if (!out || !fn)
+        return CF_EINVAL;
+    *out = NULL;
+    int rc = thread_setup();
+    if (rc != 0)
+        return rc;
+    size_t want = opts && opts->stack_size ? opts->stack_size : cf__fiber_default_stack_size();
+    cf__fiber *f = cf__calloc(1, sizeof *f);
+    if (!f)
+        return CF_ENOMEM;
+    f->fn = fn;
+    f->arg = arg;
+    f->copy = opts && opts->shared_stack ? 1 : 0;
+    f->state = F_NEW;
+    f->thread = &ts;
+    f->stack_size = cf__stack_round(want);
+    rc = fiber_attach_stack(f, f->stack_size);
+    if (rc != 0) {
+        cf__free(f);
+        return rc;
+    }
+    san_bounds(f);
+    san_fiber_new(f);
+    *out = f;
+    return 0;
+}
+
+void cf__fiber_resume(cf__fiber *f)
+{
+    CF_ASSERT(f && f->thread == &ts);
+    CF_ASSERT(f->state == F_NEW || f->state == F_SUSPENDED);
+    cf__fiber *self = current();
+    f->resumer = self;
+    f->state = F_RUNNING;
+    switch_to(self, f, 0);
+    if (f->state == F_DONE)
+        fiber_release_stack(f);
+}
+
+void cf__fiber_yield(void)
+{
+    cf__fiber *self = ts.current;
+    CF_ASSERT(self && self != &ts.main);
+    if (!self || self == &ts.main)
+        return;
+    self->state = F_SUSPENDED;
+    switch_to(self, self->resumer, 0);
+}
+
+cf__fiber *cf__fiber_current(void)
+{
+    cf__fiber *f = ts.current;
+    return f == &ts.main ? NULL : f;
+}
+
+void *cf__fiber_arg(const cf__fiber *f)
+{
+    return f->arg;
+}
+
+int cf__fiber_done(const cf__fiber *f)
+{
+    return f->state == F_DONE;
+}
+
+size_t cf__fiber_stack_size(const cf__fiber *f)
+{
+    return f->stack_size;
+}
+
+void cf__fiber_free(cf__fiber *f)
+{
+    if (!f)
+        return;
+    CF_ASSERT(f->thread == &ts);
+    CF_ASSERT(f->state != F_RUNNING);
+    fiber_release_stack(f);
+    san_fiber_free(f);
+    cf__free(f);
+}
+
+void cf__fiber_pool_trim(void)
+{
+    cf__stack_trim();
+}
+
+void cf__fiber_stats_get(cf__fiber_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    cf__stack_stats(out);
+    out->saved_bytes = ts.saved_bytes;
+    out->stack_copies = ts.stack_copies;
+    out->helper_trips = ts.helper_trips;
+}

@@ -1,0 +1,126 @@
+/*
+ * Fibers: the stackful coroutines under async/await (private to the library).
+ *
+ * A fiber runs a function on a stack of its own and can suspend itself anywhere in that
+ * function's call tree (cf__fiber_yield), to be continued later (cf__fiber_resume). The
+ * promise layer builds tasks and `cf_await` on these five verbs; nothing here knows about
+ * loops or promises.
+ *
+ * Semantics:
+ * - Everything is per thread. The current fiber, the stack pool and the shared run stacks
+ *   are thread-local, so several loops on several threads work side by side. A fiber is
+ *   created, resumed, yielded and freed on one thread.
+ * - Resume and yield nest like calls. `cf__fiber_resume(f)` switches from the current
+ *   context (the thread's own stack, or another fiber) into `f`, and returns when `f` yields
+ *   or its function returns. `cf__fiber_yield()` switches back to whoever resumed the
+ *   current fiber. A fiber may resume another fiber (an async function starting another
+ *   one): the chain main → A → B unwinds as B yields to A and A yields to main.
+ * - When the fiber's function returns, the fiber is done: control goes back to its resumer,
+ *   as from a yield, and its stack goes back to the pool at once. A done fiber cannot be
+ *   resumed again; only cf__fiber_free remains.
+ * - Stacks: mmap'd, with a PROT_NONE guard page below, pooled per thread (a bounded free
+ *   list). Default size 64 KiB, or the CF_STACK_SIZE environment variable (bytes, or with a
+ *   K/M suffix; read once per process; at least 16 KiB), or `opts->stack_size`. Running into
+ *   the guard page prints `calcifer: coroutine stack overflow (stack size N bytes); raise it
+ *   with CF_STACK_SIZE or cf_async options` and kills the process with SIGSEGV.
+ * - Copy-stack mode (`opts->shared_stack`): the fiber runs on one of a few run stacks shared
+ *   by the thread's fibers; when another fiber needs that run stack, the used part of the
+ *   suspended one's stack is copied out to a heap buffer of the right size, and copied back
+ *   when it is resumed. A suspended fiber then costs a few hundred bytes instead of at least
+ *   a page. The price: while it is suspended, pointers into its stack are invalid, so such a
+ *   fiber must not hand out pointers to its locals to other fibers or callbacks that run
+ *   while it waits (pass heap memory instead); and an allocation failure while saving a
+ *   stack is fatal (prints and aborts), since a switch cannot fail.
+ * - Under AddressSanitizer every switch is annotated (__sanitizer_start/finish_switch_fiber),
+ *   under ThreadSanitizer every fiber is a TSan fiber, and every stack is registered with
+ *   valgrind.
+ */
+#ifndef CF_ASYNC_FIBER_H
+#define CF_ASYNC_FIBER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cf__fiber cf__fiber;
+
+/* The fiber's body. `arg` is the pointer given to cf__fiber_new (borrowed). */
+typedef void (*cf__fiber_fn)(void *arg);
+
+/* Creation options; a NULL `opts` or a zeroed struct means the defaults. */
+typedef struct cf__fiber_opts {
+    size_t stack_size; /* usable bytes, rounded up to pages; 0: cf__fiber_default_stack_size() */
+    int shared_stack;  /* non-zero: copy-stack mode (see above) */
+} cf__fiber_opts;
+
+/* Counters of the calling thread's fibers, for tests and benchmarks. */
+typedef struct cf__fiber_stats {
+    uint64_t stacks_mapped;   /* stacks mmap'd by this thread so far (pool misses) */
+    uint64_t stacks_unmapped; /* stacks munmap'd by this thread so far */
+    size_t stacks_pooled;     /* stacks waiting in this thread's pool now */
+    size_t saved_bytes;       /* copy mode: bytes of stack images held in heap buffers now */
+    uint64_t stack_copies;    /* copy mode: stack images copied out or in so far */
+    uint64_t helper_trips;    /* copy mode: switches between two fibers of one run stack */
+} cf__fiber_stats;
+
+/*
+ * Create a fiber that will run `fn(arg)` when first resumed; it does not start yet.
+ * Returns 0 and sets `*out`, or CF_ENOMEM (no memory, or no stack could be mapped: note
+ * that every dedicated stack costs two memory mappings, and vm.max_map_count, 65530 by
+ * default, bounds them to about 32,000 live fibers per process; copy-stack mode has no such
+ * bound), or CF_EINVAL (NULL out or fn). Ownership: the caller owns the fiber (free it with
+ * cf__fiber_free); `arg` is borrowed until the fiber is done or freed; `opts` is copied.
+ * Thread: any, but the fiber then belongs to this thread.
+ */
+int cf__fiber_new(cf__fiber **out, cf__fiber_fn fn, void *arg, const cf__fiber_opts *opts);
+
+/*
+ * Switch into `f` (new or suspended) from the current context, the thread's own stack or
+ * another fiber; returns when `f` yields or its function returns (check cf__fiber_done).
+ * Resuming a running or done fiber, or a fiber of another thread, is a caller bug
+ * (CF_ASSERT). Thread: the fiber's thread.
+ */
+void cf__fiber_resume(cf__fiber *f);
+
+/*
+ * From inside a fiber: suspend it and switch back to whoever resumed it. Returns when the
+ * fiber is resumed again. Called on a thread's own stack (no current fiber) it is a caller
+ * bug: CF_ASSERT, and a no-op in release builds. Thread: the fiber's thread.
+ */
+void cf__fiber_yield(void);
+
+/* The fiber running now, or NULL on the thread's own stack. Thread: any (thread-local). */
+cf__fiber *cf__fiber_current(void);
+
+/* The `arg` given to cf__fiber_new (borrowed). Thread: any. */
+void *cf__fiber_arg(const cf__fiber *f);
+
+/* Non-zero once the fiber's function has returned. Thread: the fiber's thread. */
+int cf__fiber_done(const cf__fiber *f);
+
+/* The fiber's usable stack size in bytes. Thread: any. */
+size_t cf__fiber_stack_size(const cf__fiber *f);
+
+/*
+ * Free a fiber that is done, new (never resumed) or suspended; NULL is a no-op. A done
+ * fiber already gave its stack back. A suspended fiber's stack is discarded without running
+ * the rest of its function, so whatever its frames still hold leaks: the owner should make
+ * it finish first (the promise layer resumes it with a cancellation error). Freeing a
+ * running fiber (the current one, or one waiting in cf__fiber_resume) is a caller bug
+ * (CF_ASSERT). Ownership: takes `f`. Thread: the fiber's thread.
+ */
+void cf__fiber_free(cf__fiber *f);
+
+/*
+ * Unmap the calling thread's pooled stacks and unused shared run stacks (tests call it
+ * before counting mappings; the pool is also released when the thread exits).
+ * Thread: any; acts on the calling thread's pool.
+ */
+void cf__fiber_pool_trim(void);
+
+/* The default usable stack size: CF_STACK_SIZE when set and valid, else 64 KiB. Thread: any. */
+size_t cf__fiber_default_stack_size(void);
+
+/* Fill `out` with the calling thread's counters. Thread: any. */
+void cf__fiber_stats_get(cf__fiber_stats *out);
+
+#endif

@@ -1,0 +1,172 @@
+/*
+ * The loop structure and the declarations shared by the files of core (loop.c, tick.c,
+ * timer.c, watch.c, signal.c, pool.c, poll_<backend>.c). Layers above core use core/loop.h,
+ * core/handle.h, core/watch.h and core/pool.h instead; they never read these fields.
+ */
+#ifndef CF_CORE_INTERNAL_H
+#define CF_CORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "calcifer/loop.h"
+#include "core/loop.h"
+#include "core/handle.h"
+#include "core/watch.h"
+#include "util/queue.h"
+
+/* ---- tick.c: the nextTick and microtask queues ---- */
+
+typedef struct cf__task {
+    cf_callback fn;
+    void *data;
+} cf__task;
+
+/* A growable ring of tasks; `head` and `tail` run freely and are masked on access. */
+typedef struct cf__ring {
+    cf__task *items;
+    size_t mask; /* capacity - 1; capacity is a power of two (0 items: mask 0, items NULL) */
+    size_t head; /* next to pop */
+    size_t tail; /* next free */
+} cf__ring;
+
+void cf__ring_free(cf__ring *r);
+
+static inline int cf__ring_empty(const cf__ring *r)
+{
+    return r->head == r->tail;
+}
+
+/* ---- timer.c ---- */
+
+struct cf__tlist;
+
+typedef struct cf__timers {
+    struct cf__tlist **heap; /* min-heap of non-empty lists, by their first timer */
+    size_t heap_len;
+    size_t heap_cap;
+    struct cf__tlist **table; /* open-addressing map: duration -> list */
+    size_t table_mask;
+    size_t table_len;
+    struct cf__tlist *free_lists; /* empty lists kept for reuse */
+    struct cf_timer *free_timers; /* JS-style timers kept for reuse */
+    size_t free_timer_count;
+    uint64_t seq; /* creation order of the next start */
+} cf__timers;
+
+void cf__timers_init(cf_loop *loop);
+void cf__timers_free(cf_loop *loop);
+/* The timers phase: run every timer due at phase start, created before it, in order. */
+void cf__timers_run(cf_loop *loop);
+/* Milliseconds until the next timer is due (0 if due), or -1 when no timer is active. */
+int cf__timers_next_timeout(const cf_loop *loop);
+
+/* Immediates (timer.c). */
+void cf__immediates_init(cf_loop *loop);
+void cf__immediates_free(cf_loop *loop);
+void cf__immediates_run(cf_loop *loop);
+
+/* ---- watch.c ---- */
+
+int cf__watchers_init(cf_loop *loop);
+void cf__watchers_free(cf_loop *loop);
+
+/* ---- pool.c: per-loop completion state ---- */
+
+typedef struct cf__loop_pool {
+    pthread_mutex_t mutex;
+    cf_queue done;   /* cf__work items completed by workers (under mutex) */
+    int wake_fd;     /* eventfd written by workers, -1 until the first job */
+    cf__io wake_io;  /* reads wake_fd in the poll phase */
+    int wake_armed;  /* written by a worker and not yet read back (under mutex) */
+    cf_queue free;   /* recycled cf_work requests */
+    size_t nfree;
+} cf__loop_pool;
+
+void cf__pool_loop_init(cf_loop *loop);
+void cf__pool_loop_free(cf_loop *loop);
+
+/* ---- signal.c ---- */
+
+struct cf__sigloop;
+void cf__signals_free(cf_loop *loop);
+
+/* ---- the loop ---- */
+
+struct cf_loop {
+    /* nextTick and microtask queues (tick.c) */
+    cf__ring ticks;
+    cf__ring micro;
+    int draining;
+    void (*drain_hook)(cf_loop *loop, void *arg);
+    void *drain_arg;
+
+    /* run state */
+    int running;
+    int stop_flag;
+    int fail_code;
+    uint64_t time; /* cached clock, ms */
+#ifdef CF_TESTING
+    int fake_clock;
+    uint64_t fake_now;
+#endif
+    pthread_t thread;
+    unsigned open_handles;   /* handles not closed yet (internal ones excepted) */
+    unsigned active_handles; /* ACTIVE and REF'd handles */
+    unsigned active_reqs;
+
+    /* timers and immediates (timer.c) */
+    cf__timers timers;
+    cf_queue immediates;
+    unsigned immediate_refs; /* queued and REF'd immediates */
+    struct cf_immediate *free_immediates;
+    size_t free_immediate_count;
+
+    /* pending and close phases (loop.c) */
+    cf_queue pending;
+    cf_queue closing;
+
+    /* poller (watch.c, poll_<backend>.c) */
+    void *poll;         /* backend state */
+    cf__io **watchers;  /* indexed by fd */
+    unsigned nwatchers; /* length of `watchers` */
+    unsigned nfds;      /* fds registered with the poller */
+
+    /* thread-pool completions (pool.c) and signals (signal.c) */
+    cf__loop_pool pool;
+    struct cf__sigloop *sig;
+
+    /* higher layers */
+    void *slots[CF__SLOT_COUNT];
+    void (*slot_dtors[CF__SLOT_COUNT])(void *p);
+};
+
+/* Read the monotonic clock (or the fake one) into loop->time. */
+void cf__loop_update_time(cf_loop *loop);
+
+/* Non-zero when the run must stop after the current callback (failed). */
+static inline int cf__loop_failed(const cf_loop *loop)
+{
+    return loop->fail_code != 0;
+}
+
+/* Drain after a callback of a phase: the fast path checks the queues inline. */
+static inline void cf__after_callback(cf_loop *loop)
+{
+    if (!cf__ring_empty(&loop->ticks) || !cf__ring_empty(&loop->micro) || loop->drain_hook) {
+        cf__drain_ticks(loop);
+    }
+}
+
+#ifdef CF_TESTING
+/*
+ * Fake clock for tests: from now on cf_now starts at `start_ms` and only moves when the test
+ * advances it or when the poll phase would sleep waiting for a timer (it then jumps to the
+ * timer instead of sleeping). Pass `enable` 0 to return to the system clock.
+ */
+void cf__clock_fake(cf_loop *loop, int enable, uint64_t start_ms);
+void cf__clock_advance(cf_loop *loop, uint64_t ms);
+#endif
+
+#endif

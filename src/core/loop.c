@@ -1,0 +1,343 @@
+/*
+ * The event loop: creation, the phases of an iteration, keep-alive, closing.
+ *
+ * cf_run is the list of DESIGN.md, one static call per phase (model: libuv's uv_run):
+ *
+ *     timers -> pending callbacks -> poll -> check (immediates) -> close callbacks
+ *
+ * and the loop goes round while something referenced is left (loop_alive). Every phase runs
+ * its callbacks one at a time and drains the nextTick and microtask queues after each one
+ * (cf__after_callback), as Node does since v11. The clock is cached in loop->time: it is read
+ * before the timers phase and after the poll phase's wait, never in between, so every timer
+ * started during a phase is relative to the same "now".
+ *
+ * Keep-alive (loop_alive): ACTIVE and REF'd handles (loop->active_handles), requests in
+ * flight, REF'd immediates, queued pending callbacks and closing handles.
+ *
+ * The first iteration of CF_RUN_DEFAULT begins with the timers phase, which is what libuv
+ * 1.46 (Node 20) does when it runs due timers before entering its loop: a timer already due
+ * when the loop starts runs before the first check phase.
+ */
+#include "core/internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "calcifer/error.h"
+#include "util/alloc.h"
+#include "util/util.h"
+
+/* ---- clock ---- */
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void cf__loop_update_time(cf_loop *loop)
+{
+#ifdef CF_TESTING
+    if (loop->fake_clock) {
+        loop->time = loop->fake_now;
+        return;
+    }
+#endif
+    uint64_t now = monotonic_ms();
+    if (now > loop->time)
+        loop->time = now;
+}
+
+uint64_t cf_now(const cf_loop *loop)
+{
+    return loop ? loop->time : 0;
+}
+
+void cf_update_time(cf_loop *loop)
+{
+    if (loop)
+        cf__loop_update_time(loop);
+}
+
+#ifdef CF_TESTING
+void cf__clock_fake(cf_loop *loop, int enable, uint64_t start_ms)
+{
+    loop->fake_clock = enable;
+    loop->fake_now = start_ms;
+    if (enable) {
+        loop->time = start_ms;
+    } else {
+        loop->time = 0;
+        cf__loop_update_time(loop);
+    }
+}
+
+void cf__clock_advance(cf_loop *loop, uint64_t ms)
+{
+    loop->fake_now += ms;
+}
+#endif
+
+/* ---- create and close ---- */
+
+int cf_loop_new(cf_loop **out)
+{
+    if (!out)
+        return CF_EINVAL;
+    *out = NULL;
+    cf_loop *loop = cf__calloc(1, sizeof(*loop));
+    if (!loop)
+        return CF_ENOMEM;
+    loop->thread = pthread_self();
+    cf_queue_init(&loop->pending);
+    cf_queue_init(&loop->closing);
+    cf__timers_init(loop);
+    cf__immediates_init(loop);
+    cf__pool_loop_init(loop);
+    int rc = cf__watchers_init(loop);
+    if (rc < 0)
+        goto fail;
+    rc = cf__poll_init(loop);
+    if (rc < 0)
+        goto fail_watchers;
+    cf__loop_update_time(loop);
+    *out = loop;
+    return 0;
+
+fail_watchers:
+    cf__watchers_free(loop);
+fail:
+    cf__pool_loop_free(loop);
+    cf__free(loop);
+    return rc;
+}
+
+int cf_loop_close(cf_loop *loop)
+{
+    if (!loop)
+        return CF_EINVAL;
+    CF_ASSERT(cf__loop_is_loop_thread(loop));
+    if (loop->running || loop->open_handles || loop->active_handles || loop->active_reqs ||
+        !cf_queue_empty(&loop->closing) || !cf_queue_empty(&loop->pending)) {
+        return CF_EBUSY;
+    }
+    for (int s = CF__SLOT_COUNT - 1; s >= 0; s--) {
+        if (loop->slot_dtors[s])
+            loop->slot_dtors[s](loop->slots[s]);
+        loop->slots[s] = NULL;
+        loop->slot_dtors[s] = NULL;
+    }
+    cf__signals_free(loop);
+    cf__pool_loop_free(loop);
+    cf__immediates_free(loop);
+    cf__timers_free(loop);
+    cf__poll_close(loop);
+    cf__watchers_free(loop);
+    cf__ring_free(&loop->ticks);
+    cf__ring_free(&loop->micro);
+    cf__free(loop);
+    return 0;
+}
+
+/* ---- the phases ---- */
+
+/* Pending callbacks: the ones deferred before the phase began, in order. */
+static void run_pending(cf_loop *loop)
+{
+    if (cf_queue_empty(&loop->pending))
+        return;
+    cf_queue batch;
+    cf_queue_move(&loop->pending, &batch);
+    while (!cf_queue_empty(&batch) && !cf__loop_failed(loop)) {
+        cf__pending *p = cf_queue_data(cf_queue_head(&batch), cf__pending, link);
+        cf_queue_remove(&p->link);
+        p->fn(loop, p);
+        cf__after_callback(loop);
+    }
+    /* A failed run leaves the rest for a later run, in order. */
+    while (!cf_queue_empty(&batch)) {
+        cf_queue *q = batch.prev;
+        cf_queue_remove(q);
+        cf_queue_insert_head(&loop->pending, q);
+    }
+}
+
+/* How long the poll phase may wait: not at all when other work is ready. */
+static int poll_timeout(const cf_loop *loop, cf_run_mode mode)
+{
+    if (mode == CF_RUN_NOWAIT || loop->stop_flag)
+        return 0;
+    if (loop->immediate_refs || !cf_queue_empty(&loop->pending) ||
+        !cf_queue_empty(&loop->closing)) {
+        return 0;
+    }
+    if (!loop->active_handles && !loop->active_reqs)
+        return 0;
+    return cf__timers_next_timeout(loop);
+}
+
+/* Poll: wait for I/O (and pool completions through the wakeup eventfd), run callbacks. */
+static void run_poll(cf_loop *loop, int timeout)
+{
+    if (timeout == 0 && loop->nfds == 0)
+        return;
+#ifdef CF_TESTING
+    if (loop->fake_clock && timeout != 0) {
+        int n = cf__poll_wait(loop, loop->nfds ? 0 : timeout);
+        if (n == 0 && timeout > 0 && !cf__loop_failed(loop))
+            loop->fake_now += (uint64_t)timeout;
+        cf__loop_update_time(loop);
+        return;
+    }
+#endif
+    cf__poll_wait(loop, timeout);
+    if (timeout != 0)
+        cf__loop_update_time(loop);
+}
+
+/* Close callbacks: the handles closed before the phase began, in order of close. */
+static void run_closing(cf_loop *loop)
+{
+    if (cf_queue_empty(&loop->closing))
+        return;
+    cf_queue batch;
+    cf_queue_move(&loop->closing, &batch);
+    while (!cf_queue_empty(&batch)) {
+        cf__handle *h = cf_queue_data(cf_queue_head(&batch), cf__handle, close_link);
+        cf_queue_remove(&h->close_link);
+        h->flags = (h->flags & ~(unsigned)CF__HANDLE_CLOSING) | CF__HANDLE_CLOSED;
+        if (!(h->flags & CF__HANDLE_INTERNAL))
+            loop->open_handles--;
+        h->close_fn(h); /* may free h */
+        cf__after_callback(loop);
+    }
+}
+
+static void run_timers(cf_loop *loop)
+{
+    cf__loop_update_time(loop);
+    cf__timers_run(loop);
+}
+
+static int loop_alive(const cf_loop *loop)
+{
+    return loop->active_handles || loop->active_reqs || loop->immediate_refs ||
+           !cf_queue_empty(&loop->pending) || !cf_queue_empty(&loop->closing);
+}
+
+/*
+ * One iteration, phase by phase (DESIGN.md, "Semantics"). A failed run (cf__loop_fail)
+ * skips the remaining phases; what they would have run stays queued for a later cf_run.
+ */
+static void iterate(cf_loop *loop, cf_run_mode mode)
+{
+    run_timers(loop);
+    if (!cf__loop_failed(loop))
+        run_pending(loop);
+    if (!cf__loop_failed(loop))
+        run_poll(loop, poll_timeout(loop, mode));
+    if (!cf__loop_failed(loop))
+        cf__immediates_run(loop);
+    if (!cf__loop_failed(loop))
+        run_closing(loop);
+}
+
+int cf_run(cf_loop *loop, cf_run_mode mode)
+{
+    if (!loop || loop->running)
+        return CF_EINVAL;
+    CF_ASSERT(cf__loop_is_loop_thread(loop));
+    loop->running = 1;
+    cf__drain_ticks(loop);
+    int alive = loop_alive(loop);
+    if (!alive)
+        cf__loop_update_time(loop);
+    while (alive && !loop->stop_flag && !cf__loop_failed(loop)) {
+        iterate(loop, mode);
+        alive = loop_alive(loop);
+        if (mode != CF_RUN_DEFAULT)
+            break;
+    }
+    loop->stop_flag = 0;
+    loop->running = 0;
+    int rc = loop->fail_code;
+    loop->fail_code = 0;
+    if (rc < 0)
+        return rc;
+    return alive;
+}
+
+void cf_stop(cf_loop *loop)
+{
+    if (loop)
+        loop->stop_flag = 1;
+}
+
+/* ---- internal hooks (core/loop.h) ---- */
+
+void cf__loop_fail(cf_loop *loop, int code)
+{
+    CF_ASSERT(code < 0);
+    if (!loop->fail_code)
+        loop->fail_code = code < 0 ? code : CF_EUNKNOWN;
+}
+
+void *cf__loop_slot(cf_loop *loop, enum cf__loop_slot s)
+{
+    CF_ASSERT(s < CF__SLOT_COUNT);
+    return loop->slots[s];
+}
+
+void cf__loop_slot_set(cf_loop *loop, enum cf__loop_slot s, void *p, void (*dtor)(void *p))
+{
+    CF_ASSERT(s < CF__SLOT_COUNT);
+    void *old = loop->slots[s];
+    void (*old_dtor)(void *) = loop->slot_dtors[s];
+    loop->slots[s] = p;
+    loop->slot_dtors[s] = dtor;
+    if (old_dtor && old != p)
+        old_dtor(old);
+}
+
+void cf__loop_req_start(cf_loop *loop)
+{
+    loop->active_reqs++;
+}
+
+void cf__loop_req_done(cf_loop *loop)
+{
+    CF_ASSERT(loop->active_reqs > 0);
+    loop->active_reqs--;
+}
+
+int cf__loop_is_loop_thread(const cf_loop *loop)
+{
+    return pthread_equal(loop->thread, pthread_self());
+}
+
+void cf__pending_init(cf__pending *p)
+{
+    cf_queue_init(&p->link);
+    p->fn = NULL;
+}
+
+int cf__pending_queued(const cf__pending *p)
+{
+    return !cf_queue_empty(&p->link);
+}
+
+void cf__loop_defer(cf_loop *loop, cf__pending *p, cf__pending_fn fn)
+{
+    p->fn = fn;
+    if (!cf__pending_queued(p))
+        cf_queue_insert_tail(&loop->pending, &p->link);
+}
+
+void cf__loop_undefer(cf_loop *loop, cf__pending *p)
+{
+    (void)loop;
+    cf_queue_remove(&p->link);
+}

@@ -1,0 +1,103 @@
+/*
+ * Internal loop hooks for the layers above core (async, io, http). Nothing here is public.
+ *
+ * - Draining: cf__drain_ticks is the only function that runs nextTicks and microtasks. The
+ *   loop calls it after every callback it runs; a layer that runs a user callback outside a
+ *   loop phase does not need to (it is inside one).
+ * - Drain hook: one per loop, run at the end of every drain once both queues are empty; the
+ *   promise layer reports unhandled rejections from it.
+ * - Failing a run: cf__loop_fail records an error that cf_run returns.
+ * - Slots: one pointer per higher layer, with a destructor run by cf_loop_close.
+ * - Requests: an in-flight request (a pool job, a DNS lookup, a curl transfer) keeps the
+ *   loop alive between cf__loop_req_start and cf__loop_req_done.
+ * - Pending callbacks: cf__loop_defer runs a callback in the next "pending callbacks" phase
+ *   (≈ libuv's uv__io_feed), for I/O results that must not run inside the call that made them.
+ *
+ * Handles (close-callback machinery) are in core/handle.h, fd watchers in core/watch.h, the
+ * thread pool's embeddable job in core/pool.h. Every function is loop-thread only.
+ */
+#ifndef CF_CORE_LOOP_H
+#define CF_CORE_LOOP_H
+
+#include "calcifer/loop.h"
+#include "util/queue.h"
+
+/*
+ * Run the nextTick queue fully, then the microtask queue fully, and repeat until both are
+ * empty; then run the drain hook, and if the hook queued more work, drain again. Re-entrant
+ * calls (from a tick or microtask being drained) return at once. Stops early when the run
+ * has been failed (cf__loop_fail).
+ */
+void cf__drain_ticks(cf_loop *loop);
+
+/*
+ * Set the loop's drain hook (one per loop; a second call replaces the first; NULL removes
+ * it). `arg` is borrowed until the hook is replaced or the loop is closed.
+ */
+void cf__loop_set_drain_hook(cf_loop *loop, void (*hook)(cf_loop *loop, void *arg), void *arg);
+
+/*
+ * Record `code` (negative) as the result of the current cf_run (the first one wins) and stop
+ * the run at the end of the current callback: no further tick, microtask or phase callback
+ * runs in this cf_run.
+ */
+void cf__loop_fail(cf_loop *loop, int code);
+
+/* The slots of the higher layers (one per-loop state object each). */
+enum cf__loop_slot {
+    CF__SLOT_ASYNC,
+    CF__SLOT_CORO,
+    CF__SLOT_IO,
+    CF__SLOT_HTTP_CLIENT,
+    CF__SLOT_HTTP_SERVER,
+    CF__SLOT_COUNT
+};
+
+/* The pointer stored in slot `s`, or NULL. */
+void *cf__loop_slot(cf_loop *loop, enum cf__loop_slot s);
+
+/*
+ * Store `p` in slot `s`. Ownership: the loop takes `p` when `dtor` is not NULL and runs
+ * `dtor(p)` in cf_loop_close (after every handle is gone, in reverse slot order), or when
+ * the slot is set again. Pass NULL to clear the slot (the old destructor then runs).
+ */
+void cf__loop_slot_set(cf_loop *loop, enum cf__loop_slot s, void *p, void (*dtor)(void *p));
+
+/*
+ * Count a request in flight: it keeps the loop alive and makes cf_loop_close return CF_EBUSY
+ * until the matching cf__loop_req_done.
+ */
+void cf__loop_req_start(cf_loop *loop);
+void cf__loop_req_done(cf_loop *loop);
+
+/* Non-zero when called on the thread that owns `loop` (for CF_ASSERT). Thread: any. */
+int cf__loop_is_loop_thread(const cf_loop *loop);
+
+/*
+ * A deferred callback for the "pending callbacks" phase. Embed it in your request or handle;
+ * zero-initialize or cf__pending_init it. While queued it keeps the loop alive.
+ */
+typedef struct cf__pending cf__pending;
+typedef void (*cf__pending_fn)(cf_loop *loop, cf__pending *p);
+struct cf__pending {
+    cf_queue link;     /* in loop->pending while queued; self-linked otherwise */
+    cf__pending_fn fn; /* set by cf__loop_defer */
+};
+
+/* Make `p` idle (not queued). Zero-initialized memory must go through this once. */
+void cf__pending_init(cf__pending *p);
+
+/*
+ * Run `fn(loop, p)` in the next iteration's pending phase, then drain. Items deferred while the
+ * pending phase runs wait for the next iteration. Deferring a queued `p` again only replaces
+ * its function. Ownership: `p` is borrowed until `fn` starts or cf__loop_undefer.
+ */
+void cf__loop_defer(cf_loop *loop, cf__pending *p, cf__pending_fn fn);
+
+/* Remove `p` from the pending queue if it is queued (its function then never runs). */
+void cf__loop_undefer(cf_loop *loop, cf__pending *p);
+
+/* Non-zero while `p` is queued. */
+int cf__pending_queued(const cf__pending *p);
+
+#endif

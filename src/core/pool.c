@@ -1,0 +1,336 @@
+/*
+ * The thread pool (model: libuv src/threadpool.c), shared by every loop of the process.
+ *
+ * Process-wide state: one FIFO of submitted jobs, one mutex and condition variable, and the
+ * worker threads, started once (pthread_once) on first use. This is the one piece of mutable
+ * global state in core besides the signal registry: a pool per loop would multiply threads
+ * by loops, and Node/libuv share theirs the same way. The thread array is static, so the pool
+ * owns no library allocation (tests count those).
+ *
+ * Per-loop state (loop->pool): a completion list under its own mutex and an eventfd. A worker
+ * that finishes a job appends it to its loop's list and, if the loop has not been woken since
+ * it last emptied the list (`wake_armed`), writes the eventfd, still under the mutex: the loop
+ * cannot close the eventfd while a worker may write it (cf_loop_close needs every job done,
+ * and the last completion is handed over under that mutex). In the poll phase the loop reads
+ * the eventfd, takes the whole list and calls each job's `done`, draining after each.
+ *
+ * Job states (under the global mutex): QUEUED -> RUNNING -> DONE, or QUEUED -> CANCELED.
+ * Cancelling posts the job to its loop's completion list like a finished one, with
+ * CF_ECANCELED, so `done` always runs in the poll phase and never inside cf_work_cancel.
+ */
+#include "calcifer/pool.h"
+#include "core/pool.h"
+#include "core/internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "calcifer/error.h"
+#include "util/alloc.h"
+#include "util/sys.h"
+#include "util/util.h"
+
+#define POOL_DEFAULT_SIZE 4
+#define POOL_MAX_SIZE     1024
+#define FREE_REQS_MAX     1024
+
+enum { JOB_QUEUED = 1, JOB_RUNNING, JOB_DONE, JOB_CANCELED };
+
+/* ---- the process-wide pool ---- */
+
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
+static cf_queue pool_queue;
+static unsigned pool_idle;
+static int pool_threads; /* started threads, or a negative code if none could start */
+static pthread_t pool_thread_ids[POOL_MAX_SIZE];
+
+/* Hand `w` to its loop: append it to the completion list and wake the loop if needed. */
+static void post_done(cf__work *w)
+{
+    cf__loop_pool *lp = &w->loop->pool;
+    pthread_mutex_lock(&lp->mutex);
+    cf_queue_insert_tail(&lp->done, &w->link);
+    if (!lp->wake_armed) {
+        lp->wake_armed = 1;
+        uint64_t one = 1;
+        (void)cf__sys_write(lp->wake_fd, &one, sizeof one);
+    }
+    pthread_mutex_unlock(&lp->mutex);
+}
+
+static void *worker_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        pthread_mutex_lock(&pool_mutex);
+        while (cf_queue_empty(&pool_queue)) {
+            pool_idle++;
+            pthread_cond_wait(&pool_cond, &pool_mutex);
+            pool_idle--;
+        }
+        cf_queue *q = cf_queue_head(&pool_queue);
+        cf_queue_remove(q);
+        cf__work *w = cf_queue_data(q, cf__work, link);
+        w->state = JOB_RUNNING;
+        pthread_mutex_unlock(&pool_mutex);
+
+        w->work(w);
+
+        pthread_mutex_lock(&pool_mutex);
+        w->state = JOB_DONE;
+        pthread_mutex_unlock(&pool_mutex);
+        w->status = 0;
+        post_done(w);
+    }
+    return NULL;
+}
+
+static unsigned pool_size_from_env(void)
+{
+    const char *s = getenv("CF_THREADPOOL_SIZE");
+    if (!s || !*s)
+        return POOL_DEFAULT_SIZE;
+    char *end = NULL;
+    long n = strtol(s, &end, 10);
+    if (end == s)
+        return POOL_DEFAULT_SIZE;
+    if (n < 1)
+        return 1;
+    return n > POOL_MAX_SIZE ? POOL_MAX_SIZE : (unsigned)n;
+}
+
+/* Start the workers with every signal blocked, so that handlers run on loop threads. */
+static void pool_start(void)
+{
+    cf_queue_init(&pool_queue);
+    unsigned n = pool_size_from_env();
+    sigset_t all;
+    sigset_t old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = 0;
+    unsigned started = 0;
+    for (; started < n; started++) {
+        err = pthread_create(&pool_thread_ids[started], NULL, worker_main, NULL);
+        if (err)
+            break;
+        pthread_detach(pool_thread_ids[started]);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pool_threads = started ? (int)started : cf_translate_sys_error(err);
+}
+
+int cf_pool_size(void)
+{
+    pthread_once(&pool_once, pool_start);
+    return pool_threads;
+}
+
+/* ---- per-loop completion state ---- */
+
+void cf__pool_loop_init(cf_loop *loop)
+{
+    cf__loop_pool *lp = &loop->pool;
+    pthread_mutex_init(&lp->mutex, NULL);
+    cf_queue_init(&lp->done);
+    lp->wake_fd = -1;
+    lp->wake_armed = 0;
+    cf_queue_init(&lp->free);
+    lp->nfree = 0;
+}
+
+struct cf_work_req {
+    cf__work w;
+    cf_work_fn work;
+    cf_work_done_cb done;
+    void *data;
+};
+
+void cf__pool_loop_free(cf_loop *loop)
+{
+    cf__loop_pool *lp = &loop->pool;
+    CF_ASSERT(cf_queue_empty(&lp->done));
+    if (lp->wake_fd >= 0) {
+        cf__io_close(loop, &lp->wake_io);
+        pthread_mutex_lock(&lp->mutex);
+        close(lp->wake_fd);
+        lp->wake_fd = -1;
+        pthread_mutex_unlock(&lp->mutex);
+    }
+    while (!cf_queue_empty(&lp->free)) {
+        cf_queue *q = cf_queue_head(&lp->free);
+        cf_queue_remove(q);
+        cf__free(cf_queue_data(q, cf_work_req, w.link));
+    }
+    lp->nfree = 0;
+    pthread_mutex_destroy(&lp->mutex);
+}
+
+/* Poll phase: the eventfd is readable; run the completions posted so far. */
+static void wake_cb(cf_loop *loop, cf__io *io, unsigned revents)
+{
+    (void)revents;
+    cf__loop_pool *lp = &loop->pool;
+    uint64_t n;
+    (void)cf__sys_read(io->fd, &n, sizeof n);
+    cf_queue batch;
+    pthread_mutex_lock(&lp->mutex);
+    cf_queue_move(&lp->done, &batch);
+    lp->wake_armed = 0;
+    pthread_mutex_unlock(&lp->mutex);
+    while (!cf_queue_empty(&batch)) {
+        cf_queue *q = cf_queue_head(&batch);
+        cf_queue_remove(q);
+        cf__work *w = cf_queue_data(q, cf__work, link);
+        cf__loop_req_done(loop);
+        w->done(w, w->status); /* may free w */
+        cf__after_callback(loop);
+        if (cf__loop_failed(loop))
+            break;
+    }
+    /* A failed run hands the rest back, in order, and wakes itself again next time. */
+    if (!cf_queue_empty(&batch)) {
+        pthread_mutex_lock(&lp->mutex);
+        while (!cf_queue_empty(&batch)) {
+            cf_queue *q = batch.prev;
+            cf_queue_remove(q);
+            cf_queue_insert_head(&lp->done, q);
+        }
+        if (!lp->wake_armed) {
+            lp->wake_armed = 1;
+            uint64_t one = 1;
+            (void)cf__sys_write(lp->wake_fd, &one, sizeof one);
+        }
+        pthread_mutex_unlock(&lp->mutex);
+    }
+}
+
+/* Create the loop's eventfd and watch it, on first use. */
+static int wake_open(cf_loop *loop)
+{
+    cf__loop_pool *lp = &loop->pool;
+    if (lp->wake_fd >= 0)
+        return 0;
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0)
+        return cf_translate_sys_error(errno);
+    cf__io_init(&lp->wake_io, fd, wake_cb);
+    int rc = cf__io_start(loop, &lp->wake_io, CF__IO_IN);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    lp->wake_fd = fd;
+    return 0;
+}
+
+/* ---- internal jobs ---- */
+
+int cf__work_submit(cf_loop *loop, cf__work *w, cf__work_fn work, cf__work_done_fn done)
+{
+    CF_ASSERT(cf__loop_is_loop_thread(loop));
+    int n = cf_pool_size();
+    if (n < 0)
+        return n;
+    int rc = wake_open(loop);
+    if (rc < 0)
+        return rc;
+    w->loop = loop;
+    w->work = work;
+    w->done = done;
+    w->status = 0;
+    cf__loop_req_start(loop);
+    pthread_mutex_lock(&pool_mutex);
+    w->state = JOB_QUEUED;
+    cf_queue_insert_tail(&pool_queue, &w->link);
+    if (pool_idle > 0)
+        pthread_cond_signal(&pool_cond);
+    pthread_mutex_unlock(&pool_mutex);
+    return 0;
+}
+
+int cf__work_cancel(cf__work *w)
+{
+    CF_ASSERT(cf__loop_is_loop_thread(w->loop));
+    pthread_mutex_lock(&pool_mutex);
+    int queued = w->state == JOB_QUEUED;
+    if (queued) {
+        cf_queue_remove(&w->link);
+        w->state = JOB_CANCELED;
+    }
+    pthread_mutex_unlock(&pool_mutex);
+    if (!queued)
+        return CF_EBUSY;
+    w->status = CF_ECANCELED;
+    post_done(w);
+    return 0;
+}
+
+/* ---- public jobs ---- */
+
+static void job_work(cf__work *w)
+{
+    cf_work_req *req = CF_CONTAINER_OF(w, cf_work_req, w);
+    req->work(req->data);
+}
+
+static void job_done(cf__work *w, int status)
+{
+    cf_work_req *req = CF_CONTAINER_OF(w, cf_work_req, w);
+    cf_loop *loop = w->loop;
+    if (req->done)
+        req->done(req, status, req->data);
+    cf__loop_pool *lp = &loop->pool;
+    if (lp->nfree >= FREE_REQS_MAX) {
+        cf__free(req);
+        return;
+    }
+    cf_queue_insert_head(&lp->free, &req->w.link);
+    lp->nfree++;
+}
+
+int cf_work(cf_loop *loop, cf_work_fn work, cf_work_done_cb done, void *data, cf_work_req **out)
+{
+    if (out)
+        *out = NULL;
+    if (!loop || !work)
+        return CF_EINVAL;
+    CF_ASSERT(cf__loop_is_loop_thread(loop));
+    cf__loop_pool *lp = &loop->pool;
+    cf_work_req *req;
+    if (!cf_queue_empty(&lp->free)) {
+        cf_queue *q = cf_queue_head(&lp->free);
+        cf_queue_remove(q);
+        lp->nfree--;
+        req = cf_queue_data(q, cf_work_req, w.link);
+    } else {
+        req = cf__malloc(sizeof(*req));
+        if (!req)
+            return CF_ENOMEM;
+    }
+    req->work = work;
+    req->done = done;
+    req->data = data;
+    int rc = cf__work_submit(loop, &req->w, job_work, job_done);
+    if (rc < 0) {
+        cf_queue_insert_head(&lp->free, &req->w.link);
+        lp->nfree++;
+        return rc;
+    }
+    if (out)
+        *out = req;
+    return 0;
+}
+
+int cf_work_cancel(cf_work_req *req)
+{
+    if (!req)
+        return CF_EINVAL;
+    return cf__work_cancel(&req->w);
+}

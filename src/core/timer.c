@@ -1,0 +1,749 @@
+/*
+ * Timers and immediates (≈ setTimeout, setInterval, setImmediate).
+ *
+ * Timers: like Node, the loop keeps one list per distinct duration. Timers started with the
+ * same duration are due in the order they were started, so each list stays sorted by
+ * (due, seq) by appending at its tail; only when the cached clock has not moved forward
+ * (a restart from a callback that updated the clock) does an insert walk back a few steps.
+ * A binary min-heap orders the non-empty lists by their first timer's (due, seq), and a small
+ * open-addressing table finds the list of a duration. Programs use few distinct durations,
+ * so starting and firing a timer cost O(1) plus a sift in a heap of a handful of lists; with
+ * all durations distinct it degrades to an ordinary binary heap of timers.
+ *
+ * Invariants:
+ *  - a list is in the table and in the heap exactly when it holds at least one timer;
+ *  - t->list != NULL exactly when t is queued in that list;
+ *  - `seq` grows with every start, so "started during this timers phase" is seq >= the value
+ *    at phase start, and equal due times run in order of start.
+ *
+ * JS-style timers (cf_set_timeout, cf_set_interval) are timers the loop owns. They live on a
+ * free list after use, so steady-state starting allocates nothing; they are internal handles
+ * (not counted by cf_loop_close) and the ones still queued at cf_loop_close (unref'd) are
+ * freed there. Immediates are a FIFO of small records with a free list too.
+ */
+#include "calcifer/timer.h"
+#include "core/internal.h"
+
+#include <limits.h>
+
+#include "calcifer/error.h"
+#include "util/alloc.h"
+#include "util/util.h"
+
+#define TIMEOUT_MAX        2147483647u /* Node's TIMEOUT_MAX: longer delays become 1 ms */
+#define FREE_TIMERS_MAX    65536
+#define FREE_LISTS_MAX     64
+#define FREE_IMMEDIATE_MAX 4096
+
+enum {
+    TIMER_JS = CF__HANDLE_USER,              /* owned by the loop (cf_set_timeout/interval) */
+    TIMER_RUNNING = CF__HANDLE_USER << 1,    /* inside its own callback */
+    TIMER_REINSERT = CF__HANDLE_USER << 2,   /* repeating: put back after the callback */
+    TIMER_STARTED = CF__HANDLE_USER << 3     /* started at least once */
+};
+
+struct cf_timer {
+    cf__handle h;
+    cf_queue link;          /* in list->timers while queued */
+    struct cf__tlist *list; /* NULL when not queued */
+    uint64_t due;
+    uint64_t seq;
+    uint64_t timeout; /* the duration of the current run (picks the list) */
+    uint64_t repeat;
+    cf_timer_cb cb; /* handle style */
+    cf_callback fn; /* JS style */
+    void *data;
+    cf_callback close_cb;
+    void *close_data;
+    cf_timer *next_free;
+};
+
+typedef struct cf__tlist {
+    uint64_t duration;
+    cf_queue timers; /* sorted by (due, seq) */
+    size_t heap_index;
+    struct cf__tlist *next_free;
+} tlist;
+
+/* ---- the heap of lists ---- */
+
+static inline cf_timer *first(const tlist *l)
+{
+    return cf_queue_data(l->timers.next, cf_timer, link);
+}
+
+static inline int less(const tlist *a, const tlist *b)
+{
+    const cf_timer *x = first(a);
+    const cf_timer *y = first(b);
+    return x->due < y->due || (x->due == y->due && x->seq < y->seq);
+}
+
+static inline void heap_set(cf__timers *T, size_t i, tlist *l)
+{
+    T->heap[i] = l;
+    l->heap_index = i;
+}
+
+static void heap_up(cf__timers *T, size_t i)
+{
+    tlist *l = T->heap[i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!less(l, T->heap[p]))
+            break;
+        heap_set(T, i, T->heap[p]);
+        i = p;
+    }
+    heap_set(T, i, l);
+}
+
+static void heap_down(cf__timers *T, size_t i)
+{
+    tlist *l = T->heap[i];
+    size_t n = T->heap_len;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && less(T->heap[c + 1], T->heap[c]))
+            c++;
+        if (!less(T->heap[c], l))
+            break;
+        heap_set(T, i, T->heap[c]);
+        i = c;
+    }
+    heap_set(T, i, l);
+}
+
+static int heap_reserve(cf__timers *T)
+{
+    if (T->heap_len < T->heap_cap)
+        return 0;
+    size_t cap = T->heap_cap ? T->heap_cap * 2 : 16;
+    tlist **h = cf__realloc(T->heap, cap * sizeof(*h));
+    if (!h)
+        return CF_ENOMEM;
+    T->heap = h;
+    T->heap_cap = cap;
+    return 0;
+}
+
+static void heap_remove(cf__timers *T, tlist *l)
+{
+    size_t i = l->heap_index;
+    tlist *last = T->heap[--T->heap_len];
+    if (i == T->heap_len)
+        return;
+    heap_set(T, i, last);
+    heap_down(T, i);
+    heap_up(T, last->heap_index);
+}
+
+/* ---- the duration table (linear probing, backward-shift deletion) ---- */
+
+static inline size_t hash_duration(uint64_t d)
+{
+    return (size_t)((d * 0x9E3779B97F4A7C15ull) >> 29);
+}
+
+static tlist *table_find(const cf__timers *T, uint64_t d)
+{
+    if (!T->table)
+        return NULL;
+    for (size_t i = hash_duration(d) & T->table_mask;; i = (i + 1) & T->table_mask) {
+        tlist *l = T->table[i];
+        if (!l || l->duration == d)
+            return l;
+    }
+}
+
+static void table_put(cf__timers *T, tlist *l)
+{
+    size_t i = hash_duration(l->duration) & T->table_mask;
+    while (T->table[i]) {
+        i = (i + 1) & T->table_mask;
+    }
+    T->table[i] = l;
+}
+
+/* Make room for one more list (load factor at most 1/2). */
+static int table_reserve(cf__timers *T)
+{
+    size_t cap = T->table ? T->table_mask + 1 : 0;
+    if ((T->table_len + 1) * 2 <= cap)
+        return 0;
+    size_t ncap = cap ? cap * 2 : 16;
+    tlist **old = T->table;
+    T->table = cf__calloc(ncap, sizeof(*T->table));
+    if (!T->table) {
+        T->table = old;
+        return CF_ENOMEM;
+    }
+    T->table_mask = ncap - 1;
+    for (size_t i = 0; i < cap; i++) {
+        if (old[i])
+            table_put(T, old[i]);
+    }
+    cf__free(old);
+    return 0;
+}
+
+static void table_remove(cf__timers *T, tlist *l)
+{
+    size_t mask = T->table_mask;
+    size_t i = hash_duration(l->duration) & mask;
+    while (T->table[i] != l) {
+        i = (i + 1) & mask;
+    }
+    T->table[i] = NULL;
+    T->table_len--;
+    /* Shift back the entries that probed past the hole. */
+    for (size_t j = (i + 1) & mask; T->table[j]; j = (j + 1) & mask) {
+        size_t k = hash_duration(T->table[j]->duration) & mask;
+        int stays = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
+        if (stays)
+            continue;
+        T->table[i] = T->table[j];
+        T->table[j] = NULL;
+        i = j;
+    }
+}
+
+/* ---- lists ---- */
+
+static tlist *list_get(cf__timers *T, uint64_t duration)
+{
+    tlist *l = table_find(T, duration);
+    if (l)
+        return l;
+    if (heap_reserve(T) < 0 || table_reserve(T) < 0)
+        return NULL;
+    l = T->free_lists;
+    if (l) {
+        T->free_lists = l->next_free;
+    } else {
+        l = cf__malloc(sizeof(*l));
+        if (!l)
+            return NULL;
+    }
+    l->duration = duration;
+    cf_queue_init(&l->timers);
+    l->next_free = NULL;
+    table_put(T, l);
+    T->table_len++;
+    return l;
+}
+
+static void list_release(cf__timers *T, tlist *l)
+{
+    heap_remove(T, l);
+    table_remove(T, l);
+    size_t n = 0;
+    for (tlist *f = T->free_lists; f && n < FREE_LISTS_MAX; f = f->next_free) {
+        n++;
+    }
+    if (n >= FREE_LISTS_MAX) {
+        cf__free(l);
+        return;
+    }
+    l->next_free = T->free_lists;
+    T->free_lists = l;
+}
+
+/* ---- queueing a timer ---- */
+
+/* Queue `t` due `timeout` ms after the cached clock. Returns 0 or CF_ENOMEM. */
+static int timer_insert(cf_loop *loop, cf_timer *t, uint64_t timeout)
+{
+    cf__timers *T = &loop->timers;
+    tlist *l = list_get(T, timeout);
+    if (!l)
+        return CF_ENOMEM;
+    uint64_t due = loop->time + timeout;
+    if (due < loop->time)
+        due = UINT64_MAX;
+    t->due = due;
+    t->seq = T->seq++;
+    t->timeout = timeout;
+    t->list = l;
+    int was_empty = cf_queue_empty(&l->timers);
+    cf_queue *q = l->timers.prev;
+    while (q != &l->timers && cf_queue_data(q, cf_timer, link)->due > due) {
+        q = q->prev;
+    }
+    cf_queue_insert_head(q, &t->link); /* right after q */
+    if (was_empty) {
+        heap_set(T, T->heap_len++, l);
+        heap_up(T, l->heap_index);
+    } else if (first(l) == t) {
+        heap_up(T, l->heap_index);
+    }
+    return 0;
+}
+
+static void timer_unlink(cf_loop *loop, cf_timer *t)
+{
+    cf__timers *T = &loop->timers;
+    tlist *l = t->list;
+    if (!l)
+        return;
+    int was_first = first(l) == t;
+    cf_queue_remove(&t->link);
+    t->list = NULL;
+    if (cf_queue_empty(&l->timers))
+        list_release(T, l);
+    else if (was_first)
+        heap_down(T, l->heap_index);
+}
+
+/* (Re)start `t` with `timeout`; on failure it is left stopped. */
+static int timer_arm(cf_timer *t, uint64_t timeout)
+{
+    cf_loop *loop = t->h.loop;
+    timer_unlink(loop, t);
+    t->h.flags &= ~(unsigned)TIMER_REINSERT;
+    t->h.flags |= TIMER_STARTED;
+    int rc = timer_insert(loop, t, timeout);
+    if (rc < 0) {
+        cf__handle_stop(&t->h);
+        return rc;
+    }
+    cf__handle_start(&t->h);
+    return 0;
+}
+
+static void timer_disarm(cf_timer *t)
+{
+    timer_unlink(t->h.loop, t);
+    t->h.flags &= ~(unsigned)TIMER_REINSERT;
+    cf__handle_stop(&t->h);
+}
+
+/* ---- JS-style timers ---- */
+
+static void js_release(cf_loop *loop, cf_timer *t)
+{
+    cf__timers *T = &loop->timers;
+    cf__handle_stop(&t->h);
+    if (T->free_timer_count >= FREE_TIMERS_MAX) {
+        cf__free(t);
+        return;
+    }
+    t->next_free = T->free_timers;
+    T->free_timers = t;
+    T->free_timer_count++;
+}
+
+static uint64_t js_delay(uint64_t ms)
+{
+    return (ms < 1 || ms > TIMEOUT_MAX) ? 1 : ms;
+}
+
+static int js_start(cf_loop *loop, uint64_t delay_ms, uint64_t repeat, cf_callback fn, void *data,
+                    cf_timer **out)
+{
+    if (out)
+        *out = NULL;
+    if (!loop || !fn)
+        return CF_EINVAL;
+    CF_ASSERT(cf__loop_is_loop_thread(loop));
+    cf__timers *T = &loop->timers;
+    cf_timer *t = T->free_timers;
+    if (t) {
+        T->free_timers = t->next_free;
+        T->free_timer_count--;
+    } else {
+        t = cf__malloc(sizeof(*t));
+        if (!t)
+            return CF_ENOMEM;
+    }
+    cf__handle_init_internal(loop, &t->h);
+    t->h.flags |= TIMER_JS;
+    t->list = NULL;
+    t->repeat = repeat;
+    t->cb = NULL;
+    t->fn = fn;
+    t->data = data;
+    t->close_cb = NULL;
+    int rc = timer_arm(t, delay_ms);
+    if (rc < 0) {
+        js_release(loop, t);
+        return rc;
+    }
+    if (out)
+        *out = t;
+    return 0;
+}
+
+int cf_set_timeout(cf_loop *loop, uint64_t delay_ms, cf_callback fn, void *data, cf_timer **out)
+{
+    return js_start(loop, js_delay(delay_ms), 0, fn, data, out);
+}
+
+int cf_set_interval(cf_loop *loop, uint64_t delay_ms, cf_callback fn, void *data, cf_timer **out)
+{
+    uint64_t d = js_delay(delay_ms);
+    return js_start(loop, d, d, fn, data, out);
+}
+
+void cf_clear_timeout(cf_timer *t)
+{
+    if (!t)
+        return;
+    CF_ASSERT(cf__loop_is_loop_thread(t->h.loop));
+    timer_disarm(t);
+    /* From its own callback, the timer is released when the callback returns. */
+    if ((t->h.flags & TIMER_JS) && !(t->h.flags & TIMER_RUNNING))
+        js_release(t->h.loop, t);
+}
+
+void cf_clear_interval(cf_timer *t)
+{
+    cf_clear_timeout(t);
+}
+
+/* ---- the timers phase ---- */
+
+/* Run `t`, just taken off its list, then requeue it if it repeats or free it if JS. */
+static void timer_fire(cf_loop *loop, cf_timer *t)
+{
+    if (t->repeat)
+        t->h.flags |= TIMER_REINSERT;
+    else
+        cf__handle_stop(&t->h);
+    t->h.flags |= TIMER_RUNNING;
+    if (t->h.flags & TIMER_JS)
+        t->fn(t->data);
+    else
+        t->cb(t, t->data);
+    t->h.flags &= ~(unsigned)TIMER_RUNNING;
+    if (t->h.flags & TIMER_REINSERT) {
+        /* The repeat read now: a callback that set it to 0 ends the series. */
+        t->h.flags &= ~(unsigned)TIMER_REINSERT;
+        if (!t->repeat) {
+            cf__handle_stop(&t->h);
+        } else if (timer_insert(loop, t, t->repeat) < 0) {
+            cf__handle_stop(&t->h);
+            cf__loop_fail(loop, CF_ENOMEM);
+        }
+    }
+    if ((t->h.flags & TIMER_JS) && !t->list)
+        js_release(loop, t);
+}
+
+void cf__timers_run(cf_loop *loop)
+{
+    cf__timers *T = &loop->timers;
+    uint64_t now = loop->time;
+    uint64_t limit = T->seq;
+    while (T->heap_len && !cf__loop_failed(loop)) {
+        cf_timer *t = first(T->heap[0]);
+        if (t->due > now || t->seq >= limit)
+            break;
+        timer_unlink(loop, t);
+        timer_fire(loop, t);
+        cf__after_callback(loop);
+    }
+}
+
+int cf__timers_next_timeout(const cf_loop *loop)
+{
+    const cf__timers *T = &loop->timers;
+    if (!T->heap_len)
+        return -1;
+    const cf_timer *t = first(T->heap[0]);
+    if (t->due <= loop->time)
+        return 0;
+    uint64_t diff = t->due - loop->time;
+    return diff > INT_MAX ? INT_MAX : (int)diff;
+}
+
+void cf__timers_init(cf_loop *loop)
+{
+    cf__timers *T = &loop->timers;
+    T->heap = NULL;
+    T->heap_len = 0;
+    T->heap_cap = 0;
+    T->table = NULL;
+    T->table_mask = 0;
+    T->table_len = 0;
+    T->free_lists = NULL;
+    T->free_timers = NULL;
+    T->free_timer_count = 0;
+    T->seq = 0;
+}
+
+void cf__timers_free(cf_loop *loop)
+{
+    cf__timers *T = &loop->timers;
+    /* Only loop-owned (JS-style, unref'd) timers can still be queued here. */
+    for (size_t i = 0; i < T->heap_len; i++) {
+        tlist *l = T->heap[i];
+        while (!cf_queue_empty(&l->timers)) {
+            cf_timer *t = first(l);
+            cf_queue_remove(&t->link);
+            CF_ASSERT(t->h.flags & TIMER_JS);
+            cf__free(t);
+        }
+        cf__free(l);
+    }
+    while (T->free_lists) {
+        tlist *l = T->free_lists;
+        T->free_lists = l->next_free;
+        cf__free(l);
+    }
+    while (T->free_timers) {
+        cf_timer *t = T->free_timers;
+        T->free_timers = t->next_free;
+        cf__free(t);
+    }
+    cf__free(T->heap);
+    cf__free(T->table);
+    cf__timers_init(loop);
+}
+
+/* ---- handle-style timers ---- */
+
+int cf_timer_new(cf_loop *loop, cf_timer **out)
+{
+    if (!loop || !out)
+        return CF_EINVAL;
+    CF_ASSERT(cf__loop_is_loop_thread(loop));
+    cf_timer *t = cf__calloc(1, sizeof(*t));
+    if (!t) {
+        *out = NULL;
+        return CF_ENOMEM;
+    }
+    cf__handle_init(loop, &t->h);
+    *out = t;
+    return 0;
+}
+
+int cf_timer_start(cf_timer *t, uint64_t timeout_ms, uint64_t repeat_ms, cf_timer_cb cb,
+                   void *data)
+{
+    if (!t || !cb || (t->h.flags & TIMER_JS) || cf__handle_is_closing(&t->h))
+        return CF_EINVAL;
+    t->cb = cb;
+    t->data = data;
+    t->repeat = repeat_ms;
+    return timer_arm(t, timeout_ms);
+}
+
+int cf_timer_stop(cf_timer *t)
+{
+    if (!t)
+        return CF_EINVAL;
+    timer_disarm(t);
+    return 0;
+}
+
+int cf_timer_again(cf_timer *t)
+{
+    if (!t || !(t->h.flags & TIMER_STARTED) || cf__handle_is_closing(&t->h))
+        return CF_EINVAL;
+    if (t->h.flags & TIMER_JS)
+        return timer_arm(t, t->repeat ? t->repeat : t->timeout);
+    if (!t->repeat)
+        return 0;
+    return timer_arm(t, t->repeat);
+}
+
+void cf_timer_set_repeat(cf_timer *t, uint64_t repeat_ms)
+{
+    if (t && !(t->h.flags & TIMER_JS))
+        t->repeat = repeat_ms;
+}
+
+uint64_t cf_timer_get_repeat(const cf_timer *t)
+{
+    return t ? t->repeat : 0;
+}
+
+uint64_t cf_timer_get_due_in(const cf_timer *t)
+{
+    if (!t || !t->list || t->due <= t->h.loop->time)
+        return 0;
+    return t->due - t->h.loop->time;
+}
+
+int cf_timer_is_active(const cf_timer *t)
+{
+    return t && cf__handle_is_active(&t->h);
+}
+
+void cf_timer_ref(cf_timer *t)
+{
+    if (t)
+        cf__handle_ref(&t->h);
+}
+
+void cf_timer_unref(cf_timer *t)
+{
+    if (t)
+        cf__handle_unref(&t->h);
+}
+
+int cf_timer_has_ref(const cf_timer *t)
+{
+    return t && cf__handle_has_ref(&t->h);
+}
+
+static void timer_closed(cf__handle *h)
+{
+    cf_timer *t = CF_CONTAINER_OF(h, cf_timer, h);
+    cf_callback cb = t->close_cb;
+    void *data = t->close_data;
+    cf__free(t);
+    if (cb)
+        cb(data);
+}
+
+int cf_timer_close(cf_timer *t, cf_callback close_cb, void *data)
+{
+    if (!t || cf__handle_is_closing(&t->h))
+        return CF_EINVAL;
+    if (t->h.flags & TIMER_JS) {
+        cf_clear_timeout(t);
+        return 0;
+    }
+    timer_disarm(t);
+    t->close_cb = close_cb;
+    t->close_data = data;
+    return cf__handle_close(&t->h, timer_closed);
+}
+
+/* ---- immediates ---- */
+
+enum { IMM_REF = 1, IMM_QUEUED = 2 };
+
+struct cf_immediate {
+    cf_queue link; /* in loop->immediates or the batch of a running check phase */
+    cf_loop *loop;
+    cf_callback fn;
+    void *data;
+    unsigned flags;
+    cf_immediate *next_free;
+};
+
+void cf__immediates_init(cf_loop *loop)
+{
+    cf_queue_init(&loop->immediates);
+    loop->immediate_refs = 0;
+    loop->free_immediates = NULL;
+    loop->free_immediate_count = 0;
+}
+
+static void imm_release(cf_loop *loop, cf_immediate *imm)
+{
+    if (loop->free_immediate_count >= FREE_IMMEDIATE_MAX) {
+        cf__free(imm);
+        return;
+    }
+    imm->next_free = loop->free_immediates;
+    loop->free_immediates = imm;
+    loop->free_immediate_count++;
+}
+
+void cf__immediates_free(cf_loop *loop)
+{
+    while (!cf_queue_empty(&loop->immediates)) {
+        cf_immediate *imm = cf_queue_data(cf_queue_head(&loop->immediates), cf_immediate, link);
+        cf_queue_remove(&imm->link);
+        cf__free(imm);
+    }
+    while (loop->free_immediates) {
+        cf_immediate *imm = loop->free_immediates;
+        loop->free_immediates = imm->next_free;
+        cf__free(imm);
+    }
+    cf__immediates_init(loop);
+}
+
+int cf_set_immediate(cf_loop *loop, cf_callback fn, void *data, cf_immediate **out)
+{
+    if (out)
+        *out = NULL;
+    if (!loop || !fn)
+        return CF_EINVAL;
+    CF_ASSERT(cf__loop_is_loop_thread(loop));
+    cf_immediate *imm = loop->free_immediates;
+    if (imm) {
+        loop->free_immediates = imm->next_free;
+        loop->free_immediate_count--;
+    } else {
+        imm = cf__malloc(sizeof(*imm));
+        if (!imm)
+            return CF_ENOMEM;
+    }
+    imm->loop = loop;
+    imm->fn = fn;
+    imm->data = data;
+    imm->flags = IMM_REF | IMM_QUEUED;
+    cf_queue_insert_tail(&loop->immediates, &imm->link);
+    loop->immediate_refs++;
+    if (out)
+        *out = imm;
+    return 0;
+}
+
+void cf_clear_immediate(cf_immediate *imm)
+{
+    if (!imm || !(imm->flags & IMM_QUEUED))
+        return;
+    cf_loop *loop = imm->loop;
+    cf_queue_remove(&imm->link);
+    if (imm->flags & IMM_REF)
+        loop->immediate_refs--;
+    imm->flags = 0;
+    imm_release(loop, imm);
+}
+
+void cf_immediate_ref(cf_immediate *imm)
+{
+    if (!imm || (imm->flags & IMM_REF))
+        return;
+    imm->flags |= IMM_REF;
+    if (imm->flags & IMM_QUEUED)
+        imm->loop->immediate_refs++;
+}
+
+void cf_immediate_unref(cf_immediate *imm)
+{
+    if (!imm || !(imm->flags & IMM_REF))
+        return;
+    imm->flags &= ~(unsigned)IMM_REF;
+    if (imm->flags & IMM_QUEUED)
+        imm->loop->immediate_refs--;
+}
+
+int cf_immediate_has_ref(const cf_immediate *imm)
+{
+    return imm && (imm->flags & IMM_REF);
+}
+
+/* The check phase: the immediates queued before it began, in order. */
+void cf__immediates_run(cf_loop *loop)
+{
+    if (cf_queue_empty(&loop->immediates))
+        return;
+    cf_queue batch;
+    cf_queue_move(&loop->immediates, &batch);
+    while (!cf_queue_empty(&batch) && !cf__loop_failed(loop)) {
+        cf_immediate *imm = cf_queue_data(cf_queue_head(&batch), cf_immediate, link);
+        cf_queue_remove(&imm->link);
+        if (imm->flags & IMM_REF)
+            loop->immediate_refs--;
+        imm->flags = 0;
+        imm->fn(imm->data);
+        imm_release(loop, imm);
+        cf__after_callback(loop);
+    }
+    /* A failed run keeps the rest, ahead of the ones queued meanwhile. */
+    while (!cf_queue_empty(&batch)) {
+        cf_queue *q = batch.prev;
+        cf_queue_remove(q);
+        cf_queue_insert_head(&loop->immediates, q);
+    }
+}

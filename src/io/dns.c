@@ -1,0 +1,277 @@
+/*
+ * Name resolution on the thread pool (≈ Node's dns.lookup / dns.lookupService, libuv's
+ * uv_getaddrinfo / uv_getnameinfo).
+ *
+ * A `cf_dns_req` embeds the pool job. Cancellation: cf_dns_cancel first asks the pool to
+ * drop the job (then `done` runs with CF_ECANCELED and the lookup never happens); if a worker
+ * already runs it, the request is marked and its result is thrown away when it comes back.
+ * Either way the callback runs once, with CF_ECANCELED, in the poll phase.
+ */
+#include "calcifer/dns.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/pool.h"
+#include "io/internal.h"
+#include "util/alloc.h"
+#include "util/util.h"
+
+struct cf_dns_req {
+    cf__work work;
+    cf_loop *loop;
+    int is_name; /* getnameinfo */
+    int cancelled;
+    void *cb;
+    void *data;
+    cf_promise *promise; /* getaddrinfo_p: the promise takes the list itself */
+    char *host;
+    char *service;
+    struct addrinfo hints;
+    int has_hints;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    int flags;
+    /* outcome (written by the worker) */
+    int eai;
+    int sys_errno;
+    struct addrinfo *res;
+    char name_host[NI_MAXHOST];
+    char name_service[NI_MAXSERV];
+};
+
+int cf_dns_translate_error(int eai)
+{
+    switch (eai) {
+    case 0:
+        return 0;
+    case EAI_NONAME:
+#ifdef EAI_NODATA
+    case EAI_NODATA:
+#endif
+    case EAI_SERVICE:
+        return CF_ENOTFOUND;
+    case EAI_AGAIN:
+        return CF_EDNSAGAIN;
+    case EAI_MEMORY:
+        return CF_ENOMEM;
+    case EAI_FAMILY:
+    case EAI_ADDRFAMILY:
+        return CF_EAFNOSUPPORT;
+    case EAI_BADFLAGS:
+    case EAI_SOCKTYPE:
+        return CF_EINVAL;
+    case EAI_OVERFLOW:
+        return CF_ENOBUFS;
+#ifdef EAI_CANCELED
+    case EAI_CANCELED:
+        return CF_ECANCELED;
+#endif
+    default:
+        return CF_EUNKNOWN;
+    }
+}
+
+static void work_fn(cf__work *w)
+{
+    cf_dns_req *r = CF_CONTAINER_OF(w, cf_dns_req, work);
+    if (r->is_name) {
+        r->eai = getnameinfo((struct sockaddr *)&r->addr, r->addrlen, r->name_host,
+                             sizeof r->name_host, r->name_service, sizeof r->name_service,
+                             r->flags);
+    } else {
+        r->eai = getaddrinfo(r->host, r->service, r->has_hints ? &r->hints : NULL, &r->res);
+    }
+    r->sys_errno = r->eai == EAI_SYSTEM ? errno : 0;
+}
+
+static int status_of(const cf_dns_req *r)
+{
+    if (r->eai == EAI_SYSTEM)
+        return r->sys_errno ? cf_translate_sys_error(r->sys_errno) : CF_EIO;
+    return cf_dns_translate_error(r->eai);
+}
+
+/* "getaddrinfo ENOTFOUND example.invalid", as Node words it. */
+static const cf_error *make_error(const cf_dns_req *r, int status, cf_error *fb)
+{
+    const char *call = r->is_name ? "getnameinfo" : "getaddrinfo";
+    if (r->is_name) {
+        char where[128];
+        cf__io_addr_text((const struct sockaddr *)&r->addr, r->addrlen, where, sizeof where);
+        return cf__io_err_plain(fb, status, "%s %s %s", call, cf_err_name(status), where);
+    }
+    return cf__io_err_plain(fb, status, "%s %s %s", call, cf_err_name(status),
+                            r->host ? r->host : (r->service ? r->service : ""));
+}
+
+static void req_free(cf_dns_req *r)
+{
+    if (r->res)
+        freeaddrinfo(r->res);
+    cf__free(r->host);
+    cf__free(r->service);
+    cf__free(r);
+}
+
+static void freeaddrinfo_dtor(void *p)
+{
+    freeaddrinfo(p);
+}
+
+static void settle_addrinfo(cf_dns_req *r, int status, const cf_error *e);
+
+static void done_fn(cf__work *w, int status)
+{
+    cf_dns_req *r = CF_CONTAINER_OF(w, cf_dns_req, work);
+    if (status == 0)
+        status = r->cancelled ? CF_ECANCELED : status_of(r);
+    cf_error fb;
+    const cf_error *e = status < 0 ? make_error(r, status, &fb) : NULL;
+    if (r->is_name) {
+        cf_dns_nameinfo_cb cb = (cf_dns_nameinfo_cb)r->cb;
+        cb(status, e, status ? NULL : r->name_host, status ? NULL : r->name_service, r->data);
+    } else if (r->promise) {
+        settle_addrinfo(r, status, e);
+    } else {
+        cf_dns_addrinfo_cb cb = (cf_dns_addrinfo_cb)r->cb;
+        cb(status, e, status ? NULL : r->res, r->data);
+    }
+    cf__io_err_free(e, &fb);
+    req_free(r);
+}
+
+static int submit(cf_dns_req *r, cf_dns_req **out)
+{
+    int rc = cf__work_submit(r->loop, &r->work, work_fn, done_fn);
+    if (rc < 0) {
+        req_free(r);
+        return rc;
+    }
+    if (out)
+        *out = r;
+    return 0;
+}
+
+static int addrinfo_start(cf_loop *loop, const char *host, const char *service,
+                          const struct addrinfo *hints, cf_dns_addrinfo_cb cb, void *data,
+                          cf_promise *promise, cf_dns_req **req)
+{
+    if (!loop || (!cb && !promise) || (!host && !service))
+        return CF_EINVAL;
+    cf_dns_req *r = cf__calloc(1, sizeof *r);
+    if (!r)
+        return CF_ENOMEM;
+    r->loop = loop;
+    r->cb = (void *)cb;
+    r->data = data;
+    r->promise = promise;
+    r->host = host ? cf__strdup(host) : NULL;
+    r->service = service ? cf__strdup(service) : NULL;
+    if ((host && !r->host) || (service && !r->service)) {
+        req_free(r);
+        return CF_ENOMEM;
+    }
+    r->has_hints = 1;
+    if (hints) {
+        r->hints.ai_flags = hints->ai_flags;
+        r->hints.ai_family = hints->ai_family;
+        r->hints.ai_socktype = hints->ai_socktype;
+        r->hints.ai_protocol = hints->ai_protocol;
+    } else {
+        r->hints.ai_family = AF_UNSPEC;
+        r->hints.ai_socktype = SOCK_STREAM;
+        r->hints.ai_flags = AI_ADDRCONFIG;
+    }
+    return submit(r, req);
+}
+
+int cf_dns_getaddrinfo(cf_loop *loop, const char *host, const char *service,
+                       const struct addrinfo *hints, cf_dns_addrinfo_cb cb, void *data,
+                       cf_dns_req **req)
+{
+    if (!cb)
+        return CF_EINVAL;
+    return addrinfo_start(loop, host, service, hints, cb, data, NULL, req);
+}
+
+int cf_dns_getnameinfo(cf_loop *loop, const struct sockaddr *addr, socklen_t addrlen, int flags,
+                       cf_dns_nameinfo_cb cb, void *data, cf_dns_req **req)
+{
+    if (!loop || !cb || !addr || addrlen == 0 || addrlen > sizeof(struct sockaddr_storage))
+        return CF_EINVAL;
+    cf_dns_req *r = cf__calloc(1, sizeof *r);
+    if (!r)
+        return CF_ENOMEM;
+    r->loop = loop;
+    r->is_name = 1;
+    r->cb = (void *)cb;
+    r->data = data;
+    memcpy(&r->addr, addr, addrlen);
+    r->addrlen = addrlen;
+    r->flags = flags;
+    return submit(r, req);
+}
+
+int cf_dns_cancel(cf_dns_req *req)
+{
+    if (!req)
+        return CF_EINVAL;
+    if (cf__work_cancel(&req->work) == CF_EBUSY)
+        req->cancelled = 1;
+    return 0;
+}
+
+/* ---- promise forms ---- */
+
+cf_promise *cf_dns_getaddrinfo_p(cf_loop *loop, const char *host, const char *service,
+                                 const struct addrinfo *hints)
+{
+    cf_promise *p = cf_promise_new(loop);
+    if (!p)
+        return NULL;
+    int rc = addrinfo_start(loop, host, service, hints, NULL, NULL, cf_promise_retain(p), NULL);
+    return cf__io_p_started(p, rc, "getaddrinfo %s", host ? host : (service ? service : "(null)"));
+}
+
+/* The promise form's completion: the promise takes the addrinfo list (freeaddrinfo). */
+static void settle_addrinfo(cf_dns_req *r, int status, const cf_error *e)
+{
+    cf_promise *p = r->promise;
+    if (status == 0) {
+        struct addrinfo *res = r->res;
+        r->res = NULL;
+        cf_promise_resolve(p, res, freeaddrinfo_dtor);
+    } else {
+        cf_promise_reject(p, cf_error_copy(e));
+    }
+    cf_promise_release(p);
+}
+
+static void nameinfo_settle(int status, const cf_error *err, const char *host,
+                            const char *service, void *data)
+{
+    cf_dns_name *n = NULL;
+    if (status == 0) {
+        n = cf__calloc(1, sizeof *n);
+        if (!n) {
+            status = CF_ENOMEM;
+            err = NULL;
+        } else {
+            snprintf(n->host, sizeof n->host, "%s", host);
+            snprintf(n->service, sizeof n->service, "%s", service);
+        }
+    }
+    cf__io_settle(data, status, err, n, cf_free);
+}
+
+cf_promise *cf_dns_getnameinfo_p(cf_loop *loop, const struct sockaddr *addr, socklen_t addrlen,
+                                 int flags)
+{
+    cf_promise *p = cf_promise_new(loop);
+    if (!p)
+        return NULL;
+    int rc = cf_dns_getnameinfo(loop, addr, addrlen, flags, nameinfo_settle,
+                                cf_promise_retain(p), NULL);
+    return cf__io_p_started(p, rc, "getnameinfo");
+}

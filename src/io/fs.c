@@ -1,0 +1,1060 @@
+/*
+ * Files on the thread pool (≈ Node's fs and fs.promises, libuv's src/unix/fs.c).
+ *
+ * Every operation is one `fs_req`: the loop thread fills in the inputs (paths copied), a pool
+ * worker runs the system calls (`run_op`) and stores the outcome (`status`, a negative CF_E*
+ * on failure, plus the op's result), and the done function, back on the loop thread, builds
+ * the message ("open 'films.csv': permission denied") and calls the callback of the op's
+ * kind. A request is touched by one thread at a time: the pool hands it over.
+ *
+ * Whole-file writes can be atomic (CF_FS_ATOMIC): a temporary file is created beside the
+ * target with O_EXCL and a random name, written, fsync'ed, renamed over the target, and the
+ * folder is fsync'ed; on any failure the temporary file is removed, so the target is either
+ * the old file or the new one.
+ *
+ * The atomic streaming writer (cf_fs_writer) keeps two buffers: `fill`, appended to on the
+ * loop thread, and `flight`, written by one pool job at a time; when a job ends the buffers
+ * swap. At most one job per writer runs, so the buffers never race.
+ */
+#include "calcifer/fs.h"
+
+#include <dirent.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "core/loop.h"
+#include "core/pool.h"
+#include "io/internal.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+#include "util/sys.h"
+#include "util/util.h"
+
+/* One write(2) writes at most this much, so a long write is several calls. */
+#define WRITE_CHUNK ((size_t)1 << 20)
+
+enum fs_op {
+    OP_OPEN,
+    OP_CLOSE,
+    OP_READ,
+    OP_WRITE,
+    OP_FSYNC,
+    OP_READ_FILE,
+    OP_WRITE_FILE,
+    OP_APPEND_FILE,
+    OP_RENAME,
+    OP_UNLINK,
+    OP_MKDIR,
+    OP_RMDIR,
+    OP_READDIR,
+    OP_REALPATH,
+    OP_MKSTEMP,
+    OP_STAT,
+    OP_LSTAT,
+    OP_FSTAT
+};
+
+static const char *const op_names[] = {
+    "open",   "close", "read",   "write",   "fsync",    "open",    "open", "open",  "rename",
+    "unlink", "mkdir", "rmdir",  "scandir", "realpath", "mkstemp", "stat", "lstat", "fstat"};
+
+enum cb_kind { CB_PLAIN, CB_DATA, CB_STAT, CB_DIR, CB_PATH };
+
+typedef struct fs_req {
+    cf__work work;
+    cf_loop *loop;
+    enum fs_op op;
+    enum cb_kind kind;
+    void *cb;
+    void *data;
+    char *path;
+    char *path2;
+    int fd;
+    int flags;
+    int mode;
+    void *buf;
+    size_t len;
+    int64_t off;
+    /* outcome */
+    int status;
+    const char *failed; /* the system call that failed, when it is not the op's own name */
+    cf_stat st;
+    char *bytes; /* read_file: cf__malloc'ed, NUL-terminated */
+    size_t nbytes;
+    cf_dirlist *list;
+    char *out; /* realpath, mkstemp */
+} fs_req;
+
+/* ---- system-call helpers (worker threads) ---- */
+
+static int sys_err(void)
+{
+    return cf_translate_sys_error(errno);
+}
+
+static void stat_copy(cf_stat *d, const struct stat *s)
+{
+    d->dev = s->st_dev;
+    d->ino = s->st_ino;
+    d->mode = s->st_mode;
+    d->nlink = (uint32_t)s->st_nlink;
+    d->uid = s->st_uid;
+    d->gid = s->st_gid;
+    d->rdev = s->st_rdev;
+    d->size = s->st_size;
+    d->blksize = s->st_blksize;
+    d->blocks = s->st_blocks;
+    d->atime_ns = (int64_t)s->st_atim.tv_sec * 1000000000 + s->st_atim.tv_nsec;
+    d->mtime_ns = (int64_t)s->st_mtim.tv_sec * 1000000000 + s->st_mtim.tv_nsec;
+    d->ctime_ns = (int64_t)s->st_ctim.tv_sec * 1000000000 + s->st_ctim.tv_nsec;
+}
+
+/* Write all of `len` bytes at `off` (-1: the file position), in chunks. Returns 0 or a code. */
+static int write_all(int fd, const char *p, size_t len, int64_t off)
+{
+    while (len) {
+        size_t n = CF_MIN(len, WRITE_CHUNK);
+        ssize_t w = off < 0 ? cf__sys_write(fd, p, n) : cf__sys_pwrite(fd, p, n, (off_t)off);
+        if (w < 0)
+            return (int)w;
+        if (w == 0)
+            return CF_EIO;
+        p += w;
+        len -= (size_t)w;
+        if (off >= 0)
+            off += w;
+    }
+    return 0;
+}
+
+static int close_fd(int fd)
+{
+    if (close(fd) < 0 && errno != EINTR)
+        return sys_err();
+    return 0;
+}
+
+/* The folder part of `path` ("." when it has none), into `out`. */
+static void dir_of(const char *path, char *out, size_t len)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(out, len, ".");
+    else if (slash == path)
+        snprintf(out, len, "/");
+    else
+        snprintf(out, len, "%.*s", (int)(slash - path), path);
+}
+
+static int fsync_dir(const char *path)
+{
+    char dir[PATH_MAX];
+    dir_of(path, dir, sizeof dir);
+    int fd = cf__sys_open(dir, O_RDONLY | O_DIRECTORY, 0);
+    if (fd < 0)
+        return fd;
+    int rc = fsync(fd) < 0 && errno != EINVAL ? sys_err() : 0;
+    close(fd);
+    return rc;
+}
+
+/*
+ * Create `<base><6 random letters>` with O_EXCL (mode applies with the umask). `name` must
+ * hold strlen(base) + 7 bytes. Returns the descriptor or a code.
+ */
+static int create_unique(const char *base, char *name, size_t len, int flags, int mode)
+{
+    static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    for (int tries = 0; tries < 100; tries++) {
+        unsigned char rnd[6];
+        if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) {
+            uintptr_t x = (uintptr_t)name ^ (uintptr_t)tries * 2654435761u ^ (uintptr_t)getpid();
+            for (size_t i = 0; i < sizeof rnd; i++) {
+                rnd[i] = (unsigned char)(x >> (i * 5));
+            }
+        }
+        char suffix[7];
+        for (size_t i = 0; i < 6; i++) {
+            suffix[i] = alnum[rnd[i] % (sizeof alnum - 1)];
+        }
+        suffix[6] = '\0';
+        if ((size_t)snprintf(name, len, "%s%s", base, suffix) >= len)
+            return CF_ENAMETOOLONG;
+        int fd = cf__sys_open(name, flags | O_CREAT | O_EXCL, (mode_t)mode);
+        if (fd != CF_EEXIST)
+            return fd;
+    }
+    return CF_EEXIST;
+}
+
+/* The temporary name's prefix for an atomic write of `path`: "<path>.tmp-". */
+static int temp_for(const char *path, char *name, size_t len, int *fd_out)
+{
+    char base[PATH_MAX];
+    if ((size_t)snprintf(base, sizeof base, "%s.tmp-", path) >= sizeof base)
+        return CF_ENAMETOOLONG;
+    int fd = create_unique(base, name, len, O_WRONLY, 0666);
+    if (fd < 0)
+        return fd;
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+        fchmod(fd, st.st_mode & 07777);
+    *fd_out = fd;
+    return 0;
+}
+
+/* ---- the operations (worker threads) ---- */
+
+static void op_read_file(fs_req *r)
+{
+    int fd = cf__sys_open(r->path, O_RDONLY, 0);
+    if (fd < 0) {
+        r->status = fd;
+        return;
+    }
+    struct stat st;
+    size_t cap = 64 * 1024;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        r->status = CF_EISDIR;
+        r->failed = "read";
+        close(fd);
+        return;
+    }
+    if (S_ISREG(st.st_mode) && st.st_size > 0) {
+        if ((uint64_t)st.st_size > CF_FS_READ_FILE_MAX) {
+            r->status = CF_ETOOBIG;
+            r->failed = "read";
+            close(fd);
+            return;
+        }
+        cap = (size_t)st.st_size + 1;
+    }
+    char *buf = cf__malloc(cap);
+    size_t len = 0;
+    int rc = buf ? 0 : CF_ENOMEM;
+    while (rc == 0) {
+        if (len + 1 == cap) {
+            size_t ncap = cap * 2;
+            char *nb = ncap - 1 > CF_FS_READ_FILE_MAX ? NULL : cf__realloc(buf, ncap);
+            if (!nb) {
+                rc = ncap - 1 > CF_FS_READ_FILE_MAX ? CF_ETOOBIG : CF_ENOMEM;
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t n = cf__sys_read(fd, buf + len, CF_MIN(cap - 1 - len, (size_t)1 << 30));
+        if (n < 0)
+            rc = (int)n;
+        else if (n == 0)
+            break;
+        else
+            len += (size_t)n;
+    }
+    close(fd);
+    if (rc < 0) {
+        cf__free(buf);
+        r->status = rc;
+        r->failed = "read";
+        return;
+    }
+    buf[len] = '\0';
+    r->bytes = buf;
+    r->nbytes = len;
+}
+
+static void op_write_file_atomic(fs_req *r)
+{
+    char tmp[PATH_MAX + 8];
+    int fd = -1;
+    int rc = temp_for(r->path, tmp, sizeof tmp, &fd);
+    if (rc < 0) {
+        r->status = rc;
+        return;
+    }
+    const char *step = "write";
+    rc = write_all(fd, r->buf, r->len, 0);
+    if (rc == 0) {
+        step = "fsync";
+        rc = fsync(fd) < 0 ? sys_err() : 0;
+    }
+    int crc = close_fd(fd);
+    if (rc == 0 && crc < 0) {
+        step = "close";
+        rc = crc;
+    }
+    if (rc == 0) {
+        step = "rename";
+        rc = rename(tmp, r->path) < 0 ? sys_err() : 0;
+    }
+    if (rc < 0) {
+        unlink(tmp);
+        r->status = rc;
+        r->failed = step;
+        return;
+    }
+    rc = fsync_dir(r->path);
+    if (rc < 0) {
+        r->status = rc;
+        r->failed = "fsync";
+    }
+}
+
+static void op_write_file(fs_req *r, int append)
+{
+    if (!append && (r->flags & CF_FS_ATOMIC)) {
+        op_write_file_atomic(r);
+        return;
+    }
+    int oflags = O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC);
+    int fd = cf__sys_open(r->path, oflags, 0666);
+    if (fd < 0) {
+        r->status = fd;
+        return;
+    }
+    int rc = write_all(fd, r->buf, r->len, -1);
+    r->failed = "write";
+    if (rc == 0 && (r->flags & CF_FS_FSYNC)) {
+        r->failed = "fsync";
+        rc = fsync(fd) < 0 ? sys_err() : 0;
+    }
+    int crc = close_fd(fd);
+    if (rc == 0 && crc < 0) {
+        r->failed = "close";
+        rc = crc;
+    }
+    r->status = rc;
+}
+
+static int mkdir_one(const char *path, int mode, int exist_ok)
+{
+    if (mkdir(path, (mode_t)mode) == 0)
+        return 0;
+    int rc = sys_err();
+    if (rc == CF_EEXIST && exist_ok) {
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            return 0;
+        return CF_EEXIST;
+    }
+    return rc;
+}
+
+static int mkdir_p(const char *path, int mode)
+{
+    char buf[PATH_MAX];
+    size_t n = strlen(path);
+    if (n >= sizeof buf)
+        return CF_ENAMETOOLONG;
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i < n; i++) {
+        if (buf[i] != '/' || buf[i - 1] == '/')
+            continue;
+        buf[i] = '\0';
+        int rc = mkdir_one(buf, mode, 1);
+        buf[i] = '/';
+        if (rc < 0 && rc != CF_EEXIST)
+            return rc;
+        if (rc == CF_EEXIST)
+            return CF_ENOTDIR;
+    }
+    return mkdir_one(buf, mode, 1);
+}
+
+static int dirent_type(unsigned char t)
+{
+    switch (t) {
+    case DT_REG:
+        return CF_DIRENT_FILE;
+    case DT_DIR:
+        return CF_DIRENT_DIR;
+    case DT_LNK:
+        return CF_DIRENT_LINK;
+    case DT_FIFO:
+        return CF_DIRENT_FIFO;
+    case DT_SOCK:
+        return CF_DIRENT_SOCKET;
+    case DT_CHR:
+        return CF_DIRENT_CHAR;
+    case DT_BLK:
+        return CF_DIRENT_BLOCK;
+    default:
+        return CF_DIRENT_UNKNOWN;
+    }
+}
+
+static int cmp_dirent(const void *a, const void *b)
+{
+    return strcmp(((const cf_dirent *)a)->name, ((const cf_dirent *)b)->name);
+}
+
+/*
+ * List a folder into one block: the cf_dirlist, the entries, then the names. Names are
+ * gathered in a growable buffer first (offsets in `name` until the block is made).
+ */
+static void op_readdir(fs_req *r)
+{
+    DIR *d = opendir(r->path);
+    if (!d) {
+        r->status = sys_err();
+        return;
+    }
+    cf_dbuf names;
+    cf__dbuf_init(&names, 0);
+    cf_dbuf ents;
+    cf__dbuf_init(&ents, 0);
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (errno = 0, e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        cf_dirent de = {(const char *)(uintptr_t)names.len, dirent_type(e->d_type)};
+        rc = cf__dbuf_add(&names, e->d_name, strlen(e->d_name) + 1);
+        if (rc == 0)
+            rc = cf__dbuf_add(&ents, &de, sizeof de);
+    }
+    if (rc == 0 && errno)
+        rc = sys_err();
+    closedir(d);
+    size_t count = ents.len / sizeof(cf_dirent);
+    cf_dirlist *list = NULL;
+    if (rc == 0) {
+        list = cf__malloc(sizeof *list + ents.len + names.len + 1);
+        rc = list ? 0 : CF_ENOMEM;
+    }
+    if (rc == 0) {
+        list->count = count;
+        list->entries = (cf_dirent *)(list + 1);
+        char *nm = (char *)(list->entries + count);
+        if (count)
+            memcpy(list->entries, ents.data, ents.len);
+        if (names.len)
+            memcpy(nm, names.data, names.len);
+        for (size_t i = 0; i < count; i++) {
+            list->entries[i].name = nm + (uintptr_t)list->entries[i].name;
+        }
+        qsort(list->entries, count, sizeof(cf_dirent), cmp_dirent);
+    }
+    cf__dbuf_free(&names);
+    cf__dbuf_free(&ents);
+    r->status = rc;
+    r->list = list;
+}
+
+static void op_mkstemp(fs_req *r)
+{
+    char base[PATH_MAX];
+    char name[PATH_MAX + 8];
+    if ((size_t)snprintf(base, sizeof base, "%s/%s", r->path, r->path2 ? r->path2 : "tmp-") >=
+        sizeof base) {
+        r->status = CF_ENAMETOOLONG;
+        return;
+    }
+    int fd = create_unique(base, name, sizeof name, O_RDWR, 0600);
+    if (fd < 0) {
+        r->status = fd;
+        return;
+    }
+    r->out = cf__strdup(name);
+    if (!r->out) {
+        close(fd);
+        unlink(name);
+        r->status = CF_ENOMEM;
+        return;
+    }
+    r->status = fd;
+}
+
+static void op_realpath(fs_req *r)
+{
+    char buf[PATH_MAX];
+    if (!realpath(r->path, buf)) {
+        r->status = sys_err();
+        return;
+    }
+    r->out = cf__strdup(buf);
+    r->status = r->out ? 0 : CF_ENOMEM;
+}
+
+static void op_stat(fs_req *r)
+{
+    struct stat st;
+    int rc;
+    if (r->op == OP_STAT)
+        rc = stat(r->path, &st);
+    else if (r->op == OP_LSTAT)
+        rc = lstat(r->path, &st);
+    else
+        rc = fstat(r->fd, &st);
+    if (rc < 0) {
+        r->status = sys_err();
+        return;
+    }
+    stat_copy(&r->st, &st);
+}
+
+static void op_rw(fs_req *r)
+{
+    size_t len = CF_MIN(r->len, (size_t)1 << 30);
+    ssize_t n;
+    if (r->op == OP_READ) {
+        n = r->off < 0 ? cf__sys_read(r->fd, r->buf, len)
+                       : cf__sys_pread(r->fd, r->buf, len, (off_t)r->off);
+        r->status = (int)n;
+        return;
+    }
+    int rc = write_all(r->fd, r->buf, r->len, r->off);
+    r->status = rc < 0 ? rc : (int)CF_MIN(r->len, (size_t)INT_MAX);
+}
+
+/* The system calls of `r`, on a worker thread. */
+static void run_op(fs_req *r)
+{
+    switch (r->op) {
+    case OP_OPEN:
+        r->status = cf__sys_open(r->path, r->flags, (mode_t)r->mode);
+        break;
+    case OP_CLOSE:
+        r->status = close_fd(r->fd);
+        break;
+    case OP_READ:
+    case OP_WRITE:
+        op_rw(r);
+        break;
+    case OP_FSYNC:
+        r->status = fsync(r->fd) < 0 ? sys_err() : 0;
+        break;
+    case OP_READ_FILE:
+        op_read_file(r);
+        break;
+    case OP_WRITE_FILE:
+    case OP_APPEND_FILE:
+        op_write_file(r, r->op == OP_APPEND_FILE);
+        break;
+    case OP_RENAME:
+        r->status = rename(r->path, r->path2) < 0 ? sys_err() : 0;
+        break;
+    case OP_UNLINK:
+        r->status = unlink(r->path) < 0 ? sys_err() : 0;
+        break;
+    case OP_MKDIR:
+        r->status = (r->flags & CF_FS_RECURSIVE) ? mkdir_p(r->path, r->mode)
+                                                 : mkdir_one(r->path, r->mode, 0);
+        break;
+    case OP_RMDIR:
+        r->status = rmdir(r->path) < 0 ? sys_err() : 0;
+        break;
+    case OP_READDIR:
+        op_readdir(r);
+        break;
+    case OP_REALPATH:
+        op_realpath(r);
+        break;
+    case OP_MKSTEMP:
+        op_mkstemp(r);
+        break;
+    case OP_STAT:
+    case OP_LSTAT:
+    case OP_FSTAT:
+        op_stat(r);
+        break;
+    }
+}
+
+/* ---- requests (loop thread) ---- */
+
+static void req_free(fs_req *r)
+{
+    cf__free(r->path);
+    cf__free(r->path2);
+    cf__free(r->bytes);
+    cf__free(r->list);
+    cf__free(r->out);
+    cf__free(r);
+}
+
+static void work_fn(cf__work *w)
+{
+    run_op(CF_CONTAINER_OF(w, fs_req, work));
+}
+
+/* The message of a failed request: "<call> '<path>'", "rename 'a' -> 'b'", "read (fd 3)". */
+static const cf_error *req_error(fs_req *r, cf_error *fb)
+{
+    const char *call = r->failed ? r->failed : op_names[r->op];
+    if (r->op == OP_RENAME)
+        return cf__io_err(fb, r->status, "%s '%s' -> '%s'", call, r->path, r->path2);
+    if (r->path)
+        return cf__io_err(fb, r->status, "%s '%s'", call, r->path);
+    return cf__io_err(fb, r->status, "%s (fd %d)", call, r->fd);
+}
+
+static void call_back(fs_req *r, const cf_error *e)
+{
+    int ok = r->status >= 0;
+    switch (r->kind) {
+    case CB_PLAIN:
+        ((cf_fs_cb)r->cb)(r->status, e, r->data);
+        break;
+    case CB_DATA:
+        ((cf_fs_data_cb)r->cb)(r->status, e, ok ? r->bytes : NULL, ok ? r->nbytes : 0, r->data);
+        break;
+    case CB_STAT:
+        ((cf_fs_stat_cb)r->cb)(r->status, e, ok ? &r->st : NULL, r->data);
+        break;
+    case CB_DIR:
+        ((cf_fs_readdir_cb)r->cb)(r->status, e, ok ? r->list : NULL, r->data);
+        break;
+    case CB_PATH:
+        ((cf_fs_path_cb)r->cb)(r->status, e, ok ? r->out : NULL, r->data);
+        break;
+    }
+}
+
+static void done_fn(cf__work *w, int status)
+{
+    fs_req *r = CF_CONTAINER_OF(w, fs_req, work);
+    if (status < 0 && r->status >= 0)
+        r->status = status; /* the pool could not run it */
+    cf_error fb;
+    const cf_error *e = r->status < 0 ? req_error(r, &fb) : NULL;
+    call_back(r, e);
+    cf__io_err_free(e, &fb);
+    req_free(r);
+}
+
+static fs_req *req_new(cf_loop *loop, enum fs_op op, enum cb_kind kind, void *cb, void *data)
+{
+    fs_req *r = cf__calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->loop = loop;
+    r->op = op;
+    r->kind = kind;
+    r->cb = cb;
+    r->data = data;
+    r->fd = -1;
+    return r;
+}
+
+/* Copy the paths in and submit. On failure `r` is freed. Returns 0, CF_ENOMEM, ... */
+static int req_submit(fs_req *r, const char *path, const char *path2)
+{
+    if (path && !(r->path = cf__strdup(path)))
+        goto nomem;
+    if (path2 && !(r->path2 = cf__strdup(path2)))
+        goto nomem;
+    int rc = cf__work_submit(r->loop, &r->work, work_fn, done_fn);
+    if (rc < 0) {
+        req_free(r);
+        return rc;
+    }
+    return 0;
+nomem:
+    req_free(r);
+    return CF_ENOMEM;
+}
+
+/* The common start of a callback form: check, allocate. */
+#define REQ_NEW(r, loop, op, kind, cb, data)                                                       \
+    do {                                                                                           \
+        if (!(loop) || !(cb))                                                                      \
+            return CF_EINVAL;                                                                      \
+        (r) = req_new((loop), (op), (kind), (void *)(cb), (data));                                 \
+        if (!(r))                                                                                  \
+            return CF_ENOMEM;                                                                      \
+    } while (0)
+
+/* ---- callback forms ---- */
+
+int cf_fs_open(cf_loop *loop, const char *path, int flags, int mode, cf_fs_cb cb, void *data)
+{
+    if (!path)
+        return CF_EINVAL;
+    fs_req *r;
+    REQ_NEW(r, loop, OP_OPEN, CB_PLAIN, cb, data);
+    r->flags = flags;
+    r->mode = mode;
+    return req_submit(r, path, NULL);
+}
+
+static int fd_op(cf_loop *loop, int fd, enum fs_op op, enum cb_kind kind, void *cb, void *data)
+{
+    if (fd < 0)
+        return CF_EINVAL;
+    fs_req *r;
+    REQ_NEW(r, loop, op, kind, cb, data);
+    r->fd = fd;
+    return req_submit(r, NULL, NULL);
+}
+
+int cf_fs_close(cf_loop *loop, int fd, cf_fs_cb cb, void *data)
+{
+    return fd_op(loop, fd, OP_CLOSE, CB_PLAIN, (void *)cb, data);
+}
+
+int cf_fs_fsync(cf_loop *loop, int fd, cf_fs_cb cb, void *data)
+{
+    return fd_op(loop, fd, OP_FSYNC, CB_PLAIN, (void *)cb, data);
+}
+
+int cf_fs_fstat(cf_loop *loop, int fd, cf_fs_stat_cb cb, void *data)
+{
+    return fd_op(loop, fd, OP_FSTAT, CB_STAT, (void *)cb, data);
+}
+
+static int rw_op(cf_loop *loop, enum fs_op op, int fd, void *buf, size_t len, int64_t offset,
+                 cf_fs_cb cb, void *data)
+{
+    if (fd < 0 || (!buf && len) || offset < -1)
+        return CF_EINVAL;
+    fs_req *r;
+    REQ_NEW(r, loop, op, CB_PLAIN, cb, data);
+    r->fd = fd;
+    r->buf = buf;
+    r->len = len;
+    r->off = offset;
+    return req_submit(r, NULL, NULL);
+}
+
+int cf_fs_read(cf_loop *loop, int fd, void *buf, size_t len, int64_t offset, cf_fs_cb cb,
+               void *data)
+{
+    return rw_op(loop, OP_READ, fd, buf, len, offset, cb, data);
+}
+
+int cf_fs_write(cf_loop *loop, int fd, const void *buf, size_t len, int64_t offset, cf_fs_cb cb,
+                void *data)
+{
+    if (len > INT_MAX)
+        return CF_EINVAL;
+    return rw_op(loop, OP_WRITE, fd, (void *)buf, len, offset, cb, data);
+}
+
+int cf_fs_read_file(cf_loop *loop, const char *path, cf_fs_data_cb cb, void *data)
+{
+    if (!path)
+        return CF_EINVAL;
+    fs_req *r;
+    REQ_NEW(r, loop, OP_READ_FILE, CB_DATA, cb, data);
+    return req_submit(r, path, NULL);
+}
+
+static int write_file(cf_loop *loop, enum fs_op op, const char *path, const void *bytes,
+                      size_t len, int flags, cf_fs_cb cb, void *data)
+{
+    if (!path || (!bytes && len))
+        return CF_EINVAL;
+    fs_req *r;
+    REQ_NEW(r, loop, op, CB_PLAIN, cb, data);
+    r->buf = (void *)bytes;
+    r->len = len;
+    r->flags = flags;
+    return req_submit(r, path, NULL);
+}
+
+int cf_fs_write_file(cf_loop *loop, const char *path, const void *bytes, size_t len, int flags,
+                     cf_fs_cb cb, void *data)
+{
+    return write_file(loop, OP_WRITE_FILE, path, bytes, len, flags, cb, data);
+}
+
+int cf_fs_append_file(cf_loop *loop, const char *path, const void *bytes, size_t len,
+                      cf_fs_cb cb, void *data)
+{
+    return write_file(loop, OP_APPEND_FILE, path, bytes, len, 0, cb, data);
+}
+
+static int path_op(cf_loop *loop, enum fs_op op, enum cb_kind kind, const char *path,
+                   const char *path2, void *cb, void *data)
+{
+    if (!path || (op == OP_RENAME && !path2))
+        return CF_EINVAL;
+    fs_req *r;
+    REQ_NEW(r, loop, op, kind, cb, data);
+    return req_submit(r, path, path2);
+}
+
+int cf_fs_rename(cf_loop *loop, const char *from, const char *to, cf_fs_cb cb, void *data)
+{
+    return path_op(loop, OP_RENAME, CB_PLAIN, from, to, (void *)cb, data);
+}
+
+int cf_fs_unlink(cf_loop *loop, const char *path, cf_fs_cb cb, void *data)
+{
+    return path_op(loop, OP_UNLINK, CB_PLAIN, path, NULL, (void *)cb, data);
+}
+
+int cf_fs_rmdir(cf_loop *loop, const char *path, cf_fs_cb cb, void *data)
+{
+    return path_op(loop, OP_RMDIR, CB_PLAIN, path, NULL, (void *)cb, data);
+}
+
+int cf_fs_readdir(cf_loop *loop, const char *path, cf_fs_readdir_cb cb, void *data)
+{
+    return path_op(loop, OP_READDIR, CB_DIR, path, NULL, (void *)cb, data);
+}
+
+int cf_fs_realpath(cf_loop *loop, const char *path, cf_fs_path_cb cb, void *data)
+{
+    return path_op(loop, OP_REALPATH, CB_PATH, path, NULL, (void *)cb, data);
+}
+
+int cf_fs_stat(cf_loop *loop, const char *path, cf_fs_stat_cb cb, void *data)
+{
+    return path_op(loop, OP_STAT, CB_STAT, path, NULL, (void *)cb, data);
+}
+
+int cf_fs_lstat(cf_loop *loop, const char *path, cf_fs_stat_cb cb, void *data)
+{
+    return path_op(loop, OP_LSTAT, CB_STAT, path, NULL, (void *)cb, data);
+}
+
+int cf_fs_mkstemp(cf_loop *loop, const char *dir, const char *prefix, cf_fs_path_cb cb,
+                  void *data)
+{
+    if (prefix && strchr(prefix, '/'))
+        return CF_EINVAL;
+    return path_op(loop, OP_MKSTEMP, CB_PATH, dir, prefix, (void *)cb, data);
+}
+
+int cf_fs_mkdir(cf_loop *loop, const char *path, int mode, int flags, cf_fs_cb cb, void *data)
+{
+    if (!path)
+        return CF_EINVAL;
+    fs_req *r;
+    REQ_NEW(r, loop, OP_MKDIR, CB_PLAIN, cb, data);
+    r->mode = mode;
+    r->flags = flags;
+    return req_submit(r, path, NULL);
+}
+
+/* ---- promise forms ---- */
+
+static void p_int_cb(int status, const cf_error *err, void *data)
+{
+    cf__io_settle(data, status, err, (void *)(intptr_t)(status > 0 ? status : 0), NULL);
+}
+
+static void p_data_cb(int status, const cf_error *err, const char *bytes, size_t len, void *data)
+{
+    cf_buf *b = NULL;
+    if (status >= 0) {
+        b = cf__io_buf_new(bytes, len);
+        if (!b) {
+            cf_promise *p = data;
+            cf_promise_reject(p, CF_ERROR(CF_ENOMEM, NULL));
+            cf_promise_release(p);
+            return;
+        }
+    }
+    cf__io_settle(data, status, err, b, cf_free);
+}
+
+static void p_stat_cb(int status, const cf_error *err, const cf_stat *st, void *data)
+{
+    cf_stat *copy = NULL;
+    if (status >= 0 && (copy = cf__memdup(st, sizeof *st)) == NULL) {
+        status = CF_ENOMEM;
+        err = NULL;
+    }
+    cf__io_settle(data, status, err, copy, cf_free);
+}
+
+static void p_dir_cb(int status, const cf_error *err, const cf_dirlist *list, void *data)
+{
+    cf_dirlist *copy = NULL;
+    if (status >= 0) {
+        size_t size = sizeof *copy + list->count * sizeof(cf_dirent);
+        for (size_t i = 0; i < list->count; i++) {
+            size += strlen(list->entries[i].name) + 1;
+        }
+        copy = cf__malloc(size);
+        if (!copy) {
+            status = CF_ENOMEM;
+            err = NULL;
+        } else {
+            copy->count = list->count;
+            copy->entries = (cf_dirent *)(copy + 1);
+            char *nm = (char *)(copy->entries + list->count);
+            for (size_t i = 0; i < list->count; i++) {
+                size_t n = strlen(list->entries[i].name) + 1;
+                memcpy(nm, list->entries[i].name, n);
+                copy->entries[i].name = nm;
+                copy->entries[i].type = list->entries[i].type;
+                nm += n;
+            }
+        }
+    }
+    cf__io_settle(data, status, err, copy, cf_free);
+}
+
+static void p_path_cb(int status, const cf_error *err, const char *path, void *data)
+{
+    char *copy = NULL;
+    if (status >= 0 && (copy = cf__strdup(path)) == NULL) {
+        status = CF_ENOMEM;
+        err = NULL;
+    }
+    cf__io_settle(data, status, err, copy, cf_free);
+}
+
+static void p_temp_cb(int status, const cf_error *err, const char *path, void *data)
+{
+    cf_fs_tempfile *tf = NULL;
+    if (status >= 0) {
+        size_t n = strlen(path) + 1;
+        tf = cf__malloc(sizeof *tf + n);
+        if (!tf) {
+            close(status);
+            unlink(path);
+            status = CF_ENOMEM;
+            err = NULL;
+        } else {
+            tf->fd = status;
+            tf->path = (char *)(tf + 1);
+            memcpy(tf->path, path, n);
+        }
+    }
+    cf__io_settle(data, status, err, tf, cf_free);
+}
+
+/* The start of every `_p`: a promise, or NULL when it cannot be allocated. */
+#define P_NEW(p, loop)                                                                             \
+    cf_promise *p = cf_promise_new(loop);                                                          \
+    if (!p)                                                                                        \
+    return NULL
+
+#define P_ARG(x) ((x) ? (x) : "(null)")
+
+cf_promise *cf_fs_open_p(cf_loop *loop, const char *path, int flags, int mode)
+{
+    P_NEW(p, loop);
+    int rc = cf_fs_open(loop, path, flags, mode, p_int_cb, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "open '%s'", P_ARG(path));
+}
+
+cf_promise *cf_fs_close_p(cf_loop *loop, int fd)
+{
+    P_NEW(p, loop);
+    int rc = cf_fs_close(loop, fd, p_int_cb, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "close (fd %d)", fd);
+}
+
+cf_promise *cf_fs_read_p(cf_loop *loop, int fd, void *buf, size_t len, int64_t offset)
+{
+    P_NEW(p, loop);
+    int rc = cf_fs_read(loop, fd, buf, len, offset, p_int_cb, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "read (fd %d)", fd);
+}
+
+cf_promise *cf_fs_write_p(cf_loop *loop, int fd, const void *buf, size_t len, int64_t offset)
+{
+    P_NEW(p, loop);
+    int rc = cf_fs_write(loop, fd, buf, len, offset, p_int_cb, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "write (fd %d)", fd);
+}
+
+cf_promise *cf_fs_fsync_p(cf_loop *loop, int fd)
+{
+    P_NEW(p, loop);
+    int rc = cf_fs_fsync(loop, fd, p_int_cb, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "fsync (fd %d)", fd);
+}
+
+cf_promise *cf_fs_read_file_p(cf_loop *loop, const char *path)
+{
+    P_NEW(p, loop);
+    int rc = cf_fs_read_file(loop, path, p_data_cb, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "open '%s'", P_ARG(path));
+}
+
+cf_promise *cf_fs_write_file_p(cf_loop *loop, const char *path, const void *bytes, size_t len,
+                               int flags)
+{
+    P_NEW(p, loop);
+    int rc = cf_fs_write_file(loop, path, bytes, len, flags, p_int_cb, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "open '%s'", P_ARG(path));
+}
+
+cf_promise *cf_fs_append_file_p(cf_loop *loop, const char *path, const void *bytes, size_t len)
+{
+    P_NEW(p, loop);
+    int rc = cf_fs_append_file(loop, path, bytes, len, p_int_cb, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "open '%s'", P_ARG(path));
+}
+
+cf_promise *cf_fs_rename_p(cf_loop *loop, const char *from, const char *to)
+{
+    P_NEW(p, loop);
+    int rc = cf_fs_rename(loop, from, to, p_int_cb, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "rename '%s' -> '%s'", P_ARG(from), P_ARG(to));
+}
+
+cf_promise *cf_fs_unlink_p(cf_loop *loop, const char *path)
+{
+    P_NEW(p, loop);
+    int rc = cf_fs_unlink(loop, path, p_int_cb, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "unlink '%s'", P_ARG(path));
+}
+
+cf_promise *cf_fs_mkdir_p(cf_loop *loop, const char *path, int mode, int flags)
+{
+    P_NEW(p, loop);
+    int rc = cf_fs_mkdir(loop, path, mode, flags, p_int_cb, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "mkdir '%s'", P_ARG(path));
+}
+
+cf_promise *cf_fs_rmdir_p(cf_loop *loop, const char *path)
+{
+    P_NEW(p, loop);
+    int rc = cf_fs_rmdir(loop, path, p_int_cb, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "rmdir '%s'", P_ARG(path));
+}
+
+cf_promise *cf_fs_readdir_p(cf_loop *loop, const char *path)
+{
+    P_NEW(p, loop);
+    int rc = cf_fs_readdir(loop, path, p_dir_cb, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "scandir '%s'", P_ARG(path));
+}
+
+cf_promise *cf_fs_realpath_p(cf_loop *loop, const char *path)
+{
+    P_NEW(p, loop);
+    int rc = cf_fs_realpath(loop, path, p_path_cb, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "realpath '%s'", P_ARG(path));
+}
+
+cf_promise *cf_fs_mkstemp_p(cf_loop *loop, const char *dir, const char *prefix)
+{
+    P_NEW(p, loop);
+    int rc = cf_fs_mkstemp(loop, dir, prefix, p_temp_cb, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "mkstemp '%s'", P_ARG(dir));
+}
+
+cf_promise *cf_fs_stat_p(cf_loop *loop, const char *path)
+{
+    P_NEW(p, loop);
+    int rc = cf_fs_stat(loop, path, p_stat_cb, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "stat '%s'", P_ARG(path));
+}
+
+cf_promise *cf_fs_lstat_p(cf_loop *loop, const char *path)
+{
+    P_NEW(p, loop);
+    int rc = cf_fs_lstat(loop, path, p_stat_cb, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "lstat '%s'", P_ARG(path));
+}
+
+cf_promise *cf_fs_fstat_p(cf_loop *loop, int fd)
+{
+    P_NEW(p, loop);
+    int rc = cf_fs_fstat(loop, fd, p_stat_cb, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "fstat (fd %d)", fd);
+}

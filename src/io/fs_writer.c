@@ -1,0 +1,471 @@
+/*
+ * The atomic streaming file writer (cf_fs_writer in calcifer/fs.h).
+ *
+ * State: `fill` receives the caller's bytes on the loop thread; `flight` is what the one
+ * running pool job writes. A job is one of: create the temporary file, write `flight`,
+ * commit (fsync, close, rename, fsync the folder), or clean up (close, unlink). When a write
+ * job ends, the buffers swap and the next job starts if there is more; the queue size the
+ * high-water mark is measured against is fill.len + flight.len.
+ *
+ * Invariants: at most one job runs (`busy`); the worker touches only `flight`, `fd`, the
+ * paths and `job_status`; the first failure is kept in `error` and every later call
+ * returns it; the writer is freed after the commit or abort callback, and only once no job
+ * runs.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "calcifer/fs.h"
+#include "core/loop.h"
+#include "core/pool.h"
+#include "io/internal.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+#include "util/sys.h"
+#include "util/util.h"
+
+enum job { JOB_NONE, JOB_CREATE, JOB_WRITE, JOB_COMMIT, JOB_CLEANUP };
+enum end { END_NONE, END_COMMIT, END_ABORT };
+
+struct cf_fs_writer {
+    cf__work work;
+    cf_loop *loop;
+    char *path;
+    char *tmp; /* PATH_MAX + 8 bytes */
+    int fd;
+    int busy;
+    enum job job;
+    int job_status;
+    const char *job_step; /* the system call that failed in the job */
+    int error;            /* the first failure, sticky */
+    cf_error *err;        /* its message */
+    int opened;
+    int created; /* the temporary file exists */
+    size_t high_water;
+    cf_dbuf fill;
+    cf_dbuf flight;
+    cf_fs_writer_cb drain_cb;
+    void *drain_data;
+    cf_promise *drain_p;
+    cf__pending drain_pend;
+    cf__pending end_pend; /* runs `finish` when no job is left to end it */
+    enum end end;
+    cf_fs_writer_cb end_cb;
+    void *end_data;
+};
+
+static void start_job(cf_fs_writer *w, enum job job);
+
+/* ---- worker side ---- */
+
+static int wsys_err(void)
+{
+    return cf_translate_sys_error(errno);
+}
+
+static int job_create(cf_fs_writer *w)
+{
+    static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    for (int tries = 0; tries < 100; tries++) {
+        unsigned char rnd[6] = {0};
+        if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) < 0)
+            rnd[0] = (unsigned char)tries;
+        char sfx[7];
+        for (int i = 0; i < 6; i++) {
+            sfx[i] = alnum[rnd[i] % (sizeof alnum - 1)];
+        }
+        sfx[6] = '\0';
+        if ((size_t)snprintf(w->tmp, PATH_MAX + 8, "%s.tmp-%s", w->path, sfx) >= PATH_MAX + 8)
+            return CF_ENAMETOOLONG;
+        int fd = cf__sys_open(w->tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        if (fd == CF_EEXIST)
+            continue;
+        if (fd < 0)
+            return fd;
+        struct stat st;
+        if (stat(w->path, &st) == 0 && S_ISREG(st.st_mode))
+            fchmod(fd, st.st_mode & 07777);
+        w->fd = fd;
+        return 0;
+    }
+    return CF_EEXIST;
+}
+
+static int job_write(cf_fs_writer *w)
+{
+    const char *p = w->flight.data;
+    size_t len = w->flight.len;
+    while (len) {
+        ssize_t n = cf__sys_write(w->fd, p, CF_MIN(len, (size_t)1 << 20));
+        if (n < 0)
+            return (int)n;
+        if (n == 0)
+            return CF_EIO;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int job_commit(cf_fs_writer *w)
+{
+    w->job_step = "fsync";
+    if (fsync(w->fd) < 0)
+        return wsys_err();
+    w->job_step = "close";
+    int fd = w->fd;
+    w->fd = -1;
+    if (close(fd) < 0 && errno != EINTR)
+        return wsys_err();
+    w->job_step = "rename";
+    if (rename(w->tmp, w->path) < 0)
+        return wsys_err();
+    w->created = 0;
+    char dir[PATH_MAX];
+    const char *slash = strrchr(w->path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash == w->path ? 1 : (int)(slash - w->path), w->path);
+    w->job_step = "fsync";
+    int dfd = cf__sys_open(dir, O_RDONLY | O_DIRECTORY, 0);
+    if (dfd < 0)
+        return dfd;
+    int rc = fsync(dfd) < 0 && errno != EINVAL ? wsys_err() : 0;
+    close(dfd);
+    return rc;
+}
+
+static void job_cleanup(cf_fs_writer *w)
+{
+    if (w->fd >= 0) {
+        close(w->fd);
+        w->fd = -1;
+    }
+    if (w->created) {
+        unlink(w->tmp);
+        w->created = 0;
+    }
+}
+
+static void work_fn(cf__work *wk)
+{
+    cf_fs_writer *w = CF_CONTAINER_OF(wk, cf_fs_writer, work);
+    w->job_step = NULL;
+    switch (w->job) {
+    case JOB_CREATE:
+        w->job_step = "open";
+        w->job_status = job_create(w);
+        w->created = w->job_status == 0;
+        break;
+    case JOB_WRITE:
+        w->job_step = "write";
+        w->job_status = job_write(w);
+        break;
+    case JOB_COMMIT:
+        w->job_status = job_commit(w);
+        break;
+    case JOB_CLEANUP:
+        job_cleanup(w);
+        w->job_status = 0;
+        break;
+    case JOB_NONE:
+        break;
+    }
+}
+
+/* ---- loop side ---- */
+
+static size_t queued(const cf_fs_writer *w)
+{
+    return w->fill.len + w->flight.len;
+}
+
+int cf_fs_writer_full(const cf_fs_writer *w)
+{
+    return w && queued(w) >= w->high_water;
+}
+
+static void set_error(cf_fs_writer *w, int code, const char *step)
+{
+    if (w->error)
+        return;
+    w->error = code;
+    w->err = CF_ERROR_SYS(code, "%s '%s'", step ? step : "write", w->path);
+}
+
+static const cf_error *error_of(cf_fs_writer *w, cf_error *fb)
+{
+    if (w->err)
+        return w->err;
+    memset(fb, 0, sizeof *fb);
+    fb->code = w->error;
+    fb->message = cf_strerror(w->error);
+    return fb;
+}
+
+static void writer_free(cf_fs_writer *w)
+{
+    cf__loop_undefer(w->loop, &w->drain_pend);
+    cf__loop_undefer(w->loop, &w->end_pend);
+    cf__dbuf_free(&w->fill);
+    cf__dbuf_free(&w->flight);
+    cf_error_free(w->err);
+    cf__free(w->tmp);
+    cf__free(w->path);
+    cf__free(w);
+}
+
+/* Report the drain (status 0) or the error to whoever waits for it. */
+static void report_drain(cf_fs_writer *w)
+{
+    cf_error fb;
+    const cf_error *e = w->error ? error_of(w, &fb) : NULL;
+    if (w->drain_p) {
+        cf_promise *p = w->drain_p;
+        w->drain_p = NULL;
+        cf_promise_settle(p, w->error, NULL, NULL, e ? cf_error_copy(e) : NULL);
+        cf_promise_release(p);
+    }
+    if (w->drain_cb) {
+        cf_fs_writer_cb cb = w->drain_cb;
+        w->drain_cb = NULL;
+        cb(w, w->error, e, w->drain_data);
+    }
+}
+
+static void finish(cf_fs_writer *w)
+{
+    cf_error fb;
+    int status = w->end == END_ABORT ? 0 : w->error;
+    const cf_error *e = status ? error_of(w, &fb) : NULL;
+    if (w->drain_cb || w->drain_p) {
+        if (!w->error)
+            set_error(w, CF_ECLOSED, "write");
+        report_drain(w);
+    }
+    if (w->end_cb)
+        w->end_cb(w, status, e, w->end_data);
+    writer_free(w);
+}
+
+static void finish_later(cf_loop *loop, cf__pending *p)
+{
+    (void)loop;
+    finish(CF_CONTAINER_OF(p, cf_fs_writer, end_pend));
+}
+
+/* Decide the next job once none runs. Never calls back: an end without a job is deferred. */
+static void next_step(cf_fs_writer *w)
+{
+    if (w->busy)
+        return;
+    if (w->error || w->end == END_ABORT) {
+        if (w->created || w->fd >= 0) {
+            start_job(w, JOB_CLEANUP);
+            return;
+        }
+        if (w->end != END_NONE)
+            cf__loop_defer(w->loop, &w->end_pend, finish_later);
+        return;
+    }
+    if (!w->opened)
+        return;
+    if (w->fill.len) {
+        cf_dbuf t = w->flight;
+        w->flight = w->fill;
+        w->fill = t;
+        cf__dbuf_reset(&w->fill);
+        start_job(w, JOB_WRITE);
+        return;
+    }
+    if (w->end == END_COMMIT) {
+        if (w->created)
+            start_job(w, JOB_COMMIT);
+        else
+            cf__loop_defer(w->loop, &w->end_pend, finish_later);
+    }
+}
+
+static void done_fn(cf__work *wk, int status)
+{
+    cf_fs_writer *w = CF_CONTAINER_OF(wk, cf_fs_writer, work);
+    w->busy = 0;
+    enum job job = w->job;
+    w->job = JOB_NONE;
+    if (status == 0)
+        status = w->job_status;
+    if (status < 0)
+        set_error(w, status, w->job_step);
+    if (job == JOB_CREATE && status == 0)
+        w->opened = 1;
+    if (job == JOB_WRITE)
+        cf__dbuf_reset(&w->flight);
+    if (job == JOB_COMMIT && status == 0) {
+        finish(w);
+        return;
+    }
+    int was_waiting = w->drain_cb || w->drain_p;
+    if (was_waiting && (w->error || queued(w) < w->high_water))
+        report_drain(w);
+    next_step(w);
+}
+
+static void start_job(cf_fs_writer *w, enum job job)
+{
+    w->job = job;
+    w->busy = 1;
+    int rc = cf__work_submit(w->loop, &w->work, work_fn, done_fn);
+    if (rc < 0) {
+        w->busy = 0;
+        w->job = JOB_NONE;
+        set_error(w, rc, "write");
+        /* Nothing can be done through the pool any more; leave the rest to the caller. */
+    }
+}
+
+int cf_fs_writer_open(cf_loop *loop, const char *path, size_t high_water, cf_fs_writer **out)
+{
+    if (!loop || !path || !*path || !out)
+        return CF_EINVAL;
+    cf_fs_writer *w = cf__calloc(1, sizeof *w);
+    if (!w)
+        return CF_ENOMEM;
+    w->loop = loop;
+    w->fd = -1;
+    w->high_water = high_water ? high_water : CF_FS_WRITER_HIGH_WATER;
+    cf__dbuf_init(&w->fill, 0);
+    cf__dbuf_init(&w->flight, 0);
+    cf__pending_init(&w->drain_pend);
+    cf__pending_init(&w->end_pend);
+    w->path = cf__strdup(path);
+    w->tmp = cf__malloc(PATH_MAX + 8);
+    if (!w->path || !w->tmp) {
+        writer_free(w);
+        return CF_ENOMEM;
+    }
+    start_job(w, JOB_CREATE);
+    if (w->error) {
+        int rc = w->error;
+        writer_free(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+int cf_fs_writer_write(cf_fs_writer *w, const void *bytes, size_t len)
+{
+    if (!w || (!bytes && len))
+        return CF_EINVAL;
+    if (w->end != END_NONE)
+        return CF_ECLOSED;
+    if (w->error)
+        return w->error;
+    int rc = cf__dbuf_add(&w->fill, bytes, len);
+    if (rc < 0)
+        return rc;
+    next_step(w);
+    return cf_fs_writer_full(w) ? CF_FS_WRITER_FULL : 0;
+}
+
+int cf_fs_writer_sink(void *ctx, const char *bytes, size_t len)
+{
+    int rc = cf_fs_writer_write(ctx, bytes, len);
+    return rc > 0 ? 0 : rc;
+}
+
+static void drain_later(cf_loop *loop, cf__pending *p)
+{
+    (void)loop;
+    cf_fs_writer *w = CF_CONTAINER_OF(p, cf_fs_writer, drain_pend);
+    if (w->drain_cb && (w->error || !cf_fs_writer_full(w)))
+        report_drain(w);
+}
+
+int cf_fs_writer_on_drain(cf_fs_writer *w, cf_fs_writer_cb cb, void *data)
+{
+    if (!w)
+        return CF_EINVAL;
+    if (w->end != END_NONE)
+        return CF_ECLOSED;
+    w->drain_cb = cb;
+    w->drain_data = data;
+    if (cb && (w->error || !cf_fs_writer_full(w)))
+        cf__loop_defer(w->loop, &w->drain_pend, drain_later);
+    return 0;
+}
+
+cf_promise *cf_fs_writer_drain_p(cf_fs_writer *w)
+{
+    if (!w)
+        return NULL;
+    cf_promise *p = cf_promise_new(w->loop);
+    if (!p)
+        return NULL;
+    if (w->end != END_NONE) {
+        cf_promise_reject(p, CF_ERROR_SYS(CF_ECLOSED, "write '%s'", w->path));
+    } else if (w->error) {
+        cf_error fb;
+        cf_promise_reject(p, cf_error_copy(error_of(w, &fb)));
+    } else if (!cf_fs_writer_full(w) || w->drain_p) {
+        if (w->drain_p)
+            cf_promise_adopt(p, w->drain_p);
+        else
+            cf_promise_resolve(p, NULL, NULL);
+    } else {
+        w->drain_p = cf_promise_retain(p);
+    }
+    return p;
+}
+
+int cf_fs_writer_commit(cf_fs_writer *w, cf_fs_writer_cb cb, void *data)
+{
+    if (!w)
+        return CF_EINVAL;
+    if (w->end != END_NONE)
+        return CF_ECLOSED;
+    w->end = END_COMMIT;
+    w->end_cb = cb;
+    w->end_data = data;
+    if (!w->busy && !w->opened && !w->error) {
+        /* The creation could not be submitted: nothing more will happen by itself. */
+        set_error(w, CF_EIO, "open");
+    }
+    next_step(w);
+    return 0;
+}
+
+static void commit_settle(cf_fs_writer *w, int status, const cf_error *err, void *data)
+{
+    (void)w;
+    cf__io_settle(data, status, err, NULL, NULL);
+}
+
+cf_promise *cf_fs_writer_commit_p(cf_fs_writer *w)
+{
+    if (!w)
+        return NULL;
+    cf_promise *p = cf_promise_new(w->loop);
+    if (!p)
+        return NULL;
+    int rc = cf_fs_writer_commit(w, commit_settle, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "commit");
+}
+
+int cf_fs_writer_abort(cf_fs_writer *w, cf_fs_writer_cb cb, void *data)
+{
+    if (!w)
+        return CF_EINVAL;
+    if (w->end != END_NONE)
+        return CF_ECLOSED;
+    w->end = END_ABORT;
+    w->end_cb = cb;
+    w->end_data = data;
+    cf__dbuf_reset(&w->fill);
+    next_step(w);
+    return 0;
+}

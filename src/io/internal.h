@@ -1,0 +1,95 @@
+/*
+ * Declarations shared by the files of the io layer (fs.c, tcp.c, dns.c, process.c).
+ *
+ * - Errors: every io callback gets `int status` and a `const cf_error *` that is NULL on
+ *   success. cf__io_err builds that error and never returns NULL: when memory is exhausted it
+ *   fills a caller-provided fallback with the code's text, so a callback always has a message.
+ * - Per-loop state (slot CF__SLOT_IO): the shared read buffer of every stream (no allocation
+ *   per read) and the reserve descriptor of the EMFILE trick of servers.
+ * - Streams: process.c makes cf_tcp streams out of descriptors it created.
+ */
+#ifndef CF_IO_INTERNAL_H
+#define CF_IO_INTERNAL_H
+
+#include <sys/socket.h>
+
+#include "calcifer/error.h"
+#include "calcifer/loop.h"
+#include "calcifer/tcp.h"
+#include "calcifer/dns.h"
+#include "calcifer/promise.h"
+
+/* Size of the per-loop read buffer: one read(2) takes at most this many bytes. */
+#define CF__IO_READ_BUF (64 * 1024)
+
+typedef struct cf__io_loop {
+    char *rbuf;      /* CF__IO_READ_BUF bytes, shared by every stream of the loop */
+    int reserve_fd;  /* an open descriptor given up to accept-and-drop under EMFILE, or -1 */
+} cf__io_loop;
+
+/* The loop's io state, created on first use. NULL only when memory is exhausted. */
+cf__io_loop *cf__io_loop_get(cf_loop *loop);
+
+/*
+ * The error for a callback: "<formatted text>: <cf_strerror(code)>" (as CF_ERROR_SYS), or,
+ * when memory is exhausted, `fb` filled with the code and its bare text. Never NULL. Release
+ * it with cf__io_err_free(e, fb) after the callback returns.
+ */
+const cf_error *cf__io_err(cf_error *fb, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void cf__io_err_free(const cf_error *e, const cf_error *fb);
+
+/* Same, but the message is exactly the formatted text (no code text appended). */
+const cf_error *cf__io_err_plain(cf_error *fb, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * A socket address as text: "127.0.0.1:80", "[::1]:80", a Unix socket path, or "?" when it
+ * cannot be told. Always NUL-terminates `buf` (len >= 1).
+ */
+void cf__io_addr_text(const struct sockaddr *sa, socklen_t salen, char *buf, size_t len);
+
+/*
+ * Wrap a connected, non-blocking stream socket `fd` (a Unix socket pair end made by
+ * process.c) into a cf_tcp. On success the stream owns `fd`; on failure the caller still does.
+ * `name` (static) is what error messages call the stream ("stdin", ...).
+ * Returns 0 or CF_ENOMEM.
+ */
+int cf__tcp_open_fd(cf_loop *loop, int fd, const char *name, cf_tcp **out);
+
+/*
+ * A hook run when a stream's memory is about to go (after its close callback), so that an
+ * owner (a process object) forgets its pointer. One hook per stream.
+ */
+void cf__tcp_set_free_hook(cf_tcp *t, void (*hook)(cf_tcp *t, void *arg), void *arg);
+
+/* Non-zero once close was requested on `t`. */
+int cf__tcp_is_closing(const cf_tcp *t);
+
+/*
+ * Reject a tcp stream's pending promise reads with CF_ECANCELED (its close). tcp.c.
+ */
+void cf__tcp_reader_cancel(cf_tcp *t);
+
+/* ---- promise forms (io.c) ---- */
+
+/*
+ * The promisify glue. A `_p` function makes `p`, passes the callback form an extra reference
+ * (cf_promise_retain(p)) as its data, and ends with `return cf__io_p_started(p, rc, ...)`: when
+ * the callback form failed (rc < 0), `p` is rejected with "<formatted text>: <cf_strerror(rc)>"
+ * and the callback's reference is dropped. Returns `p`.
+ */
+cf_promise *cf__io_p_started(cf_promise *p, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * In the callback: settle `p` with `value`/`dtor` (status >= 0) or a copy of `err` (status <
+ * 0; `value` is then destroyed), and drop the callback's reference. Takes `value`.
+ */
+void cf__io_settle(cf_promise *p, int status, const cf_error *err, void *value,
+                   void (*dtor)(void *));
+
+/* A `cf_buf` and a NUL-terminated copy of `len` bytes in one cf__malloc block (free: cf_free). */
+cf_buf *cf__io_buf_new(const void *bytes, size_t len);
+
+#endif

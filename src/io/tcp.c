@@ -1,0 +1,1526 @@
+/*
+ * Stream sockets: TCP (IPv4, IPv6), Unix domain sockets and child stdio pipes (≈ Node's
+ * net.Socket and net.Server, libuv's src/unix/stream.c and tcp.c).
+ *
+ * A cf_tcp embeds the handle base (close phase, keep-alive) and one fd watcher. Its role is
+ * fixed by the first call: connect (client), listen (server), or acceptance by a server.
+ *
+ * Reading: while reading, the watcher wants CF__IO_IN; each readiness reads into the loop's
+ * shared buffer (cf__io_loop.rbuf, 64 KiB) up to a few times and hands the bytes to the read
+ * callback, borrowed. No allocation per read.
+ *
+ * Writing: a write request (`wreq`) holds the caller's iovecs (borrowed bytes). cf_tcp_write
+ * first tries writev(2) at once when the queue is empty, so most writes never queue; what
+ * is left is queued and the watcher wants CF__IO_OUT. Completed requests move to `done` and
+ * their callbacks run in the poll phase (when completed there) or in the next pending phase
+ * (when completed inside cf_tcp_write, which must not call back). `queued` counts the bytes
+ * not yet taken by the kernel; crossing `high_water` makes cf_tcp_write return CF_TCP_FULL and
+ * arms the drain callback, which runs once the queue is empty.
+ *
+ * Invariants: the handle is ACTIVE while it reads, writes, connects, ends or listens; fd is
+ * -1 before connect/listen and after close; `done` is non-empty only while `pend` is queued
+ * or the poll-phase code is about to run it.
+ *
+ * SIGPIPE: writes use writev(2); SIGPIPE is set to ignored (as Node does) when the first
+ * stream of a process is made, if it still has its default action, so a write to a closed
+ * peer fails with CF_EPIPE instead of killing the process.
+ */
+#include "calcifer/tcp.h"
+
+#include <arpa/inet.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "calcifer/timer.h"
+#include "core/handle.h"
+#include "core/loop.h"
+#include "core/watch.h"
+#include "io/internal.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+#include "util/queue.h"
+#include "util/sys.h"
+#include "util/util.h"
+
+/* ---- structures ---- */
+
+enum {
+    T_CONNECTING = CF__HANDLE_USER << 0,
+    T_CONNECTED = CF__HANDLE_USER << 1,
+    T_LISTENING = CF__HANDLE_USER << 2,
+    T_READING = CF__HANDLE_USER << 3,
+    T_ENDING = CF__HANDLE_USER << 4, /* end requested, shutdown not yet made */
+    T_ENDED = CF__HANDLE_USER << 5,  /* shutdown(SHUT_WR) made */
+    T_EOF = CF__HANDLE_USER << 6,    /* the peer ended its side */
+    T_NEED_DRAIN = CF__HANDLE_USER << 7,
+    T_UNIX = CF__HANDLE_USER << 8,
+    T_PIPE = CF__HANDLE_USER << 9
+};
+
+/* What the pending phase has to report. */
+enum { PEND_WRITES = 1, PEND_END = 2, PEND_CONNECT = 4 };
+
+typedef struct wreq {
+    cf_queue link;
+    cf_tcp_cb cb;
+    void *data;
+    struct iovec *iov; /* iov[idx..niov) remain */
+    unsigned niov;
+    unsigned idx;
+    int status;
+    struct iovec inl[2];
+} wreq;
+
+typedef struct conn_req conn_req;
+
+struct cf_tcp {
+    cf__handle h;
+    cf__io io;
+    int fd;
+    unsigned flags;
+    int error; /* sticky error of the connection (a failed write or read) */
+    void *data;
+    const char *name; /* for stdio streams: "stdin", ... (static) */
+
+    cf_tcp_read_cb read_cb;
+    void *read_data;
+
+    cf_queue wq;   /* wreq not yet fully written */
+    cf_queue done; /* wreq written or failed, callback not yet run */
+    size_t queued; /* bytes in wq */
+    size_t high_water;
+    cf_tcp_drain_cb drain_cb;
+    void *drain_data;
+
+    cf_tcp_cb end_cb;
+    void *end_data;
+    int end_status;
+
+    cf__pending pend;
+    unsigned pend_what;
+
+    conn_req *conn;
+    cf_tcp_cb connect_cb;
+    void *connect_data;
+    int connect_status;
+
+    cf_tcp_connection_cb conn_cb;
+    void *conn_cb_data;
+
+    cf_tcp_close_cb close_cb;
+    void *close_data;
+    void (*free_hook)(cf_tcp *t, void *arg);
+    void *free_arg;
+
+    struct cf__tcp_reader *reader; /* promise reads (cf_tcp_read_p, cf_tcp_read_all_p) */
+
+    struct sockaddr_storage peer;
+    socklen_t peerlen;
+};
+
+static void io_cb(cf_loop *loop, cf__io *io, unsigned revents);
+static void run_pending(cf_loop *loop, cf__pending *p);
+
+/* The peer as text for messages: the address, or the stdio name. */
+static void peer_text(const cf_tcp *t, char *buf, size_t len)
+{
+    if (t->name) {
+        snprintf(buf, len, "%s", t->name);
+        return;
+    }
+    cf__io_addr_text((const struct sockaddr *)&t->peer, t->peerlen, buf, len);
+}
+
+/* ---- create ---- */
+
+static int tcp_alloc(cf_loop *loop, cf_tcp **out)
+{
+    if (!cf__io_loop_get(loop))
+        return CF_ENOMEM;
+    cf_tcp *t = cf__calloc(1, sizeof *t);
+    if (!t)
+        return CF_ENOMEM;
+    cf__handle_init(loop, &t->h);
+    cf__io_init(&t->io, -1, io_cb);
+    t->fd = -1;
+    cf_queue_init(&t->wq);
+    cf_queue_init(&t->done);
+    cf__pending_init(&t->pend);
+    t->high_water = CF_TCP_HIGH_WATER;
+    *out = t;
+    return 0;
+}
+
+int cf_tcp_new(cf_loop *loop, cf_tcp **out)
+{
+    if (!loop || !out)
+        return CF_EINVAL;
+    return tcp_alloc(loop, out);
+}
+
+int cf__tcp_open_fd(cf_loop *loop, int fd, const char *name, cf_tcp **out)
+{
+    cf_tcp *t;
+    int rc = tcp_alloc(loop, &t);
+    if (rc < 0)
+        return rc;
+    t->fd = fd;
+    t->name = name;
+    t->flags |= T_CONNECTED | T_PIPE | T_UNIX;
+    cf__io_init(&t->io, fd, io_cb);
+    *out = t;
+    return 0;
+}
+
+void cf__tcp_set_free_hook(cf_tcp *t, void (*hook)(cf_tcp *t, void *arg), void *arg)
+{
+    t->free_hook = hook;
+    t->free_arg = arg;
+}
+
+int cf__tcp_is_closing(const cf_tcp *t)
+{
+    return cf__handle_is_closing(&t->h);
+}
+
+void cf_tcp_set_data(cf_tcp *t, void *data)
+{
+    t->data = data;
+}
+
+void *cf_tcp_get_data(const cf_tcp *t)
+{
+    return t->data;
+}
+
+cf_loop *cf_tcp_loop(const cf_tcp *t)
+{
+    return t->h.loop;
+}
+
+int cf_tcp_fd(const cf_tcp *t)
+{
+    return t->fd;
+}
+
+void cf_tcp_ref(cf_tcp *t)
+{
+    cf__handle_ref(&t->h);
+}
+
+void cf_tcp_unref(cf_tcp *t)
+{
+    cf__handle_unref(&t->h);
+}
+
+/* ---- activity: the handle is active while anything is going on ---- */
+
+static void update_active(cf_tcp *t)
+{
+    if (cf__handle_is_closing(&t->h))
+        return;
+    unsigned busy = t->flags & (T_CONNECTING | T_LISTENING | T_READING | T_ENDING);
+    if (busy || !cf_queue_empty(&t->wq) || t->reader)
+        cf__handle_start(&t->h);
+    else
+        cf__handle_stop(&t->h);
+}
+
+/* Watch exactly the events the state needs. Errors of epoll_ctl are sticky. */
+static int update_io(cf_tcp *t)
+{
+    if (t->fd < 0)
+        return 0;
+    cf_loop *loop = t->h.loop;
+    unsigned want = 0;
+    if (t->flags & (T_READING | T_LISTENING))
+        want |= CF__IO_IN;
+    if ((t->flags & T_CONNECTING) || !cf_queue_empty(&t->wq))
+        want |= CF__IO_OUT;
+    unsigned drop = (CF__IO_IN | CF__IO_OUT) & ~want;
+    if (drop & t->io.events)
+        cf__io_stop(loop, &t->io, drop);
+    int rc = 0;
+    if (want & ~t->io.events)
+        rc = cf__io_start(loop, &t->io, want);
+    update_active(t);
+    return rc;
+}
+
+static void schedule(cf_tcp *t, unsigned what)
+{
+    t->pend_what |= what;
+    cf__loop_defer(t->h.loop, &t->pend, run_pending);
+}
+
+/* ---- writing ---- */
+
+static size_t iov_bytes(const struct iovec *iov, unsigned n)
+{
+    size_t s = 0;
+    for (unsigned i = 0; i < n; i++) {
+        s += iov[i].iov_len;
+    }
+    return s;
+}
+
+/* Consume `n` written bytes from the head of the queue; finished requests go to `done`. */
+static void consume(cf_tcp *t, size_t n)
+{
+    t->queued -= n;
+    while (!cf_queue_empty(&t->wq)) {
+        wreq *w = cf_queue_data(cf_queue_head(&t->wq), wreq, link);
+        while (w->idx < w->niov && n >= w->iov[w->idx].iov_len) {
+            n -= w->iov[w->idx].iov_len;
+            w->idx++;
+        }
+        if (w->idx < w->niov) {
+            w->iov[w->idx].iov_base = (char *)w->iov[w->idx].iov_base + n;
+            w->iov[w->idx].iov_len -= n;
+            if (w->iov[w->idx].iov_len)
+                return;
+            w->idx++;
+            n = 0;
+            if (w->idx < w->niov)
+                return;
+        }
+        cf_queue_remove(&w->link);
+        cf_queue_insert_tail(&t->done, &w->link);
+    }
+}
+
+/* Fail every queued write with `status`. */
+static void fail_writes(cf_tcp *t, int status)
+{
+    while (!cf_queue_empty(&t->wq)) {
+        wreq *w = cf_queue_data(cf_queue_head(&t->wq), wreq, link);
+        w->status = status;
+        cf_queue_remove(&w->link);
+        cf_queue_insert_tail(&t->done, &w->link);
+    }
+    t->queued = 0;
+}
+
+/*
+ * Write as much of the queue as the kernel takes, gathering up to 64 buffers of several
+ * requests per writev. Returns 0 (maybe with bytes left) or the error of the connection.
+ */
+static int flush(cf_tcp *t)
+{
+    struct iovec iov[64];
+    while (!cf_queue_empty(&t->wq)) {
+        int n = 0;
+        cf_queue *q;
+        cf_queue_foreach(q, &t->wq)
+        {
+            wreq *w = cf_queue_data(q, wreq, link);
+            for (unsigned i = w->idx; i < w->niov && n < 64; i++) {
+                iov[n++] = w->iov[i];
+            }
+            if (n == 64)
+                break;
+        }
+        size_t want = iov_bytes(iov, (unsigned)n);
+        ssize_t r = cf__sys_writev(t->fd, iov, n);
+        if (r == CF_EAGAIN)
+            return 0;
+        if (r < 0)
+            return (int)r;
+        consume(t, (size_t)r);
+        if ((size_t)r < want)
+            return 0;
+    }
+    return 0;
+}
+
+static void shutdown_now(cf_tcp *t)
+{
+    t->flags &= ~T_ENDING;
+    t->flags |= T_ENDED;
+    t->end_status = 0;
+    if (t->fd >= 0 && shutdown(t->fd, SHUT_WR) < 0)
+        t->end_status = cf_translate_sys_error(errno);
+}
+
+static void report_write(cf_tcp *t, wreq *w)
+{
+    if (w->cb) {
+        cf_error fb;
+        const cf_error *e = NULL;
+        if (w->status < 0) {
+            char peer[128];
+            peer_text(t, peer, sizeof peer);
+            e = cf__io_err(&fb, w->status, "write %s", peer);
+        }
+        w->cb(t, w->status, e, w->data);
+        cf__io_err_free(e, &fb);
+    }
+    cf__free(w);
+}
+
+static void report_end(cf_tcp *t, int status)
+{
+    cf_tcp_cb cb = t->end_cb;
+    t->end_cb = NULL;
+    if (!cb)
+        return;
+    cf_error fb;
+    const cf_error *e = NULL;
+    if (status < 0) {
+        char peer[128];
+        peer_text(t, peer, sizeof peer);
+        e = cf__io_err(&fb, status, "shutdown %s", peer);
+    }
+    cb(t, status, e, t->end_data);
+    cf__io_err_free(e, &fb);
+}
+
+/* Run the callbacks of finished writes, then end and drain as they became due. */
+static void finish_writes(cf_tcp *t)
+{
+    while (!cf_queue_empty(&t->done)) {
+        wreq *w = cf_queue_data(cf_queue_head(&t->done), wreq, link);
+        cf_queue_remove(&w->link);
+        report_write(t, w);
+    }
+    if (cf__handle_is_closing(&t->h))
+        return;
+    if (cf_queue_empty(&t->wq) && (t->flags & T_NEED_DRAIN)) {
+        t->flags &= ~T_NEED_DRAIN;
+        if (t->drain_cb)
+            t->drain_cb(t, t->drain_data);
+    }
+}
+
+/* Writable: write the queue; on completion end if asked; report. Poll phase. */
+static void on_writable(cf_tcp *t)
+{
+    int rc = flush(t);
+    if (rc < 0) {
+        t->error = rc;
+        fail_writes(t, rc);
+    }
+    if (cf_queue_empty(&t->wq) && (t->flags & T_ENDING)) {
+        shutdown_now(t);
+        t->pend_what |= PEND_END;
+    }
+    update_io(t);
+    finish_writes(t);
+    if ((t->pend_what & PEND_END) && !cf__handle_is_closing(&t->h) &&
+        !(t->flags & T_ENDING)) {
+        t->pend_what &= ~PEND_END;
+        report_end(t, t->end_status);
+    }
+}
+
+static int write_check(const cf_tcp *t)
+{
+    if (cf__handle_is_closing(&t->h))
+        return CF_ECLOSED;
+    if (t->flags & (T_ENDING | T_ENDED))
+        return CF_EPIPE;
+    if (t->error)
+        return t->error;
+    if (!(t->flags & (T_CONNECTED | T_CONNECTING)))
+        return CF_ENOTCONN;
+    return 0;
+}
+
+/*
+ * Queue a request built by the caller (its iovecs set) after trying to write at once.
+ * Returns 0 / CF_TCP_FULL, or a negative code with `w` freed.
+ */
+static int submit(cf_tcp *t, wreq *w)
+{
+    int direct = cf_queue_empty(&t->wq) && (t->flags & T_CONNECTED);
+    cf_queue_insert_tail(&t->wq, &w->link);
+    t->queued += iov_bytes(w->iov + w->idx, w->niov - w->idx);
+    if (direct) {
+        int rc = flush(t);
+        if (rc < 0) {
+            /* Nothing of this request is reported: it fails synchronously. */
+            cf_queue_remove(&w->link);
+            t->queued = 0;
+            t->error = rc;
+            cf__free(w);
+            return rc;
+        }
+        if (!cf_queue_empty(&t->done))
+            schedule(t, PEND_WRITES);
+    }
+    int rc = update_io(t);
+    if (rc < 0 && !cf_queue_empty(&t->wq)) {
+        t->error = rc;
+    }
+    if (t->queued >= t->high_water) {
+        t->flags |= T_NEED_DRAIN;
+        return CF_TCP_FULL;
+    }
+    return 0;
+}
+
+int cf_tcp_write(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb, void *data)
+{
+    if (!t || (!bufs && nbufs) || nbufs > IOV_MAX)
+        return CF_EINVAL;
+    int rc = write_check(t);
+    if (rc < 0)
+        return rc;
+    /* Fast path: nothing queued, no callback: write straight from the caller's buffers. */
+    if (!cb && cf_queue_empty(&t->wq) && (t->flags & T_CONNECTED) && nbufs <= 64) {
+        struct iovec iov[64];
+        for (size_t i = 0; i < nbufs; i++) {
+            iov[i].iov_base = bufs[i].base;
+            iov[i].iov_len = bufs[i].len;
+        }
+        size_t want = iov_bytes(iov, (unsigned)nbufs);
+        ssize_t r = want ? cf__sys_writev(t->fd, iov, (int)nbufs) : 0;
+        if (r < 0 && r != CF_EAGAIN) {
+            t->error = (int)r;
+            return (int)r;
+        }
+        if (r >= 0 && (size_t)r == want)
+            return 0;
+    }
+    size_t extra = nbufs > CF_ARRAY_LEN(((wreq *)0)->inl) ? nbufs * sizeof(struct iovec) : 0;
+    wreq *w = cf__malloc(sizeof *w + extra);
+    if (!w)
+        return CF_ENOMEM;
+    w->cb = cb;
+    w->data = data;
+    w->iov = extra ? (struct iovec *)(w + 1) : w->inl;
+    w->niov = (unsigned)nbufs;
+    w->idx = 0;
+    w->status = 0;
+    for (size_t i = 0; i < nbufs; i++) {
+        w->iov[i].iov_base = bufs[i].base;
+        w->iov[i].iov_len = bufs[i].len;
+    }
+    return submit(t, w);
+}
+
+int cf_tcp_write_copy(cf_tcp *t, const void *bytes, size_t len)
+{
+    if (!t || (!bytes && len))
+        return CF_EINVAL;
+    int rc = write_check(t);
+    if (rc < 0)
+        return rc;
+    size_t off = 0;
+    if (cf_queue_empty(&t->wq) && (t->flags & T_CONNECTED)) {
+        ssize_t r = len ? cf__sys_write(t->fd, bytes, len) : 0;
+        if (r < 0 && r != CF_EAGAIN) {
+            t->error = (int)r;
+            return (int)r;
+        }
+        if (r >= 0)
+            off = (size_t)r;
+        if (off == len)
+            return 0;
+    }
+    wreq *w = cf__malloc(sizeof *w + (len - off));
+    if (!w)
+        return CF_ENOMEM;
+    memcpy(w + 1, (const char *)bytes + off, len - off);
+    w->cb = NULL;
+    w->data = NULL;
+    w->iov = w->inl;
+    w->inl[0].iov_base = w + 1;
+    w->inl[0].iov_len = len - off;
+    w->niov = 1;
+    w->idx = 0;
+    w->status = 0;
+    /* Part of the bytes went out already: the rest must not be tried "at once" again. */
+    return submit(t, w);
+}
+
+void cf_tcp_on_drain(cf_tcp *t, cf_tcp_drain_cb cb, void *data)
+{
+    t->drain_cb = cb;
+    t->drain_data = data;
+}
+
+void cf_tcp_set_high_water(cf_tcp *t, size_t bytes)
+{
+    t->high_water = bytes ? bytes : CF_TCP_HIGH_WATER;
+}
+
+size_t cf_tcp_write_queue_size(const cf_tcp *t)
+{
+    return t->queued;
+}
+
+int cf_tcp_end(cf_tcp *t, cf_tcp_cb cb, void *data)
+{
+    if (!t)
+        return CF_EINVAL;
+    if (cf__handle_is_closing(&t->h))
+        return CF_ECLOSED;
+    if (t->flags & (T_ENDING | T_ENDED))
+        return CF_EPIPE;
+    if (!(t->flags & (T_CONNECTED | T_CONNECTING)))
+        return CF_ENOTCONN;
+    t->end_cb = cb;
+    t->end_data = data;
+    t->flags |= T_ENDING;
+    if (cf_queue_empty(&t->wq) && (t->flags & T_CONNECTED)) {
+        shutdown_now(t);
+        schedule(t, PEND_END);
+    }
+    update_active(t);
+    return 0;
+}
+
+/* ---- reading ---- */
+
+static void read_report_error(cf_tcp *t, int status)
+{
+    t->flags &= ~T_READING;
+    if (status == CF_EOF)
+        t->flags |= T_EOF;
+    else
+        t->error = status;
+    update_io(t);
+    cf_error fb;
+    const cf_error *e;
+    char peer[128];
+    peer_text(t, peer, sizeof peer);
+    if (status == CF_EOF)
+        e = cf__io_err_plain(&fb, status, "read %s: end of stream", peer);
+    else
+        e = cf__io_err(&fb, status, "read %s", peer);
+    t->read_cb(t, status, e, NULL, 0, t->read_data);
+    cf__io_err_free(e, &fb);
+}
+
+/* Readable: read into the loop's buffer and hand the bytes over, a few times at most. */
+static void on_readable(cf_tcp *t)
+{
+    cf__io_loop *s = cf__loop_slot(t->h.loop, CF__SLOT_IO);
+    for (int i = 0; i < 8; i++) {
+        ssize_t n = cf__sys_read(t->fd, s->rbuf, CF__IO_READ_BUF);
+        if (n == CF_EAGAIN)
+            return;
+        if (n <= 0) {
+            read_report_error(t, n == 0 ? CF_EOF : (int)n);
+            return;
+        }
+        t->read_cb(t, 0, NULL, s->rbuf, (size_t)n, t->read_data);
+        if (!(t->flags & T_READING) || (size_t)n < CF__IO_READ_BUF)
+            return;
+    }
+}
+
+int cf_tcp_read_start(cf_tcp *t, cf_tcp_read_cb cb, void *data)
+{
+    if (!t || !cb)
+        return CF_EINVAL;
+    if (cf__handle_is_closing(&t->h))
+        return CF_ECLOSED;
+    if (!(t->flags & T_CONNECTED))
+        return CF_ENOTCONN;
+    if (t->flags & T_EOF)
+        return CF_EOF;
+    t->read_cb = cb;
+    t->read_data = data;
+    t->flags |= T_READING;
+    int rc = update_io(t);
+    if (rc < 0) {
+        t->flags &= ~T_READING;
+        update_io(t);
+    }
+    return rc;
+}
+
+int cf_tcp_read_stop(cf_tcp *t)
+{
+    if (!t)
+        return CF_EINVAL;
+    t->flags &= ~T_READING;
+    update_io(t);
+    return 0;
+}
+
+/* ---- connecting ---- */
+
+struct conn_req {
+    cf_tcp *t; /* NULL once the handle is closed */
+    cf_dns_req *dns;
+    struct addrinfo *own; /* copies of the resolved addresses (cf__calloc'ed, one per node) */
+    struct addrinfo *next;
+    struct sockaddr_storage one; /* a numeric address or a Unix path */
+    socklen_t onelen;
+    cf_timer *timer;
+    char *host;
+    int port;
+    int last_error;
+};
+
+static void conn_req_free(conn_req *c)
+{
+    if (c->timer)
+        cf_clear_timeout(c->timer);
+    while (c->own) {
+        struct addrinfo *n = c->own->ai_next;
+        cf__free(c->own);
+        c->own = n;
+    }
+    cf__free(c->host);
+    cf__free(c);
+}
+
+/* The connect finished (status 0) or failed for good: report in the poll or pending phase. */
+static void connect_report(cf_tcp *t, int status)
+{
+    conn_req *c = t->conn;
+    t->conn = NULL;
+    t->flags &= ~T_CONNECTING;
+    char where[300];
+    if (status == 0) {
+        t->flags |= T_CONNECTED;
+    } else {
+        if (t->fd >= 0) {
+            cf__io_close(t->h.loop, &t->io);
+            close(t->fd);
+            t->fd = -1;
+        }
+    }
+    if (t->peerlen)
+        cf__io_addr_text((struct sockaddr *)&t->peer, t->peerlen, where, sizeof where);
+    else
+        snprintf(where, sizeof where, "%s:%d", c->host, c->port);
+    if (c->dns) {
+        c->t = NULL; /* the lookup's callback frees c */
+        cf_dns_cancel(c->dns);
+    } else {
+        conn_req_free(c);
+    }
+    if (status == 0 && !cf_queue_empty(&t->wq)) {
+        int rc = flush(t);
+        if (rc < 0) {
+            t->error = rc;
+            fail_writes(t, rc);
+        }
+    }
+    if (status == 0 && (t->flags & T_ENDING) && cf_queue_empty(&t->wq)) {
+        shutdown_now(t);
+        t->pend_what |= PEND_END;
+    }
+    if (status < 0)
+        fail_writes(t, status);
+    update_io(t);
+    if (!cf_queue_empty(&t->done) || (t->pend_what & PEND_END))
+        schedule(t, PEND_WRITES);
+    cf_tcp_cb cb = t->connect_cb;
+    t->connect_cb = NULL;
+    cf_error fb;
+    const cf_error *e = status ? cf__io_err(&fb, status, "connect %s", where) : NULL;
+    cb(t, status, e, t->connect_data);
+    cf__io_err_free(e, &fb);
+}
+
+static void connect_fail_later(cf_tcp *t, int status)
+{
+    t->connect_status = status;
+    cf__io_stop(t->h.loop, &t->io, CF__IO_IN | CF__IO_OUT);
+    schedule(t, PEND_CONNECT);
+}
+
+/* Start one connect(2). Returns 0 (in progress or done), or the error of this address. */
+static int connect_one(cf_tcp *t, const struct sockaddr *sa, socklen_t len)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return cf_translate_sys_error(errno);
+    memcpy(&t->peer, sa, len);
+    t->peerlen = len;
+    int rc = cf__sys_connect(fd, sa, len);
+    if (rc < 0 && rc != -EINPROGRESS) {
+        close(fd);
+        return cf_translate_sys_error(-rc);
+    }
+    t->fd = fd;
+    cf__io_init(&t->io, fd, io_cb);
+    rc = cf__io_start(t->h.loop, &t->io, CF__IO_OUT);
+    if (rc < 0) {
+        close(fd);
+        t->fd = -1;
+        return rc;
+    }
+    return 0;
+}
+
+/* Try the remaining addresses in turn; report the last error when none is left. */
+static void connect_next(cf_tcp *t, int in_call)
+{
+    conn_req *c = t->conn;
+    for (;;) {
+        const struct sockaddr *sa = NULL;
+        socklen_t len = 0;
+        if (c->onelen) {
+            sa = (const struct sockaddr *)&c->one;
+            len = c->onelen;
+            c->onelen = 0;
+        } else if (c->next) {
+            sa = c->next->ai_addr;
+            len = c->next->ai_addrlen;
+            c->next = c->next->ai_next;
+        }
+        if (!sa)
+            break;
+        int rc = connect_one(t, sa, len);
+        if (rc == 0)
+            return;
+        c->last_error = rc;
+    }
+    if (in_call)
+        connect_fail_later(t, c->last_error);
+    else
+        connect_report(t, c->last_error);
+}
+
+/* The socket became writable while connecting: find out how it went. */
+static void on_connect_ready(cf_tcp *t)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err == 0) {
+        connect_report(t, 0);
+        return;
+    }
+    t->conn->last_error = cf_translate_sys_error(err);
+    cf__io_close(t->h.loop, &t->io);
+    close(t->fd);
+    t->fd = -1;
+    connect_next(t, 0);
+}
+
+static void on_resolved(int status, const cf_error *err, const struct addrinfo *res, void *data)
+{
+    (void)err;
+    conn_req *c = data;
+    c->dns = NULL;
+    cf_tcp *t = c->t;
+    if (!t) {
+        conn_req_free(c);
+        return;
+    }
+    if (status < 0) {
+        connect_report(t, status);
+        return;
+    }
+    /* The list is borrowed: keep a copy of the addresses we need. */
+    struct addrinfo *copy = NULL;
+    struct addrinfo **tail = &copy;
+    for (const struct addrinfo *a = res; a; a = a->ai_next) {
+        struct addrinfo *n = cf__calloc(1, sizeof *n + a->ai_addrlen);
+        if (!n)
+            break;
+        n->ai_family = a->ai_family;
+        n->ai_addrlen = a->ai_addrlen;
+        n->ai_addr = (struct sockaddr *)(n + 1);
+        memcpy(n->ai_addr, a->ai_addr, a->ai_addrlen);
+        *tail = n;
+        tail = &n->ai_next;
+    }
+    c->own = copy;
+    c->next = copy;
+    c->last_error = copy ? CF_ENOTFOUND : CF_ENOMEM;
+    connect_next(t, 0);
+}
+
+static void on_connect_timeout(void *data)
+{
+    cf_tcp *t = data;
+    if (!t->conn)
+        return;
+    t->conn->timer = NULL; /* the loop frees a timeout that fired */
+    if (t->fd >= 0) {
+        cf__io_close(t->h.loop, &t->io);
+        close(t->fd);
+        t->fd = -1;
+    }
+    connect_report(t, CF_ETIMEDOUT);
+}
+
+/* Parse a numeric IPv4/IPv6 address (or "localhost") into `ss`. Returns 0 or CF_EINVAL. */
+static int parse_numeric(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *in = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (!host || !*host || strcmp(host, "localhost") == 0)
+        host = host && *host ? "127.0.0.1" : "0.0.0.0";
+    if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)port);
+        *len = sizeof *in;
+        return 0;
+    }
+    const char *h = host;
+    char buf[INET6_ADDRSTRLEN + 2];
+    size_t hl = strlen(host);
+    if (host[0] == '[' && hl >= 2 && hl < sizeof buf && host[hl - 1] == ']') {
+        memcpy(buf, host + 1, hl - 2);
+        buf[hl - 2] = '\0';
+        h = buf;
+    }
+    if (inet_pton(AF_INET6, h, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *in6;
+        return 0;
+    }
+    return CF_EINVAL;
+}
+
+static int connect_start(cf_tcp *t, conn_req *c, uint64_t timeout_ms)
+{
+    cf_loop *loop = t->h.loop;
+    t->conn = c;
+    t->flags |= T_CONNECTING;
+    update_active(t);
+    if (timeout_ms) {
+        int rc = cf_set_timeout(loop, timeout_ms, on_connect_timeout, t, &c->timer);
+        if (rc < 0)
+            return rc;
+    }
+    if (c->onelen) {
+        connect_next(t, 1);
+        return 0;
+    }
+    char service[16];
+    snprintf(service, sizeof service, "%d", c->port);
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
+    return cf_dns_getaddrinfo(loop, c->host, service, &hints, on_resolved, c, &c->dns);
+}
+
+static int connect_check(const cf_tcp *t)
+{
+    if (cf__handle_is_closing(&t->h))
+        return CF_ECLOSED;
+    if (t->fd >= 0 || (t->flags & (T_CONNECTING | T_CONNECTED | T_LISTENING)))
+        return CF_EINVAL;
+    return 0;
+}
+
+static int connect_common(cf_tcp *t, conn_req *c, uint64_t timeout_ms, cf_tcp_cb cb, void *data)
+{
+    t->connect_cb = cb;
+    t->connect_data = data;
+    int rc = connect_start(t, c, timeout_ms);
+    if (rc < 0) {
+        t->conn = NULL;
+        t->flags &= ~T_CONNECTING;
+        if (t->fd >= 0) {
+            cf__io_close(t->h.loop, &t->io);
+            close(t->fd);
+            t->fd = -1;
+        }
+        cf__loop_undefer(t->h.loop, &t->pend);
+        t->pend_what = 0;
+        conn_req_free(c);
+        update_active(t);
+    }
+    return rc;
+}
+
+int cf_tcp_connect(cf_tcp *t, const char *host, int port, uint64_t timeout_ms, cf_tcp_cb cb,
+                   void *data)
+{
+    if (!t || !host || !cb || port < 0 || port > 65535)
+        return CF_EINVAL;
+    int rc = connect_check(t);
+    if (rc < 0)
+        return rc;
+    conn_req *c = cf__calloc(1, sizeof *c);
+    if (!c)
+        return CF_ENOMEM;
+    c->t = t;
+    c->port = port;
+    c->host = cf__strdup(host);
+    if (!c->host) {
+        cf__free(c);
+        return CF_ENOMEM;
+    }
+    parse_numeric(host, port, &c->one, &c->onelen);
+    if (!*host)
+        c->onelen = 0;
+    return connect_common(t, c, timeout_ms, cb, data);
+}
+
+static int unix_addr(const char *path, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct sockaddr_un *un = (struct sockaddr_un *)ss;
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof un->sun_path)
+        return CF_EINVAL;
+    memset(ss, 0, sizeof *ss);
+    un->sun_family = AF_UNIX;
+    memcpy(un->sun_path, path, n + 1);
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    return 0;
+}
+
+int cf_tcp_connect_unix(cf_tcp *t, const char *path, cf_tcp_cb cb, void *data)
+{
+    if (!t || !path || !cb)
+        return CF_EINVAL;
+    int rc = connect_check(t);
+    if (rc < 0)
+        return rc;
+    conn_req *c = cf__calloc(1, sizeof *c);
+    if (!c)
+        return CF_ENOMEM;
+    c->t = t;
+    c->host = cf__strdup(path);
+    if (!c->host || unix_addr(path, &c->one, &c->onelen) < 0) {
+        rc = c->host ? CF_EINVAL : CF_ENOMEM;
+        cf__free(c->host);
+        cf__free(c);
+        return rc;
+    }
+    t->flags |= T_UNIX;
+    return connect_common(t, c, 0, cb, data);
+}
+
+/* ---- listening and accepting ---- */
+
+static void accept_error(cf_tcp *server, int status)
+{
+    cf_error fb;
+    char where[128];
+    cf__io_addr_text((struct sockaddr *)&server->peer, server->peerlen, where, sizeof where);
+    const cf_error *e = cf__io_err(&fb, status, "accept %s", where);
+    server->conn_cb(server, status, e, NULL, server->conn_cb_data);
+    cf__io_err_free(e, &fb);
+}
+
+/* Out of descriptors: give up the reserve one, accept and drop the waiting connections. */
+static void emfile_trick(cf_tcp *server)
+{
+    cf__io_loop *s = cf__loop_slot(server->h.loop, CF__SLOT_IO);
+    if (s->reserve_fd < 0)
+        return;
+    close(s->reserve_fd);
+    s->reserve_fd = -1;
+    for (;;) {
+        int fd = cf__sys_accept(server->fd, NULL, NULL);
+        if (fd < 0)
+            break;
+        close(fd);
+    }
+    s->reserve_fd = cf__sys_open("/", O_RDONLY | O_DIRECTORY, 0);
+}
+
+static void on_acceptable(cf_tcp *server)
+{
+    while ((server->flags & T_LISTENING) && !cf__handle_is_closing(&server->h)) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int fd = cf__sys_accept(server->fd, (struct sockaddr *)&ss, &len);
+        if (fd == CF_EAGAIN || fd == CF_ECONNABORTED)
+            return;
+        if (fd < 0) {
+            if (fd == CF_EMFILE || fd == CF_ENFILE)
+                emfile_trick(server);
+            accept_error(server, fd);
+            return;
+        }
+        cf_tcp *c;
+        if (tcp_alloc(server->h.loop, &c) < 0) {
+            close(fd);
+            accept_error(server, CF_ENOMEM);
+            return;
+        }
+        c->fd = fd;
+        cf__io_init(&c->io, fd, io_cb);
+        c->flags |= T_CONNECTED | (server->flags & T_UNIX);
+        memcpy(&c->peer, &ss, len);
+        c->peerlen = len;
+        server->conn_cb(server, 0, NULL, c, server->conn_cb_data);
+    }
+}
+
+static int listen_fd(cf_tcp *t, const struct sockaddr *sa, socklen_t len, int backlog, int flags)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return cf_translate_sys_error(errno);
+    int on = 1;
+    int rc = 0;
+    if (sa->sa_family != AF_UNIX) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        if ((flags & CF_TCP_REUSEPORT) &&
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0)
+            rc = cf_translate_sys_error(errno);
+        if (sa->sa_family == AF_INET6) {
+            int v6only = (flags & CF_TCP_IPV6ONLY) != 0;
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+        }
+    }
+    if (rc == 0 && bind(fd, sa, len) < 0)
+        rc = cf_translate_sys_error(errno);
+    if (rc == 0 && listen(fd, backlog > 0 ? backlog : 511) < 0)
+        rc = cf_translate_sys_error(errno);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    t->fd = fd;
+    t->peerlen = sizeof t->peer;
+    if (getsockname(fd, (struct sockaddr *)&t->peer, &t->peerlen) < 0)
+        t->peerlen = 0;
+    cf__io_init(&t->io, fd, io_cb);
+    t->flags |= T_LISTENING;
+    rc = update_io(t);
+    if (rc < 0) {
+        t->flags &= ~T_LISTENING;
+        cf__io_close(t->h.loop, &t->io);
+        close(fd);
+        t->fd = -1;
+        update_active(t);
+    }
+    return rc;
+}
+
+int cf_tcp_listen(cf_tcp *t, const char *host, int port, int backlog, int flags,
+                  cf_tcp_connection_cb cb, void *data)
+{
+    if (!t || !cb || port < 0 || port > 65535)
+        return CF_EINVAL;
+    int rc = connect_check(t);
+    if (rc < 0)
+        return rc;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (parse_numeric(host, port, &ss, &len) < 0)
+        return CF_EINVAL;
+    t->conn_cb = cb;
+    t->conn_cb_data = data;
+    return listen_fd(t, (struct sockaddr *)&ss, len, backlog, flags);
+}
+
+int cf_tcp_listen_unix(cf_tcp *t, const char *path, int backlog, cf_tcp_connection_cb cb,
+                       void *data)
+{
+    if (!t || !path || !cb)
+        return CF_EINVAL;
+    int rc = connect_check(t);
+    if (rc < 0)
+        return rc;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (unix_addr(path, &ss, &len) < 0)
+        return CF_EINVAL;
+    t->conn_cb = cb;
+    t->conn_cb_data = data;
+    t->flags |= T_UNIX;
+    return listen_fd(t, (struct sockaddr *)&ss, len, backlog, 0);
+}
+
+/* ---- events ---- */
+
+static void io_cb(cf_loop *loop, cf__io *io, unsigned revents)
+{
+    (void)loop;
+    cf_tcp *t = CF_CONTAINER_OF(io, cf_tcp, io);
+    if (t->flags & T_LISTENING) {
+        on_acceptable(t);
+        return;
+    }
+    if (t->flags & T_CONNECTING) {
+        if (revents & (CF__IO_OUT | CF__IO_ERR | CF__IO_HUP))
+            on_connect_ready(t);
+        return;
+    }
+    if ((revents & (CF__IO_IN | CF__IO_ERR | CF__IO_HUP)) && (t->flags & T_READING))
+        on_readable(t);
+    if (cf__handle_is_closing(&t->h) || t->fd < 0)
+        return;
+    if ((revents & (CF__IO_OUT | CF__IO_ERR | CF__IO_HUP)) && !cf_queue_empty(&t->wq))
+        on_writable(t);
+}
+
+static void run_pending(cf_loop *loop, cf__pending *p)
+{
+    (void)loop;
+    cf_tcp *t = CF_CONTAINER_OF(p, cf_tcp, pend);
+    unsigned what = t->pend_what;
+    t->pend_what = 0;
+    if (what & PEND_CONNECT) {
+        connect_report(t, t->connect_status);
+        if (cf__handle_is_closing(&t->h))
+            return;
+    }
+    finish_writes(t);
+    if ((what & PEND_END) && !cf__handle_is_closing(&t->h))
+        report_end(t, t->end_status);
+}
+
+/* ---- options and addresses ---- */
+
+int cf_tcp_nodelay(cf_tcp *t, int on)
+{
+    if (!t || t->fd < 0)
+        return CF_EINVAL;
+    if (t->flags & T_UNIX)
+        return CF_ENOTSUP;
+    on = on != 0;
+    if (setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) < 0)
+        return cf_translate_sys_error(errno);
+    return 0;
+}
+
+int cf_tcp_keepalive(cf_tcp *t, int on, unsigned delay_s)
+{
+    if (!t || t->fd < 0)
+        return CF_EINVAL;
+    if (t->flags & T_UNIX)
+        return CF_ENOTSUP;
+    on = on != 0;
+    if (setsockopt(t->fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) < 0)
+        return cf_translate_sys_error(errno);
+    if (on && delay_s) {
+        int d = (int)delay_s;
+        if (setsockopt(t->fd, IPPROTO_TCP, TCP_KEEPIDLE, &d, sizeof d) < 0)
+            return cf_translate_sys_error(errno);
+    }
+    return 0;
+}
+
+static int name_of(const cf_tcp *t, int peer, char *buf, size_t len)
+{
+    if (!t || !buf || !len)
+        return CF_EINVAL;
+    if (t->fd < 0)
+        return CF_ENOTCONN;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int rc = peer ? getpeername(t->fd, (struct sockaddr *)&ss, &sl)
+                  : getsockname(t->fd, (struct sockaddr *)&ss, &sl);
+    if (rc < 0)
+        return cf_translate_sys_error(errno);
+    char tmp[INET6_ADDRSTRLEN + 120];
+    cf__io_addr_text((struct sockaddr *)&ss, sl, tmp, sizeof tmp);
+    if (strlen(tmp) >= len)
+        return CF_ENOBUFS;
+    memcpy(buf, tmp, strlen(tmp) + 1);
+    return 0;
+}
+
+int cf_tcp_peer_name(const cf_tcp *t, char *buf, size_t len)
+{
+    return name_of(t, 1, buf, len);
+}
+
+int cf_tcp_sock_name(const cf_tcp *t, char *buf, size_t len)
+{
+    return name_of(t, 0, buf, len);
+}
+
+int cf_tcp_port(const cf_tcp *t)
+{
+    if (!t || t->fd < 0)
+        return 0;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(t->fd, (struct sockaddr *)&ss, &sl) < 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return 0;
+}
+
+/* ---- close ---- */
+
+static void tcp_closed(cf__handle *h)
+{
+    cf_tcp *t = CF_CONTAINER_OF(h, cf_tcp, h);
+    cf_loop *loop = h->loop;
+    cf__loop_undefer(loop, &t->pend);
+    if (t->connect_cb) {
+        cf_tcp_cb cb = t->connect_cb;
+        t->connect_cb = NULL;
+        cf_error fb;
+        char where[300];
+        if (t->conn && t->conn->host)
+            snprintf(where, sizeof where, "%s:%d", t->conn->host, t->conn->port);
+        else
+            snprintf(where, sizeof where, "?");
+        const cf_error *e = cf__io_err(&fb, CF_ECANCELED, "connect %s", where);
+        cb(t, CF_ECANCELED, e, t->connect_data);
+        cf__io_err_free(e, &fb);
+    }
+    if (t->conn) {
+        conn_req *c = t->conn;
+        t->conn = NULL;
+        if (c->dns) {
+            c->t = NULL;
+            cf_dns_cancel(c->dns);
+        } else {
+            conn_req_free(c);
+        }
+    }
+    fail_writes(t, CF_ECANCELED);
+    while (!cf_queue_empty(&t->done)) {
+        wreq *w = cf_queue_data(cf_queue_head(&t->done), wreq, link);
+        cf_queue_remove(&w->link);
+        report_write(t, w);
+    }
+    if (t->end_cb)
+        report_end(t, (t->flags & T_ENDED) ? t->end_status : CF_ECANCELED);
+    cf__tcp_reader_cancel(t);
+    if (t->close_cb)
+        t->close_cb(t, t->close_data);
+    if (t->free_hook)
+        t->free_hook(t, t->free_arg);
+    cf__free(t);
+}
+
+int cf_tcp_close(cf_tcp *t, cf_tcp_close_cb cb, void *data)
+{
+    if (!t)
+        return CF_EINVAL;
+    if (cf__handle_is_closing(&t->h))
+        return CF_ECLOSED;
+    t->close_cb = cb;
+    t->close_data = data;
+    t->flags &= ~(T_READING | T_LISTENING);
+    if (t->conn && t->conn->timer) {
+        cf_clear_timeout(t->conn->timer);
+        t->conn->timer = NULL;
+    }
+    if (t->fd >= 0) {
+        cf__io_close(t->h.loop, &t->io);
+        close(t->fd);
+        t->fd = -1;
+    }
+    cf__handle_close(&t->h, tcp_closed);
+    return 0;
+}
+
+/* ---- promise forms ---- */
+
+/* A promise read in progress: one chunk (cf_tcp_read_p) or everything (cf_tcp_read_all_p). */
+struct cf__tcp_reader {
+    cf_promise *p; /* the reader's reference */
+    int all;
+    size_t max;
+    cf_dbuf buf;
+};
+
+static void reader_done(cf_tcp *t, int status, const cf_error *err, cf_buf *value)
+{
+    struct cf__tcp_reader *r = t->reader;
+    t->reader = NULL;
+    if (t->flags & T_READING) {
+        t->flags &= ~T_READING;
+        update_io(t);
+    }
+    update_active(t);
+    cf__dbuf_free(&r->buf);
+    cf__io_settle(r->p, status, err, value, cf_free);
+    cf__free(r);
+}
+
+static void reader_cb(cf_tcp *t, int status, const cf_error *err, const char *bytes, size_t len,
+                      void *data)
+{
+    (void)data;
+    struct cf__tcp_reader *r = t->reader;
+    if (status == CF_EOF) {
+        cf_buf *b = cf__io_buf_new(r->buf.data, r->buf.len);
+        cf_error fb;
+        const cf_error *e = b ? NULL : cf__io_err(&fb, CF_ENOMEM, "read");
+        reader_done(t, b ? 0 : CF_ENOMEM, e, b);
+        cf__io_err_free(e, &fb);
+        return;
+    }
+    if (status < 0) {
+        reader_done(t, status, err, NULL);
+        return;
+    }
+    if (!r->all) {
+        cf_buf *b = cf__io_buf_new(bytes, len);
+        cf_error fb;
+        const cf_error *e = b ? NULL : cf__io_err(&fb, CF_ENOMEM, "read");
+        reader_done(t, b ? 0 : CF_ENOMEM, e, b);
+        cf__io_err_free(e, &fb);
+        return;
+    }
+    int rc = cf__dbuf_add(&r->buf, bytes, len);
+    if (rc < 0) {
+        char peer[128];
+        peer_text(t, peer, sizeof peer);
+        cf_error fb;
+        const cf_error *e = cf__io_err(&fb, rc, "read %s", peer);
+        reader_done(t, rc, e, NULL);
+        cf__io_err_free(e, &fb);
+    }
+}
+
+void cf__tcp_reader_cancel(cf_tcp *t)
+{
+    if (!t->reader)
+        return;
+    char peer[128];
+    peer_text(t, peer, sizeof peer);
+    cf_error fb;
+    const cf_error *e = cf__io_err(&fb, CF_ECANCELED, "read %s", peer);
+    reader_done(t, CF_ECANCELED, e, NULL);
+    cf__io_err_free(e, &fb);
+}
+
+static cf_promise *read_p(cf_tcp *t, int all, size_t max)
+{
+    if (!t)
+        return NULL;
+    cf_promise *p = cf_promise_new(t->h.loop);
+    if (!p)
+        return NULL;
+    int rc = 0;
+    if (t->reader || (t->flags & T_READING))
+        rc = CF_EBUSY;
+    else if (cf__handle_is_closing(&t->h))
+        rc = CF_ECLOSED;
+    else if (t->error)
+        rc = t->error;
+    else if (!(t->flags & T_CONNECTED))
+        rc = CF_ENOTCONN;
+    if (rc == 0 && (t->flags & T_EOF)) {
+        cf_buf *b = cf__io_buf_new("", 0);
+        cf_promise_settle(p, b ? 0 : CF_ENOMEM, b, cf_free, NULL);
+        return p;
+    }
+    struct cf__tcp_reader *r = rc ? NULL : cf__calloc(1, sizeof *r);
+    if (rc == 0 && !r)
+        rc = CF_ENOMEM;
+    if (rc == 0) {
+        r->p = cf_promise_retain(p);
+        r->all = all;
+        cf__dbuf_init(&r->buf, max ? max : (size_t)64 << 20);
+        t->reader = r;
+        t->read_cb = reader_cb;
+        t->read_data = NULL;
+        t->flags |= T_READING;
+        rc = update_io(t);
+        if (rc < 0) {
+            t->reader = NULL;
+            t->flags &= ~T_READING;
+            update_io(t);
+            cf__free(r);
+            cf_promise_release(p);
+        }
+    }
+    if (rc < 0) {
+        char peer[128];
+        peer_text(t, peer, sizeof peer);
+        cf_promise_reject(p, CF_ERROR_SYS(rc, "read %s", peer));
+    }
+    return p;
+}
+
+cf_promise *cf_tcp_read_p(cf_tcp *t)
+{
+    return read_p(t, 0, 0);
+}
+
+cf_promise *cf_tcp_read_all_p(cf_tcp *t, size_t max)
+{
+    return read_p(t, 1, max);
+}
+
+static void settle_cb(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    (void)t;
+    cf__io_settle(data, status, err, NULL, NULL);
+}
+
+static void connect_settle_cb(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    cf__io_settle(data, status, err, status == 0 ? t : NULL, NULL);
+}
+
+cf_promise *cf_tcp_connect_p(cf_tcp *t, const char *host, int port, uint64_t timeout_ms)
+{
+    if (!t)
+        return NULL;
+    cf_promise *p = cf_promise_new(t->h.loop);
+    if (!p)
+        return NULL;
+    int rc = cf_tcp_connect(t, host, port, timeout_ms, connect_settle_cb, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "connect %s:%d", host ? host : "(null)", port);
+}
+
+cf_promise *cf_tcp_connect_unix_p(cf_tcp *t, const char *path)
+{
+    if (!t)
+        return NULL;
+    cf_promise *p = cf_promise_new(t->h.loop);
+    if (!p)
+        return NULL;
+    int rc = cf_tcp_connect_unix(t, path, connect_settle_cb, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "connect %s", path ? path : "(null)");
+}
+
+cf_promise *cf_tcp_write_p(cf_tcp *t, const void *bytes, size_t len)
+{
+    if (!t)
+        return NULL;
+    cf_promise *p = cf_promise_new(t->h.loop);
+    if (!p)
+        return NULL;
+    cf_buf b = {(char *)bytes, len};
+    int rc = cf_tcp_write(t, &b, 1, settle_cb, cf_promise_retain(p));
+    char peer[128];
+    if (rc < 0)
+        peer_text(t, peer, sizeof peer);
+    return cf__io_p_started(p, rc, "write %s", rc < 0 ? peer : "");
+}
+
+cf_promise *cf_tcp_end_p(cf_tcp *t)
+{
+    if (!t)
+        return NULL;
+    cf_promise *p = cf_promise_new(t->h.loop);
+    if (!p)
+        return NULL;
+    int rc = cf_tcp_end(t, settle_cb, cf_promise_retain(p));
+    char peer[128];
+    if (rc < 0)
+        peer_text(t, peer, sizeof peer);
+    return cf__io_p_started(p, rc, "shutdown %s", rc < 0 ? peer : "");
+}
+
+static void close_settle_cb(cf_tcp *t, void *data)
+{
+    (void)t;
+    cf__io_settle(data, 0, NULL, NULL, NULL);
+}
+
+cf_promise *cf_tcp_close_p(cf_tcp *t)
+{
+    if (!t)
+        return NULL;
+    cf_promise *p = cf_promise_new(t->h.loop);
+    if (!p)
+        return NULL;
+    int rc = cf_tcp_close(t, close_settle_cb, cf_promise_retain(p));
+    return cf__io_p_started(p, rc, "close");
+}

@@ -1,0 +1,448 @@
+/*
+ * Timers and immediates: order (due time, then start), the 1 ms minimum, timers started in
+ * the timers phase, clearing, intervals, handle-style timers, keep-alive, and the heap under
+ * random starts and stops. Most cases run on the fake clock, which jumps to the next timer
+ * instead of sleeping, so long delays cost nothing.
+ */
+#include "harness.h"
+
+#include "core/internal.h"
+#include "util/alloc.h"
+
+#define S(lit) ((void *)(lit))
+
+static char trace[1024];
+static cf_loop *L;
+
+static void log_s(const char *s)
+{
+    size_t n = strlen(trace);
+    snprintf(trace + n, sizeof trace - n, "%s%s", n ? " " : "", s);
+}
+
+static void t_log(void *d)
+{
+    log_s(d);
+}
+
+static void setup(int fake)
+{
+    trace[0] = '\0';
+    ASSERT_OK(cf_loop_new(&L));
+    if (fake)
+        cf__clock_fake(L, 1, 1000);
+}
+
+static void teardown(void)
+{
+    ASSERT_OK(cf_loop_close(L));
+    L = NULL;
+}
+
+static void test_timer_order_by_due_then_start(void)
+{
+    setup(1);
+    ASSERT_OK(cf_set_timeout(L, 20, t_log, S("c20"), NULL));
+    ASSERT_OK(cf_set_timeout(L, 10, t_log, S("a10"), NULL));
+    ASSERT_OK(cf_set_timeout(L, 10, t_log, S("b10"), NULL));
+    ASSERT_OK(cf_set_timeout(L, 5, t_log, S("x5"), NULL));
+    cf__clock_advance(L, 5);
+    cf_update_time(L);
+    ASSERT_OK(cf_set_timeout(L, 5, t_log, S("y5"), NULL)); /* due with a10 and b10, later */
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "x5 a10 b10 y5 c20");
+    teardown();
+}
+
+static void test_timer_zero_is_one(void)
+{
+    setup(1);
+    ASSERT_OK(cf_set_timeout(L, 1, t_log, S("one"), NULL));
+    ASSERT_OK(cf_set_timeout(L, 0, t_log, S("zero"), NULL));
+    ASSERT_OK(cf_set_timeout(L, UINT64_MAX, t_log, S("huge"), NULL)); /* > TIMEOUT_MAX: 1 */
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "one zero huge");
+    ASSERT_EQ(cf_now(L), 1001);
+    teardown();
+}
+
+static cf_timer *zero_timer;
+
+static void zero_cb(cf_timer *t, void *d)
+{
+    (void)t;
+    (void)d;
+    log_s("zero");
+}
+
+static void start_zero_from_timer2(void *d)
+{
+    log_s(d);
+    ASSERT_OK(cf_timer_start(zero_timer, 0, 0, zero_cb, NULL));
+    ASSERT_OK(cf_set_immediate(L, t_log, S("immediate"), NULL));
+}
+
+static void test_timer_started_in_phase_waits(void)
+{
+    setup(1);
+    ASSERT_OK(cf_timer_new(L, &zero_timer));
+    ASSERT_OK(cf_set_timeout(L, 1, start_zero_from_timer2, S("first"), NULL));
+    ASSERT_OK(cf_set_timeout(L, 1, t_log, S("second"), NULL));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "first second immediate zero");
+    ASSERT_OK(cf_timer_close(zero_timer, NULL, NULL));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    teardown();
+}
+
+static cf_timer *victim;
+
+static void clear_victim(void *d)
+{
+    log_s(d);
+    cf_clear_timeout(victim);
+}
+
+static void test_timer_clear_from_timer(void)
+{
+    setup(1);
+    ASSERT_OK(cf_set_timeout(L, 5, clear_victim, S("killer"), NULL));
+    ASSERT_OK(cf_set_timeout(L, 5, t_log, S("victim"), &victim));
+    ASSERT_OK(cf_set_timeout(L, 5, t_log, S("after"), NULL));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "killer after");
+    teardown();
+}
+
+static cf_timer *interval;
+static int interval_runs;
+
+static void interval_cb(void *d)
+{
+    (void)d;
+    interval_runs++;
+    char buf[16];
+    snprintf(buf, sizeof buf, "i%d@%d", interval_runs, (int)(cf_now(L) - 1000));
+    log_s(buf);
+    if (interval_runs == 3)
+        cf_clear_interval(interval);
+}
+
+static void test_timer_interval_clear_after_three(void)
+{
+    setup(1);
+    interval_runs = 0;
+    ASSERT_OK(cf_set_interval(L, 10, interval_cb, NULL, &interval));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "i1@10 i2@20 i3@30");
+    teardown();
+}
+
+static int handle_runs;
+
+static void handle_cb(cf_timer *t, void *d)
+{
+    ASSERT(d == S("data"));
+    handle_runs++;
+    if (handle_runs == 2) {
+        ASSERT_EQ(cf_timer_get_repeat(t), 7);
+        cf_timer_set_repeat(t, 0);
+    }
+}
+
+static void test_timer_handle_repeat_again_due(void)
+{
+    setup(1);
+    handle_runs = 0;
+    cf_timer *t;
+    ASSERT_OK(cf_timer_new(L, &t));
+    ASSERT_EQ(cf_timer_again(t), CF_EINVAL); /* never started */
+    ASSERT(!cf_timer_is_active(t));
+    ASSERT_OK(cf_timer_start(t, 50, 7, handle_cb, S("data")));
+    ASSERT_EQ(cf_timer_get_due_in(t), 50);
+    ASSERT_OK(cf_timer_again(t)); /* restarts with the repeat as timeout */
+    ASSERT_EQ(cf_timer_get_due_in(t), 7);
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_EQ(handle_runs, 2); /* the repeat was set to 0 during the second run */
+    ASSERT_EQ(cf_now(L), 1014);
+    ASSERT(!cf_timer_is_active(t));
+    ASSERT_OK(cf_timer_again(t)); /* no repeat: nothing happens */
+    ASSERT(!cf_timer_is_active(t));
+    ASSERT_OK(cf_timer_start(t, 1, 0, handle_cb, S("data")));
+    ASSERT_OK(cf_timer_stop(t));
+    ASSERT_OK(cf_timer_stop(t));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_EQ(handle_runs, 2);
+    ASSERT_EQ(cf_loop_close(L), CF_EBUSY); /* the handle is still open */
+    ASSERT_OK(cf_timer_close(t, t_log, S("closed")));
+    ASSERT_EQ(cf_timer_close(t, NULL, NULL), CF_EINVAL);
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "closed");
+    teardown();
+}
+
+static void close_self_cb(cf_timer *t, void *d)
+{
+    log_s(d);
+    ASSERT_OK(cf_timer_close(t, t_log, S("close-cb")));
+}
+
+static void test_timer_close_inside_callback(void)
+{
+    setup(1);
+    cf_timer *t;
+    ASSERT_OK(cf_timer_new(L, &t));
+    ASSERT_OK(cf_timer_start(t, 3, 3, close_self_cb, S("tick")));
+    ASSERT_OK(cf_set_immediate(L, t_log, S("imm"), NULL));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "imm tick close-cb");
+    teardown();
+}
+
+static void test_timer_unref_no_keepalive(void)
+{
+    setup(1);
+    cf_timer *t1;
+    cf_timer *t2;
+    ASSERT_OK(cf_set_timeout(L, 100, t_log, S("unref'd"), &t1));
+    cf_timer_unref(t1);
+    ASSERT(!cf_timer_has_ref(t1));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT)); /* nothing keeps the loop alive */
+    ASSERT_STR_EQ(trace, "");
+    ASSERT_OK(cf_set_timeout(L, 200, t_log, S("ref'd"), &t2));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT)); /* the unref'd one fires while the loop runs */
+    ASSERT_STR_EQ(trace, "unref'd ref'd");
+    ASSERT_OK(cf_set_timeout(L, 100, t_log, S("again"), &t1));
+    cf_timer_unref(t1);
+    cf_timer_unref(t1);
+    cf_timer_ref(t1);
+    ASSERT(cf_timer_has_ref(t1));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "unref'd ref'd again");
+    /* An unref'd JS timer still pending when the loop closes is freed by the loop. */
+    ASSERT_OK(cf_set_interval(L, 100, t_log, S("never"), &t1));
+    cf_timer_unref(t1);
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    teardown();
+}
+
+static cf_timer *refreshed;
+static int refresh_runs;
+
+static void refresh_cb(void *d)
+{
+    (void)d;
+    refresh_runs++;
+    if (refresh_runs < 3)
+        ASSERT_OK(cf_timer_again(refreshed)); /* ≈ timeout.refresh() from its callback */
+}
+
+static void test_timer_js_refresh(void)
+{
+    setup(1);
+    refresh_runs = 0;
+    ASSERT_OK(cf_set_timeout(L, 4, refresh_cb, NULL, &refreshed));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_EQ(refresh_runs, 3);
+    ASSERT_EQ(cf_now(L), 1012);
+    teardown();
+}
+
+/* ---- the heap under random starts and stops ---- */
+
+#define RAND_TIMERS 3000
+
+typedef struct rt {
+    cf_timer *t;
+    uint64_t due;
+    int order; /* start order */
+    int fired;
+    int stopped;
+} rt;
+
+static rt rts[RAND_TIMERS];
+static int last_index;
+static uint64_t rng_state = 88172645463325252ull;
+
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static int start_counter;
+static uint64_t run_start;
+
+static void rand_cb(cf_timer *t, void *d)
+{
+    (void)t;
+    rt *r = d;
+    ASSERT(!r->fired);
+    ASSERT(!r->stopped);
+    /* Due before the run started: fired in the first timers phase; later: exactly on time. */
+    ASSERT_EQ(cf_now(L), r->due > run_start ? r->due : run_start);
+    if (last_index >= 0) {
+        rt *p = &rts[last_index];
+        ASSERT(p->due < r->due || (p->due == r->due && p->order < r->order));
+    }
+    r->fired = 1;
+    last_index = (int)(r - rts);
+}
+
+static void test_timer_heap_random_order(void)
+{
+    setup(1);
+    last_index = -1;
+    start_counter = 0;
+    for (int i = 0; i < RAND_TIMERS; i++) {
+        rt *r = &rts[i];
+        memset(r, 0, sizeof *r);
+        ASSERT_OK(cf_timer_new(L, &r->t));
+        /* Half share few durations (long lists), half are all over the place. */
+        uint64_t d = (i % 2) ? rng() % 8 : rng() % 100000;
+        if (i % 7 == 0) {
+            cf__clock_advance(L, rng() % 5);
+            cf_update_time(L);
+        }
+        ASSERT_OK(cf_timer_start(r->t, d, 0, rand_cb, r));
+        r->due = cf_now(L) + d;
+        r->order = start_counter++;
+    }
+    /* Random stops and restarts. */
+    for (int k = 0; k < RAND_TIMERS; k++) {
+        rt *r = &rts[rng() % RAND_TIMERS];
+        if (rng() % 2) {
+            ASSERT_OK(cf_timer_stop(r->t));
+            r->stopped = 1;
+        } else {
+            uint64_t d = rng() % 5000;
+            ASSERT_OK(cf_timer_start(r->t, d, 0, rand_cb, r));
+            r->due = cf_now(L) + d;
+            r->order = start_counter++;
+            r->stopped = 0;
+        }
+    }
+    run_start = cf_now(L);
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    for (int i = 0; i < RAND_TIMERS; i++) {
+        ASSERT_EQ(rts[i].fired, !rts[i].stopped);
+        ASSERT_OK(cf_timer_close(rts[i].t, NULL, NULL));
+    }
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    teardown();
+}
+
+/* ---- immediates ---- */
+
+static cf_immediate *imm_next;
+
+static void imm_queue_more(void *d)
+{
+    log_s(d);
+    ASSERT_OK(cf_set_immediate(L, t_log, S("queued-in-check"), NULL));
+    ASSERT_OK(cf_set_timeout(L, 1, t_log, S("timer"), NULL));
+    cf_clear_immediate(imm_next); /* cleared in the check phase that runs it */
+}
+
+static void test_timer_immediates_order(void)
+{
+    setup(1);
+    ASSERT_OK(cf_set_immediate(L, imm_queue_more, S("i1"), NULL));
+    ASSERT_OK(cf_set_immediate(L, t_log, S("i2"), &imm_next));
+    ASSERT_OK(cf_set_immediate(L, t_log, S("i3"), NULL));
+    ASSERT_STR_EQ(trace, "");
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    /* Immediates queued in the check phase wait for the next iteration (a due timer first). */
+    ASSERT_STR_EQ(trace, "i1 i3 timer queued-in-check");
+    teardown();
+}
+
+static void test_timer_immediate_clear_and_unref(void)
+{
+    setup(0);
+    cf_immediate *a;
+    cf_immediate *b;
+    ASSERT_OK(cf_set_immediate(L, t_log, S("a"), &a));
+    ASSERT_OK(cf_set_immediate(L, t_log, S("b"), &b));
+    cf_clear_immediate(a);
+    cf_clear_immediate(NULL);
+    cf_immediate_unref(b);
+    ASSERT(!cf_immediate_has_ref(b));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT)); /* only an unref'd immediate: the loop ends */
+    ASSERT_STR_EQ(trace, "");
+    cf_immediate_ref(b);
+    ASSERT(cf_immediate_has_ref(b));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "b");
+    /* An unref'd immediate runs when something else keeps the loop going. */
+    ASSERT_OK(cf_set_immediate(L, t_log, S("u"), &b));
+    cf_immediate_unref(b);
+    ASSERT_OK(cf_set_immediate(L, t_log, S("r"), NULL));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "b u r");
+    /* Dropped at close if it never ran. */
+    ASSERT_OK(cf_set_immediate(L, t_log, S("dropped"), &b));
+    cf_immediate_unref(b);
+    teardown();
+}
+
+static void test_timer_bad_arguments_and_oom(void)
+{
+    setup(1);
+    cf_timer *t = NULL;
+    ASSERT_EQ(cf_set_timeout(NULL, 1, t_log, NULL, &t), CF_EINVAL);
+    ASSERT(t == NULL);
+    ASSERT_EQ(cf_set_timeout(L, 1, NULL, NULL, NULL), CF_EINVAL);
+    ASSERT_EQ(cf_set_immediate(L, NULL, NULL, NULL), CF_EINVAL);
+    ASSERT_EQ(cf_timer_new(NULL, &t), CF_EINVAL);
+    ASSERT_EQ(cf_timer_start(NULL, 1, 0, NULL, NULL), CF_EINVAL);
+    cf_clear_timeout(NULL);
+    for (long n = 1; n < 10; n++) {
+        cf__alloc_fail_after(n, 1);
+        int rc = cf_set_timeout(L, 5, t_log, S("x"), NULL);
+        cf__alloc_fail_after(0, 0);
+        if (rc == 0)
+            break;
+        ASSERT_EQ(rc, CF_ENOMEM);
+    }
+    cf__alloc_fail_after(1, 0);
+    ASSERT_EQ(cf_set_immediate(L, t_log, S("y"), NULL), CF_ENOMEM);
+    cf__alloc_fail_after(0, 0);
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "x");
+    teardown();
+}
+
+/* The real clock: a short timer fires after at least its delay. */
+static void test_timer_real_clock(void)
+{
+    setup(0);
+    uint64_t start = cf_now(L);
+    ASSERT_OK(cf_set_timeout(L, 15, t_log, S("real"), NULL));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "real");
+    ASSERT_GE(cf_now(L), start + 15);
+    teardown();
+}
+
+int main(int argc, char **argv)
+{
+    CF_TEST_BEGIN(argc, argv);
+    CF_TEST(test_timer_order_by_due_then_start);
+    CF_TEST(test_timer_zero_is_one);
+    CF_TEST(test_timer_started_in_phase_waits);
+    CF_TEST(test_timer_clear_from_timer);
+    CF_TEST(test_timer_interval_clear_after_three);
+    CF_TEST(test_timer_handle_repeat_again_due);
+    CF_TEST(test_timer_close_inside_callback);
+    CF_TEST(test_timer_unref_no_keepalive);
+    CF_TEST(test_timer_js_refresh);
+    CF_TEST(test_timer_heap_random_order);
+    CF_TEST(test_timer_immediates_order);
+    CF_TEST(test_timer_immediate_clear_and_unref);
+    CF_TEST(test_timer_bad_arguments_and_oom);
+    CF_TEST(test_timer_real_clock);
+    return CF_TEST_END();
+}
