@@ -41,7 +41,7 @@ static const char *cf_test_filter_;
 static const char *cf_test_current_;
 static int cf_test_count_;
 static int cf_test_failed_;
-static char cf_test_tmp_[4096];
+static char cf_test_tmp_[256];
 
 static inline void cf_test_fail_(void)
 {

@@ -71,7 +71,7 @@ CF_EXTERN int cf_abort_new(cf_abort_controller **out);
 
 /*
  * The controller's signal (≈ controller.signal). Ownership: borrowed until cf_abort_free;
- * cf_abort_signal_retain it to keep it longer. NULL for a NULL controller.
+ * cf_abort_signal_retain it to keep it longer. NULL for a NULL controller. Thread: loop only.
  */
 CF_EXTERN cf_abort_signal *cf_abort_get_signal(cf_abort_controller *ctrl);
 
@@ -92,8 +92,7 @@ CF_EXTERN int cf_abort_signal_timeout(cf_loop *loop, uint64_t ms, cf_abort_signa
  * reference to `*out`. Returns 0, CF_EINVAL (NULL `out`, or NULL `signals` with `n > 0`) or
  * CF_ENOMEM. Thread: loop only.
  */
-CF_EXTERN int cf_abort_signal_any(cf_abort_signal *const *signals, size_t n,
-                                  cf_abort_signal **out);
+CF_EXTERN int cf_abort_signal_any(cf_abort_signal *const *signals, size_t n, cf_abort_signal **out);
 
 /* ---- abort ---- */
 
@@ -109,19 +108,20 @@ CF_EXTERN int cf_abort(cf_abort_controller *ctrl, cf_error *reason);
 
 /* ---- inspect ---- */
 
-/* Non-zero once `signal` is aborted (≈ signal.aborted). NULL reads as not aborted. */
+/* Non-zero once `signal` is aborted (≈ signal.aborted). NULL reads as not aborted. Thread: loop
+ * only. */
 CF_EXTERN int cf_abort_signal_aborted(const cf_abort_signal *signal);
 
 /*
  * 0 while `signal` is not aborted, else the reason's code, a negative CF_E* (≈
- * signal.throwIfAborted()). NULL reads as not aborted.
+ * signal.throwIfAborted()). NULL reads as not aborted. Thread: loop only.
  */
 CF_EXTERN int cf_abort_signal_code(const cf_abort_signal *signal);
 
 /*
  * The reason (≈ signal.reason): NULL while not aborted (or when the reason could not be
  * allocated; the code is still set). Ownership: borrowed while you hold a reference to
- * `signal` (or, for a controller's signal, until cf_abort_free).
+ * `signal` (or, for a controller's signal, until cf_abort_free). Thread: loop only.
  */
 CF_EXTERN const cf_error *cf_abort_signal_reason(const cf_abort_signal *signal);
 

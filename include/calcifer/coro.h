@@ -27,9 +27,10 @@
  * rejects, and an unhandled rejection is reported as for any promise.
  *
  * Awaited values: cf_await *takes* the caller's reference to the promise (so
- * `cf_await(cf_x_p(...), &v)` leaks nothing) and the task keeps it until its next await or
- * its end; the value and error it returns are borrowed until then. To keep a value longer,
- * cf_promise_retain the promise before awaiting it, or copy the value.
+ * `cf_await(cf_x_p(...), &v)` leaks nothing) and the task keeps it until its next await
+ * returns, or its end; the value and error it returns are borrowed until then, so a value can
+ * be handed to the operation awaited next (read, then write what was read). To keep a value
+ * longer, cf_promise_retain the promise before awaiting it, or copy the value.
  *
  * Cancellation (≈ AbortSignal, libdill-style): a task started with a signal (cf_async_ex),
  * or in a group (calcifer/group.h), is cancelled when the signal aborts. Its pending await
@@ -102,6 +103,7 @@ CF_EXTERN cf_promise *cf_async(cf_loop *loop, cf_async_fn fn, void *arg);
  * cf_async with options (NULL: the defaults). With a signal that is already aborted the task
  * does not start: the promise is rejected with (a copy of) the reason. Ownership: `opts` is
  * copied; its signal is borrowed (the task keeps a reference until it ends). As cf_async.
+ * Thread: loop only.
  */
 CF_EXTERN cf_promise *cf_async_ex(cf_loop *loop, cf_async_fn fn, void *arg,
                                   const cf_task_opts *opts);
@@ -141,7 +143,7 @@ CF_EXTERN int cf_task_throw(cf_task *task, cf_error *err);
  * the fulfillment value, or the rejection's negative code with the error available from
  * cf_await_error (≈ a throw at the await, caught by testing the code).
  * Ownership: takes one reference to `p`, on success and on failure; the value and the error
- * are borrowed until the task's next await (of any kind) or its end.
+ * are borrowed until the task's next await (of any kind) returns, or the task ends.
  * Errors: the rejection's code; CF_ENOMEM for a NULL `p` (a `_p` call that ran out of
  * memory); CF_ENOTASK outside a task; CF_EINVAL for a promise of another loop; the
  * cancellation's code (CF_ECANCELED, ...) when the task is cancelled. Thread: loop only.
@@ -172,7 +174,8 @@ CF_EXTERN int cf_await_null(void);
 /*
  * The error of the current task's last failed await, sleep or group wait (≈ the caught
  * exception), or NULL (no failure; or CF_ENOMEM without an error object; or outside a task).
- * Ownership: borrowed until the task's next await or its end; cf_error_copy it to keep it.
+ * Ownership: borrowed until the task's next await returns or the task ends; cf_error_copy it
+ * to keep it. Thread: loop only.
  */
 CF_EXTERN const cf_error *cf_await_error(void);
 
@@ -200,17 +203,18 @@ CF_EXTERN cf_promise *cf_sleep_p(cf_loop *loop, uint64_t ms);
 /* The task running now, or NULL outside a task. Thread: loop only. */
 CF_EXTERN cf_task *cf_task_current(void);
 
-/* The task's loop. */
+/* The task's loop. Thread: any (the loop is fixed). */
 CF_EXTERN cf_loop *cf_task_loop(const cf_task *task);
 
 /*
  * The task's cancellation signal (its own from cf_async_ex, or its group's), or NULL: pass it
  * to the operations the task starts so that they are cancelled with it. Ownership: borrowed
- * until the task ends.
+ * until the task ends. Thread: loop only.
  */
 CF_EXTERN cf_abort_signal *cf_task_signal(const cf_task *task);
 
-/* 0 while the task is not cancelled, else the cancellation's code (CF_ECANCELED, ...). */
+/* 0 while the task is not cancelled, else the cancellation's code (CF_ECANCELED, ...).
+ * Thread: loop only. */
 CF_EXTERN int cf_task_cancelled(const cf_task *task);
 
 #ifdef __cplusplus

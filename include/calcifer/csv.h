@@ -13,7 +13,7 @@
  *     record's fields, unquoted. Strict RFC 4180 with errors that say what and where.
  *  3. Records from JSON values (needs calcifer/json.h): columns chosen by key or path, and a
  *     converter that streams a JSON array into CSV rows, one row as soon as each element is
- *     complete, with memory bounded by the largest element.
+ *     complete, keeping only the selected values of one element in memory.
  *
  * None of it needs a loop. Every function is for one thread at a time per object; distinct
  * objects may be used on distinct threads.
@@ -289,11 +289,14 @@ CF_EXTERN int cf_csv_write_json_header(cf_csv_writer *w, const char *const *colu
 
 /*
  * Make a converter that streams the JSON array at `path` (cf_json_select syntax; NULL or ""
- * for a top-level array) into `w`: one cf_csv_write_json_record per element, written as soon
- * as the element's last byte is fed, after a header row of the column names when `header` is
- * non-zero (written by the first feed). Memory stays bounded by the largest element
- * (`limits` as for cf_json_select_new; may be NULL). Returns 0, CF_EINVAL (no column, a NULL
- * column, `w` NULL, a malformed path) or CF_ENOMEM.
+ * for a top-level array) into `w` (≈ JSON.parse plus rows.map(...) in Node, without holding
+ * the document): one record per element, the same bytes cf_csv_write_json_record would
+ * write, each written as soon as the element's last byte is fed, after a header row of the
+ * column names when `header` is non-zero (written by the first feed). Only the values the
+ * columns select are kept while an element streams by, so memory does not grow with the
+ * document (`limits` as for cf_json_select_new; may be NULL; `max_string` also bounds each
+ * kept string or number). Returns 0, CF_EINVAL (no column, a NULL column, `w` NULL, a
+ * malformed path) or CF_ENOMEM.
  * Ownership: `path`, `columns` and `limits` are copied; `w` is borrowed until
  * cf_csv_json_free; the caller owns *out. Thread: any; then the converter's.
  */
@@ -303,16 +306,17 @@ CF_EXTERN int cf_csv_json_new(cf_csv_json **out, cf_csv_writer *w, const char *p
 
 /*
  * Feed the next chunk of JSON. Returns 0 when the document is complete, CF_JSON_NEED_MORE
- * when more is expected, or an error: those of cf_json_select_feed (CF_EPARSE, CF_ETOOBIG,
- * CF_ENOMEM) and of the writer (the sink's). Errors are sticky; cf_csv_json_error says what.
+ * when more is expected, or an error: CF_EPARSE (bad JSON, or the value at the path is not an
+ * array), CF_ETOOBIG (the limits, or a selected string or number longer than `max_string`),
+ * CF_ENOMEM, or the sink's error. Errors are sticky; cf_csv_json_error says what and where.
  * Ownership: `chunk` is borrowed during the call. Thread: the converter's.
  */
 CF_EXTERN int cf_csv_json_feed(cf_csv_json *c, const char *chunk, size_t len);
 
 /*
- * End of input: checks the document is complete and flushes the writer. Returns 0, or the
- * errors of cf_json_select_finish (CF_EPARSE, CF_ENOENT when there is no array at the path),
- * the sink's, or the sticky error. Thread: the converter's.
+ * End of input: checks the document is complete and flushes the writer. Returns 0, CF_EPARSE
+ * (a truncated document), CF_ENOENT (no value at the path), the sink's error, or the sticky
+ * error. Thread: the converter's.
  */
 CF_EXTERN int cf_csv_json_finish(cf_csv_json *c);
 

@@ -62,6 +62,7 @@ CF_EXTERN int cf_group_spawn(cf_group *g, cf_async_fn fn, void *arg);
  * cf_group_spawn with stack options (`opts` may be NULL; its signal must be NULL: the group's
  * is used) and, if `out` is not NULL, the task's promise in `*out` (the caller owns a
  * reference; it is marked handled). Errors as cf_group_spawn, and CF_EINVAL for a signal.
+ * Ownership: `opts` is copied. Thread: loop only.
  */
 CF_EXTERN int cf_group_spawn_ex(cf_group *g, cf_async_fn fn, void *arg, const cf_task_opts *opts,
                                 cf_promise **out);
@@ -86,23 +87,27 @@ CF_EXTERN int cf_group_wait(cf_group *g);
 CF_EXTERN cf_promise *cf_group_wait_p(cf_group *g);
 
 /*
- * Cancel every task of the group, now and later ones refused (≈ controller.abort() on the
- * group's signal): their pending awaits return CF_ECANCELED in a microtask. Tasks that have
- * not failed yet and end with that error count as the group's failure only when nothing
- * failed before. Cancelling twice does nothing. NULL is a no-op. Thread: loop only.
+ * Cancel every task of the group and refuse later ones (≈ controller.abort() on the group's
+ * signal): their pending awaits return CF_ECANCELED in a microtask. Unless a task failed
+ * before, the group's first failure is then the first task to end with CF_ECANCELED.
+ * Cancelling twice does nothing. NULL is a no-op. Thread: loop only.
  */
 CF_EXTERN void cf_group_cancel(cf_group *g);
 
 /* ---- inspect ---- */
 
-/* The group's signal, aborted by cf_group_cancel or a failure. Borrowed until the close. */
+/*
+ * The group's signal, aborted by cf_group_cancel or a failure. Ownership: borrowed until the
+ * close. Thread: loop only.
+ */
 CF_EXTERN cf_abort_signal *cf_group_signal(const cf_group *g);
 
-/* How many of the group's tasks have not ended yet. */
+/* How many of the group's tasks have not ended yet. Thread: loop only. */
 CF_EXTERN size_t cf_group_count(const cf_group *g);
 
 /*
  * The group's first failure (borrowed until cf_group_close), or NULL while none failed.
+ * Thread: loop only.
  */
 CF_EXTERN const cf_error *cf_group_error(const cf_group *g);
 

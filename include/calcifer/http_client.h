@@ -1,7 +1,240 @@
-/* Calcifer: http_client (not yet written). */
+/*
+ * Calcifer: the HTTP(S) client (≈ Node's fetch, or the `request` and `axios` modules).
+ *
+ * Requests run on libcurl's multi_socket interface driven by the loop: any number of
+ * transfers share the one loop thread, with keep-alive connections reused per host, HTTP/2
+ * when the server offers it over TLS, automatic decompression (gzip, deflate, br, zstd), proxy
+ * settings from the environment (http_proxy, https_proxy, no_proxy) and a User-Agent naming
+ * Calcifer and its version. TLS verification is on by default against the system's CA store.
+ *
+ * A request completes once: its callback runs (callback form) or its promise settles (promise
+ * form) on the loop thread, from the loop, never inside the call that started it and never
+ * inside a libcurl callback. A response with any status is a success unless
+ * CF_HTTP_FAIL_ON_STATUS is given (≈ fetch: a 404 is not a network error); then a non-2xx
+ * status fails with CF_EHTTP.
+ *
+ * Errors are distinct: CF_EURL (bad URL), CF_ENOTFOUND (the host name does not resolve),
+ * CF_ECONNREFUSED / CF_EHOSTUNREACH / CF_ENETUNREACH (connect failed), CF_ETIMEDOUT,
+ * CF_ETLS (the message says why), CF_EREDIRECTS (too many redirects), CF_ETOOBIG (the body
+ * passed max_body), CF_ECONNRESET / CF_EBADRESP (the server closed mid-body or sent garbage),
+ * CF_EHTTP (non-2xx, when asked), CF_ECANCELED (cancelled or aborted), CF_ENOMEM. Every
+ * error message starts with the method and the URL: "GET http://127.0.0.1:1/films:
+ * connection refused".
+ *
+ * No libcurl type appears here. Everything is loop-thread only.
+ */
 #ifndef CALCIFER_HTTP_CLIENT_H
 #define CALCIFER_HTTP_CLIENT_H
 
 #include "calcifer/common.h"
+#include "calcifer/error.h"
+#include "calcifer/loop.h"
+#include "calcifer/promise.h"
+#include "calcifer/abort.h"
+#include "calcifer/json.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- types ---- */
+
+/* A request in flight. Opaque; owned by the library until its completion callback returns. */
+typedef struct cf_http_req cf_http_req;
+
+/* A response: status, headers, body. Opaque. */
+typedef struct cf_http_response cf_http_response;
+
+/* One request header; both strings are copied when the request starts. */
+typedef struct cf_http_header {
+    const char *name;
+    const char *value;
+} cf_http_header;
+
+/*
+ * Streaming body callback: `len` bytes of the (decoded) body, borrowed until it returns.
+ * Return 0 to go on, or a negative CF_E* to fail the request with that code. Call
+ * cf_http_req_pause(req) inside it to stop the flow until cf_http_req_resume (backpressure).
+ */
+typedef int (*cf_http_data_cb)(cf_http_req *req, const char *data, size_t len, void *ctx);
+
+/*
+ * Completion callback. `status` is 0 or a negative CF_E*; `err` (NULL on success) says what
+ * failed; `res` is the response (non-NULL on success, and on CF_EHTTP; may be NULL on other
+ * errors). Both are borrowed until the callback returns (use cf_http_response_take to keep the
+ * response).
+ */
+typedef void (*cf_http_cb)(cf_http_req *req, int status, const cf_error *err,
+                           cf_http_response *res, void *data);
+
+/* Flags for cf_http_options.flags. */
+enum {
+    CF_HTTP_FAIL_ON_STATUS = 1 << 0, /* a non-2xx status fails with CF_EHTTP */
+    CF_HTTP_NO_FOLLOW = 1 << 1,      /* do not follow redirects (the 3xx is the response) */
+    CF_HTTP_INSECURE = 1 << 2,       /* turn TLS verification off (logged on stderr) */
+    CF_HTTP_NO_DECOMPRESS = 1 << 3,  /* ask for and keep the body as the server encodes it */
+    CF_HTTP_HTTP1_ONLY = 1 << 4      /* never negotiate HTTP/2 */
+};
+
+/*
+ * Options of one request (≈ fetch's init object). Zero-initialize, then set what you need;
+ * every zero field means its default. Strings and header arrays are copied when the request
+ * starts; `body` is borrowed until the request completes.
+ */
+typedef struct cf_http_options {
+    const char *method;            /* NULL: "GET" */
+    const cf_http_header *headers; /* extra request headers */
+    size_t header_count;
+    const void *body;              /* request body bytes (borrowed) */
+    size_t body_len;
+    const char *body_file;         /* or: stream the body from this file */
+    uint64_t connect_timeout_ms;   /* 0: 30,000 ms */
+    uint64_t timeout_ms;           /* whole transfer; 0: none */
+    long max_redirects;            /* 0: 20 */
+    size_t max_body;               /* buffered body limit; 0: 64 MiB */
+    unsigned flags;                /* CF_HTTP_* */
+    const char *ca_file;           /* PEM bundle to verify the server with, instead of the system's */
+    cf_abort_signal *signal;       /* aborting it cancels the request (CF_ECANCELED) */
+    cf_http_data_cb on_data;       /* stream the body here instead of buffering it */
+    void *on_data_ctx;
+} cf_http_options;
+
+/* ---- per-loop settings ---- */
+
+/*
+ * Connection limits of the loop's client (≈ an http.Agent's maxSockets): at most
+ * `per_host` connections to one host and `total` in all (0 keeps a limit's current value;
+ * defaults: 6 per host, 64 in all). Requests beyond the limits wait their turn.
+ * Returns 0, CF_EINVAL or CF_ENOMEM. Thread: loop only.
+ */
+CF_EXTERN int cf_http_set_limits(cf_loop *loop, long per_host, long total);
+
+/* ---- requests: callback form ---- */
+
+/*
+ * Start a request for `url` (≈ fetch(url, init) or request(url, cb)). `cb` runs once, later,
+ * from the loop. `*out` (if `out` is not NULL) receives the request, for pause, resume and
+ * cancel; it is valid until `cb` returns.
+ * Returns 0, CF_EINVAL (NULL loop, url or cb), CF_EURL (the URL is not http or https, or is
+ * malformed), or CF_ENOMEM; on a non-zero return `cb` never runs.
+ * Ownership: `url` and `opts` are copied (except `opts->body`, borrowed until `cb` runs);
+ * `data` is borrowed until `cb` runs. Thread: loop only.
+ */
+CF_EXTERN int cf_http_request(cf_loop *loop, const char *url, const cf_http_options *opts,
+                              cf_http_cb cb, void *data, cf_http_req **out);
+
+/*
+ * Stop delivering body data (≈ pausing a readable stream): no on_data call until
+ * cf_http_req_resume. The transfer stops reading from the socket, so memory stays bounded.
+ * Returns 0, CF_EINVAL (NULL or finished request). Thread: loop only.
+ */
+CF_EXTERN int cf_http_req_pause(cf_http_req *req);
+
+/* Resume a paused request. Returns 0 or CF_EINVAL. Thread: loop only. */
+CF_EXTERN int cf_http_req_resume(cf_http_req *req);
+
+/*
+ * Cancel a request (≈ controller.abort()): its callback runs later, from the loop, with
+ * CF_ECANCELED. Cancelling a finished or cancelled request does nothing.
+ * Returns 0 or CF_EINVAL (NULL). Thread: loop only.
+ */
+CF_EXTERN int cf_http_req_cancel(cf_http_req *req);
+
+/* ---- requests: promise form ---- */
+
+/*
+ * Promise form of cf_http_request: fulfils with the cf_http_response (owned by the promise;
+ * borrow it while you hold the promise, or move it out with cf_promise_take), rejects with
+ * the errors listed at the top. Never fails synchronously; NULL only when the promise cannot
+ * be allocated. Ownership: `url` and `opts` are copied (`opts->body` borrowed until the
+ * promise settles). Thread: loop only.
+ */
+CF_EXTERN cf_promise *cf_http_request_p(cf_loop *loop, const char *url,
+                                        const cf_http_options *opts);
+
+/*
+ * GET `url` and parse the body as JSON (≈ axios.get(url) or fetch(url).then(r => r.json())):
+ * fulfils with the cf_json * root (owned by the promise). Rejects as cf_http_request_p
+ * does, with CF_EHTTP for a non-2xx status, and with CF_EPARSE when the body is not JSON
+ * ("GET <url>: JSON: expected ... at line 1, column 1 (byte 0)"). `opts` may be NULL.
+ */
+CF_EXTERN cf_promise *cf_http_get_json_p(cf_loop *loop, const char *url,
+                                         const cf_http_options *opts);
+
+/* Callback form of cf_http_get_json_p: `value` is borrowed until `cb` returns. */
+typedef void (*cf_http_json_cb)(int status, const cf_error *err, cf_json *value,
+                                void *data);
+CF_EXTERN int cf_http_get_json(cf_loop *loop, const char *url, const cf_http_options *opts,
+                               cf_http_json_cb cb, void *data);
+
+/*
+ * Called with each element of the streamed JSON array, as soon as it is complete; `value` is
+ * borrowed until the callback returns. Return 0 to go on, a negative CF_E* to stop the
+ * transfer with that error.
+ */
+typedef int (*cf_http_element_cb)(cf_json *value, size_t index, void *ctx);
+
+/*
+ * GET `url` and stream the elements of the JSON array at `path` ("" or NULL: the top-level
+ * array; "data.items": the array at that path) to `on_element`, one at a time, with memory
+ * bounded by the largest element (≈ piping a response through a streaming JSON parser).
+ * Fulfils with NULL after the last element; rejects as cf_http_get_json_p, or with the error
+ * `on_element` returned, or CF_EPARSE when the body is not JSON or holds no array at `path`.
+ * Ownership: `ctx` is borrowed until the promise settles. `opts` may be NULL.
+ */
+CF_EXTERN cf_promise *cf_http_stream_json_p(cf_loop *loop, const char *url, const char *path,
+                                            const cf_http_options *opts,
+                                            cf_http_element_cb on_element, void *ctx);
+
+/*
+ * GET `url` into the file `path`, replaced atomically: the body goes to a temporary file in
+ * the same folder, which is synced and renamed over `path` only when the whole body arrived
+ * with a 2xx status; on any failure the previous file is left as it was (≈ curl -o with
+ * atomic replace). Fulfils with the number of body bytes written, as a (size_t *) owned by
+ * the promise. `opts` may be NULL.
+ */
+CF_EXTERN cf_promise *cf_http_download_p(cf_loop *loop, const char *url, const char *path,
+                                         const cf_http_options *opts);
+
+/* ---- responses ---- */
+
+/* The status code (200, 404, ...). */
+CF_EXTERN int cf_http_response_status(const cf_http_response *res);
+
+/* The reason phrase the server sent, or "" (HTTP/2 has none). Borrowed with `res`. */
+CF_EXTERN const char *cf_http_response_reason(const cf_http_response *res);
+
+/*
+ * The first value of header `name`, compared case-insensitively (≈ headers.get(name)), or
+ * NULL. Borrowed with `res`.
+ */
+CF_EXTERN const char *cf_http_response_header(const cf_http_response *res, const char *name);
+
+/* Number of response headers, and the i-th one's name and value (borrowed with `res`). */
+CF_EXTERN size_t cf_http_response_header_count(const cf_http_response *res);
+CF_EXTERN int cf_http_response_header_at(const cf_http_response *res, size_t i,
+                                         const char **name, const char **value);
+
+/* The buffered body (empty when it was streamed). Borrowed with `res`; NUL-terminated. */
+CF_EXTERN cf_buf cf_http_response_body(const cf_http_response *res);
+
+/* The URL that answered, after redirects. Borrowed with `res`. */
+CF_EXTERN const char *cf_http_response_url(const cf_http_response *res);
+
+/* The protocol version of the response: 10, 11, 20 or 30 (HTTP/1.0 ... HTTP/3). */
+CF_EXTERN int cf_http_response_version(const cf_http_response *res);
+
+/*
+ * Move the response out of a completion callback: the caller then owns it and frees it with
+ * cf_http_response_free. Returns NULL when called twice. Thread: loop only.
+ */
+CF_EXTERN cf_http_response *cf_http_response_take(cf_http_req *req);
+
+/* Free a response the caller owns (after cf_http_response_take or cf_promise_take). */
+CF_EXTERN void cf_http_response_free(void *res);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* CALCIFER_HTTP_CLIENT_H */

@@ -40,12 +40,12 @@ extern "C" {
  * One header (or trailer) field: spans into the caller's buffer, not NUL-terminated.
  * `value` has no leading or trailing whitespace (OWS); it may be empty.
  */
-typedef struct cf_http_header {
+typedef struct cf_http_field {
     const char *name;
     size_t name_len;
     const char *value;
     size_t value_len;
-} cf_http_header;
+} cf_http_field;
 
 /* XX(enum suffix, method token). The methods a request may use; any other token is 501. */
 #define CF_HTTP_METHOD_MAP(XX)                                                                     \
@@ -85,7 +85,7 @@ typedef struct cf_http_header {
     XX(SOURCE, "SOURCE")                                                                           \
     XX(QUERY, "QUERY")
 
-#define CF__HTTP_METHOD_ENUM(name, str) CF_HTTP_##name,
+#define CF__HTTP_METHOD_ENUM(name, str) CF_HTTP_METHOD_##name,
 /* Request methods (≈ http.METHODS). 0 is "none/unknown". */
 typedef enum cf_http_method {
     CF_HTTP_METHOD_NONE = 0,
@@ -93,17 +93,17 @@ typedef enum cf_http_method {
 } cf_http_method;
 #undef CF__HTTP_METHOD_ENUM
 
-/* Message flags (cf_http_request.flags, cf_http_response.flags). */
+/* Message flags (cf_http_request_head.flags, cf_http_response_head.flags). */
 enum {
-    CF_HTTP_KEEP_ALIVE = 1 << 0,      /* the connection persists after this message */
-    CF_HTTP_CHUNKED = 1 << 1,         /* the body uses the chunked transfer coding */
-    CF_HTTP_CONTENT_LENGTH = 1 << 2,  /* the body length comes from Content-Length */
-    CF_HTTP_EXPECT_CONTINUE = 1 << 3, /* HTTP/1.1 request with `Expect: 100-continue` */
-    CF_HTTP_UPGRADE = 1 << 4,         /* Upgrade asked (request) or granted (101 response) */
-    CF_HTTP_TUNNEL = 1 << 5,          /* CONNECT request or 2xx answer to one: bytes after the
+    CF_HTTP_MSG_KEEP_ALIVE = 1 << 0,      /* the connection persists after this message */
+    CF_HTTP_MSG_CHUNKED = 1 << 1,         /* the body uses the chunked transfer coding */
+    CF_HTTP_MSG_CONTENT_LENGTH = 1 << 2,  /* the body length comes from Content-Length */
+    CF_HTTP_MSG_EXPECT_CONTINUE = 1 << 3, /* HTTP/1.1 request with `Expect: 100-continue` */
+    CF_HTTP_MSG_UPGRADE = 1 << 4,         /* Upgrade asked (request) or granted (101 response) */
+    CF_HTTP_MSG_TUNNEL = 1 << 5,          /* CONNECT request or 2xx answer to one: bytes after the
                                          message belong to the tunnel */
-    CF_HTTP_TE_OTHER = 1 << 6,        /* transfer codings besides chunked (servers answer 501) */
-    CF_HTTP_UNTIL_CLOSE = 1 << 7      /* response body delimited by the connection's end */
+    CF_HTTP_MSG_TE_OTHER = 1 << 6,   /* transfer codings besides chunked (servers answer 501) */
+    CF_HTTP_MSG_UNTIL_CLOSE = 1 << 7 /* response body delimited by the connection's end */
 };
 
 /*
@@ -112,11 +112,11 @@ enum {
  * complete. Every pointer is a span into the buffer given to the call that completed the
  * head, borrowed as long as the caller keeps those bytes.
  */
-typedef struct cf_http_request {
-    cf_http_header *headers; /* in: the caller's array */
-    size_t max_headers;      /* in: its length; one more field is an error (431) */
-    size_t num_headers;      /* out */
-    const char *method;      /* out: the method token, e.g. "GET" */
+typedef struct cf_http_request_head {
+    cf_http_field *headers; /* in: the caller's array */
+    size_t max_headers;     /* in: its length; one more field is an error (431) */
+    size_t num_headers;     /* out */
+    const char *method;     /* out: the method token, e.g. "GET" */
     size_t method_len;
     cf_http_method method_id; /* out */
     const char *target;       /* out: the request-target as sent, e.g. "/films?limit=2" */
@@ -124,14 +124,14 @@ typedef struct cf_http_request {
     int minor_version;       /* out: 0 or 1 (HTTP/1.x) */
     unsigned flags;          /* out: CF_HTTP_* flags */
     uint64_t content_length; /* out: the body length (0 without a body or when chunked) */
-} cf_http_request;
+} cf_http_request_head;
 
 /*
  * A response head (for clients and tests). `request_method` is an input: a response to
- * HEAD has no body, and a 2xx answer to CONNECT opens a tunnel. Spans as in cf_http_request.
+ * HEAD has no body, and a 2xx answer to CONNECT opens a tunnel. Spans as in cf_http_request_head.
  */
-typedef struct cf_http_response {
-    cf_http_header *headers;       /* in */
+typedef struct cf_http_response_head {
+    cf_http_field *headers;        /* in */
     size_t max_headers;            /* in */
     cf_http_method request_method; /* in: the method of the request answered (0 = GET-like) */
     size_t num_headers;            /* out */
@@ -141,7 +141,7 @@ typedef struct cf_http_response {
     int minor_version;       /* out */
     unsigned flags;          /* out */
     uint64_t content_length; /* out */
-} cf_http_response;
+} cf_http_response_head;
 
 /* What one cf_http_parse_body call reports (its return value). */
 typedef enum cf_http_body_kind {
@@ -153,10 +153,10 @@ typedef enum cf_http_body_kind {
 
 /* The output of cf_http_parse_body. Spans point into that call's input buffer. */
 typedef struct cf_http_body_event {
-    size_t consumed;        /* bytes of input used by the call, whatever it returned */
-    const char *data;       /* CF_HTTP_BODY_DATA */
-    size_t len;             /* CF_HTTP_BODY_DATA */
-    cf_http_header trailer; /* CF_HTTP_BODY_TRAILER */
+    size_t consumed;       /* bytes of input used by the call, whatever it returned */
+    const char *data;      /* CF_HTTP_BODY_DATA */
+    size_t len;            /* CF_HTTP_BODY_DATA */
+    cf_http_field trailer; /* CF_HTTP_BODY_TRAILER */
 } cf_http_body_event;
 
 /* XX(name, status, message): why a message was rejected. */
@@ -192,10 +192,10 @@ typedef struct cf_http_body_event {
     XX(INCOMPLETE, 400, "connection ended inside a message")
 
 #define CF__HTTP_ERROR_ENUM(name, status, msg) CF_HTTP_ERR_##name,
-/* Why the parser stopped; see cf_http_error_status and cf_http_error_message. */
-typedef enum cf_http_error {
+/* Why the parser stopped; see cf_http_parse_error_status and cf_http_parse_error_message. */
+typedef enum cf_http_parse_error {
     CF_HTTP_ERROR_MAP(CF__HTTP_ERROR_ENUM) CF__HTTP_ERR_END
-} cf_http_error;
+} cf_http_parse_error;
 #undef CF__HTTP_ERROR_ENUM
 
 /* Limits and switches; a zeroed struct (or NULL) means every default. */
@@ -213,7 +213,10 @@ enum {
 };
 
 /* What a parser parses (cf_http_parser_init). A zeroed parser parses requests. */
-typedef enum cf_http_parser_kind { CF_HTTP_REQUEST = 0, CF_HTTP_RESPONSE = 1 } cf_http_parser_kind;
+typedef enum cf_http_parser_kind {
+    CF_HTTP_PARSER_REQUEST = 0,
+    CF_HTTP_PARSER_RESPONSE = 1
+} cf_http_parser_kind;
 
 /*
  * Parser state, kept by the caller (on the stack or inside a connection). Zero-initialize
@@ -239,7 +242,7 @@ typedef struct cf_http_parser {
 
 /*
  * Initialize `p` for `kind` with `config` (NULL = defaults; copied). Equivalent to zeroing
- * it when kind is CF_HTTP_REQUEST and config is NULL. Returns 0 or CF_EINVAL (NULL parser,
+ * it when kind is CF_HTTP_PARSER_REQUEST and config is NULL. Returns 0 or CF_EINVAL (NULL parser,
  * unknown kind). Thread: any (the parser is the caller's).
  */
 CF_EXTERN int cf_http_parser_init(cf_http_parser *p, cf_http_parser_kind kind,
@@ -260,17 +263,17 @@ CF_EXTERN void cf_http_parser_reset(cf_http_parser *p);
  *    have moved; the parser does not rescan what it has checked; `req->headers` must stay
  *    the same array);
  *  - CF_EPARSE or CF_ETOOBIG: the message is invalid; cf_http_parser_error(p) says why and
- *    cf_http_error_status gives the status to answer (400, 413, 414, 417, 431, 501, 505)
+ *    cf_http_parse_error_status gives the status to answer (400, 413, 414, 417, 431, 501, 505)
  *    before closing. Every later call returns the same code.
  *  - CF_EINVAL: NULL arguments, a response parser, or a body not yet finished.
  * Ownership: `buf` is borrowed for the call; the spans in `req` point into it.
  */
 CF_EXTERN int cf_http_parse_request(cf_http_parser *p, const char *buf, size_t len,
-                                    cf_http_request *req);
+                                    cf_http_request_head *req);
 
-/* The same for a response head (status line), for a CF_HTTP_RESPONSE parser. */
+/* The same for a response head (status line), for a CF_HTTP_PARSER_RESPONSE parser. */
 CF_EXTERN int cf_http_parse_response(cf_http_parser *p, const char *buf, size_t len,
-                                     cf_http_response *resp);
+                                     cf_http_response_head *resp);
 
 /*
  * Decode the body after a head (≈ the 'data' events of an IncomingMessage). `buf` holds the
@@ -298,16 +301,16 @@ CF_EXTERN int cf_http_parse_finish(cf_http_parser *p);
 /* ---- inspect errors ---- */
 
 /* Why the last call failed (CF_HTTP_ERR_NONE if it did not). */
-CF_EXTERN cf_http_error cf_http_parser_error(const cf_http_parser *p);
+CF_EXTERN cf_http_parse_error cf_http_parser_error(const cf_http_parser *p);
 
 /* Offset of the offending byte from the start of the message (head) or of the call (body). */
 CF_EXTERN size_t cf_http_parser_error_offset(const cf_http_parser *p);
 
 /* The status code a server answers for `err` (400, 413, 414, 417, 431, 501, 505; 0 for NONE). */
-CF_EXTERN int cf_http_error_status(cf_http_error err);
+CF_EXTERN int cf_http_parse_error_status(cf_http_parse_error err);
 
 /* A short English description of `err`, e.g. "invalid Content-Length". Static storage. */
-CF_EXTERN const char *cf_http_error_message(cf_http_error err);
+CF_EXTERN const char *cf_http_parse_error_message(cf_http_parse_error err);
 
 /* ---- helpers (thread-safe, no state) ---- */
 
@@ -316,8 +319,8 @@ CF_EXTERN const char *cf_http_error_message(cf_http_error err);
  * case-insensitively (≈ message.headers[name]); NULL when none. Loop with `after` = the
  * previous result to visit repeated fields. Borrows everything.
  */
-CF_EXTERN const cf_http_header *cf_http_header_find(const cf_http_header *headers, size_t n,
-                                                    const char *name, const cf_http_header *after);
+CF_EXTERN const cf_http_field *cf_http_field_find(const cf_http_field *headers, size_t n,
+                                                  const char *name, const cf_http_field *after);
 
 /*
  * 1 when the comma-separated list `value`/`len` (a Connection or TE field value, say)

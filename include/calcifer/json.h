@@ -255,10 +255,13 @@ CF_EXTERN int cf_json_parse(const char *text, size_t len, const cf_json_limits *
  * Make a builder that turns parser events into a tree, for documents that arrive in chunks:
  * set the parser's callback to cf_json_builder_event with the builder as data.
  * Returns 0, CF_EINVAL or CF_ENOMEM. The caller owns *out (cf_json_builder_free).
+ * Thread: any; then the builder's thread.
  */
 CF_EXTERN int cf_json_builder_new(cf_json_builder **out);
 
-/* A cf_json_event_cb that adds `ev` to the builder `builder`. Returns 0 or CF_ENOMEM. */
+/* A cf_json_event_cb that adds `ev` to the builder `builder`. Returns 0, CF_ENOMEM, or
+ * CF_EINVAL for events out of order (a second top-level value, a value without a key in an
+ * object). `ev` is copied. */
 CF_EXTERN int cf_json_builder_event(const cf_json_event *ev, void *builder);
 
 /*
@@ -270,7 +273,7 @@ CF_EXTERN cf_json *cf_json_builder_take(cf_json_builder *b);
 /* Free the builder and any partial tree in it. NULL is a no-op. */
 CF_EXTERN void cf_json_builder_free(cf_json_builder *b);
 
-/* ==== DOM: read ==== */
+/* ==== DOM: read (results are borrowed until the value is freed or changed) ==== */
 
 /* The value's type; CF_JSON_NULL for a NULL pointer. */
 CF_EXTERN cf_json_type cf_json_type_of(const cf_json *v);
@@ -325,7 +328,7 @@ CF_EXTERN cf_json *cf_json_getn(const cf_json *v, const char *key, size_t len);
  */
 CF_EXTERN cf_json *cf_json_path(const cf_json *v, const char *path);
 
-/* ==== DOM: build and change ==== */
+/* ==== DOM: build and change (thread: the tree's) ==== */
 
 /* New values, owned by the caller (NULL when memory is exhausted). Strings are copied and
  * may contain any bytes; cf_json_new_number returns NULL when `text` is not JSON number
@@ -359,7 +362,8 @@ CF_EXTERN cf_json *cf_json_clone(const cf_json *v);
 /* Deep equality (same types, numbers by exact text, members in the same order). */
 CF_EXTERN int cf_json_equal(const cf_json *a, const cf_json *b);
 
-/* Free a value and everything in it. NULL is a no-op. */
+/* Free a tree: `v` must be a root its caller owns (never a value borrowed from a
+ * container). NULL is a no-op. */
 CF_EXTERN void cf_json_free(cf_json *v);
 
 /* ==== DOM: serialize ==== */

@@ -52,11 +52,7 @@ extern "C" {
 typedef struct cf_promise cf_promise;
 
 /* A promise's state (≈ the [[PromiseState]] slot); cf_promise_state(p) reads it. */
-enum cf_promise_state {
-    CF_PROMISE_PENDING = 0,
-    CF_PROMISE_FULFILLED = 1,
-    CF_PROMISE_REJECTED = 2
-};
+enum cf_promise_state { CF_PROMISE_PENDING = 0, CF_PROMISE_FULFILLED = 1, CF_PROMISE_REJECTED = 2 };
 
 /*
  * The value of a promise made by cf_promise_allv or cf_promise_all_settledv: the input
@@ -147,7 +143,8 @@ CF_EXTERN cf_promise *cf_promise_resolve_p(cf_loop *loop, cf_promise *p);
  * `t->then(t, resolver)` is called and the promise settles as the thenable settles `resolver`.
  * Ownership: `t` is borrowed until its `release` is called (or, without `release`, until
  * `then` has been called or the loop is closed). The caller owns one reference to the result.
- * Returns NULL when memory is exhausted (then `t->release` has run).
+ * A NULL `t` or `t->then` gives a promise rejected with CF_EINVAL. Returns NULL when memory
+ * is exhausted (then `t->release` has run).
  */
 CF_EXTERN cf_promise *cf_promise_from_thenable(cf_loop *loop, cf_thenable *t);
 
@@ -182,9 +179,10 @@ CF_EXTERN int cf_promise_adopt(cf_promise *p, cf_promise *other);
 
 /*
  * Resolve `p` with a thenable (≈ resolve(thenable)): `t->then` is called in a microtask of
- * its own and `p` settles as the thenable says. Ownership: `t` as cf_promise_from_thenable
- * (on failure `t->release` has run). Returns 0, or CF_EINVAL when `p` or `t` is NULL or `p`
- * is already resolved, or CF_ENOMEM (then `p` is rejected with CF_ENOMEM).
+ * its own and `p` settles as the thenable says. A NULL `t` or `t->then` rejects `p` with
+ * CF_EINVAL; running out of memory rejects it with CF_ENOMEM. Ownership: `t` as
+ * cf_promise_from_thenable (`t->release` has run when `p` could not adopt it). Returns 0, or
+ * CF_EINVAL when `p` is NULL or already resolved.
  */
 CF_EXTERN int cf_promise_adopt_thenable(cf_promise *p, cf_thenable *t);
 
@@ -262,8 +260,7 @@ CF_EXTERN cf_promise *cf_promise_allv(cf_loop *loop, cf_promise *const *promises
  * but for CF_EINVAL/CF_ENOMEM as cf_promise_allv. `n == 0`: already fulfilled, empty list.
  * Ownership and errors as cf_promise_allv.
  */
-CF_EXTERN cf_promise *cf_promise_all_settledv(cf_loop *loop, cf_promise *const *promises,
-                                              size_t n);
+CF_EXTERN cf_promise *cf_promise_all_settledv(cf_loop *loop, cf_promise *const *promises, size_t n);
 
 /*
  * ≈ Promise.race(promises): settles like the first input to settle (value or error borrowed
@@ -314,7 +311,8 @@ CF_EXTERN cf_loop *cf_promise_loop(const cf_promise *p);
  * `*value` is owned by the caller and `p`'s destructor will not run on it (the value reads as
  * NULL from then on). Allowed only while the caller's reference is the only one (nobody else
  * can still see the value). Returns 0, CF_EBUSY (other references exist), or CF_EINVAL (`p` is
- * not fulfilled, or a NULL argument).
+ * not fulfilled, a NULL argument, or the value is a combinator's list, which lives inside
+ * the library's state).
  */
 CF_EXTERN int cf_promise_take(cf_promise *p, void **value);
 

@@ -141,6 +141,7 @@ static void element(cf_promise *src, void *data, size_t index)
             combine_done(c);
         } else if (--c->remaining == 0) {
             c->refs++;
+            cf__promise_pin(c->result);
             cf_promise_resolve(c->result, &c->list, combine_value_unref);
             combine_done(c);
         }

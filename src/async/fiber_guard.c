@@ -100,7 +100,10 @@ static void install_handler(void)
     sa.sa_sigaction = on_segv;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &previous);
+    /* Read the previous action before ours can run, so the handler never sees it half set. */
+    if (sigaction(SIGSEGV, NULL, &previous) != 0)
+        return;
+    sigaction(SIGSEGV, &sa, NULL);
 }
 
 int cf__guard_thread_init(void)
@@ -111,8 +114,8 @@ int cf__guard_thread_init(void)
         return 0;
     if (!(old.ss_flags & SS_DISABLE))
         return 0; /* the thread has one already (its own, or a sanitizer's) */
-    char *mem = mmap(NULL, ALT_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                     -1, 0);
+    char *mem =
+        mmap(NULL, ALT_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED)
         return CF_ENOMEM;
     stack_t ss;

@@ -49,14 +49,25 @@ typedef struct stack_thread {
 
 static _Thread_local stack_thread st;
 
+static pthread_once_t sizes_once = PTHREAD_ONCE_INIT;
+static size_t page_bytes = 4096;
+static size_t default_size = DEFAULT_SIZE;
+
+static void read_default_size(void);
+
+/* Set once per process: the page size and the default stack size. */
+static void init_sizes(void)
+{
+    long p = sysconf(_SC_PAGESIZE);
+    if (p > 0)
+        page_bytes = (size_t)p;
+    read_default_size();
+}
+
 static size_t page_size(void)
 {
-    static size_t page;
-    if (!page) {
-        long p = sysconf(_SC_PAGESIZE);
-        page = p > 0 ? (size_t)p : 4096;
-    }
-    return page;
+    pthread_once(&sizes_once, init_sizes);
+    return page_bytes;
 }
 
 size_t cf__stack_round(size_t size)
@@ -68,9 +79,6 @@ size_t cf__stack_round(size_t size)
         size = MAX_SIZE;
     return (size + page - 1) / page * page;
 }
-
-static pthread_once_t default_once = PTHREAD_ONCE_INIT;
-static size_t default_size = DEFAULT_SIZE;
 
 /* Parse CF_STACK_SIZE: a byte count with an optional K or M suffix; invalid means unset. */
 static void read_default_size(void)
@@ -91,12 +99,13 @@ static void read_default_size(void)
     }
     if (*end || n == 0 || n > MAX_SIZE)
         return;
-    default_size = cf__stack_round((size_t)n);
+    size_t size = (size_t)n < CF__STACK_MIN ? CF__STACK_MIN : (size_t)n;
+    default_size = (size + page_bytes - 1) / page_bytes * page_bytes;
 }
 
 size_t cf__fiber_default_stack_size(void)
 {
-    pthread_once(&default_once, read_default_size);
+    pthread_once(&sizes_once, init_sizes);
     return default_size;
 }
 
@@ -178,7 +187,9 @@ cf__stack *cf__stack_share(size_t size)
     unsigned want = st.shared_next++ % SHARED_PER_SIZE;
     unsigned seen = 0;
     cf__stack *last = NULL;
+    cf__stack **tail = &st.shared;
     for (cf__stack *s = st.shared; s; s = s->next) {
+        tail = &s->next;
         if (s->size != size)
             continue;
         last = s;
@@ -187,12 +198,14 @@ cf__stack *cf__stack_share(size_t size)
     }
     cf__stack *s = last;
     if (seen <= want || !last) {
-        /* Fewer than `want + 1` stacks of this size: add one (or reuse one if mapping fails). */
+        /* Fewer than `want + 1` stacks of this size: append one, so that the positions of
+         * the others stay put (or reuse the last one if mapping fails). */
+        while (*tail)
+            tail = &(*tail)->next;
         cf__stack *fresh = stack_map(size);
         if (fresh) {
             fresh->shared = 1;
-            fresh->next = st.shared;
-            st.shared = fresh;
+            *tail = fresh;
             s = fresh;
         }
     }

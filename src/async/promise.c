@@ -63,11 +63,12 @@ enum {
 
 /* Promise flags. */
 enum {
-    F_LOOP_REF = 1,   /* the loop holds a reference (pending) */
-    F_RESOLVED = 2,   /* resolve functions used: settled or following something */
-    F_HANDLED = 4,    /* a handler was attached at some point */
-    F_WARNED = 8,     /* reported as unhandled */
-    F_IN_HANDLER = 16 /* derived promise of a handler that is running */
+    F_LOOP_REF = 1,    /* the loop holds a reference (pending) */
+    F_RESOLVED = 2,    /* resolve functions used: settled or following something */
+    F_HANDLED = 4,     /* a handler was attached at some point */
+    F_WARNED = 8,      /* reported as unhandled */
+    F_IN_HANDLER = 16, /* derived promise of a handler that is running */
+    F_PINNED = 32      /* the value cannot be taken (it lives inside library state) */
 };
 
 /* What a resolved-but-pending promise's `value` holds until its adoption job is queued. */
@@ -75,7 +76,7 @@ enum { A_NONE = 0, A_PROMISE, A_THENABLE };
 
 struct cf_promise {
     union {
-        cf__reaction *head;   /* first pending reaction */
+        cf__reaction *head;    /* first pending reaction */
         cf_promise *next_free; /* in the pool's free list */
     } u;
     struct cf__async *as; /* NULL while in the free list */
@@ -114,10 +115,10 @@ typedef struct cf__async {
     cf_loop *loop;
     pool promises;
     pool reactions;
-    plist unhandled;      /* rejected without handler, not yet reported */
-    plist handled_later;  /* reported, then handled: 'rejectionHandled' pending */
-    int hook_installed;   /* the drain hook is set */
-    int closing;          /* cf_loop_close is freeing everything */
+    plist unhandled;     /* rejected without handler, not yet reported */
+    plist handled_later; /* reported, then handled: 'rejectionHandled' pending */
+    int hook_installed;  /* the drain hook is set */
+    int closing;         /* cf_loop_close is freeing everything */
     cf_rejection_cb on_unhandled;
     void *on_unhandled_data;
     cf_rejection_cb on_handled;
@@ -829,8 +830,7 @@ cf_promise *cf_promise_from_thenable(cf_loop *loop, cf_thenable *t)
             t->release(t);
         return NULL;
     }
-    if (cf_promise_adopt_thenable(p, t) < 0)
-        cf_promise_reject(p, CF_ERROR(CF_EINVAL, "Promise.resolve: not a thenable"));
+    cf_promise_adopt_thenable(p, t);
     return p;
 }
 
@@ -880,10 +880,16 @@ int cf_promise_adopt(cf_promise *p, cf_promise *other)
 
 int cf_promise_adopt_thenable(cf_promise *p, cf_thenable *t)
 {
-    if (!p || !t || !t->then || (p->flags & F_RESOLVED)) {
+    if (!p || (p->flags & F_RESOLVED)) {
         if (t && t->release)
             t->release(t);
         return CF_EINVAL;
+    }
+    if (!t || !t->then) {
+        if (t && t->release)
+            t->release(t);
+        settle_error(p, CF_ERROR(CF_EINVAL, "resolve: the thenable has no then function"));
+        return 0;
     }
     p->flags |= F_RESOLVED;
     p->adopt = A_THENABLE;
@@ -893,8 +899,7 @@ int cf_promise_adopt_thenable(cf_promise *p, cf_thenable *t)
     return 0;
 }
 
-int cf_promise_settle(cf_promise *p, int status, void *value, void (*dtor)(void *),
-                      cf_error *err)
+int cf_promise_settle(cf_promise *p, int status, void *value, void (*dtor)(void *), cf_error *err)
 {
     if (status >= 0) {
         cf_error_free(err);
@@ -1007,6 +1012,11 @@ int cf__promise_react_call(cf_promise *p, cf__react_call_fn fn, void *data, size
     return 0;
 }
 
+void cf__promise_pin(cf_promise *p)
+{
+    p->flags |= F_PINNED;
+}
+
 /* ---- inspect ---- */
 
 enum cf_promise_state cf_promise_state(const cf_promise *p)
@@ -1043,6 +1053,8 @@ cf_loop *cf_promise_loop(const cf_promise *p)
 int cf_promise_take(cf_promise *p, void **value)
 {
     if (!p || !value || p->state != CF_PROMISE_FULFILLED)
+        return CF_EINVAL;
+    if ((p->flags & F_PINNED) || (p->owner && (p->owner->flags & F_PINNED)))
         return CF_EINVAL;
     if (p->refs != 1 || (p->owner && p->owner->refs != 1))
         return CF_EBUSY;

@@ -73,6 +73,9 @@ int cf__promise_react(cf_promise *p, cf__reaction *r);
  */
 int cf__promise_react_call(cf_promise *p, cf__react_call_fn fn, void *data, size_t index);
 
+/* Make `p`'s value impossible to take (cf_promise_take): it lives inside library state. */
+void cf__promise_pin(cf_promise *p);
+
 /* Mark `p` as having a handler (for unhandled-rejection tracking), as attaching one does. */
 void cf__promise_mark_handled(cf_promise *p);
 

@@ -42,8 +42,15 @@ static inline int cf__ring_empty(const cf__ring *r)
 
 struct cf__tlist;
 
+/* A heap entry: a list and the (due, seq) of its first timer, kept inline for the sifts. */
+typedef struct cf__tentry {
+    uint64_t due;
+    uint64_t seq;
+    struct cf__tlist *list;
+} cf__tentry;
+
 typedef struct cf__timers {
-    struct cf__tlist **heap; /* min-heap of non-empty lists, by their first timer */
+    cf__tentry *heap; /* min-heap of non-empty lists, by their first timer */
     size_t heap_len;
     size_t heap_cap;
     struct cf__tlist **table; /* open-addressing map: duration -> list */
@@ -51,7 +58,7 @@ typedef struct cf__timers {
     size_t table_len;
     struct cf__tlist *free_lists; /* empty lists kept for reuse */
     struct cf_timer *free_timers; /* JS-style timers kept for reuse */
-    size_t free_timer_count;
+    void *slabs;                  /* the blocks JS-style timers are carved from */
     uint64_t seq; /* creation order of the next start */
 } cf__timers;
 
@@ -75,12 +82,12 @@ void cf__watchers_free(cf_loop *loop);
 /* ---- pool.c: per-loop completion state ---- */
 
 typedef struct cf__loop_pool {
-    pthread_mutex_t mutex;
-    cf_queue done;   /* cf__work items completed by workers (under mutex) */
-    int wake_fd;     /* eventfd written by workers, -1 until the first job */
-    cf__io wake_io;  /* reads wake_fd in the poll phase */
-    int wake_armed;  /* written by a worker and not yet read back (under mutex) */
-    cf_queue free;   /* recycled cf_work requests */
+    _Atomic(struct cf__work *) done; /* finished jobs, newest first (lock-free stack) */
+    atomic_int posting;              /* workers between their push and their last touch */
+    struct cf__work *leftover;       /* a failed run's unprocessed jobs, oldest first */
+    int wake_fd;                     /* eventfd written by workers, -1 until the first job */
+    cf__io wake_io;                  /* reads wake_fd in the poll phase */
+    cf_queue free;                   /* recycled cf_work_req requests */
     size_t nfree;
 } cf__loop_pool;
 

@@ -186,7 +186,8 @@ static void run_poll(cf_loop *loop, int timeout)
         return;
 #ifdef CF_TESTING
     if (loop->fake_clock && timeout != 0) {
-        int n = cf__poll_wait(loop, loop->nfds ? 0 : timeout);
+        /* Virtual time: take what is ready; if nothing is, jump to the timer. */
+        int n = cf__poll_wait(loop, timeout < 0 ? -1 : 0);
         if (n == 0 && timeout > 0 && !cf__loop_failed(loop))
             loop->fake_now += (uint64_t)timeout;
         cf__loop_update_time(loop);

@@ -74,6 +74,12 @@ void cf__loop_req_done(cf_loop *loop);
 int cf__loop_is_loop_thread(const cf_loop *loop);
 
 /*
+ * Non-zero when the microtask queue is empty and the run has not failed: from inside a
+ * microtask, a microtask queued now would be the next callback to run (the await fast path).
+ */
+int cf__loop_microtasks_idle(const cf_loop *loop);
+
+/*
  * A deferred callback for the "pending callbacks" phase. Embed it in your request or handle;
  * zero-initialize or cf__pending_init it. While queued it keeps the loop alive.
  */
@@ -99,5 +105,17 @@ void cf__loop_undefer(cf_loop *loop, cf__pending *p);
 
 /* Non-zero while `p` is queued. */
 int cf__pending_queued(const cf__pending *p);
+
+
+/*
+ * A handle-style timer owned by a higher layer's per-loop state (the HTTP client's curl
+ * timer): it is internal (cf_loop_close does not wait for it) and never keeps the loop alive
+ * (unref'd). Use it with cf_timer_start/stop; free it with cf__timer_free_internal, from the
+ * slot destructor, without the close phase. Returns 0, CF_EINVAL or CF_ENOMEM.
+ */
+struct cf_timer;
+int cf__timer_new_internal(cf_loop *loop, struct cf_timer **out);
+/* Stop and free a timer made by cf__timer_new_internal. NULL is a no-op. */
+void cf__timer_free_internal(struct cf_timer *t);
 
 #endif

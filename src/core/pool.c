@@ -7,14 +7,17 @@
  * by loops, and Node/libuv share theirs the same way. The thread array is static, so the pool
  * owns no library allocation (tests count those).
  *
- * Per-loop state (loop->pool): a completion list under its own mutex and an eventfd. A worker
- * that finishes a job appends it to its loop's list and, if the loop has not been woken since
- * it last emptied the list (`wake_armed`), writes the eventfd, still under the mutex: the loop
- * cannot close the eventfd while a worker may write it (cf_loop_close needs every job done,
- * and the last completion is handed over under that mutex). In the poll phase the loop reads
- * the eventfd, takes the whole list and calls each job's `done`, draining after each.
+ * Per-loop state (loop->pool): a lock-free stack of finished jobs and an eventfd. A worker
+ * that finishes a job pushes it on its loop's stack and, when the stack was empty, writes the
+ * eventfd: the loop is woken once per batch, and no lock is shared between the workers and
+ * the loop. In the poll phase the loop reads the eventfd, takes the whole stack with one
+ * atomic exchange, reverses it (oldest first) and calls each job's `done`, draining after each.
+ * A worker may still write the eventfd after the loop has taken its job, so `posting` counts
+ * the workers between their push and their last touch of the loop, and cf_loop_close waits
+ * for it to drop to zero before closing the eventfd (model: libuv's uv__async_spin).
  *
- * Job states (under the global mutex): QUEUED -> RUNNING -> DONE, or QUEUED -> CANCELED.
+ * Job states (under the global mutex): QUEUED -> RUNNING (taken by a worker; it stays so until
+ * `done`), or QUEUED -> CANCELED.
  * Cancelling posts the job to its loop's completion list like a finished one, with
  * CF_ECANCELED, so `done` always runs in the poll phase and never inside cf_work_cancel.
  */
@@ -24,6 +27,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -36,32 +40,57 @@
 
 #define POOL_DEFAULT_SIZE 4
 #define POOL_MAX_SIZE     1024
-#define FREE_REQS_MAX     1024
+#define FREE_REQS_MAX     (1 << 17)
+#define TAKE_MAX          8 /* jobs a worker takes at once when there is a long backlog */
 
-enum { JOB_QUEUED = 1, JOB_RUNNING, JOB_DONE, JOB_CANCELED };
+enum { JOB_QUEUED = 1, JOB_RUNNING, JOB_CANCELED };
 
 /* ---- the process-wide pool ---- */
 
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t pool_mutex = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
 static cf_queue pool_queue;
-static unsigned pool_idle;
+static unsigned pool_queued;  /* jobs in pool_queue */
+static unsigned pool_idle;    /* workers waiting on pool_cond */
+static unsigned pool_wakeups; /* signals sent to waiting workers and not yet taken */
 static int pool_threads; /* started threads, or a negative code if none could start */
 static pthread_t pool_thread_ids[POOL_MAX_SIZE];
 
-/* Hand `w` to its loop: append it to the completion list and wake the loop if needed. */
+/* Hand `w` to its loop: push it on the completion stack, wake the loop for a new batch. */
 static void post_done(cf__work *w)
 {
     cf__loop_pool *lp = &w->loop->pool;
-    pthread_mutex_lock(&lp->mutex);
-    cf_queue_insert_tail(&lp->done, &w->link);
-    if (!lp->wake_armed) {
-        lp->wake_armed = 1;
+    atomic_fetch_add(&lp->posting, 1);
+    cf__work *old = atomic_load(&lp->done);
+    do {
+        w->next_done = old;
+    } while (!atomic_compare_exchange_weak(&lp->done, &old, w));
+    if (!old) {
         uint64_t one = 1;
         (void)cf__sys_write(lp->wake_fd, &one, sizeof one);
     }
-    pthread_mutex_unlock(&lp->mutex);
+    atomic_fetch_sub(&lp->posting, 1); /* the worker's last touch of the loop */
+}
+
+/* Take the next job (lock held), and a few more when a backlog would keep every worker busy. */
+static cf__work *take_jobs(void)
+{
+    cf__work *first = NULL;
+    cf__work **tail = &first;
+    unsigned n = 0;
+    do {
+        cf_queue *q = cf_queue_head(&pool_queue);
+        cf_queue_remove(q);
+        pool_queued--;
+        cf__work *w = cf_queue_data(q, cf__work, link);
+        w->state = JOB_RUNNING;
+        w->next_done = NULL;
+        *tail = w;
+        tail = &w->next_done;
+        n++;
+    } while (n < TAKE_MAX && pool_queued >= (unsigned)pool_threads * TAKE_MAX);
+    return first;
 }
 
 static void *worker_main(void *arg)
@@ -73,20 +102,18 @@ static void *worker_main(void *arg)
             pool_idle++;
             pthread_cond_wait(&pool_cond, &pool_mutex);
             pool_idle--;
+            if (pool_wakeups > 0)
+                pool_wakeups--;
         }
-        cf_queue *q = cf_queue_head(&pool_queue);
-        cf_queue_remove(q);
-        cf__work *w = cf_queue_data(q, cf__work, link);
-        w->state = JOB_RUNNING;
+        cf__work *w = take_jobs();
         pthread_mutex_unlock(&pool_mutex);
-
-        w->work(w);
-
-        pthread_mutex_lock(&pool_mutex);
-        w->state = JOB_DONE;
-        pthread_mutex_unlock(&pool_mutex);
-        w->status = 0;
-        post_done(w);
+        while (w) {
+            cf__work *next = w->next_done;
+            w->work(w);
+            w->status = 0;
+            post_done(w);
+            w = next;
+        }
     }
     return NULL;
 }
@@ -137,10 +164,10 @@ int cf_pool_size(void)
 void cf__pool_loop_init(cf_loop *loop)
 {
     cf__loop_pool *lp = &loop->pool;
-    pthread_mutex_init(&lp->mutex, NULL);
-    cf_queue_init(&lp->done);
+    atomic_init(&lp->done, NULL);
+    atomic_init(&lp->posting, 0);
+    lp->leftover = NULL;
     lp->wake_fd = -1;
-    lp->wake_armed = 0;
     cf_queue_init(&lp->free);
     lp->nfree = 0;
 }
@@ -155,13 +182,15 @@ struct cf_work_req {
 void cf__pool_loop_free(cf_loop *loop)
 {
     cf__loop_pool *lp = &loop->pool;
-    CF_ASSERT(cf_queue_empty(&lp->done));
+    CF_ASSERT(!atomic_load(&lp->done) && !lp->leftover);
     if (lp->wake_fd >= 0) {
         cf__io_close(loop, &lp->wake_io);
-        pthread_mutex_lock(&lp->mutex);
+        /* Every job is done, but its worker may not have left post_done yet. */
+        while (atomic_load(&lp->posting)) {
+            sched_yield();
+        }
         close(lp->wake_fd);
         lp->wake_fd = -1;
-        pthread_mutex_unlock(&lp->mutex);
     }
     while (!cf_queue_empty(&lp->free)) {
         cf_queue *q = cf_queue_head(&lp->free);
@@ -169,7 +198,29 @@ void cf__pool_loop_free(cf_loop *loop)
         cf__free(cf_queue_data(q, cf_work_req, w.link));
     }
     lp->nfree = 0;
-    pthread_mutex_destroy(&lp->mutex);
+}
+
+/* Take the finished jobs, oldest first: the leftovers of a failed run, then the stack. */
+static cf__work *take_done(cf__loop_pool *lp)
+{
+    cf__work *stack = atomic_exchange(&lp->done, NULL);
+    cf__work *list = NULL;
+    while (stack) {
+        cf__work *next = stack->next_done;
+        stack->next_done = list;
+        list = stack;
+        stack = next;
+    }
+    if (!lp->leftover)
+        return list;
+    cf__work *tail = lp->leftover;
+    while (tail->next_done) {
+        tail = tail->next_done;
+    }
+    tail->next_done = list;
+    list = lp->leftover;
+    lp->leftover = NULL;
+    return list;
 }
 
 /* Poll phase: the eventfd is readable; run the completions posted so far. */
@@ -179,35 +230,20 @@ static void wake_cb(cf_loop *loop, cf__io *io, unsigned revents)
     cf__loop_pool *lp = &loop->pool;
     uint64_t n;
     (void)cf__sys_read(io->fd, &n, sizeof n);
-    cf_queue batch;
-    pthread_mutex_lock(&lp->mutex);
-    cf_queue_move(&lp->done, &batch);
-    lp->wake_armed = 0;
-    pthread_mutex_unlock(&lp->mutex);
-    while (!cf_queue_empty(&batch)) {
-        cf_queue *q = cf_queue_head(&batch);
-        cf_queue_remove(q);
-        cf__work *w = cf_queue_data(q, cf__work, link);
+    cf__work *w = take_done(lp);
+    while (w) {
+        cf__work *next = w->next_done;
         cf__loop_req_done(loop);
         w->done(w, w->status); /* may free w */
         cf__after_callback(loop);
-        if (cf__loop_failed(loop))
-            break;
-    }
-    /* A failed run hands the rest back, in order, and wakes itself again next time. */
-    if (!cf_queue_empty(&batch)) {
-        pthread_mutex_lock(&lp->mutex);
-        while (!cf_queue_empty(&batch)) {
-            cf_queue *q = batch.prev;
-            cf_queue_remove(q);
-            cf_queue_insert_head(&lp->done, q);
-        }
-        if (!lp->wake_armed) {
-            lp->wake_armed = 1;
+        w = next;
+        if (w && cf__loop_failed(loop)) {
+            /* Keep the rest for the next poll phase, and make sure there is one. */
+            lp->leftover = w;
             uint64_t one = 1;
             (void)cf__sys_write(lp->wake_fd, &one, sizeof one);
+            return;
         }
-        pthread_mutex_unlock(&lp->mutex);
     }
 }
 
@@ -249,8 +285,12 @@ int cf__work_submit(cf_loop *loop, cf__work *w, cf__work_fn work, cf__work_done_
     pthread_mutex_lock(&pool_mutex);
     w->state = JOB_QUEUED;
     cf_queue_insert_tail(&pool_queue, &w->link);
-    if (pool_idle > 0)
+    pool_queued++;
+    /* One signal per sleeping worker: a burst of submissions does not signal each time. */
+    if (pool_idle > pool_wakeups) {
+        pool_wakeups++;
         pthread_cond_signal(&pool_cond);
+    }
     pthread_mutex_unlock(&pool_mutex);
     return 0;
 }
@@ -262,6 +302,7 @@ int cf__work_cancel(cf__work *w)
     int queued = w->state == JOB_QUEUED;
     if (queued) {
         cf_queue_remove(&w->link);
+        pool_queued--;
         w->state = JOB_CANCELED;
     }
     pthread_mutex_unlock(&pool_mutex);

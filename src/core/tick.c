@@ -130,3 +130,8 @@ void cf__loop_set_drain_hook(cf_loop *loop, void (*hook)(cf_loop *loop, void *ar
     loop->drain_hook = hook;
     loop->drain_arg = arg;
 }
+
+int cf__loop_microtasks_idle(const cf_loop *loop)
+{
+    return cf__ring_empty(&loop->micro) && !loop->fail_code;
+}

@@ -16,10 +16,15 @@
  *  - `seq` grows with every start, so "started during this timers phase" is seq >= the value
  *    at phase start, and equal due times run in order of start.
  *
- * JS-style timers (cf_set_timeout, cf_set_interval) are timers the loop owns. They live on a
- * free list after use, so steady-state starting allocates nothing; they are internal handles
- * (not counted by cf_loop_close) and the ones still queued at cf_loop_close (unref'd) are
- * freed there. Immediates are a FIFO of small records with a free list too.
+ * The heap entries carry their list's first (due, seq), so sifting touches only the heap
+ * array, never the timers.
+ *
+ * JS-style timers (cf_set_timeout, cf_set_interval) are timers the loop owns, carved from
+ * slabs of TIMER_SLAB and recycled through a free list, so starting one allocates nothing
+ * after warm-up and firing one frees nothing. Trade-off: their memory stays at the peak
+ * number alive at once until cf_loop_close, which frees the slabs (and with them the unref'd
+ * timers still queued). They are internal handles (not counted by cf_loop_close).
+ * Immediates are a FIFO of small records with a bounded free list.
  */
 #include "calcifer/timer.h"
 #include "core/internal.h"
@@ -31,7 +36,7 @@
 #include "util/util.h"
 
 #define TIMEOUT_MAX        2147483647u /* Node's TIMEOUT_MAX: longer delays become 1 ms */
-#define FREE_TIMERS_MAX    65536
+#define TIMER_SLAB         256 /* JS-style timers allocated at once */
 #define FREE_LISTS_MAX     64
 #define FREE_IMMEDIATE_MAX 4096
 
@@ -43,19 +48,25 @@ enum {
 };
 
 struct cf_timer {
-    cf__handle h;
+    /* First cache line: what the timers phase reads to order and fire a timer. */
     cf_queue link;          /* in list->timers while queued */
-    struct cf__tlist *list; /* NULL when not queued */
     uint64_t due;
     uint64_t seq;
-    uint64_t timeout; /* the duration of the current run (picks the list) */
-    uint64_t repeat;
-    cf_timer_cb cb; /* handle style */
-    cf_callback fn; /* JS style */
+    struct cf__tlist *list; /* NULL when not queued */
+    union {
+        cf_timer_cb cb; /* handle style */
+        cf_callback fn; /* JS style (TIMER_JS) */
+    } u;
     void *data;
+    uint64_t repeat;
+    /* Second line: the handle and what closing needs. */
+    cf__handle h;
+    union {
+        uint64_t timeout;    /* the duration of the current run (picks the list) */
+        cf_timer *next_free; /* on the free list (JS style, not in use) */
+    } v;
     cf_callback close_cb;
     void *close_data;
-    cf_timer *next_free;
 };
 
 typedef struct cf__tlist {
@@ -65,6 +76,13 @@ typedef struct cf__tlist {
     struct cf__tlist *next_free;
 } tlist;
 
+/* A slab: TIMER_SLAB timers on a 64-byte boundary, each two cache lines. */
+typedef struct timer_slab {
+    struct timer_slab *next;
+    char pad[56];
+    cf_timer timers[TIMER_SLAB];
+} timer_slab;
+
 /* ---- the heap of lists ---- */
 
 static inline cf_timer *first(const tlist *l)
@@ -72,48 +90,68 @@ static inline cf_timer *first(const tlist *l)
     return cf_queue_data(l->timers.next, cf_timer, link);
 }
 
-static inline int less(const tlist *a, const tlist *b)
+/* Both cache lines of the timer whose link is `q`. */
+static inline void prefetch_timer(const cf_queue *q)
 {
-    const cf_timer *x = first(a);
-    const cf_timer *y = first(b);
-    return x->due < y->due || (x->due == y->due && x->seq < y->seq);
+    __builtin_prefetch(q);
+    __builtin_prefetch((const char *)q + 64);
 }
 
-static inline void heap_set(cf__timers *T, size_t i, tlist *l)
+static inline int less(const cf__tentry *a, const cf__tentry *b)
 {
-    T->heap[i] = l;
-    l->heap_index = i;
+    return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+}
+
+static inline void heap_set(cf__timers *T, size_t i, cf__tentry e)
+{
+    T->heap[i] = e;
+    e.list->heap_index = i;
 }
 
 static void heap_up(cf__timers *T, size_t i)
 {
-    tlist *l = T->heap[i];
+    cf__tentry e = T->heap[i];
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!less(l, T->heap[p]))
+        if (!less(&e, &T->heap[p]))
             break;
         heap_set(T, i, T->heap[p]);
         i = p;
     }
-    heap_set(T, i, l);
+    heap_set(T, i, e);
 }
 
 static void heap_down(cf__timers *T, size_t i)
 {
-    tlist *l = T->heap[i];
+    cf__tentry e = T->heap[i];
     size_t n = T->heap_len;
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= n)
             break;
-        if (c + 1 < n && less(T->heap[c + 1], T->heap[c]))
+        if (c + 1 < n && less(&T->heap[c + 1], &T->heap[c]))
             c++;
-        if (!less(T->heap[c], l))
+        if (!less(&T->heap[c], &e))
             break;
         heap_set(T, i, T->heap[c]);
         i = c;
     }
-    heap_set(T, i, l);
+    heap_set(T, i, e);
+}
+
+/*
+ * Copy the key of `l`'s (new) first timer into its heap entry, and prefetch the timer after
+ * it: with many timers in memory, reading the next key is the timers phase's main cache miss,
+ * and by the time this list's turn comes again the line has arrived.
+ */
+static inline void heap_rekey(cf__timers *T, tlist *l)
+{
+    const cf_timer *t = first(l);
+    cf__tentry *e = &T->heap[l->heap_index];
+    e->due = t->due;
+    e->seq = t->seq;
+    if (t->link.next != &l->timers)
+        prefetch_timer(t->link.next);
 }
 
 static int heap_reserve(cf__timers *T)
@@ -121,7 +159,7 @@ static int heap_reserve(cf__timers *T)
     if (T->heap_len < T->heap_cap)
         return 0;
     size_t cap = T->heap_cap ? T->heap_cap * 2 : 16;
-    tlist **h = cf__realloc(T->heap, cap * sizeof(*h));
+    cf__tentry *h = cf__realloc(T->heap, cap * sizeof(*h));
     if (!h)
         return CF_ENOMEM;
     T->heap = h;
@@ -129,15 +167,25 @@ static int heap_reserve(cf__timers *T)
     return 0;
 }
 
+static void heap_push(cf__timers *T, tlist *l)
+{
+    const cf_timer *t = first(l);
+    cf__tentry e = {t->due, t->seq, l};
+    heap_set(T, T->heap_len++, e);
+    heap_up(T, l->heap_index);
+    if (t->link.next != &l->timers)
+        prefetch_timer(t->link.next);
+}
+
 static void heap_remove(cf__timers *T, tlist *l)
 {
     size_t i = l->heap_index;
-    tlist *last = T->heap[--T->heap_len];
+    cf__tentry last = T->heap[--T->heap_len];
     if (i == T->heap_len)
         return;
     heap_set(T, i, last);
     heap_down(T, i);
-    heap_up(T, last->heap_index);
+    heap_up(T, last.list->heap_index);
 }
 
 /* ---- the duration table (linear probing, backward-shift deletion) ---- */
@@ -265,7 +313,7 @@ static int timer_insert(cf_loop *loop, cf_timer *t, uint64_t timeout)
         due = UINT64_MAX;
     t->due = due;
     t->seq = T->seq++;
-    t->timeout = timeout;
+    t->v.timeout = timeout;
     t->list = l;
     int was_empty = cf_queue_empty(&l->timers);
     cf_queue *q = l->timers.prev;
@@ -274,9 +322,9 @@ static int timer_insert(cf_loop *loop, cf_timer *t, uint64_t timeout)
     }
     cf_queue_insert_head(q, &t->link); /* right after q */
     if (was_empty) {
-        heap_set(T, T->heap_len++, l);
-        heap_up(T, l->heap_index);
+        heap_push(T, l);
     } else if (first(l) == t) {
+        heap_rekey(T, l);
         heap_up(T, l->heap_index);
     }
     return 0;
@@ -291,10 +339,12 @@ static void timer_unlink(cf_loop *loop, cf_timer *t)
     int was_first = first(l) == t;
     cf_queue_remove(&t->link);
     t->list = NULL;
-    if (cf_queue_empty(&l->timers))
+    if (cf_queue_empty(&l->timers)) {
         list_release(T, l);
-    else if (was_first)
+    } else if (was_first) {
+        heap_rekey(T, l);
         heap_down(T, l->heap_index);
+    }
 }
 
 /* (Re)start `t` with `timeout`; on failure it is left stopped. */
@@ -326,13 +376,29 @@ static void js_release(cf_loop *loop, cf_timer *t)
 {
     cf__timers *T = &loop->timers;
     cf__handle_stop(&t->h);
-    if (T->free_timer_count >= FREE_TIMERS_MAX) {
-        cf__free(t);
-        return;
-    }
-    t->next_free = T->free_timers;
+    t->v.next_free = T->free_timers;
     T->free_timers = t;
-    T->free_timer_count++;
+}
+
+/* A JS-style timer from the free list, carving a new slab when it is empty. */
+static cf_timer *js_alloc(cf__timers *T)
+{
+    if (!T->free_timers) {
+        /* Over-allocate to put the timers on a cache-line boundary; `next` is the raw block. */
+        void *raw = cf__malloc(sizeof(timer_slab) + 64);
+        if (!raw)
+            return NULL;
+        timer_slab *slab = (timer_slab *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+        slab->next = T->slabs;
+        T->slabs = raw;
+        for (size_t i = TIMER_SLAB; i-- > 0;) {
+            slab->timers[i].v.next_free = T->free_timers;
+            T->free_timers = &slab->timers[i];
+        }
+    }
+    cf_timer *t = T->free_timers;
+    T->free_timers = t->v.next_free;
+    return t;
 }
 
 static uint64_t js_delay(uint64_t ms)
@@ -348,22 +414,14 @@ static int js_start(cf_loop *loop, uint64_t delay_ms, uint64_t repeat, cf_callba
     if (!loop || !fn)
         return CF_EINVAL;
     CF_ASSERT(cf__loop_is_loop_thread(loop));
-    cf__timers *T = &loop->timers;
-    cf_timer *t = T->free_timers;
-    if (t) {
-        T->free_timers = t->next_free;
-        T->free_timer_count--;
-    } else {
-        t = cf__malloc(sizeof(*t));
-        if (!t)
-            return CF_ENOMEM;
-    }
+    cf_timer *t = js_alloc(&loop->timers);
+    if (!t)
+        return CF_ENOMEM;
     cf__handle_init_internal(loop, &t->h);
     t->h.flags |= TIMER_JS;
     t->list = NULL;
     t->repeat = repeat;
-    t->cb = NULL;
-    t->fn = fn;
+    t->u.fn = fn;
     t->data = data;
     t->close_cb = NULL;
     int rc = timer_arm(t, delay_ms);
@@ -414,9 +472,9 @@ static void timer_fire(cf_loop *loop, cf_timer *t)
         cf__handle_stop(&t->h);
     t->h.flags |= TIMER_RUNNING;
     if (t->h.flags & TIMER_JS)
-        t->fn(t->data);
+        t->u.fn(t->data);
     else
-        t->cb(t, t->data);
+        t->u.cb(t, t->data);
     t->h.flags &= ~(unsigned)TIMER_RUNNING;
     if (t->h.flags & TIMER_REINSERT) {
         /* The repeat read now: a callback that set it to 0 ends the series. */
@@ -438,9 +496,10 @@ void cf__timers_run(cf_loop *loop)
     uint64_t now = loop->time;
     uint64_t limit = T->seq;
     while (T->heap_len && !cf__loop_failed(loop)) {
-        cf_timer *t = first(T->heap[0]);
-        if (t->due > now || t->seq >= limit)
+        const cf__tentry *e = &T->heap[0];
+        if (e->due > now || e->seq >= limit)
             break;
+        cf_timer *t = first(e->list);
         timer_unlink(loop, t);
         timer_fire(loop, t);
         cf__after_callback(loop);
@@ -452,10 +511,10 @@ int cf__timers_next_timeout(const cf_loop *loop)
     const cf__timers *T = &loop->timers;
     if (!T->heap_len)
         return -1;
-    const cf_timer *t = first(T->heap[0]);
-    if (t->due <= loop->time)
+    uint64_t due = T->heap[0].due;
+    if (due <= loop->time)
         return 0;
-    uint64_t diff = t->due - loop->time;
+    uint64_t diff = due - loop->time;
     return diff > INT_MAX ? INT_MAX : (int)diff;
 }
 
@@ -470,7 +529,7 @@ void cf__timers_init(cf_loop *loop)
     T->table_len = 0;
     T->free_lists = NULL;
     T->free_timers = NULL;
-    T->free_timer_count = 0;
+    T->slabs = NULL;
     T->seq = 0;
 }
 
@@ -479,12 +538,11 @@ void cf__timers_free(cf_loop *loop)
     cf__timers *T = &loop->timers;
     /* Only loop-owned (JS-style, unref'd) timers can still be queued here. */
     for (size_t i = 0; i < T->heap_len; i++) {
-        tlist *l = T->heap[i];
+        tlist *l = T->heap[i].list;
         while (!cf_queue_empty(&l->timers)) {
             cf_timer *t = first(l);
             cf_queue_remove(&t->link);
-            CF_ASSERT(t->h.flags & TIMER_JS);
-            cf__free(t);
+            CF_ASSERT(t->h.flags & TIMER_JS); /* its memory is in a slab */
         }
         cf__free(l);
     }
@@ -493,10 +551,11 @@ void cf__timers_free(cf_loop *loop)
         T->free_lists = l->next_free;
         cf__free(l);
     }
-    while (T->free_timers) {
-        cf_timer *t = T->free_timers;
-        T->free_timers = t->next_free;
-        cf__free(t);
+    while (T->slabs) {
+        void *raw = T->slabs;
+        timer_slab *slab = (timer_slab *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+        T->slabs = slab->next;
+        cf__free(raw);
     }
     cf__free(T->heap);
     cf__free(T->table);
@@ -525,7 +584,7 @@ int cf_timer_start(cf_timer *t, uint64_t timeout_ms, uint64_t repeat_ms, cf_time
 {
     if (!t || !cb || (t->h.flags & TIMER_JS) || cf__handle_is_closing(&t->h))
         return CF_EINVAL;
-    t->cb = cb;
+    t->u.cb = cb;
     t->data = data;
     t->repeat = repeat_ms;
     return timer_arm(t, timeout_ms);
@@ -544,7 +603,7 @@ int cf_timer_again(cf_timer *t)
     if (!t || !(t->h.flags & TIMER_STARTED) || cf__handle_is_closing(&t->h))
         return CF_EINVAL;
     if (t->h.flags & TIMER_JS)
-        return timer_arm(t, t->repeat ? t->repeat : t->timeout);
+        return timer_arm(t, t->repeat ? t->repeat : t->v.timeout);
     if (!t->repeat)
         return 0;
     return timer_arm(t, t->repeat);
@@ -746,4 +805,27 @@ void cf__immediates_run(cf_loop *loop)
         cf_queue_remove(q);
         cf_queue_insert_head(&loop->immediates, q);
     }
+}
+
+/* ---- internal timers of higher layers' per-loop state ---- */
+
+int cf__timer_new_internal(cf_loop *loop, cf_timer **out)
+{
+    if (!loop || !out)
+        return CF_EINVAL;
+    cf_timer *t = cf__calloc(1, sizeof(*t));
+    if (!t)
+        return CF_ENOMEM;
+    cf__handle_init_internal(loop, &t->h);
+    cf__handle_unref(&t->h);
+    *out = t;
+    return 0;
+}
+
+void cf__timer_free_internal(cf_timer *t)
+{
+    if (!t)
+        return;
+    cf_timer_stop(t);
+    cf__free(t);
 }

@@ -361,8 +361,8 @@ static int fail_at(cf_csv_reader *r, int code, const char *what, uint64_t pos, u
                    uint64_t line_start)
 {
     snprintf(r->_msg, sizeof r->_msg,
-             "CSV: %s at line %" PRIu64 ", column %" PRIu64 " (byte %" PRIu64 ")", what,
-             line + 1, pos - line_start + 1, pos);
+             "CSV: %s at line %" PRIu64 ", column %" PRIu64 " (byte %" PRIu64 ")", what, line + 1,
+             pos - line_start + 1, pos);
     r->_status = code;
     return code;
 }
@@ -588,8 +588,7 @@ int cf_csv_reader_finish(cf_csv_reader *r)
                      r->_qline_start);
         break;
     case R_CR:
-        rc = fail_at(r, CF_EPARSE, "CR not followed by LF", r->_pos - 1, r->_line,
-                     r->_line_start);
+        rc = fail_at(r, CF_EPARSE, "CR not followed by LF", r->_pos - 1, r->_line, r->_line_start);
         break;
     default:
         break;

@@ -81,7 +81,7 @@ static uint64_t off(const scan *sc, const uint8_t *s)
 
 /* Stop the parser with `code` and "JSON: <what> at line L, column C (byte B)". */
 __attribute__((format(printf, 4, 5))) static int fail(cf_json_parser *p, int code, uint64_t at,
-                                                       const char *fmt, ...)
+                                                      const char *fmt, ...)
 {
     char what[96];
     va_list ap;
@@ -89,8 +89,9 @@ __attribute__((format(printf, 4, 5))) static int fail(cf_json_parser *p, int cod
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
     uint64_t col = at >= p->_line_start ? at - p->_line_start + 1 : 1;
-    snprintf(p->_msg, sizeof p->_msg, "JSON: %s at line %" PRIu64 ", column %" PRIu64
-             " (byte %" PRIu64 ")", what, p->_line + 1, col, at);
+    snprintf(p->_msg, sizeof p->_msg,
+             "JSON: %s at line %" PRIu64 ", column %" PRIu64 " (byte %" PRIu64 ")", what,
+             p->_line + 1, col, at);
     p->_state = S_ERROR;
     p->_status = code;
     return code;
@@ -105,8 +106,8 @@ static int emit(cf_json_parser *p, cf_json_event_kind kind, const char *text, si
     cf_json_event ev = {kind, depth, text, len, at};
     int rc = p->on_event(&ev, p->data);
     if (rc) {
-        snprintf(p->_msg, sizeof p->_msg, "JSON: stopped by the event callback (%s) at byte %" PRIu64,
-                 cf_err_name(rc), at);
+        snprintf(p->_msg, sizeof p->_msg,
+                 "JSON: stopped by the event callback (%s) at byte %" PRIu64, cf_err_name(rc), at);
         p->_state = S_ERROR;
         p->_status = rc;
     }
@@ -539,8 +540,7 @@ static const uint8_t *utf8_cont(scan *sc, const uint8_t *s)
         uint8_t lo = (uint8_t)(p->_acc & 0xFF);
         uint8_t hi = (uint8_t)(p->_acc >> 8);
         if (*s < lo || *s > hi) {
-            fail(p, CF_EPARSE, off(sc, s), "invalid UTF-8 continuation byte 0x%02X in string",
-                 *s);
+            fail(p, CF_EPARSE, off(sc, s), "invalid UTF-8 continuation byte 0x%02X in string", *s);
             return NULL;
         }
         p->_acc = 0x80 | (0xBF << 8);
@@ -572,6 +572,12 @@ static const uint8_t *utf8_lead(scan *sc, const uint8_t *s)
         hi = c == 0xF4 ? 0x8F : 0xBF;
     } else {
         fail(p, CF_EPARSE, off(sc, s), "invalid UTF-8 byte 0x%02X in string", c);
+        return NULL;
+    }
+    /* The whole sequence counts against the length limit before it is validated, so that
+     * a chunk ending inside it meets the same limit as a whole input. */
+    if (p->scratch && p->_tlen + (size_t)(s - sc->run) + need + 1 > p->scratch_len) {
+        too_big(p);
         return NULL;
     }
     p->_sub = need;
@@ -818,8 +824,7 @@ int cf_json_parser_feed(cf_json_parser *p, const char *chunk, size_t len)
     if (rc)
         return rc;
     if (take < len)
-        return fail(p, CF_ETOOBIG, p->_pos, "document longer than %" PRIu64 " bytes",
-                    p->max_bytes);
+        return fail(p, CF_ETOOBIG, p->_pos, "document longer than %" PRIu64 " bytes", p->max_bytes);
     return p->_state == S_DONE ? 0 : CF_JSON_NEED_MORE;
 }
 

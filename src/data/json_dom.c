@@ -20,20 +20,28 @@
 #include <string.h>
 
 #include "calcifer/json.h"
+#include "data/json_dom.h"
 #include "data/json_path.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/util.h"
 
 typedef struct member {
-    char *key; /* NUL-terminated copy */
+    char *key; /* NUL-terminated; on the heap when key_heap, else in the tree's arena */
     size_t key_len;
     cf_json *value;
+    int key_heap;
 } member;
+
+/* Node flags. */
+#define IN_ARENA   0x1 /* the node lives in an arena: never freed on its own */
+#define ARENA_ROOT 0x2 /* the node owns its arena (see root_arena): freeing it frees the arena */
+#define VEC_HEAP   0x4 /* u.items / u.members is a heap block of `cap` entries */
 
 struct cf_json {
     cf_json_type type;
-    int boolean;
+    unsigned char boolean;
+    unsigned char flags;
     size_t len; /* bytes of a string or number; elements; members */
     size_t cap; /* capacity of the vector */
     union {
@@ -44,26 +52,108 @@ struct cf_json {
     char inline_text[];
 };
 
+/*
+ * Arenas. A tree made by the builder (cf_json_parse, the selector) is carved out of a list of
+ * chunks: nodes, keys and exact-size vectors are bump-allocated, and the root records the
+ * arena's first chunk, so freeing the root frees the chunks in one sweep (a 100 MB document
+ * is a few hundred blocks, not millions). Changes made later through the public API
+ * allocate on the heap (VEC_HEAP, key_heap), and freeing walks the tree for those.
+ */
+typedef struct chunk {
+    struct chunk *next;
+    size_t size;
+    size_t used;
+    _Alignas(max_align_t) char data[];
+} chunk;
+
+/* An arena: chunks in allocation order; `cur` is the one being filled. */
+typedef struct arena {
+    chunk *first;
+    chunk *cur;
+} arena;
+
+#define CHUNK_FIRST (4u << 10)
+#define CHUNK_MAX   (1u << 20)
+
+static void chunks_free(chunk *c)
+{
+    while (c) {
+        chunk *next = c->next;
+        cf__free(c);
+        c = next;
+    }
+}
+
+/* Bump-allocate `size` bytes (8-aligned), reusing emptied chunks before adding one. */
+static void *arena_alloc(arena *a, size_t size)
+{
+    size = (size + 7) & ~(size_t)7;
+    chunk *c = a->cur;
+    while (c && c->size - c->used < size && c->next)
+        c = c->next;
+    if (!c || c->size - c->used < size) {
+        size_t want = c ? CF_MIN(c->size * 2, (size_t)CHUNK_MAX) : CHUNK_FIRST;
+        if (want < size)
+            want = size;
+        if (want > SIZE_MAX - sizeof(chunk))
+            return NULL;
+        chunk *n = cf__malloc(sizeof(chunk) + want);
+        if (!n)
+            return NULL;
+        n->next = NULL;
+        n->size = want;
+        n->used = 0;
+        if (c)
+            c->next = n;
+        else
+            a->first = n;
+        c = n;
+    }
+    a->cur = c;
+    void *p = c->data + c->used;
+    c->used += size;
+    return p;
+}
+
+/* The root of an arena tree carries the arena's first chunk just before its header. */
+#define ROOT_PREFIX sizeof(chunk *)
+
+static chunk **root_arena(cf_json *v)
+{
+    return (chunk **)(void *)((char *)v - ROOT_PREFIX);
+}
+
 /* ---- values ---- */
 
-static cf_json *node_new(cf_json_type type, size_t extra)
+static void node_setup(cf_json *v, cf_json_type type, unsigned char flags)
 {
-    cf_json *v = cf__malloc(sizeof *v + extra);
-    if (!v)
-        return NULL;
     v->type = type;
     v->boolean = 0;
+    v->flags = flags;
     v->len = 0;
     v->cap = 0;
     v->u.items = NULL;
+}
+
+/* A node on the heap, or in arena `a` when it is not NULL. */
+static cf_json *node_alloc(arena *a, cf_json_type type, size_t extra)
+{
+    cf_json *v = a ? arena_alloc(a, sizeof *v + extra) : cf__malloc(sizeof *v + extra);
+    if (v)
+        node_setup(v, type, a ? IN_ARENA : 0);
     return v;
 }
 
-static cf_json *text_node(cf_json_type type, const char *s, size_t len)
+static cf_json *node_new(cf_json_type type, size_t extra)
 {
-    if (len > SIZE_MAX - sizeof(cf_json) - 1)
+    return node_alloc(NULL, type, extra);
+}
+
+static cf_json *text_alloc(arena *a, cf_json_type type, const char *s, size_t len)
+{
+    if (len > SIZE_MAX / 2)
         return NULL;
-    cf_json *v = node_new(type, len + 1);
+    cf_json *v = node_alloc(a, type, len + 1);
     if (!v)
         return NULL;
     if (len)
@@ -72,6 +162,11 @@ static cf_json *text_node(cf_json_type type, const char *s, size_t len)
     v->u.text = v->inline_text;
     v->len = len;
     return v;
+}
+
+static cf_json *text_node(cf_json_type type, const char *s, size_t len)
+{
+    return text_alloc(NULL, type, s, len);
 }
 
 cf_json *cf_json_new_null(void)
@@ -140,6 +235,8 @@ cf_json *cf_json_new_object(void)
     return node_new(CF_JSON_OBJECT, 0);
 }
 
+/* Free what `v` owns on the heap; `v` itself too unless it lives in an arena, and its
+ * whole arena when it is an arena's root. */
 void cf_json_free(cf_json *v)
 {
     if (!v)
@@ -147,30 +244,39 @@ void cf_json_free(cf_json *v)
     if (v->type == CF_JSON_ARRAY) {
         for (size_t i = 0; i < v->len; i++)
             cf_json_free(v->u.items[i]);
-        cf__free(v->u.items);
     } else if (v->type == CF_JSON_OBJECT) {
         for (size_t i = 0; i < v->len; i++) {
-            cf__free(v->u.members[i].key);
+            if (v->u.members[i].key_heap)
+                cf__free(v->u.members[i].key);
             cf_json_free(v->u.members[i].value);
         }
-        cf__free(v->u.members);
     }
-    cf__free(v);
+    if (v->flags & VEC_HEAP)
+        cf__free(v->u.items);
+    if (v->flags & ARENA_ROOT)
+        chunks_free(*root_arena(v));
+    else if (!(v->flags & IN_ARENA))
+        cf__free(v);
 }
 
-/* Make room for one more element of `size` bytes in a vector. */
-static int grow(void **vec, size_t *cap, size_t len, size_t size)
+/* Make room for one more entry of `size` bytes in a container's vector. A vector in an
+ * arena moves to the heap the first time it grows. */
+static int grow(cf_json *v, size_t size)
 {
-    if (len < *cap)
+    if (v->len < v->cap)
         return 0;
-    size_t n = *cap ? *cap * 2 : 4;
+    size_t n = v->cap ? v->cap * 2 : 4;
     if (n > SIZE_MAX / size)
         return CF_ENOMEM;
-    void *p = cf__realloc(*vec, n * size);
+    void *old = v->u.items;
+    void *p = v->flags & VEC_HEAP ? cf__realloc(old, n * size) : cf__malloc(n * size);
     if (!p)
         return CF_ENOMEM;
-    *vec = p;
-    *cap = n;
+    if (!(v->flags & VEC_HEAP) && v->len)
+        memcpy(p, old, v->len * size);
+    v->u.items = p;
+    v->cap = n;
+    v->flags |= VEC_HEAP;
     return 0;
 }
 
@@ -180,7 +286,7 @@ int cf_json_array_append(cf_json *arr, cf_json *item)
         cf_json_free(item);
         return CF_EINVAL;
     }
-    if (grow((void **)&arr->u.items, &arr->cap, arr->len, sizeof(cf_json *))) {
+    if (grow(arr, sizeof(cf_json *))) {
         cf_json_free(item);
         return CF_ENOMEM;
     }
@@ -191,12 +297,12 @@ int cf_json_array_append(cf_json *arr, cf_json *item)
 /* Append a member; takes `key` (a cf__malloc'd NUL-terminated copy) and `value`. */
 static int add_member(cf_json *obj, char *key, size_t key_len, cf_json *value)
 {
-    if (grow((void **)&obj->u.members, &obj->cap, obj->len, sizeof(member))) {
+    if (grow(obj, sizeof(member))) {
         cf__free(key);
         cf_json_free(value);
         return CF_ENOMEM;
     }
-    obj->u.members[obj->len++] = (member){key, key_len, value};
+    obj->u.members[obj->len++] = (member){key, key_len, value, 1};
     return 0;
 }
 
@@ -520,7 +626,7 @@ int cf_json_equal(const cf_json *a, const cf_json *b)
         if (a->type == CF_JSON_OBJECT) {
             const member *ma = &a->u.members[i];
             const member *mb = &b->u.members[i];
-            if (ma->key_len != mb->key_len || memcmp(ma->key, mb->key, ma->key_len))
+            if (ma->key_len != mb->key_len || memcmp(ma->key, mb->key, ma->key_len) != 0)
                 return 0;
         }
         if (!cf_json_equal(cf_json_at(a, i), cf_json_at(b, i)))
@@ -531,12 +637,24 @@ int cf_json_equal(const cf_json *a, const cf_json *b)
 
 /* ---- builder ---- */
 
+/*
+ * The builder allocates the tree in an arena. An open container collects its children on
+ * the builder's `kids` stack (a member for each, the key set only in objects); when it
+ * closes, they are copied into one exact-size vector in the arena and popped.
+ */
 struct cf_json_builder {
+    arena arena;
     cf_json *root;
-    cf_json **stack; /* open containers, innermost last */
+    struct frame {
+        cf_json *node; /* an open container */
+        size_t base;   /* index of its first child in `kids` */
+    } * open;          /* innermost last */
     size_t depth;
-    size_t cap;
-    char *key; /* the pending member name, owned */
+    size_t open_cap;
+    member *kids;
+    size_t nkids;
+    size_t kids_cap;
+    char *key; /* the pending member name, in the arena */
     size_t key_len;
 };
 
@@ -548,79 +666,136 @@ int cf_json_builder_new(cf_json_builder **out)
     return *out ? 0 : CF_ENOMEM;
 }
 
-static cf_json *event_node(const cf_json_event *ev)
+/* The root: a node with the arena's first chunk recorded in front of it. */
+static cf_json *root_alloc(cf_json_builder *b, cf_json_type type, size_t extra)
 {
-    switch (ev->kind) {
-    case CF_JSON_EV_OBJECT_START:
-        return cf_json_new_object();
-    case CF_JSON_EV_ARRAY_START:
-        return cf_json_new_array();
-    case CF_JSON_EV_STRING:
-        return text_node(CF_JSON_STRING, ev->text, ev->len);
-    case CF_JSON_EV_NUMBER:
-        return text_node(CF_JSON_NUMBER, ev->text, ev->len);
-    case CF_JSON_EV_TRUE:
-    case CF_JSON_EV_FALSE:
-        return cf_json_new_bool(ev->kind == CF_JSON_EV_TRUE);
-    default:
-        return cf_json_new_null();
-    }
+    char *p = arena_alloc(&b->arena, ROOT_PREFIX + sizeof(cf_json) + extra);
+    if (!p)
+        return NULL;
+    cf_json *v = (cf_json *)(void *)(p + ROOT_PREFIX);
+    node_setup(v, type, IN_ARENA | ARENA_ROOT);
+    *root_arena(v) = b->arena.first;
+    return v;
 }
 
-/* Hang `v` under the innermost open container (or make it the root); takes `v`. */
-static int attach(cf_json_builder *b, cf_json *v)
+static cf_json *event_node(cf_json_builder *b, const cf_json_event *ev)
 {
-    if (!b->depth) {
-        if (b->root) {
-            cf_json_free(v);
-            return CF_EINVAL;
-        }
-        b->root = v;
+    static const cf_json_type types[] = {[CF_JSON_EV_OBJECT_START] = CF_JSON_OBJECT,
+                                         [CF_JSON_EV_ARRAY_START] = CF_JSON_ARRAY,
+                                         [CF_JSON_EV_STRING] = CF_JSON_STRING,
+                                         [CF_JSON_EV_NUMBER] = CF_JSON_NUMBER,
+                                         [CF_JSON_EV_TRUE] = CF_JSON_BOOL,
+                                         [CF_JSON_EV_FALSE] = CF_JSON_BOOL,
+                                         [CF_JSON_EV_NULL] = CF_JSON_NULL};
+    cf_json_type type = types[ev->kind];
+    int text = type == CF_JSON_STRING || type == CF_JSON_NUMBER;
+    size_t extra = text ? ev->len + 1 : 0;
+    cf_json *v = b->depth ? node_alloc(&b->arena, type, extra) : root_alloc(b, type, extra);
+    if (!v)
+        return NULL;
+    v->boolean = ev->kind == CF_JSON_EV_TRUE;
+    if (text) {
+        if (ev->len)
+            memcpy(v->inline_text, ev->text, ev->len);
+        v->inline_text[ev->len] = '\0';
+        v->u.text = v->inline_text;
+        v->len = ev->len;
+    }
+    return v;
+}
+
+/* Grow a builder stack (heap, reused from one tree to the next). */
+static int reserve(void **vec, size_t *cap, size_t len, size_t size)
+{
+    if (len < *cap)
         return 0;
-    }
-    cf_json *parent = b->stack[b->depth - 1];
-    if (parent->type == CF_JSON_ARRAY)
-        return cf_json_array_append(parent, v);
-    if (!b->key) {
-        cf_json_free(v);
+    size_t n = *cap ? *cap * 2 : 16;
+    if (n > SIZE_MAX / size)
+        return CF_ENOMEM;
+    void *p = cf__realloc(*vec, n * size);
+    if (!p)
+        return CF_ENOMEM;
+    *vec = p;
+    *cap = n;
+    return 0;
+}
+
+/* A value begins: make its node and add it to the innermost open container. */
+static int begin_value(cf_json_builder *b, const cf_json_event *ev)
+{
+    if (!b->depth && b->root)
+        return CF_EINVAL; /* a second top-level value */
+    int opens = ev->kind == CF_JSON_EV_OBJECT_START || ev->kind == CF_JSON_EV_ARRAY_START;
+    if (reserve((void **)&b->kids, &b->kids_cap, b->nkids, sizeof(member)) ||
+        (opens && reserve((void **)&b->open, &b->open_cap, b->depth, sizeof(struct frame))))
+        return CF_ENOMEM;
+    int in_object = b->depth && b->open[b->depth - 1].node->type == CF_JSON_OBJECT;
+    if (in_object && !b->key)
         return CF_EINVAL;
-    }
-    char *k = b->key;
+    cf_json *v = event_node(b, ev);
+    if (!v)
+        return CF_ENOMEM;
+    if (!b->depth)
+        b->root = v;
+    else
+        b->kids[b->nkids++] = (member){in_object ? b->key : NULL, b->key_len, v, 0};
     b->key = NULL;
-    return add_member(parent, k, b->key_len, v);
+    if (opens)
+        b->open[b->depth++] = (struct frame){v, b->nkids};
+    return 0;
+}
+
+/* The innermost container closes: its children move into one vector in the arena. */
+static int end_container(cf_json_builder *b)
+{
+    if (!b->depth)
+        return CF_EINVAL;
+    cf_json *v = b->open[--b->depth].node;
+    size_t first = b->open[b->depth].base;
+    size_t n = b->nkids - first;
+    int obj = v->type == CF_JSON_OBJECT;
+    if (n) {
+        void *vec = arena_alloc(&b->arena, n * (obj ? sizeof(member) : sizeof(cf_json *)));
+        if (!vec)
+            return CF_ENOMEM;
+        v->u.items = vec;
+        for (size_t i = 0; i < n; i++) {
+            if (obj)
+                v->u.members[i] = b->kids[first + i];
+            else
+                v->u.items[i] = b->kids[first + i].value;
+        }
+    }
+    v->len = n;
+    v->cap = n;
+    b->nkids = first;
+    return 0;
 }
 
 static int set_key(cf_json_builder *b, const cf_json_event *ev)
 {
-    cf__free(b->key);
-    b->key = key_copy(ev->text, ev->len);
+    if (!b->depth)
+        return CF_EINVAL;
+    b->key = arena_alloc(&b->arena, ev->len + 1);
+    if (!b->key)
+        return CF_ENOMEM;
+    if (ev->len)
+        memcpy(b->key, ev->text, ev->len);
+    b->key[ev->len] = '\0';
     b->key_len = ev->len;
-    return b->key ? 0 : CF_ENOMEM;
+    return 0;
 }
 
 int cf_json_builder_event(const cf_json_event *ev, void *builder)
 {
     cf_json_builder *b = builder;
-    if (!ev || !b)
+    if (!ev || !b || ev->kind < CF_JSON_EV_OBJECT_START || ev->kind > CF_JSON_EV_NULL)
         return CF_EINVAL;
-    if (ev->kind == CF_JSON_EV_OBJECT_END || ev->kind == CF_JSON_EV_ARRAY_END) {
-        if (!b->depth)
-            return CF_EINVAL;
-        b->depth--;
-        return 0;
-    }
+    if (ev->kind == CF_JSON_EV_OBJECT_END || ev->kind == CF_JSON_EV_ARRAY_END)
+        return end_container(b);
     if (ev->kind == CF_JSON_EV_KEY)
         return set_key(b, ev);
-    cf_json *v = event_node(ev);
-    if (!v)
-        return CF_ENOMEM;
-    int rc = attach(b, v);
-    if (rc || (ev->kind != CF_JSON_EV_OBJECT_START && ev->kind != CF_JSON_EV_ARRAY_START))
-        return rc;
-    if (grow((void **)&b->stack, &b->cap, b->depth, sizeof(cf_json *)))
-        return CF_ENOMEM;
-    b->stack[b->depth++] = v;
-    return 0;
+    return begin_value(b, ev);
 }
 
 cf_json *cf_json_builder_take(cf_json_builder *b)
@@ -629,16 +804,47 @@ cf_json *cf_json_builder_take(cf_json_builder *b)
         return NULL;
     cf_json *v = b->root;
     b->root = NULL;
+    b->arena.first = NULL;
+    b->arena.cur = NULL;
     return v;
+}
+
+/* Drop the tree in progress (its arena goes with it). */
+static void builder_clear(cf_json_builder *b)
+{
+    if (b->root)
+        cf_json_free(b->root); /* frees the arena, partial containers included */
+    else
+        chunks_free(b->arena.first);
+    b->root = NULL;
+    b->arena.first = NULL;
+    b->arena.cur = NULL;
+    b->depth = 0;
+    b->nkids = 0;
+    b->key = NULL;
+}
+
+void cf__json_builder_recycle(cf_json_builder *b, cf_json *item)
+{
+    builder_clear(b);
+    if (!item)
+        return;
+    chunk *first = *root_arena(item);
+    item->flags &= (unsigned char)~ARENA_ROOT;
+    cf_json_free(item); /* what was added on the heap; the nodes stay in the arena */
+    for (chunk *c = first; c; c = c->next)
+        c->used = 0;
+    b->arena.first = first;
+    b->arena.cur = first;
 }
 
 void cf_json_builder_free(cf_json_builder *b)
 {
     if (!b)
         return;
-    cf_json_free(b->root);
-    cf__free(b->stack);
-    cf__free(b->key);
+    builder_clear(b);
+    cf__free(b->open);
+    cf__free(b->kids);
     cf__free(b);
 }
 
@@ -759,45 +965,50 @@ static size_t utf8_len(const uint8_t *s, size_t avail)
     return need + 1;
 }
 
+/* The two-character escape of `c`, as JSON.stringify writes it, or NULL. */
+static const char *short_escape(uint8_t c)
+{
+    switch (c) {
+    case '"':
+        return "\\\"";
+    case '\\':
+        return "\\\\";
+    case '\b':
+        return "\\b";
+    case '\f':
+        return "\\f";
+    case '\n':
+        return "\\n";
+    case '\r':
+        return "\\r";
+    case '\t':
+        return "\\t";
+    default:
+        return NULL;
+    }
+}
+
+/* Write "\u" and four lowercase hex digits. */
+static void w_u_escape(writer *w, unsigned cp)
+{
+    static const char hex[] = "0123456789abcdef";
+    char e[6] = {'\\', 'u'};
+    for (int i = 0; i < 4; i++)
+        e[2 + i] = hex[(cp >> (12 - 4 * i)) & 15];
+    w_put(w, e, 6);
+}
+
 /* Escape one byte sequence that is not plain ASCII; returns the bytes consumed. */
 static size_t w_special(writer *w, const uint8_t *s, size_t avail)
 {
-    static const char hex[] = "0123456789abcdef";
-    char e[8];
     uint8_t c = s[0];
-    const char *simple = NULL;
-    switch (c) {
-    case '"':
-        simple = "\\\"";
-        break;
-    case '\\':
-        simple = "\\\\";
-        break;
-    case '\b':
-        simple = "\\b";
-        break;
-    case '\f':
-        simple = "\\f";
-        break;
-    case '\n':
-        simple = "\\n";
-        break;
-    case '\r':
-        simple = "\\r";
-        break;
-    case '\t':
-        simple = "\\t";
-        break;
-    default:
-        break;
-    }
-    if (simple) {
-        w_puts(w, simple);
+    const char *esc = short_escape(c);
+    if (esc) {
+        w_put(w, esc, 2);
         return 1;
     }
     if (c < 0x20) {
-        char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        w_put(w, u, 6);
+        w_u_escape(w, c);
         return 1;
     }
     size_t n = utf8_len(s, avail);
@@ -805,15 +1016,12 @@ static size_t w_special(writer *w, const uint8_t *s, size_t avail)
         w_put(w, (const char *)s, n);
         return n;
     }
+    /* A lone surrogate in generalized UTF-8 (ED A0..BF 80..BF), as JSON.stringify does. */
     if (c == 0xED && avail >= 3 && s[1] >= 0xA0 && s[1] <= 0xBF && s[2] >= 0x80 && s[2] <= 0xBF) {
-        unsigned cp = 0xD000u | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu);
-        memcpy(e, "\\u", 2);
-        for (int i = 0; i < 4; i++)
-            e[2 + i] = hex[(cp >> (12 - 4 * i)) & 15];
-        w_put(w, e, 6);
+        w_u_escape(w, 0xD000u | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu));
         return 3;
     }
-    w_put(w, "\xEF\xBF\xBD", 3);
+    w_put(w, "\xEF\xBF\xBD", 3); /* U+FFFD for a byte that is not UTF-8 */
     return 1;
 }
 

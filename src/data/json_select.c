@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "calcifer/json.h"
+#include "data/json_dom.h"
 #include "data/json_path.h"
 #include "util/alloc.h"
 #include "util/util.h"
@@ -76,7 +77,7 @@ static int capture(cf_json_select *s, const cf_json_event *ev)
     s->capturing = 0;
     cf_json *item = cf_json_builder_take(s->builder);
     rc = s->cb(item, s->count++, s->data);
-    cf_json_free(item);
+    cf__json_builder_recycle(s->builder, item);
     return rc;
 }
 
@@ -120,8 +121,8 @@ static int select_event(const cf_json_event *ev, void *arg)
     switch (ev->kind) {
     case CF_JSON_EV_KEY:
         if (d > 0 && s->on == d && d <= s->k)
-            s->matched[d - 1] = (unsigned char)cf__json_step_key_eq(&s->steps[d - 1], ev->text,
-                                                                    ev->len);
+            s->matched[d - 1] =
+                (unsigned char)cf__json_step_key_eq(&s->steps[d - 1], ev->text, ev->len);
         return 0;
     case CF_JSON_EV_OBJECT_END:
     case CF_JSON_EV_ARRAY_END:

@@ -120,7 +120,7 @@ enum { H_OTHER, H_CONTENT_LENGTH, H_TRANSFER_ENCODING, H_CONNECTION, H_UPGRADE, 
 
 /* Results of the scanning steps; errors are negative CF_E* codes. */
 enum { STEP_MORE = 0, STEP_GO = 1, STEP_DONE = 2 };
-enum { SCAN_MORE = 0, SCAN_FIELD = 1, SCAN_END = 2 };
+enum { SCAN_MORE = 0, SCAN_FIELD = 1, SCAN_END = 2, SCAN_GO = 3 };
 
 #define METHOD_MAX_LEN 16
 #define LIMIT_CEILING  (1u << 30)
@@ -156,6 +156,40 @@ static size_t skip_class(const char *buf, size_t pos, size_t end, unsigned cls)
     while (pos < end && (ctab[(unsigned char)buf[pos]] & cls))
         pos++;
     return pos;
+}
+
+/*
+ * Word-at-a-time prefilters for the two long runs of a head, field values and targets
+ * (model: the "has less than" bit tricks of Bit Twiddling Hacks): eight bytes are skipped
+ * at once when none can end the run; the byte loop decides the rest. Never reads past `end`.
+ */
+#define ONES           0x0101010101010101ull
+#define HIGHS          0x8080808080808080ull
+#define HAS_LESS(x, n) (((x)-ONES * (n)) & ~(x)&HIGHS)
+#define HAS_BYTE(x, b) HAS_LESS((x) ^ (ONES * (b)), 1)
+
+static size_t skip_value(const char *buf, size_t pos, size_t end)
+{
+    uint64_t w;
+    while (pos + 8 <= end) {
+        memcpy(&w, buf + pos, 8);
+        if (HAS_LESS(w, 0x20) | HAS_BYTE(w, 0x7f))
+            break;
+        pos += 8;
+    }
+    return skip_class(buf, pos, end, C_VALUE);
+}
+
+static size_t skip_target(const char *buf, size_t pos, size_t end)
+{
+    uint64_t w;
+    while (pos + 8 <= end) {
+        memcpy(&w, buf + pos, 8);
+        if (HAS_LESS(w, 0x21) | HAS_BYTE(w, 0x7f) | (w & HIGHS))
+            break;
+        pos += 8;
+    }
+    return skip_class(buf, pos, end, C_TARGET);
 }
 
 static unsigned hexval(unsigned char c)
@@ -217,14 +251,14 @@ static const char *const error_messages[] = {
 #undef XX
 };
 
-int cf_http_error_status(cf_http_error err)
+int cf_http_parse_error_status(cf_http_parse_error err)
 {
     if ((unsigned)err >= CF__HTTP_ERR_END)
         return 400;
     return error_status[err];
 }
 
-const char *cf_http_error_message(cf_http_error err)
+const char *cf_http_parse_error_message(cf_http_parse_error err)
 {
     if ((unsigned)err >= CF__HTTP_ERR_END)
         return "unknown HTTP parse error";
@@ -234,11 +268,11 @@ const char *cf_http_error_message(cf_http_error err)
 /* Limits map to CF_ETOOBIG, everything else to CF_EPARSE. */
 static int error_code(unsigned err)
 {
-    int status = cf_http_error_status((cf_http_error)err);
+    int status = cf_http_parse_error_status((cf_http_parse_error)err);
     return (status == 413 || status == 414 || status == 431) ? CF_ETOOBIG : CF_EPARSE;
 }
 
-static int fail(cf_http_parser *p, cf_http_error err, size_t off)
+static int fail(cf_http_parser *p, cf_http_parse_error err, size_t off)
 {
     p->_err = (uint8_t)err;
     p->_err_off = (uint32_t)off;
@@ -246,9 +280,9 @@ static int fail(cf_http_parser *p, cf_http_error err, size_t off)
     return error_code(err);
 }
 
-cf_http_error cf_http_parser_error(const cf_http_parser *p)
+cf_http_parse_error cf_http_parser_error(const cf_http_parser *p)
 {
-    return p ? (cf_http_error)p->_err : CF_HTTP_ERR_NONE;
+    return p ? (cf_http_parse_error)p->_err : CF_HTTP_ERR_NONE;
 }
 
 size_t cf_http_parser_error_offset(const cf_http_parser *p)
@@ -261,7 +295,7 @@ size_t cf_http_parser_error_offset(const cf_http_parser *p)
 int cf_http_parser_init(cf_http_parser *p, cf_http_parser_kind kind,
                         const cf_http_parser_config *config)
 {
-    if (!p || (kind != CF_HTTP_REQUEST && kind != CF_HTTP_RESPONSE))
+    if (!p || (kind != CF_HTTP_PARSER_REQUEST && kind != CF_HTTP_PARSER_RESPONSE))
         return CF_EINVAL;
     memset(p, 0, sizeof(*p));
     p->_kind = (uint8_t)kind;
@@ -315,10 +349,12 @@ static int step_start(cf_http_parser *p, const char *buf)
         p->_pos++;
         return STEP_GO;
     }
+    if (c == '\n')
+        return fail(p, CF_HTTP_ERR_LINE_ENDING, p->_pos);
     if (p->_closed)
         return fail(p, CF_HTTP_ERR_DATA_AFTER_CLOSE, p->_pos);
     p->_skip = p->_pos;
-    if (p->_kind == CF_HTTP_RESPONSE) {
+    if (p->_kind == CF_HTTP_PARSER_RESPONSE) {
         p->_mark = p->_pos;
         p->_state = R_VERSION;
         return STEP_GO;
@@ -339,7 +375,8 @@ static int step_method(cf_http_parser *p, const char *buf, size_t end)
         return STEP_MORE;
     unsigned char c = (unsigned char)buf[pos];
     if (c != ' ') {
-        cf_http_error err = (ctab[c] & C_TCHAR) ? CF_HTTP_ERR_METHOD_UNKNOWN : CF_HTTP_ERR_METHOD;
+        cf_http_parse_error err =
+            (ctab[c] & C_TCHAR) ? CF_HTTP_ERR_METHOD_UNKNOWN : CF_HTTP_ERR_METHOD;
         return fail(p, err, pos);
     }
     cf_http_method m = cf_http_method_lookup(buf + start, pos - start);
@@ -358,7 +395,7 @@ static int step_method(cf_http_parser *p, const char *buf, size_t end)
  */
 static int target_form_ok(unsigned method, const char *t, size_t n)
 {
-    if (method == CF_HTTP_CONNECT)
+    if (method == CF_HTTP_METHOD_CONNECT)
         return t[0] != '/' && t[0] != '*' && memchr(t, ':', n) != NULL;
     if (t[0] == '/' || (n == 1 && t[0] == '*'))
         return 1;
@@ -380,7 +417,7 @@ static int step_target(cf_http_parser *p, const char *buf, size_t end)
 {
     size_t start = (size_t)p->_skip + p->_mlen + 1;
     size_t limit = start + max_target(p);
-    size_t pos = skip_class(buf, p->_pos, CF_MIN(end, limit), C_TARGET);
+    size_t pos = skip_target(buf, p->_pos, CF_MIN(end, limit));
     p->_pos = (uint32_t)pos;
     if (pos == end)
         return STEP_MORE;
@@ -414,7 +451,7 @@ static int step_version(cf_http_parser *p, const char *buf, size_t end)
             if (major != '1' || minor > '1')
                 return fail(p, CF_HTTP_ERR_VERSION_UNSUPPORTED, p->_mark);
             p->_minor = (uint8_t)(minor - '0');
-            p->_state = p->_kind == CF_HTTP_RESPONSE ? R_STATUS : R_CR;
+            p->_state = p->_kind == CF_HTTP_PARSER_RESPONSE ? R_STATUS : R_CR;
             return STEP_GO;
         }
     }
@@ -448,7 +485,7 @@ static int step_status(cf_http_parser *p, const char *buf, size_t end)
 
 static int step_reason(cf_http_parser *p, const char *buf, size_t end)
 {
-    size_t pos = skip_class(buf, p->_pos, end, C_VALUE);
+    size_t pos = skip_value(buf, p->_pos, end);
     p->_pos = (uint32_t)pos;
     if (pos == end)
         return STEP_MORE;
@@ -517,6 +554,39 @@ static int scan_start_line(cf_http_parser *p, const char *buf, size_t end)
 /* ---- field lines (headers and trailers) ---- */
 
 /*
+ * The edges of a field line: its first byte (CR of the empty line, or a name), and the LF
+ * after a value or after the empty line's CR. Returns SCAN_GO with `_pos` advanced,
+ * SCAN_FIELD or SCAN_END once an LF is consumed, or an error.
+ */
+static int field_edge(cf_http_parser *p, const char *buf, size_t pos)
+{
+    unsigned char c = (unsigned char)buf[pos];
+    if (p->_fstate == F_START) {
+        if (!(ctab[c] & C_TCHAR) && c != '\r') {
+            cf_http_parse_error err = is_ows((char)c) ? CF_HTTP_ERR_OBS_FOLD
+                                      : c == '\n'     ? CF_HTTP_ERR_LINE_ENDING
+                                                      : CF_HTTP_ERR_HEADER_NAME;
+            return fail(p, err, pos);
+        }
+        p->_mark = (uint32_t)pos;
+        p->_fstate = c == '\r' ? F_START_LF : F_NAME;
+        p->_pos = (uint32_t)(pos + (c == '\r'));
+        return SCAN_GO;
+    }
+    if (c != '\n')
+        return fail(p, CF_HTTP_ERR_LINE_ENDING, pos);
+    p->_pos = (uint32_t)(pos + 1);
+    if (p->_fstate == F_START_LF) {
+        p->_fstate = F_START;
+        return SCAN_END;
+    }
+    while (p->_vend > p->_vstart && is_ows(buf[p->_vend - 1]))
+        p->_vend--;
+    p->_fstate = F_START;
+    return SCAN_FIELD;
+}
+
+/*
  * Scan one field line, or the empty line that ends the section, from `_pos` up to `end`.
  * On SCAN_FIELD the name is [_mark, _mark + _nlen) and the value [_vstart, _vend), without
  * surrounding whitespace; `_pos` is just past the line's LF.
@@ -525,65 +595,41 @@ static int scan_field(cf_http_parser *p, const char *buf, size_t end)
 {
     size_t pos = p->_pos;
     while (pos < end) {
-        unsigned char c = (unsigned char)buf[pos];
-        switch (p->_fstate) {
-        case F_START:
-            if (c == '\r') {
-                p->_fstate = F_START_LF;
-                pos++;
-                break;
-            }
-            if (is_ows((char)c))
-                return fail(p, CF_HTTP_ERR_OBS_FOLD, pos);
-            if (!(ctab[c] & C_TCHAR))
-                return fail(p, c == '\n' ? CF_HTTP_ERR_LINE_ENDING : CF_HTTP_ERR_HEADER_NAME, pos);
-            p->_mark = (uint32_t)pos;
-            p->_fstate = F_NAME;
-            break;
-        case F_START_LF:
-        case F_VALUE_LF:
-            if (c != '\n')
-                return fail(p, CF_HTTP_ERR_LINE_ENDING, pos);
-            p->_pos = (uint32_t)(pos + 1);
-            if (p->_fstate == F_START_LF) {
-                p->_fstate = F_START;
-                return SCAN_END;
-            }
-            while (p->_vend > p->_vstart && is_ows(buf[p->_vend - 1]))
-                p->_vend--;
-            p->_fstate = F_START;
-            return SCAN_FIELD;
-        case F_NAME:
+        if (p->_fstate == F_NAME) {
             pos = skip_class(buf, pos, end, C_TCHAR);
             if (pos == end)
                 break;
-            c = (unsigned char)buf[pos];
-            if (c != ':') {
-                return fail(p, is_ows((char)c) ? CF_HTTP_ERR_HEADER_SPACE : CF_HTTP_ERR_HEADER_NAME,
-                            pos);
+            if (buf[pos] != ':') {
+                cf_http_parse_error err =
+                    is_ows(buf[pos]) ? CF_HTTP_ERR_HEADER_SPACE : CF_HTTP_ERR_HEADER_NAME;
+                return fail(p, err, pos);
             }
             p->_nlen = (uint32_t)(pos - p->_mark);
             p->_fstate = F_OWS;
             pos++;
-            break;
-        case F_OWS:
+        } else if (p->_fstate == F_OWS) {
             while (pos < end && is_ows(buf[pos]))
                 pos++;
             p->_vstart = (uint32_t)pos;
             if (pos < end)
                 p->_fstate = F_VALUE;
-            break;
-        default: /* F_VALUE */
-            pos = skip_class(buf, pos, end, C_VALUE);
+        } else if (p->_fstate == F_VALUE) {
+            pos = skip_value(buf, pos, end);
             if (pos == end)
                 break;
-            if (buf[pos] != '\r')
-                return fail(
-                    p, buf[pos] == '\n' ? CF_HTTP_ERR_LINE_ENDING : CF_HTTP_ERR_HEADER_VALUE, pos);
+            if (buf[pos] != '\r') {
+                cf_http_parse_error err =
+                    buf[pos] == '\n' ? CF_HTTP_ERR_LINE_ENDING : CF_HTTP_ERR_HEADER_VALUE;
+                return fail(p, err, pos);
+            }
             p->_vend = (uint32_t)pos;
             p->_fstate = F_VALUE_LF;
             pos++;
-            break;
+        } else {
+            int r = field_edge(p, buf, pos);
+            if (r != SCAN_GO)
+                return r;
+            pos = p->_pos;
         }
     }
     p->_pos = (uint32_t)pos;
@@ -649,7 +695,7 @@ static int on_transfer_encoding(cf_http_parser *p, const char *v, size_t n)
     int count = 0;
     while (list_next(&s, v + n, &el, &el_len)) {
         count++;
-        if ((p->_mflags & M_TE_CHUNKED) && p->_kind == CF_HTTP_REQUEST)
+        if ((p->_mflags & M_TE_CHUNKED) && p->_kind == CF_HTTP_PARSER_REQUEST)
             return fail(p, CF_HTTP_ERR_TRANSFER_ENCODING, (size_t)p->_vstart + (size_t)(el - v));
         if (EQ_LIT(el, el_len, "chunked")) {
             p->_mflags |= M_TE_CHUNKED;
@@ -692,19 +738,19 @@ static int on_expect(cf_http_parser *p, const char *v, size_t n)
 }
 
 /* A header line is complete: record its span, then apply what it means for framing. */
-static int on_head_field(cf_http_parser *p, const char *buf, cf_http_header *arr, size_t max)
+static int on_head_field(cf_http_parser *p, const char *buf, cf_http_field *arr, size_t max)
 {
     if (p->_nhdr >= max)
         return fail(p, CF_HTTP_ERR_TOO_MANY_HEADERS, p->_mark);
     const char *name = buf + p->_mark;
     const char *value = buf + p->_vstart;
     size_t vlen = p->_vend - p->_vstart;
-    cf_http_header *h = &arr[p->_nhdr++];
+    cf_http_field *h = &arr[p->_nhdr++];
     h->name = name;
     h->name_len = p->_nlen;
     h->value = value;
     h->value_len = vlen;
-    int request = p->_kind == CF_HTTP_REQUEST;
+    int request = p->_kind == CF_HTTP_PARSER_REQUEST;
     switch (classify(name, p->_nlen)) {
     case H_CONTENT_LENGTH:
         return on_content_length(p, value, vlen);
@@ -728,7 +774,7 @@ static int on_head_field(cf_http_parser *p, const char *buf, cf_http_header *arr
 }
 
 /* The head's field lines again, from validated bytes, when the buffer or array moved. */
-static int refill_headers(cf_http_parser *p, const char *buf, cf_http_header *arr, size_t max)
+static int refill_headers(cf_http_parser *p, const char *buf, cf_http_field *arr, size_t max)
 {
     if (p->_nhdr > max)
         return fail(p, CF_HTTP_ERR_TOO_MANY_HEADERS, p->_hstart);
@@ -778,8 +824,7 @@ static int enter_head(cf_http_parser *p, const char *buf, uintptr_t harr)
 }
 
 /* Scan what is new of the head; STEP_DONE once the empty line that ends it is consumed. */
-static int scan_head(cf_http_parser *p, const char *buf, size_t len, cf_http_header *arr,
-                     size_t max)
+static int scan_head(cf_http_parser *p, const char *buf, size_t len, cf_http_field *arr, size_t max)
 {
     size_t limit = max_head(p);
     size_t end = CF_MIN(len, limit);
@@ -807,11 +852,11 @@ static void start_body(cf_http_parser *p, unsigned flags)
     p->_pos = 0;
     p->_total = 0;
     p->_extlen = 0;
-    p->_closed = !(flags & CF_HTTP_KEEP_ALIVE);
-    p->_left = (flags & CF_HTTP_CONTENT_LENGTH) ? p->_clen : 0;
-    if (flags & CF_HTTP_CHUNKED)
+    p->_closed = !(flags & CF_HTTP_MSG_KEEP_ALIVE);
+    p->_left = (flags & CF_HTTP_MSG_CONTENT_LENGTH) ? p->_clen : 0;
+    if (flags & CF_HTTP_MSG_CHUNKED)
         p->_state = B_CSIZE0;
-    else if (flags & CF_HTTP_UNTIL_CLOSE)
+    else if (flags & CF_HTTP_MSG_UNTIL_CLOSE)
         p->_state = B_EOF;
     else
         p->_state = B_LENGTH;
@@ -819,7 +864,7 @@ static void start_body(cf_http_parser *p, unsigned flags)
 
 static int check_body_limit(cf_http_parser *p, unsigned flags)
 {
-    if ((flags & CF_HTTP_CONTENT_LENGTH) && p->_max_body && p->_clen > p->_max_body)
+    if ((flags & CF_HTTP_MSG_CONTENT_LENGTH) && p->_max_body && p->_clen > p->_max_body)
         return fail(p, CF_HTTP_ERR_BODY_TOO_LARGE, p->_hstart);
     return (int)flags;
 }
@@ -835,20 +880,21 @@ static int request_framing(cf_http_parser *p)
         /* HTTP/1.0 has no transfer codings: such framing is faulty (RFC 9112 §6.1). */
         if (p->_minor == 0 || !(m & M_TE_CHUNKED))
             return fail(p, CF_HTTP_ERR_TRANSFER_ENCODING, p->_hstart);
-        flags |= CF_HTTP_CHUNKED | ((m & M_TE_OTHER) ? CF_HTTP_TE_OTHER : 0);
+        flags |= CF_HTTP_MSG_CHUNKED | ((m & M_TE_OTHER) ? CF_HTTP_MSG_TE_OTHER : 0);
     } else if (m & M_CL) {
-        flags |= CF_HTTP_CONTENT_LENGTH;
+        flags |= CF_HTTP_MSG_CONTENT_LENGTH;
     }
     if (!(m & M_CLOSE) && (p->_minor == 1 || (m & M_KEEPALIVE)))
-        flags |= CF_HTTP_KEEP_ALIVE;
+        flags |= CF_HTTP_MSG_KEEP_ALIVE;
     if ((m & M_EXPECT) && p->_minor == 1)
-        flags |= CF_HTTP_EXPECT_CONTINUE;
+        flags |= CF_HTTP_MSG_EXPECT_CONTINUE;
     if ((m & M_UPGRADE) && (m & M_CONN_UPGRADE))
-        flags |= CF_HTTP_UPGRADE;
-    if (p->_method == CF_HTTP_CONNECT) {
+        flags |= CF_HTTP_MSG_UPGRADE;
+    if (p->_method == CF_HTTP_METHOD_CONNECT) {
         /* A CONNECT request has no content: what follows the head is the tunnel. */
-        flags = (flags & ~(unsigned)(CF_HTTP_CHUNKED | CF_HTTP_CONTENT_LENGTH | CF_HTTP_TE_OTHER)) |
-                CF_HTTP_TUNNEL;
+        flags = (flags & ~(unsigned)(CF_HTTP_MSG_CHUNKED | CF_HTTP_MSG_CONTENT_LENGTH |
+                                     CF_HTTP_MSG_TE_OTHER)) |
+                CF_HTTP_MSG_TUNNEL;
     }
     return check_body_limit(p, flags);
 }
@@ -860,31 +906,31 @@ static int response_framing(cf_http_parser *p, cf_http_method req_method)
     int st = p->_status;
     int keep = !(m & M_CLOSE) && (p->_minor == 1 || (m & M_KEEPALIVE));
     unsigned flags = 0;
-    int tunnel = req_method == CF_HTTP_CONNECT && st / 100 == 2;
-    if (st < 200 || st == 204 || st == 304 || req_method == CF_HTTP_HEAD || tunnel) {
+    int tunnel = req_method == CF_HTTP_METHOD_CONNECT && st / 100 == 2;
+    if (st < 200 || st == 204 || st == 304 || req_method == CF_HTTP_METHOD_HEAD || tunnel) {
         if (st == 101)
-            flags |= CF_HTTP_UPGRADE;
+            flags |= CF_HTTP_MSG_UPGRADE;
         if (tunnel)
-            flags |= CF_HTTP_TUNNEL;
+            flags |= CF_HTTP_MSG_TUNNEL;
         if (st < 200)
             keep = 1; /* interim: the final response decides */
     } else if ((m & M_TE) && (m & M_TE_CHUNKED) && p->_minor == 1) {
-        flags |= CF_HTTP_CHUNKED | ((m & M_TE_OTHER) ? CF_HTTP_TE_OTHER : 0);
+        flags |= CF_HTTP_MSG_CHUNKED | ((m & M_TE_OTHER) ? CF_HTTP_MSG_TE_OTHER : 0);
     } else if (m & M_TE) {
-        flags |= CF_HTTP_UNTIL_CLOSE | CF_HTTP_TE_OTHER;
+        flags |= CF_HTTP_MSG_UNTIL_CLOSE | CF_HTTP_MSG_TE_OTHER;
         keep = 0;
     } else if (m & M_CL) {
-        flags |= CF_HTTP_CONTENT_LENGTH;
+        flags |= CF_HTTP_MSG_CONTENT_LENGTH;
     } else {
-        flags |= CF_HTTP_UNTIL_CLOSE;
+        flags |= CF_HTTP_MSG_UNTIL_CLOSE;
         keep = 0;
     }
     if (keep)
-        flags |= CF_HTTP_KEEP_ALIVE;
+        flags |= CF_HTTP_MSG_KEEP_ALIVE;
     return check_body_limit(p, flags);
 }
 
-static int finish_request(cf_http_parser *p, const char *buf, cf_http_request *req)
+static int finish_request(cf_http_parser *p, const char *buf, cf_http_request_head *req)
 {
     size_t head_len = p->_pos;
     int r = p->_moved ? refill_headers(p, buf, req->headers, req->max_headers) : 0;
@@ -902,12 +948,12 @@ static int finish_request(cf_http_parser *p, const char *buf, cf_http_request *r
     req->minor_version = p->_minor;
     req->num_headers = p->_nhdr;
     req->flags = (unsigned)r;
-    req->content_length = (req->flags & CF_HTTP_CONTENT_LENGTH) ? p->_clen : 0;
+    req->content_length = (req->flags & CF_HTTP_MSG_CONTENT_LENGTH) ? p->_clen : 0;
     start_body(p, req->flags);
     return (int)head_len;
 }
 
-static int finish_response(cf_http_parser *p, const char *buf, cf_http_response *resp)
+static int finish_response(cf_http_parser *p, const char *buf, cf_http_response_head *resp)
 {
     size_t head_len = p->_pos;
     int r = p->_moved ? refill_headers(p, buf, resp->headers, resp->max_headers) : 0;
@@ -924,14 +970,14 @@ static int finish_response(cf_http_parser *p, const char *buf, cf_http_response 
     resp->minor_version = p->_minor;
     resp->num_headers = p->_nhdr;
     resp->flags = (unsigned)r;
-    resp->content_length = (resp->flags & CF_HTTP_CONTENT_LENGTH) ? p->_clen : 0;
+    resp->content_length = (resp->flags & CF_HTTP_MSG_CONTENT_LENGTH) ? p->_clen : 0;
     start_body(p, resp->flags);
     return (int)head_len;
 }
 
-int cf_http_parse_request(cf_http_parser *p, const char *buf, size_t len, cf_http_request *req)
+int cf_http_parse_request(cf_http_parser *p, const char *buf, size_t len, cf_http_request_head *req)
 {
-    if (!p || !req || (!buf && len) || p->_kind != CF_HTTP_REQUEST)
+    if (!p || !req || (!buf && len) || p->_kind != CF_HTTP_PARSER_REQUEST)
         return CF_EINVAL;
     int r = enter_head(p, buf, (uintptr_t)req->headers);
     if (r < 0)
@@ -942,9 +988,10 @@ int cf_http_parse_request(cf_http_parser *p, const char *buf, size_t len, cf_htt
     return finish_request(p, buf, req);
 }
 
-int cf_http_parse_response(cf_http_parser *p, const char *buf, size_t len, cf_http_response *resp)
+int cf_http_parse_response(cf_http_parser *p, const char *buf, size_t len,
+                           cf_http_response_head *resp)
 {
-    if (!p || !resp || (!buf && len) || p->_kind != CF_HTTP_RESPONSE)
+    if (!p || !resp || (!buf && len) || p->_kind != CF_HTTP_PARSER_RESPONSE)
         return CF_EINVAL;
     int r = enter_head(p, buf, (uintptr_t)resp->headers);
     if (r < 0)
@@ -1193,15 +1240,15 @@ int cf_http_parse_finish(cf_http_parser *p)
 
 /* ---- helpers ---- */
 
-const cf_http_header *cf_http_header_find(const cf_http_header *headers, size_t n, const char *name,
-                                          const cf_http_header *after)
+const cf_http_field *cf_http_field_find(const cf_http_field *headers, size_t n, const char *name,
+                                        const cf_http_field *after)
 {
     if (!headers || !name)
         return NULL;
     size_t nlen = strlen(name);
     size_t i = after ? (size_t)(after - headers) + 1 : 0;
     for (; i < n; i++) {
-        const cf_http_header *h = &headers[i];
+        const cf_http_field *h = &headers[i];
         if (h->name_len != nlen)
             continue;
         size_t k = 0;

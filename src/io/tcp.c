@@ -236,8 +236,10 @@ static void update_active(cf_tcp *t)
 /* Watch exactly the events the state needs. Errors of epoll_ctl are sticky. */
 static int update_io(cf_tcp *t)
 {
-    if (t->fd < 0)
+    if (t->fd < 0) {
+        update_active(t);
         return 0;
+    }
     cf_loop *loop = t->h.loop;
     unsigned want = 0;
     if (t->flags & (T_READING | T_LISTENING))
@@ -437,9 +439,9 @@ static int write_check(const cf_tcp *t)
  * Queue a request built by the caller (its iovecs set) after trying to write at once.
  * Returns 0 / CF_TCP_FULL, or a negative code with `w` freed.
  */
-static int submit(cf_tcp *t, wreq *w)
+static int submit(cf_tcp *t, wreq *w, int tried)
 {
-    int direct = cf_queue_empty(&t->wq) && (t->flags & T_CONNECTED);
+    int direct = !tried && cf_queue_empty(&t->wq) && (t->flags & T_CONNECTED);
     cf_queue_insert_tail(&t->wq, &w->link);
     t->queued += iov_bytes(w->iov + w->idx, w->niov - w->idx);
     if (direct) {
@@ -466,6 +468,20 @@ static int submit(cf_tcp *t, wreq *w)
     return 0;
 }
 
+/* Skip the first `n` bytes of a request's buffers (already written). */
+static void skip(wreq *w, size_t n)
+{
+    while (n && w->idx < w->niov) {
+        struct iovec *v = &w->iov[w->idx];
+        size_t k = CF_MIN(n, v->iov_len);
+        v->iov_base = (char *)v->iov_base + k;
+        v->iov_len -= k;
+        n -= k;
+        if (v->iov_len == 0)
+            w->idx++;
+    }
+}
+
 int cf_tcp_write(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb, void *data)
 {
     if (!t || (!bufs && nbufs) || nbufs > IOV_MAX)
@@ -474,6 +490,8 @@ int cf_tcp_write(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb, void
     if (rc < 0)
         return rc;
     /* Fast path: nothing queued, no callback: write straight from the caller's buffers. */
+    size_t done = 0;
+    int tried = 0;
     if (!cb && cf_queue_empty(&t->wq) && (t->flags & T_CONNECTED) && nbufs <= 64) {
         struct iovec iov[64];
         for (size_t i = 0; i < nbufs; i++) {
@@ -488,6 +506,8 @@ int cf_tcp_write(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb, void
         }
         if (r >= 0 && (size_t)r == want)
             return 0;
+        done = r > 0 ? (size_t)r : 0;
+        tried = 1;
     }
     size_t extra = nbufs > CF_ARRAY_LEN(((wreq *)0)->inl) ? nbufs * sizeof(struct iovec) : 0;
     wreq *w = cf__malloc(sizeof *w + extra);
@@ -503,7 +523,8 @@ int cf_tcp_write(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb, void
         w->iov[i].iov_base = bufs[i].base;
         w->iov[i].iov_len = bufs[i].len;
     }
-    return submit(t, w);
+    skip(w, done);
+    return submit(t, w, tried);
 }
 
 int cf_tcp_write_copy(cf_tcp *t, const void *bytes, size_t len)
@@ -514,7 +535,9 @@ int cf_tcp_write_copy(cf_tcp *t, const void *bytes, size_t len)
     if (rc < 0)
         return rc;
     size_t off = 0;
+    int tried = 0;
     if (cf_queue_empty(&t->wq) && (t->flags & T_CONNECTED)) {
+        tried = 1;
         ssize_t r = len ? cf__sys_write(t->fd, bytes, len) : 0;
         if (r < 0 && r != CF_EAGAIN) {
             t->error = (int)r;
@@ -537,8 +560,7 @@ int cf_tcp_write_copy(cf_tcp *t, const void *bytes, size_t len)
     w->niov = 1;
     w->idx = 0;
     w->status = 0;
-    /* Part of the bytes went out already: the rest must not be tried "at once" again. */
-    return submit(t, w);
+    return submit(t, w, tried);
 }
 
 void cf_tcp_on_drain(cf_tcp *t, cf_tcp_drain_cb cb, void *data)

@@ -23,7 +23,7 @@ int cf__dbuf_addc(cf_dbuf *b, char c);
 int cf__dbuf_adds(cf_dbuf *b, const char *s);
 /* printf-style append; same errors as cf__dbuf_add. */
 int cf__dbuf_printf(cf_dbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int cf__dbuf_vprintf(cf_dbuf *b, const char *fmt, va_list ap);
+int cf__dbuf_vprintf(cf_dbuf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Make room for `len` more bytes without changing `len`. Same errors. */
 int cf__dbuf_reserve(cf_dbuf *b, size_t len);
 void cf__dbuf_reset(cf_dbuf *b);

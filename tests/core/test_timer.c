@@ -344,6 +344,7 @@ static void imm_queue_more(void *d)
     ASSERT_OK(cf_set_immediate(L, t_log, S("queued-in-check"), NULL));
     ASSERT_OK(cf_set_timeout(L, 1, t_log, S("timer"), NULL));
     cf_clear_immediate(imm_next); /* cleared in the check phase that runs it */
+    cf__clock_advance(L, 5);      /* the timer is due when the next iteration starts */
 }
 
 static void test_timer_immediates_order(void)

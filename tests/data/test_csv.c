@@ -233,8 +233,8 @@ static void test_csv_writer_sink_errors_are_sticky(void)
     ASSERT_OK(cf_csv_write_str(&w, "abc"));
     ASSERT_OK(cf_csv_end_record(&w)); /* 5 bytes */
     ASSERT_OK(cf_csv_write_str(&w, "defghijk"));
-    ASSERT_EQ(s.calls, 1);                         /* staged until the record ends */
-    ASSERT_EQ(cf_csv_end_record(&w), CF_ENOSPC);   /* 10 more bytes do not fit */
+    ASSERT_EQ(s.calls, 1);                           /* staged until the record ends */
+    ASSERT_EQ(cf_csv_end_record(&w), CF_ENOSPC);     /* 10 more bytes do not fit */
     ASSERT_EQ(cf_csv_write_str(&w, "x"), CF_ENOSPC); /* sticky */
     ASSERT_EQ(cf_csv_end_record(&w), CF_ENOSPC);
     ASSERT_EQ(cf_csv_writer_flush(&w), CF_ENOSPC);
@@ -315,10 +315,10 @@ static void test_csv_mem_sink_limit_and_oom(void)
     cf_csv_writer w;
     ASSERT_OK(cf_csv_writer_init(&w, 0, cf_csv_mem_write, &out));
     ASSERT_OK(cf_csv_write_str(&w, "abcd"));
-    ASSERT_OK(cf_csv_end_record(&w));                 /* 6 bytes */
+    ASSERT_OK(cf_csv_end_record(&w)); /* 6 bytes */
     ASSERT_OK(cf_csv_write_str(&w, "e"));
-    ASSERT_EQ(cf_csv_end_record(&w), CF_ETOOBIG);      /* 9 > 8 */
-    ASSERT_EQ(cf_csv_write_str(&w, "f"), CF_ETOOBIG);   /* sticky */
+    ASSERT_EQ(cf_csv_end_record(&w), CF_ETOOBIG);     /* 9 > 8 */
+    ASSERT_EQ(cf_csv_write_str(&w, "f"), CF_ETOOBIG); /* sticky */
     ASSERT_EQ(out.len, 6);
     cf_csv_mem_free(&out);
     ASSERT_EQ(out.max, 8);
@@ -516,11 +516,12 @@ static void test_csv_reader_rejects_bad_arguments(void)
 /* Fail allocation n = 1, 2, ... (once, then sticky) until the parse succeeds. */
 static void test_csv_reader_out_of_memory(void)
 {
-    static const char doc[] = "a,\"b\nb\",c\r\n,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,"
-                              ",,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,\n"
-                              "0123456789012345678901234567890123456789012345678901234567890123"
-                              "0123456789012345678901234567890123456789012345678901234567890123"
-                              ",last";
+    static const char doc[] =
+        "a,\"b\nb\",c\r\n,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,"
+        ",,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,\n"
+        "0123456789012345678901234567890123456789012345678901234567890123"
+        "0123456789012345678901234567890123456789012345678901234567890123"
+        ",last";
     for (int sticky = 0; sticky <= 1; sticky++) {
         for (long n = 1;; n++) {
             collect c = {0};

@@ -79,9 +79,9 @@ static void test_csv_json_scalars(void)
 
 static void test_csv_json_paths(void)
 {
-    static const char *const cols[] = {"a.b[2].c", "people[0]", "people[5]", "[\"odd.key\"]",
-                                       "a.b[0]",   "a.x.y",     "people.0",  "a.b[",
-                                       "title"};
+    static const char *const cols[] = {"a.b[2].c",      "people[0]", "people[5]",
+                                       "[\"odd.key\"]", "a.b[0]",    "a.x.y",
+                                       "people.0",      "a.b[",      "title"};
     cf_csv_mem out = {0};
     record_of("{\"a\":{\"b\":[1,2,{\"c\":\"deep\"}]},\"people\":[\"x\",\"y\"],\"odd.key\":7,"
               "\"title\":\"Ponyo\"}",
@@ -118,8 +118,8 @@ static void test_csv_json_formula_guard_spares_numbers(void)
 {
     static const char *const cols[] = {"s", "n", "ns", "at", "t"};
     cf_csv_mem out = {0};
-    record_of("{\"s\":\"=HYPERLINK(1)\",\"n\":-5,\"ns\":\"-5\",\"at\":\"@x,y\",\"t\":true}", cols, 5,
-              CF_CSV_FORMULA_GUARD, &out);
+    record_of("{\"s\":\"=HYPERLINK(1)\",\"n\":-5,\"ns\":\"-5\",\"at\":\"@x,y\",\"t\":true}", cols,
+              5, CF_CSV_FORMULA_GUARD, &out);
     ASSERT_STR_EQ(out.data, "'=HYPERLINK(1),-5,'-5,\"'@x,y\",true\r\n");
     cf_csv_mem_free(&out);
 }
@@ -239,7 +239,11 @@ static void test_csv_json_ghibli_matches_reference(void)
     free(ref);
 }
 
-/* A generated array of film-like objects with every kind of value, some keys missing. */
+/*
+ * A generated array of film-like objects with every kind of value, some keys missing, some
+ * repeated (the last one counts), nested values, and now and then an element that is not an
+ * object at all.
+ */
 static char *make_array(size_t count, size_t *len)
 {
     char *text = NULL;
@@ -249,25 +253,37 @@ static char *make_array(size_t count, size_t *len)
     fputs("{\"meta\":{\"n\":1},\"films\":[\n", f);
     for (size_t i = 0; i < count; i++) {
         uint32_t r = rng_next(&seed);
-        fprintf(f, "%s{\"id\":%zu,\"title\":\"Film \\\"%zu\\\", part %u\"", i ? ",\n  " : "", i, i,
-                r % 7);
+        fputs(i ? ",\n  " : "", f);
+        if (r % 97 == 0) {
+            fputs(r & 1 ? "[\"not\",\"an\",{\"object\":1}]" : r & 2 ? "null" : "-0.5", f);
+            continue;
+        }
+        if (r & 32)
+            fputs("{\"title\":\"replaced\",\"meta\":{\"k\":[1]},", f);
+        else
+            fputs("{", f);
+        fprintf(f, "\"id\":%zu,\"title\":\"Film \\\"%zu\\\", part %u\"", i, i, r % 7);
         if (r & 1)
             fprintf(f, ",\"release_date\":\"%u\"", 1980 + r % 45);
         fprintf(f, ",\"score\":%s,\"ok\":%s,\"none\":null", r & 2 ? "-1.5e2" : "97",
                 r & 4 ? "true" : "false");
         if (r & 8)
-            fputs(",\"tags\":[\"a\",\"b,c\",{\"k\":\"v\\nw\"}]", f);
-        fprintf(f, ",\"jp\":\"\\u5929\\u7a7a \xe3\x81\xae\\t%u\",\"formula\":\"=%u+1\" }",
-                r % 100, r % 10);
+            fputs(",\"tags\":[\"a\",\"b,c\",{\"k\":\"v\\nw\",\"k\":[]}]", f);
+        if (r & 16)
+            fputs(",\"meta\":{\"k\":{\"deep\":[true,{}]},\"odd.key\":\"@odd\"}", f);
+        fprintf(f, ",\"jp\":\"\\u5929\\u7a7a \xe3\x81\xae\\t%u\",\"formula\":\"=%u+1\" }", r % 100,
+                r % 10);
     }
     fputs("],\"after\":[1,2]}", f);
     fclose(f);
     return text;
 }
 
-static const char *const gen_cols[] = {"title", "release_date", "id",   "score",   "ok",
-                                       "none",  "tags",         "jp",   "tags[2]", "missing",
-                                       "formula", "tags[1]"};
+static const char *const gen_cols[] = {
+    "title",     "release_date",      "id",      "score",         "ok",      "none",   "tags",
+    "jp",        "tags[2]",           "missing", "formula",       "tags[1]", "meta.k", "meta",
+    "tags[2].k", "meta[\"odd.key\"]", "",        "meta.k.deep[1]"};
+#define NGEN CF_ARRAY_LEN(gen_cols)
 
 /* A sink that compares the output with what it should be, keeping none of it. */
 typedef struct compare_sink {
@@ -301,9 +317,9 @@ static void test_csv_json_streams_large_array_in_random_chunks(void)
     cf_csv_mem whole = {0};
     cf_csv_writer w;
     ASSERT_OK(cf_csv_writer_init(&w, CF_CSV_FORMULA_GUARD, cf_csv_mem_write, &whole));
-    ASSERT_OK(cf_csv_write_json_header(&w, gen_cols, 12));
+    ASSERT_OK(cf_csv_write_json_header(&w, gen_cols, NGEN));
     for (size_t i = 0; i < count; i++)
-        ASSERT_OK(cf_csv_write_json_record(&w, cf_json_at(films, i), gen_cols, 12));
+        ASSERT_OK(cf_csv_write_json_record(&w, cf_json_at(films, i), gen_cols, NGEN));
     cf_json_free(doc);
 
     /* Streamed in random chunks; rows are compared as they come out and none is kept. */
@@ -311,7 +327,7 @@ static void test_csv_json_streams_large_array_in_random_chunks(void)
     compare_sink s = {whole.data, whole.len, 0, base};
     ASSERT_OK(cf_csv_writer_init(&w, CF_CSV_FORMULA_GUARD, compare_write, &s));
     cf_csv_json *c = NULL;
-    ASSERT_OK(cf_csv_json_new(&c, &w, "films", gen_cols, 12, 1, NULL));
+    ASSERT_OK(cf_csv_json_new(&c, &w, "films", gen_cols, NGEN, 1, NULL));
     uint32_t seed = 99;
     size_t rows_seen_midway = 0;
     for (size_t i = 0; i < json_len;) {
@@ -354,13 +370,25 @@ static void test_csv_json_converter_errors(void)
     ASSERT_OK(cf_csv_writer_init(&w, 0, cf_csv_mem_write, &out));
     ASSERT_OK(cf_csv_json_new(&c, &w, "films", film_cols, 2, 0, NULL));
     ASSERT_EQ(feed_str(c, "{\"films\":{}}"), CF_EPARSE);
+    ASSERT_STR_EQ(cf_csv_json_error(c), "JSON: expected an array at path 'films' (byte 9)");
     cf_csv_json_free(c);
     ASSERT_OK(cf_csv_json_new(&c, &w, "films", film_cols, 2, 0, NULL));
     ASSERT_EQ(feed_str(c, "{\"people\":[]}"), 0);
     ASSERT_EQ(cf_csv_json_finish(c), CF_ENOENT);
+    ASSERT_STR_EQ(cf_csv_json_error(c), "JSON: no value at path 'films'");
     ASSERT_EQ(cf_csv_json_rows(c), 0);
     cf_csv_json_free(c);
     ASSERT(!out.data);
+
+    /* A selected value longer than the limit. */
+    cf_json_limits lim = {.max_string = 16};
+    ASSERT_OK(cf_csv_json_new(&c, &w, NULL, film_cols, 2, 0, &lim));
+    ASSERT_EQ(feed_str(c, "[{\"title\":\"fifteen chars..\"},{\"title\":\"sixteen chars...\"}]"),
+              CF_ETOOBIG);
+    ASSERT_STR_EQ(cf_csv_json_error(c), "CSV: a value of column 'title' is longer than 16 bytes");
+    ASSERT_EQ(cf_csv_json_rows(c), 1);
+    cf_csv_json_free(c);
+    cf_csv_mem_free(&out);
 
     /* Truncated input. */
     ASSERT_OK(cf_csv_json_new(&c, &w, NULL, film_cols, 2, 0, NULL));

@@ -19,15 +19,15 @@ typedef struct rec {
     int copied; /* tokens whose text was not inside the chunk */
 } rec;
 
-static const char *const kind_names[] = {"?",   "{",   "}",   "[",     "]",   "key",
+static const char *const kind_names[] = {"?",   "{",   "}",    "[",     "]",   "key",
                                          "str", "num", "true", "false", "null"};
 
 static int on_event(const cf_json_event *ev, void *data)
 {
     rec *r = data;
     r->count++;
-    int n = snprintf(r->log + r->len, sizeof r->log - r->len, "%s@%u", kind_names[ev->kind],
-                     ev->depth);
+    int n =
+        snprintf(r->log + r->len, sizeof r->log - r->len, "%s@%u", kind_names[ev->kind], ev->depth);
     r->len += (size_t)n;
     if (ev->text) {
         r->log[r->len++] = ':';
@@ -220,8 +220,9 @@ static void expect_error(const char *doc, size_t len, int code, const char *mess
 
 static void test_json_error_messages_structure(void)
 {
-    EXPECT_ERROR("{\n  \"title\": \"Castle in the Sky, (1986)\",\n  \"rt_score\": 9 \"director\": 1\n}",
-                 CF_EPARSE, "JSON: expected ',' or '}' at line 3, column 17 (byte 58)");
+    EXPECT_ERROR(
+        "{\n  \"title\": \"Castle in the Sky, (1986)\",\n  \"rt_score\": 9 \"director\": 1\n}",
+        CF_EPARSE, "JSON: expected ',' or '}' at line 3, column 17 (byte 58)");
     EXPECT_ERROR("", CF_EPARSE,
                  "JSON: unexpected end of input, expected a value at line 1, column 1 (byte 0)");
     EXPECT_ERROR("  \r\n ", CF_EPARSE,
@@ -243,9 +244,9 @@ static void test_json_error_messages_structure(void)
                  "JSON: unexpected data after the top-level value at line 1, column 4 (byte 3)");
     EXPECT_ERROR("{}{}", CF_EPARSE,
                  "JSON: unexpected data after the top-level value at line 1, column 3 (byte 2)");
-    EXPECT_ERROR("\xEF\xBB\xBF{}", CF_EPARSE, "JSON: expected a value at line 1, column 1 (byte 0)");
-    EXPECT_ERROR("[\x00]", CF_EPARSE,
-                 "JSON: expected a value or ']' at line 1, column 2 (byte 1)");
+    EXPECT_ERROR("\xEF\xBB\xBF{}", CF_EPARSE,
+                 "JSON: expected a value at line 1, column 1 (byte 0)");
+    EXPECT_ERROR("[\x00]", CF_EPARSE, "JSON: expected a value or ']' at line 1, column 2 (byte 1)");
 }
 
 static void test_json_error_messages_tokens(void)
@@ -267,16 +268,13 @@ static void test_json_error_messages_tokens(void)
                  "JSON: expected a digit in the exponent at line 1, column 5 (byte 4)");
     EXPECT_ERROR("01", CF_EPARSE,
                  "JSON: unexpected data after the top-level value at line 1, column 2 (byte 1)");
-    EXPECT_ERROR("[+1]", CF_EPARSE,
-                 "JSON: expected a value or ']' at line 1, column 2 (byte 1)");
-    EXPECT_ERROR("[.5]", CF_EPARSE,
-                 "JSON: expected a value or ']' at line 1, column 2 (byte 1)");
+    EXPECT_ERROR("[+1]", CF_EPARSE, "JSON: expected a value or ']' at line 1, column 2 (byte 1)");
+    EXPECT_ERROR("[.5]", CF_EPARSE, "JSON: expected a value or ']' at line 1, column 2 (byte 1)");
     EXPECT_ERROR("tru", CF_EPARSE,
                  "JSON: unexpected end of input, expected 'true' at line 1, column 4 (byte 3)");
     EXPECT_ERROR("[nul1]", CF_EPARSE,
                  "JSON: invalid literal, expected 'null' at line 1, column 5 (byte 4)");
-    EXPECT_ERROR("[True]", CF_EPARSE,
-                 "JSON: expected a value or ']' at line 1, column 2 (byte 1)");
+    EXPECT_ERROR("[True]", CF_EPARSE, "JSON: expected a value or ']' at line 1, column 2 (byte 1)");
 }
 
 static void test_json_error_messages_utf8(void)
@@ -419,14 +417,21 @@ static void test_json_depth_limit(void)
 static void test_json_string_limit(void)
 {
     char small[8];
-    const char *docs[] = {"[\"12345678\"]", "[\"123456789\"]", "{\"123456789\":1}",
-                          "[123456789]", "[\"12345678\\n\"]"};
-    const int want[] = {0, CF_ETOOBIG, CF_ETOOBIG, CF_ETOOBIG, CF_ETOOBIG};
-    const char *msgs[] = {"", "JSON: string longer than the scratch buffer (8 bytes) at line 1, "
-                              "column 2 (byte 1)",
+    const char *docs[] = {"[\"12345678\"]", "[\"123456789\"]", "{\"123456789\":1}", "[123456789]",
+                          "[\"12345678\\n\"]",
+                          /* a UTF-8 sequence crossing the limit fails before it is validated */
+                          "[\"1234567\xC3\xA9\"]", "[\"1234567\xC3x\"]"};
+    const int want[] = {0, CF_ETOOBIG, CF_ETOOBIG, CF_ETOOBIG, CF_ETOOBIG, CF_ETOOBIG, CF_ETOOBIG};
+    const char *msgs[] = {"",
+                          "JSON: string longer than the scratch buffer (8 bytes) at line 1, "
+                          "column 2 (byte 1)",
                           "JSON: key longer than the scratch buffer (8 bytes) at line 1, column 2 "
                           "(byte 1)",
                           "JSON: number longer than the scratch buffer (8 bytes) at line 1, "
+                          "column 2 (byte 1)",
+                          "JSON: string longer than the scratch buffer (8 bytes) at line 1, "
+                          "column 2 (byte 1)",
+                          "JSON: string longer than the scratch buffer (8 bytes) at line 1, "
                           "column 2 (byte 1)",
                           "JSON: string longer than the scratch buffer (8 bytes) at line 1, "
                           "column 2 (byte 1)"};
@@ -522,8 +527,13 @@ static void test_json_finish_reports_truncation(void)
 
 static void test_json_errors_same_when_split(void)
 {
-    const char *bad[] = {"[1, 2,, 3]", "{\"a\": \"\xE2\x82\"}", "[\"\\uD83D\\u0041\"]",
-                         "{\"a\" 1}", "[1.e5]", "[truex]", "[\"a\x01\"]"};
+    const char *bad[] = {"[1, 2,, 3]",
+                         "{\"a\": \"\xE2\x82\"}",
+                         "[\"\\uD83D\\u0041\"]",
+                         "{\"a\" 1}",
+                         "[1.e5]",
+                         "[truex]",
+                         "[\"a\x01\"]"};
     for (size_t k = 0; k < CF_ARRAY_LEN(bad); k++) {
         size_t len = strlen(bad[k]);
         rec w = {0};

@@ -1,0 +1,328 @@
+/*
+ * JSON array → CSV with chosen columns: Calcifer's streaming converter (cf_csv_json: the push
+ * parser, one row written as soon as each element is complete) against Node.js (JSON.parse
+ * plus building the CSV string, bench/peers/json_to_csv.js) and jq (`.[] | [...] | @csv`).
+ *
+ *   bench_csv [--runs N | -r N] [--no-1gb] [--columns title,release_date]
+ *
+ * Inputs are made once by bench/gen_films.py in $CF_BENCH_DATA (default
+ * $TMPDIR/calcifer-bench): 200,000 film-like objects (~250 MB), a 100 MB file and a 1 GB
+ * file. Every side runs as a process of its own, reads the file, converts, and writes the CSV
+ * to /dev/null; its peak resident memory is the ru_maxrss that wait4 reports. MB/s is input
+ * bytes (10^6) per second, the median of N runs (default 3): Calcifer and Node time
+ * themselves (start-up excluded), jq is timed around its process. Prints
+ * `name calcifer peer ratio`, where ratio above 1 means Calcifer is faster or smaller. Node
+ * and jq are not run on 1 GB: V8 cannot hold a string that long, and jq keeps the whole
+ * document in memory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "calcifer.h"
+
+extern char **environ;
+
+#define MAX_RUNS 9
+
+typedef struct result {
+    double seconds; /* conversion time */
+    double rss_mib; /* peak resident memory of the process */
+    long long out_bytes;
+    int ok;
+} result;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* ---- the Calcifer side, run as `bench_csv --convert FILE COLUMNS` ---- */
+
+typedef struct out_file {
+    FILE *f;
+    long long bytes;
+} out_file;
+
+static int to_file(void *ctx, const char *p, size_t len)
+{
+    out_file *o = ctx;
+    o->bytes += (long long)len;
+    return fwrite(p, 1, len, o->f) == len ? 0 : CF_EIO;
+}
+
+static int convert(const char *path, char *columns)
+{
+    const char *cols[64];
+    size_t n = 0;
+    for (char *save = NULL, *c = strtok_r(columns, ",", &save); c && n < 64;
+         c = strtok_r(NULL, ",", &save))
+        cols[n++] = c;
+    FILE *out = fopen("/dev/null", "wb");
+    int fd = open(path, O_RDONLY);
+    static char buf[1 << 20];
+    static char outbuf[1 << 20];
+    if (!out || fd < 0 || setvbuf(out, outbuf, _IOFBF, sizeof outbuf) != 0)
+        return 1;
+    double start = now_s();
+    cf_csv_writer w;
+    cf_csv_json *conv = NULL;
+    out_file o = {out, 0};
+    int rc = cf_csv_writer_init(&w, 0, to_file, &o);
+    if (!rc)
+        rc = cf_csv_json_new(&conv, &w, NULL, cols, n, 1, NULL);
+    ssize_t got;
+    while (rc >= 0 && (got = read(fd, buf, sizeof buf)) > 0)
+        rc = cf_csv_json_feed(conv, buf, (size_t)got);
+    if (rc >= 0)
+        rc = cf_csv_json_finish(conv);
+    fflush(out);
+    double elapsed = now_s() - start;
+    if (rc) {
+        fprintf(stderr, "bench_csv: %s\n", cf_csv_json_error(conv));
+        return 1;
+    }
+    printf("%.6f %lld\n", elapsed, o.bytes);
+    cf_csv_json_free(conv);
+    close(fd);
+    fclose(out);
+    return 0;
+}
+
+/* ---- running a side ---- */
+
+/*
+ * Run argv with stdout to a pipe (or /dev/null) and wait for it. The time is what the
+ * program printed first on stdout (seconds, or milliseconds when `ms`), or the wall time
+ * around it when `timed_outside`; a second number, if printed, is the output size.
+ */
+static result run(char *const argv[], int ms, int timed_outside)
+{
+    result r = {0};
+    int fds[2];
+    if (pipe(fds) != 0)
+        return r;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (timed_outside)
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    else
+        posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    posix_spawn_file_actions_addclose(&fa, fds[1]);
+    pid_t pid;
+    double start = now_s();
+    int err = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    if (err) {
+        close(fds[0]);
+        return r;
+    }
+    char text[256] = "";
+    size_t len = 0;
+    ssize_t got;
+    while (len < sizeof text - 1 && (got = read(fds[0], text + len, sizeof text - 1 - len)) > 0)
+        len += (size_t)got;
+    text[len] = '\0';
+    close(fds[0]);
+    int status;
+    struct rusage ru;
+    if (wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return r;
+    double wall = now_s() - start;
+    double t = 0;
+    long long out = -1;
+    if (!timed_outside && sscanf(text, "%lf %lld", &t, &out) < 1)
+        return r;
+    r.seconds = timed_outside ? wall : ms ? t / 1000 : t;
+    r.out_bytes = out;
+    r.rss_mib = (double)ru.ru_maxrss / 1024;
+    r.ok = 1;
+    return r;
+}
+
+static int cmp_result(const void *a, const void *b)
+{
+    double x = ((const result *)a)->seconds;
+    double y = ((const result *)b)->seconds;
+    return (x > y) - (x < y);
+}
+
+/* The median run by time; its memory is the largest seen over all runs. */
+static result median_of(char *const argv[], int ms, int timed_outside, int runs)
+{
+    result rs[MAX_RUNS];
+    double rss = 0;
+    for (int i = 0; i < runs; i++) {
+        rs[i] = run(argv, ms, timed_outside);
+        if (!rs[i].ok)
+            return rs[i];
+        rss = rs[i].rss_mib > rss ? rs[i].rss_mib : rss;
+    }
+    qsort(rs, (size_t)runs, sizeof rs[0], cmp_result);
+    result m = rs[runs / 2];
+    m.rss_mib = rss;
+    return m;
+}
+
+static void print_line(const char *name, double ours, double peer, int higher_is_better)
+{
+    if (peer > 0)
+        printf("%-34s %10.1f %10.1f %8.2fx\n", name, ours, peer,
+               higher_is_better ? ours / peer : peer / ours);
+    else
+        printf("%-34s %10.1f %10s %9s\n", name, ours, "-", "-");
+}
+
+/* ---- inputs ---- */
+
+static int ensure_input(const char *gen, const char *path, const char *flag, const char *value)
+{
+    if (file_size(path) > 0)
+        return 0;
+    fprintf(stderr, "bench_csv: generating %s\n", path);
+    char *argv[] = {(char *)"python3", (char *)gen,  (char *)flag,
+                    (char *)value,     (char *)path, NULL};
+    pid_t pid;
+    int status;
+    if (posix_spawnp(&pid, "python3", NULL, NULL, argv, environ) != 0 ||
+        waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "bench_csv: could not run %s\n", gen);
+        return -1;
+    }
+    return 0;
+}
+
+static int have(const char *prog)
+{
+    char *argv[] = {(char *)prog, (char *)"--version", NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    int status = 1;
+    int err = posix_spawnp(&pid, prog, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (!err)
+        waitpid(pid, &status, 0);
+    return !err && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+int main(int argc, char **argv)
+{
+    int runs = 3;
+    int big = 1;
+    char columns[256] = "title,release_date";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--convert") && i + 2 < argc)
+            return convert(argv[i + 1], argv[i + 2]);
+        if ((!strcmp(argv[i], "--runs") || !strcmp(argv[i], "-r")) && i + 1 < argc)
+            runs = (int)strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--no-1gb"))
+            big = 0;
+        else if (!strcmp(argv[i], "--columns") && i + 1 < argc)
+            snprintf(columns, sizeof columns, "%s", argv[++i]);
+    }
+    runs = runs < 1 ? 1 : runs > MAX_RUNS ? MAX_RUNS : runs;
+
+    char self[4096], here[4096], gen[4200], peer_js[4200], dir[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return 1;
+    self[n] = '\0';
+    snprintf(here, sizeof here, "%s", __FILE__);
+    const char *bench_dir = dirname(here);
+    snprintf(gen, sizeof gen, "%s/gen_films.py", bench_dir);
+    snprintf(peer_js, sizeof peer_js, "%s/peers/json_to_csv.js", bench_dir);
+    const char *data = getenv("CF_BENCH_DATA");
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s%s",
+             data  ? data
+             : tmp ? tmp
+                   : "/tmp",
+             data ? "" : "/calcifer-bench");
+    mkdir(dir, 0755);
+    char f200k[4200], f100[4200], f1g[4200];
+    snprintf(f200k, sizeof f200k, "%s/films-200k.json", dir);
+    snprintf(f100, sizeof f100, "%s/films-100mb.json", dir);
+    snprintf(f1g, sizeof f1g, "%s/films-1gb.json", dir);
+    if (ensure_input(gen, f200k, "--count", "200000") || ensure_input(gen, f100, "--mb", "100") ||
+        (big && ensure_input(gen, f1g, "--mb", "1000")))
+        return 1;
+
+    /* jq's filter for the columns: .[] | [.a,.b] | @csv */
+    char filter[1024] = ".[] | [";
+    char colcopy[256];
+    snprintf(colcopy, sizeof colcopy, "%s", columns);
+    for (char *save = NULL, *c = strtok_r(colcopy, ",", &save); c; c = strtok_r(NULL, ",", &save))
+        snprintf(filter + strlen(filter), sizeof filter - strlen(filter), "%s.%s",
+                 filter[strlen(filter) - 1] == '[' ? "" : ",", c);
+    snprintf(filter + strlen(filter), sizeof filter - strlen(filter), "] | @csv");
+
+    char *cf_argv[] = {self, (char *)"--convert", f200k, columns, NULL};
+    char *node_argv[] = {(char *)"node", peer_js, f200k, (char *)"/dev/null", columns, NULL};
+    char *jq_argv[] = {(char *)"jq", (char *)"-r", filter, f200k, NULL};
+    double mb200k = (double)file_size(f200k) / 1e6;
+    int has_node = have("node");
+    int has_jq = have("jq");
+
+    printf("# input: %s (%.0f MB), columns %s, median of %d runs\n", f200k, mb200k, columns, runs);
+    printf("%-34s %10s %10s %9s\n", "name", "calcifer", "peer", "ratio");
+    result cf = median_of(cf_argv, 0, 0, runs);
+    if (!cf.ok) {
+        fprintf(stderr, "bench_csv: the Calcifer conversion failed\n");
+        return 1;
+    }
+    result nd = {0};
+    result jq = {0};
+    if (has_node)
+        nd = median_of(node_argv, 1, 0, runs);
+    if (has_jq)
+        jq = median_of(jq_argv, 0, 1, runs);
+    print_line("json_to_csv_200k_MBps_vs_node", mb200k / cf.seconds,
+               nd.ok ? mb200k / nd.seconds : 0, 1);
+    print_line("json_to_csv_200k_MBps_vs_jq", mb200k / cf.seconds, jq.ok ? mb200k / jq.seconds : 0,
+               1);
+    print_line("peak_rss_MiB_200k_vs_node", cf.rss_mib, nd.ok ? nd.rss_mib : 0, 0);
+    print_line("peak_rss_MiB_200k_vs_jq", cf.rss_mib, jq.ok ? jq.rss_mib : 0, 0);
+
+    /* Memory against input size: 100 MB, then 1 GB. */
+    cf_argv[2] = f100;
+    node_argv[2] = f100;
+    result cf100 = median_of(cf_argv, 0, 0, 1);
+    result nd100 = has_node ? median_of(node_argv, 1, 0, 1) : (result){0};
+    print_line("peak_rss_MiB_100MB_vs_node", cf100.rss_mib, nd100.ok ? nd100.rss_mib : 0, 0);
+    if (big) {
+        cf_argv[2] = f1g;
+        result cf1g = median_of(cf_argv, 0, 0, 1);
+        double mb1g = (double)file_size(f1g) / 1e6;
+        print_line("json_to_csv_1GB_MBps", cf1g.ok ? mb1g / cf1g.seconds : 0, 0, 1);
+        print_line("peak_rss_MiB_1GB", cf1g.rss_mib, 0, 0);
+        print_line("peak_rss_MiB_1GB_vs_calcifer_100MB", cf1g.rss_mib, cf100.rss_mib, 0);
+    }
+    if (nd.ok && nd.out_bytes != cf.out_bytes)
+        printf("# warning: CSV sizes differ: calcifer %lld bytes, node %lld bytes\n", cf.out_bytes,
+               nd.out_bytes);
+    else if (nd.ok)
+        printf("# calcifer and node wrote the same number of CSV bytes (%lld)\n", cf.out_bytes);
+    return 0;
+}

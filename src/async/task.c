@@ -1,0 +1,773 @@
+/*
+ * async/await: tasks on fibers (calcifer/coro.h).
+ *
+ * A task is a fiber running the user's function plus the state of its current suspension.
+ * Every way of suspending (cf_await*, cf_sleep, cf_await_null, cf_group_wait) goes through
+ * task_suspend(), which yields to whoever resumed the task; exactly one wake-up ends a
+ * suspension:
+ *  - the awaited promise settles: the task's reaction runs as a microtask and resumes the
+ *    task right there (≈ V8's await: one PerformPromiseThen, no derived promise);
+ *  - a timer (sleep, deadline), an abort signal, or a queued turn: wake_later() records the
+ *    outcome and queues a microtask that resumes the task, so a task always continues as a
+ *    microtask, never inside a timer callback or inside cf_abort;
+ *  - cf__task_force (group close, loop close): resumed at once with the cancellation code.
+ * `wake_set` says the outcome is decided; later wake-ups of the same suspension are ignored
+ * (a reaction that arrives after a deadline is "stale" and only drops its reference).
+ *
+ * The embedded reaction can be attached to one promise at a time; when an await finds it
+ * still attached to a promise a deadline gave up on, it uses a spare one from the heap
+ * (tracked per loop, since a promise that never settles never runs it).
+ *
+ * Fast path: a task resumed by a microtask that awaits an already fulfilled promise while the
+ * microtask queue is empty would be resumed by the very next microtask, so it just goes on:
+ * the order of everything observable is the same, without two switches and a queued
+ * reaction. Rejections take the normal path (the await marks the promise handled).
+ *
+ * Invariants: `refs` counts the unfinished fiber, each attached reaction and each queued
+ * wake-up; a task is in its loop's `tasks` list until freed; `held` (the promise of the last
+ * await) and what it lends (value, error) live until the next await returns, or the end;
+ * `current_task` is the task whose fiber runs, `run_parent` the chain of tasks resuming it.
+ */
+#include "calcifer/coro.h"
+
+#include <string.h>
+
+#include "async/task.h"
+#include "core/loop.h"
+#include "util/alloc.h"
+#include "util/util.h"
+
+/* A reaction used when the task's own is still attached to a promise it gave up on. */
+typedef struct spare {
+    cf__reaction r;
+    cf_task *task;
+    cf_queue link; /* in cl->spares */
+} spare;
+
+/* The error of an await cancelled by the loop closing (no signal to take a reason from). */
+static const cf_error closing_error = {CF_ECANCELED, "task cancelled: the loop is closing", NULL, 0,
+                                       NULL};
+
+static void task_resume(cf_task *t, int in_micro);
+
+/*
+ * The task running on this thread, or NULL (the "current coroutine": every switch into a
+ * task goes through task_resume, which sets it and puts the previous one back).
+ */
+static _Thread_local cf_task *current_task;
+
+/* ---- per-loop state ---- */
+
+static void task_free(cf_task *t)
+{
+    cf_queue_remove(&t->link);
+    cf__free(t);
+}
+
+static void task_unref(cf_task *t)
+{
+    CF_ASSERT(t->refs > 0);
+    if (--t->refs == 0)
+        task_free(t);
+}
+
+/*
+ * Resume every suspended task of a closing loop with CF_ECANCELED until it ends. A task's
+ * cleanup may start other tasks: passes repeat until one finds nothing to finish.
+ */
+static void finish_all(cf__coro_loop *cl)
+{
+    int forced = 1;
+    while (forced) {
+        forced = 0;
+        cf_queue todo;
+        cf_queue_move(&cl->tasks, &todo);
+        while (!cf_queue_empty(&todo)) {
+            cf_task *t = cf_queue_data(cf_queue_head(&todo), cf_task, link);
+            cf_queue_remove(&t->link);
+            cf_queue_insert_tail(&cl->tasks, &t->link);
+            if (!t->done && t->waiting) {
+                cf__task_force(t, CF_ECANCELED);
+                forced = 1;
+            }
+        }
+    }
+}
+
+static void coro_loop_free(void *p)
+{
+    cf__coro_loop *cl = p;
+    cl->closing = 1;
+    finish_all(cl);
+    /* What is left waits on reactions and microtasks that will never run now. */
+    while (!cf_queue_empty(&cl->spares)) {
+        spare *s = cf_queue_data(cf_queue_head(&cl->spares), spare, link);
+        cf_queue_remove(&s->link);
+        cf__free(s);
+    }
+    while (!cf_queue_empty(&cl->tasks)) {
+        task_free(cf_queue_data(cf_queue_head(&cl->tasks), cf_task, link));
+    }
+    cf__abort_loop_closing(cl);
+    cf__free(cl);
+}
+
+cf__coro_loop *cf__coro_loop_get(cf_loop *loop)
+{
+    cf__coro_loop *cl = cf__loop_slot(loop, CF__SLOT_CORO);
+    if (CF_LIKELY(cl))
+        return cl;
+    cl = cf__calloc(1, sizeof(*cl));
+    if (!cl)
+        return NULL;
+    cl->loop = loop;
+    cf_queue_init(&cl->tasks);
+    cf_queue_init(&cl->spares);
+    cf_queue_init(&cl->timeouts);
+    cf__loop_slot_set(loop, CF__SLOT_CORO, cl, coro_loop_free);
+    return cl;
+}
+
+int cf_task_set_defaults(cf_loop *loop, const cf_task_opts *opts)
+{
+    if (!loop || !opts || opts->signal || opts->stack > CF_STACK_COPY)
+        return CF_EINVAL;
+    cf__coro_loop *cl = cf__coro_loop_get(loop);
+    if (!cl)
+        return CF_ENOMEM;
+    cl->stack_size = opts->stack_size;
+    cl->stack = opts->stack;
+    return 0;
+}
+
+/* ---- the current task ---- */
+
+cf_task *cf_task_current(void)
+{
+    return current_task;
+}
+
+cf_loop *cf_task_loop(const cf_task *t)
+{
+    return t ? t->loop : NULL;
+}
+
+cf_abort_signal *cf_task_signal(const cf_task *t)
+{
+    return t ? t->signal : NULL;
+}
+
+int cf_task_cancelled(const cf_task *t)
+{
+    return t ? t->cancel_rc : 0;
+}
+
+int cf_task_return(cf_task *t, void *value, void (*dtor)(void *))
+{
+    if (!t) {
+        if (dtor)
+            dtor(value);
+        return CF_EINVAL;
+    }
+    if (t->ret_dtor)
+        t->ret_dtor(t->ret_value);
+    t->ret_value = value;
+    t->ret_dtor = dtor;
+    return 0;
+}
+
+int cf_task_throw(cf_task *t, cf_error *err)
+{
+    int code = err ? err->code : CF_ENOMEM;
+    if (!t) {
+        cf_error_free(err);
+        return CF_EINVAL;
+    }
+    cf_error_free(t->thrown);
+    t->thrown = err;
+    return code < 0 ? code : CF_EINVAL;
+}
+
+/* ---- suspension and wake-up ---- */
+
+/* Stop the sources of a wake-up that did not happen: the timer and the await's signal. */
+static inline void disarm(cf_task *t)
+{
+    if (t->timer) {
+        cf_clear_timeout(t->timer);
+        t->timer = NULL;
+    }
+    if (t->await_listener._signal)
+        cf_abort_signal_unlisten(&t->await_listener);
+}
+
+/* Suspend the current task `t` until one wake-up; returns its code. */
+static int task_suspend(cf_task *t)
+{
+    t->seq++;
+    t->waiting = 1;
+    t->wake_set = 0;
+    t->wake_err = NULL;
+    cf__fiber_yield();
+    t->waiting = 0;
+    return t->wake_rc;
+}
+
+static void wake_cb(void *data)
+{
+    cf_task *t = data;
+    if (t->waiting && t->wake_set && t->seq == t->wake_seq)
+        task_resume(t, 1);
+    task_unref(t);
+}
+
+/*
+ * Decide the outcome of `t`'s suspension (`rc`, with `err` borrowed for the await to return)
+ * and resume it in a microtask. Returns 0 when the outcome was already decided (nothing done).
+ */
+static int wake_later(cf_task *t, int rc, const cf_error *err)
+{
+    if (!t->waiting || t->wake_set)
+        return 0;
+    t->wake_set = 1;
+    t->wake_rc = rc;
+    t->wake_err = err;
+    t->wake_seq = t->seq;
+    disarm(t);
+    t->refs++;
+    if (CF_UNLIKELY(cf_queue_microtask(t->loop, wake_cb, t) < 0)) {
+        /* No room in the microtask queue: resume now rather than never. */
+        task_resume(t, 0);
+        task_unref(t);
+    }
+    return 1;
+}
+
+/* The error of the current cancellation. */
+static const cf_error *cancel_error(const cf_task *t)
+{
+    const cf_error *e = t->signal ? cf_abort_signal_reason(t->signal) : NULL;
+    if (e && e->code == t->cancel_rc)
+        return e;
+    return t->cancel_rc == CF_ECANCELED ? &closing_error : NULL;
+}
+
+static void on_task_abort(cf_abort_listener *l, cf_abort_signal *s)
+{
+    cf_task *t = CF_CONTAINER_OF(l, cf_task, sig_listener);
+    if (!t->cancel_rc)
+        t->cancel_rc = cf_abort_signal_code(s);
+    (void)wake_later(t, t->cancel_rc, cancel_error(t));
+}
+
+static void on_await_abort(cf_abort_listener *l, cf_abort_signal *s)
+{
+    cf_task *t = CF_CONTAINER_OF(l, cf_task, await_listener);
+    if (wake_later(t, cf_abort_signal_code(s), cf_abort_signal_reason(s)))
+        t->held_signal = cf_abort_signal_retain(s);
+}
+
+void cf__task_force(cf_task *t, int code)
+{
+    if (!t->cancel_rc)
+        t->cancel_rc = code;
+    t->refs++;
+    while (!t->done && t->waiting) {
+        t->wake_set = 1;
+        t->wake_rc = t->cancel_rc;
+        t->wake_err = cancel_error(t);
+        disarm(t);
+        task_resume(t, 0);
+    }
+    task_unref(t);
+}
+
+/* ---- start and end ---- */
+
+/* The rejection of a task that returned `rc` < 0 (see coro.h); NULL stands for CF_ENOMEM. */
+static cf_error *task_error(cf_task *t, int rc)
+{
+    if (t->thrown) {
+        cf_error *e = t->thrown;
+        t->thrown = NULL;
+        return e;
+    }
+    if (t->last_error && t->last_error->code == rc)
+        return cf_error_copy(t->last_error);
+    return cf_error_new(rc, NULL, 0, NULL, NULL);
+}
+
+/* Release what the last await lent (at the task's end). */
+static inline void drop_held(cf_task *t)
+{
+    if (t->held) {
+        cf_promise_release(t->held);
+        t->held = NULL;
+    }
+    if (CF_UNLIKELY(t->held_signal)) {
+        cf_abort_signal_release(t->held_signal);
+        t->held_signal = NULL;
+    }
+    if (CF_UNLIKELY(t->own_error)) {
+        cf_error_free(t->own_error);
+        t->own_error = NULL;
+    }
+    t->last_error = NULL;
+}
+
+/* The function has returned: settle the promise, tell the group, free what the task held. */
+static void task_finish(cf_task *t)
+{
+    t->done = 1;
+    cf__fiber_free(t->fiber);
+    t->fiber = NULL;
+    cf_abort_signal_unlisten(&t->sig_listener);
+    int rc = t->rc < 0 ? t->rc : 0;
+    cf_error *err = rc < 0 ? task_error(t, rc) : NULL;
+    drop_held(t);
+    cf_error_free(t->thrown);
+    t->thrown = NULL;
+    if (t->group) {
+        cf_queue_remove(&t->glink);
+        cf__group_task_ended(t->group, t, rc, rc < 0 && !err ? &cf__promise_enomem : err);
+        t->group = NULL;
+    }
+    if (t->result) {
+        if (rc < 0)
+            (void)cf_promise_reject(t->result, err);
+        else
+            (void)cf_promise_resolve(t->result, t->ret_value, t->ret_dtor);
+        cf_promise_release(t->result);
+        t->result = NULL;
+    } else {
+        cf_error_free(err);
+        if (t->ret_dtor)
+            t->ret_dtor(t->ret_value);
+    }
+    t->ret_dtor = NULL;
+    t->ret_value = NULL;
+    cf_abort_signal_release(t->signal);
+    t->signal = NULL;
+    task_unref(t);
+}
+
+/* Switch into `t` until it suspends or ends. `t` may be freed when this returns. */
+static void task_resume(cf_task *t, int in_micro)
+{
+    t->in_micro = (uint8_t)in_micro;
+    t->run_parent = current_task;
+    current_task = t;
+    cf__fiber_resume(t->fiber);
+    current_task = t->run_parent;
+    t->run_parent = NULL;
+    if (cf__fiber_done(t->fiber))
+        task_finish(t);
+}
+
+static void task_entry(void *arg)
+{
+    cf_task *t = arg;
+    t->rc = t->fn(t, t->arg);
+}
+
+int cf__task_start(cf_loop *loop, cf_async_fn fn, void *arg, const cf_task_opts *opts, cf_group *g,
+                   cf_promise *result)
+{
+    cf__coro_loop *cl = cf__coro_loop_get(loop);
+    if (!cl)
+        return CF_ENOMEM;
+    cf_abort_signal *signal = g ? cf_group_signal(g) : (opts ? opts->signal : NULL);
+    if (cf_abort_signal_aborted(signal))
+        return cf_abort_signal_code(signal);
+    cf_task *t = cf__calloc(1, sizeof(*t));
+    if (!t)
+        return CF_ENOMEM;
+    cf_stack_mode mode = opts && opts->stack ? opts->stack : cl->stack;
+    cf__fiber_opts fo = {.stack_size = opts && opts->stack_size ? opts->stack_size : cl->stack_size,
+                         .shared_stack = mode == CF_STACK_COPY};
+    if (cf__fiber_new(&t->fiber, task_entry, t, &fo) < 0) {
+        cf__free(t);
+        return CF_ENOMEM;
+    }
+    t->refs = 1;
+    t->loop = loop;
+    t->cl = cl;
+    t->fn = fn;
+    t->arg = arg;
+    t->result = cf_promise_retain(result);
+    cf__reaction_init(&t->reaction, NULL);
+    cf_queue_init(&t->glink);
+    cf_queue_insert_tail(&cl->tasks, &t->link);
+    if (signal) {
+        t->signal = cf_abort_signal_retain(signal);
+        (void)cf_abort_signal_listen(signal, &t->sig_listener, on_task_abort);
+    }
+    t->group = g;
+    if (g)
+        cf__group_task_joined(g, t);
+    task_resume(t, 0);
+    return 0;
+}
+
+cf_promise *cf_async_ex(cf_loop *loop, cf_async_fn fn, void *arg, const cf_task_opts *opts)
+{
+    if (!loop || !fn)
+        return NULL;
+    cf_promise *p = cf_promise_new(loop);
+    if (!p)
+        return NULL;
+    int rc = cf__task_start(loop, fn, arg, opts, NULL, p);
+    if (rc == CF_ENOMEM) {
+        (void)cf_promise_reject(p, CF_ERROR(CF_ENOMEM, "cannot start a task: out of memory"));
+    } else if (rc < 0) {
+        const cf_error *why = cf_abort_signal_reason(opts->signal);
+        (void)cf_promise_reject(p,
+                                why ? cf_error_copy(why) : cf_error_new(rc, NULL, 0, NULL, NULL));
+    }
+    return p;
+}
+
+cf_promise *cf_async(cf_loop *loop, cf_async_fn fn, void *arg)
+{
+    return cf_async_ex(loop, fn, arg, NULL);
+}
+
+int cf__task_chain_in_group(const cf_group *g)
+{
+    for (const cf_task *t = cf_task_current(); t; t = t->run_parent) {
+        if (t->group == g)
+            return 1;
+    }
+    return 0;
+}
+
+/* ---- await ---- */
+
+/*
+ * What an await lends the task: the awaited promise (its value or error), the signal whose
+ * reason it returned, an error it made. An await takes the previous await's lease at its start
+ * and ends it when it returns, so a value can be handed to the operation awaited next.
+ */
+typedef struct lease {
+    cf_promise *held;
+    cf_abort_signal *held_signal;
+    cf_error *own_error;
+} lease;
+
+static inline void lease_take(cf_task *t, lease *old)
+{
+    old->held = t->held;
+    old->held_signal = t->held_signal;
+    old->own_error = t->own_error;
+    t->held = NULL;
+    t->held_signal = NULL;
+    t->own_error = NULL;
+    t->last_error = NULL;
+}
+
+static inline void lease_end(lease *old)
+{
+    if (old->held)
+        cf_promise_release(old->held);
+    if (CF_UNLIKELY(old->held_signal))
+        cf_abort_signal_release(old->held_signal);
+    if (CF_UNLIKELY(old->own_error))
+        cf_error_free(old->own_error);
+}
+
+/* The cancellation's code (and error) when the task is cancelled, else 0. */
+static int check_cancel(cf_task *t)
+{
+    if (CF_LIKELY(!t->cancel_rc))
+        return 0;
+    t->last_error = cancel_error(t);
+    return t->cancel_rc;
+}
+
+/* Non-zero when a microtask queued now would resume `t` next: no need to suspend. */
+static inline int next_anyway(const cf_task *t)
+{
+    return t->in_micro && cf__loop_microtasks_idle(t->loop);
+}
+
+static void on_settled(cf_task *t, cf_promise *settled)
+{
+    if (t->waiting && !t->wake_set && settled == t->held) {
+        t->wake_set = 1;
+        t->wake_rc = 0;
+        disarm(t);
+        task_resume(t, 1);
+    }
+}
+
+static void reaction_fn(cf__reaction *r, cf_promise *settled)
+{
+    cf_task *t = CF_CONTAINER_OF(r, cf_task, reaction);
+    t->react_busy = 0;
+    on_settled(t, settled);
+    task_unref(t); /* the reaction's reference */
+}
+
+static void spare_fn(cf__reaction *r, cf_promise *settled)
+{
+    spare *s = CF_CONTAINER_OF(r, spare, r);
+    cf_task *t = s->task;
+    cf_queue_remove(&s->link);
+    cf__free(s);
+    on_settled(t, settled);
+    task_unref(t);
+}
+
+/* Attach a reaction of `t` to `p`. Returns 0 or CF_ENOMEM. */
+static int attach(cf_task *t, cf_promise *p)
+{
+    cf__reaction *r;
+    spare *s = NULL;
+    if (!t->react_busy) {
+        r = &t->reaction;
+        cf__reaction_init(r, reaction_fn);
+    } else {
+        s = cf__malloc(sizeof(*s));
+        if (!s)
+            return CF_ENOMEM;
+        r = &s->r;
+        cf__reaction_init(r, spare_fn);
+        s->task = t;
+    }
+    int rc = cf__promise_react(p, r);
+    if (rc < 0) {
+        cf__free(s);
+        return rc;
+    }
+    if (s)
+        cf_queue_insert_tail(&t->cl->spares, &s->link);
+    else
+        t->react_busy = 1;
+    t->refs++;
+    return 0;
+}
+
+static void deadline_fired(void *data)
+{
+    cf_task *t = data;
+    t->timer = NULL; /* the loop frees a fired timer */
+    cf_error *err = cf_error_new(CF_ETIMEDOUT, NULL, 0, NULL, "await timed out");
+    if (wake_later(t, CF_ETIMEDOUT, err))
+        t->own_error = err;
+    else
+        cf_error_free(err);
+}
+
+/*
+ * Suspend `t` for exactly one microtask turn (a wake-up queued now). Returns 0, CF_ENOMEM,
+ * or the cancellation's code when the task is forced to end meanwhile.
+ */
+static int suspend_one_turn(cf_task *t)
+{
+    t->refs++;
+    if (cf_queue_microtask(t->loop, wake_cb, t) < 0) {
+        t->refs--;
+        t->wake_err = NULL;
+        return CF_ENOMEM;
+    }
+    t->seq++;
+    t->waiting = 1;
+    t->wake_set = 1;
+    t->wake_rc = 0;
+    t->wake_err = NULL;
+    t->wake_seq = t->seq;
+    cf__fiber_yield();
+    t->waiting = 0;
+    if (t->wake_rc < 0)
+        t->last_error = t->wake_err;
+    return t->wake_rc;
+}
+
+/* The outcome of an await of `p` once the task is resumed with `rc`. */
+static int await_result(cf_task *t, cf_promise *p, int rc, void **value)
+{
+    if (rc < 0) {
+        t->last_error = t->wake_err;
+        return rc;
+    }
+    if (cf_promise_state(p) == CF_PROMISE_FULFILLED) {
+        if (value)
+            *value = cf_promise_value(p);
+        return 0;
+    }
+    t->last_error = cf_promise_error(p);
+    return cf_promise_code(p);
+}
+
+/* The await of `p` by `t`, with a deadline (`timed`) or a signal. */
+static int await_promise(cf_task *t, cf_promise *p, uint64_t ms, int timed, cf_abort_signal *signal,
+                         void **value)
+{
+    if (!p)
+        return CF_ENOMEM;
+    t->held = p;
+    if (cf_promise_loop(p) != t->loop)
+        return CF_EINVAL;
+    int rc = check_cancel(t);
+    if (rc < 0)
+        return rc;
+    if (signal && cf_abort_signal_aborted(signal)) {
+        t->held_signal = cf_abort_signal_retain(signal);
+        t->last_error = cf_abort_signal_reason(signal);
+        return cf_abort_signal_code(signal);
+    }
+    if (t->in_micro && cf_promise_state(p) == CF_PROMISE_FULFILLED) {
+        /* Resumed by a microtask, so no handler is settling `p` right now: its reaction
+         * would be queued at once, one turn from now, like a plain turn. */
+        if (!cf__loop_microtasks_idle(t->loop)) {
+            rc = suspend_one_turn(t);
+            if (rc < 0)
+                return await_result(t, p, rc, value);
+        }
+        if (value)
+            *value = cf_promise_value(p);
+        return 0;
+    }
+    rc = attach(t, p);
+    if (rc < 0)
+        return rc;
+    if (timed) {
+        rc = cf_set_timeout(t->loop, ms, deadline_fired, t, &t->timer);
+        if (rc < 0)
+            return rc; /* the reaction stays attached and will find the task elsewhere */
+    }
+    if (signal)
+        (void)cf_abort_signal_listen(signal, &t->await_listener, on_await_abort);
+    rc = task_suspend(t);
+    return await_result(t, p, rc, value);
+}
+
+/* The await behind cf_await, cf_await_timeout and cf_await_signal. */
+static inline int await_full(cf_promise *p, uint64_t ms, int timed, cf_abort_signal *signal,
+                             void **value)
+{
+    cf_task *t = current_task;
+    if (!t) {
+        cf_promise_release(p);
+        return CF_ENOTASK;
+    }
+    lease old;
+    lease_take(t, &old);
+    int rc = await_promise(t, p, ms, timed, signal, value);
+    lease_end(&old);
+    return rc;
+}
+
+int cf_await(cf_promise *p, void **value)
+{
+    /* The fast path of await_promise, kept small: nothing to arm, nothing to report. */
+    cf_task *t = current_task;
+    if (CF_LIKELY(t && p && t->in_micro && !t->cancel_rc && !t->held_signal && !t->own_error) &&
+        cf_promise_state(p) == CF_PROMISE_FULFILLED && cf__loop_microtasks_idle(t->loop) &&
+        cf_promise_loop(p) == t->loop) {
+        cf_promise *old = t->held;
+        t->held = p;
+        t->last_error = NULL;
+        if (value)
+            *value = cf_promise_value(p);
+        if (old)
+            cf_promise_release(old);
+        return 0;
+    }
+    return await_full(p, 0, 0, NULL, value);
+}
+
+int cf_await_timeout(cf_promise *p, uint64_t ms, void **value)
+{
+    return await_full(p, ms, 1, NULL, value);
+}
+
+int cf_await_signal(cf_promise *p, cf_abort_signal *signal, void **value)
+{
+    return await_full(p, 0, 0, signal, value);
+}
+
+const cf_error *cf_await_error(void)
+{
+    cf_task *t = cf_task_current();
+    return t ? t->last_error : NULL;
+}
+
+/* One microtask turn for `t` (cf_await_null). */
+static int await_turn(cf_task *t)
+{
+    int rc = check_cancel(t);
+    if (rc < 0 || next_anyway(t))
+        return rc;
+    return suspend_one_turn(t);
+}
+
+int cf_await_null(void)
+{
+    cf_task *t = current_task;
+    if (!t)
+        return CF_ENOTASK;
+    lease old;
+    lease_take(t, &old);
+    int rc = await_turn(t);
+    lease_end(&old);
+    return rc;
+}
+
+/* ---- sleep ---- */
+
+static void sleep_fired(void *data)
+{
+    cf_task *t = data;
+    t->timer = NULL; /* the loop frees a fired timer */
+    (void)wake_later(t, 0, NULL);
+}
+
+/* The sleep of `t` (cf_sleep). */
+static int sleep_task(cf_task *t, cf_loop *loop, uint64_t ms)
+{
+    if (loop != t->loop)
+        return CF_EINVAL;
+    int rc = check_cancel(t);
+    if (rc < 0)
+        return rc;
+    rc = cf_set_timeout(loop, ms, sleep_fired, t, &t->timer);
+    if (rc < 0)
+        return rc;
+    rc = task_suspend(t);
+    if (rc < 0)
+        t->last_error = t->wake_err;
+    return rc;
+}
+
+int cf_sleep(cf_loop *loop, uint64_t ms)
+{
+    cf_task *t = current_task;
+    if (!t)
+        return CF_ENOTASK;
+    lease old;
+    lease_take(t, &old);
+    int rc = sleep_task(t, loop, ms);
+    lease_end(&old);
+    return rc;
+}
+
+static void sleep_p_fired(void *data)
+{
+    cf_promise *p = data;
+    (void)cf_promise_resolve(p, NULL, NULL);
+    cf_promise_release(p);
+}
+
+cf_promise *cf_sleep_p(cf_loop *loop, uint64_t ms)
+{
+    cf_promise *p = cf_promise_new(loop);
+    if (!p)
+        return NULL;
+    cf_promise_retain(p); /* the timer's */
+    if (cf_set_timeout(loop, ms, sleep_p_fired, p, NULL) < 0) {
+        cf_promise_release(p);
+        (void)cf_promise_reject(p, CF_ERROR(CF_ENOMEM, "sleep: cannot start a timer"));
+    }
+    return p;
+}

@@ -1,0 +1,102 @@
+/*
+ * Tasks, abort signals and groups: the declarations shared by task.c, abort.c and group.c.
+ * Nothing here is public.
+ *
+ * - Per loop, the task layer keeps a cf__coro_loop in the loop's CF__SLOT_CORO slot: the
+ *   list of live tasks, the spare reactions still attached to promises, the timeout signals
+ *   whose timer runs, and the default stack options. Its destructor (at cf_loop_close, before
+ *   the promise layer's) resumes every suspended task with CF_ECANCELED until it ends, then
+ *   frees what is left.
+ * - A task is a fiber plus the state of its current suspension. `refs` counts the fiber (until
+ *   the task ends), each reaction attached for it and each queued wake-up microtask; the
+ *   struct is freed when it drops to 0.
+ * - Group members report their end with cf__group_task_ended; closing a group drives its
+ *   suspended members to their end with cf__task_force.
+ */
+#ifndef CF_ASYNC_TASK_H
+#define CF_ASYNC_TASK_H
+
+#include "async/fiber.h"
+#include "async/promise.h"
+#include "calcifer/abort.h"
+#include "calcifer/coro.h"
+#include "calcifer/group.h"
+#include "calcifer/timer.h"
+#include "util/queue.h"
+
+typedef struct cf__coro_loop {
+    cf_loop *loop;
+    cf_queue tasks;    /* every task not yet freed */
+    cf_queue spares;   /* spare reactions attached to promises (struct spare in task.c) */
+    cf_queue timeouts; /* timeout signals whose timer is running (abort.c) */
+    size_t stack_size; /* default for new tasks; 0: the fiber layer's */
+    cf_stack_mode stack;
+    int closing; /* the loop is closing: tasks are being finished */
+} cf__coro_loop;
+
+/* The loop's task-layer state, made on first use. NULL when memory is exhausted. */
+cf__coro_loop *cf__coro_loop_get(cf_loop *loop);
+
+struct cf_task {
+    uint8_t waiting;    /* suspended in an await, sleep or wait */
+    uint8_t wake_set;   /* the wake-up of this suspension is decided (wake_rc, wake_err) */
+    uint8_t in_micro;   /* resumed by a microtask (for the await fast path) */
+    uint8_t done;       /* the function has returned */
+    uint8_t react_busy; /* `reaction` is attached to a promise */
+    int wake_rc;
+    int cancel_rc; /* non-zero once cancelled */
+    int rc;        /* what the function returned */
+    unsigned refs;
+    unsigned seq;      /* suspension count */
+    unsigned wake_seq; /* the suspension a queued wake-up microtask is for */
+    cf_loop *loop;
+    cf__coro_loop *cl;
+    cf__fiber *fiber;
+    cf_async_fn fn;
+    void *arg;
+    cf_promise *result; /* the task's promise (one reference), or NULL */
+    void *ret_value;
+    void (*ret_dtor)(void *);
+    cf_error *thrown;
+    cf_promise *held;             /* the promise of the last await (one reference) */
+    cf_abort_signal *held_signal; /* the signal of the last cf_await_signal that fired */
+    const cf_error *last_error;   /* of the last failed await (borrowed) */
+    const cf_error *wake_err;     /* the error that goes with wake_rc */
+    cf_error *own_error;          /* an error of the last await that the task owns */
+    cf_timer *timer;              /* sleep or deadline, while armed */
+    cf_abort_signal *signal;      /* cancels the task (one reference), or NULL */
+    cf_abort_listener sig_listener;
+    cf_abort_listener await_listener; /* cf_await_signal */
+    cf__reaction reaction;
+    cf_group *group;
+    cf_queue glink;      /* in the group's list of tasks */
+    cf_queue link;       /* in cl->tasks */
+    cf_task *run_parent; /* the task that resumed this one, while it runs */
+};
+
+/*
+ * Start a task (cf_async_ex, cf_group_spawn). `result` (may be NULL) is the promise the task
+ * settles; the task takes its own reference. With `g`, the task joins the group (counted and
+ * listed before it starts) and uses the group's signal. Returns 0 once the task has run to
+ * its first suspension or its end, or CF_ENOMEM / the signal's code (nothing started; `result`
+ * is left untouched).
+ */
+int cf__task_start(cf_loop *loop, cf_async_fn fn, void *arg, const cf_task_opts *opts, cf_group *g,
+                   cf_promise *result);
+
+/* Resume a suspended task with `code` until it has ended (its later awaits fail at once). */
+void cf__task_force(cf_task *t, int code);
+
+/* Non-zero when `g` has a task that is running now (on the chain of resumed tasks). */
+int cf__task_chain_in_group(const cf_group *g);
+
+/* The group's part of a task's start: list and count it (before it first runs). */
+void cf__group_task_joined(cf_group *g, cf_task *t);
+
+/* The group's part of a task's end: `err` is the rejection (borrowed), NULL on success. */
+void cf__group_task_ended(cf_group *g, cf_task *t, int rc, const cf_error *err);
+
+/* Unlink the timeout signals of a closing loop from its timers (abort.c). */
+void cf__abort_loop_closing(cf__coro_loop *cl);
+
+#endif

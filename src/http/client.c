@@ -1,0 +1,1364 @@
+/*
+ * The HTTP client: libcurl's multi_socket interface driven by the loop (model: curl's
+ * docs/examples/multi-uv.c). This is the only file that includes <curl/curl.h>.
+ *
+ * Per loop there is one `client` (in the loop's CF__SLOT_HTTP_CLIENT slot, made on first use):
+ * a CURLM, one loop timer, and one internal fd watcher (cf__io) per socket curl asks about.
+ * Curl's contract, followed to the letter:
+ *   - CURLMOPT_SOCKETFUNCTION: the watcher of the socket follows IN/OUT/INOUT; REMOVE closes
+ *     it. The watcher is found again through curl_multi_assign.
+ *   - CURLMOPT_TIMERFUNCTION: one non-repeating timer; -1 stops it; 0 starts it with 0 ms,
+ *     so the timeout is acted on from the loop's timers phase, not from inside the callback
+ *     and without a 1 ms penalty.
+ *   - after every curl_multi_socket_action, curl_multi_info_read is drained.
+ * Nothing of ours that can reach user code runs inside a curl callback: body bytes are
+ * buffered by the write callback and handed to the user after curl returns, and completions
+ * run after curl_multi_info_read, so promise reactions run from the microtask queue after curl
+ * has returned.
+ *
+ * Keep-alive: the timer and the watchers never keep the loop alive (they are internal); each
+ * request in flight does (cf__loop_req_start). An idle loop with no transfers does not wake:
+ * curl stops its timer (-1) when nothing is left to do.
+ *
+ * A request (`cf_http_req`) lives from cf_http_request until its completion callback returns.
+ * Invariant: `req->easy` is in the multi handle iff `req->state == REQ_RUNNING`.
+ */
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "calcifer/fs.h"
+#include "calcifer/http_client.h"
+#include "calcifer/timer.h"
+#include "core/loop.h"
+#include "core/watch.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+#include "util/queue.h"
+#include "util/sys.h"
+#include "util/util.h"
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 30000
+#define DEFAULT_MAX_REDIRECTS      20
+#define DEFAULT_MAX_BODY           ((size_t)64 << 20)
+#define STREAM_HIGH_WATER          ((size_t)256 << 10)
+#define DEFAULT_PER_HOST           32
+#define USER_AGENT                 "calcifer/" CF_VERSION_STRING
+
+typedef struct client client;
+
+enum req_state { REQ_RUNNING, REQ_DONE };
+
+typedef struct header {
+    char *name;
+    char *value;
+} header;
+
+struct cf_http_response {
+    int status;
+    int version;
+    char *reason;
+    char *url;
+    header *headers;
+    size_t nheaders;
+    size_t cap_headers;
+    cf_dbuf body;
+};
+
+struct cf_http_req {
+    client *c;
+    CURL *easy;
+    enum req_state state;
+    char *method;
+    char *url;
+    struct curl_slist *headers;
+    unsigned flags;
+    cf_http_response *res;
+    cf_http_cb cb;
+    void *cb_data;
+    /* streaming */
+    cf_http_data_cb on_data;
+    void *on_data_ctx;
+    cf_dbuf pending;   /* body bytes not yet handed to on_data */
+    int user_paused;   /* cf_http_req_pause */
+    int curl_paused;   /* we returned CURL_WRITEFUNC_PAUSE */
+    cf_queue dirty;    /* in client->dirty while it has pending bytes (self-linked if not) */
+    /* upload from a file */
+    int body_fd;
+    int64_t body_off;
+    /* outcome */
+    int fail_code;     /* set before curl finishes: too big, user error, cancelled */
+    CURLcode result;
+    char errbuf[CURL_ERROR_SIZE];
+    cf_queue done_link; /* in client->done once finished */
+    cf_abort_signal *signal;
+    cf_abort_listener abort_listener;
+};
+
+typedef struct sock {
+    cf__io io;
+    client *c;
+    curl_socket_t fd;
+} sock;
+
+struct client {
+    cf_loop *loop;
+    CURLM *multi;
+    cf_timer *timer;
+    cf_immediate *kick; /* runs completions and deliveries requested outside curl */
+    cf_queue dirty;     /* requests with body bytes to deliver */
+    cf_queue done;      /* finished requests whose callback has not run */
+    int in_curl;        /* inside curl_multi_socket_action: no reentry */
+};
+
+static void process(client *c);
+
+/* ---- global init ---- */
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc = CURLE_OK;
+
+static void global_init(void)
+{
+    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* ---- responses ---- */
+
+static cf_http_response *response_new(void)
+{
+    cf_http_response *r = cf__calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    cf__dbuf_init(&r->body, 0);
+    return r;
+}
+
+static void response_clear_headers(cf_http_response *r)
+{
+    for (size_t i = 0; i < r->nheaders; i++) {
+        cf__free(r->headers[i].name);
+    }
+    r->nheaders = 0;
+}
+
+void cf_http_response_free(void *p)
+{
+    cf_http_response *r = p;
+    if (!r)
+        return;
+    response_clear_headers(r);
+    cf__free(r->headers);
+    cf__free(r->reason);
+    cf__free(r->url);
+    cf__dbuf_free(&r->body);
+    cf__free(r);
+}
+
+/* Store "Name: value" (without CRLF). Name and value share one allocation. */
+static int response_add_header(cf_http_response *r, const char *line, size_t len)
+{
+    const char *colon = memchr(line, ':', len);
+    if (!colon)
+        return 0;
+    size_t nlen = (size_t)(colon - line);
+    const char *v = colon + 1;
+    const char *end = line + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    if (r->nheaders == r->cap_headers) {
+        size_t cap = r->cap_headers ? r->cap_headers * 2 : 16;
+        header *h = cf__realloc(r->headers, cap * sizeof *h);
+        if (!h)
+            return CF_ENOMEM;
+        r->headers = h;
+        r->cap_headers = cap;
+    }
+    size_t vlen = (size_t)(end - v);
+    char *mem = cf__malloc(nlen + vlen + 2);
+    if (!mem)
+        return CF_ENOMEM;
+    memcpy(mem, line, nlen);
+    mem[nlen] = '\0';
+    memcpy(mem + nlen + 1, v, vlen);
+    mem[nlen + 1 + vlen] = '\0';
+    r->headers[r->nheaders].name = mem;
+    r->headers[r->nheaders].value = mem + nlen + 1;
+    r->nheaders++;
+    return 0;
+}
+
+/* A status line starts a new header block (redirects and 1xx responses have their own). */
+static int response_status_line(cf_http_response *r, const char *line, size_t len)
+{
+    response_clear_headers(r);
+    const char *sp = memchr(line, ' ', len);
+    if (!sp)
+        return 0;
+    const char *rest = sp + 1;
+    size_t rlen = len - (size_t)(rest - line);
+    /* The status is known from here on, so streamed bodies can check it before completion. */
+    int status = 0;
+    for (size_t i = 0; i < rlen && i < 3 && rest[i] >= '0' && rest[i] <= '9'; i++)
+        status = status * 10 + (rest[i] - '0');
+    r->status = status;
+    const char *sp2 = memchr(rest, ' ', rlen);
+    const char *reason = sp2 ? sp2 + 1 : rest + rlen;
+    size_t reason_len = (size_t)(line + len - reason);
+    char *copy = cf__strndup(reason, reason_len);
+    if (!copy)
+        return CF_ENOMEM;
+    cf__free(r->reason);
+    r->reason = copy;
+    return 0;
+}
+
+int cf_http_response_status(const cf_http_response *res)
+{
+    return res ? res->status : 0;
+}
+
+const char *cf_http_response_reason(const cf_http_response *res)
+{
+    return res && res->reason ? res->reason : "";
+}
+
+const char *cf_http_response_header(const cf_http_response *res, const char *name)
+{
+    if (!res || !name)
+        return NULL;
+    for (size_t i = 0; i < res->nheaders; i++) {
+        if (strcasecmp(res->headers[i].name, name) == 0)
+            return res->headers[i].value;
+    }
+    return NULL;
+}
+
+size_t cf_http_response_header_count(const cf_http_response *res)
+{
+    return res ? res->nheaders : 0;
+}
+
+int cf_http_response_header_at(const cf_http_response *res, size_t i, const char **name,
+                               const char **value)
+{
+    if (!res || i >= res->nheaders)
+        return CF_EINVAL;
+    if (name)
+        *name = res->headers[i].name;
+    if (value)
+        *value = res->headers[i].value;
+    return 0;
+}
+
+cf_buf cf_http_response_body(const cf_http_response *res)
+{
+    cf_buf b = {NULL, 0};
+    if (!res)
+        return b;
+    b.base = res->body.data ? res->body.data : (char *)"";
+    b.len = res->body.len;
+    return b;
+}
+
+const char *cf_http_response_url(const cf_http_response *res)
+{
+    return res && res->url ? res->url : "";
+}
+
+int cf_http_response_version(const cf_http_response *res)
+{
+    return res ? res->version : 0;
+}
+
+cf_http_response *cf_http_response_take(cf_http_req *req)
+{
+    if (!req)
+        return NULL;
+    cf_http_response *r = req->res;
+    req->res = NULL;
+    return r;
+}
+
+/* ---- the per-loop client: sockets and the timer ---- */
+
+static void on_socket_ready(cf_loop *loop, cf__io *io, unsigned revents)
+{
+    (void)loop;
+    sock *s = CF_CONTAINER_OF(io, sock, io);
+    client *c = s->c;
+    int flags = 0;
+    if (revents & CF__IO_IN)
+        flags |= CURL_CSELECT_IN;
+    if (revents & CF__IO_OUT)
+        flags |= CURL_CSELECT_OUT;
+    if (revents & CF__IO_ERR)
+        flags |= CURL_CSELECT_ERR;
+    int running = 0;
+    c->in_curl = 1;
+    curl_multi_socket_action(c->multi, s->fd, flags, &running);
+    c->in_curl = 0;
+    process(c);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: make the socket's watcher follow what curl wants. */
+static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    client *c = userp;
+    sock *s = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (s) {
+            cf__io_close(c->loop, &s->io);
+            curl_multi_assign(c->multi, fd, NULL);
+            cf__free(s);
+        }
+        return 0;
+    }
+    if (!s) {
+        s = cf__calloc(1, sizeof *s);
+        if (!s)
+            return -1;
+        s->c = c;
+        s->fd = fd;
+        cf__io_init(&s->io, fd, on_socket_ready);
+        curl_multi_assign(c->multi, fd, s);
+    }
+    unsigned want = 0;
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+        want |= CF__IO_IN;
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+        want |= CF__IO_OUT;
+    cf__io_stop(c->loop, &s->io, (CF__IO_IN | CF__IO_OUT) & ~want);
+    if (want && cf__io_start(c->loop, &s->io, want) != 0)
+        return -1;
+    return 0;
+}
+
+static void on_timeout(cf_timer *t, void *data)
+{
+    (void)t;
+    client *c = data;
+    int running = 0;
+    c->in_curl = 1;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    c->in_curl = 0;
+    process(c);
+}
+
+/* CURLMOPT_TIMERFUNCTION: one non-repeating timer; 0 ms runs from the next timers phase. */
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    client *c = userp;
+    if (timeout_ms < 0) {
+        cf_timer_stop(c->timer);
+        return 0;
+    }
+    return cf_timer_start(c->timer, (uint64_t)timeout_ms, 0, on_timeout, c) == 0 ? 0 : -1;
+}
+
+static void client_free(void *p)
+{
+    client *c = p;
+    if (!c)
+        return;
+    /* No request is in flight (each keeps the loop alive), so only cached connections remain. */
+    if (c->multi)
+        curl_multi_cleanup(c->multi);
+    if (c->timer)
+        cf__timer_free_internal(c->timer);
+    cf__free(c);
+}
+
+static void on_kick(void *data)
+{
+    client *c = data;
+    c->kick = NULL;
+    process(c);
+}
+
+/* Ask for `process` to run soon, from the loop (for work requested outside curl). */
+static int client_kick(client *c)
+{
+    if (c->kick)
+        return 0;
+    return cf_set_immediate(c->loop, on_kick, c, &c->kick);
+}
+
+static int client_get(cf_loop *loop, client **out)
+{
+    client *c = cf__loop_slot(loop, CF__SLOT_HTTP_CLIENT);
+    if (c) {
+        *out = c;
+        return 0;
+    }
+    pthread_once(&global_once, global_init);
+    if (global_rc != CURLE_OK)
+        return CF_ENOMEM;
+    c = cf__calloc(1, sizeof *c);
+    if (!c)
+        return CF_ENOMEM;
+    c->loop = loop;
+    cf_queue_init(&c->dirty);
+    cf_queue_init(&c->done);
+    c->multi = curl_multi_init();
+    if (!c->multi || cf__timer_new_internal(loop, &c->timer) != 0) {
+        client_free(c);
+        return CF_ENOMEM;
+    }
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)DEFAULT_PER_HOST);
+    curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    cf__loop_slot_set(loop, CF__SLOT_HTTP_CLIENT, c, client_free);
+    *out = c;
+    return 0;
+}
+
+int cf_http_set_limits(cf_loop *loop, long per_host, long total)
+{
+    if (!loop || per_host < 0 || total < 0)
+        return CF_EINVAL;
+    client *c = NULL;
+    int rc = client_get(loop, &c);
+    if (rc)
+        return rc;
+    if (per_host)
+        curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
+    if (total)
+        curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, total);
+    return 0;
+}
+
+/* ---- curl callbacks of one transfer (they only buffer; no user code runs here) ---- */
+
+static void mark_dirty(cf_http_req *req)
+{
+    if (cf_queue_empty(&req->dirty))
+        cf_queue_insert_tail(&req->c->dirty, &req->dirty);
+}
+
+static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userp)
+{
+    cf_http_req *req = userp;
+    size_t n = size * nmemb;
+    if (req->on_data) {
+        /* Past the high-water mark curl keeps the bytes and stops reading the socket. */
+        if (req->user_paused || req->pending.len >= STREAM_HIGH_WATER) {
+            req->curl_paused = 1;
+            return CURL_WRITEFUNC_PAUSE;
+        }
+        if (cf__dbuf_add(&req->pending, ptr, n) != 0) {
+            req->fail_code = CF_ENOMEM;
+            return 0;
+        }
+        mark_dirty(req);
+        return n;
+    }
+    int rc = cf__dbuf_add(&req->res->body, ptr, n);
+    if (rc) {
+        req->fail_code = rc;
+        return 0;
+    }
+    return n;
+}
+
+static size_t header_cb(char *buf, size_t size, size_t nitems, void *userp)
+{
+    cf_http_req *req = userp;
+    size_t n = size * nitems;
+    size_t len = n;
+    while (len && (buf[len - 1] == '\r' || buf[len - 1] == '\n'))
+        len--;
+    int rc = 0;
+    if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0)
+        rc = response_status_line(req->res, buf, len);
+    else if (len)
+        rc = response_add_header(req->res, buf, len);
+    if (rc) {
+        req->fail_code = rc;
+        return 0;
+    }
+    return n;
+}
+
+/* Upload from a file: positional reads, so a retried request can rewind. */
+static size_t read_cb(char *buf, size_t size, size_t nitems, void *userp)
+{
+    cf_http_req *req = userp;
+    ssize_t n = cf__sys_pread(req->body_fd, buf, size * nitems, (off_t)req->body_off);
+    if (n < 0)
+        return CURL_READFUNC_ABORT;
+    req->body_off += n;
+    return (size_t)n;
+}
+
+static int seek_cb(void *userp, curl_off_t offset, int origin)
+{
+    cf_http_req *req = userp;
+    if (origin != SEEK_SET)
+        return CURL_SEEKFUNC_CANTSEEK;
+    req->body_off = offset;
+    return CURL_SEEKFUNC_OK;
+}
+
+/* ---- errors ---- */
+
+static int map_curl_code(cf_http_req *req)
+{
+    long os = 0;
+    switch (req->result) {
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+        return CF_EURL;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return CF_ENOTFOUND;
+    case CURLE_COULDNT_CONNECT:
+        curl_easy_getinfo(req->easy, CURLINFO_OS_ERRNO, &os);
+        return os > 0 ? cf_translate_sys_error((int)os) : CF_ECONNREFUSED;
+    case CURLE_OPERATION_TIMEDOUT:
+        return CF_ETIMEDOUT;
+    case CURLE_TOO_MANY_REDIRECTS:
+        return CF_EREDIRECTS;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+        curl_easy_getinfo(req->easy, CURLINFO_OS_ERRNO, &os);
+        return os > 0 ? cf_translate_sys_error((int)os) : CF_ECONNRESET;
+    case CURLE_PARTIAL_FILE:
+    case CURLE_GOT_NOTHING:
+        return CF_ECONNRESET;
+    case CURLE_OUT_OF_MEMORY:
+        return CF_ENOMEM;
+    case CURLE_READ_ERROR:
+    case CURLE_WRITE_ERROR:
+        return CF_EIO;
+    case CURLE_ABORTED_BY_CALLBACK:
+        return CF_ECANCELED;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_USE_SSL_FAILED:
+        return CF_ETLS;
+    default:
+        return CF_EBADRESP;
+    }
+}
+
+/* The error of a finished request: "<METHOD> <url>: <what> (<curl's detail>)". */
+static cf_error *make_error(cf_http_req *req, int code)
+{
+    const char *m = req->method;
+    if (code == CF_EHTTP) {
+        int st = req->res->status;
+        const char *reason = req->res->reason ? req->res->reason : "";
+        return CF_ERROR(code, "%s %s: HTTP %d%s%s", m, req->url, st, *reason ? " " : "", reason);
+    }
+    if (code == CF_ETOOBIG) {
+        return CF_ERROR(code, "%s %s: response body larger than the limit", m, req->url);
+    }
+    if (req->signal && cf_abort_signal_aborted(req->signal) && cf_abort_signal_reason(req->signal))
+        return CF_ERROR(code, "%s %s: %s", m, req->url,
+                        cf_abort_signal_reason(req->signal)->message);
+    if (req->fail_code || !req->errbuf[0])
+        return CF_ERROR(code, "%s %s: %s", m, req->url, cf_strerror(code));
+    return CF_ERROR(code, "%s %s: %s (%s)", m, req->url, cf_strerror(code), req->errbuf);
+}
+
+/* ---- completion ---- */
+
+static void req_free(cf_http_req *req)
+{
+    if (req->signal) {
+        cf_abort_signal_unlisten(&req->abort_listener);
+        cf_abort_signal_release(req->signal);
+    }
+    if (req->easy)
+        curl_easy_cleanup(req->easy);
+    curl_slist_free_all(req->headers);
+    if (req->body_fd >= 0)
+        close(req->body_fd);
+    cf_http_response_free(req->res);
+    cf__dbuf_free(&req->pending);
+    cf_loop *loop = req->c->loop;
+    cf__free(req->method);
+    cf__free(req->url);
+    cf__free(req);
+    cf__loop_req_done(loop);
+}
+
+static void fill_response(cf_http_req *req)
+{
+    long status = 0;
+    long version = 0;
+    char *url = NULL;
+    curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(req->easy, CURLINFO_HTTP_VERSION, &version);
+    curl_easy_getinfo(req->easy, CURLINFO_EFFECTIVE_URL, &url);
+    req->res->status = (int)status;
+    switch (version) {
+    case CURL_HTTP_VERSION_1_0:
+        req->res->version = 10;
+        break;
+    case CURL_HTTP_VERSION_2_0:
+        req->res->version = 20;
+        break;
+    case CURL_HTTP_VERSION_3:
+        req->res->version = 30;
+        break;
+    default:
+        req->res->version = 11;
+        break;
+    }
+    cf__free(req->res->url);
+    req->res->url = cf__strdup(url ? url : req->url);
+}
+
+/* Take the transfer out of curl and queue its completion. */
+static void req_finish(cf_http_req *req, int fail_code)
+{
+    if (req->state != REQ_RUNNING)
+        return;
+    curl_multi_remove_handle(req->c->multi, req->easy);
+    req->state = REQ_DONE;
+    if (fail_code && !req->fail_code)
+        req->fail_code = fail_code;
+    fill_response(req);
+    cf_queue_insert_tail(&req->c->done, &req->done_link);
+}
+
+static int req_status(cf_http_req *req)
+{
+    if (req->fail_code)
+        return req->fail_code;
+    if (req->result != CURLE_OK)
+        return map_curl_code(req);
+    int st = req->res->status;
+    if ((req->flags & CF_HTTP_FAIL_ON_STATUS) && (st < 200 || st > 299))
+        return CF_EHTTP;
+    return 0;
+}
+
+static void req_complete(cf_http_req *req)
+{
+    int code = req_status(req);
+    cf_error *err = code ? make_error(req, code) : NULL;
+    cf_http_response *res = req->res;
+    if (code && code != CF_EHTTP && res && res->status == 0)
+        res = NULL;
+    req->cb(req, code, err, res, req->cb_data);
+    cf_error_free(err);
+    req_free(req);
+}
+
+static void drain_info(client *c)
+{
+    CURLMsg *msg;
+    int left = 0;
+    while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        cf_http_req *req = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&req);
+        req->result = msg->data.result;
+        req_finish(req, 0);
+    }
+}
+
+/* Hand buffered body bytes to the user, then let curl go on if it was held back. */
+static void deliver(cf_http_req *req)
+{
+    while (req->pending.len && !req->user_paused) {
+        int rc = req->on_data(req, req->pending.data, req->pending.len, req->on_data_ctx);
+        cf__dbuf_reset(&req->pending);
+        if (rc) {
+            if (!req->fail_code)
+                req->fail_code = rc;
+            req_finish(req, 0);
+            return;
+        }
+        if (req->state == REQ_RUNNING && req->curl_paused && !req->user_paused) {
+            req->curl_paused = 0;
+            curl_easy_pause(req->easy, CURLPAUSE_CONT);
+        }
+    }
+    if (req->state == REQ_RUNNING && req->curl_paused && !req->user_paused) {
+        req->curl_paused = 0;
+        curl_easy_pause(req->easy, CURLPAUSE_CONT);
+    }
+}
+
+static void deliver_all(client *c)
+{
+    while (!cf_queue_empty(&c->dirty)) {
+        cf_http_req *req = cf_queue_data(cf_queue_head(&c->dirty), cf_http_req, dirty);
+        cf_queue_remove(&req->dirty);
+        deliver(req);
+    }
+}
+
+/* Run the callbacks of finished requests; one paused with bytes left waits for resume. */
+static void run_done(client *c)
+{
+    cf_queue ready;
+    cf_queue_init(&ready);
+    cf_queue *q = cf_queue_head(&c->done);
+    while (q != &c->done) {
+        cf_http_req *req = cf_queue_data(q, cf_http_req, done_link);
+        q = q->next;
+        if (req->pending.len && req->user_paused && !req->fail_code)
+            continue;
+        cf_queue_remove(&req->done_link);
+        cf_queue_insert_tail(&ready, &req->done_link);
+    }
+    while (!cf_queue_empty(&ready)) {
+        cf_http_req *req = cf_queue_data(cf_queue_head(&ready), cf_http_req, done_link);
+        cf_queue_remove(&req->done_link);
+        if (!req->fail_code && req->pending.len)
+            deliver(req);
+        cf_queue_remove(&req->dirty);
+        req_complete(req);
+    }
+}
+
+static void process(client *c)
+{
+    if (c->in_curl)
+        return;
+    drain_info(c);
+    deliver_all(c);
+    drain_info(c);
+    run_done(c);
+}
+
+/* ---- starting a request ---- */
+
+/* Accept only absolute http and https URLs; curl would otherwise guess a scheme. */
+static int check_url(const char *url)
+{
+    CURLU *u = curl_url();
+    if (!u)
+        return CF_ENOMEM;
+    int rc = 0;
+    char *scheme = NULL;
+    char *host = NULL;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host[0]) {
+        rc = CF_EURL;
+    } else if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
+        rc = CF_EURL;
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static int set_headers(cf_http_req *req, const cf_http_options *o)
+{
+    cf_dbuf line;
+    cf__dbuf_init(&line, 0);
+    int rc = 0;
+    for (size_t i = 0; o && i < o->header_count && !rc; i++) {
+        const cf_http_header *h = &o->headers[i];
+        if (!h->name || !h->name[0] || strpbrk(h->name, ":\r\n") ||
+            (h->value && strpbrk(h->value, "\r\n"))) {
+            rc = CF_EINVAL;
+            break;
+        }
+        cf__dbuf_reset(&line);
+        /* "Name;" is curl's way to send a header with an empty value. */
+        if (h->value && h->value[0])
+            rc = cf__dbuf_printf(&line, "%s: %s", h->name, h->value);
+        else
+            rc = cf__dbuf_printf(&line, "%s;", h->name);
+        struct curl_slist *l = rc ? NULL : curl_slist_append(req->headers, line.data);
+        if (!rc && !l)
+            rc = CF_ENOMEM;
+        if (!rc)
+            req->headers = l;
+    }
+    cf__dbuf_free(&line);
+    if (!rc && req->headers)
+        curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, req->headers);
+    return rc;
+}
+
+static int set_body(cf_http_req *req, const cf_http_options *o)
+{
+    CURL *e = req->easy;
+    int is_post = strcmp(req->method, "POST") == 0;
+    if (o && o->body_file) {
+        int fd = cf__sys_open(o->body_file, O_RDONLY, 0);
+        if (fd < 0)
+            return fd;
+        req->body_fd = fd;
+        struct stat st;
+        if (fstat(fd, &st) != 0)
+            return cf_translate_sys_error(errno);
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, read_cb);
+        curl_easy_setopt(e, CURLOPT_READDATA, req);
+        curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, seek_cb);
+        curl_easy_setopt(e, CURLOPT_SEEKDATA, req);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)st.st_size);
+    } else if (o && o->body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, o->body);
+    } else if (strcmp(req->method, "HEAD") == 0) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+        return 0;
+    } else if (strcmp(req->method, "GET") == 0) {
+        return 0;
+    }
+    if (!is_post || !(o && (o->body || o->body_file)))
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+    return 0;
+}
+
+static void set_transfer_options(cf_http_req *req, const cf_http_options *o)
+{
+    CURL *e = req->easy;
+    unsigned flags = o ? o->flags : 0;
+    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)req);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, USER_AGENT);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    if (!(flags & CF_HTTP_NO_DECOMPRESS))
+        curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    if (!(flags & CF_HTTP_NO_FOLLOW)) {
+        long max = o && o->max_redirects > 0 ? o->max_redirects : DEFAULT_MAX_REDIRECTS;
+        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+        curl_easy_setopt(e, CURLOPT_MAXREDIRS, max);
+    }
+    uint64_t ct = o && o->connect_timeout_ms ? o->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)ct);
+    if (o && o->timeout_ms)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (flags & CF_HTTP_HTTP1_ONLY)
+                                                  ? (long)CURL_HTTP_VERSION_1_1
+                                                  : (long)CURL_HTTP_VERSION_2TLS);
+    if (o && o->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+    if (flags & CF_HTTP_INSECURE) {
+        fprintf(stderr, "calcifer: TLS verification is off for %s\n", req->url);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+}
+
+static void on_abort(cf_abort_listener *l, cf_abort_signal *signal)
+{
+    cf_http_req *req = l->data;
+    int code = cf_abort_signal_code(signal);
+    if (req->state != REQ_RUNNING)
+        return;
+    req_finish(req, code ? code : CF_ECANCELED);
+    client_kick(req->c);
+}
+
+static cf_http_req *req_new(client *c, const char *url, const cf_http_options *o)
+{
+    cf_http_req *req = cf__calloc(1, sizeof *req);
+    if (!req)
+        return NULL;
+    req->c = c;
+    req->body_fd = -1;
+    cf_queue_init(&req->dirty);
+    cf_queue_init(&req->done_link);
+    cf__dbuf_init(&req->pending, 0);
+    req->state = REQ_DONE;
+    const char *method = o && o->method ? o->method : (o && (o->body || o->body_file) ? "POST" : "GET");
+    req->method = cf__strdup(method);
+    req->url = cf__strdup(url);
+    req->res = response_new();
+    req->easy = curl_easy_init();
+    if (!req->method || !req->url || !req->res || !req->easy) {
+        cf__loop_req_start(c->loop);
+        req_free(req);
+        return NULL;
+    }
+    return req;
+}
+
+static int valid_method(const char *m)
+{
+    if (!m[0])
+        return 0;
+    for (const char *p = m; *p; p++) {
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || *p == '-' || *p == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+int cf_http_request(cf_loop *loop, const char *url, const cf_http_options *opts, cf_http_cb cb,
+                    void *data, cf_http_req **out)
+{
+    if (!loop || !url || !cb || (opts && opts->method && !valid_method(opts->method)))
+        return CF_EINVAL;
+    client *c = NULL;
+    int rc = client_get(loop, &c);
+    if (!rc)
+        rc = check_url(url);
+    if (rc)
+        return rc;
+    cf_http_req *req = req_new(c, url, opts);
+    if (!req)
+        return CF_ENOMEM;
+    cf__loop_req_start(loop);
+    req->cb = cb;
+    req->cb_data = data;
+    req->flags = opts ? opts->flags : 0;
+    if (opts && opts->on_data) {
+        req->on_data = opts->on_data;
+        req->on_data_ctx = opts->on_data_ctx;
+    } else {
+        req->res->body.max = opts && opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
+    }
+    set_transfer_options(req, opts);
+    rc = set_headers(req, opts);
+    if (!rc)
+        rc = set_body(req, opts);
+    if (!rc && curl_multi_add_handle(c->multi, req->easy) != CURLM_OK)
+        rc = CF_ENOMEM;
+    if (rc) {
+        req_free(req);
+        return rc;
+    }
+    req->state = REQ_RUNNING;
+    if (opts && opts->signal) {
+        req->signal = cf_abort_signal_retain(opts->signal);
+        req->abort_listener.data = req;
+        int ar = cf_abort_signal_listen(req->signal, &req->abort_listener, on_abort);
+        if (ar < 0) {
+            req_finish(req, ar);
+            client_kick(c);
+        }
+    }
+    if (out)
+        *out = req;
+    return 0;
+}
+
+int cf_http_req_pause(cf_http_req *req)
+{
+    if (!req || req->state != REQ_RUNNING)
+        return CF_EINVAL;
+    req->user_paused = 1;
+    return 0;
+}
+
+int cf_http_req_resume(cf_http_req *req)
+{
+    if (!req)
+        return CF_EINVAL;
+    if (!req->user_paused)
+        return 0;
+    req->user_paused = 0;
+    if (req->pending.len)
+        mark_dirty(req);
+    if (req->pending.len || req->curl_paused || req->state == REQ_DONE) {
+        if (req->state == REQ_RUNNING && !req->pending.len && req->curl_paused) {
+            req->curl_paused = 0;
+            curl_easy_pause(req->easy, CURLPAUSE_CONT);
+        }
+        return client_kick(req->c);
+    }
+    return 0;
+}
+
+int cf_http_req_cancel(cf_http_req *req)
+{
+    if (!req)
+        return CF_EINVAL;
+    if (req->state != REQ_RUNNING)
+        return 0;
+    req_finish(req, CF_ECANCELED);
+    return client_kick(req->c);
+}
+
+/* ---- promise forms and the helpers built on them ---- */
+
+/* A promise-form request: the promise, and what to do with the response. */
+typedef struct preq {
+    cf_promise *p;
+    cf_loop *loop;
+    /* stream_json */
+    cf_json_select *sel;
+    cf_http_element_cb on_element;
+    void *element_ctx;
+    /* download */
+    cf_fs_writer *writer;
+    cf_http_req *req;
+    size_t written;
+    int failed;
+    cf_error *err;
+} preq;
+
+static void preq_free(preq *pr)
+{
+    if (pr->sel)
+        cf_json_select_free(pr->sel);
+    cf_error_free(pr->err);
+    cf_promise_release(pr->p);
+    cf__free(pr);
+}
+
+static preq *preq_new(cf_loop *loop, cf_promise *p)
+{
+    preq *pr = cf__calloc(1, sizeof *pr);
+    if (!pr)
+        return NULL;
+    pr->p = cf_promise_retain(p);
+    pr->loop = loop;
+    return pr;
+}
+
+/* Reject `p` because the request could not start; takes `p`'s caller reference too. */
+static cf_promise *reject_start(cf_promise *p, int code, const char *method, const char *url)
+{
+    cf_promise_reject(p, CF_ERROR(code, "%s %s: %s", method ? method : "GET", url ? url : "(null)",
+                                  cf_strerror(code)));
+    return p;
+}
+
+static void on_response_p(cf_http_req *req, int status, const cf_error *err,
+                          cf_http_response *res, void *data)
+{
+    (void)res;
+    preq *pr = data;
+    if (status)
+        cf_promise_reject(pr->p, cf_error_copy(err));
+    else
+        cf_promise_resolve(pr->p, cf_http_response_take(req), cf_http_response_free);
+    preq_free(pr);
+}
+
+/* Start a promise-form request with completion `cb`; errors reject the returned promise. */
+static cf_promise *start_p(cf_loop *loop, const char *url, const cf_http_options *opts,
+                           cf_http_cb cb, preq **out_pr)
+{
+    cf_promise *p = cf_promise_new(loop);
+    if (!p)
+        return NULL;
+    preq *pr = preq_new(loop, p);
+    if (!pr)
+        return reject_start(p, CF_ENOMEM, opts ? opts->method : NULL, url);
+    int rc = cf_http_request(loop, url, opts, cb, pr, &pr->req);
+    if (rc) {
+        preq_free(pr);
+        return reject_start(p, rc, opts ? opts->method : NULL, url);
+    }
+    if (out_pr)
+        *out_pr = pr;
+    return p;
+}
+
+cf_promise *cf_http_request_p(cf_loop *loop, const char *url, const cf_http_options *opts)
+{
+    if (!loop)
+        return NULL;
+    return start_p(loop, url, opts, on_response_p, NULL);
+}
+
+static void json_free(void *v)
+{
+    cf_json_free(v);
+}
+
+/* Parse a buffered body; on failure `*err` says where, prefixed with the request. */
+static int parse_body(cf_http_req *req, cf_http_response *res, cf_json **out, cf_error **err)
+{
+    cf_error *perr = NULL;
+    cf_buf body = cf_http_response_body(res);
+    int rc = cf_json_parse(body.base, body.len, NULL, out, &perr);
+    if (rc) {
+        *err = CF_ERROR(rc, "%s %s: %s", req->method, req->url,
+                        perr ? perr->message : cf_strerror(rc));
+        cf_error_free(perr);
+    }
+    return rc;
+}
+
+static void on_json_p(cf_http_req *req, int status, const cf_error *err, cf_http_response *res,
+                      void *data)
+{
+    preq *pr = data;
+    cf_json *root = NULL;
+    cf_error *perr = NULL;
+    if (status)
+        cf_promise_reject(pr->p, cf_error_copy(err));
+    else if (parse_body(req, res, &root, &perr) != 0)
+        cf_promise_reject(pr->p, perr);
+    else
+        cf_promise_resolve(pr->p, root, json_free);
+    preq_free(pr);
+}
+
+cf_promise *cf_http_get_json_p(cf_loop *loop, const char *url, const cf_http_options *opts)
+{
+    if (!loop)
+        return NULL;
+    cf_http_options o = {0};
+    if (opts)
+        o = *opts;
+    o.flags |= CF_HTTP_FAIL_ON_STATUS;
+    o.on_data = NULL;
+    return start_p(loop, url, &o, on_json_p, NULL);
+}
+
+typedef struct json_cb_ctx {
+    cf_http_json_cb cb;
+    void *data;
+} json_cb_ctx;
+
+static void on_json(cf_http_req *req, int status, const cf_error *err, cf_http_response *res,
+                    void *data)
+{
+    json_cb_ctx ctx = *(json_cb_ctx *)data;
+    cf__free(data);
+    cf_json *root = NULL;
+    cf_error *perr = NULL;
+    if (status) {
+        ctx.cb(status, err, NULL, ctx.data);
+        return;
+    }
+    int rc = parse_body(req, res, &root, &perr);
+    ctx.cb(rc, perr, root, ctx.data);
+    cf_error_free(perr);
+    cf_json_free(root);
+}
+
+int cf_http_get_json(cf_loop *loop, const char *url, const cf_http_options *opts,
+                     cf_http_json_cb cb, void *data)
+{
+    if (!cb)
+        return CF_EINVAL;
+    json_cb_ctx *ctx = cf__malloc(sizeof *ctx);
+    if (!ctx)
+        return CF_ENOMEM;
+    ctx->cb = cb;
+    ctx->data = data;
+    cf_http_options o = {0};
+    if (opts)
+        o = *opts;
+    o.flags |= CF_HTTP_FAIL_ON_STATUS;
+    o.on_data = NULL;
+    int rc = cf_http_request(loop, url, &o, on_json, ctx, NULL);
+    if (rc)
+        cf__free(ctx);
+    return rc;
+}
+
+/* ---- streaming a JSON array ---- */
+
+static int on_element(cf_json *item, size_t index, void *data)
+{
+    preq *pr = data;
+    return pr->on_element(item, index, pr->element_ctx);
+}
+
+static int stream_data(cf_http_req *req, const char *data, size_t len, void *ctx)
+{
+    preq *pr = ctx;
+    if (cf_http_response_status(req->res) / 100 != 2)
+        return 0; /* an error page: ignored, the status rejects */
+    int rc = cf_json_select_feed(pr->sel, data, len);
+    if (rc < 0 && !pr->err) {
+        const char *m = cf_json_select_error(pr->sel);
+        pr->err = CF_ERROR(rc, "%s %s: %s", req->method, req->url, m ? m : cf_strerror(rc));
+    }
+    return rc < 0 ? rc : 0;
+}
+
+static void on_stream_done(cf_http_req *req, int status, const cf_error *err,
+                           cf_http_response *res, void *data)
+{
+    (void)res;
+    preq *pr = data;
+    if (status == 0) {
+        int rc = cf_json_select_finish(pr->sel);
+        if (rc < 0) {
+            const char *m = cf_json_select_error(pr->sel);
+            cf_promise_reject(pr->p, CF_ERROR(rc, "%s %s: %s", req->method, req->url,
+                                              m ? m : cf_strerror(rc)));
+        } else {
+            cf_promise_resolve(pr->p, NULL, NULL);
+        }
+    } else if (pr->err && status == pr->err->code) {
+        cf_promise_reject(pr->p, pr->err);
+        pr->err = NULL;
+    } else {
+        cf_promise_reject(pr->p, cf_error_copy(err));
+    }
+    preq_free(pr);
+}
+
+cf_promise *cf_http_stream_json_p(cf_loop *loop, const char *url, const char *path,
+                                  const cf_http_options *opts, cf_http_element_cb cb, void *ctx)
+{
+    if (!loop)
+        return NULL;
+    cf_promise *p = cf_promise_new(loop);
+    if (!p)
+        return NULL;
+    preq *pr = preq_new(loop, p);
+    int rc = pr ? 0 : CF_ENOMEM;
+    if (!rc && !cb)
+        rc = CF_EINVAL;
+    if (!rc)
+        rc = cf_json_select_new(&pr->sel, path, NULL, on_element, pr);
+    if (rc) {
+        if (pr)
+            preq_free(pr);
+        return reject_start(p, rc, opts ? opts->method : NULL, url);
+    }
+    pr->on_element = cb;
+    pr->element_ctx = ctx;
+    cf_http_options o = {0};
+    if (opts)
+        o = *opts;
+    o.flags |= CF_HTTP_FAIL_ON_STATUS;
+    o.on_data = stream_data;
+    o.on_data_ctx = pr;
+    rc = cf_http_request(loop, url, &o, on_stream_done, pr, &pr->req);
+    if (rc) {
+        preq_free(pr);
+        return reject_start(p, rc, o.method, url);
+    }
+    return p;
+}
+
+/* ---- download to a file, replaced atomically ---- */
+
+static void on_writer_drain(cf_fs_writer *w, int status, const cf_error *err, void *data)
+{
+    (void)w;
+    (void)err;
+    preq *pr = data;
+    if (status == 0 && pr->req)
+        cf_http_req_resume(pr->req);
+}
+
+static int download_data(cf_http_req *req, const char *data, size_t len, void *ctx)
+{
+    preq *pr = ctx;
+    if (cf_http_response_status(req->res) / 100 != 2)
+        return 0; /* an error page is not written: the status rejects */
+    int rc = cf_fs_writer_write(pr->writer, data, len);
+    if (rc < 0)
+        return rc;
+    pr->written += len;
+    if (rc == CF_FS_WRITER_FULL) {
+        cf_http_req_pause(req);
+        return cf_fs_writer_on_drain(pr->writer, on_writer_drain, pr);
+    }
+    return 0;
+}
+
+static void on_commit(cf_fs_writer *w, int status, const cf_error *err, void *data)
+{
+    (void)w;
+    preq *pr = data;
+    if (status) {
+        cf_promise_reject(pr->p, cf_error_copy(err));
+    } else {
+        size_t *n = cf__malloc(sizeof *n);
+        if (!n) {
+            cf_promise_reject(pr->p, CF_ERROR(CF_ENOMEM, NULL));
+        } else {
+            *n = pr->written;
+            cf_promise_resolve(pr->p, n, cf_free);
+        }
+    }
+    preq_free(pr);
+}
+
+static void on_aborted(cf_fs_writer *w, int status, const cf_error *err, void *data)
+{
+    (void)w;
+    (void)status;
+    (void)err;
+    preq *pr = data;
+    cf_promise_reject(pr->p, pr->err);
+    pr->err = NULL;
+    preq_free(pr);
+}
+
+static void on_download_done(cf_http_req *req, int status, const cf_error *err,
+                             cf_http_response *res, void *data)
+{
+    (void)res;
+    (void)req;
+    preq *pr = data;
+    pr->req = NULL;
+    cf_fs_writer *w = pr->writer;
+    pr->writer = NULL;
+    if (status == 0 && cf_fs_writer_commit(w, on_commit, pr) == 0)
+        return;
+    pr->err = status ? cf_error_copy(err) : CF_ERROR(CF_ECLOSED, "download: writer closed");
+    if (cf_fs_writer_abort(w, on_aborted, pr) != 0)
+        on_aborted(w, 0, NULL, pr);
+}
+
+cf_promise *cf_http_download_p(cf_loop *loop, const char *url, const char *path,
+                               const cf_http_options *opts)
+{
+    if (!loop)
+        return NULL;
+    cf_promise *p = cf_promise_new(loop);
+    if (!p)
+        return NULL;
+    preq *pr = preq_new(loop, p);
+    int rc = pr ? 0 : CF_ENOMEM;
+    if (!rc && !path)
+        rc = CF_EINVAL;
+    if (!rc)
+        rc = cf_fs_writer_open(loop, path, 0, &pr->writer);
+    if (rc) {
+        if (pr)
+            preq_free(pr);
+        return reject_start(p, rc, opts ? opts->method : NULL, url);
+    }
+    cf_http_options o = {0};
+    if (opts)
+        o = *opts;
+    o.flags |= CF_HTTP_FAIL_ON_STATUS;
+    o.on_data = download_data;
+    o.on_data_ctx = pr;
+    rc = cf_http_request(loop, url, &o, on_download_done, pr, &pr->req);
+    if (rc) {
+        cf_fs_writer_abort(pr->writer, NULL, NULL);
+        preq_free(pr);
+        return reject_start(p, rc, o.method, url);
+    }
+    return p;
+}

@@ -1,0 +1,904 @@
+/*
+ * async/await: tasks, await, sleep, deadlines, cancellation (calcifer/coro.h).
+ *
+ * Ordering cases record labels in a log and compare the whole sequence; where the order is
+ * Node's, the expected sequence is what the same program in JavaScript prints under Node 20.
+ */
+/* ctest-timeout: 300 */
+#include "harness.h"
+
+#include "async/fiber.h"
+#include "async/task.h"
+#include "core/loop.h"
+#include "util/alloc.h"
+#include "util/util.h"
+
+/* A string literal as the `void *` data of a callback. */
+#define S(x) ((void *)(x))
+
+/* ---- helpers ---- */
+
+static char log_buf[8192];
+
+static void log_reset(void)
+{
+    log_buf[0] = '\0';
+}
+
+static void log_add(const char *s)
+{
+    size_t len = strlen(log_buf);
+    snprintf(log_buf + len, sizeof log_buf - len, "%s%s", len ? " " : "", s);
+}
+
+static cf_loop *new_loop(void)
+{
+    cf_loop *loop = NULL;
+    ASSERT_OK(cf_loop_new(&loop));
+    return loop;
+}
+
+static void run_and_close(cf_loop *loop)
+{
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+static void log_handler(cf_promise *settled, cf_promise *next, void *data)
+{
+    (void)settled;
+    (void)next;
+    log_add(data);
+}
+
+/* A catch handler that handles the rejection and does nothing else. */
+static void ignore(cf_promise *settled, cf_promise *next, void *data)
+{
+    (void)settled;
+    (void)next;
+    (void)data;
+}
+
+static void log_cb(void *data)
+{
+    log_add(data);
+}
+
+/* A ticker chain `t1` → `t2` → `t3` on an already-fulfilled promise. */
+static void ticker(cf_loop *loop)
+{
+    static const char *const names[] = {"t1", "t2", "t3"};
+    cf_promise *p = cf_promise_resolved(loop, NULL, NULL);
+    for (size_t i = 0; i < CF_ARRAY_LEN(names); i++) {
+        cf_promise *next = cf_promise_then(p, log_handler, NULL, (void *)names[i]);
+        cf_promise_release(p);
+        p = next;
+    }
+    cf_promise_release(p);
+}
+
+static int count_free;
+
+static void counting_free(void *p)
+{
+    count_free++;
+    cf_free(p);
+}
+
+/* ---- starting and ending ---- */
+
+static int sync_until_await(cf_task *task, void *arg)
+{
+    (void)arg;
+    log_add("body");
+    ASSERT(cf_task_current() == task);
+    ASSERT_OK(cf_await_null());
+    log_add("resumed");
+    return 0;
+}
+
+static void test_task_runs_synchronously_until_first_await(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    log_add("before");
+    cf_promise *p = cf_async(loop, sync_until_await, NULL);
+    ASSERT_PTR(p);
+    log_add("after");
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_PENDING);
+    ASSERT(cf_task_current() == NULL);
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(log_buf, "before body after resumed");
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_FULFILLED);
+    cf_promise_release(p);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+static int returns_value(cf_task *task, void *arg)
+{
+    char *v = cf_strdup(arg);
+    return cf_task_return(task, v, counting_free);
+}
+
+static void test_task_fulfils_with_returned_value(void)
+{
+    cf_loop *loop = new_loop();
+    count_free = 0;
+    cf_promise *p = cf_async(loop, returns_value, S("films"));
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_FULFILLED);
+    ASSERT_STR_EQ(cf_promise_value(p), "films");
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    cf_promise_release(p);
+    ASSERT_EQ(count_free, 1);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+static int throws_early(cf_task *task, void *arg)
+{
+    (void)arg;
+    log_add("body");
+    return cf_task_throw(task, CF_ERROR(CF_EPARSE, "early"));
+}
+
+static void test_task_failure_rejects_and_never_throws(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    cf_promise *p = cf_async(loop, throws_early, NULL);
+    log_add("after");
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_REJECTED);
+    ASSERT_EQ(cf_promise_code(p), CF_EPARSE);
+    ASSERT_STR_EQ(cf_promise_error(p)->message, "early");
+    cf_promise_release(cf_promise_catch(p, log_handler, S("caught")));
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(log_buf, "body after caught");
+    cf_promise_release(p);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+static int returns_code(cf_task *task, void *arg)
+{
+    (void)task;
+    (void)arg;
+    return CF_ENOENT;
+}
+
+static void test_task_negative_return_rejects_with_that_code(void)
+{
+    cf_loop *loop = new_loop();
+    cf_promise *p = cf_async(loop, returns_code, NULL);
+    ASSERT_EQ(cf_promise_code(p), CF_ENOENT);
+    ASSERT_STR_EQ(cf_promise_error(p)->message, cf_strerror(CF_ENOENT));
+    cf_promise_release(cf_promise_catch(p, ignore, NULL));
+    cf_promise_release(p);
+    run_and_close(loop);
+}
+
+static int unhandled_count;
+
+static void on_unhandled(cf_promise *p, void *data)
+{
+    (void)data;
+    ASSERT_EQ(cf_promise_code(p), CF_EPARSE);
+    unhandled_count++;
+}
+
+static void test_task_unhandled_failure_is_reported(void)
+{
+    cf_loop *loop = new_loop();
+    unhandled_count = 0;
+    ASSERT_OK(cf_on_unhandled_rejection(loop, on_unhandled, NULL));
+    cf_promise_release(cf_async(loop, throws_early, NULL));
+    run_and_close(loop);
+    ASSERT_EQ(unhandled_count, 1);
+}
+
+/* ---- await timing (Node's order) ---- */
+
+static int await_plain(cf_task *task, void *arg)
+{
+    (void)arg;
+    log_add("f-start");
+    void *v = NULL;
+    ASSERT_OK(cf_await(cf_promise_resolved(cf_task_loop(task), S("42"), NULL), &v));
+    log_add(v);
+    return 0;
+}
+
+/* ≈ scenario 32: await of a settled promise resumes after one turn. */
+static void test_task_await_settled_takes_one_turn(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    ticker(loop);
+    cf_promise_release(cf_async(loop, await_plain, NULL));
+    log_add("sync-end");
+    run_and_close(loop);
+    ASSERT_STR_EQ(log_buf, "f-start sync-end t1 42 t2 t3");
+}
+
+static void resolve_later(void *data)
+{
+    log_add("timer");
+    ASSERT_OK(cf_promise_resolve(data, S("done"), NULL));
+    cf_promise_release(data);
+}
+
+static int await_pending(cf_task *task, void *arg)
+{
+    (void)arg;
+    cf_loop *loop = cf_task_loop(task);
+    cf_promise *p = cf_promise_new(loop);
+    ASSERT_OK(cf_set_timeout(loop, 5, resolve_later, cf_promise_retain(p), NULL));
+    void *v = NULL;
+    log_add("before");
+    ASSERT_OK(cf_await(p, &v));
+    log_add(v);
+    cf_queue_microtask(loop, log_cb, S("micro"));
+    return 0;
+}
+
+/* ≈ scenario 33: resumed in the drain right after the callback that settles the promise. */
+static void test_task_await_pending_resumes_after_settling_callback(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    cf_promise *p = cf_async(loop, await_pending, NULL);
+    cf_promise_release(cf_promise_then(p, log_handler, NULL, S("task-done")));
+    cf_promise_release(p);
+    ASSERT_OK(cf_set_timeout(loop, 30, log_cb, S("timer-30"), NULL));
+    run_and_close(loop);
+    ASSERT_STR_EQ(log_buf, "before timer done micro task-done timer-30");
+}
+
+/*
+ * The fast path keeps Node's order. JavaScript:
+ *   async function f(){ const p=Promise.resolve(1); log('f0'); await p; log('f1'); await p;
+ *     log('f2'); queueMicrotask(()=>log('m')); await p; log('f3'); await p; log('f4');
+ *     process.nextTick(()=>log('tick')); await p; log('f5'); await null; log('f6'); }
+ *   ticker t1 → t2 → t3; f();
+ * prints: f0 t1 f1 t2 f2 t3 m f3 f4 f5 f6 tick
+ */
+static int await_many(cf_task *task, void *arg)
+{
+    (void)arg;
+    cf_loop *loop = cf_task_loop(task);
+    cf_promise *p = cf_promise_resolved(loop, NULL, NULL);
+    log_add("f0");
+    ASSERT_OK(cf_await(cf_promise_retain(p), NULL));
+    log_add("f1");
+    ASSERT_OK(cf_await(cf_promise_retain(p), NULL));
+    log_add("f2");
+    cf_queue_microtask(loop, log_cb, S("m"));
+    ASSERT_OK(cf_await(cf_promise_retain(p), NULL));
+    log_add("f3");
+    ASSERT_OK(cf_await(cf_promise_retain(p), NULL));
+    log_add("f4");
+    cf_next_tick(loop, log_cb, S("tick"));
+    ASSERT_OK(cf_await(cf_promise_retain(p), NULL));
+    log_add("f5");
+    ASSERT_OK(cf_await_null());
+    log_add("f6");
+    cf_promise_release(p);
+    return 0;
+}
+
+static void test_task_fast_path_keeps_node_order(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    ticker(loop);
+    cf_promise_release(cf_async(loop, await_many, NULL));
+    run_and_close(loop);
+    ASSERT_STR_EQ(log_buf, "f0 t1 f1 t2 f2 t3 m f3 f4 f5 f6 tick");
+}
+
+/*
+ * After a timer: async function f(){ log('f0'); await new Promise(r=>setTimeout(r,1));
+ *   log('f1'); process.nextTick(()=>log('tick')); queueMicrotask(()=>log('m'));
+ *   await null; log('f2'); await null; log('f3'); }
+ * prints: f0 f1 m f2 f3 tick (the task resumes as a microtask, not inside the timer).
+ */
+static int sleep_then_queue(cf_task *task, void *arg)
+{
+    (void)arg;
+    cf_loop *loop = cf_task_loop(task);
+    log_add("f0");
+    ASSERT_OK(cf_sleep(loop, 1));
+    log_add("f1");
+    cf_next_tick(loop, log_cb, S("tick"));
+    cf_queue_microtask(loop, log_cb, S("m"));
+    ASSERT_OK(cf_await_null());
+    log_add("f2");
+    ASSERT_OK(cf_await_null());
+    log_add("f3");
+    return 0;
+}
+
+static void test_task_sleep_resumes_as_microtask(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    cf_promise_release(cf_async(loop, sleep_then_queue, NULL));
+    run_and_close(loop);
+    ASSERT_STR_EQ(log_buf, "f0 f1 m f2 f3 tick");
+}
+
+static int worker(cf_task *task, void *arg)
+{
+    (void)task;
+    char label[32];
+    for (int i = 1; i <= 3; i++) {
+        snprintf(label, sizeof label, "%s%d", (const char *)arg, i);
+        log_add(label);
+        ASSERT_OK(cf_await_null());
+    }
+    snprintf(label, sizeof label, "%s-done", (const char *)arg);
+    log_add(label);
+    return 0;
+}
+
+/* ≈ scenario 38: two tasks awaiting in lock-step alternate. */
+static void test_task_two_tasks_interleave(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    cf_promise_release(cf_async(loop, worker, S("A")));
+    cf_promise_release(cf_async(loop, worker, S("B")));
+    log_add("sync");
+    run_and_close(loop);
+    ASSERT_STR_EQ(log_buf, "A1 B1 sync A2 B2 A3 B3 A-done B-done");
+}
+
+/* ---- errors across awaits ---- */
+
+static int fail_line;
+
+static int inner_fails(cf_task *task, void *arg)
+{
+    (void)arg;
+    ASSERT_OK(cf_await_null());
+    fail_line = __LINE__ + 1;
+    cf_promise *p = cf_promise_rejected(cf_task_loop(task), CF_ERROR(CF_EACCES, "open 'x'"));
+    return cf_await(p, NULL); /* passes the error up unchanged */
+}
+
+static int middle(cf_task *task, void *arg)
+{
+    (void)arg;
+    int rc = cf_await(cf_async(cf_task_loop(task), inner_fails, NULL), NULL);
+    ASSERT_EQ(rc, CF_EACCES);
+    const cf_error *e = cf_await_error();
+    ASSERT_PTR(e);
+    ASSERT_STR_EQ(e->message, "open 'x'");
+    ASSERT_EQ(e->line, fail_line);
+    return rc;
+}
+
+static int outer_catches(cf_task *task, void *arg)
+{
+    (void)arg;
+    int rc = cf_await(cf_async(cf_task_loop(task), middle, NULL), NULL);
+    ASSERT_EQ(rc, CF_EACCES);
+    const cf_error *e = cf_await_error();
+    ASSERT_STR_EQ(e->message, "open 'x'");
+    ASSERT_EQ(e->line, fail_line);
+    ASSERT(strstr(e->file, "test_task.c") != NULL);
+    ASSERT_STR_EQ(e->func, "inner_fails");
+    log_add("caught");
+    return cf_task_return(task, S("recovered"), NULL);
+}
+
+static void test_task_error_keeps_file_and_line_across_awaits(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    cf_promise *p = cf_async(loop, outer_catches, NULL);
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(log_buf, "caught");
+    ASSERT_STR_EQ(cf_promise_value(p), "recovered");
+    cf_promise_release(p);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+static int try_catch(cf_task *task, void *arg)
+{
+    (void)arg;
+    log_add("awaiting");
+    int rc = cf_await(cf_promise_rejected(cf_task_loop(task), CF_ERROR(CF_EINVAL, "nope")), NULL);
+    if (rc < 0) {
+        log_add(cf_await_error()->message);
+    } else {
+        log_add("not-reached");
+    }
+    log_add("finally");
+    return cf_task_return(task, S("f-result"), NULL);
+}
+
+/* ≈ scenario 37. */
+static void test_task_await_rejected_is_caught(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    cf_promise *p = cf_async(loop, try_catch, NULL);
+    cf_promise_release(cf_promise_then(p, log_handler, NULL, S("f-resolved")));
+    cf_promise_release(p);
+    ticker(loop);
+    log_add("sync-end");
+    run_and_close(loop);
+    ASSERT_STR_EQ(log_buf, "awaiting sync-end nope finally t1 f-resolved t2 t3");
+}
+
+/* ---- misuse ---- */
+
+static void test_task_await_outside_task_is_enotask(void)
+{
+    cf_loop *loop = new_loop();
+    ASSERT_EQ(cf_await(cf_promise_resolved(loop, cf_strdup("x"), cf_free), NULL), CF_ENOTASK);
+    ASSERT_EQ(cf_await_timeout(cf_promise_new(loop), 5, NULL), CF_ENOTASK);
+    ASSERT_EQ(cf_await_null(), CF_ENOTASK);
+    ASSERT_EQ(cf_sleep(loop, 1), CF_ENOTASK);
+    ASSERT(cf_await_error() == NULL);
+    ASSERT(cf_task_current() == NULL);
+    run_and_close(loop);
+}
+
+static int await_null_promise(cf_task *task, void *arg)
+{
+    (void)task;
+    (void)arg;
+    ASSERT_EQ(cf_await(NULL, NULL), CF_ENOMEM);
+    log_add("enomem");
+    return 0;
+}
+
+static void test_task_await_null_promise_is_enomem(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    cf_promise_release(cf_async(loop, await_null_promise, NULL));
+    run_and_close(loop);
+    ASSERT_STR_EQ(log_buf, "enomem");
+}
+
+static int await_other_loop(cf_task *task, void *arg)
+{
+    (void)task;
+    ASSERT_EQ(cf_await(cf_promise_resolved(arg, NULL, NULL), NULL), CF_EINVAL);
+    ASSERT_EQ(cf_sleep(arg, 1), CF_EINVAL);
+    return 0;
+}
+
+static void test_task_await_of_another_loop_is_einval(void)
+{
+    cf_loop *loop = new_loop();
+    cf_loop *other = new_loop();
+    cf_promise *p = cf_async(loop, await_other_loop, other);
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_FULFILLED);
+    cf_promise_release(p);
+    run_and_close(loop);
+    run_and_close(other);
+}
+
+/* ---- values ---- */
+
+/* Runs while the task sleeps: the value of the await before the sleep is still there. */
+static void still_alive(void *data)
+{
+    ASSERT_EQ(count_free, 0);
+    ASSERT_STR_EQ(data, "one");
+    log_add("alive");
+}
+
+static int borrow_values(cf_task *task, void *arg)
+{
+    (void)arg;
+    cf_loop *loop = cf_task_loop(task);
+    char *v = NULL;
+    ASSERT_OK(cf_await(cf_promise_resolved(loop, cf_strdup("one"), counting_free), (void **)&v));
+    ASSERT_STR_EQ(v, "one");
+    /* Valid until the next await returns: it can be handed to the operation awaited next. */
+    ASSERT_OK(cf_set_timeout(loop, 1, still_alive, v, NULL));
+    ASSERT_OK(cf_sleep(loop, 5));
+    ASSERT_EQ(count_free, 1); /* released when the sleep returned */
+    ASSERT_OK(cf_await(cf_promise_resolved(loop, cf_strdup("two"), counting_free), (void **)&v));
+    ASSERT_STR_EQ(v, "two");
+    return 0; /* the end releases it */
+}
+
+static void test_task_awaited_value_lives_until_next_await_returns(void)
+{
+    cf_loop *loop = new_loop();
+    count_free = 0;
+    log_reset();
+    cf_promise_release(cf_async(loop, borrow_values, NULL));
+    run_and_close(loop);
+    ASSERT_EQ(count_free, 2);
+    ASSERT_STR_EQ(log_buf, "alive");
+}
+
+/* ---- stacks ---- */
+
+static size_t recurse(size_t depth)
+{
+    volatile char frame[1024];
+    frame[0] = (char)depth;
+    frame[sizeof frame - 1] = (char)depth;
+    if (depth == 0)
+        return frame[0];
+    return recurse(depth - 1) + frame[sizeof frame - 1];
+}
+
+static int deep(cf_task *task, void *arg)
+{
+    size_t depth = *(size_t *)arg;
+    ASSERT_GE(cf__fiber_stack_size(task->fiber), 512 * 1024);
+    ASSERT_OK(cf_await_null());
+    recurse(depth); /* about 1 KiB per level, after a suspension */
+    ASSERT_OK(cf_await_null());
+    return 0;
+}
+
+static void test_task_deep_recursion_within_configured_stack(void)
+{
+    cf_loop *loop = new_loop();
+    size_t depth = 400; /* ~ 420 KiB of a 512 KiB stack */
+    cf_task_opts opts = {.stack_size = 512 * 1024};
+    cf_promise *p = cf_async_ex(loop, deep, &depth, &opts);
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_FULFILLED);
+    cf_promise_release(p);
+    /* The same through the loop's defaults, in copy-stack mode. */
+    cf_task_opts defaults = {.stack_size = 512 * 1024, .stack = CF_STACK_COPY};
+    ASSERT_OK(cf_task_set_defaults(loop, &defaults));
+    p = cf_async(loop, deep, &depth);
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_FULFILLED);
+    cf_promise_release(p);
+    ASSERT_EQ(cf_task_set_defaults(loop, &(cf_task_opts){.stack = 7}), CF_EINVAL);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+#define MANY 10000
+
+static int sleeper_done;
+
+static int sleeper(cf_task *task, void *arg)
+{
+    uintptr_t i = (uintptr_t)arg;
+    char local[64];
+    snprintf(local, sizeof local, "task %u", (unsigned)i);
+    ASSERT_OK(cf_sleep(cf_task_loop(task), 1 + i % 7));
+    char expect[64];
+    snprintf(expect, sizeof expect, "task %u", (unsigned)i);
+    ASSERT_STR_EQ(local, expect); /* the frame survived the suspension */
+    sleeper_done++;
+    return 0;
+}
+
+static void many_sleepers(cf_stack_mode mode)
+{
+    cf_loop *loop = new_loop();
+    cf_task_opts opts = {.stack = mode};
+    sleeper_done = 0;
+    for (uintptr_t i = 0; i < MANY; i++) {
+        cf_promise *p = cf_async_ex(loop, sleeper, (void *)i, &opts);
+        ASSERT_EQ(cf_promise_state(p), CF_PROMISE_PENDING);
+        cf_promise_release(p);
+    }
+    cf__coro_loop *cl = cf__loop_slot(loop, CF__SLOT_CORO);
+    size_t live = 0;
+    cf_queue *q;
+    cf_queue_foreach(q, &cl->tasks)
+    {
+        live++;
+    }
+    ASSERT_EQ(live, MANY);
+    ASSERT_EQ(sleeper_done, 0);
+    run_and_close(loop);
+    ASSERT_EQ(sleeper_done, MANY);
+    cf__fiber_pool_trim();
+}
+
+static void test_task_ten_thousand_suspended_on_timers(void)
+{
+    many_sleepers(CF_STACK_DEDICATED);
+}
+
+static void test_task_ten_thousand_suspended_copy_stack(void)
+{
+    many_sleepers(CF_STACK_COPY);
+}
+
+/* ---- tasks awaiting tasks ---- */
+
+static int chain_link(cf_task *task, void *arg)
+{
+    uintptr_t n = (uintptr_t)arg;
+    if (n == 0) {
+        ASSERT_OK(cf_sleep(cf_task_loop(task), 1));
+        return cf_task_return(task, (void *)(uintptr_t)1000, NULL);
+    }
+    void *v = NULL;
+    ASSERT_OK(cf_await(cf_async(cf_task_loop(task), chain_link, (void *)(n - 1)), &v));
+    return cf_task_return(task, (void *)((uintptr_t)v + 1), NULL);
+}
+
+static void test_task_tasks_awaiting_tasks(void)
+{
+    for (int mode = CF_STACK_DEDICATED; mode <= CF_STACK_COPY; mode++) {
+        cf_loop *loop = new_loop();
+        /* Each task starts the next one from its own stack; in copy-stack mode they all
+         * share one run stack, so every start and every resumption moves stack images. */
+        ASSERT_OK(cf_task_set_defaults(loop, &(cf_task_opts){.stack = (cf_stack_mode)mode}));
+        cf_promise *p = cf_async(loop, chain_link, (void *)(uintptr_t)200);
+        ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+        ASSERT_EQ((uintptr_t)cf_promise_value(p), 1200);
+        cf_promise_release(p);
+        ASSERT_OK(cf_loop_close(loop));
+    }
+}
+
+/* ---- sleep ---- */
+
+static int sleep_10(cf_task *task, void *arg)
+{
+    (void)arg;
+    ASSERT_OK(cf_sleep(cf_task_loop(task), 10));
+    log_add("sleep");
+    return 0;
+}
+
+static void test_task_sleep_orders_with_timers(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    ASSERT_OK(cf_set_timeout(loop, 10, log_cb, S("timer-a"), NULL));
+    cf_promise_release(cf_async(loop, sleep_10, NULL));
+    ASSERT_OK(cf_set_timeout(loop, 10, log_cb, S("timer-b"), NULL));
+    ASSERT_OK(cf_set_timeout(loop, 5, log_cb, S("timer-5"), NULL));
+    run_and_close(loop);
+    ASSERT_STR_EQ(log_buf, "timer-5 timer-a sleep timer-b");
+}
+
+static void test_task_sleep_p_fulfils_after_delay(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    cf_promise *p = cf_sleep_p(loop, 5);
+    cf_promise_release(cf_promise_then(p, log_handler, NULL, S("slept")));
+    ASSERT_OK(cf_set_timeout(loop, 5, log_cb, S("timer"), NULL));
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_PENDING);
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(log_buf, "slept timer");
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_FULFILLED);
+    cf_promise_release(p);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+/* ---- deadlines and signals ---- */
+
+static int await_with_deadline(cf_task *task, void *arg)
+{
+    cf_promise *never = arg;
+    int rc = cf_await_timeout(cf_promise_retain(never), 5, NULL);
+    ASSERT_EQ(rc, CF_ETIMEDOUT);
+    ASSERT_EQ(cf_await_error()->code, CF_ETIMEDOUT);
+    log_add("timed-out");
+    /* A settled promise beats its deadline. */
+    void *v = NULL;
+    ASSERT_OK(cf_await_timeout(cf_promise_resolved(cf_task_loop(task), S("fast"), NULL), 5, &v));
+    log_add(v);
+    /* The same promise again, once it settles (its first reaction is stale). */
+    ASSERT_OK(cf_await(cf_promise_retain(never), &v));
+    log_add(v);
+    return 0;
+}
+
+static void test_task_await_timeout(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    cf_promise *never = cf_promise_new(loop);
+    cf_promise *p = cf_async(loop, await_with_deadline, never);
+    ASSERT_OK(cf_set_timeout(loop, 20, resolve_later, cf_promise_retain(never), NULL));
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(log_buf, "timed-out fast timer done");
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_FULFILLED);
+    cf_promise_release(p);
+    cf_promise_release(never);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+static void abort_later(void *data)
+{
+    log_add("abort");
+    ASSERT_OK(cf_abort(data, NULL));
+}
+
+static int await_with_signal(cf_task *task, void *arg)
+{
+    cf_loop *loop = cf_task_loop(task);
+    cf_abort_signal *signal = arg;
+    cf_promise *never = cf_promise_new(loop);
+    int rc = cf_await_signal(cf_promise_retain(never), signal, NULL);
+    ASSERT_EQ(rc, CF_ECANCELED);
+    ASSERT_STR_EQ(cf_await_error()->message, "This operation was aborted");
+    log_add("cancelled");
+    /* Already aborted: at once. */
+    ASSERT_EQ(cf_await_signal(cf_promise_retain(never), signal, NULL), CF_ECANCELED);
+    /* A timeout signal. */
+    cf_abort_signal *timeout = NULL;
+    ASSERT_OK(cf_abort_signal_timeout(loop, 5, &timeout));
+    rc = cf_await_signal(cf_promise_retain(never), timeout, NULL);
+    ASSERT_EQ(rc, CF_ETIMEDOUT);
+    ASSERT_STR_EQ(cf_await_error()->message, "The operation was aborted due to timeout");
+    cf_abort_signal_release(timeout);
+    log_add("timed-out");
+    ASSERT_OK(cf_promise_resolve(never, NULL, NULL));
+    cf_promise_release(never);
+    return 0;
+}
+
+static void test_task_await_signal(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    cf_abort_controller *ctrl = NULL;
+    ASSERT_OK(cf_abort_new(&ctrl));
+    cf_promise *p = cf_async(loop, await_with_signal, cf_abort_get_signal(ctrl));
+    ASSERT_OK(cf_set_timeout(loop, 2, abort_later, ctrl, NULL));
+    /* A timeout signal's timer does not keep the loop alive (as Node's): this one does. */
+    ASSERT_OK(cf_set_timeout(loop, 50, log_cb, S("keep-alive"), NULL));
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(log_buf, "abort cancelled timed-out keep-alive");
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_FULFILLED);
+    cf_promise_release(p);
+    cf_abort_free(ctrl);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+static int cleaned_up;
+
+static int cancellable(cf_task *task, void *arg)
+{
+    (void)arg;
+    cf_loop *loop = cf_task_loop(task);
+    char *resource = cf_strdup("socket");
+    cf_promise *never = cf_promise_new(loop);
+    int rc = cf_await(never, NULL);
+    log_add("woken");
+    ASSERT_EQ(rc, CF_ECANCELED);
+    ASSERT_EQ(cf_task_cancelled(task), CF_ECANCELED);
+    ASSERT_EQ(cf_await_error()->code, CF_ECANCELED);
+    /* Every later await fails at once. */
+    ASSERT_EQ(cf_await(cf_promise_resolved(loop, NULL, NULL), NULL), CF_ECANCELED);
+    ASSERT_EQ(cf_sleep(loop, 1000), CF_ECANCELED);
+    ASSERT_EQ(cf_await_null(), CF_ECANCELED);
+    cf_free(resource);
+    cleaned_up++;
+    return rc;
+}
+
+static void test_task_cancel_while_suspended(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    cleaned_up = 0;
+    cf_abort_controller *ctrl = NULL;
+    ASSERT_OK(cf_abort_new(&ctrl));
+    cf_task_opts opts = {.signal = cf_abort_get_signal(ctrl)};
+    cf_promise *p = cf_async_ex(loop, cancellable, NULL, &opts);
+    cf_promise_release(cf_promise_catch(p, ignore, NULL));
+    ASSERT_OK(cf_set_timeout(loop, 1, abort_later, ctrl, NULL));
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(log_buf, "abort woken");
+    ASSERT_EQ(cleaned_up, 1);
+    ASSERT_EQ(cf_promise_code(p), CF_ECANCELED);
+    cf_promise_release(p);
+    /* An aborted signal: the task does not start. */
+    p = cf_async_ex(loop, cancellable, NULL, &opts);
+    ASSERT_EQ(cf_promise_code(p), CF_ECANCELED);
+    ASSERT_EQ(cleaned_up, 1);
+    cf_promise_release(cf_promise_catch(p, ignore, NULL));
+    cf_promise_release(p);
+    cf_abort_free(ctrl);
+    run_and_close(loop);
+}
+
+static void test_task_loop_close_finishes_suspended_tasks(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    cleaned_up = 0;
+    /* Awaits a promise nobody settles, so the loop ends with the task suspended. */
+    cf_promise *p = cf_async(loop, cancellable, NULL);
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_PENDING);
+    cf_promise_release(p);
+    ASSERT_OK(cf_loop_close(loop));
+    ASSERT_EQ(cleaned_up, 1);
+    ASSERT_STR_EQ(log_buf, "woken");
+}
+
+/* ---- out of memory ---- */
+
+static int oom_body(cf_task *task, void *arg)
+{
+    (void)arg;
+    int rc = cf_await_null();
+    if (rc < 0)
+        return rc;
+    rc = cf_sleep(cf_task_loop(task), 1);
+    if (rc < 0)
+        return rc;
+    return cf_await(cf_promise_resolved(cf_task_loop(task), NULL, NULL), NULL);
+}
+
+/*
+ * Fail allocation n (once, or every one from n on) for n = 1, 2, ... until the scenario runs
+ * without a failure: each failing run ends with CF_ENOMEM somewhere and leaks nothing.
+ */
+static void oom_loop(int sticky)
+{
+    for (long n = 1; n < 500; n++) {
+        cf_loop *loop = new_loop();
+        cf__alloc_fail_after(n, sticky);
+        cf_promise *p = cf_async(loop, oom_body, NULL);
+        if (p)
+            cf_promise_release(cf_promise_catch(p, ignore, NULL));
+        int rc = cf_run(loop, CF_RUN_DEFAULT);
+        long used = cf__alloc_fail_after(0, 0);
+        ASSERT(rc == 0 || rc == CF_ENOMEM);
+        for (int i = 0; i < 10 && rc != 0; i++) {
+            rc = cf_run(loop, CF_RUN_DEFAULT);
+        }
+        ASSERT_OK(rc);
+        if (p && cf_promise_state(p) == CF_PROMISE_REJECTED)
+            ASSERT_EQ(cf_promise_code(p), CF_ENOMEM);
+        cf_promise_release(p);
+        ASSERT_OK(cf_loop_close(loop));
+        if (used < n)
+            return; /* no allocation failed: every failing point before this one was tried */
+    }
+    ASSERT(!"never succeeded");
+}
+
+static void test_task_out_of_memory_fails_cleanly(void)
+{
+    oom_loop(0);
+    oom_loop(1);
+}
+
+int main(int argc, char **argv)
+{
+    CF_TEST_BEGIN(argc, argv);
+    CF_TEST(test_task_runs_synchronously_until_first_await);
+    CF_TEST(test_task_fulfils_with_returned_value);
+    CF_TEST(test_task_failure_rejects_and_never_throws);
+    CF_TEST(test_task_negative_return_rejects_with_that_code);
+    CF_TEST(test_task_unhandled_failure_is_reported);
+    CF_TEST(test_task_await_settled_takes_one_turn);
+    CF_TEST(test_task_await_pending_resumes_after_settling_callback);
+    CF_TEST(test_task_fast_path_keeps_node_order);
+    CF_TEST(test_task_sleep_resumes_as_microtask);
+    CF_TEST(test_task_two_tasks_interleave);
+    CF_TEST(test_task_error_keeps_file_and_line_across_awaits);
+    CF_TEST(test_task_await_rejected_is_caught);
+    CF_TEST(test_task_await_outside_task_is_enotask);
+    CF_TEST(test_task_await_null_promise_is_enomem);
+    CF_TEST(test_task_await_of_another_loop_is_einval);
+    CF_TEST(test_task_awaited_value_lives_until_next_await_returns);
+    CF_TEST(test_task_deep_recursion_within_configured_stack);
+    CF_TEST(test_task_ten_thousand_suspended_on_timers);
+    CF_TEST(test_task_ten_thousand_suspended_copy_stack);
+    CF_TEST(test_task_tasks_awaiting_tasks);
+    CF_TEST(test_task_sleep_orders_with_timers);
+    CF_TEST(test_task_sleep_p_fulfils_after_delay);
+    CF_TEST(test_task_await_timeout);
+    CF_TEST(test_task_await_signal);
+    CF_TEST(test_task_cancel_while_suspended);
+    CF_TEST(test_task_loop_close_finishes_suspended_tasks);
+    CF_TEST(test_task_out_of_memory_fails_cleanly);
+    return CF_TEST_END();
+}

@@ -1,0 +1,25 @@
+/* 09: from a timer callback, an immediate runs before a new 0 ms timer. */
+#include "scenario.h"
+
+static void immediate(void *d)
+{
+    (void)d;
+    say("immediate");
+    CHECK(cf_queue_microtask(loop, log_cb, LABEL("micro from immediate"))); /* resolved.then */
+}
+
+static void timer(void *d)
+{
+    (void)d;
+    say("timer");
+    CHECK(cf_set_timeout(loop, 0, log_cb, LABEL("nested timer"), NULL));
+    CHECK(cf_set_immediate(loop, immediate, NULL, NULL));
+}
+
+int main(void)
+{
+    scenario_begin();
+    CHECK(cf_set_timeout(loop, 0, timer, NULL, NULL));
+    scenario_run();
+    return scenario_end();
+}

@@ -1,0 +1,349 @@
+/*
+ * The loop: the phase order of one iteration (as listed in cf_run and docs/architecture.md),
+ * draining after every callback, keep-alive rules, run modes, stop, failing a run, closing,
+ * slots, requests and deferred (pending) callbacks.
+ */
+#include "harness.h"
+
+#include <sys/socket.h>
+
+#include "core/internal.h"
+#include "util/sys.h"
+
+#define S(lit) ((void *)(lit))
+
+static char trace[1024];
+static cf_loop *L;
+
+static void log_s(const char *s)
+{
+    size_t n = strlen(trace);
+    snprintf(trace + n, sizeof trace - n, "%s%s", n ? " " : "", s);
+}
+
+static void t_log(void *d)
+{
+    log_s(d);
+}
+
+static void setup(int fake)
+{
+    trace[0] = '\0';
+    ASSERT_OK(cf_loop_new(&L));
+    if (fake)
+        cf__clock_fake(L, 1, 5000);
+}
+
+static void teardown(void)
+{
+    ASSERT_OK(cf_loop_close(L));
+    L = NULL;
+}
+
+static void test_loop_new_run_close(void)
+{
+    ASSERT_EQ(cf_loop_new(NULL), CF_EINVAL);
+    setup(0);
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_OK(cf_run(L, CF_RUN_ONCE));
+    ASSERT_OK(cf_run(L, CF_RUN_NOWAIT));
+    ASSERT_EQ(cf_run(NULL, CF_RUN_DEFAULT), CF_EINVAL);
+    ASSERT_EQ(cf_loop_close(NULL), CF_EINVAL);
+    ASSERT(cf__loop_is_loop_thread(L));
+    teardown();
+}
+
+/* ---- phase order ---- */
+
+static cf__pending pend;
+static int pipe_fds[2];
+static cf_watch *watch;
+
+static void pending_cb(cf_loop *loop, cf__pending *p)
+{
+    ASSERT(loop == L && p == &pend);
+    log_s("pending");
+    ASSERT_OK(cf_next_tick(L, t_log, S("tick")));
+}
+
+static void readable_cb(cf_watch *w, unsigned events, void *d)
+{
+    (void)d;
+    ASSERT(events & CF_WATCH_READABLE);
+    char c;
+    ASSERT_EQ(cf__sys_read(pipe_fds[0], &c, 1), 1);
+    log_s("poll");
+    ASSERT_OK(cf_watch_stop(w));
+}
+
+static void watch_closed(void *d)
+{
+    log_s(d);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+}
+
+static void check_cb(void *d)
+{
+    log_s(d);
+    ASSERT_OK(cf_watch_close(watch, watch_closed, S("close")));
+    ASSERT_OK(cf_set_timeout(L, 1, t_log, S("timer2"), NULL));
+    cf__clock_advance(L, 1);
+}
+
+static void test_loop_phase_order(void)
+{
+    setup(1);
+    /* One event for each phase, all ready when the loop starts. */
+    ASSERT_OK(cf_set_timeout(L, 1, t_log, S("timer"), NULL));
+    cf__clock_advance(L, 1);
+    cf__pending_init(&pend);
+    cf__loop_defer(L, &pend, pending_cb);
+    ASSERT(cf__pending_queued(&pend));
+    ASSERT_EQ(pipe(pipe_fds), 0);
+    ASSERT_EQ(cf__sys_write(pipe_fds[1], "x", 1), 1);
+    ASSERT_OK(cf_watch_new(L, pipe_fds[0], &watch));
+    ASSERT_OK(cf_watch_start(watch, CF_WATCH_READABLE, readable_cb, NULL));
+    ASSERT_OK(cf_set_immediate(L, check_cb, S("check"), NULL));
+    ASSERT_STR_EQ(trace, "");
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    /* timers -> pending -> poll -> check -> close, then the next iteration's timers. */
+    ASSERT_STR_EQ(trace, "timer pending tick poll check close timer2");
+    teardown();
+}
+
+/* ---- draining after every callback of every phase ---- */
+
+static void queue_both(void *d)
+{
+    log_s(d);
+    ASSERT_OK(cf_queue_microtask(L, t_log, S("m")));
+    ASSERT_OK(cf_next_tick(L, t_log, S("t")));
+}
+
+static void closed_queue_both(void *d)
+{
+    queue_both(d);
+}
+
+static void test_loop_drain_after_every_callback(void)
+{
+    setup(1);
+    ASSERT_OK(cf_set_timeout(L, 1, queue_both, S("T1"), NULL));
+    ASSERT_OK(cf_set_timeout(L, 1, queue_both, S("T2"), NULL));
+    ASSERT_OK(cf_set_immediate(L, queue_both, S("I1"), NULL));
+    ASSERT_OK(cf_set_immediate(L, queue_both, S("I2"), NULL));
+    cf_timer *a;
+    cf_timer *b;
+    ASSERT_OK(cf_timer_new(L, &a));
+    ASSERT_OK(cf_timer_new(L, &b));
+    ASSERT_OK(cf_timer_close(a, closed_queue_both, S("C1")));
+    ASSERT_OK(cf_timer_close(b, closed_queue_both, S("C2")));
+    cf__clock_advance(L, 1);
+    ASSERT_OK(cf_queue_microtask(L, t_log, S("main-m")));
+    cf_loop_drain(L);
+    ASSERT_STR_EQ(trace, "main-m");
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "main-m T1 t m T2 t m I1 t m I2 t m C1 t m C2 t m");
+    teardown();
+}
+
+/* ---- keep-alive ---- */
+
+static int writable_count;
+
+static void writable_cb(cf_watch *w, unsigned events, void *d)
+{
+    (void)w;
+    (void)d;
+    ASSERT(events & CF_WATCH_WRITABLE);
+    writable_count++;
+}
+
+static void test_loop_keepalive_rules(void)
+{
+    setup(1);
+    /* A request in flight keeps the loop alive. */
+    cf__loop_req_start(L);
+    ASSERT_EQ(cf_run(L, CF_RUN_NOWAIT), 1);
+    ASSERT_EQ(cf_loop_close(L), CF_EBUSY);
+    cf__loop_req_done(L);
+    ASSERT_EQ(cf_run(L, CF_RUN_NOWAIT), 0);
+    /* A started watcher keeps it alive while ref'd; a stopped or unref'd one does not. */
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    cf_watch *w;
+    ASSERT_OK(cf_watch_new(L, sv[0], &w));
+    writable_count = 0;
+    ASSERT_OK(cf_watch_start(w, CF_WATCH_WRITABLE, writable_cb, NULL));
+    ASSERT_EQ(cf_run(L, CF_RUN_NOWAIT), 1);
+    ASSERT_EQ(writable_count, 1);
+    cf_watch_unref(w);
+    ASSERT(!cf_watch_has_ref(w));
+    ASSERT_EQ(cf_run(L, CF_RUN_NOWAIT), 0); /* nothing referenced: no iteration */
+    ASSERT_EQ(writable_count, 1);
+    ASSERT_OK(cf_set_immediate(L, t_log, S("imm"), NULL));
+    ASSERT_EQ(cf_run(L, CF_RUN_NOWAIT), 0); /* reported while the loop runs for another */
+    ASSERT_EQ(writable_count, 2);
+    cf_watch_ref(w);
+    ASSERT(cf_watch_has_ref(w));
+    ASSERT_OK(cf_watch_stop(w));
+    ASSERT_EQ(cf_run(L, CF_RUN_NOWAIT), 0);
+    ASSERT_EQ(writable_count, 2);
+    ASSERT_OK(cf_watch_close(w, NULL, NULL));
+    ASSERT_EQ(cf_run(L, CF_RUN_NOWAIT), 0); /* the close phase ran */
+    close(sv[0]);
+    close(sv[1]);
+    /* A closing handle keeps the loop alive until its close callback has run. */
+    cf_timer *t;
+    ASSERT_OK(cf_timer_new(L, &t));
+    ASSERT_OK(cf_timer_close(t, t_log, S("closed")));
+    ASSERT_EQ(cf_loop_close(L), CF_EBUSY);
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "imm closed");
+    teardown();
+}
+
+static int once_count;
+
+static void once_cb(void *d)
+{
+    (void)d;
+    once_count++;
+}
+
+static void test_loop_run_modes(void)
+{
+    setup(1);
+    once_count = 0;
+    ASSERT_OK(cf_set_timeout(L, 10, once_cb, NULL, NULL));
+    ASSERT_OK(cf_set_immediate(L, once_cb, NULL, NULL));
+    ASSERT_EQ(cf_run(L, CF_RUN_NOWAIT), 1); /* the immediate ran, the timer is pending */
+    ASSERT_EQ(once_count, 1);
+    ASSERT_EQ(cf_run(L, CF_RUN_NOWAIT), 1); /* not due: nothing */
+    ASSERT_EQ(once_count, 1);
+    ASSERT_EQ(cf_run(L, CF_RUN_ONCE), 1); /* waits for the timer (fake clock jumps) ... */
+    ASSERT_EQ(cf_run(L, CF_RUN_ONCE), 0); /* ... which runs at the next timers phase */
+    ASSERT_EQ(once_count, 2);
+    teardown();
+}
+
+static int stop_count;
+
+static void stop_cb(void *d)
+{
+    (void)d;
+    stop_count++;
+    cf_stop(L);
+}
+
+static void test_loop_stop(void)
+{
+    setup(1);
+    stop_count = 0;
+    cf_timer *iv;
+    ASSERT_OK(cf_set_interval(L, 5, stop_cb, NULL, &iv));
+    ASSERT_EQ(cf_run(L, CF_RUN_DEFAULT), 1);
+    ASSERT_EQ(stop_count, 1);
+    ASSERT_EQ(cf_run(L, CF_RUN_DEFAULT), 1);
+    ASSERT_EQ(stop_count, 2);
+    cf_clear_interval(iv);
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    teardown();
+}
+
+static void fail_cb(void *d)
+{
+    log_s(d);
+    cf__loop_fail(L, CF_EUNHANDLED);
+    ASSERT_OK(cf_next_tick(L, t_log, S("tick-after-fail")));
+}
+
+static void test_loop_fail_stops_after_callback(void)
+{
+    setup(1);
+    ASSERT_OK(cf_set_timeout(L, 1, fail_cb, S("T1"), NULL));
+    ASSERT_OK(cf_set_timeout(L, 1, t_log, S("T2"), NULL));
+    ASSERT_OK(cf_set_immediate(L, fail_cb, S("I1"), NULL));
+    ASSERT_OK(cf_set_immediate(L, t_log, S("I2"), NULL));
+    cf__clock_advance(L, 1);
+    ASSERT_EQ(cf_run(L, CF_RUN_DEFAULT), CF_EUNHANDLED);
+    ASSERT_STR_EQ(trace, "T1");
+    ASSERT_EQ(cf_run(L, CF_RUN_DEFAULT), CF_EUNHANDLED);
+    ASSERT_STR_EQ(trace, "T1 tick-after-fail T2 I1");
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "T1 tick-after-fail T2 I1 tick-after-fail I2");
+    teardown();
+}
+
+/* ---- slots, pending callbacks ---- */
+
+static int dtor_calls;
+
+static void slot_dtor(void *p)
+{
+    ASSERT(p == S("state"));
+    dtor_calls++;
+}
+
+static void test_loop_slots(void)
+{
+    setup(0);
+    dtor_calls = 0;
+    ASSERT(cf__loop_slot(L, CF__SLOT_IO) == NULL);
+    cf__loop_slot_set(L, CF__SLOT_IO, S("state"), slot_dtor);
+    ASSERT(cf__loop_slot(L, CF__SLOT_IO) == S("state"));
+    cf__loop_slot_set(L, CF__SLOT_ASYNC, S("state"), slot_dtor);
+    cf__loop_slot_set(L, CF__SLOT_ASYNC, NULL, NULL); /* the old destructor runs */
+    ASSERT_EQ(dtor_calls, 1);
+    teardown();
+    ASSERT_EQ(dtor_calls, 2);
+}
+
+static cf__pending p1;
+static cf__pending p2;
+
+static void p2_cb(cf_loop *loop, cf__pending *p)
+{
+    (void)loop;
+    (void)p;
+    log_s("p2");
+}
+
+static void p1_cb(cf_loop *loop, cf__pending *p)
+{
+    (void)p;
+    log_s("p1");
+    cf__loop_defer(loop, &p2, p2_cb); /* waits for the next pending phase */
+    ASSERT_OK(cf_set_immediate(L, t_log, S("imm"), NULL));
+}
+
+static void test_loop_defer(void)
+{
+    setup(0);
+    cf__pending_init(&p1);
+    cf__pending_init(&p2);
+    cf__loop_defer(L, &p2, p2_cb);
+    cf__loop_undefer(L, &p2);
+    ASSERT(!cf__pending_queued(&p2));
+    cf__loop_defer(L, &p1, p1_cb);
+    cf__loop_defer(L, &p1, p1_cb); /* already queued: once */
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "p1 imm p2");
+    teardown();
+}
+
+int main(int argc, char **argv)
+{
+    CF_TEST_BEGIN(argc, argv);
+    CF_TEST(test_loop_new_run_close);
+    CF_TEST(test_loop_phase_order);
+    CF_TEST(test_loop_drain_after_every_callback);
+    CF_TEST(test_loop_keepalive_rules);
+    CF_TEST(test_loop_run_modes);
+    CF_TEST(test_loop_stop);
+    CF_TEST(test_loop_fail_stops_after_callback);
+    CF_TEST(test_loop_slots);
+    CF_TEST(test_loop_defer);
+    return CF_TEST_END();
+}

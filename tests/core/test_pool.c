@@ -1,0 +1,258 @@
+/* ctest-labels: tsan */
+/*
+ * The thread pool: round trips, many jobs, cancellation of jobs not yet started (made
+ * deterministic by occupying every worker with a job that waits for the test), the pool size
+ * from CF_THREADPOOL_SIZE, and several loops on several threads sharing the pool.
+ */
+#include "harness.h"
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+
+#include "core/internal.h"
+#include "core/pool.h"
+
+#define POOL_THREADS 3
+
+static cf_loop *L;
+static pthread_t loop_thread;
+static atomic_int work_runs;
+static int done_calls;
+static int last_status;
+
+static void work_fn(void *d)
+{
+    atomic_fetch_add(&work_runs, 1);
+    int *v = d;
+    if (v)
+        *v *= 2; /* the job's own memory */
+}
+
+static void done_cb(cf_work_req *req, int status, void *d)
+{
+    (void)d;
+    ASSERT_PTR(req);
+    ASSERT(pthread_equal(pthread_self(), loop_thread));
+    last_status = status;
+    done_calls++;
+}
+
+static void reset(void)
+{
+    atomic_store(&work_runs, 0);
+    done_calls = 0;
+    last_status = 1;
+    loop_thread = pthread_self();
+}
+
+static void test_pool_size_from_env(void)
+{
+    ASSERT_EQ(cf_pool_size(), POOL_THREADS);
+}
+
+static void test_pool_round_trip(void)
+{
+    reset();
+    ASSERT_OK(cf_loop_new(&L));
+    int value = 21;
+    cf_work_req *req;
+    ASSERT_OK(cf_work(L, work_fn, done_cb, &value, &req));
+    ASSERT_PTR(req);
+    ASSERT_EQ(done_calls, 0); /* never inside the call */
+    ASSERT_EQ(cf_loop_close(L), CF_EBUSY);
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_EQ(done_calls, 1);
+    ASSERT_EQ(last_status, 0);
+    ASSERT_EQ(value, 42);
+    ASSERT_EQ(cf_work(NULL, work_fn, NULL, NULL, NULL), CF_EINVAL);
+    ASSERT_EQ(cf_work(L, NULL, NULL, NULL, NULL), CF_EINVAL);
+    ASSERT_EQ(cf_work_cancel(NULL), CF_EINVAL);
+    ASSERT_OK(cf_work(L, work_fn, NULL, NULL, NULL)); /* no done callback */
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_EQ(atomic_load(&work_runs), 2);
+    ASSERT_OK(cf_loop_close(L));
+}
+
+static int chained;
+
+static void chain_done(cf_work_req *req, int status, void *d)
+{
+    (void)req;
+    ASSERT_OK(status);
+    if (++chained < 2000)
+        ASSERT_OK(cf_work(L, work_fn, chain_done, d, NULL));
+}
+
+static void test_pool_many_jobs(void)
+{
+    reset();
+    ASSERT_OK(cf_loop_new(&L));
+    for (int i = 0; i < 5000; i++) {
+        ASSERT_OK(cf_work(L, work_fn, done_cb, NULL, NULL));
+    }
+    chained = 0;
+    ASSERT_OK(cf_work(L, work_fn, chain_done, NULL, NULL));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_EQ(done_calls, 5000);
+    ASSERT_EQ(chained, 2000);
+    ASSERT_EQ(atomic_load(&work_runs), 7000);
+    ASSERT_OK(cf_loop_close(L));
+}
+
+/* ---- cancellation ---- */
+
+static pthread_mutex_t gate_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static int gate_open;
+static sem_t started;
+
+static void blocker_fn(void *d)
+{
+    (void)d;
+    sem_post(&started);
+    pthread_mutex_lock(&gate_mutex);
+    while (!gate_open) {
+        pthread_cond_wait(&gate_cond, &gate_mutex);
+    }
+    pthread_mutex_unlock(&gate_mutex);
+}
+
+static void open_gate(void *d)
+{
+    (void)d;
+    pthread_mutex_lock(&gate_mutex);
+    gate_open = 1;
+    pthread_cond_broadcast(&gate_cond);
+    pthread_mutex_unlock(&gate_mutex);
+}
+
+static void count_fn(void *d)
+{
+    (void)d;
+    atomic_fetch_add(&work_runs, 1);
+}
+
+static char order[64];
+
+static void order_done(cf_work_req *req, int status, void *d)
+{
+    (void)req;
+    size_t n = strlen(order);
+    snprintf(order + n, sizeof order - n, "%s%s:%s", n ? " " : "", (const char *)d,
+             status == CF_ECANCELED ? "canceled" : status == 0 ? "ok" : "?");
+}
+
+static void test_pool_cancel_not_started(void)
+{
+    reset();
+    order[0] = '\0';
+    gate_open = 0;
+    sem_init(&started, 0, 0);
+    ASSERT_OK(cf_loop_new(&L));
+    cf_work_req *blockers[POOL_THREADS];
+    for (int i = 0; i < POOL_THREADS; i++) {
+        ASSERT_OK(cf_work(L, blocker_fn, NULL, NULL, &blockers[i]));
+    }
+    cf_work_req *victim;
+    ASSERT_OK(cf_work(L, count_fn, order_done, (void *)"victim", &victim));
+    ASSERT_OK(cf_work(L, count_fn, order_done, (void *)"other", NULL));
+    /* Every worker is held by a blocker, so the victim cannot have started. */
+    ASSERT_OK(cf_work_cancel(victim));
+    ASSERT_STR_EQ(order, ""); /* never inside the call */
+    for (int i = 0; i < POOL_THREADS; i++) {
+        sem_wait(&started);
+    }
+    ASSERT_EQ(cf_work_cancel(blockers[0]), CF_EBUSY); /* running */
+    ASSERT_OK(cf_set_immediate(L, open_gate, NULL, NULL));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(order, "victim:canceled other:ok");
+    ASSERT_EQ(atomic_load(&work_runs), 1); /* the victim's work never ran */
+    ASSERT_OK(cf_loop_close(L));
+    sem_destroy(&started);
+}
+
+/* ---- several loops on several threads ---- */
+
+#define THREADS 4
+#define JOBS    300
+
+typedef struct thread_ctx {
+    cf_loop *loop;
+    int done;
+    int timers;
+    atomic_int runs;
+    const char *error;
+} thread_ctx;
+
+static void ctx_work(void *d)
+{
+    thread_ctx *c = d;
+    atomic_fetch_add(&c->runs, 1);
+}
+
+static void ctx_done(cf_work_req *req, int status, void *d)
+{
+    (void)req;
+    thread_ctx *c = d;
+    if (status != 0)
+        c->error = "status";
+    if (++c->done < JOBS && cf_work(c->loop, ctx_work, ctx_done, c, NULL) != 0)
+        c->error = "resubmit";
+}
+
+static void ctx_timer(void *d)
+{
+    thread_ctx *c = d;
+    c->timers++;
+}
+
+static void *thread_main(void *arg)
+{
+    thread_ctx *c = arg;
+    if (cf_loop_new(&c->loop) != 0) {
+        c->error = "new";
+        return NULL;
+    }
+    for (int i = 0; i < 8; i++) {
+        if (cf_work(c->loop, ctx_work, ctx_done, c, NULL) != 0)
+            c->error = "work";
+    }
+    if (cf_set_timeout(c->loop, 2, ctx_timer, c, NULL) != 0)
+        c->error = "timer";
+    if (cf_run(c->loop, CF_RUN_DEFAULT) != 0)
+        c->error = "run";
+    if (cf_loop_close(c->loop) != 0)
+        c->error = "close";
+    return NULL;
+}
+
+static void test_pool_several_loops_threads(void)
+{
+    static thread_ctx ctx[THREADS];
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        memset(&ctx[i], 0, sizeof ctx[i]);
+        ASSERT_EQ(pthread_create(&th[i], NULL, thread_main, &ctx[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        ASSERT_EQ(pthread_join(th[i], NULL), 0);
+        if (ctx[i].error)
+            CF_TEST_FAILF("thread %d: %s", i, ctx[i].error);
+        ASSERT_EQ(ctx[i].done, JOBS + 7);
+        ASSERT_EQ(atomic_load(&ctx[i].runs), JOBS + 7);
+        ASSERT_EQ(ctx[i].timers, 1);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    setenv("CF_THREADPOOL_SIZE", "3", 1);
+    CF_TEST_BEGIN(argc, argv);
+    CF_TEST(test_pool_size_from_env);
+    CF_TEST(test_pool_round_trip);
+    CF_TEST(test_pool_many_jobs);
+    CF_TEST(test_pool_cancel_not_started);
+    CF_TEST(test_pool_several_loops_threads);
+    return CF_TEST_END();
+}

@@ -1,0 +1,1056 @@
+/*
+ * TCP and Unix domain streams over loopback: echo with backpressure (100 MB), 1,000
+ * connections on one loop, half-close, peer reset, writes to a closed peer, refused and
+ * timed-out connects, Unix sockets, IPv6, host names, promise forms and close semantics.
+ */
+/* ctest-labels: slow */
+/* ctest-timeout: 300 */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include "harness.h"
+#include "util/util.h"
+
+static cf_loop *loop_new(void)
+{
+    cf_loop *loop = NULL;
+    ASSERT_OK(cf_loop_new(&loop));
+    return loop;
+}
+
+static void loop_finish(cf_loop *loop)
+{
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+static void close_free_data(cf_tcp *t, void *data)
+{
+    (void)t;
+    (void)data;
+}
+
+/* ---- echo with backpressure ---- */
+
+#define ECHO_TOTAL  ((size_t)100 << 20)
+#define PATTERN_LEN (251 * 4096)
+
+typedef struct echo_state {
+    cf_tcp *server;
+    cf_tcp *conn;   /* server side */
+    cf_tcp *client; /* client side */
+    char *pattern;
+    size_t sent;
+    size_t received;
+    int client_full;
+    int client_drains;
+    int server_full;
+    int server_drains;
+    size_t server_max_queue;
+    size_t client_max_queue;
+    int mismatch;
+} echo_state;
+
+static void echo_conn_read(cf_tcp *t, int status, const cf_error *err, const char *bytes,
+                           size_t len, void *data);
+
+static void echo_conn_resume(cf_tcp *t, void *data)
+{
+    echo_state *s = data;
+    s->server_drains++;
+    ASSERT_OK(cf_tcp_read_start(t, echo_conn_read, s));
+}
+
+static void echo_conn_read(cf_tcp *t, int status, const cf_error *err, const char *bytes,
+                           size_t len, void *data)
+{
+    echo_state *s = data;
+    if (status < 0) {
+        ASSERT_EQ(status, CF_EOF);
+        ASSERT_PTR(err);
+        cf_tcp_close(t, NULL, NULL);
+        s->conn = NULL;
+        return;
+    }
+    int rc = cf_tcp_write_copy(t, bytes, len);
+    ASSERT(rc == 0 || rc == CF_TCP_FULL);
+    size_t q = cf_tcp_write_queue_size(t);
+    if (q > s->server_max_queue)
+        s->server_max_queue = q;
+    if (rc == CF_TCP_FULL) {
+        s->server_full++;
+        cf_tcp_read_stop(t);
+        cf_tcp_on_drain(t, echo_conn_resume, s);
+    }
+}
+
+static void echo_on_connection(cf_tcp *server, int status, const cf_error *err, cf_tcp *conn,
+                               void *data)
+{
+    (void)server;
+    (void)err;
+    echo_state *s = data;
+    ASSERT_OK(status);
+    s->conn = conn;
+    cf_tcp_set_high_water(conn, 128 * 1024);
+    ASSERT_OK(cf_tcp_read_start(conn, echo_conn_read, s));
+    cf_tcp_close(s->server, NULL, NULL);
+}
+
+static void client_send_more(cf_tcp *t, void *data)
+{
+    echo_state *s = data;
+    while (s->sent < ECHO_TOTAL) {
+        size_t off = s->sent % PATTERN_LEN;
+        size_t n = CF_MIN(PATTERN_LEN - off, ECHO_TOTAL - s->sent);
+        n = CF_MIN(n, (size_t)64 * 1024);
+        cf_buf b = {s->pattern + off, n};
+        int rc = cf_tcp_write(t, &b, 1, NULL, NULL);
+        ASSERT(rc == 0 || rc == CF_TCP_FULL);
+        s->sent += n;
+        size_t q = cf_tcp_write_queue_size(t);
+        if (q > s->client_max_queue)
+            s->client_max_queue = q;
+        if (rc == CF_TCP_FULL) {
+            s->client_full++;
+            return; /* the drain callback resumes */
+        }
+    }
+}
+
+static void client_drain(cf_tcp *t, void *data)
+{
+    echo_state *s = data;
+    s->client_drains++;
+    client_send_more(t, data);
+}
+
+static void client_read(cf_tcp *t, int status, const cf_error *err, const char *bytes, size_t len,
+                        void *data)
+{
+    (void)err;
+    echo_state *s = data;
+    ASSERT_OK(status);
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)bytes[i] != (unsigned char)((s->received + i) % 251))
+            s->mismatch++;
+    }
+    s->received += len;
+    if (s->received == ECHO_TOTAL)
+        cf_tcp_close(t, NULL, NULL);
+}
+
+static void client_connected(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    ASSERT_PTR(!err);
+    ASSERT_OK(status);
+    cf_tcp_set_high_water(t, 256 * 1024);
+    cf_tcp_on_drain(t, client_drain, data);
+    ASSERT_OK(cf_tcp_read_start(t, client_read, data));
+    client_send_more(t, data);
+}
+
+static void test_tcp_echo_100mb_backpressure(void)
+{
+    cf_loop *loop = loop_new();
+    echo_state s;
+    memset(&s, 0, sizeof s);
+    s.pattern = malloc(PATTERN_LEN);
+    ASSERT_PTR(s.pattern);
+    for (size_t i = 0; i < PATTERN_LEN; i++) {
+        s.pattern[i] = (char)(i % 251);
+    }
+    ASSERT_OK(cf_tcp_new(loop, &s.server));
+    ASSERT_OK(cf_tcp_listen(s.server, "127.0.0.1", 0, 16, 0, echo_on_connection, &s));
+    int port = cf_tcp_port(s.server);
+    ASSERT(port > 0);
+    ASSERT_OK(cf_tcp_new(loop, &s.client));
+    ASSERT_OK(cf_tcp_connect(s.client, "127.0.0.1", port, 5000, client_connected, &s));
+    loop_finish(loop);
+    ASSERT_EQ(s.sent, ECHO_TOTAL);
+    ASSERT_EQ(s.received, ECHO_TOTAL);
+    ASSERT_EQ(s.mismatch, 0);
+    /* Backpressure really happened on both sides, and memory stayed bounded. */
+    ASSERT(s.client_full > 0);
+    ASSERT(s.client_drains > 0);
+    ASSERT(s.server_full > 0);
+    ASSERT(s.server_drains > 0);
+    ASSERT_LE(s.client_max_queue, 256 * 1024 + 64 * 1024);
+    ASSERT_LE(s.server_max_queue, 128 * 1024 + 64 * 1024);
+    free(s.pattern);
+}
+
+/* ---- 1,000 connections ---- */
+
+#define NCONN 1000
+
+typedef struct many_state {
+    cf_tcp *server;
+    int accepted;
+    int server_closed_conns;
+    int clients_done;
+    int connected;
+} many_state;
+
+static void many_conn_read(cf_tcp *t, int status, const cf_error *err, const char *bytes,
+                           size_t len, void *data)
+{
+    (void)err;
+    many_state *s = data;
+    if (status < 0) {
+        s->server_closed_conns++;
+        cf_tcp_close(t, NULL, NULL);
+        if (s->server_closed_conns == NCONN)
+            cf_tcp_close(s->server, NULL, NULL);
+        return;
+    }
+    ASSERT_OK(cf_tcp_write_copy(t, bytes, len) < 0);
+}
+
+static void many_on_connection(cf_tcp *server, int status, const cf_error *err, cf_tcp *conn,
+                               void *data)
+{
+    (void)server;
+    (void)err;
+    many_state *s = data;
+    ASSERT_OK(status);
+    s->accepted++;
+    ASSERT_OK(cf_tcp_read_start(conn, many_conn_read, s));
+}
+
+static void many_client_read(cf_tcp *t, int status, const cf_error *err, const char *bytes,
+                             size_t len, void *data)
+{
+    (void)err;
+    many_state *s = data;
+    ASSERT_OK(status);
+    ASSERT_EQ(len, 1);
+    ASSERT_EQ(bytes[0], 'x');
+    s->clients_done++;
+    cf_tcp_close(t, NULL, NULL);
+}
+
+static void many_connected(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    ASSERT_PTR(!err);
+    ASSERT_OK(status);
+    many_state *s = data;
+    s->connected++;
+    ASSERT_OK(cf_tcp_read_start(t, many_client_read, s));
+    ASSERT_OK(cf_tcp_write_copy(t, "x", 1));
+}
+
+static void test_tcp_thousand_connections(void)
+{
+    struct rlimit rl;
+    ASSERT_OK(getrlimit(RLIMIT_NOFILE, &rl));
+    if (rl.rlim_cur < 2 * NCONN + 64) {
+        rl.rlim_cur = CF_MIN(rl.rlim_max, (rlim_t)(2 * NCONN + 64));
+        ASSERT_OK(setrlimit(RLIMIT_NOFILE, &rl));
+    }
+    ASSERT(rl.rlim_cur >= 2 * NCONN + 64);
+    cf_loop *loop = loop_new();
+    many_state s;
+    memset(&s, 0, sizeof s);
+    ASSERT_OK(cf_tcp_new(loop, &s.server));
+    ASSERT_OK(cf_tcp_listen(s.server, "127.0.0.1", 0, 1024, 0, many_on_connection, &s));
+    int port = cf_tcp_port(s.server);
+    for (int i = 0; i < NCONN; i++) {
+        cf_tcp *c;
+        ASSERT_OK(cf_tcp_new(loop, &c));
+        ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", port, 0, many_connected, &s));
+    }
+    loop_finish(loop);
+    ASSERT_EQ(s.accepted, NCONN);
+    ASSERT_EQ(s.connected, NCONN);
+    ASSERT_EQ(s.clients_done, NCONN);
+    ASSERT_EQ(s.server_closed_conns, NCONN);
+}
+
+/* ---- half-close ---- */
+
+typedef struct half_state {
+    cf_tcp *server;
+    char got_server[64];
+    size_t n_server;
+    char got_client[64];
+    size_t n_client;
+    int server_eof;
+    int client_eof;
+    int end_cbs;
+} half_state;
+
+static void half_end_cb(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    (void)t;
+    (void)err;
+    half_state *s = data;
+    ASSERT_OK(status);
+    s->end_cbs++;
+}
+
+/* The server side is done both ways once its end completes: close it. */
+static void half_server_end_cb(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    half_end_cb(t, status, err, data);
+    cf_tcp_close(t, NULL, NULL);
+}
+
+static void half_conn_read(cf_tcp *t, int status, const cf_error *err, const char *bytes,
+                           size_t len, void *data)
+{
+    (void)err;
+    half_state *s = data;
+    if (status == CF_EOF) {
+        /* The client ended its side; this side can still write. */
+        s->server_eof = 1;
+        ASSERT_OK(cf_tcp_write_copy(t, "bye", 3) < 0);
+        ASSERT_OK(cf_tcp_end(t, half_server_end_cb, s));
+        /* After end, writing is refused with CF_EPIPE. */
+        ASSERT_EQ(cf_tcp_write_copy(t, "x", 1), CF_EPIPE);
+        return;
+    }
+    ASSERT_OK(status);
+    memcpy(s->got_server + s->n_server, bytes, len);
+    s->n_server += len;
+}
+
+static void half_on_connection(cf_tcp *server, int status, const cf_error *err, cf_tcp *conn,
+                               void *data)
+{
+    (void)err;
+    half_state *s = data;
+    ASSERT_OK(status);
+    cf_tcp_set_data(conn, s);
+    ASSERT_OK(cf_tcp_read_start(conn, half_conn_read, s));
+    cf_tcp_close(server, NULL, NULL);
+}
+
+static void half_client_read(cf_tcp *t, int status, const cf_error *err, const char *bytes,
+                             size_t len, void *data)
+{
+    (void)err;
+    half_state *s = data;
+    if (status == CF_EOF) {
+        s->client_eof = 1;
+        cf_tcp_close(t, NULL, NULL);
+        return;
+    }
+    ASSERT_OK(status);
+    memcpy(s->got_client + s->n_client, bytes, len);
+    s->n_client += len;
+}
+
+static void half_connected(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    (void)err;
+    ASSERT_OK(status);
+    ASSERT_OK(cf_tcp_read_start(t, half_client_read, data));
+    ASSERT_OK(cf_tcp_write_copy(t, "hello", 5));
+    ASSERT_OK(cf_tcp_end(t, half_end_cb, data));
+}
+
+static void test_tcp_half_close(void)
+{
+    cf_loop *loop = loop_new();
+    half_state s;
+    memset(&s, 0, sizeof s);
+    ASSERT_OK(cf_tcp_new(loop, &s.server));
+    ASSERT_OK(cf_tcp_listen(s.server, "127.0.0.1", 0, 0, 0, half_on_connection, &s));
+    cf_tcp *c;
+    ASSERT_OK(cf_tcp_new(loop, &c));
+    ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", cf_tcp_port(s.server), 0, half_connected, &s));
+    loop_finish(loop);
+    ASSERT_EQ(s.n_server, 5);
+    ASSERT_MEM_EQ(s.got_server, "hello", 5);
+    ASSERT_EQ(s.n_client, 3);
+    ASSERT_MEM_EQ(s.got_client, "bye", 3);
+    ASSERT(s.server_eof && s.client_eof);
+    ASSERT_EQ(s.end_cbs, 2);
+}
+
+/* ---- reset, closed peer, refused, timeout ---- */
+
+typedef struct err_state {
+    cf_tcp *server;
+    int status;
+    char message[256];
+    size_t got;
+    int writes_failed;
+} err_state;
+
+/* The first bytes from the client trigger the reset (so the client is surely connected). */
+static void reset_conn_read(cf_tcp *conn, int status, const cf_error *err, const char *bytes,
+                            size_t len, void *data)
+{
+    (void)err;
+    (void)bytes;
+    (void)len;
+    (void)data;
+    ASSERT_OK(status);
+    /* Send a little, then reset: SO_LINGER with a zero timeout makes close send RST. */
+    ASSERT_OK(cf_tcp_write_copy(conn, "partial", 7));
+    struct linger lg = {1, 0};
+    ASSERT_OK(setsockopt(cf_tcp_fd(conn), SOL_SOCKET, SO_LINGER, &lg, sizeof lg));
+    cf_tcp_close(conn, NULL, NULL);
+}
+
+static void reset_on_connection(cf_tcp *server, int status, const cf_error *err, cf_tcp *conn,
+                                void *data)
+{
+    (void)err;
+    (void)data;
+    ASSERT_OK(status);
+    ASSERT_OK(cf_tcp_read_start(conn, reset_conn_read, NULL));
+    cf_tcp_close(server, NULL, NULL);
+}
+
+static void reset_client_read(cf_tcp *t, int status, const cf_error *err, const char *bytes,
+                              size_t len, void *data)
+{
+    (void)bytes;
+    err_state *s = data;
+    if (status == 0) {
+        s->got += len;
+        return;
+    }
+    s->status = status;
+    snprintf(s->message, sizeof s->message, "%s", err->message);
+    cf_tcp_close(t, NULL, NULL);
+}
+
+static void reset_connected(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    (void)err;
+    ASSERT_OK(status);
+    ASSERT_OK(cf_tcp_write_copy(t, "go", 2));
+    ASSERT_OK(cf_tcp_read_start(t, reset_client_read, data));
+}
+
+static void test_tcp_peer_reset_mid_stream(void)
+{
+    cf_loop *loop = loop_new();
+    err_state s;
+    memset(&s, 0, sizeof s);
+    ASSERT_OK(cf_tcp_new(loop, &s.server));
+    ASSERT_OK(cf_tcp_listen(s.server, "127.0.0.1", 0, 0, 0, reset_on_connection, &s));
+    cf_tcp *c;
+    ASSERT_OK(cf_tcp_new(loop, &c));
+    ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", cf_tcp_port(s.server), 0, reset_connected, &s));
+    loop_finish(loop);
+    ASSERT_EQ(s.status, CF_ECONNRESET);
+    ASSERT(strstr(s.message, "read 127.0.0.1:") != NULL);
+    ASSERT(strstr(s.message, "connection reset by peer") != NULL);
+}
+
+static void closed_on_connection(cf_tcp *server, int status, const cf_error *err, cf_tcp *conn,
+                                 void *data)
+{
+    (void)err;
+    (void)data;
+    ASSERT_OK(status);
+    cf_tcp_close(conn, NULL, NULL);
+    cf_tcp_close(server, NULL, NULL);
+}
+
+static void closed_write_cb(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    err_state *s = data;
+    if (status == 0) {
+        /* Keep writing until the kernel notices the peer is gone. */
+        static char chunk[65536];
+        cf_buf b = {chunk, sizeof chunk};
+        int rc = cf_tcp_write(t, &b, 1, closed_write_cb, s);
+        if (rc < 0) {
+            s->status = rc;
+            s->writes_failed++;
+            cf_tcp_close(t, NULL, NULL);
+        }
+        return;
+    }
+    s->status = status;
+    s->writes_failed++;
+    snprintf(s->message, sizeof s->message, "%s", err->message);
+    if (status != CF_ECANCELED)
+        cf_tcp_close(t, NULL, NULL);
+}
+
+static void closed_connected(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    (void)err;
+    ASSERT_OK(status);
+    closed_write_cb(t, 0, NULL, data);
+}
+
+static void test_tcp_write_to_closed_peer(void)
+{
+    cf_loop *loop = loop_new();
+    err_state s;
+    memset(&s, 0, sizeof s);
+    ASSERT_OK(cf_tcp_new(loop, &s.server));
+    ASSERT_OK(cf_tcp_listen(s.server, "127.0.0.1", 0, 0, 0, closed_on_connection, &s));
+    cf_tcp *c;
+    ASSERT_OK(cf_tcp_new(loop, &c));
+    ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", cf_tcp_port(s.server), 0, closed_connected, &s));
+    loop_finish(loop);
+    /* No SIGPIPE death: the error comes back as a code. */
+    ASSERT(s.status == CF_EPIPE || s.status == CF_ECONNRESET);
+    ASSERT_EQ(s.writes_failed, 1);
+}
+
+static void refused_cb(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    err_state *s = data;
+    s->status = status;
+    snprintf(s->message, sizeof s->message, "%s", err ? err->message : "");
+    cf_tcp_close(t, NULL, NULL);
+}
+
+/* A port nothing listens on: bind one, read its number, close it. */
+static int unused_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_OK(bind(fd, (struct sockaddr *)&a, sizeof a));
+    socklen_t len = sizeof a;
+    ASSERT_OK(getsockname(fd, (struct sockaddr *)&a, &len));
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static void test_tcp_connect_refused(void)
+{
+    cf_loop *loop = loop_new();
+    err_state s;
+    memset(&s, 0, sizeof s);
+    int port = unused_port();
+    cf_tcp *c;
+    ASSERT_OK(cf_tcp_new(loop, &c));
+    ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", port, 0, refused_cb, &s));
+    loop_finish(loop);
+    ASSERT_EQ(s.status, CF_ECONNREFUSED);
+    char want[128];
+    snprintf(want, sizeof want, "connect 127.0.0.1:%d: connection refused", port);
+    ASSERT_STR_EQ(s.message, want);
+}
+
+typedef struct timeout_state {
+    cf_loop *loop;
+    int port;
+    int attempts;
+    int connected;
+    int status;
+    char message[256];
+    cf_tcp *conns[64];
+} timeout_state;
+
+static void timeout_try(timeout_state *s);
+
+static void timeout_cb(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    timeout_state *s = data;
+    if (status == 0) {
+        s->conns[s->connected++] = t;
+        timeout_try(s);
+        return;
+    }
+    s->status = status;
+    snprintf(s->message, sizeof s->message, "%s", err->message);
+    cf_tcp_close(t, NULL, NULL);
+    for (int i = 0; i < s->connected; i++) {
+        cf_tcp_close(s->conns[i], NULL, NULL);
+    }
+}
+
+static void timeout_try(timeout_state *s)
+{
+    ASSERT(s->attempts < 64);
+    s->attempts++;
+    cf_tcp *c;
+    ASSERT_OK(cf_tcp_new(s->loop, &c));
+    ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", s->port, 300, timeout_cb, s));
+}
+
+/*
+ * A connect that never completes, without sending anything off the machine: a listener that
+ * never accepts, with the smallest backlog, drops the SYNs of connections once its queue is
+ * full, so one of a few connects hangs until the timeout.
+ */
+static void test_tcp_connect_timeout(void)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_OK(bind(lfd, (struct sockaddr *)&a, sizeof a));
+    ASSERT_OK(listen(lfd, 0));
+    socklen_t len = sizeof a;
+    ASSERT_OK(getsockname(lfd, (struct sockaddr *)&a, &len));
+    cf_loop *loop = loop_new();
+    timeout_state s;
+    memset(&s, 0, sizeof s);
+    s.loop = loop;
+    s.port = ntohs(a.sin_port);
+    timeout_try(&s);
+    loop_finish(loop);
+    close(lfd);
+    ASSERT_EQ(s.status, CF_ETIMEDOUT);
+    char want[128];
+    snprintf(want, sizeof want, "connect 127.0.0.1:%d: connection timed out", s.port);
+    ASSERT_STR_EQ(s.message, want);
+}
+
+/* ---- Unix sockets, IPv6, names ---- */
+
+typedef struct simple_state {
+    cf_tcp *server;
+    char got[64];
+    size_t n;
+    int ok;
+} simple_state;
+
+static void simple_conn_read(cf_tcp *t, int status, const cf_error *err, const char *bytes,
+                             size_t len, void *data)
+{
+    (void)err;
+    (void)data;
+    if (status < 0) {
+        cf_tcp_close(t, NULL, NULL);
+        return;
+    }
+    ASSERT_OK(cf_tcp_write_copy(t, bytes, len) < 0);
+}
+
+static void simple_on_connection(cf_tcp *server, int status, const cf_error *err, cf_tcp *conn,
+                                 void *data)
+{
+    (void)err;
+    (void)data;
+    ASSERT_OK(status);
+    char peer[128];
+    ASSERT_OK(cf_tcp_peer_name(conn, peer, sizeof peer));
+    ASSERT_OK(cf_tcp_read_start(conn, simple_conn_read, NULL));
+    cf_tcp_close(server, NULL, NULL);
+}
+
+static void simple_client_read(cf_tcp *t, int status, const cf_error *err, const char *bytes,
+                               size_t len, void *data)
+{
+    (void)err;
+    simple_state *s = data;
+    ASSERT_OK(status);
+    memcpy(s->got + s->n, bytes, len);
+    s->n += len;
+    if (s->n == 4) {
+        s->ok = memcmp(s->got, "ping", 4) == 0;
+        cf_tcp_close(t, NULL, NULL);
+    }
+}
+
+static void simple_connected(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    ASSERT_PTR(!err);
+    ASSERT_OK(status);
+    ASSERT_OK(cf_tcp_read_start(t, simple_client_read, data));
+    cf_buf bufs[2] = {{(char *)"pi", 2}, {(char *)"ng", 2}};
+    ASSERT_OK(cf_tcp_write(t, bufs, 2, NULL, NULL));
+}
+
+static void test_tcp_unix_socket(void)
+{
+    char path[512];
+    cf_test_path(path, sizeof path, "echo.sock");
+    cf_loop *loop = loop_new();
+    simple_state s;
+    memset(&s, 0, sizeof s);
+    ASSERT_OK(cf_tcp_new(loop, &s.server));
+    ASSERT_OK(cf_tcp_listen_unix(s.server, path, 0, simple_on_connection, &s));
+    cf_tcp *c;
+    ASSERT_OK(cf_tcp_new(loop, &c));
+    ASSERT_OK(cf_tcp_connect_unix(c, path, simple_connected, &s));
+    loop_finish(loop);
+    ASSERT(s.ok);
+}
+
+static void test_tcp_ipv6_loopback(void)
+{
+    cf_loop *loop = loop_new();
+    simple_state s;
+    memset(&s, 0, sizeof s);
+    ASSERT_OK(cf_tcp_new(loop, &s.server));
+    int rc = cf_tcp_listen(s.server, "::1", 0, 0, 0, simple_on_connection, &s);
+    if (rc == CF_EADDRNOTAVAIL || rc == CF_EAFNOSUPPORT) {
+        /* No IPv6 loopback on this machine: nothing to test. */
+        cf_tcp_close(s.server, NULL, NULL);
+        loop_finish(loop);
+        return;
+    }
+    ASSERT_OK(rc);
+    cf_tcp *c;
+    ASSERT_OK(cf_tcp_new(loop, &c));
+    ASSERT_OK(cf_tcp_connect(c, "::1", cf_tcp_port(s.server), 1000, simple_connected, &s));
+    loop_finish(loop);
+    ASSERT(s.ok);
+}
+
+/* "localhost" goes through getaddrinfo on the pool; addresses are tried in turn (::1 first
+ * may be refused, as the server listens on 127.0.0.1 only). */
+static void test_tcp_connect_by_name(void)
+{
+    cf_loop *loop = loop_new();
+    simple_state s;
+    memset(&s, 0, sizeof s);
+    ASSERT_OK(cf_tcp_new(loop, &s.server));
+    ASSERT_OK(cf_tcp_listen(s.server, "127.0.0.1", 0, 0, 0, simple_on_connection, &s));
+    cf_tcp *c;
+    ASSERT_OK(cf_tcp_new(loop, &c));
+    ASSERT_OK(cf_tcp_connect(c, "localhost", cf_tcp_port(s.server), 5000, simple_connected, &s));
+    loop_finish(loop);
+    ASSERT(s.ok);
+}
+
+static void test_tcp_connect_unknown_host(void)
+{
+    cf_loop *loop = loop_new();
+    err_state s;
+    memset(&s, 0, sizeof s);
+    cf_tcp *c;
+    ASSERT_OK(cf_tcp_new(loop, &c));
+    ASSERT_OK(cf_tcp_connect(c, "no-such-host.invalid", 80, 5000, refused_cb, &s));
+    loop_finish(loop);
+    ASSERT(s.status == CF_ENOTFOUND || s.status == CF_EDNSAGAIN);
+    ASSERT(strstr(s.message, "no-such-host.invalid") != NULL);
+}
+
+/* ---- close semantics ---- */
+
+typedef struct cancel_state {
+    int write_status;
+    int connect_status;
+    int closed;
+    int order[4];
+    int n;
+} cancel_state;
+
+static void cancel_write_cb(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    (void)t;
+    (void)err;
+    cancel_state *s = data;
+    if (status < 0) {
+        s->write_status = status;
+        s->order[s->n++] = 1;
+    }
+}
+
+static void cancel_close_cb(cf_tcp *t, void *data)
+{
+    (void)t;
+    cancel_state *s = data;
+    s->closed++;
+    s->order[s->n++] = 2;
+}
+
+static void cancel_on_connection(cf_tcp *server, int status, const cf_error *err, cf_tcp *conn,
+                                 void *data)
+{
+    (void)err;
+    (void)data;
+    ASSERT_OK(status);
+    cf_tcp_set_data(server, conn);
+}
+
+static void cancel_connected(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    (void)err;
+    ASSERT_OK(status);
+    /* The peer never reads: fill the kernel buffers until a write queues, then close. */
+    static char chunk[1 << 20];
+    cf_buf b = {chunk, sizeof chunk};
+    int rc;
+    do {
+        rc = cf_tcp_write(t, &b, 1, cancel_write_cb, data);
+        ASSERT(rc >= 0);
+    } while (cf_tcp_write_queue_size(t) == 0);
+    ASSERT_OK(cf_tcp_close(t, cancel_close_cb, data));
+    ASSERT_EQ(cf_tcp_close(t, NULL, NULL), CF_ECLOSED);
+}
+
+static void test_tcp_close_cancels_pending(void)
+{
+    cf_loop *loop = loop_new();
+    cancel_state s;
+    memset(&s, 0, sizeof s);
+    cf_tcp *server;
+    ASSERT_OK(cf_tcp_new(loop, &server));
+    ASSERT_OK(cf_tcp_listen(server, "127.0.0.1", 0, 0, 0, cancel_on_connection, &s));
+    cf_tcp *c;
+    ASSERT_OK(cf_tcp_new(loop, &c));
+    ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", cf_tcp_port(server), 0, cancel_connected, &s));
+    while (s.closed == 0) {
+        ASSERT(cf_run(loop, CF_RUN_ONCE) >= 0);
+    }
+    ASSERT_EQ(s.write_status, CF_ECANCELED);
+    /* Pending writes complete (cancelled) before the close callback. */
+    ASSERT_EQ(s.order[0], 1);
+    ASSERT_EQ(s.order[s.n - 1], 2);
+    cf_tcp *conn = cf_tcp_get_data(server);
+    if (conn)
+        cf_tcp_close(conn, NULL, NULL);
+    cf_tcp_close(server, NULL, NULL);
+    loop_finish(loop);
+}
+
+static void cancel_connect_cb(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    (void)t;
+    (void)err;
+    cancel_state *s = data;
+    s->connect_status = status;
+    s->order[s->n++] = 1;
+}
+
+/* Closing during the DNS step: the connect callback gets CF_ECANCELED before the close one. */
+static void test_tcp_close_during_connect(void)
+{
+    cf_loop *loop = loop_new();
+    cancel_state s;
+    memset(&s, 0, sizeof s);
+    cf_tcp *c;
+    ASSERT_OK(cf_tcp_new(loop, &c));
+    ASSERT_OK(cf_tcp_connect(c, "localhost", 9, 0, cancel_connect_cb, &s));
+    ASSERT_OK(cf_tcp_close(c, cancel_close_cb, &s));
+    loop_finish(loop);
+    ASSERT_EQ(s.connect_status, CF_ECANCELED);
+    ASSERT_EQ(s.n, 2);
+    ASSERT_EQ(s.order[0], 1);
+    ASSERT_EQ(s.order[1], 2);
+}
+
+static void test_tcp_bad_arguments(void)
+{
+    cf_loop *loop = loop_new();
+    cf_tcp *t;
+    ASSERT_OK(cf_tcp_new(loop, &t));
+    ASSERT_EQ(cf_tcp_connect(t, NULL, 80, 0, refused_cb, NULL), CF_EINVAL);
+    ASSERT_EQ(cf_tcp_connect(t, "127.0.0.1", 70000, 0, refused_cb, NULL), CF_EINVAL);
+    ASSERT_EQ(cf_tcp_write_copy(t, "x", 1), CF_ENOTCONN);
+    ASSERT_EQ(cf_tcp_read_start(t, simple_client_read, NULL), CF_ENOTCONN);
+    ASSERT_EQ(cf_tcp_end(t, NULL, NULL), CF_ENOTCONN);
+    ASSERT_EQ(cf_tcp_listen(t, "not an address", 0, 0, 0, simple_on_connection, NULL), CF_EINVAL);
+    /* A second listener on a port in use. */
+    cf_tcp *a;
+    ASSERT_OK(cf_tcp_new(loop, &a));
+    ASSERT_OK(cf_tcp_listen(a, "127.0.0.1", 0, 0, 0, simple_on_connection, NULL));
+    ASSERT_EQ(cf_tcp_listen(t, "127.0.0.1", cf_tcp_port(a), 0, 0, simple_on_connection, NULL),
+              CF_EADDRINUSE);
+    cf_tcp_close(a, close_free_data, NULL);
+    cf_tcp_close(t, NULL, NULL);
+    loop_finish(loop);
+}
+
+/* ---- promise forms ---- */
+
+typedef struct prom_state {
+    cf_loop *loop;
+    cf_tcp *server;
+    cf_tcp *client;
+    cf_tcp *refused;
+    char reply[64];
+    int done;
+    int close_fulfilled;
+    int rejected_code;
+} prom_state;
+
+static void prom_conn_read(cf_tcp *t, int status, const cf_error *err, const char *bytes,
+                           size_t len, void *data)
+{
+    (void)err;
+    (void)data;
+    if (status == CF_EOF) {
+        ASSERT_OK(cf_tcp_end(t, NULL, NULL));
+        return;
+    }
+    if (status < 0) {
+        cf_tcp_close(t, NULL, NULL);
+        return;
+    }
+    ASSERT_OK(cf_tcp_write_copy(t, bytes, len) < 0);
+}
+
+static void prom_conn_closer(cf_tcp *t, int status, const cf_error *err, const char *bytes,
+                             size_t len, void *data);
+
+static void prom_on_connection(cf_tcp *server, int status, const cf_error *err, cf_tcp *conn,
+                               void *data)
+{
+    (void)err;
+    (void)data;
+    ASSERT_OK(status);
+    ASSERT_OK(cf_tcp_read_start(conn, prom_conn_closer, NULL));
+    cf_tcp_close(server, NULL, NULL);
+}
+
+/* Echo; at the client's end, end too, and close when the client is gone. */
+static void prom_conn_closer(cf_tcp *t, int status, const cf_error *err, const char *bytes,
+                             size_t len, void *data)
+{
+    if (status == CF_EOF) {
+        ASSERT_OK(cf_tcp_end(t, NULL, NULL));
+        cf_tcp_close(t, NULL, NULL);
+        return;
+    }
+    prom_conn_read(t, status, err, bytes, len, data);
+}
+
+static void prom_closed(cf_promise *settled, cf_promise *next, void *data)
+{
+    (void)next;
+    prom_state *s = data;
+    ASSERT_EQ(cf_promise_state(settled), CF_PROMISE_FULFILLED);
+    s->close_fulfilled = 1;
+}
+
+static void prom_all_read(cf_promise *settled, cf_promise *next, void *data)
+{
+    (void)next;
+    prom_state *s = data;
+    const cf_buf *b = cf_promise_value(settled);
+    ASSERT_PTR(b);
+    snprintf(s->reply, sizeof s->reply, "%s", b->base);
+    s->done = 1;
+    cf_promise_release(cf_promise_then(cf_tcp_close_p(s->client), prom_closed, NULL, s));
+}
+
+static void prom_ended(cf_promise *settled, cf_promise *next, void *data)
+{
+    (void)settled;
+    (void)next;
+    prom_state *s = data;
+    cf_promise_release(cf_promise_then(cf_tcp_read_all_p(s->client, 0), prom_all_read, NULL, s));
+}
+
+static void prom_written(cf_promise *settled, cf_promise *next, void *data)
+{
+    (void)settled;
+    (void)next;
+    prom_state *s = data;
+    cf_promise_release(cf_promise_then(cf_tcp_end_p(s->client), prom_ended, NULL, s));
+}
+
+static void prom_connected(cf_promise *settled, cf_promise *next, void *data)
+{
+    (void)next;
+    prom_state *s = data;
+    ASSERT(cf_promise_value(settled) == s->client);
+    cf_promise_release(
+        cf_promise_then(cf_tcp_write_p(s->client, "promised", 8), prom_written, NULL, s));
+}
+
+static void prom_rejected(cf_promise *settled, cf_promise *next, void *data)
+{
+    (void)next;
+    prom_state *s = data;
+    s->rejected_code = cf_promise_code(settled);
+    ASSERT(strstr(cf_promise_error(settled)->message, "connect 127.0.0.1:") != NULL);
+    cf_tcp_close(s->refused, NULL, NULL);
+}
+
+static void test_tcp_promise_forms(void)
+{
+    cf_loop *loop = loop_new();
+    prom_state s;
+    memset(&s, 0, sizeof s);
+    s.loop = loop;
+    ASSERT_OK(cf_tcp_new(loop, &s.server));
+    ASSERT_OK(cf_tcp_listen(s.server, "127.0.0.1", 0, 0, 0, prom_on_connection, &s));
+    ASSERT_OK(cf_tcp_new(loop, &s.client));
+    cf_promise *p = cf_tcp_connect_p(s.client, "127.0.0.1", cf_tcp_port(s.server), 1000);
+    cf_promise_release(cf_promise_then(p, prom_connected, NULL, &s));
+    cf_promise_release(p);
+
+    /* A refused connect rejects with the address in the message. */
+    ASSERT_OK(cf_tcp_new(loop, &s.refused));
+    p = cf_tcp_connect_p(s.refused, "127.0.0.1", unused_port(), 0);
+    cf_promise_release(cf_promise_catch(p, prom_rejected, &s));
+    cf_promise_release(p);
+    loop_finish(loop);
+    ASSERT(s.done);
+    ASSERT_STR_EQ(s.reply, "promised");
+    ASSERT(s.close_fulfilled);
+    ASSERT_EQ(s.rejected_code, CF_ECONNREFUSED);
+}
+
+/* ---- async/await ---- */
+
+typedef struct await_state {
+    int port;
+    char reply[64];
+} await_state;
+
+static int await_client(cf_task *task, void *arg)
+{
+    await_state *s = arg;
+    cf_loop *loop = cf_task_loop(task);
+    cf_tcp *t;
+    int rc = cf_tcp_new(loop, &t);
+    if (rc < 0)
+        return rc;
+    rc = cf_await(cf_tcp_connect_p(t, "127.0.0.1", s->port, 1000), NULL);
+    if (rc == 0)
+        rc = cf_await(cf_tcp_write_p(t, "awaited", 7), NULL);
+    void *v = NULL;
+    if (rc == 0)
+        rc = cf_await(cf_tcp_read_p(t), &v);
+    if (rc == 0)
+        snprintf(s->reply, sizeof s->reply, "%s", ((cf_buf *)v)->base);
+    int rc2 = cf_await(cf_tcp_close_p(t), NULL);
+    return rc ? rc : rc2;
+}
+
+static void test_tcp_async_await(void)
+{
+    cf_loop *loop = loop_new();
+    simple_state srv;
+    memset(&srv, 0, sizeof srv);
+    ASSERT_OK(cf_tcp_new(loop, &srv.server));
+    ASSERT_OK(cf_tcp_listen(srv.server, "127.0.0.1", 0, 0, 0, simple_on_connection, &srv));
+    await_state s;
+    memset(&s, 0, sizeof s);
+    s.port = cf_tcp_port(srv.server);
+    cf_promise *p = cf_async(loop, await_client, &s);
+    ASSERT_PTR(p);
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_FULFILLED);
+    cf_promise_release(p);
+    ASSERT_OK(cf_loop_close(loop));
+    ASSERT_STR_EQ(s.reply, "awaited");
+}
+
+int main(int argc, char **argv)
+{
+    CF_TEST_BEGIN(argc, argv);
+    CF_TEST(test_tcp_bad_arguments);
+    CF_TEST(test_tcp_connect_refused);
+    CF_TEST(test_tcp_unix_socket);
+    CF_TEST(test_tcp_ipv6_loopback);
+    CF_TEST(test_tcp_connect_by_name);
+    CF_TEST(test_tcp_connect_unknown_host);
+    CF_TEST(test_tcp_half_close);
+    CF_TEST(test_tcp_peer_reset_mid_stream);
+    CF_TEST(test_tcp_write_to_closed_peer);
+    CF_TEST(test_tcp_close_cancels_pending);
+    CF_TEST(test_tcp_close_during_connect);
+    CF_TEST(test_tcp_connect_timeout);
+    CF_TEST(test_tcp_promise_forms);
+    CF_TEST(test_tcp_async_await);
+    CF_TEST(test_tcp_thousand_connections);
+    CF_TEST(test_tcp_echo_100mb_backpressure);
+    return CF_TEST_END();
+}
