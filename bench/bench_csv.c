@@ -2,6 +2,8 @@
  * JSON array → CSV with chosen columns: Calcifer's streaming converter (cf_csv_json: the push
  * parser, one row written as soon as each element is complete) against Node.js (JSON.parse
  * plus building the CSV string, bench/peers/json_to_csv.js) and jq (`.[] | [...] | @csv`).
+ * The `select_write` line is the other streaming path: cf_json_select builds each element as
+ * a DOM value and cf_csv_write_json_record writes it.
  *
  *   bench_csv [--runs N | -r N] [--no-1gb] [--columns title,release_date]
  *
@@ -68,13 +70,49 @@ static int to_file(void *ctx, const char *p, size_t len)
     return fwrite(p, 1, len, o->f) == len ? 0 : CF_EIO;
 }
 
-static int convert(const char *path, char *columns)
-{
+/* One conversion: through cf_csv_json, or through cf_json_select and the writer. */
+typedef struct job {
+    cf_csv_writer w;
+    cf_csv_json *conv;
+    cf_json_select *sel;
     const char *cols[64];
-    size_t n = 0;
-    for (char *save = NULL, *c = strtok_r(columns, ",", &save); c && n < 64;
+    size_t n;
+} job;
+
+static int on_element(cf_json *item, size_t index, void *data)
+{
+    job *j = data;
+    (void)index;
+    return cf_csv_write_json_record(&j->w, item, j->cols, j->n);
+}
+
+static int job_start(job *j, int selector)
+{
+    if (!selector)
+        return cf_csv_json_new(&j->conv, &j->w, NULL, j->cols, j->n, 1, NULL);
+    int rc = cf_csv_write_json_header(&j->w, j->cols, j->n);
+    return rc ? rc : cf_json_select_new(&j->sel, NULL, NULL, on_element, j);
+}
+
+static int job_feed(job *j, const char *p, size_t len)
+{
+    return j->sel ? cf_json_select_feed(j->sel, p, len) : cf_csv_json_feed(j->conv, p, len);
+}
+
+static int job_finish(job *j)
+{
+    if (!j->sel)
+        return cf_csv_json_finish(j->conv);
+    int rc = cf_json_select_finish(j->sel);
+    return rc ? rc : cf_csv_writer_flush(&j->w);
+}
+
+static int convert(const char *path, char *columns, int selector)
+{
+    static job j;
+    for (char *save = NULL, *c = strtok_r(columns, ",", &save); c && j.n < 64;
          c = strtok_r(NULL, ",", &save))
-        cols[n++] = c;
+        j.cols[j.n++] = c;
     FILE *out = fopen("/dev/null", "wb");
     int fd = open(path, O_RDONLY);
     static char buf[1 << 20];
@@ -82,25 +120,25 @@ static int convert(const char *path, char *columns)
     if (!out || fd < 0 || setvbuf(out, outbuf, _IOFBF, sizeof outbuf) != 0)
         return 1;
     double start = now_s();
-    cf_csv_writer w;
-    cf_csv_json *conv = NULL;
     out_file o = {out, 0};
-    int rc = cf_csv_writer_init(&w, 0, to_file, &o);
+    int rc = cf_csv_writer_init(&j.w, 0, to_file, &o);
     if (!rc)
-        rc = cf_csv_json_new(&conv, &w, NULL, cols, n, 1, NULL);
+        rc = job_start(&j, selector);
     ssize_t got;
     while (rc >= 0 && (got = read(fd, buf, sizeof buf)) > 0)
-        rc = cf_csv_json_feed(conv, buf, (size_t)got);
+        rc = job_feed(&j, buf, (size_t)got);
     if (rc >= 0)
-        rc = cf_csv_json_finish(conv);
+        rc = job_finish(&j);
     fflush(out);
     double elapsed = now_s() - start;
     if (rc) {
-        fprintf(stderr, "bench_csv: %s\n", cf_csv_json_error(conv));
+        fprintf(stderr, "bench_csv: %s\n",
+                j.sel ? cf_json_select_error(j.sel) : cf_csv_json_error(j.conv));
         return 1;
     }
     printf("%.6f %lld\n", elapsed, o.bytes);
-    cf_csv_json_free(conv);
+    cf_csv_json_free(j.conv);
+    cf_json_select_free(j.sel);
     close(fd);
     fclose(out);
     return 0;
@@ -234,7 +272,9 @@ int main(int argc, char **argv)
     char columns[256] = "title,release_date";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--convert") && i + 2 < argc)
-            return convert(argv[i + 1], argv[i + 2]);
+            return convert(argv[i + 1], argv[i + 2], 0);
+        if (!strcmp(argv[i], "--convert-select") && i + 2 < argc)
+            return convert(argv[i + 1], argv[i + 2], 1);
         if ((!strcmp(argv[i], "--runs") || !strcmp(argv[i], "-r")) && i + 1 < argc)
             runs = (int)strtol(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--no-1gb"))
@@ -288,7 +328,10 @@ int main(int argc, char **argv)
     printf("# input: %s (%.0f MB), columns %s, median of %d runs\n", f200k, mb200k, columns, runs);
     printf("%-34s %10s %10s %9s\n", "name", "calcifer", "peer", "ratio");
     result cf = median_of(cf_argv, 0, 0, runs);
-    if (!cf.ok) {
+    cf_argv[1] = (char *)"--convert-select";
+    result sel = median_of(cf_argv, 0, 0, runs);
+    cf_argv[1] = (char *)"--convert";
+    if (!cf.ok || !sel.ok) {
         fprintf(stderr, "bench_csv: the Calcifer conversion failed\n");
         return 1;
     }
@@ -319,6 +362,9 @@ int main(int argc, char **argv)
         print_line("peak_rss_MiB_1GB", cf1g.rss_mib, 0, 0);
         print_line("peak_rss_MiB_1GB_vs_calcifer_100MB", cf1g.rss_mib, cf100.rss_mib, 0);
     }
+    if (sel.out_bytes != cf.out_bytes)
+        printf("# warning: the two Calcifer paths wrote %lld and %lld bytes\n", cf.out_bytes,
+               sel.out_bytes);
     if (nd.ok && nd.out_bytes != cf.out_bytes)
         printf("# warning: CSV sizes differ: calcifer %lld bytes, node %lld bytes\n", cf.out_bytes,
                nd.out_bytes);

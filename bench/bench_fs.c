@@ -77,8 +77,8 @@ static double node_reads(const char *path, int repeat)
 {
     const char *node = getenv("NODE");
     char cmd[8400];
-    snprintf(cmd, sizeof cmd, "'%s' '%s/readfile.js' '%s' %d %d", node && *node ? node : "/usr/bin/node",
-             CF_BENCH_PEERS_DIR, path, READS, repeat);
+    snprintf(cmd, sizeof cmd, "'%s' '%s/readfile.js' '%s' %d %d",
+             node && *node ? node : "/usr/bin/node", CF_BENCH_PEERS_DIR, path, READS, repeat);
     FILE *f = popen(cmd, "r");
     if (!f)
         return -1;

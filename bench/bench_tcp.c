@@ -123,8 +123,7 @@ static void pump(cf_tcp *t, void *data)
     }
 }
 
-static void on_connection(cf_tcp *server, int status, const cf_error *err, cf_tcp *conn,
-                          void *data)
+static void on_connection(cf_tcp *server, int status, const cf_error *err, cf_tcp *conn, void *data)
 {
     (void)server;
     (void)err;
@@ -179,9 +178,7 @@ static double cf_pingpong(void)
 
 static double cf_bulk(void)
 {
-    const char *only = getenv("CF_BENCH_ONLY");
-    if (only && strcmp(only, "peer") == 0)
-        return 1;
+
     bench B;
     memset(&B, 0, sizeof B);
     B.msg = calloc(1, 65536);
@@ -199,9 +196,6 @@ static double uv_pingpong(void)
 
 static double uv_bulk(void)
 {
-    const char *only = getenv("CF_BENCH_ONLY");
-    if (only && strcmp(only, "calcifer") == 0)
-        return 1;
     return uvb_tcp_bulk(BULK_TOTAL);
 }
 

@@ -40,8 +40,7 @@ static int serve_connection(cf_task *task, void *arg)
     return rc == CF_ECONNRESET ? 0 : rc;
 }
 
-static void on_connection(cf_tcp *server, int status, const cf_error *err, cf_tcp *conn,
-                          void *data)
+static void on_connection(cf_tcp *server, int status, const cf_error *err, cf_tcp *conn, void *data)
 {
     (void)data;
     if (status < 0) {

@@ -54,8 +54,10 @@ typedef void (*cf_free_fn)(void *ptr);
 CF_EXTERN int cf_replace_allocator(cf_malloc_fn m, cf_realloc_fn r, cf_calloc_fn c, cf_free_fn f);
 
 /*
- * Memory blocks currently allocated through the library's allocator and not yet freed.
- * Tests use it to prove that a scenario leaks nothing. Thread: any (atomic read).
+ * Memory blocks currently allocated through the library's allocator and not yet freed, in
+ * the testing flavour of the library (built with CF_TESTING), where tests use it to prove
+ * that a scenario leaks nothing; -1 in the shipped library, which does not count (counting
+ * costs an atomic operation per allocation). Thread: any (atomic read).
  */
 CF_EXTERN long cf_live_allocations(void);
 

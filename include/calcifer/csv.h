@@ -294,9 +294,8 @@ CF_EXTERN int cf_csv_write_json_header(cf_csv_writer *w, const char *const *colu
  * write, each written as soon as the element's last byte is fed, after a header row of the
  * column names when `header` is non-zero (written by the first feed). Only the values the
  * columns select are kept while an element streams by, so memory does not grow with the
- * document (`limits` as for cf_json_select_new; may be NULL; `max_string` also bounds each
- * kept string or number). Returns 0, CF_EINVAL (no column, a NULL column, `w` NULL, a
- * malformed path) or CF_ENOMEM.
+ * document. `limits` are those of cf_json_select_new (NULL: defaults).
+ * Returns 0, CF_EINVAL (no column, a NULL column, `w` NULL, a malformed path) or CF_ENOMEM.
  * Ownership: `path`, `columns` and `limits` are copied; `w` is borrowed until
  * cf_csv_json_free; the caller owns *out. Thread: any; then the converter's.
  */
@@ -307,8 +306,8 @@ CF_EXTERN int cf_csv_json_new(cf_csv_json **out, cf_csv_writer *w, const char *p
 /*
  * Feed the next chunk of JSON. Returns 0 when the document is complete, CF_JSON_NEED_MORE
  * when more is expected, or an error: CF_EPARSE (bad JSON, or the value at the path is not an
- * array), CF_ETOOBIG (the limits, or a selected string or number longer than `max_string`),
- * CF_ENOMEM, or the sink's error. Errors are sticky; cf_csv_json_error says what and where.
+ * array), CF_ETOOBIG (past the limits), CF_ENOMEM, or the sink's error. Errors are sticky;
+ * cf_csv_json_error says what and where.
  * Ownership: `chunk` is borrowed during the call. Thread: the converter's.
  */
 CF_EXTERN int cf_csv_json_feed(cf_csv_json *c, const char *chunk, size_t len);

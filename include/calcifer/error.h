@@ -152,6 +152,36 @@ CF_EXTERN void cf_error_free(void *e);
 /* Write "message (at file:line in func)" and a newline to `stream` (a FILE *). */
 CF_EXTERN void cf_error_print(const cf_error *e, void *stream);
 
+/*
+ * The place a user's call was made. The public headers wrap the functions that start an
+ * operation in a macro (CF_AT) that records the caller's file, line and function just before
+ * the call; the operation takes the record at its start (cf_site_take) and names that place
+ * in the errors it reports later, from the loop. So a rejection printed at the top of a program
+ * says where the failing operation began, not where inside the library it failed. To call such
+ * a function without the macro (to take its address, say), write its name in parentheses.
+ */
+typedef struct cf_site {
+    const char *file; /* static string, or NULL when no site was recorded */
+    int line;
+    const char *func;
+} cf_site;
+
+/* Record the caller's place for the next operation started on this thread. Thread: any. */
+CF_EXTERN void cf_site_set(const char *file, int line, const char *func);
+
+/* Take (and clear) the recorded place; {NULL, 0, NULL} when none. Thread: any. */
+CF_EXTERN cf_site cf_site_take(void);
+
+/* Like cf_error_new / cf_error_sys, at a recorded site (falls back to file/line/func). */
+CF_EXTERN cf_error *cf_error_at(int code, cf_site site, const char *file, int line,
+                                const char *func, int append_code, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+#define CF_AT(call)                 (cf_site_set(__FILE__, __LINE__, __func__), (call))
+#define CF_ERROR_AT(site, code, ...) cf_error_at((code), (site), __FILE__, __LINE__, __func__, 0, __VA_ARGS__)
+#define CF_ERROR_SYS_AT(site, code, ...)                                                           \
+    cf_error_at((code), (site), __FILE__, __LINE__, __func__, 1, __VA_ARGS__)
+
 #define CF_ERROR(code, ...)     cf_error_new((code), __FILE__, __LINE__, __func__, __VA_ARGS__)
 #define CF_ERROR_SYS(code, ...) cf_error_sys((code), __FILE__, __LINE__, __func__, __VA_ARGS__)
 

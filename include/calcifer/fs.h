@@ -104,14 +104,16 @@ typedef void (*cf_fs_path_cb)(int status, const cf_error *err, const char *path,
 
 /* ---- flags ---- */
 
-/* cf_fs_write_file: write a temporary file, fsync it, rename it over the target, fsync the folder. */
+/* cf_fs_write_file: write a temporary file, fsync it, rename it over the target, fsync the folder.
+ */
 #define CF_FS_ATOMIC 0x1
 /* cf_fs_write_file: fsync the file before reporting (implied by CF_FS_ATOMIC). */
 #define CF_FS_FSYNC 0x2
 /* cf_fs_mkdir: create missing parents, and succeed when the folder exists (≈ {recursive:true}). */
 #define CF_FS_RECURSIVE 0x4
 
-/* Largest whole file cf_fs_read_file accepts (≈ buffer.constants.MAX_LENGTH); CF_ETOOBIG past it. */
+/* Largest whole file cf_fs_read_file accepts (≈ buffer.constants.MAX_LENGTH); CF_ETOOBIG past it.
+ */
 #define CF_FS_READ_FILE_MAX ((size_t)1 << 31)
 
 /* ---- descriptors: open, read, write, fsync, close ---- */
@@ -125,7 +127,7 @@ typedef void (*cf_fs_path_cb)(int status, const cf_error *err, const char *path,
  */
 CF_EXTERN int cf_fs_open(cf_loop *loop, const char *path, int flags, int mode, cf_fs_cb cb,
                          void *data);
-/* Promise form: fulfils with the descriptor as an integer value (cf_promise_value_int). */
+/* Promise form: fulfils with the descriptor as `(void *)(intptr_t)fd` (no destructor). */
 CF_EXTERN cf_promise *cf_fs_open_p(cf_loop *loop, const char *path, int flags, int mode);
 
 /*
@@ -142,9 +144,12 @@ CF_EXTERN cf_promise *cf_fs_close_p(cf_loop *loop, int fd);
  * Ownership: `buf` is borrowed until the callback runs. Errors: CF_EBADF, CF_EISDIR, CF_EIO,
  * or another -errno; CF_EINVAL. Thread: loop only.
  */
-CF_EXTERN int cf_fs_read(cf_loop *loop, int fd, void *buf, size_t len, int64_t offset,
-                         cf_fs_cb cb, void *data);
-/* Promise form: fulfils with the byte count as an integer value. `buf` borrowed until it settles. */
+CF_EXTERN int cf_fs_read(cf_loop *loop, int fd, void *buf, size_t len, int64_t offset, cf_fs_cb cb,
+                         void *data);
+/*
+ * Promise form: fulfils with the byte count as `(void *)(intptr_t)n`; `buf` is borrowed until
+ * the promise settles.
+ */
 CF_EXTERN cf_promise *cf_fs_read_p(cf_loop *loop, int fd, void *buf, size_t len, int64_t offset);
 
 /*
@@ -155,7 +160,7 @@ CF_EXTERN cf_promise *cf_fs_read_p(cf_loop *loop, int fd, void *buf, size_t len,
  */
 CF_EXTERN int cf_fs_write(cf_loop *loop, int fd, const void *buf, size_t len, int64_t offset,
                           cf_fs_cb cb, void *data);
-/* Promise form: fulfils with the byte count as an integer value. */
+/* Promise form: fulfils with the byte count as `(void *)(intptr_t)n`. */
 CF_EXTERN cf_promise *cf_fs_write_p(cf_loop *loop, int fd, const void *buf, size_t len,
                                     int64_t offset);
 
@@ -221,7 +226,8 @@ CF_EXTERN int cf_fs_mkdir(cf_loop *loop, const char *path, int mode, int flags, 
                           void *data);
 CF_EXTERN cf_promise *cf_fs_mkdir_p(cf_loop *loop, const char *path, int mode, int flags);
 
-/* Remove an empty folder (≈ fs.rmdir). Errors: CF_ENOENT, CF_ENOTEMPTY, CF_ENOTDIR, or another -errno. */
+/* Remove an empty folder (≈ fs.rmdir). Errors: CF_ENOENT, CF_ENOTEMPTY, CF_ENOTDIR, or another
+ * -errno. */
 CF_EXTERN int cf_fs_rmdir(cf_loop *loop, const char *path, cf_fs_cb cb, void *data);
 CF_EXTERN cf_promise *cf_fs_rmdir_p(cf_loop *loop, const char *path);
 
@@ -233,7 +239,8 @@ CF_EXTERN int cf_fs_readdir(cf_loop *loop, const char *path, cf_fs_readdir_cb cb
 /* Promise form: fulfils with a `cf_dirlist *` the promise owns. */
 CF_EXTERN cf_promise *cf_fs_readdir_p(cf_loop *loop, const char *path);
 
-/* Resolve a path to its absolute, canonical form (≈ fs.realpath). Errors: CF_ENOENT, CF_ELOOP, ... */
+/* Resolve a path to its absolute, canonical form (≈ fs.realpath). Errors: CF_ENOENT, CF_ELOOP, ...
+ */
 CF_EXTERN int cf_fs_realpath(cf_loop *loop, const char *path, cf_fs_path_cb cb, void *data);
 /* Promise form: fulfils with a `char *` path the promise owns. */
 CF_EXTERN cf_promise *cf_fs_realpath_p(cf_loop *loop, const char *path);
@@ -246,12 +253,14 @@ CF_EXTERN cf_promise *cf_fs_realpath_p(cf_loop *loop, const char *path);
  */
 CF_EXTERN int cf_fs_mkstemp(cf_loop *loop, const char *dir, const char *prefix, cf_fs_path_cb cb,
                             void *data);
-/* Promise form: fulfils with a `cf_fs_tempfile *` the promise owns (the descriptor is the caller's). */
+/* Promise form: fulfils with a `cf_fs_tempfile *` the promise owns (the descriptor is the
+ * caller's). */
 CF_EXTERN cf_promise *cf_fs_mkstemp_p(cf_loop *loop, const char *dir, const char *prefix);
 
 /* ---- metadata ---- */
 
-/* File metadata, following symbolic links (≈ fs.stat). Errors: CF_ENOENT, CF_ENOTDIR, CF_EACCES, ... */
+/* File metadata, following symbolic links (≈ fs.stat). Errors: CF_ENOENT, CF_ENOTDIR, CF_EACCES,
+ * ... */
 CF_EXTERN int cf_fs_stat(cf_loop *loop, const char *path, cf_fs_stat_cb cb, void *data);
 /* Metadata of the link itself (≈ fs.lstat). */
 CF_EXTERN int cf_fs_lstat(cf_loop *loop, const char *path, cf_fs_stat_cb cb, void *data);
@@ -275,7 +284,8 @@ typedef struct cf_fs_writer cf_fs_writer;
 /* Writer events: drain, commit and abort completions. `err` as everywhere in this header. */
 typedef void (*cf_fs_writer_cb)(cf_fs_writer *w, int status, const cf_error *err, void *data);
 
-/* cf_fs_writer_write's "the queue passed the high-water mark" result (≈ write() returning false). */
+/* cf_fs_writer_write's "the queue passed the high-water mark" result (≈ write() returning false).
+ */
 #define CF_FS_WRITER_FULL 1
 /* Default high-water mark of the queue (bytes). */
 #define CF_FS_WRITER_HIGH_WATER (64 * 1024)

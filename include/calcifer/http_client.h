@@ -233,6 +233,18 @@ CF_EXTERN cf_http_response *cf_http_response_take(cf_http_req *req);
 /* Free a response the caller owns (after cf_http_response_take or cf_promise_take). */
 CF_EXTERN void cf_http_response_free(void *res);
 
+
+/*
+ * The functions that start a request record their caller's place (calcifer/error.h, CF_AT),
+ * so an error they report later names the line that started the request.
+ */
+#define cf_http_request(...)       CF_AT(cf_http_request(__VA_ARGS__))
+#define cf_http_request_p(...)     CF_AT(cf_http_request_p(__VA_ARGS__))
+#define cf_http_get_json(...)      CF_AT(cf_http_get_json(__VA_ARGS__))
+#define cf_http_get_json_p(...)    CF_AT(cf_http_get_json_p(__VA_ARGS__))
+#define cf_http_stream_json_p(...) CF_AT(cf_http_stream_json_p(__VA_ARGS__))
+#define cf_http_download_p(...)    CF_AT(cf_http_download_p(__VA_ARGS__))
+
 #ifdef __cplusplus
 }
 #endif

@@ -47,10 +47,11 @@ CF_EXTERN int cf_work(cf_loop *loop, cf_work_fn work, cf_work_done_cb done, void
                       cf_work_req **out);
 
 /*
- * Cancel a job that no worker has started (≈ uv_cancel): its `done` then runs in the loop's
- * poll phase with CF_ECANCELED, never inside this call.
- * Returns 0, CF_EBUSY (the job is running or finished: `done` will report status 0), or
- * CF_EINVAL (NULL). Thread: loop only.
+ * Cancel a job that no worker has taken yet (≈ uv_cancel): its `done` then runs in the
+ * loop's poll phase with CF_ECANCELED, never inside this call. (Under a long backlog a worker
+ * takes a few jobs at once; those count as taken.)
+ * Returns 0, CF_EBUSY (the job is taken, running or finished: `done` will report status 0),
+ * or CF_EINVAL (NULL). Thread: loop only.
  */
 CF_EXTERN int cf_work_cancel(cf_work_req *req);
 

@@ -61,8 +61,8 @@ typedef struct cf_process_exit {
  * The child exited (≈ 'exit'): `status` is 0 with `exit_status` and `term_signal` filled, or a
  * negative code when watching failed. Runs once, in the poll phase.
  */
-typedef void (*cf_process_exit_cb)(cf_process *p, int status, const cf_error *err,
-                                   int exit_status, int term_signal, void *data);
+typedef void (*cf_process_exit_cb)(cf_process *p, int status, const cf_error *err, int exit_status,
+                                   int term_signal, void *data);
 /* The process object is closed; its memory goes when this returns. */
 typedef void (*cf_process_close_cb)(cf_process *p, void *data);
 

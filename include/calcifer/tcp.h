@@ -50,8 +50,8 @@ typedef void (*cf_tcp_cb)(cf_tcp *t, int status, const cf_error *err, void *data
  * with cf_tcp_close). On an accept error (CF_EMFILE, CF_ENFILE, CF_ENOMEM) `conn` is NULL,
  * `status` negative, and the server keeps listening.
  */
-typedef void (*cf_tcp_connection_cb)(cf_tcp *server, int status, const cf_error *err,
-                                     cf_tcp *conn, void *data);
+typedef void (*cf_tcp_connection_cb)(cf_tcp *server, int status, const cf_error *err, cf_tcp *conn,
+                                     void *data);
 
 /*
  * Bytes arrived (≈ the 'data' event): `status` 0 and `len` > 0 bytes at `bytes`, borrowed
@@ -107,8 +107,7 @@ CF_EXTERN cf_loop *cf_tcp_loop(const cf_tcp *t);
 CF_EXTERN int cf_tcp_connect(cf_tcp *t, const char *host, int port, uint64_t timeout_ms,
                              cf_tcp_cb cb, void *data);
 /* Promise form: fulfils with `t` itself (borrowed: the caller still owns and closes it). */
-CF_EXTERN cf_promise *cf_tcp_connect_p(cf_tcp *t, const char *host, int port,
-                                       uint64_t timeout_ms);
+CF_EXTERN cf_promise *cf_tcp_connect_p(cf_tcp *t, const char *host, int port, uint64_t timeout_ms);
 
 /* Connect to a Unix domain socket at `path` (≈ net.connect(path)). Errors as cf_tcp_connect. */
 CF_EXTERN int cf_tcp_connect_unix(cf_tcp *t, const char *path, cf_tcp_cb cb, void *data);
@@ -130,8 +129,8 @@ CF_EXTERN int cf_tcp_listen(cf_tcp *t, const char *host, int port, int backlog, 
                             cf_tcp_connection_cb cb, void *data);
 
 /* Listen on a Unix domain socket at `path` (it must not exist). Errors as cf_tcp_listen. */
-CF_EXTERN int cf_tcp_listen_unix(cf_tcp *t, const char *path, int backlog,
-                                 cf_tcp_connection_cb cb, void *data);
+CF_EXTERN int cf_tcp_listen_unix(cf_tcp *t, const char *path, int backlog, cf_tcp_connection_cb cb,
+                                 void *data);
 
 /* ---- reading ---- */
 
@@ -172,8 +171,7 @@ CF_EXTERN cf_promise *cf_tcp_read_all_p(cf_tcp *t, size_t max);
  * Ownership: the buffers' bytes are borrowed until `cb` runs (the `bufs` array is copied).
  * Thread: loop only.
  */
-CF_EXTERN int cf_tcp_write(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb,
-                           void *data);
+CF_EXTERN int cf_tcp_write(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb, void *data);
 
 /*
  * Write a copy of `len` bytes (no completion callback): what the kernel does not take at once
@@ -182,7 +180,8 @@ CF_EXTERN int cf_tcp_write(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_c
  */
 CF_EXTERN int cf_tcp_write_copy(cf_tcp *t, const void *bytes, size_t len);
 
-/* Promise form of cf_tcp_write with one buffer: fulfils when it is sent. `bytes` borrowed until it settles. */
+/* Promise form of cf_tcp_write with one buffer: fulfils when it is sent. `bytes` borrowed until it
+ * settles. */
 CF_EXTERN cf_promise *cf_tcp_write_p(cf_tcp *t, const void *bytes, size_t len);
 
 /* Register the drain callback (≈ socket.on('drain')); NULL removes it. */
@@ -228,10 +227,12 @@ CF_EXTERN void cf_tcp_unref(cf_tcp *t);
 /* ---- close ---- */
 
 /*
- * Close the socket at once (≈ socket.destroy() / server.close()). Queued writes and a pending
- * connect fail with CF_ECANCELED; `cb` (may be NULL) runs in the close phase and the memory
- * goes after it. A server's close callback waits, as Node's does, until every connection it
- * accepted is closed. Returns 0 or CF_ECLOSED (already closing). Thread: loop only.
+ * Close the socket at once (≈ socket.destroy() / server.close()). Queued writes, a pending
+ * end and a pending connect complete first with CF_ECANCELED; then `cb` (may be NULL) runs in
+ * the close phase and the memory goes after it. Closing a server stops listening at once; the
+ * connections it accepted are separate handles that live on until closed (Node's
+ * server.close additionally waits for them before its callback). Returns 0 or CF_ECLOSED
+ * (already closing). Thread: loop only.
  */
 CF_EXTERN int cf_tcp_close(cf_tcp *t, cf_tcp_close_cb cb, void *data);
 /* Promise form: fulfils with no value once closed; rejects with CF_ECLOSED if already closing. */

@@ -87,8 +87,8 @@ typedef struct cf__loop_pool {
     struct cf__work *leftover;       /* a failed run's unprocessed jobs, oldest first */
     int wake_fd;                     /* eventfd written by workers, -1 until the first job */
     cf__io wake_io;                  /* reads wake_fd in the poll phase */
-    cf_queue free;                   /* recycled cf_work_req requests */
-    size_t nfree;
+    struct cf_work_req *free;        /* recycled cf_work_req requests */
+    void *slabs;                     /* the blocks they are carved from */
 } cf__loop_pool;
 
 void cf__pool_loop_init(cf_loop *loop);

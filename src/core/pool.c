@@ -40,7 +40,7 @@
 
 #define POOL_DEFAULT_SIZE 4
 #define POOL_MAX_SIZE     1024
-#define FREE_REQS_MAX     (1 << 17)
+#define REQ_SLAB          256 /* cf_work_req allocated at once */
 #define TAKE_MAX          8 /* jobs a worker takes at once when there is a long backlog */
 
 enum { JOB_QUEUED = 1, JOB_RUNNING, JOB_CANCELED };
@@ -168,8 +168,8 @@ void cf__pool_loop_init(cf_loop *loop)
     atomic_init(&lp->posting, 0);
     lp->leftover = NULL;
     lp->wake_fd = -1;
-    cf_queue_init(&lp->free);
-    lp->nfree = 0;
+    lp->free = NULL;
+    lp->slabs = NULL;
 }
 
 struct cf_work_req {
@@ -177,7 +177,42 @@ struct cf_work_req {
     cf_work_fn work;
     cf_work_done_cb done;
     void *data;
+    cf_work_req *next_free;
 };
+
+/*
+ * Public requests are carved from slabs and recycled through a per-loop free list, so a
+ * round trip allocates nothing after warm-up. Trade-off: the memory stays at the peak number
+ * of jobs in flight at once until cf_loop_close frees the slabs.
+ */
+typedef struct req_slab {
+    struct req_slab *next;
+    cf_work_req reqs[REQ_SLAB];
+} req_slab;
+
+static cf_work_req *req_alloc(cf__loop_pool *lp)
+{
+    if (!lp->free) {
+        req_slab *slab = cf__malloc(sizeof(*slab));
+        if (!slab)
+            return NULL;
+        slab->next = lp->slabs;
+        lp->slabs = slab;
+        for (size_t i = REQ_SLAB; i-- > 0;) {
+            slab->reqs[i].next_free = lp->free;
+            lp->free = &slab->reqs[i];
+        }
+    }
+    cf_work_req *req = lp->free;
+    lp->free = req->next_free;
+    return req;
+}
+
+static void req_release(cf__loop_pool *lp, cf_work_req *req)
+{
+    req->next_free = lp->free;
+    lp->free = req;
+}
 
 void cf__pool_loop_free(cf_loop *loop)
 {
@@ -192,12 +227,12 @@ void cf__pool_loop_free(cf_loop *loop)
         close(lp->wake_fd);
         lp->wake_fd = -1;
     }
-    while (!cf_queue_empty(&lp->free)) {
-        cf_queue *q = cf_queue_head(&lp->free);
-        cf_queue_remove(q);
-        cf__free(cf_queue_data(q, cf_work_req, w.link));
+    while (lp->slabs) {
+        req_slab *slab = lp->slabs;
+        lp->slabs = slab->next;
+        cf__free(slab);
     }
-    lp->nfree = 0;
+    lp->free = NULL;
 }
 
 /* Take the finished jobs, oldest first: the leftovers of a failed run, then the stack. */
@@ -327,13 +362,7 @@ static void job_done(cf__work *w, int status)
     cf_loop *loop = w->loop;
     if (req->done)
         req->done(req, status, req->data);
-    cf__loop_pool *lp = &loop->pool;
-    if (lp->nfree >= FREE_REQS_MAX) {
-        cf__free(req);
-        return;
-    }
-    cf_queue_insert_head(&lp->free, &req->w.link);
-    lp->nfree++;
+    req_release(&loop->pool, req);
 }
 
 int cf_work(cf_loop *loop, cf_work_fn work, cf_work_done_cb done, void *data, cf_work_req **out)
@@ -343,25 +372,15 @@ int cf_work(cf_loop *loop, cf_work_fn work, cf_work_done_cb done, void *data, cf
     if (!loop || !work)
         return CF_EINVAL;
     CF_ASSERT(cf__loop_is_loop_thread(loop));
-    cf__loop_pool *lp = &loop->pool;
-    cf_work_req *req;
-    if (!cf_queue_empty(&lp->free)) {
-        cf_queue *q = cf_queue_head(&lp->free);
-        cf_queue_remove(q);
-        lp->nfree--;
-        req = cf_queue_data(q, cf_work_req, w.link);
-    } else {
-        req = cf__malloc(sizeof(*req));
-        if (!req)
-            return CF_ENOMEM;
-    }
+    cf_work_req *req = req_alloc(&loop->pool);
+    if (!req)
+        return CF_ENOMEM;
     req->work = work;
     req->done = done;
     req->data = data;
     int rc = cf__work_submit(loop, &req->w, job_work, job_done);
     if (rc < 0) {
-        cf_queue_insert_head(&lp->free, &req->w.link);
-        lp->nfree++;
+        req_release(&loop->pool, req);
         return rc;
     }
     if (out)

@@ -135,9 +135,27 @@ static int put_quoted(cf_csv_writer *w, const char *p, size_t len)
     return 0;
 }
 
+#define ONES  0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Whether any byte of `w` equals `c` (the classic zero-byte test on w ^ c...c; exact). */
+static int word_has(uint64_t w, unsigned char c)
+{
+    uint64_t x = w ^ (ONES * c);
+    return ((x - ONES) & ~x & HIGHS) != 0;
+}
+
+/* Scanned eight bytes at a time: long text fields are the common case. */
 int cf__csv_needs_quotes(const char *p, size_t len)
 {
-    for (size_t i = 0; i < len; i++) {
+    size_t i = 0;
+    for (; len - i >= 8; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if (word_has(w, ',') || word_has(w, '"') || word_has(w, '\n') || word_has(w, '\r'))
+            return 1;
+    }
+    for (; i < len; i++) {
         char c = p[i];
         if (c == ',' || c == '"' || c == '\n' || c == '\r')
             return 1;

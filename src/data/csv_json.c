@@ -324,6 +324,14 @@ static int element_value(cf_csv_json *c, const cf_json_event *ev, unsigned t)
     return t == 0 ? emit_row(c) : 0;
 }
 
+/* Does the KEY event `ev` name the step? Plain keys, the common case, are compared here. */
+static int key_is(const cf__json_step *st, const cf_json_event *ev)
+{
+    if (st->kind == CF__JSON_STEP_KEY)
+        return st->len == ev->len && memcmp(st->text, ev->text, ev->len) == 0;
+    return cf__json_step_key_eq(st, ev->text, ev->len);
+}
+
 /* An event inside an element of the array (depth k + 1 and deeper). */
 static int element_event(cf_csv_json *c, const cf_json_event *ev)
 {
@@ -342,7 +350,7 @@ static int element_event(cf_csv_json *c, const cf_json_event *ev)
         for (size_t j = 0; j < c->n; j++) {
             column *col = &c->cols[j];
             if (!col->bad && col->ok + 1 == t && col->m >= t)
-                col->keymatch = cf__json_step_key_eq(&col->steps[t - 1], ev->text, ev->len);
+                col->keymatch = key_is(&col->steps[t - 1], ev);
         }
         return 0;
     }

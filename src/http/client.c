@@ -98,6 +98,7 @@ struct cf_http_req {
     cf_queue done_link; /* in client->done once finished */
     cf_abort_signal *signal;
     cf_abort_listener abort_listener;
+    cf_site site; /* where the user started the request: errors name it */
 };
 
 typedef struct sock {
@@ -571,17 +572,17 @@ static cf_error *make_error(cf_http_req *req, int code)
     if (code == CF_EHTTP) {
         int st = req->res->status;
         const char *reason = req->res->reason ? req->res->reason : "";
-        return CF_ERROR(code, "%s %s: HTTP %d%s%s", m, req->url, st, *reason ? " " : "", reason);
+        return CF_ERROR_AT(req->site, code, "%s %s: HTTP %d%s%s", m, req->url, st, *reason ? " " : "", reason);
     }
     if (code == CF_ETOOBIG) {
-        return CF_ERROR(code, "%s %s: response body larger than the limit", m, req->url);
+        return CF_ERROR_AT(req->site, code, "%s %s: response body larger than the limit", m, req->url);
     }
     if (req->signal && cf_abort_signal_aborted(req->signal) && cf_abort_signal_reason(req->signal))
-        return CF_ERROR(code, "%s %s: %s", m, req->url,
+        return CF_ERROR_AT(req->site, code, "%s %s: %s", m, req->url,
                         cf_abort_signal_reason(req->signal)->message);
     if (req->fail_code || !req->errbuf[0])
-        return CF_ERROR(code, "%s %s: %s", m, req->url, cf_strerror(code));
-    return CF_ERROR(code, "%s %s: %s (%s)", m, req->url, cf_strerror(code), req->errbuf);
+        return CF_ERROR_AT(req->site, code, "%s %s: %s", m, req->url, cf_strerror(code));
+    return CF_ERROR_AT(req->site, code, "%s %s: %s (%s)", m, req->url, cf_strerror(code), req->errbuf);
 }
 
 /* ---- completion ---- */
@@ -919,8 +920,8 @@ static int valid_method(const char *m)
     return 1;
 }
 
-int cf_http_request(cf_loop *loop, const char *url, const cf_http_options *opts, cf_http_cb cb,
-                    void *data, cf_http_req **out)
+static int request_start(cf_loop *loop, const char *url, const cf_http_options *opts,
+                         cf_http_cb cb, void *data, cf_http_req **out, cf_site site)
 {
     if (!loop || !url || !cb || (opts && opts->method && !valid_method(opts->method)))
         return CF_EINVAL;
@@ -936,6 +937,7 @@ int cf_http_request(cf_loop *loop, const char *url, const cf_http_options *opts,
     cf__loop_req_start(loop);
     req->cb = cb;
     req->cb_data = data;
+    req->site = site;
     req->flags = opts ? opts->flags : 0;
     if (opts && opts->on_data) {
         req->on_data = opts->on_data;
@@ -966,6 +968,12 @@ int cf_http_request(cf_loop *loop, const char *url, const cf_http_options *opts,
     if (out)
         *out = req;
     return 0;
+}
+
+int(cf_http_request)(cf_loop *loop, const char *url, const cf_http_options *opts, cf_http_cb cb,
+                    void *data, cf_http_req **out)
+{
+    return request_start(loop, url, opts, cb, data, out, cf_site_take());
 }
 
 int cf_http_req_pause(cf_http_req *req)
@@ -1043,10 +1051,11 @@ static preq *preq_new(cf_loop *loop, cf_promise *p)
 }
 
 /* Reject `p` because the request could not start; takes `p`'s caller reference too. */
-static cf_promise *reject_start(cf_promise *p, int code, const char *method, const char *url)
+static cf_promise *reject_start(cf_promise *p, cf_site site, int code, const char *method,
+                               const char *url)
 {
-    cf_promise_reject(p, CF_ERROR(code, "%s %s: %s", method ? method : "GET", url ? url : "(null)",
-                                  cf_strerror(code)));
+    cf_promise_reject(p, CF_ERROR_AT(site, code, "%s %s: %s", method ? method : "GET",
+                                     url ? url : "(null)", cf_strerror(code)));
     return p;
 }
 
@@ -1064,29 +1073,30 @@ static void on_response_p(cf_http_req *req, int status, const cf_error *err,
 
 /* Start a promise-form request with completion `cb`; errors reject the returned promise. */
 static cf_promise *start_p(cf_loop *loop, const char *url, const cf_http_options *opts,
-                           cf_http_cb cb, preq **out_pr)
+                           cf_http_cb cb, preq **out_pr, cf_site site)
 {
     cf_promise *p = cf_promise_new(loop);
     if (!p)
         return NULL;
     preq *pr = preq_new(loop, p);
     if (!pr)
-        return reject_start(p, CF_ENOMEM, opts ? opts->method : NULL, url);
-    int rc = cf_http_request(loop, url, opts, cb, pr, &pr->req);
+        return reject_start(p, site, CF_ENOMEM, opts ? opts->method : NULL, url);
+    int rc = request_start(loop, url, opts, cb, pr, &pr->req, site);
     if (rc) {
         preq_free(pr);
-        return reject_start(p, rc, opts ? opts->method : NULL, url);
+        return reject_start(p, site, rc, opts ? opts->method : NULL, url);
     }
     if (out_pr)
         *out_pr = pr;
     return p;
 }
 
-cf_promise *cf_http_request_p(cf_loop *loop, const char *url, const cf_http_options *opts)
+cf_promise *(cf_http_request_p)(cf_loop *loop, const char *url, const cf_http_options *opts)
 {
+    cf_site site = cf_site_take();
     if (!loop)
         return NULL;
-    return start_p(loop, url, opts, on_response_p, NULL);
+    return start_p(loop, url, opts, on_response_p, NULL, site);
 }
 
 static void json_free(void *v)
@@ -1101,7 +1111,7 @@ static int parse_body(cf_http_req *req, cf_http_response *res, cf_json **out, cf
     cf_buf body = cf_http_response_body(res);
     int rc = cf_json_parse(body.base, body.len, NULL, out, &perr);
     if (rc) {
-        *err = CF_ERROR(rc, "%s %s: %s", req->method, req->url,
+        *err = CF_ERROR_AT(req->site, rc, "%s %s: %s", req->method, req->url,
                         perr ? perr->message : cf_strerror(rc));
         cf_error_free(perr);
     }
@@ -1123,8 +1133,9 @@ static void on_json_p(cf_http_req *req, int status, const cf_error *err, cf_http
     preq_free(pr);
 }
 
-cf_promise *cf_http_get_json_p(cf_loop *loop, const char *url, const cf_http_options *opts)
+cf_promise *(cf_http_get_json_p)(cf_loop *loop, const char *url, const cf_http_options *opts)
 {
+    cf_site site = cf_site_take();
     if (!loop)
         return NULL;
     cf_http_options o = {0};
@@ -1132,7 +1143,7 @@ cf_promise *cf_http_get_json_p(cf_loop *loop, const char *url, const cf_http_opt
         o = *opts;
     o.flags |= CF_HTTP_FAIL_ON_STATUS;
     o.on_data = NULL;
-    return start_p(loop, url, &o, on_json_p, NULL);
+    return start_p(loop, url, &o, on_json_p, NULL, site);
 }
 
 typedef struct json_cb_ctx {
@@ -1157,9 +1168,10 @@ static void on_json(cf_http_req *req, int status, const cf_error *err, cf_http_r
     cf_json_free(root);
 }
 
-int cf_http_get_json(cf_loop *loop, const char *url, const cf_http_options *opts,
+int(cf_http_get_json)(cf_loop *loop, const char *url, const cf_http_options *opts,
                      cf_http_json_cb cb, void *data)
 {
+    cf_site site = cf_site_take();
     if (!cb)
         return CF_EINVAL;
     json_cb_ctx *ctx = cf__malloc(sizeof *ctx);
@@ -1172,7 +1184,7 @@ int cf_http_get_json(cf_loop *loop, const char *url, const cf_http_options *opts
         o = *opts;
     o.flags |= CF_HTTP_FAIL_ON_STATUS;
     o.on_data = NULL;
-    int rc = cf_http_request(loop, url, &o, on_json, ctx, NULL);
+    int rc = request_start(loop, url, &o, on_json, ctx, NULL, site);
     if (rc)
         cf__free(ctx);
     return rc;
@@ -1194,7 +1206,8 @@ static int stream_data(cf_http_req *req, const char *data, size_t len, void *ctx
     int rc = cf_json_select_feed(pr->sel, data, len);
     if (rc < 0 && !pr->err) {
         const char *m = cf_json_select_error(pr->sel);
-        pr->err = CF_ERROR(rc, "%s %s: %s", req->method, req->url, m ? m : cf_strerror(rc));
+        pr->err = CF_ERROR_AT(req->site, rc, "%s %s: %s", req->method, req->url,
+                              m ? m : cf_strerror(rc));
     }
     return rc < 0 ? rc : 0;
 }
@@ -1208,8 +1221,8 @@ static void on_stream_done(cf_http_req *req, int status, const cf_error *err,
         int rc = cf_json_select_finish(pr->sel);
         if (rc < 0) {
             const char *m = cf_json_select_error(pr->sel);
-            cf_promise_reject(pr->p, CF_ERROR(rc, "%s %s: %s", req->method, req->url,
-                                              m ? m : cf_strerror(rc)));
+            cf_promise_reject(pr->p, CF_ERROR_AT(req->site, rc, "%s %s: %s", req->method,
+                                                 req->url, m ? m : cf_strerror(rc)));
         } else {
             cf_promise_resolve(pr->p, NULL, NULL);
         }
@@ -1222,9 +1235,10 @@ static void on_stream_done(cf_http_req *req, int status, const cf_error *err,
     preq_free(pr);
 }
 
-cf_promise *cf_http_stream_json_p(cf_loop *loop, const char *url, const char *path,
+cf_promise *(cf_http_stream_json_p)(cf_loop *loop, const char *url, const char *path,
                                   const cf_http_options *opts, cf_http_element_cb cb, void *ctx)
 {
+    cf_site site = cf_site_take();
     if (!loop)
         return NULL;
     cf_promise *p = cf_promise_new(loop);
@@ -1239,7 +1253,7 @@ cf_promise *cf_http_stream_json_p(cf_loop *loop, const char *url, const char *pa
     if (rc) {
         if (pr)
             preq_free(pr);
-        return reject_start(p, rc, opts ? opts->method : NULL, url);
+        return reject_start(p, site, rc, opts ? opts->method : NULL, url);
     }
     pr->on_element = cb;
     pr->element_ctx = ctx;
@@ -1249,10 +1263,10 @@ cf_promise *cf_http_stream_json_p(cf_loop *loop, const char *url, const char *pa
     o.flags |= CF_HTTP_FAIL_ON_STATUS;
     o.on_data = stream_data;
     o.on_data_ctx = pr;
-    rc = cf_http_request(loop, url, &o, on_stream_done, pr, &pr->req);
+    rc = request_start(loop, url, &o, on_stream_done, pr, &pr->req, site);
     if (rc) {
         preq_free(pr);
-        return reject_start(p, rc, o.method, url);
+        return reject_start(p, site, rc, o.method, url);
     }
     return p;
 }
@@ -1329,9 +1343,10 @@ static void on_download_done(cf_http_req *req, int status, const cf_error *err,
         on_aborted(w, 0, NULL, pr);
 }
 
-cf_promise *cf_http_download_p(cf_loop *loop, const char *url, const char *path,
+cf_promise *(cf_http_download_p)(cf_loop *loop, const char *url, const char *path,
                                const cf_http_options *opts)
 {
+    cf_site site = cf_site_take();
     if (!loop)
         return NULL;
     cf_promise *p = cf_promise_new(loop);
@@ -1346,7 +1361,7 @@ cf_promise *cf_http_download_p(cf_loop *loop, const char *url, const char *path,
     if (rc) {
         if (pr)
             preq_free(pr);
-        return reject_start(p, rc, opts ? opts->method : NULL, url);
+        return reject_start(p, site, rc, opts ? opts->method : NULL, url);
     }
     cf_http_options o = {0};
     if (opts)
@@ -1354,11 +1369,11 @@ cf_promise *cf_http_download_p(cf_loop *loop, const char *url, const char *path,
     o.flags |= CF_HTTP_FAIL_ON_STATUS;
     o.on_data = download_data;
     o.on_data_ctx = pr;
-    rc = cf_http_request(loop, url, &o, on_download_done, pr, &pr->req);
+    rc = request_start(loop, url, &o, on_download_done, pr, &pr->req, site);
     if (rc) {
         cf_fs_writer_abort(pr->writer, NULL, NULL);
         preq_free(pr);
-        return reject_start(p, rc, o.method, url);
+        return reject_start(p, site, rc, o.method, url);
     }
     return p;
 }

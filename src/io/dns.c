@@ -76,9 +76,9 @@ static void work_fn(cf__work *w)
 {
     cf_dns_req *r = CF_CONTAINER_OF(w, cf_dns_req, work);
     if (r->is_name) {
-        r->eai = getnameinfo((struct sockaddr *)&r->addr, r->addrlen, r->name_host,
-                             sizeof r->name_host, r->name_service, sizeof r->name_service,
-                             r->flags);
+        r->eai =
+            getnameinfo((struct sockaddr *)&r->addr, r->addrlen, r->name_host, sizeof r->name_host,
+                        r->name_service, sizeof r->name_service, r->flags);
     } else {
         r->eai = getaddrinfo(r->host, r->service, r->has_hints ? &r->hints : NULL, &r->res);
     }
@@ -248,8 +248,8 @@ static void settle_addrinfo(cf_dns_req *r, int status, const cf_error *e)
     cf_promise_release(p);
 }
 
-static void nameinfo_settle(int status, const cf_error *err, const char *host,
-                            const char *service, void *data)
+static void nameinfo_settle(int status, const cf_error *err, const char *host, const char *service,
+                            void *data)
 {
     cf_dns_name *n = NULL;
     if (status == 0) {
@@ -271,7 +271,7 @@ cf_promise *cf_dns_getnameinfo_p(cf_loop *loop, const struct sockaddr *addr, soc
     cf_promise *p = cf_promise_new(loop);
     if (!p)
         return NULL;
-    int rc = cf_dns_getnameinfo(loop, addr, addrlen, flags, nameinfo_settle,
-                                cf_promise_retain(p), NULL);
+    int rc =
+        cf_dns_getnameinfo(loop, addr, addrlen, flags, nameinfo_settle, cf_promise_retain(p), NULL);
     return cf__io_p_started(p, rc, "getnameinfo");
 }

@@ -60,8 +60,8 @@ enum fs_op {
 };
 
 static const char *const op_names[] = {
-    "open",   "close", "read",   "write",   "fsync",    "open",    "open", "open",  "rename",
-    "unlink", "mkdir", "rmdir",  "scandir", "realpath", "mkstemp", "stat", "lstat", "fstat"};
+    "open",   "close", "read",  "write",   "fsync",    "open",    "open", "open",  "rename",
+    "unlink", "mkdir", "rmdir", "scandir", "realpath", "mkstemp", "stat", "lstat", "fstat"};
 
 enum cb_kind { CB_PLAIN, CB_DATA, CB_STAT, CB_DIR, CB_PATH };
 
@@ -745,8 +745,8 @@ int cf_fs_read_file(cf_loop *loop, const char *path, cf_fs_data_cb cb, void *dat
     return req_submit(r, path, NULL);
 }
 
-static int write_file(cf_loop *loop, enum fs_op op, const char *path, const void *bytes,
-                      size_t len, int flags, cf_fs_cb cb, void *data)
+static int write_file(cf_loop *loop, enum fs_op op, const char *path, const void *bytes, size_t len,
+                      int flags, cf_fs_cb cb, void *data)
 {
     if (!path || (!bytes && len))
         return CF_EINVAL;
@@ -764,8 +764,8 @@ int cf_fs_write_file(cf_loop *loop, const char *path, const void *bytes, size_t 
     return write_file(loop, OP_WRITE_FILE, path, bytes, len, flags, cb, data);
 }
 
-int cf_fs_append_file(cf_loop *loop, const char *path, const void *bytes, size_t len,
-                      cf_fs_cb cb, void *data)
+int cf_fs_append_file(cf_loop *loop, const char *path, const void *bytes, size_t len, cf_fs_cb cb,
+                      void *data)
 {
     return write_file(loop, OP_APPEND_FILE, path, bytes, len, 0, cb, data);
 }
@@ -815,8 +815,7 @@ int cf_fs_lstat(cf_loop *loop, const char *path, cf_fs_stat_cb cb, void *data)
     return path_op(loop, OP_LSTAT, CB_STAT, path, NULL, (void *)cb, data);
 }
 
-int cf_fs_mkstemp(cf_loop *loop, const char *dir, const char *prefix, cf_fs_path_cb cb,
-                  void *data)
+int cf_fs_mkstemp(cf_loop *loop, const char *dir, const char *prefix, cf_fs_path_cb cb, void *data)
 {
     if (prefix && strchr(prefix, '/'))
         return CF_EINVAL;

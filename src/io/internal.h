@@ -23,8 +23,8 @@
 #define CF__IO_READ_BUF (64 * 1024)
 
 typedef struct cf__io_loop {
-    char *rbuf;      /* CF__IO_READ_BUF bytes, shared by every stream of the loop */
-    int reserve_fd;  /* an open descriptor given up to accept-and-drop under EMFILE, or -1 */
+    char *rbuf;     /* CF__IO_READ_BUF bytes, shared by every stream of the loop */
+    int reserve_fd; /* an open descriptor given up to accept-and-drop under EMFILE, or -1 */
 } cf__io_loop;
 
 /* The loop's io state, created on first use. NULL only when memory is exhausted. */

@@ -3,7 +3,8 @@
  * net.Socket and net.Server, libuv's src/unix/stream.c and tcp.c).
  *
  * A cf_tcp embeds the handle base (close phase, keep-alive) and one fd watcher. Its role is
- * fixed by the first call: connect (client), listen (server), or acceptance by a server.
+ * fixed by the first call: cf_tcp_connect (client), cf_tcp_listen (server), or acceptance by a
+ * server.
  *
  * Reading: while reading, the watcher wants CF__IO_IN; each readiness reads into the loop's
  * shared buffer (cf__io_loop.rbuf, 64 KiB) up to a few times and hands the bytes to the read
@@ -415,8 +416,7 @@ static void on_writable(cf_tcp *t)
     }
     update_io(t);
     finish_writes(t);
-    if ((t->pend_what & PEND_END) && !cf__handle_is_closing(&t->h) &&
-        !(t->flags & T_ENDING)) {
+    if ((t->pend_what & PEND_END) && !cf__handle_is_closing(&t->h) && !(t->flags & T_ENDING)) {
         t->pend_what &= ~PEND_END;
         report_end(t, t->end_status);
     }

@@ -131,3 +131,37 @@ void cf_error_print(const cf_error *e, void *stream)
         fprintf(f, " (at %s:%d in %s)", e->file, e->line, e->func ? e->func : "?");
     fputc('\n', f);
 }
+
+/* The site recorded by CF_AT for the next operation this thread starts. */
+static _Thread_local cf_site current_site;
+
+void cf_site_set(const char *file, int line, const char *func)
+{
+    current_site.file = file;
+    current_site.line = line;
+    current_site.func = func;
+}
+
+cf_site cf_site_take(void)
+{
+    cf_site s = current_site;
+    current_site.file = NULL;
+    current_site.line = 0;
+    current_site.func = NULL;
+    return s;
+}
+
+cf_error *cf_error_at(int code, cf_site site, const char *file, int line, const char *func,
+                      int append_code, const char *fmt, ...)
+{
+    if (site.file) {
+        file = site.file;
+        line = site.line;
+        func = site.func;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    cf_error *e = error_vmake(code, file, line, func, append_code, fmt, ap);
+    va_end(ap);
+    return e;
+}

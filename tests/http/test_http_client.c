@@ -226,6 +226,9 @@ static void test_http_client_bad_urls_fail_synchronously(void)
     ASSERT_EQ(cf_promise_state(p), CF_PROMISE_REJECTED);
     ASSERT_EQ(cf_promise_code(p), CF_EURL);
     ASSERT_STR_EQ(cf_promise_error(p)->message, "GET ftp://example.com/x: malformed URL");
+    /* The error names the line that started the request, not a line of the library. */
+    ASSERT(strstr(cf_promise_error(p)->file, "test_http_client.c") != NULL);
+    ASSERT_STR_EQ(cf_promise_error(p)->func, "test_http_client_bad_urls_fail_synchronously");
     cf_promise_release(p);
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
     ASSERT_OK(cf_loop_close(loop));
@@ -333,6 +336,7 @@ static void test_http_client_get_json_p(void)
     ASSERT_EQ(cf_promise_code(bad), CF_EPARSE);
     ASSERT(strstr(cf_promise_error(bad)->message, "/not-json: JSON") != NULL);
     ASSERT_EQ(cf_promise_code(missing), CF_EHTTP);
+    ASSERT_STR_EQ(cf_promise_error(missing)->func, "test_http_client_get_json_p");
     cf_promise_release(p);
     cf_promise_release(bad);
     cf_promise_release(missing);

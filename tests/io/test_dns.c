@@ -3,6 +3,7 @@
  * Node's ("getaddrinfo ENOTFOUND host"), and cancellation before and after a worker took the
  * lookup. Only local names are resolved (localhost, numeric addresses, the .invalid domain).
  */
+/* ctest-labels: tsan */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
