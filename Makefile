@@ -14,8 +14,10 @@ JOBS      ?= $(shell nproc)
 CF_WERROR ?= OFF
 CMAKE_ARGS ?=
 FUZZ_SECONDS ?= 30
+TEST_FUZZ_SECONDS ?= 10
 
-.PHONY: all deps configure demo test test-debug test-asan test-tsan test-valgrind lint format \
+.PHONY: all deps configure demo test test-debug test-clang test-asan test-tsan test-ucontext \
+        test-valgrind test-fuzz lint format \
         check-format check-style install bench fuzz clean
 
 all: configure
@@ -30,26 +32,42 @@ configure: deps
 demo: all
 	@scripts/demo.sh $(BUILD)
 
-test: deps lint test-debug test-asan test-tsan test-valgrind
+test: deps lint test-debug test-clang test-asan test-tsan test-ucontext test-valgrind test-fuzz
 	@echo "calcifer: all test stages passed"
 
+# The main build: gcc, the shipped configuration (RelWithDebInfo), every test.
 test-debug: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCF_WERROR=$(CF_WERROR) $(CMAKE_ARGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest -j 2 --output-on-failure
 
+# clang, Debug: a second compiler's warnings and the debug-only assertions.
+test-clang: deps
+	CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Debug -DCF_WERROR=$(CF_WERROR) \
+	  -DCF_BUILD_SHARED=OFF -DCF_BUILD_EXAMPLES=OFF >/dev/null
+	cmake --build build-clang -j $(JOBS)
+	cd build-clang && ctest -j 2 --output-on-failure -LE slow
+
 test-asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCF_WERROR=$(CF_WERROR) \
-	  -DCF_SANITIZE=address,undefined -DCF_BUILD_EXAMPLES=ON >/dev/null
+	  -DCF_SANITIZE=address,undefined -DCF_BUILD_SHARED=OFF >/dev/null
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest -j 2 --output-on-failure -LE nosan
 
+# The thread pool and every other cross-thread test (label tsan) under ThreadSanitizer.
 test-tsan: deps
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DCF_WERROR=$(CF_WERROR) \
-	  -DCF_SANITIZE=thread >/dev/null
+	  -DCF_SANITIZE=thread -DCF_BUILD_SHARED=OFF -DCF_BUILD_EXAMPLES=OFF >/dev/null
 	cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest -j 2 --output-on-failure -L tsan
+
+# The portable coroutine backend (ucontext) under the async and conformance tests.
+test-ucontext: deps
+	cmake -S . -B build-ucontext -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCF_WERROR=$(CF_WERROR) \
+	  -DCF_CORO_BACKEND=ucontext -DCF_BUILD_SHARED=OFF -DCF_BUILD_EXAMPLES=OFF >/dev/null
+	cmake --build build-ucontext -j $(JOBS)
+	cd build-ucontext && ctest -j 2 --output-on-failure -L 'async|conformance'
 
 test-valgrind: test-debug
 	@scripts/valgrind-examples.sh $(BUILD)
@@ -70,15 +88,23 @@ install: all
 
 bench:
 	@scripts/install-deps.sh --bench
+	@for d in bench/peers bench/peers/tutorial; do \
+	  [ -f $$d/package.json ] && (cd $$d && npm install --no-audit --no-fund --silent) || true; \
+	done
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCF_BUILD_BENCH=ON -DCF_BUILD_TESTS=OFF >/dev/null
 	cmake --build build-bench -j $(JOBS)
 	@bench/run.sh build-bench
 
-fuzz:
+fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCF_BUILD_FUZZ=ON \
-	  -DCF_BUILD_TESTS=OFF -DCF_SANITIZE=address,undefined >/dev/null
+	  -DCF_BUILD_TESTS=OFF -DCF_BUILD_SHARED=OFF -DCF_BUILD_EXAMPLES=OFF \
+	  -DCF_SANITIZE=address,undefined >/dev/null
 	cmake --build build-fuzz -j $(JOBS)
 	@scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
+# Every fuzz target for a bounded time (their corpora are also replayed by ctest).
+test-fuzz:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
+
 clean:
-	rm -rf build build-asan build-tsan build-bench build-fuzz
+	rm -rf build build-clang build-asan build-tsan build-ucontext build-bench build-fuzz

@@ -265,110 +265,135 @@ static int have(const char *prog)
     return !err && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-int main(int argc, char **argv)
-{
-    int runs = 3;
-    int big = 1;
-    char columns[256] = "title,release_date";
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--convert") && i + 2 < argc)
-            return convert(argv[i + 1], argv[i + 2], 0);
-        if (!strcmp(argv[i], "--convert-select") && i + 2 < argc)
-            return convert(argv[i + 1], argv[i + 2], 1);
-        if ((!strcmp(argv[i], "--runs") || !strcmp(argv[i], "-r")) && i + 1 < argc)
-            runs = (int)strtol(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--no-1gb"))
-            big = 0;
-        else if (!strcmp(argv[i], "--columns") && i + 1 < argc)
-            snprintf(columns, sizeof columns, "%s", argv[++i]);
-    }
-    runs = runs < 1 ? 1 : runs > MAX_RUNS ? MAX_RUNS : runs;
+/* What a run of the benchmark needs: its options and the paths it works with. */
+typedef struct setup {
+    int runs;
+    int big;
+    char columns[256];
+    char self[4096];
+    char gen[4200];
+    char peer_js[4200];
+    char f200k[4200];
+    char f100[4200];
+    char f1g[4200];
+    char filter[1024]; /* jq's: .[] | [.a,.b] | @csv */
+    int has_node;
+    int has_jq;
+} setup;
 
-    char self[4096], here[4096], gen[4200], peer_js[4200], dir[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+/* Find the programs and scripts, make the inputs when missing, build jq's filter. */
+static int prepare(setup *s)
+{
+    ssize_t n = readlink("/proc/self/exe", s->self, sizeof s->self - 1);
     if (n <= 0)
-        return 1;
-    self[n] = '\0';
+        return -1;
+    s->self[n] = '\0';
+    char here[4096];
     snprintf(here, sizeof here, "%s", __FILE__);
     const char *bench_dir = dirname(here);
-    snprintf(gen, sizeof gen, "%s/gen_films.py", bench_dir);
-    snprintf(peer_js, sizeof peer_js, "%s/peers/json_to_csv.js", bench_dir);
+    snprintf(s->gen, sizeof s->gen, "%s/gen_films.py", bench_dir);
+    snprintf(s->peer_js, sizeof s->peer_js, "%s/peers/json_to_csv.js", bench_dir);
     const char *data = getenv("CF_BENCH_DATA");
     const char *tmp = getenv("TMPDIR");
+    char dir[4096];
     snprintf(dir, sizeof dir, "%s%s",
              data  ? data
              : tmp ? tmp
                    : "/tmp",
              data ? "" : "/calcifer-bench");
     mkdir(dir, 0755);
-    char f200k[4200], f100[4200], f1g[4200];
-    snprintf(f200k, sizeof f200k, "%s/films-200k.json", dir);
-    snprintf(f100, sizeof f100, "%s/films-100mb.json", dir);
-    snprintf(f1g, sizeof f1g, "%s/films-1gb.json", dir);
-    if (ensure_input(gen, f200k, "--count", "200000") || ensure_input(gen, f100, "--mb", "100") ||
-        (big && ensure_input(gen, f1g, "--mb", "1000")))
-        return 1;
+    snprintf(s->f200k, sizeof s->f200k, "%s/films-200k.json", dir);
+    snprintf(s->f100, sizeof s->f100, "%s/films-100mb.json", dir);
+    snprintf(s->f1g, sizeof s->f1g, "%s/films-1gb.json", dir);
+    if (ensure_input(s->gen, s->f200k, "--count", "200000") ||
+        ensure_input(s->gen, s->f100, "--mb", "100") ||
+        (s->big && ensure_input(s->gen, s->f1g, "--mb", "1000")))
+        return -1;
+    char cols[256];
+    snprintf(cols, sizeof cols, "%s", s->columns);
+    snprintf(s->filter, sizeof s->filter, ".[] | [");
+    for (char *save = NULL, *c = strtok_r(cols, ",", &save); c; c = strtok_r(NULL, ",", &save))
+        snprintf(s->filter + strlen(s->filter), sizeof s->filter - strlen(s->filter), "%s.%s",
+                 s->filter[strlen(s->filter) - 1] == '[' ? "" : ",", c);
+    snprintf(s->filter + strlen(s->filter), sizeof s->filter - strlen(s->filter), "] | @csv");
+    s->has_node = have("node");
+    s->has_jq = have("jq");
+    return 0;
+}
 
-    /* jq's filter for the columns: .[] | [.a,.b] | @csv */
-    char filter[1024] = ".[] | [";
-    char colcopy[256];
-    snprintf(colcopy, sizeof colcopy, "%s", columns);
-    for (char *save = NULL, *c = strtok_r(colcopy, ",", &save); c; c = strtok_r(NULL, ",", &save))
-        snprintf(filter + strlen(filter), sizeof filter - strlen(filter), "%s.%s",
-                 filter[strlen(filter) - 1] == '[' ? "" : ",", c);
-    snprintf(filter + strlen(filter), sizeof filter - strlen(filter), "] | @csv");
-
-    char *cf_argv[] = {self, (char *)"--convert", f200k, columns, NULL};
-    char *node_argv[] = {(char *)"node", peer_js, f200k, (char *)"/dev/null", columns, NULL};
-    char *jq_argv[] = {(char *)"jq", (char *)"-r", filter, f200k, NULL};
-    double mb200k = (double)file_size(f200k) / 1e6;
-    int has_node = have("node");
-    int has_jq = have("jq");
-
-    printf("# input: %s (%.0f MB), columns %s, median of %d runs\n", f200k, mb200k, columns, runs);
+/* Speed and memory on the 200k-record file, every side. */
+static int compare_200k(setup *s, result *cf_out)
+{
+    char *cf_argv[] = {s->self, (char *)"--convert", s->f200k, s->columns, NULL};
+    char *sel_argv[] = {s->self, (char *)"--convert-select", s->f200k, s->columns, NULL};
+    char *node_argv[] = {(char *)"node",      s->peer_js, s->f200k,
+                         (char *)"/dev/null", s->columns, NULL};
+    char *jq_argv[] = {(char *)"jq", (char *)"-r", s->filter, s->f200k, NULL};
+    double mb = (double)file_size(s->f200k) / 1e6;
+    printf("# input: %s (%.0f MB), columns %s, median of %d runs\n", s->f200k, mb, s->columns,
+           s->runs);
     printf("%-34s %10s %10s %9s\n", "name", "calcifer", "peer", "ratio");
-    result cf = median_of(cf_argv, 0, 0, runs);
-    cf_argv[1] = (char *)"--convert-select";
-    result sel = median_of(cf_argv, 0, 0, runs);
-    cf_argv[1] = (char *)"--convert";
+    result cf = median_of(cf_argv, 0, 0, s->runs);
+    result sel = median_of(sel_argv, 0, 0, s->runs);
     if (!cf.ok || !sel.ok) {
         fprintf(stderr, "bench_csv: the Calcifer conversion failed\n");
-        return 1;
+        return -1;
     }
-    result nd = {0};
-    result jq = {0};
-    if (has_node)
-        nd = median_of(node_argv, 1, 0, runs);
-    if (has_jq)
-        jq = median_of(jq_argv, 0, 1, runs);
-    print_line("json_to_csv_200k_MBps_vs_node", mb200k / cf.seconds,
-               nd.ok ? mb200k / nd.seconds : 0, 1);
-    print_line("json_to_csv_200k_MBps_vs_jq", mb200k / cf.seconds, jq.ok ? mb200k / jq.seconds : 0,
-               1);
+    result nd = s->has_node ? median_of(node_argv, 1, 0, s->runs) : (result){0};
+    result jq = s->has_jq ? median_of(jq_argv, 0, 1, s->runs) : (result){0};
+    print_line("json_to_csv_200k_MBps_vs_node", mb / cf.seconds, nd.ok ? mb / nd.seconds : 0, 1);
+    print_line("json_to_csv_200k_MBps_vs_jq", mb / cf.seconds, jq.ok ? mb / jq.seconds : 0, 1);
+    print_line("select_write_200k_MBps_vs_node", mb / sel.seconds, nd.ok ? mb / nd.seconds : 0, 1);
     print_line("peak_rss_MiB_200k_vs_node", cf.rss_mib, nd.ok ? nd.rss_mib : 0, 0);
     print_line("peak_rss_MiB_200k_vs_jq", cf.rss_mib, jq.ok ? jq.rss_mib : 0, 0);
-
-    /* Memory against input size: 100 MB, then 1 GB. */
-    cf_argv[2] = f100;
-    node_argv[2] = f100;
-    result cf100 = median_of(cf_argv, 0, 0, 1);
-    result nd100 = has_node ? median_of(node_argv, 1, 0, 1) : (result){0};
-    print_line("peak_rss_MiB_100MB_vs_node", cf100.rss_mib, nd100.ok ? nd100.rss_mib : 0, 0);
-    if (big) {
-        cf_argv[2] = f1g;
-        result cf1g = median_of(cf_argv, 0, 0, 1);
-        double mb1g = (double)file_size(f1g) / 1e6;
-        print_line("json_to_csv_1GB_MBps", cf1g.ok ? mb1g / cf1g.seconds : 0, 0, 1);
-        print_line("peak_rss_MiB_1GB", cf1g.rss_mib, 0, 0);
-        print_line("peak_rss_MiB_1GB_vs_calcifer_100MB", cf1g.rss_mib, cf100.rss_mib, 0);
-    }
     if (sel.out_bytes != cf.out_bytes)
         printf("# warning: the two Calcifer paths wrote %lld and %lld bytes\n", cf.out_bytes,
                sel.out_bytes);
     if (nd.ok && nd.out_bytes != cf.out_bytes)
         printf("# warning: CSV sizes differ: calcifer %lld bytes, node %lld bytes\n", cf.out_bytes,
                nd.out_bytes);
-    else if (nd.ok)
-        printf("# calcifer and node wrote the same number of CSV bytes (%lld)\n", cf.out_bytes);
+    *cf_out = cf;
+    return 0;
+}
+
+/* Memory against input size: 100 MB (with Node), then 1 GB (Calcifer alone). */
+static void compare_sizes(setup *s)
+{
+    char *cf_argv[] = {s->self, (char *)"--convert", s->f100, s->columns, NULL};
+    char *node_argv[] = {(char *)"node",      s->peer_js, s->f100,
+                         (char *)"/dev/null", s->columns, NULL};
+    result cf100 = median_of(cf_argv, 0, 0, 1);
+    result nd100 = s->has_node ? median_of(node_argv, 1, 0, 1) : (result){0};
+    print_line("peak_rss_MiB_100MB_vs_node", cf100.rss_mib, nd100.ok ? nd100.rss_mib : 0, 0);
+    if (!s->big)
+        return;
+    cf_argv[2] = s->f1g;
+    result cf1g = median_of(cf_argv, 0, 0, 1);
+    double mb1g = (double)file_size(s->f1g) / 1e6;
+    print_line("json_to_csv_1GB_MBps", cf1g.ok ? mb1g / cf1g.seconds : 0, 0, 1);
+    print_line("peak_rss_MiB_1GB", cf1g.rss_mib, 0, 0);
+    print_line("peak_rss_MiB_1GB_vs_calcifer_100MB", cf1g.rss_mib, cf100.rss_mib, 0);
+}
+
+int main(int argc, char **argv)
+{
+    static setup s = {.runs = 3, .big = 1, .columns = "title,release_date"};
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--convert") && i + 2 < argc)
+            return convert(argv[i + 1], argv[i + 2], 0);
+        if (!strcmp(argv[i], "--convert-select") && i + 2 < argc)
+            return convert(argv[i + 1], argv[i + 2], 1);
+        if ((!strcmp(argv[i], "--runs") || !strcmp(argv[i], "-r")) && i + 1 < argc)
+            s.runs = (int)strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--no-1gb"))
+            s.big = 0;
+        else if (!strcmp(argv[i], "--columns") && i + 1 < argc)
+            snprintf(s.columns, sizeof s.columns, "%s", argv[++i]);
+    }
+    s.runs = s.runs < 1 ? 1 : s.runs > MAX_RUNS ? MAX_RUNS : s.runs;
+    result cf;
+    if (prepare(&s) || compare_200k(&s, &cf))
+        return 1;
+    compare_sizes(&s);
     return 0;
 }

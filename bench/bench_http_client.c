@@ -80,8 +80,8 @@ static pid_t start_nginx(const char *dir, int port)
             dir, dir, dir, dir, dir, dir, dir, port, dir);
     fclose(f);
     pid_t pid;
-    char *argv[] = {"/usr/sbin/nginx", "-c", conf, "-p", (char *)dir, NULL};
-    if (posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) != 0)
+    const char *argv[] = {"/usr/sbin/nginx", "-c", conf, "-p", dir, NULL};
+    if (posix_spawn(&pid, argv[0], NULL, NULL, (char *const *)argv, environ) != 0)
         return -1;
     return pid;
 }
@@ -167,8 +167,9 @@ static void report(const char *name, double calcifer, double peer)
 
 int main(int argc, char **argv)
 {
-    int n = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 20000;
-    int inflight = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 32;
+    /* Positional numbers only; options meant for other benchmarks (bench/run.sh -r) are ignored. */
+    int n = argc > 1 && argv[1][0] != '-' ? (int)strtol(argv[1], NULL, 10) : 20000;
+    int inflight = argc > 2 && argv[2][0] != '-' ? (int)strtol(argv[2], NULL, 10) : 32;
     char dir[] = "/tmp/cf-bench-http-XXXXXX";
     if (!mkdtemp(dir))
         return 1;

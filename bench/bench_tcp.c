@@ -31,6 +31,13 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void die(const char *what, int rc)
 {
     fprintf(stderr, "bench_tcp: %s: %s\n", what, cf_strerror(rc));
@@ -247,10 +254,15 @@ int main(int argc, char **argv)
                N_PINGPONG / p);
     }
     if (wanted(argc, argv, first, "tcp_bulk")) {
-        double p = median(uv_bulk, repeat);
+        double cpu0 = cpu_s();
         double c = median(cf_bulk, repeat);
+        double cpu1 = cpu_s();
+        double p = median(uv_bulk, repeat);
+        double cpu2 = cpu_s();
         printf("%-28s %10.4f %10.4f %8.2f\n", "tcp_bulk_1GiB", c, p, p / c);
         printf("# tcp_bulk MiB/s: calcifer %.0f, libuv %.0f\n", 1024 / c, 1024 / p);
+        printf("# tcp_bulk CPU s per run: calcifer %.3f, libuv %.3f\n", (cpu1 - cpu0) / repeat,
+               (cpu2 - cpu1) / repeat);
     }
     return 0;
 }

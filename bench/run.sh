@@ -12,3 +12,9 @@ for b in "$build"/bin/bench_*; do
   echo "## $(basename "$b")"
   "$b" "$@"
 done
+# Benchmarks written as scripts (bench/<topic>.sh BUILD_DIR) run after the programs.
+for s in "$(dirname "$0")"/*.sh; do
+  [ "$(basename "$s")" = run.sh ] && continue
+  echo "## $(basename "$s")"
+  "$s" "$build"
+done

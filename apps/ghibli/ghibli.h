@@ -26,26 +26,26 @@ typedef struct ghibli_job ghibli_job;
 struct ghibli_job {
     /* the request */
     cf_loop *loop;
-    const char *url;         /* the list, e.g. https://ghibliapi.vercel.app/films */
-    cf_http_options http;    /* timeouts */
+    const char *url;      /* the list, e.g. https://ghibliapi.vercel.app/films */
+    cf_http_options http; /* timeouts */
     /* the output */
-    const char *output;      /* a file, or NULL for standard output */
-    const char **columns;    /* paths into each record (cf_json_path syntax) */
+    const char *output;   /* a file, or NULL for standard output */
+    const char **columns; /* paths into each record (cf_json_path syntax) */
     size_t ncolumns;
     /* --with: fields whose URLs are looked up (fanout.c only) */
     const char **with;
     size_t nwith;
-    unsigned concurrency;    /* at most this many lookups at once */
-    int progress;            /* draw a progress bar on stderr */
-    int color;               /* ... in colour */
+    unsigned concurrency; /* at most this many lookups at once */
+    int progress;         /* draw a progress bar on stderr */
+    int color;            /* ... in colour */
     /* the outcome, set by the job before it calls done */
-    int status;              /* 0, or the failure's negative CF_E* code */
-    cf_error *error;         /* what failed (owned by the job); NULL on success or when
-                                even the error could not be allocated */
+    int status;      /* 0, or the failure's negative CF_E* code */
+    cf_error *error; /* what failed (owned by the job); NULL on success or when
+                        even the error could not be allocated */
     ghibli_stage failed_at;
-    uint64_t rows;           /* records written */
+    uint64_t rows; /* records written */
     void (*done)(ghibli_job *job);
-    void *data;              /* main.c's */
+    void *data; /* main.c's */
 };
 
 /* Start the job in one style; each calls job->done(job) once, later, from the loop. */

@@ -23,7 +23,7 @@
  *
  * cf_async runs save_movies as a task on a stack of its own; cf_await suspends it until a
  * promise settles and returns 0 or the rejection's code, so `try { ... } catch (error)`
- * becomes "on a negative code, go to catch". The API's address comes from GHIBLI_API_URL
+ * becomes "on a negative code, go to catch_error". The API's address comes from GHIBLI_API_URL
  * (default https://ghibliapi.vercel.app); the program requests <GHIBLI_API_URL>/films.
  *
  * Exit status, as Node's: 0, failures included, since the catch handles every one of them.
@@ -63,6 +63,13 @@ static void put_value(FILE *out, const cf_json *value)
     }
 }
 
+/* The text of the caught error: ours, or the failed await's. */
+static const char *message_of(const cf_error *thrown)
+{
+    const cf_error *error = thrown ? thrown : cf_await_error();
+    return error ? error->message : cf_strerror(CF_ENOMEM);
+}
+
 /* async function saveMovies() { try { ... } catch (error) { ... } } */
 static int save_movies(cf_task *task, void *url)
 {
@@ -73,15 +80,15 @@ static int save_movies(cf_task *task, void *url)
     const cf_json *data;
 
     if (cf_await(cf_http_get_json_p(loop, url, NULL), (void **)&data) < 0)
-        goto catch;
+        goto catch_error;
     if (cf_json_type_of(data) != CF_JSON_ARRAY) {
         thrown = CF_ERROR(CF_EPARSE, "the API's answer is a JSON %s, not an array",
                           cf_json_type_name(cf_json_type_of(data)));
-        goto catch;
+        goto catch_error;
     }
     FILE *list = open_memstream(&movie_list, &movie_list_len);
     if (!list)
-        goto catch;
+        goto catch_error;
     for (size_t i = 0; i < cf_json_size(data); i++) {
         const cf_json *movie = cf_json_at(data, i);
         put_value(list, cf_json_get(movie, "title"));
@@ -92,18 +99,15 @@ static int save_movies(cf_task *task, void *url)
     fclose(list);
     if (cf_await(cf_fs_write_file_p(loop, "asyncAwaitMovies.csv", movie_list, movie_list_len, 0),
                  NULL) < 0)
-        goto catch;
+        goto catch_error;
     free(movie_list);
     return 0;
 
-catch: {
-    const cf_error *error = thrown ? thrown : cf_await_error();
-    fprintf(stderr, "Could not save the Ghibli movies to a file: %s\n",
-            error ? error->message : cf_strerror(CF_ENOMEM));
+catch_error:
+    fprintf(stderr, "Could not save the Ghibli movies to a file: %s\n", message_of(thrown));
     cf_error_free(thrown);
     free(movie_list);
     return 0;
-}
 }
 
 int main(void)

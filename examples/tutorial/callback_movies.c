@@ -100,7 +100,8 @@ static void on_response(cf_http_req *req, int status, const cf_error *error,
     movies *m = data;
     (void)req;
     if (status < 0) {
-        fprintf(stderr, "Could not send request to API: %s\n", error->message);
+        fprintf(stderr, "Could not send request to API: %s\n",
+                error ? error->message : cf_strerror(status));
         return;
     }
     if (cf_http_response_status(response) != 200) {
@@ -152,7 +153,8 @@ static void on_saved(int status, const cf_error *error, void *data)
 {
     (void)data;
     if (status < 0) {
-        fprintf(stderr, "Could not save the Ghibli movies to a file: %s\n", error->message);
+        fprintf(stderr, "Could not save the Ghibli movies to a file: %s\n",
+                error ? error->message : cf_strerror(status));
         return;
     }
     printf("Saved our list of movies to callbackMovies.csv\n");
@@ -179,8 +181,7 @@ int main(void)
     int started = cf_http_request(m.loop, url, NULL, on_response, &m, NULL);
     if (started != 0) {
         /* A URL the client refuses at once (not http or https) fails like any request. */
-        fprintf(stderr, "Could not send request to API: GET %s: %s\n", url,
-                cf_strerror(started));
+        fprintf(stderr, "Could not send request to API: GET %s: %s\n", url, cf_strerror(started));
     }
     int rc = cf_run(m.loop, CF_RUN_DEFAULT);
     cf_loop_close(m.loop);

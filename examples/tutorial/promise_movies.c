@@ -24,9 +24,11 @@
  *
  * A handler "returns" by settling `next`, the promise of its step: cf_promise_adopt(next, q)
  * is `return q`, cf_promise_reject(next, e) is `throw e`, and doing nothing is returning
- * undefined. cf_http_get_json_p is axios.get: it fulfils with the parsed body for a 2xx
- * status and rejects otherwise. The API's address comes from GHIBLI_API_URL (default
- * https://ghibliapi.vercel.app); the program requests <GHIBLI_API_URL>/films.
+ * undefined. axios.get is cf_http_request_p with CF_HTTP_FAIL_ON_STATUS: it fulfils with the
+ * response for a 2xx status and rejects otherwise; like axios, it leaves a body that is not
+ * JSON for the handler to trip on (response.data is parsed there). The API's address comes
+ * from GHIBLI_API_URL (default https://ghibliapi.vercel.app); the program requests
+ * <GHIBLI_API_URL>/films.
  *
  * Exit status, as Node's: 0, failures included, since the catch handles every one of them.
  */
@@ -76,16 +78,24 @@ static void put_value(FILE *out, const cf_json *value)
 static void save_movies(cf_promise *response, cf_promise *next, void *data)
 {
     movies *m = data;
-    const cf_json *list = cf_promise_value(response);
     printf("Successfully retrieved our list of movies\n");
+    cf_buf body = cf_http_response_body(cf_promise_value(response));
+    cf_json *list;
+    cf_error *thrown;
+    if (cf_json_parse(body.base, body.len, NULL, &list, &thrown) != 0) {
+        cf_promise_reject(next, thrown); /* response.data is no list: forEach throws */
+        return;
+    }
     if (cf_json_type_of(list) != CF_JSON_ARRAY) {
         cf_promise_reject(next, CF_ERROR(CF_EPARSE, "the API's answer is a JSON %s, not an array",
                                          cf_json_type_name(cf_json_type_of(list))));
+        cf_json_free(list);
         return;
     }
     FILE *movie_list = open_memstream(&m->movie_list, &m->movie_list_len);
     if (!movie_list) {
         cf_promise_reject(next, CF_ERROR(CF_ENOMEM, NULL));
+        cf_json_free(list);
         return;
     }
     for (size_t i = 0; i < cf_json_size(list); i++) {
@@ -96,8 +106,9 @@ static void save_movies(cf_promise *response, cf_promise *next, void *data)
         fputs("\n", movie_list);
     }
     fclose(movie_list);
-    cf_promise *written = cf_fs_write_file_p(m->loop, "promiseMovies.csv", m->movie_list,
-                                             m->movie_list_len, 0);
+    cf_json_free(list);
+    cf_promise *written =
+        cf_fs_write_file_p(m->loop, "promiseMovies.csv", m->movie_list, m->movie_list_len, 0);
     cf_promise_adopt(next, written);
     cf_promise_release(written);
 }
@@ -136,7 +147,8 @@ int main(void)
     movies m = {0};
     if (cf_loop_new(&m.loop) != 0)
         return 1;
-    cf_promise *get = cf_http_get_json_p(m.loop, url, NULL);
+    cf_http_options axios = {.flags = CF_HTTP_FAIL_ON_STATUS};
+    cf_promise *get = cf_http_request_p(m.loop, url, &axios);
     cf_promise *saved = cf_promise_then(get, save_movies, NULL, &m);
     cf_promise *reported = cf_promise_then(saved, report_saved, NULL, &m);
     cf_promise *handled = cf_promise_catch(reported, report_error, &m);

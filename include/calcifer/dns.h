@@ -12,7 +12,6 @@
 #ifndef CALCIFER_DNS_H
 #define CALCIFER_DNS_H
 
-#include <netdb.h>
 #include <sys/socket.h>
 
 #include "calcifer/common.h"
@@ -26,13 +25,20 @@ extern "C" {
 
 /* ---- types ---- */
 
+/* libc's address list (<netdb.h>); include <netdb.h> to read its fields. */
+struct addrinfo;
+
+/* Sizes of cf_dns_name's fields (glibc's NI_MAXHOST and NI_MAXSERV). */
+#define CF_DNS_MAXHOST 1025
+#define CF_DNS_MAXSERV 32
+
 /* A lookup in flight; valid until its callback returns. Opaque. */
 typedef struct cf_dns_req cf_dns_req;
 
 /* The value of cf_dns_getnameinfo_p: the host and service names. */
 typedef struct cf_dns_name {
-    char host[NI_MAXHOST];
-    char service[NI_MAXSERV];
+    char host[CF_DNS_MAXHOST];
+    char service[CF_DNS_MAXSERV];
 } cf_dns_name;
 
 /* ---- callback types ---- */

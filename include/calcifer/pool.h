@@ -48,8 +48,8 @@ CF_EXTERN int cf_work(cf_loop *loop, cf_work_fn work, cf_work_done_cb done, void
 
 /*
  * Cancel a job that no worker has taken yet (≈ uv_cancel): its `done` then runs in the
- * loop's poll phase with CF_ECANCELED, never inside this call. (Under a long backlog a worker
- * takes a few jobs at once; those count as taken.)
+ * loop's poll phase with CF_ECANCELED, never inside this call. (Under a backlog of two jobs per
+ * thread or more, a worker takes its share at once; those count as taken.)
  * Returns 0, CF_EBUSY (the job is taken, running or finished: `done` will report status 0),
  * or CF_EINVAL (NULL). Thread: loop only.
  */

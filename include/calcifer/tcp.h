@@ -14,7 +14,9 @@
  * per read) until cf_tcp_read_stop (pause) or the end (CF_EOF) or an error.
  * Writing: cf_tcp_write queues buffers (borrowed until their callback) and tries to send them
  * at once; it returns CF_TCP_FULL when the queue passed the high-water mark (≈ write()
- * returning false), and the drain callback runs once the queue is empty (≈ 'drain').
+ * returning false), and the drain callback runs once the queue is empty (≈ 'drain'). Bytes
+ * the kernel took at once count toward the mark until the next loop turn, so a producer that
+ * writes until CF_TCP_FULL sends about one mark's worth per turn.
  *
  * Callback convention (the whole io layer, docs/architecture-io.md): `int status` (0 or a
  * negative CF_E*) and `const cf_error *err` (NULL on success; otherwise a message with the

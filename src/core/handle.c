@@ -2,9 +2,9 @@
  * The handle base (core/handle.h): keep-alive accounting and close requests.
  *
  * Invariants: loop->open_handles counts the handles initialized with cf__handle_init whose
- * close_fn has not run yet; loop->active_handles equals the number of handles of the loop whose flags
- * have both ACTIVE and REF. Every transition goes through the functions below, which add
- * or remove a handle's contribution when the pair changes.
+ * close_fn has not run yet; loop->active_handles equals the number of handles of the loop whose
+ * flags have both ACTIVE and REF. Every transition goes through the functions below, which add or
+ * remove a handle's contribution when the pair changes.
  */
 #include "core/internal.h"
 

@@ -34,12 +34,12 @@
 #include "util/queue.h"
 
 enum {
-    CF__HANDLE_ACTIVE = 1u << 0,  /* doing something: counts for keep-alive if REF */
-    CF__HANDLE_REF = 1u << 1,     /* keeps the loop alive while ACTIVE (default on) */
-    CF__HANDLE_CLOSING = 1u << 2, /* close requested; close_fn not yet run */
-    CF__HANDLE_CLOSED = 1u << 3,  /* close_fn is running or has run */
+    CF__HANDLE_ACTIVE = 1u << 0,   /* doing something: counts for keep-alive if REF */
+    CF__HANDLE_REF = 1u << 1,      /* keeps the loop alive while ACTIVE (default on) */
+    CF__HANDLE_CLOSING = 1u << 2,  /* close requested; close_fn not yet run */
+    CF__HANDLE_CLOSED = 1u << 3,   /* close_fn is running or has run */
     CF__HANDLE_INTERNAL = 1u << 4, /* not counted as open by cf_loop_close */
-    CF__HANDLE_USER = 1u << 8     /* first bit free for the module's own flags */
+    CF__HANDLE_USER = 1u << 8      /* first bit free for the module's own flags */
 };
 
 typedef struct cf__handle cf__handle;

@@ -59,7 +59,7 @@ typedef struct cf__timers {
     struct cf__tlist *free_lists; /* empty lists kept for reuse */
     struct cf_timer *free_timers; /* JS-style timers kept for reuse */
     void *slabs;                  /* the blocks JS-style timers are carved from */
-    uint64_t seq; /* creation order of the next start */
+    uint64_t seq;                 /* creation order of the next start */
 } cf__timers;
 
 void cf__timers_init(cf_loop *loop);

@@ -147,7 +147,7 @@ int cf_loop_close(cf_loop *loop)
 /* Pending callbacks: the ones deferred before the phase began, in order. */
 static void run_pending(cf_loop *loop)
 {
-    if (cf_queue_empty(&loop->pending))
+    if (cf_queue_empty(&loop->pending) || cf__loop_failed(loop))
         return;
     cf_queue batch;
     cf_queue_move(&loop->pending, &batch);
@@ -182,7 +182,7 @@ static int poll_timeout(const cf_loop *loop, cf_run_mode mode)
 /* Poll: wait for I/O (and pool completions through the wakeup eventfd), run callbacks. */
 static void run_poll(cf_loop *loop, int timeout)
 {
-    if (timeout == 0 && loop->nfds == 0)
+    if ((timeout == 0 && loop->nfds == 0) || cf__loop_failed(loop))
         return;
 #ifdef CF_TESTING
     if (loop->fake_clock && timeout != 0) {
@@ -202,7 +202,7 @@ static void run_poll(cf_loop *loop, int timeout)
 /* Close callbacks: the handles closed before the phase began, in order of close. */
 static void run_closing(cf_loop *loop)
 {
-    if (cf_queue_empty(&loop->closing))
+    if (cf_queue_empty(&loop->closing) || cf__loop_failed(loop))
         return;
     cf_queue batch;
     cf_queue_move(&loop->closing, &batch);
@@ -220,7 +220,7 @@ static void run_closing(cf_loop *loop)
 static void run_timers(cf_loop *loop)
 {
     cf__loop_update_time(loop);
-    cf__timers_run(loop);
+    cf__timers_run(loop); /* stops at once when the run has failed */
 }
 
 static int loop_alive(const cf_loop *loop)
@@ -229,21 +229,23 @@ static int loop_alive(const cf_loop *loop)
            !cf_queue_empty(&loop->pending) || !cf_queue_empty(&loop->closing);
 }
 
+static void run_check(cf_loop *loop)
+{
+    if (!cf__loop_failed(loop))
+        cf__immediates_run(loop);
+}
+
 /*
- * One iteration, phase by phase (DESIGN.md, "Semantics"). A failed run (cf__loop_fail)
- * skips the remaining phases; what they would have run stays queued for a later cf_run.
+ * One iteration: the phases of DESIGN.md, in order. A failed run (cf__loop_fail) makes every
+ * remaining phase return at once; what they would have run stays queued for a later cf_run.
  */
 static void iterate(cf_loop *loop, cf_run_mode mode)
 {
-    run_timers(loop);
-    if (!cf__loop_failed(loop))
-        run_pending(loop);
-    if (!cf__loop_failed(loop))
-        run_poll(loop, poll_timeout(loop, mode));
-    if (!cf__loop_failed(loop))
-        cf__immediates_run(loop);
-    if (!cf__loop_failed(loop))
-        run_closing(loop);
+    run_timers(loop);                         /* 1. timers */
+    run_pending(loop);                        /* 2. pending callbacks */
+    run_poll(loop, poll_timeout(loop, mode)); /* 3. poll (I/O, pool completions, signals) */
+    run_check(loop);                          /* 4. check (immediates) */
+    run_closing(loop);                        /* 5. close callbacks */
 }
 
 int cf_run(cf_loop *loop, cf_run_mode mode)
@@ -258,7 +260,7 @@ int cf_run(cf_loop *loop, cf_run_mode mode)
         cf__loop_update_time(loop);
     while (alive && !loop->stop_flag && !cf__loop_failed(loop)) {
         iterate(loop, mode);
-        alive = loop_alive(loop);
+        alive = loop_alive(loop); /* 6. go round while something referenced is left */
         if (mode != CF_RUN_DEFAULT)
             break;
     }

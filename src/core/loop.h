@@ -106,7 +106,6 @@ void cf__loop_undefer(cf_loop *loop, cf__pending *p);
 /* Non-zero while `p` is queued. */
 int cf__pending_queued(const cf__pending *p);
 
-
 /*
  * A handle-style timer owned by a higher layer's per-loop state (the HTTP client's curl
  * timer): it is internal (cf_loop_close does not wait for it) and never keeps the loop alive

@@ -269,8 +269,8 @@ int cf_signal_stop(cf_signal *sig)
 
 int cf_signal_start(cf_signal *sig, int signum, cf_signal_cb cb, void *data)
 {
-    if (!sig || !cb || signum <= 0 || signum >= SIG_MAX || signum == SIGKILL ||
-        signum == SIGSTOP || cf__handle_is_closing(&sig->h)) {
+    if (!sig || !cb || signum <= 0 || signum >= SIG_MAX || signum == SIGKILL || signum == SIGSTOP ||
+        cf__handle_is_closing(&sig->h)) {
         return CF_EINVAL;
     }
     cf_signal_stop(sig);

@@ -36,20 +36,20 @@
 #include "util/util.h"
 
 #define TIMEOUT_MAX        2147483647u /* Node's TIMEOUT_MAX: longer delays become 1 ms */
-#define TIMER_SLAB         256 /* JS-style timers allocated at once */
+#define TIMER_SLAB         256         /* JS-style timers allocated at once */
 #define FREE_LISTS_MAX     64
 #define FREE_IMMEDIATE_MAX 4096
 
 enum {
-    TIMER_JS = CF__HANDLE_USER,              /* owned by the loop (cf_set_timeout/interval) */
-    TIMER_RUNNING = CF__HANDLE_USER << 1,    /* inside its own callback */
-    TIMER_REINSERT = CF__HANDLE_USER << 2,   /* repeating: put back after the callback */
-    TIMER_STARTED = CF__HANDLE_USER << 3     /* started at least once */
+    TIMER_JS = CF__HANDLE_USER,            /* owned by the loop (cf_set_timeout/interval) */
+    TIMER_RUNNING = CF__HANDLE_USER << 1,  /* inside its own callback */
+    TIMER_REINSERT = CF__HANDLE_USER << 2, /* repeating: put back after the callback */
+    TIMER_STARTED = CF__HANDLE_USER << 3   /* started at least once */
 };
 
 struct cf_timer {
     /* First cache line: what the timers phase reads to order and fire a timer. */
-    cf_queue link;          /* in list->timers while queued */
+    cf_queue link; /* in list->timers while queued */
     uint64_t due;
     uint64_t seq;
     struct cf__tlist *list; /* NULL when not queued */
@@ -579,8 +579,7 @@ int cf_timer_new(cf_loop *loop, cf_timer **out)
     return 0;
 }
 
-int cf_timer_start(cf_timer *t, uint64_t timeout_ms, uint64_t repeat_ms, cf_timer_cb cb,
-                   void *data)
+int cf_timer_start(cf_timer *t, uint64_t timeout_ms, uint64_t repeat_ms, cf_timer_cb cb, void *data)
 {
     if (!t || !cb || (t->h.flags & TIMER_JS) || cf__handle_is_closing(&t->h))
         return CF_EINVAL;

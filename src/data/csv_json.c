@@ -408,6 +408,9 @@ static int path_event(cf_csv_json *c, const cf_json_event *ev)
 static int on_event(const cf_json_event *ev, void *data)
 {
     cf_csv_json *c = data;
+    if (ev->depth > CF_JSON_MAX_DEPTH)
+        return conv_fail(c, CF_ETOOBIG, "JSON: nesting deeper than %d (byte %" PRIu64 ")",
+                         CF_JSON_MAX_DEPTH, ev->offset);
     if (c->on == c->k + 1 && ev->depth > c->k)
         return element_event(c, ev);
     return path_event(c, ev);

@@ -10,6 +10,7 @@
 #include "calcifer/dns.h"
 
 #include <stdio.h>
+#include <netdb.h>
 #include <string.h>
 
 #include "core/pool.h"

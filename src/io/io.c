@@ -49,7 +49,8 @@ cf__io_loop *cf__io_loop_get(cf_loop *loop)
     return s;
 }
 
-static const cf_error *err_va(cf_error *fb, int code, int plain, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static const cf_error *
+err_va(cf_error *fb, int code, int plain, const char *fmt, va_list ap)
 {
     char text[512];
     vsnprintf(text, sizeof text, fmt, ap);

@@ -7,16 +7,17 @@
  * server.
  *
  * Reading: while reading, the watcher wants CF__IO_IN; each readiness reads into the loop's
- * shared buffer (cf__io_loop.rbuf, 64 KiB) up to a few times and hands the bytes to the read
- * callback, borrowed. No allocation per read.
+ * shared buffer (cf__io_loop.rbuf, 64 KiB) up to 32 times (until a short read) and hands the bytes
+ * to the read callback, borrowed. No allocation per read.
  *
  * Writing: a write request (`wreq`) holds the caller's iovecs (borrowed bytes). cf_tcp_write
  * first tries writev(2) at once when the queue is empty, so most writes never queue; what
  * is left is queued and the watcher wants CF__IO_OUT. Completed requests move to `done` and
  * their callbacks run in the poll phase (when completed there) or in the next pending phase
  * (when completed inside cf_tcp_write, which must not call back). `queued` counts the bytes
- * not yet taken by the kernel; crossing `high_water` makes cf_tcp_write return CF_TCP_FULL and
- * arms the drain callback, which runs once the queue is empty.
+ * not yet taken by the kernel and `turn` the bytes written at once during this loop turn;
+ * when queued + turn reaches `high_water`, cf_tcp_write returns CF_TCP_FULL and arms the drain
+ * callback, which runs once the queue is empty and the turn is over (see count_turn).
  *
  * Invariants: the handle is ACTIVE while it reads, writes, connects, ends or listens; fd is
  * -1 before connect/listen and after close; `done` is non-empty only while `pend` is queued
@@ -66,7 +67,7 @@ enum {
 };
 
 /* What the pending phase has to report. */
-enum { PEND_WRITES = 1, PEND_END = 2, PEND_CONNECT = 4 };
+enum { PEND_WRITES = 1, PEND_END = 2, PEND_CONNECT = 4, PEND_TURN = 8 };
 
 typedef struct wreq {
     cf_queue link;
@@ -96,6 +97,7 @@ struct cf_tcp {
     cf_queue wq;   /* wreq not yet fully written */
     cf_queue done; /* wreq written or failed, callback not yet run */
     size_t queued; /* bytes in wq */
+    size_t turn;   /* bytes written inside cf_tcp_write* during this loop turn */
     size_t high_water;
     cf_tcp_drain_cb drain_cb;
     void *drain_data;
@@ -395,11 +397,17 @@ static void finish_writes(cf_tcp *t)
     }
     if (cf__handle_is_closing(&t->h))
         return;
-    if (cf_queue_empty(&t->wq) && (t->flags & T_NEED_DRAIN)) {
-        t->flags &= ~T_NEED_DRAIN;
-        if (t->drain_cb)
-            t->drain_cb(t, t->drain_data);
+    if (!cf_queue_empty(&t->wq) || !(t->flags & T_NEED_DRAIN))
+        return;
+    if (t->turn) {
+        /* Bytes written at once this turn still count: drain after the next pending phase. */
+        if (!(t->pend_what & PEND_TURN))
+            schedule(t, PEND_TURN);
+        return;
     }
+    t->flags &= ~T_NEED_DRAIN;
+    if (t->drain_cb)
+        t->drain_cb(t, t->drain_data);
 }
 
 /* Writable: write the queue; on completion end if asked; report. Poll phase. */
@@ -461,11 +469,31 @@ static int submit(cf_tcp *t, wreq *w, int tried)
     if (rc < 0 && !cf_queue_empty(&t->wq)) {
         t->error = rc;
     }
-    if (t->queued >= t->high_water) {
+    if (t->queued + t->turn >= t->high_water) {
         t->flags |= T_NEED_DRAIN;
         return CF_TCP_FULL;
     }
     return 0;
+}
+
+/*
+ * Count `n` bytes written at once by a write call. They count toward the high-water mark as
+ * if queued until the next pending phase after the mark is reached: a producer that writes
+ * until CF_TCP_FULL then hands the kernel about one mark's worth per loop turn instead of
+ * filling the whole socket buffer, so the reader finds the bytes still in the cache (libuv's
+ * accounting has the same effect). Small writes only accumulate: the pending phase that
+ * resets the count is scheduled once the mark is reached, which costs one spurious
+ * CF_TCP_FULL (and drain) per mark's worth of bytes. Returns CF_TCP_FULL or 0.
+ */
+static int count_turn(cf_tcp *t, size_t n)
+{
+    t->turn += n;
+    if (t->queued + t->turn < t->high_water)
+        return 0;
+    if (!(t->pend_what & PEND_TURN))
+        schedule(t, PEND_TURN);
+    t->flags |= T_NEED_DRAIN;
+    return CF_TCP_FULL;
 }
 
 /* Skip the first `n` bytes of a request's buffers (already written). */
@@ -505,7 +533,7 @@ int cf_tcp_write(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb, void
             return (int)r;
         }
         if (r >= 0 && (size_t)r == want)
-            return 0;
+            return count_turn(t, want);
         done = r > 0 ? (size_t)r : 0;
         tried = 1;
     }
@@ -546,7 +574,7 @@ int cf_tcp_write_copy(cf_tcp *t, const void *bytes, size_t len)
         if (r >= 0)
             off = (size_t)r;
         if (off == len)
-            return 0;
+            return count_turn(t, len);
     }
     wreq *w = cf__malloc(sizeof *w + (len - off));
     if (!w)
@@ -622,11 +650,11 @@ static void read_report_error(cf_tcp *t, int status)
     cf__io_err_free(e, &fb);
 }
 
-/* Readable: read into the loop's buffer and hand the bytes over, a few times at most. */
+/* Readable: read into the loop's buffer and hand the bytes over, up to 32 times (as libuv). */
 static void on_readable(cf_tcp *t)
 {
     cf__io_loop *s = cf__loop_slot(t->h.loop, CF__SLOT_IO);
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < 32; i++) {
         ssize_t n = cf__sys_read(t->fd, s->rbuf, CF__IO_READ_BUF);
         if (n == CF_EAGAIN)
             return;
@@ -1183,6 +1211,8 @@ static void run_pending(cf_loop *loop, cf__pending *p)
     cf_tcp *t = CF_CONTAINER_OF(p, cf_tcp, pend);
     unsigned what = t->pend_what;
     t->pend_what = 0;
+    if (what & PEND_TURN)
+        t->turn = 0;
     if (what & PEND_CONNECT) {
         connect_report(t, t->connect_status);
         if (cf__handle_is_closing(&t->h))

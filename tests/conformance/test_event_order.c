@@ -29,8 +29,8 @@
 #define CF_BUILD_DIR "build"
 #endif
 
-#define MAX_OUTPUT  (1 << 20)
-#define TIMEOUT_MS  60000
+#define MAX_OUTPUT   (1 << 20)
+#define TIMEOUT_MS   60000
 #define MAX_PROGRAMS 200
 
 typedef struct buf {
@@ -141,8 +141,7 @@ static int find_scenario(const char *shared, const char *prog, char *name, size_
     int found = -1;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (strlen(e->d_name) > 3 && strncmp(e->d_name, prog + 1, 2) == 0 &&
-            e->d_name[2] == '-') {
+        if (strlen(e->d_name) > 3 && strncmp(e->d_name, prog + 1, 2) == 0 && e->d_name[2] == '-') {
             snprintf(name, len, "%s", e->d_name);
             found = 0;
             break;
@@ -233,8 +232,8 @@ int main(int argc, char **argv)
     int failed = 0;
     for (int i = 0; i < n; i++) {
         char name[256];
-        if (filter && (find_scenario(shared, progs[i], name, sizeof name) < 0 ||
-                       !strstr(name, filter))) {
+        if (filter &&
+            (find_scenario(shared, progs[i], name, sizeof name) < 0 || !strstr(name, filter))) {
             free(progs[i]);
             continue;
         }

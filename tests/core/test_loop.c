@@ -279,10 +279,11 @@ static void test_loop_fail_stops_after_callback(void)
 /* ---- slots, pending callbacks ---- */
 
 static int dtor_calls;
+static int slot_state;
 
 static void slot_dtor(void *p)
 {
-    ASSERT(p == S("state"));
+    ASSERT(p == &slot_state);
     dtor_calls++;
 }
 
@@ -291,9 +292,9 @@ static void test_loop_slots(void)
     setup(0);
     dtor_calls = 0;
     ASSERT(cf__loop_slot(L, CF__SLOT_IO) == NULL);
-    cf__loop_slot_set(L, CF__SLOT_IO, S("state"), slot_dtor);
-    ASSERT(cf__loop_slot(L, CF__SLOT_IO) == S("state"));
-    cf__loop_slot_set(L, CF__SLOT_ASYNC, S("state"), slot_dtor);
+    cf__loop_slot_set(L, CF__SLOT_IO, &slot_state, slot_dtor);
+    ASSERT(cf__loop_slot(L, CF__SLOT_IO) == &slot_state);
+    cf__loop_slot_set(L, CF__SLOT_ASYNC, &slot_state, slot_dtor);
     cf__loop_slot_set(L, CF__SLOT_ASYNC, NULL, NULL); /* the old destructor runs */
     ASSERT_EQ(dtor_calls, 1);
     teardown();

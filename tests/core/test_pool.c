@@ -140,7 +140,9 @@ static void order_done(cf_work_req *req, int status, void *d)
     (void)req;
     size_t n = strlen(order);
     snprintf(order + n, sizeof order - n, "%s%s:%s", n ? " " : "", (const char *)d,
-             status == CF_ECANCELED ? "canceled" : status == 0 ? "ok" : "?");
+             status == CF_ECANCELED ? "canceled"
+             : status == 0          ? "ok"
+                                    : "?");
 }
 
 static void test_pool_cancel_not_started(void)

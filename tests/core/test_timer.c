@@ -139,10 +139,11 @@ static void test_timer_interval_clear_after_three(void)
 }
 
 static int handle_runs;
+static int handle_data;
 
 static void handle_cb(cf_timer *t, void *d)
 {
-    ASSERT(d == S("data"));
+    ASSERT(d == &handle_data);
     handle_runs++;
     if (handle_runs == 2) {
         ASSERT_EQ(cf_timer_get_repeat(t), 7);
@@ -158,7 +159,7 @@ static void test_timer_handle_repeat_again_due(void)
     ASSERT_OK(cf_timer_new(L, &t));
     ASSERT_EQ(cf_timer_again(t), CF_EINVAL); /* never started */
     ASSERT(!cf_timer_is_active(t));
-    ASSERT_OK(cf_timer_start(t, 50, 7, handle_cb, S("data")));
+    ASSERT_OK(cf_timer_start(t, 50, 7, handle_cb, &handle_data));
     ASSERT_EQ(cf_timer_get_due_in(t), 50);
     ASSERT_OK(cf_timer_again(t)); /* restarts with the repeat as timeout */
     ASSERT_EQ(cf_timer_get_due_in(t), 7);
@@ -168,7 +169,7 @@ static void test_timer_handle_repeat_again_due(void)
     ASSERT(!cf_timer_is_active(t));
     ASSERT_OK(cf_timer_again(t)); /* no repeat: nothing happens */
     ASSERT(!cf_timer_is_active(t));
-    ASSERT_OK(cf_timer_start(t, 1, 0, handle_cb, S("data")));
+    ASSERT_OK(cf_timer_start(t, 1, 0, handle_cb, &handle_data));
     ASSERT_OK(cf_timer_stop(t));
     ASSERT_OK(cf_timer_stop(t));
     ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));

@@ -539,7 +539,7 @@ static void test_csv_reader_out_of_memory(void)
                 break;
             }
             ASSERT_EQ(rc, CF_ENOMEM);
-            ASSERT_STR_EQ(r._msg, ""); /* reset cleared it */
+            ASSERT_STR_EQ(cf_csv_reader_error(&r), ""); /* reset cleared it */
             ASSERT_LE(n, 50);
         }
     }

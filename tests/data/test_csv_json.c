@@ -1,7 +1,8 @@
 /*
  * CSV records from JSON values: columns by key and path, every JSON type, the formula guard,
- * the streaming converter (chunks split anywhere, constant memory, errors, allocation
- * failures), and the Ghibli films against the reference RFC 4180 file.
+ * the streaming converter and the selector + writer path (chunks split anywhere, the same
+ * bytes as a whole-document conversion, constant memory, errors, allocation failures), and
+ * the Ghibli films against the reference RFC 4180 file.
  */
 /* ctest-labels: conformance */
 #include "harness.h"

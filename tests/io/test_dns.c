@@ -5,6 +5,7 @@
  */
 /* ctest-labels: tsan */
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 
 #include "harness.h"

@@ -3,7 +3,6 @@
  * connections on one loop, half-close, peer reset, writes to a closed peer, refused and
  * timed-out connects, Unix sockets, IPv6, host names, promise forms and close semantics.
  */
-/* ctest-labels: slow */
 /* ctest-timeout: 300 */
 #include <arpa/inet.h>
 #include <netinet/in.h>

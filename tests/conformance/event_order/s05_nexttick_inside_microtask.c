@@ -12,8 +12,8 @@ static void micro1(void *d)
 int main(void)
 {
     scenario_begin();
-    CHECK(cf_queue_microtask(loop, micro1, NULL));                  /* resolved.then(M1) */
-    CHECK(cf_queue_microtask(loop, log_cb, LABEL("micro 2")));     /* resolved.then(M2) */
+    CHECK(cf_queue_microtask(loop, micro1, NULL));             /* resolved.then(M1) */
+    CHECK(cf_queue_microtask(loop, log_cb, LABEL("micro 2"))); /* resolved.then(M2) */
     scenario_run();
     return scenario_end();
 }

@@ -1,0 +1,505 @@
+/*
+ * ghibli: the Studio Ghibli API as CSV, written with Calcifer (docs/ghibli.1).
+ *
+ *   ghibli films [-o FILE] [--fields a,b,...] [--url URL | --offline]
+ *                [--style callbacks|promises|async] [--timeout SECONDS]
+ *   ghibli people|locations|species|vehicles ...     the same for the other resources
+ *   ghibli people --with films [--concurrency N]     look up the URLs inside each record
+ *   ghibli serve [--port N]                          run the bundled API stand-in
+ *
+ * This file reads the command line into a ghibli_job (ghibli.h), starts the style asked for,
+ * runs the loop, and turns the job's outcome into a one-line message and an exit status:
+ *
+ *   0 success            4 host not found       8 body is not JSON
+ *   1 other failure      5 cannot connect       9 body is not a JSON array
+ *   2 usage error        6 timed out           10 output cannot be written
+ *   3 bad URL            7 HTTP status not 2xx
+ *
+ * --offline starts the stand-in (offline.c) on 127.0.0.1 in this process and fetches from it
+ * over HTTP; it is closed when the job is done, so the loop ends by itself.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <signal.h>
+
+#include "ghibli.h"
+#include "offline.h"
+
+#define PUBLIC_API "https://ghibliapi.vercel.app"
+
+enum exit_status {
+    EXIT_OK = 0,
+    EXIT_FAILURE_OTHER = 1,
+    EXIT_USAGE = 2,
+    EXIT_BAD_URL = 3,
+    EXIT_NOT_FOUND = 4,
+    EXIT_CONNECT = 5,
+    EXIT_TIMEOUT = 6,
+    EXIT_HTTP_STATUS = 7,
+    EXIT_NOT_JSON = 8,
+    EXIT_NOT_ARRAY = 9,
+    EXIT_OUTPUT = 10
+};
+
+/*
+ * The API's resources, the columns written when --fields is not given, and the query of the
+ * default URL: the API returns 50 records unless asked for more (250 at most), and people
+ * has more than 50.
+ */
+static const struct resource {
+    const char *name;
+    const char *columns;
+    const char *query;
+} resources[] = {
+    {"films", "title,release_date", ""},
+    {"people", "name,gender,age", "?limit=250"},
+    {"locations", "name,climate,terrain", "?limit=250"},
+    {"species", "name,classification", "?limit=250"},
+    {"vehicles", "name,vehicle_class,length", "?limit=250"},
+};
+
+static const char usage_text[] =
+    "Usage: ghibli RESOURCE [options]     write the API's RESOURCE as CSV\n"
+    "       ghibli serve [--port N]        serve the bundled API on 127.0.0.1\n"
+    "       ghibli --help | --version\n"
+    "\n"
+    "RESOURCE is films, people, locations, species or vehicles.\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output FILE      write to FILE, replaced atomically ('-': standard output)\n"
+    "  -f, --fields LIST      columns: comma-separated keys or paths (a.b, list[0]);\n"
+    "                         default: films title,release_date; people name,gender,age;\n"
+    "                         locations name,climate,terrain; species name,classification;\n"
+    "                         vehicles name,vehicle_class,length\n"
+    "  -u, --url URL          the list to fetch (default " PUBLIC_API "/RESOURCE)\n"
+    "      --offline          fetch from the bundled API, started on 127.0.0.1 in-process\n"
+    "  -s, --style STYLE      callbacks, promises or async (default async): same output\n"
+    "  -w, --with LIST        look up the URLs in these fields, one row per record with\n"
+    "                         their titles or names joined by \"; \" (e.g. --with films)\n"
+    "  -j, --concurrency N    at most N lookups at once with --with (default 8)\n"
+    "  -t, --timeout SECONDS  give up on a request after SECONDS (default 30)\n"
+    "  -p, --port N           serve: the port (default 8080; 0 picks a free one)\n"
+    "  -h, --help             show this help\n"
+    "  -V, --version          show the version\n"
+    "\n"
+    "Exit status: 0 ok, 1 other failure, 2 usage, 3 bad URL, 4 host not found,\n"
+    "5 cannot connect, 6 timed out, 7 HTTP status not 2xx, 8 body not JSON,\n"
+    "9 body not a JSON array, 10 output not writable. See ghibli(1).\n";
+
+/* ---- messages ---- */
+
+static int use_color(void)
+{
+    const char *no_color = getenv("NO_COLOR");
+    return isatty(STDERR_FILENO) && !(no_color && *no_color);
+}
+
+static void say(const char *message)
+{
+    if (use_color())
+        fprintf(stderr, "\033[1;31mghibli:\033[0m %s\n", message);
+    else
+        fprintf(stderr, "ghibli: %s\n", message);
+}
+
+static int usage_error(const char *what, const char *arg)
+{
+    char message[512];
+    snprintf(message, sizeof message, "%s%s%s%s (try 'ghibli --help')", what, arg ? " '" : "",
+             arg ? arg : "", arg ? "'" : "");
+    say(message);
+    return EXIT_USAGE;
+}
+
+/* ---- the command line ---- */
+
+typedef struct options {
+    const char *output;
+    const char *fields;
+    const char *url;
+    const char *with;
+    const char *style;
+    int offline;
+    unsigned concurrency;
+    double timeout_s;
+    int port;
+} options;
+
+/*
+ * Split a comma-separated list into `*items` (pointers into `*text`, a copy the caller frees
+ * along with `*items`), with room for `extra` more items. CF_EINVAL for an empty item.
+ */
+static int split_list(const char *list, size_t extra, char **text, const char ***items, size_t *n)
+{
+    *text = strdup(list);
+    *items = calloc(strlen(list) + 1 + extra, sizeof **items);
+    *n = 0;
+    if (!*text || !*items)
+        return CF_ENOMEM;
+    for (char *p = *text;;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        if (!*p)
+            return CF_EINVAL;
+        (*items)[(*n)++] = p;
+        if (!comma)
+            return 0;
+        p = comma + 1;
+    }
+}
+
+static int parse_unsigned(const char *s, unsigned long max, unsigned long *out)
+{
+    char *end;
+    if (!*s || *s == '-')
+        return -1;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*end || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Read the options after the command word; returns EXIT_OK or a usage error status. */
+static int parse_options(int argc, char **argv, options *o)
+{
+    static const struct option long_opts[] = {
+        {"output", required_argument, NULL, 'o'},      {"fields", required_argument, NULL, 'f'},
+        {"url", required_argument, NULL, 'u'},         {"offline", no_argument, NULL, 'O'},
+        {"style", required_argument, NULL, 's'},       {"with", required_argument, NULL, 'w'},
+        {"concurrency", required_argument, NULL, 'j'}, {"timeout", required_argument, NULL, 't'},
+        {"port", required_argument, NULL, 'p'},        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},           {NULL, 0, NULL, 0}};
+    opterr = 0;
+    optind = 1;
+    for (;;) {
+        int c = getopt_long(argc, argv, ":o:f:u:s:w:j:t:p:hV", long_opts, NULL);
+        if (c == -1)
+            break;
+        unsigned long n;
+        char *end;
+        switch (c) {
+        case 'o':
+            o->output = optarg;
+            break;
+        case 'f':
+            o->fields = optarg;
+            break;
+        case 'u':
+            o->url = optarg;
+            break;
+        case 'O':
+            o->offline = 1;
+            break;
+        case 's':
+            o->style = optarg;
+            break;
+        case 'w':
+            o->with = optarg;
+            break;
+        case 'j':
+            if (parse_unsigned(optarg, 1024, &n) != 0 || n == 0)
+                return usage_error("--concurrency wants a number from 1 to 1024, not", optarg);
+            o->concurrency = (unsigned)n;
+            break;
+        case 't':
+            o->timeout_s = strtod(optarg, &end);
+            if (end == optarg || *end || !(o->timeout_s > 0) || o->timeout_s > 86400)
+                return usage_error("--timeout wants seconds (0 < s <= 86400), not", optarg);
+            break;
+        case 'p':
+            if (parse_unsigned(optarg, 65535, &n) != 0)
+                return usage_error("--port wants a number from 0 to 65535, not", optarg);
+            o->port = (int)n;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            exit(EXIT_OK);
+        case 'V':
+            printf("ghibli %s (calcifer %s)\n", CF_VERSION_STRING, cf_version());
+            exit(EXIT_OK);
+        case ':':
+            return usage_error("missing value for", argv[optind - 1]);
+        default:
+            return usage_error("unknown option", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument", argv[optind]);
+    return EXIT_OK;
+}
+
+/* ---- fetching a resource ---- */
+
+typedef struct run {
+    ghibli_job job;
+    ghibli_offline *offline;
+    int finished;
+    char *columns_text; /* what job->columns and job->with point into */
+    char *with_text;
+} run;
+
+static void on_done(ghibli_job *job)
+{
+    run *r = job->data;
+    r->finished = 1;
+    if (r->offline) {
+        ghibli_offline_stop(r->offline);
+        r->offline = NULL;
+    }
+}
+
+static int exit_status(const ghibli_job *job)
+{
+    if (job->status == 0)
+        return EXIT_OK;
+    if (job->failed_at == GHIBLI_SHAPE)
+        return EXIT_NOT_ARRAY;
+    if (job->failed_at == GHIBLI_WRITE)
+        return EXIT_OUTPUT;
+    switch (job->status) {
+    case CF_EURL:
+        return EXIT_BAD_URL;
+    case CF_ENOTFOUND:
+    case CF_EDNSAGAIN:
+        return EXIT_NOT_FOUND;
+    case CF_ECONNREFUSED:
+    case CF_ECONNRESET:
+    case CF_ECONNABORTED:
+    case CF_EHOSTUNREACH:
+    case CF_ENETUNREACH:
+    case CF_ENETDOWN:
+    case CF_EADDRNOTAVAIL:
+    case CF_ETLS:
+    case CF_EBADRESP:
+    case CF_EPROTO:
+        return EXIT_CONNECT;
+    case CF_ETIMEDOUT:
+        return EXIT_TIMEOUT;
+    case CF_EHTTP:
+    case CF_EREDIRECTS:
+        return EXIT_HTTP_STATUS;
+    case CF_EPARSE:
+    case CF_ETOOBIG:
+        return EXIT_NOT_JSON;
+    default:
+        return EXIT_FAILURE_OTHER;
+    }
+}
+
+static const struct resource *find_resource(const char *name)
+{
+    for (size_t i = 0; i < sizeof resources / sizeof resources[0]; i++) {
+        if (strcmp(resources[i].name, name) == 0)
+            return &resources[i];
+    }
+    return NULL;
+}
+
+/* The columns: --fields (or the resource's), then any --with field not among them. */
+static int make_columns(const options *o, const struct resource *res, run *r)
+{
+    ghibli_job *job = &r->job;
+    if (o->with) {
+        int rc = split_list(o->with, 0, &r->with_text, &job->with, &job->nwith);
+        if (rc < 0)
+            return rc;
+    }
+    int rc = split_list(o->fields ? o->fields : res->columns, job->nwith, &r->columns_text,
+                        &job->columns, &job->ncolumns);
+    for (size_t w = 0; rc == 0 && w < job->nwith; w++) {
+        size_t c = 0;
+        while (c < job->ncolumns && strcmp(job->columns[c], job->with[w]) != 0)
+            c++;
+        if (c == job->ncolumns)
+            job->columns[job->ncolumns++] = job->with[w];
+    }
+    return rc;
+}
+
+static int start_offline(run *r, const struct resource *res, char *url, size_t url_len)
+{
+    cf_error *error = NULL;
+    int rc = ghibli_offline_start(r->job.loop, 0, &r->offline, &error);
+    if (rc < 0) {
+        say(error ? error->message : cf_strerror(rc));
+        cf_error_free(error);
+        return rc;
+    }
+    snprintf(url, url_len, "http://127.0.0.1:%d/%s%s", ghibli_offline_port(r->offline), res->name,
+             res->query);
+    return 0;
+}
+
+static int report(run *r)
+{
+    ghibli_job *job = &r->job;
+    if (!r->finished) {
+        say("out of memory: the job could not run to its end");
+        return EXIT_FAILURE_OTHER;
+    }
+    if (job->status == 0)
+        return EXIT_OK;
+    say(job->error ? job->error->message : cf_strerror(job->status));
+    return exit_status(job);
+}
+
+static int cmd_fetch(const struct resource *res, int argc, char **argv)
+{
+    options o = {.concurrency = 8, .timeout_s = 30};
+    int status = parse_options(argc, argv, &o);
+    if (status != EXIT_OK)
+        return status;
+    if (o.offline && o.url)
+        return usage_error("--offline and --url do not go together", NULL);
+    if (o.with && o.style && strcmp(o.style, "async") != 0)
+        return usage_error("--with is written in the async style only, not", o.style);
+    void (*start)(ghibli_job *) = ghibli_films_async;
+    if (o.with)
+        start = ghibli_fanout;
+    else if (o.style && strcmp(o.style, "callbacks") == 0)
+        start = ghibli_films_callbacks;
+    else if (o.style && strcmp(o.style, "promises") == 0)
+        start = ghibli_films_promises;
+    else if (o.style && strcmp(o.style, "async") != 0)
+        return usage_error("--style is callbacks, promises or async, not", o.style);
+
+    run r = {0};
+    ghibli_job *job = &r.job;
+    status = make_columns(&o, res, &r);
+    if (status == CF_EINVAL) {
+        status = usage_error("an empty name in --fields or --with", NULL);
+    } else if (status < 0) {
+        say(cf_strerror(status));
+        status = EXIT_FAILURE_OTHER;
+    }
+    for (size_t w = 0; status == 0 && w < job->nwith; w++) {
+        if (strpbrk(job->with[w], ".[]"))
+            status = usage_error("--with takes names of top-level fields, not", job->with[w]);
+    }
+    if (status != 0)
+        goto out;
+    job->output = o.output && strcmp(o.output, "-") != 0 ? o.output : NULL;
+    job->concurrency = o.concurrency;
+    job->progress = isatty(STDERR_FILENO);
+    job->color = use_color();
+    job->http.timeout_ms = (uint64_t)(o.timeout_s * 1000);
+    job->http.connect_timeout_ms = job->http.timeout_ms;
+    job->done = on_done;
+    job->data = &r;
+    if (cf_loop_new(&job->loop) != 0) {
+        say(cf_strerror(CF_ENOMEM));
+        status = EXIT_FAILURE_OTHER;
+        goto out;
+    }
+    char url[4096];
+    if (o.offline) {
+        if (start_offline(&r, res, url, sizeof url) < 0) {
+            status = EXIT_FAILURE_OTHER;
+            cf_loop_close(job->loop);
+            goto out;
+        }
+    } else if (o.url) {
+        snprintf(url, sizeof url, "%s", o.url);
+    } else {
+        snprintf(url, sizeof url, "%s/%s%s", PUBLIC_API, res->name, res->query);
+    }
+    job->url = url;
+    start(job);
+    int rc = cf_run(job->loop, CF_RUN_DEFAULT);
+    int closed = cf_loop_close(job->loop);
+    status = report(&r);
+    if (status == EXIT_OK && (rc < 0 || closed != 0)) {
+        say(cf_strerror(rc < 0 ? rc : closed));
+        status = EXIT_FAILURE_OTHER;
+    }
+out:
+    cf_error_free(job->error);
+    free(job->columns);
+    free(job->with);
+    free(r.columns_text);
+    free(r.with_text);
+    return status;
+}
+
+/* ---- serving ---- */
+
+typedef struct serving {
+    ghibli_offline *server;
+    cf_signal *sigint;
+    cf_signal *sigterm;
+} serving;
+
+static void on_stop_signal(cf_signal *sig, int signum, void *data)
+{
+    (void)sig, (void)signum;
+    serving *s = data;
+    ghibli_offline_stop(s->server);
+    cf_signal_close(s->sigint, NULL, NULL);
+    cf_signal_close(s->sigterm, NULL, NULL);
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    options o = {.port = 8080};
+    int status = parse_options(argc, argv, &o);
+    if (status != EXIT_OK)
+        return status;
+    if (o.output || o.fields || o.url || o.with || o.style || o.offline)
+        return usage_error("serve takes only --port", NULL);
+    cf_loop *loop;
+    if (cf_loop_new(&loop) != 0)
+        return EXIT_FAILURE_OTHER;
+    serving s = {0};
+    cf_error *error = NULL;
+    int rc = ghibli_offline_start(loop, o.port, &s.server, &error);
+    if (rc < 0) {
+        say(error ? error->message : cf_strerror(rc));
+        cf_error_free(error);
+        cf_loop_close(loop);
+        return EXIT_FAILURE_OTHER;
+    }
+    if (cf_signal_new(loop, &s.sigint) != 0 || cf_signal_new(loop, &s.sigterm) != 0 ||
+        cf_signal_start(s.sigint, SIGINT, on_stop_signal, &s) != 0 ||
+        cf_signal_start(s.sigterm, SIGTERM, on_stop_signal, &s) != 0) {
+        say("cannot watch SIGINT and SIGTERM");
+        return EXIT_FAILURE_OTHER;
+    }
+    int port = ghibli_offline_port(s.server);
+    printf("PORT %d\n", port);
+    fflush(stdout);
+    if (isatty(STDERR_FILENO)) {
+        fprintf(stderr,
+                "ghibli: serving the Studio Ghibli API on http://127.0.0.1:%d/films "
+                "(Ctrl-C stops it)\n",
+                port);
+    }
+    rc = cf_run(loop, CF_RUN_DEFAULT);
+    cf_loop_close(loop);
+    return rc < 0 ? EXIT_FAILURE_OTHER : EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage_error("which resource?", NULL);
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_text, stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("ghibli %s (calcifer %s)\n", CF_VERSION_STRING, cf_version());
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
+    const struct resource *res = find_resource(cmd);
+    if (!res)
+        return usage_error("unknown resource or command", cmd);
+    return cmd_fetch(res, argc - 1, argv + 1);
+}

@@ -1,0 +1,25 @@
+/*
+ * The bundled Studio Ghibli API stand-in, as `ghibli serve` and `--offline` use it: the
+ * library's stand-in (calcifer/ghibli_api.h) serving the data set built into the program, on
+ * 127.0.0.1.
+ */
+#ifndef GHIBLI_OFFLINE_H
+#define GHIBLI_OFFLINE_H
+
+#include <calcifer.h>
+
+typedef struct ghibli_offline ghibli_offline;
+
+/*
+ * Start serving on 127.0.0.1:`port` (0: a free port). Returns 0 and `*out`, or a negative
+ * CF_E* with `*error` (owned by the caller; may stay NULL) saying why.
+ */
+int ghibli_offline_start(cf_loop *loop, int port, ghibli_offline **out, cf_error **error);
+
+/* The port it listens on. */
+int ghibli_offline_port(const ghibli_offline *o);
+
+/* Stop: close the server gracefully; its memory goes once it is closed. */
+void ghibli_offline_stop(ghibli_offline *o);
+
+#endif /* GHIBLI_OFFLINE_H */
