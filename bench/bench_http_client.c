@@ -187,15 +187,15 @@ int main(int argc, char **argv)
     calcifer_rate(url, 500, inflight); /* warm-up */
     double ours = calcifer_rate(url, n, inflight);
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "node %s/http_client.js fetch %s %d %d", CF_BENCH_PEERS_DIR, url,
-             n, inflight);
+    snprintf(cmd, sizeof cmd, "node %s/http_client.js fetch %s %d %d", CF_BENCH_PEERS_DIR, url, n,
+             inflight);
     double fetch = command_rate(cmd, NULL);
     double axios = 0;
     char axios_dir[600];
     snprintf(axios_dir, sizeof axios_dir, "%s/node_modules/axios", CF_BENCH_PEERS_DIR);
     if (access(axios_dir, R_OK) == 0) {
-        snprintf(cmd, sizeof cmd, "node %s/http_client.js axios %s %d %d", CF_BENCH_PEERS_DIR,
-                 url, n, inflight);
+        snprintf(cmd, sizeof cmd, "node %s/http_client.js axios %s %d %d", CF_BENCH_PEERS_DIR, url,
+                 n, inflight);
         axios = command_rate(cmd, NULL);
     } else {
         fprintf(stderr, "bench_http_client: axios not installed (make bench installs it)\n");

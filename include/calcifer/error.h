@@ -90,10 +90,7 @@ extern "C" {
     XX(EUNKNOWN, -4001, "unknown error")
 
 #define CF__ERR_ENUM(name, value, msg) CF_##name = (value),
-enum cf_errno {
-    CF_OK = 0,
-    CF_ERRNO_MAP(CF__ERR_ENUM) CF__ERR_END = -4096
-};
+enum cf_errno { CF_OK = 0, CF_ERRNO_MAP(CF__ERR_ENUM) CF__ERR_END = -4096 };
 #undef CF__ERR_ENUM
 
 /*
@@ -110,7 +107,6 @@ CF_EXTERN const char *cf_err_name(int code);
  * Thread: any.
  */
 CF_EXTERN int cf_translate_sys_error(int sys_errno);
-
 
 /*
  * An error value: a code, a message that names what failed and with which input, and the
@@ -177,8 +173,9 @@ CF_EXTERN cf_error *cf_error_at(int code, cf_site site, const char *file, int li
                                 const char *func, int append_code, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
 
-#define CF_AT(call)                 (cf_site_set(__FILE__, __LINE__, __func__), (call))
-#define CF_ERROR_AT(site, code, ...) cf_error_at((code), (site), __FILE__, __LINE__, __func__, 0, __VA_ARGS__)
+#define CF_AT(call) (cf_site_set(__FILE__, __LINE__, __func__), (call))
+#define CF_ERROR_AT(site, code, ...)                                                               \
+    cf_error_at((code), (site), __FILE__, __LINE__, __func__, 0, __VA_ARGS__)
 #define CF_ERROR_SYS_AT(site, code, ...)                                                           \
     cf_error_at((code), (site), __FILE__, __LINE__, __func__, 1, __VA_ARGS__)
 

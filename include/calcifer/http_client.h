@@ -64,8 +64,8 @@ typedef int (*cf_http_data_cb)(cf_http_req *req, const char *data, size_t len, v
  * errors). Both are borrowed until the callback returns (use cf_http_response_take to keep the
  * response).
  */
-typedef void (*cf_http_cb)(cf_http_req *req, int status, const cf_error *err,
-                           cf_http_response *res, void *data);
+typedef void (*cf_http_cb)(cf_http_req *req, int status, const cf_error *err, cf_http_response *res,
+                           void *data);
 
 /* Flags for cf_http_options.flags. */
 enum {
@@ -85,17 +85,17 @@ typedef struct cf_http_options {
     const char *method;            /* NULL: "GET" */
     const cf_http_header *headers; /* extra request headers */
     size_t header_count;
-    const void *body;              /* request body bytes (borrowed) */
+    const void *body; /* request body bytes (borrowed) */
     size_t body_len;
-    const char *body_file;         /* or: stream the body from this file */
-    uint64_t connect_timeout_ms;   /* 0: 30,000 ms */
-    uint64_t timeout_ms;           /* whole transfer; 0: none */
-    long max_redirects;            /* 0: 20 */
-    size_t max_body;               /* buffered body limit; 0: 64 MiB */
-    unsigned flags;                /* CF_HTTP_* */
-    const char *ca_file;           /* PEM bundle to verify the server with, instead of the system's */
-    cf_abort_signal *signal;       /* aborting it cancels the request (CF_ECANCELED) */
-    cf_http_data_cb on_data;       /* stream the body here instead of buffering it */
+    const char *body_file;       /* or: stream the body from this file */
+    uint64_t connect_timeout_ms; /* 0: 30,000 ms */
+    uint64_t timeout_ms;         /* whole transfer; 0: none */
+    long max_redirects;          /* 0: 20 */
+    size_t max_body;             /* buffered body limit; 0: 64 MiB */
+    unsigned flags;              /* CF_HTTP_* */
+    const char *ca_file;         /* PEM bundle to verify the server with, instead of the system's */
+    cf_abort_signal *signal;     /* aborting it cancels the request (CF_ECANCELED) */
+    cf_http_data_cb on_data;     /* stream the body here instead of buffering it */
     void *on_data_ctx;
 } cf_http_options;
 
@@ -162,8 +162,7 @@ CF_EXTERN cf_promise *cf_http_get_json_p(cf_loop *loop, const char *url,
                                          const cf_http_options *opts);
 
 /* Callback form of cf_http_get_json_p: `value` is borrowed until `cb` returns. */
-typedef void (*cf_http_json_cb)(int status, const cf_error *err, cf_json *value,
-                                void *data);
+typedef void (*cf_http_json_cb)(int status, const cf_error *err, cf_json *value, void *data);
 CF_EXTERN int cf_http_get_json(cf_loop *loop, const char *url, const cf_http_options *opts,
                                cf_http_json_cb cb, void *data);
 
@@ -212,8 +211,8 @@ CF_EXTERN const char *cf_http_response_header(const cf_http_response *res, const
 
 /* Number of response headers, and the i-th one's name and value (borrowed with `res`). */
 CF_EXTERN size_t cf_http_response_header_count(const cf_http_response *res);
-CF_EXTERN int cf_http_response_header_at(const cf_http_response *res, size_t i,
-                                         const char **name, const char **value);
+CF_EXTERN int cf_http_response_header_at(const cf_http_response *res, size_t i, const char **name,
+                                         const char **value);
 
 /* The buffered body (empty when it was streamed). Borrowed with `res`; NUL-terminated. */
 CF_EXTERN cf_buf cf_http_response_body(const cf_http_response *res);
@@ -232,7 +231,6 @@ CF_EXTERN cf_http_response *cf_http_response_take(cf_http_req *req);
 
 /* Free a response the caller owns (after cf_http_response_take or cf_promise_take). */
 CF_EXTERN void cf_http_response_free(void *res);
-
 
 /*
  * The functions that start a request record their caller's place (calcifer/error.h, CF_AT),

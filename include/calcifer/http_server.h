@@ -116,7 +116,7 @@ typedef void (*cf_http_body_cb)(cf_http_incoming *req, int status, const char *b
  */
 typedef void (*cf_http_res_cb)(cf_http_res *res, int status, void *data);
 
-/* The response's queue went below the high-water mark after a write returned FULL. */
+/* The response's queue emptied after a write returned CF_HTTP_RES_FULL (≈ 'drain'). */
 typedef void (*cf_http_res_drain_cb)(cf_http_res *res, void *data);
 
 /* The server is closed (≈ server.close(cb)); its memory goes when this returns. */
@@ -355,14 +355,15 @@ CF_EXTERN int cf_http_res_send(cf_http_res *res, int status, const char *content
                                const void *body, size_t len);
 
 /*
- * Call `cb` when the queue falls below the high-water mark after a write returned
- * CF_HTTP_RES_FULL (≈ res.on('drain')); NULL removes it. `data` borrowed while registered.
+ * Call `cb` when the queue has emptied after a write returned CF_HTTP_RES_FULL
+ * (≈ res.on('drain')); NULL removes it. `data` borrowed while registered.
  */
 CF_EXTERN void cf_http_res_on_drain(cf_http_res *res, cf_http_res_drain_cb cb, void *data);
 
 /*
- * Promise form: fulfils when writing may go on (at once, in a microtask, if the queue is
- * below the mark), rejects with CF_ECLOSED / CF_ECONNRESET when the connection is lost.
+ * Promise form: fulfils when writing may go on (at once, in a microtask, when no write has
+ * returned CF_HTTP_RES_FULL since the last drain), rejects with CF_ECLOSED / CF_ECONNRESET
+ * when the connection is lost.
  */
 CF_EXTERN cf_promise *cf_http_res_drain_p(cf_http_res *res);
 

@@ -84,15 +84,15 @@ struct cf_http_req {
     /* streaming */
     cf_http_data_cb on_data;
     void *on_data_ctx;
-    cf_dbuf pending;   /* body bytes not yet handed to on_data */
-    int user_paused;   /* cf_http_req_pause */
-    int curl_paused;   /* we returned CURL_WRITEFUNC_PAUSE */
-    cf_queue dirty;    /* in client->dirty while it has pending bytes (self-linked if not) */
+    cf_dbuf pending; /* body bytes not yet handed to on_data */
+    int user_paused; /* cf_http_req_pause */
+    int curl_paused; /* we returned CURL_WRITEFUNC_PAUSE */
+    cf_queue dirty;  /* in client->dirty while it has pending bytes (self-linked if not) */
     /* upload from a file */
     int body_fd;
     int64_t body_off;
     /* outcome */
-    int fail_code;     /* set before curl finishes: too big, user error, cancelled */
+    int fail_code; /* set before curl finishes: too big, user error, cancelled */
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
     cf_queue done_link; /* in client->done once finished */
@@ -572,17 +572,20 @@ static cf_error *make_error(cf_http_req *req, int code)
     if (code == CF_EHTTP) {
         int st = req->res->status;
         const char *reason = req->res->reason ? req->res->reason : "";
-        return CF_ERROR_AT(req->site, code, "%s %s: HTTP %d%s%s", m, req->url, st, *reason ? " " : "", reason);
+        return CF_ERROR_AT(req->site, code, "%s %s: HTTP %d%s%s", m, req->url, st,
+                           *reason ? " " : "", reason);
     }
     if (code == CF_ETOOBIG) {
-        return CF_ERROR_AT(req->site, code, "%s %s: response body larger than the limit", m, req->url);
+        return CF_ERROR_AT(req->site, code, "%s %s: response body larger than the limit", m,
+                           req->url);
     }
     if (req->signal && cf_abort_signal_aborted(req->signal) && cf_abort_signal_reason(req->signal))
         return CF_ERROR_AT(req->site, code, "%s %s: %s", m, req->url,
-                        cf_abort_signal_reason(req->signal)->message);
+                           cf_abort_signal_reason(req->signal)->message);
     if (req->fail_code || !req->errbuf[0])
         return CF_ERROR_AT(req->site, code, "%s %s: %s", m, req->url, cf_strerror(code));
-    return CF_ERROR_AT(req->site, code, "%s %s: %s (%s)", m, req->url, cf_strerror(code), req->errbuf);
+    return CF_ERROR_AT(req->site, code, "%s %s: %s (%s)", m, req->url, cf_strerror(code),
+                       req->errbuf);
 }
 
 /* ---- completion ---- */
@@ -863,8 +866,8 @@ static void set_transfer_options(cf_http_req *req, const cf_http_options *o)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)ct);
     if (o && o->timeout_ms)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (flags & CF_HTTP_HTTP1_ONLY)
-                                                  ? (long)CURL_HTTP_VERSION_1_1
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                     (flags & CF_HTTP_HTTP1_ONLY) ? (long)CURL_HTTP_VERSION_1_1
                                                   : (long)CURL_HTTP_VERSION_2TLS);
     if (o && o->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
@@ -896,7 +899,8 @@ static cf_http_req *req_new(client *c, const char *url, const cf_http_options *o
     cf_queue_init(&req->done_link);
     cf__dbuf_init(&req->pending, 0);
     req->state = REQ_DONE;
-    const char *method = o && o->method ? o->method : (o && (o->body || o->body_file) ? "POST" : "GET");
+    const char *method =
+        o && o->method ? o->method : (o && (o->body || o->body_file) ? "POST" : "GET");
     req->method = cf__strdup(method);
     req->url = cf__strdup(url);
     req->res = response_new();
@@ -920,8 +924,8 @@ static int valid_method(const char *m)
     return 1;
 }
 
-static int request_start(cf_loop *loop, const char *url, const cf_http_options *opts,
-                         cf_http_cb cb, void *data, cf_http_req **out, cf_site site)
+static int request_start(cf_loop *loop, const char *url, const cf_http_options *opts, cf_http_cb cb,
+                         void *data, cf_http_req **out, cf_site site)
 {
     if (!loop || !url || !cb || (opts && opts->method && !valid_method(opts->method)))
         return CF_EINVAL;
@@ -971,7 +975,7 @@ static int request_start(cf_loop *loop, const char *url, const cf_http_options *
 }
 
 int(cf_http_request)(cf_loop *loop, const char *url, const cf_http_options *opts, cf_http_cb cb,
-                    void *data, cf_http_req **out)
+                     void *data, cf_http_req **out)
 {
     return request_start(loop, url, opts, cb, data, out, cf_site_take());
 }
@@ -1052,15 +1056,15 @@ static preq *preq_new(cf_loop *loop, cf_promise *p)
 
 /* Reject `p` because the request could not start; takes `p`'s caller reference too. */
 static cf_promise *reject_start(cf_promise *p, cf_site site, int code, const char *method,
-                               const char *url)
+                                const char *url)
 {
     cf_promise_reject(p, CF_ERROR_AT(site, code, "%s %s: %s", method ? method : "GET",
                                      url ? url : "(null)", cf_strerror(code)));
     return p;
 }
 
-static void on_response_p(cf_http_req *req, int status, const cf_error *err,
-                          cf_http_response *res, void *data)
+static void on_response_p(cf_http_req *req, int status, const cf_error *err, cf_http_response *res,
+                          void *data)
 {
     (void)res;
     preq *pr = data;
@@ -1112,7 +1116,7 @@ static int parse_body(cf_http_req *req, cf_http_response *res, cf_json **out, cf
     int rc = cf_json_parse(body.base, body.len, NULL, out, &perr);
     if (rc) {
         *err = CF_ERROR_AT(req->site, rc, "%s %s: %s", req->method, req->url,
-                        perr ? perr->message : cf_strerror(rc));
+                           perr ? perr->message : cf_strerror(rc));
         cf_error_free(perr);
     }
     return rc;
@@ -1169,7 +1173,7 @@ static void on_json(cf_http_req *req, int status, const cf_error *err, cf_http_r
 }
 
 int(cf_http_get_json)(cf_loop *loop, const char *url, const cf_http_options *opts,
-                     cf_http_json_cb cb, void *data)
+                      cf_http_json_cb cb, void *data)
 {
     cf_site site = cf_site_take();
     if (!cb)
@@ -1206,14 +1210,14 @@ static int stream_data(cf_http_req *req, const char *data, size_t len, void *ctx
     int rc = cf_json_select_feed(pr->sel, data, len);
     if (rc < 0 && !pr->err) {
         const char *m = cf_json_select_error(pr->sel);
-        pr->err = CF_ERROR_AT(req->site, rc, "%s %s: %s", req->method, req->url,
-                              m ? m : cf_strerror(rc));
+        pr->err =
+            CF_ERROR_AT(req->site, rc, "%s %s: %s", req->method, req->url, m ? m : cf_strerror(rc));
     }
     return rc < 0 ? rc : 0;
 }
 
-static void on_stream_done(cf_http_req *req, int status, const cf_error *err,
-                           cf_http_response *res, void *data)
+static void on_stream_done(cf_http_req *req, int status, const cf_error *err, cf_http_response *res,
+                           void *data)
 {
     (void)res;
     preq *pr = data;
@@ -1221,8 +1225,8 @@ static void on_stream_done(cf_http_req *req, int status, const cf_error *err,
         int rc = cf_json_select_finish(pr->sel);
         if (rc < 0) {
             const char *m = cf_json_select_error(pr->sel);
-            cf_promise_reject(pr->p, CF_ERROR_AT(req->site, rc, "%s %s: %s", req->method,
-                                                 req->url, m ? m : cf_strerror(rc)));
+            cf_promise_reject(pr->p, CF_ERROR_AT(req->site, rc, "%s %s: %s", req->method, req->url,
+                                                 m ? m : cf_strerror(rc)));
         } else {
             cf_promise_resolve(pr->p, NULL, NULL);
         }
@@ -1236,7 +1240,7 @@ static void on_stream_done(cf_http_req *req, int status, const cf_error *err,
 }
 
 cf_promise *(cf_http_stream_json_p)(cf_loop *loop, const char *url, const char *path,
-                                  const cf_http_options *opts, cf_http_element_cb cb, void *ctx)
+                                    const cf_http_options *opts, cf_http_element_cb cb, void *ctx)
 {
     cf_site site = cf_site_take();
     if (!loop)
@@ -1344,7 +1348,7 @@ static void on_download_done(cf_http_req *req, int status, const cf_error *err,
 }
 
 cf_promise *(cf_http_download_p)(cf_loop *loop, const char *url, const char *path,
-                               const cf_http_options *opts)
+                                 const cf_http_options *opts)
 {
     cf_site site = cf_site_take();
     if (!loop)

@@ -86,8 +86,7 @@ static cf_error *error_vmake(int code, const char *file, int line, const char *f
     return e;
 }
 
-cf_error *cf_error_new(int code, const char *file, int line, const char *func, const char *fmt,
-                       ...)
+cf_error *cf_error_new(int code, const char *file, int line, const char *func, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -96,8 +95,7 @@ cf_error *cf_error_new(int code, const char *file, int line, const char *func, c
     return e;
 }
 
-cf_error *cf_error_sys(int code, const char *file, int line, const char *func, const char *fmt,
-                       ...)
+cf_error *cf_error_sys(int code, const char *file, int line, const char *func, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

@@ -13,7 +13,7 @@ typedef struct cf_queue {
     struct cf_queue *prev;
 } cf_queue;
 
-#define cf_queue_data(ptr, type, field) ((type *)((char *)(ptr) - offsetof(type, field)))
+#define cf_queue_data(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
 
 static inline void cf_queue_init(cf_queue *q)
 {

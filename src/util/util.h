@@ -18,12 +18,12 @@
 #else
 #define CF_ASSERT(expr)                                                                            \
     ((expr) ? (void)0                                                                              \
-            : (fprintf(stderr, "%s:%d: %s: assertion failed: %s\n", __FILE__, __LINE__, __func__, \
+            : (fprintf(stderr, "%s:%d: %s: assertion failed: %s\n", __FILE__, __LINE__, __func__,  \
                        #expr),                                                                     \
                abort()))
 #endif
 
-#define CF_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define CF_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define CF_ARRAY_LEN(a)                    (sizeof(a) / sizeof((a)[0]))
 #define CF_MIN(a, b)                       ((a) < (b) ? (a) : (b))
 #define CF_MAX(a, b)                       ((a) > (b) ? (a) : (b))

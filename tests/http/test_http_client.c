@@ -283,8 +283,8 @@ static void test_http_client_200_in_flight(void)
     ASSERT_OK(cf_http_set_limits(loop, 16, 0));
     many m = {0};
     for (int i = 0; i < 200; i++) {
-        ASSERT_OK(cf_http_request(loop, url(i % 2 ? "/json" : "/chunked"), NULL, on_many, &m,
-                                  NULL));
+        ASSERT_OK(
+            cf_http_request(loop, url(i % 2 ? "/json" : "/chunked"), NULL, on_many, &m, NULL));
     }
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
     ASSERT_EQ(m.done, 200);
@@ -377,8 +377,10 @@ static void test_http_client_stream_json_array(void)
     titles t = {0};
     titles t2 = {0};
     cf_promise *p = handled(cf_http_stream_json_p(loop, url("/films"), NULL, NULL, on_film, &t));
-    cf_promise *obj = handled(cf_http_stream_json_p(loop, url("/object"), NULL, NULL, on_film, &t2));
-    cf_promise *txt = handled(cf_http_stream_json_p(loop, url("/not-json"), NULL, NULL, on_film, &t2));
+    cf_promise *obj =
+        handled(cf_http_stream_json_p(loop, url("/object"), NULL, NULL, on_film, &t2));
+    cf_promise *txt =
+        handled(cf_http_stream_json_p(loop, url("/not-json"), NULL, NULL, on_film, &t2));
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
     ASSERT_EQ(cf_promise_state(p), CF_PROMISE_FULFILLED);
     ASSERT_EQ(t.count, 22);
@@ -519,8 +521,7 @@ static void test_http_client_upload_file_and_bytes(void)
     cf_http_options put = {.method = "PUT", .body = "hello", .body_len = 5};
     fetch(url("/upload"), &put, &r);
     ASSERT_OK(r.status);
-    ASSERT_STR_EQ(r.body,
-                  "5 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+    ASSERT_STR_EQ(r.body, "5 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
     cf_http_options missing = {.body_file = "/nonexistent/file"};
     cf_loop *loop;
     ASSERT_OK(cf_loop_new(&loop));
@@ -619,8 +620,8 @@ static void test_http_client_tls_verification(void)
     snprintf(ca, sizeof ca, "%s/ca.pem", dir);
     ASSERT_EQ(chdir(dir), 0);
     peer tls = {0};
-    const char *argv[] = {"openssl", "s_server", "-accept", accept, "-cert", cert, "-key", key,
-                    "-WWW", "-quiet", NULL};
+    const char *argv[] = {"openssl", "s_server", "-accept", accept,   "-cert", cert,
+                          "-key",    key,        "-WWW",    "-quiet", NULL};
     peer_start(&tls, argv);
     char u[128];
     snprintf(u, sizeof u, "https://127.0.0.1:%d/index.html", port);

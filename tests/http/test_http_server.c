@@ -8,6 +8,7 @@
  * loop ends once everything is done. A job records its first failed check in `fail`, which
  * the main thread asserts on after the loop.
  */
+/* ctest-labels: tsan */
 /* ctest-timeout: 180 */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -1037,6 +1038,17 @@ static int async_handler(cf_task *task, cf_http_incoming *req, cf_http_res *res,
         return rc;
     if (strcmp(cf_http_incoming_target(req), "/fail") == 0)
         return CF_EIO; /* the server answers 500 */
+    if (strcmp(cf_http_incoming_target(req), "/big") == 0) {
+        /* 4 MB in 64 KiB writes, waiting for the drain whenever the queue is full. */
+        static char chunk[65536];
+        memset(chunk, 'w', sizeof chunk);
+        for (int i = 0; i < 64 && rc == 0; i++) {
+            rc = cf_http_res_write(res, chunk, sizeof chunk);
+            if (rc == CF_HTTP_RES_FULL)
+                rc = cf_await(cf_http_res_drain_p(res), NULL);
+        }
+        return rc < 0 ? rc : cf_await(cf_http_res_end_p(res, NULL, 0), NULL);
+    }
     size_t blen;
     cf_http_incoming_body(req, &blen);
     cf_http_res_set_header(res, "Content-Type", "text/plain");
@@ -1050,6 +1062,7 @@ typedef struct client_run {
     int pending;
     int statuses[4];
     char bodies[4][64];
+    size_t lens[4];
 } client_run;
 
 typedef struct one_req {
@@ -1068,6 +1081,7 @@ static void on_client(cf_http_req *req, int status, const cf_error *err, cf_http
         r->statuses[o->i] = cf_http_response_status(res);
         cf_buf b = cf_http_response_body(res);
         snprintf(r->bodies[o->i], sizeof r->bodies[o->i], "%.*s", (int)b.len, b.base);
+        r->lens[o->i] = b.len;
     }
     if (--r->pending == 0)
         cf_http_server_close(r->x->srv, on_server_closed, r->x);
@@ -1081,16 +1095,16 @@ static void test_http_server_async_handler_own_client(void)
     ASSERT_OK(cf_http_server_new_async(x.loop, NULL, async_handler, &x, &x.srv));
     ASSERT_OK(cf_http_server_listen(x.srv, "127.0.0.1", 0));
     x.port = cf_http_server_port(x.srv);
-    client_run run = {&x, 0, {0}, {{0}}};
-    one_req reqs[3];
+    client_run run = {&x, 0, {0}, {{0}}, {0}};
+    one_req reqs[4];
     static char body[100000];
     memset(body, 'z', sizeof body);
     cf_http_options post = {0};
     post.method = "POST";
     post.body = body;
     post.body_len = sizeof body;
-    const char *paths[] = {"/a", "/fail", "/b"};
-    for (int i = 0; i < 3; i++) {
+    const char *paths[] = {"/a", "/fail", "/b", "/big"};
+    for (int i = 0; i < 4; i++) {
         char u[128];
         url(&x, u, sizeof u, paths[i]);
         reqs[i] = (one_req){&run, i};
@@ -1104,6 +1118,8 @@ static void test_http_server_async_handler_own_client(void)
     ASSERT_EQ(run.statuses[1], 500);
     ASSERT_EQ(run.statuses[2], 200);
     ASSERT_STR_EQ(run.bodies[2], "async got 100000 bytes");
+    ASSERT_EQ(run.statuses[3], 200);
+    ASSERT_EQ(run.lens[3], 64 * 65536);
     ASSERT_OK(cf_loop_close(x.loop));
 }
 
@@ -1155,7 +1171,7 @@ static void test_http_server_stream_body(void)
     ASSERT_OK(cf_http_server_new(x.loop, &o, stream_handler, &x, &x.srv));
     ASSERT_OK(cf_http_server_listen(x.srv, "127.0.0.1", 0));
     x.port = cf_http_server_port(x.srv);
-    client_run run = {&x, 1, {0}, {{0}}};
+    client_run run = {&x, 1, {0}, {{0}}, {0}};
     one_req r0 = {&run, 0};
     static char body[1000000];
     memset(body, 'q', sizeof body);
