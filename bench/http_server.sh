@@ -2,14 +2,16 @@
 # HTTP server throughput and idle-connection memory, against Node's http server and nginx
 # (one worker), all serving the same films JSON (the Ghibli stand-in's /films).
 #   cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release && cmake --build build-rel --target example_ghibli_serve
-#   bench/http_server.sh build-rel [DURATION_S] [IDLE_CONNECTIONS]
-# Prints `name calcifer peer ratio`: requests per second with `wrk -t1 -c64` (ratio =
-# calcifer / peer, higher is better for Calcifer), and resident bytes per idle keep-alive
-# connection (ratio = peer / calcifer, higher is better for Calcifer).
+#   bench/http_server.sh build-rel [DURATION_S] [IDLE_CONNECTIONS] [ROUNDS]
+# Prints `name calcifer peer ratio`: requests per second with `wrk -t1 -c64 -dDURATION_S`
+# (the median of ROUNDS runs of each server, taken in turns; ratio = calcifer / peer, higher
+# is better for Calcifer), and resident bytes per idle keep-alive connection (ratio = peer /
+# calcifer, higher is better for Calcifer).
 set -euo pipefail
-build=${1:?usage: bench/http_server.sh BUILD_DIR [DURATION_S] [IDLE_CONNECTIONS]}
+build=${1:?usage: bench/http_server.sh BUILD_DIR [DURATION_S] [IDLE_CONNECTIONS] [ROUNDS]}
 secs=${2:-10}
 idle=${3:-10000}
+rounds=${4:-3}
 here=$(cd "$(dirname "$0")" && pwd)
 serve="$build/bin/examples/ghibli_serve"
 [ -x "$serve" ] || { echo "http_server.sh: build $serve first" >&2; exit 1; }
@@ -89,9 +91,18 @@ ngx_worker=$(pgrep -P "$(cat "$tmp/nginx/nginx.pid")" | head -1)
 cmp -s "$tmp/films" <(curl -s "http://127.0.0.1:$ngx_port/films") || { echo "nginx serves other bytes" >&2; exit 1; }
 cmp -s "$tmp/films" <(curl -s "http://127.0.0.1:$node_port/films") || { echo "node serves other bytes" >&2; exit 1; }
 
-cal=$(rate "http://127.0.0.1:$cal_port/films")
-nod=$(rate "http://127.0.0.1:$node_port/films")
-ngx=$(rate "http://127.0.0.1:$ngx_port/films")
+median() { sort -n | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
+: >"$tmp/cal.r"
+: >"$tmp/nod.r"
+: >"$tmp/ngx.r"
+for _ in $(seq "$rounds"); do
+  rate "http://127.0.0.1:$cal_port/films" >>"$tmp/cal.r"
+  rate "http://127.0.0.1:$node_port/films" >>"$tmp/nod.r"
+  rate "http://127.0.0.1:$ngx_port/films" >>"$tmp/ngx.r"
+done
+cal=$(median <"$tmp/cal.r")
+nod=$(median <"$tmp/nod.r")
+ngx=$(median <"$tmp/ngx.r")
 printf '%-34s %12s %12s %8s\n' name calcifer peer ratio
 awk -v c="$cal" -v p="$nod" 'BEGIN{printf "%-34s %12.0f %12.0f %7.2fx\n", "films_req_per_s_vs_node", c, p, c/p}'
 awk -v c="$cal" -v p="$ngx" 'BEGIN{printf "%-34s %12.0f %12.0f %7.2fx\n", "films_req_per_s_vs_nginx_1worker", c, p, c/p}'

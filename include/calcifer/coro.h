@@ -23,8 +23,8 @@
  * a negative CF_E* code (rejected). The rejection's error is, in order: the one given to
  * cf_task_throw; else the error of the task's last failed await when it has the same code
  * (an error passed up unchanged keeps the file and line of the operation that failed); else
- * a new error with that code. A failing task never "throws" to its caller: its promise
- * rejects, and an unhandled rejection is reported as for any promise.
+ * a new error with that code, placed at the cf_async call. A failing task never "throws" to
+ * its caller: its promise rejects, and an unhandled rejection is reported as for any promise.
  *
  * Awaited values: cf_await *takes* the caller's reference to the promise (so
  * `cf_await(cf_x_p(...), &v)` leaks nothing) and the task keeps it until its next await
@@ -216,6 +216,14 @@ CF_EXTERN cf_abort_signal *cf_task_signal(const cf_task *task);
 /* 0 while the task is not cancelled, else the cancellation's code (CF_ECANCELED, ...).
  * Thread: loop only. */
 CF_EXTERN int cf_task_cancelled(const cf_task *task);
+
+/*
+ * cf_async and cf_async_ex record their caller's place (calcifer/error.h, CF_AT): an error the
+ * task makes of its own (a code returned without an awaited error of that code, a task that
+ * cannot start) names the line that started the task.
+ */
+#define cf_async(...)    CF_AT(cf_async(__VA_ARGS__))
+#define cf_async_ex(...) CF_AT(cf_async_ex(__VA_ARGS__))
 
 #ifdef __cplusplus
 }

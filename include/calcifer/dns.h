@@ -94,6 +94,15 @@ CF_EXTERN int cf_dns_cancel(cf_dns_req *req);
  */
 CF_EXTERN int cf_dns_translate_error(int eai);
 
+/*
+ * The lookups record their caller's place (calcifer/error.h, CF_AT), so the error they report
+ * later names the line that started the lookup.
+ */
+#define cf_dns_getaddrinfo(...)   CF_AT(cf_dns_getaddrinfo(__VA_ARGS__))
+#define cf_dns_getaddrinfo_p(...) CF_AT(cf_dns_getaddrinfo_p(__VA_ARGS__))
+#define cf_dns_getnameinfo(...)   CF_AT(cf_dns_getnameinfo(__VA_ARGS__))
+#define cf_dns_getnameinfo_p(...) CF_AT(cf_dns_getnameinfo_p(__VA_ARGS__))
+
 #ifdef __cplusplus
 }
 #endif

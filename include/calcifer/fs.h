@@ -344,6 +344,51 @@ CF_EXTERN cf_promise *cf_fs_writer_commit_p(cf_fs_writer *w);
  */
 CF_EXTERN int cf_fs_writer_abort(cf_fs_writer *w, cf_fs_writer_cb cb, void *data);
 
+/*
+ * The functions that start an operation record their caller's place (calcifer/error.h,
+ * CF_AT), so the error they report later names the line that started the operation.
+ */
+#define cf_fs_open(...)            CF_AT(cf_fs_open(__VA_ARGS__))
+#define cf_fs_open_p(...)          CF_AT(cf_fs_open_p(__VA_ARGS__))
+#define cf_fs_close(...)           CF_AT(cf_fs_close(__VA_ARGS__))
+#define cf_fs_close_p(...)         CF_AT(cf_fs_close_p(__VA_ARGS__))
+#define cf_fs_read(...)            CF_AT(cf_fs_read(__VA_ARGS__))
+#define cf_fs_read_p(...)          CF_AT(cf_fs_read_p(__VA_ARGS__))
+#define cf_fs_write(...)           CF_AT(cf_fs_write(__VA_ARGS__))
+#define cf_fs_write_p(...)         CF_AT(cf_fs_write_p(__VA_ARGS__))
+#define cf_fs_fsync(...)           CF_AT(cf_fs_fsync(__VA_ARGS__))
+#define cf_fs_fsync_p(...)         CF_AT(cf_fs_fsync_p(__VA_ARGS__))
+#define cf_fs_read_file(...)       CF_AT(cf_fs_read_file(__VA_ARGS__))
+#define cf_fs_read_file_p(...)     CF_AT(cf_fs_read_file_p(__VA_ARGS__))
+#define cf_fs_write_file(...)      CF_AT(cf_fs_write_file(__VA_ARGS__))
+#define cf_fs_write_file_p(...)    CF_AT(cf_fs_write_file_p(__VA_ARGS__))
+#define cf_fs_append_file(...)     CF_AT(cf_fs_append_file(__VA_ARGS__))
+#define cf_fs_append_file_p(...)   CF_AT(cf_fs_append_file_p(__VA_ARGS__))
+#define cf_fs_rename(...)          CF_AT(cf_fs_rename(__VA_ARGS__))
+#define cf_fs_rename_p(...)        CF_AT(cf_fs_rename_p(__VA_ARGS__))
+#define cf_fs_unlink(...)          CF_AT(cf_fs_unlink(__VA_ARGS__))
+#define cf_fs_unlink_p(...)        CF_AT(cf_fs_unlink_p(__VA_ARGS__))
+#define cf_fs_mkdir(...)           CF_AT(cf_fs_mkdir(__VA_ARGS__))
+#define cf_fs_mkdir_p(...)         CF_AT(cf_fs_mkdir_p(__VA_ARGS__))
+#define cf_fs_rmdir(...)           CF_AT(cf_fs_rmdir(__VA_ARGS__))
+#define cf_fs_rmdir_p(...)         CF_AT(cf_fs_rmdir_p(__VA_ARGS__))
+#define cf_fs_readdir(...)         CF_AT(cf_fs_readdir(__VA_ARGS__))
+#define cf_fs_readdir_p(...)       CF_AT(cf_fs_readdir_p(__VA_ARGS__))
+#define cf_fs_realpath(...)        CF_AT(cf_fs_realpath(__VA_ARGS__))
+#define cf_fs_realpath_p(...)      CF_AT(cf_fs_realpath_p(__VA_ARGS__))
+#define cf_fs_mkstemp(...)         CF_AT(cf_fs_mkstemp(__VA_ARGS__))
+#define cf_fs_mkstemp_p(...)       CF_AT(cf_fs_mkstemp_p(__VA_ARGS__))
+#define cf_fs_stat(...)            CF_AT(cf_fs_stat(__VA_ARGS__))
+#define cf_fs_lstat(...)           CF_AT(cf_fs_lstat(__VA_ARGS__))
+#define cf_fs_fstat(...)           CF_AT(cf_fs_fstat(__VA_ARGS__))
+#define cf_fs_stat_p(...)          CF_AT(cf_fs_stat_p(__VA_ARGS__))
+#define cf_fs_lstat_p(...)         CF_AT(cf_fs_lstat_p(__VA_ARGS__))
+#define cf_fs_fstat_p(...)         CF_AT(cf_fs_fstat_p(__VA_ARGS__))
+#define cf_fs_writer_open(...)     CF_AT(cf_fs_writer_open(__VA_ARGS__))
+#define cf_fs_writer_drain_p(...)  CF_AT(cf_fs_writer_drain_p(__VA_ARGS__))
+#define cf_fs_writer_commit(...)   CF_AT(cf_fs_writer_commit(__VA_ARGS__))
+#define cf_fs_writer_commit_p(...) CF_AT(cf_fs_writer_commit_p(__VA_ARGS__))
+
 #ifdef __cplusplus
 }
 #endif

@@ -113,6 +113,13 @@ CF_EXTERN cf_promise *cf_process_exit_p(cf_process *p);
  */
 CF_EXTERN int cf_process_close(cf_process *p, cf_process_close_cb cb, void *data);
 
+/*
+ * cf_process_spawn and cf_process_exit_p record their caller's place (calcifer/error.h,
+ * CF_AT): a spawn's error and an exit promise's rejection name the line that made them.
+ */
+#define cf_process_spawn(...)  CF_AT(cf_process_spawn(__VA_ARGS__))
+#define cf_process_exit_p(...) CF_AT(cf_process_exit_p(__VA_ARGS__))
+
 #ifdef __cplusplus
 }
 #endif

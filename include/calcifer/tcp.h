@@ -240,6 +240,27 @@ CF_EXTERN int cf_tcp_close(cf_tcp *t, cf_tcp_close_cb cb, void *data);
 /* Promise form: fulfils with no value once closed; rejects with CF_ECLOSED if already closing. */
 CF_EXTERN cf_promise *cf_tcp_close_p(cf_tcp *t);
 
+/*
+ * The functions that start an operation record their caller's place (calcifer/error.h,
+ * CF_AT), so the error they report later names the line that started it: a connect's, a
+ * write's, an end's, the reads' (cf_tcp_read_start, cf_tcp_read_p, cf_tcp_read_all_p) and a
+ * server's accept errors (cf_tcp_listen); the close errors of those it cancels too.
+ */
+#define cf_tcp_connect(...)        CF_AT(cf_tcp_connect(__VA_ARGS__))
+#define cf_tcp_connect_p(...)      CF_AT(cf_tcp_connect_p(__VA_ARGS__))
+#define cf_tcp_connect_unix(...)   CF_AT(cf_tcp_connect_unix(__VA_ARGS__))
+#define cf_tcp_connect_unix_p(...) CF_AT(cf_tcp_connect_unix_p(__VA_ARGS__))
+#define cf_tcp_listen(...)         CF_AT(cf_tcp_listen(__VA_ARGS__))
+#define cf_tcp_listen_unix(...)    CF_AT(cf_tcp_listen_unix(__VA_ARGS__))
+#define cf_tcp_read_start(...)     CF_AT(cf_tcp_read_start(__VA_ARGS__))
+#define cf_tcp_read_p(...)         CF_AT(cf_tcp_read_p(__VA_ARGS__))
+#define cf_tcp_read_all_p(...)     CF_AT(cf_tcp_read_all_p(__VA_ARGS__))
+#define cf_tcp_write(...)          CF_AT(cf_tcp_write(__VA_ARGS__))
+#define cf_tcp_write_p(...)        CF_AT(cf_tcp_write_p(__VA_ARGS__))
+#define cf_tcp_end(...)            CF_AT(cf_tcp_end(__VA_ARGS__))
+#define cf_tcp_end_p(...)          CF_AT(cf_tcp_end_p(__VA_ARGS__))
+#define cf_tcp_close_p(...)        CF_AT(cf_tcp_close_p(__VA_ARGS__))
+
 #ifdef __cplusplus
 }
 #endif

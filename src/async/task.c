@@ -294,7 +294,7 @@ static cf_error *task_error(cf_task *t, int rc)
     }
     if (t->last_error && t->last_error->code == rc)
         return cf_error_copy(t->last_error);
-    return cf_error_new(rc, NULL, 0, NULL, NULL);
+    return cf_error_at(rc, t->site, NULL, 0, NULL, 0, NULL);
 }
 
 /* Release what the last await lent (at the task's end). */
@@ -370,8 +370,9 @@ static void task_entry(void *arg)
     t->rc = t->fn(t, t->arg);
 }
 
-int cf__task_start(cf_loop *loop, cf_async_fn fn, void *arg, const cf_task_opts *opts, cf_group *g,
-                   cf_promise *result)
+/* cf__task_start, with the place of the task's own errors (no place: `site` empty). */
+static int task_start(cf_loop *loop, cf_async_fn fn, void *arg, const cf_task_opts *opts,
+                      cf_group *g, cf_promise *result, cf_site site)
 {
     cf__coro_loop *cl = cf__coro_loop_get(loop);
     if (!cl)
@@ -394,6 +395,7 @@ int cf__task_start(cf_loop *loop, cf_async_fn fn, void *arg, const cf_task_opts 
     t->cl = cl;
     t->fn = fn;
     t->arg = arg;
+    t->site = site;
     t->result = cf_promise_retain(result);
     cf__reaction_init(&t->reaction, NULL);
     cf_queue_init(&t->glink);
@@ -409,27 +411,42 @@ int cf__task_start(cf_loop *loop, cf_async_fn fn, void *arg, const cf_task_opts 
     return 0;
 }
 
-cf_promise *cf_async_ex(cf_loop *loop, cf_async_fn fn, void *arg, const cf_task_opts *opts)
+int cf__task_start(cf_loop *loop, cf_async_fn fn, void *arg, const cf_task_opts *opts, cf_group *g,
+                   cf_promise *result)
+{
+    cf_site none = {NULL, 0, NULL};
+    return task_start(loop, fn, arg, opts, g, result, none);
+}
+
+/* cf_async_ex for a caller at `site`: the task's own errors name that place. */
+static cf_promise *async_start(cf_loop *loop, cf_async_fn fn, void *arg, const cf_task_opts *opts,
+                               cf_site site)
 {
     if (!loop || !fn)
         return NULL;
     cf_promise *p = cf_promise_new(loop);
     if (!p)
         return NULL;
-    int rc = cf__task_start(loop, fn, arg, opts, NULL, p);
+    int rc = task_start(loop, fn, arg, opts, NULL, p, site);
     if (rc == CF_ENOMEM) {
-        (void)cf_promise_reject(p, CF_ERROR(CF_ENOMEM, "cannot start a task: out of memory"));
+        (void)cf_promise_reject(p,
+                                CF_ERROR_AT(site, CF_ENOMEM, "cannot start a task: out of memory"));
     } else if (rc < 0) {
         const cf_error *why = cf_abort_signal_reason(opts->signal);
-        (void)cf_promise_reject(p,
-                                why ? cf_error_copy(why) : cf_error_new(rc, NULL, 0, NULL, NULL));
+        (void)cf_promise_reject(p, why ? cf_error_copy(why)
+                                       : cf_error_at(rc, site, NULL, 0, NULL, 0, NULL));
     }
     return p;
 }
 
-cf_promise *cf_async(cf_loop *loop, cf_async_fn fn, void *arg)
+cf_promise *(cf_async_ex)(cf_loop *loop, cf_async_fn fn, void *arg, const cf_task_opts *opts)
 {
-    return cf_async_ex(loop, fn, arg, NULL);
+    return async_start(loop, fn, arg, opts, cf_site_take());
+}
+
+cf_promise *(cf_async)(cf_loop *loop, cf_async_fn fn, void *arg)
+{
+    return async_start(loop, fn, arg, NULL, cf_site_take());
 }
 
 int cf__task_chain_in_group(const cf_group *g)

@@ -72,6 +72,7 @@ struct cf_task {
     cf_queue glink;      /* in the group's list of tasks */
     cf_queue link;       /* in cl->tasks */
     cf_task *run_parent; /* the task that resumed this one, while it runs */
+    cf_site site;        /* where cf_async was called: the place of the task's own errors */
 };
 
 /*

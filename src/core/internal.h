@@ -59,6 +59,7 @@ typedef struct cf__timers {
     struct cf__tlist *free_lists; /* empty lists kept for reuse */
     struct cf_timer *free_timers; /* JS-style timers kept for reuse */
     void *slabs;                  /* the blocks JS-style timers are carved from */
+    size_t slab_bytes;            /* the size of the newest slab (they double) */
     uint64_t seq;                 /* creation order of the next start */
 } cf__timers;
 
@@ -83,7 +84,6 @@ void cf__watchers_free(cf_loop *loop);
 
 typedef struct cf__loop_pool {
     _Atomic(struct cf__work *) done; /* finished jobs, newest first (lock-free stack) */
-    atomic_int posting;              /* workers between their push and their last touch */
     struct cf__work *leftover;       /* a failed run's unprocessed jobs, oldest first */
     int wake_fd;                     /* eventfd written by workers, -1 until the first job */
     cf__io wake_io;                  /* reads wake_fd in the poll phase */

@@ -1,26 +1,45 @@
 /*
  * The thread pool (model: libuv src/threadpool.c), shared by every loop of the process.
  *
- * Process-wide state: one FIFO of submitted jobs, one mutex and condition variable, and the
- * worker threads, started once (pthread_once) on first use. This is the one piece of mutable
- * global state in core besides the signal registry: a pool per loop would multiply threads
- * by loops, and Node/libuv share theirs the same way. The thread array is static, so the pool
- * owns no library allocation (tests count those). A submission signals a sleeping worker only
- * when more are asleep than signals are on their way; under a backlog of two jobs per thread
- * or more a worker takes its share (up to TAKE_MAX) in one lock. Both cut the lock and futex
- * traffic between the workers and the submitting loop, which is what no-op jobs measure.
+ * Process-wide state: a lock-free inbox of submitted jobs, one FIFO of jobs waiting for a
+ * worker, one mutex and condition variable, and the worker threads, started once
+ * (pthread_once) on first use. This is the one piece of mutable global state in core besides
+ * the signal registry: a pool per loop would multiply threads by loops, and Node/libuv share
+ * theirs the same way. The thread arrays are static, so the pool owns no library allocation
+ * (tests count those).
  *
- * Per-loop state (loop->pool): a lock-free stack of finished jobs and an eventfd. A worker
- * that finishes a job pushes it on its loop's stack and, when the stack was empty, writes the
- * eventfd: the loop is woken once per batch, and no lock is shared between the workers and
- * the loop. In the poll phase the loop reads the eventfd, takes the whole stack with one
- * atomic exchange, reverses it (oldest first) and calls each job's `done`, draining after each.
- * A worker may still write the eventfd after the loop has taken its job, so `posting` counts
- * the workers between their push and their last touch of the loop, and cf_loop_close waits
- * for it to drop to zero before closing the eventfd (model: libuv's uv__async_spin).
+ * With no-op jobs a round trip is nothing but hand-offs, so the design counts lock
+ * acquisitions, futex calls and cache lines that bounce between threads:
  *
- * Job states (under the global mutex): QUEUED -> RUNNING (taken by a worker; it stays so until
- * `done`), or QUEUED -> CANCELED.
+ * - Submitting takes no lock. cf__work_submit pushes the job on the inbox (a Treiber stack,
+ *   one compare-and-swap) and the job is available at once, as in libuv. Whoever holds the
+ *   mutex next (a worker looking for work, or cf_work_cancel) moves the whole inbox to the
+ *   FIFO's tail, oldest first, with one atomic exchange. A submitting loop therefore never
+ *   waits for the mutex behind the workers, which was half the cost when it did.
+ * - Waking is rationed. The submitter locks and signals only when the pool is hungry: a
+ *   worker sleeps and no signal is on its way (`pool_hungry`, published by whoever changes
+ *   `pool_idle` or `pool_wakeups`). A worker that takes jobs and leaves some behind wakes the
+ *   next sleeper itself, so a burst costs the loop one futex wake, not one per job. No wakeup
+ *   is lost: a worker about to sleep publishes `pool_hungry` and then looks at the inbox, and
+ *   a submitter pushes and then reads `pool_hungry` (all sequentially consistent), so one of
+ *   the two sees the other.
+ * - Taking is batched. Under a backlog of two jobs per thread or more a worker takes its
+ *   share (up to TAKE_MAX) in one lock.
+ * - Completions are lock-free. A worker that finishes a job pushes it on its loop's stack
+ *   (`done`) and, when the stack was empty, writes the loop's eventfd: the loop is woken once
+ *   per batch. In the poll phase the loop clears the eventfd, takes the whole stack with one
+ *   atomic exchange, reverses it (oldest first) and calls each job's `done`, draining after
+ *   each.
+ *
+ * A worker may still write the eventfd after the loop has taken its job (and the loop could
+ * then be closed), so each worker publishes the loop it is posting to in a cache line of its
+ * own (`pool_slots`), and cf_loop_close waits until no worker names the loop before closing
+ * the eventfd (model: libuv's uv__async_spin). A per-loop counter did the same with two more
+ * contended atomic operations per job.
+ *
+ * Job states: QUEUED (in the inbox or the FIFO) -> RUNNING (taken by a worker; it stays so
+ * until `done`), or QUEUED -> CANCELED. After the push, a job's state is read and written
+ * under the mutex only, and cf_work_cancel empties the inbox before it looks.
  * Cancelling posts the job to its loop's completion list like a finished one, with
  * CF_ECANCELED, so `done` always runs in the poll phase and never inside cf_work_cancel.
  */
@@ -45,35 +64,97 @@
 #define POOL_MAX_SIZE     1024
 #define REQ_SLAB          256 /* cf_work_req allocated at once */
 #define TAKE_MAX          8   /* jobs a worker takes at once when there is a long backlog */
+#define CACHE_LINE        64
 
 enum { JOB_QUEUED = 1, JOB_RUNNING, JOB_CANCELED };
 
 /* ---- the process-wide pool ---- */
 
+/* What a worker publishes while it may still touch a loop after pushing a job to it. */
+typedef struct pool_slot {
+    _Alignas(CACHE_LINE) _Atomic(cf_loop *) posting;
+} pool_slot;
+
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t pool_mutex = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
-static cf_queue pool_queue;
+static cf_queue pool_queue;   /* the FIFO, under pool_mutex */
 static unsigned pool_queued;  /* jobs in pool_queue */
 static unsigned pool_idle;    /* workers waiting on pool_cond */
 static unsigned pool_wakeups; /* signals sent to waiting workers and not yet taken */
 static int pool_threads;      /* started threads, or a negative code if none could start */
 static pthread_t pool_thread_ids[POOL_MAX_SIZE];
+static pool_slot pool_slots[POOL_MAX_SIZE];
+/* Submitted jobs not yet in the FIFO, newest first, linked by next_done (lock-free). */
+static _Alignas(CACHE_LINE) _Atomic(cf__work *) pool_inbox;
+/* A worker sleeps and no signal is on its way: written under the mutex, read without it. */
+static _Alignas(CACHE_LINE) atomic_int pool_hungry;
 
-/* Hand `w` to its loop: push it on the completion stack, wake the loop for a new batch. */
-static void post_done(cf__work *w)
+/* Lock held: publish whether a worker sleeps with no signal on its way (only on a change). */
+static void update_hungry(void)
 {
-    cf__loop_pool *lp = &w->loop->pool;
-    atomic_fetch_add(&lp->posting, 1);
-    cf__work *old = atomic_load(&lp->done);
+    int hungry = pool_idle > 0 && pool_wakeups == 0;
+    if (atomic_load_explicit(&pool_hungry, memory_order_relaxed) != hungry)
+        atomic_store(&pool_hungry, hungry);
+}
+
+/* Lock held: move the inbox to the FIFO's tail, oldest first. */
+static void take_inbox(void)
+{
+    cf__work *w = atomic_exchange(&pool_inbox, NULL);
+    if (!w)
+        return;
+    cf_queue batch;
+    cf_queue_init(&batch);
+    unsigned n = 0;
+    for (; w; w = w->next_done) {
+        cf_queue_insert_head(&batch, &w->link); /* newest first in, oldest first out */
+        n++;
+    }
+    cf_queue *first = batch.next;
+    cf_queue *last = batch.prev;
+    first->prev = pool_queue.prev;
+    pool_queue.prev->next = first;
+    last->next = &pool_queue;
+    pool_queue.prev = last;
+    pool_queued += n;
+}
+
+/*
+ * Lock held: decide whether to wake one more sleeping worker for the jobs in the FIFO.
+ * Returns non-zero when the caller must signal pool_cond (after unlocking, so that the woken
+ * worker does not block on the mutex at once).
+ */
+static int claim_wakeup(void)
+{
+    if (pool_queued == 0 || pool_idle <= pool_wakeups)
+        return 0;
+    pool_wakeups++;
+    update_hungry();
+    return 1;
+}
+
+/*
+ * Hand `w` to its loop: push it on the completion stack, wake the loop for a new batch.
+ * `slot` is the calling worker's (NULL on the loop thread itself, which cannot race with
+ * cf_loop_close). Nothing reads `w` after the push: the loop may recycle it at once.
+ */
+static void post_done(cf__work *w, pool_slot *slot)
+{
+    cf_loop *loop = w->loop;
+    cf__loop_pool *lp = &loop->pool;
+    int fd = lp->wake_fd;
+    if (slot)
+        atomic_store_explicit(&slot->posting, loop, memory_order_relaxed);
+    cf__work *old = atomic_load_explicit(&lp->done, memory_order_relaxed);
     do {
         w->next_done = old;
-    } while (!atomic_compare_exchange_weak(&lp->done, &old, w));
-    if (!old) {
-        uint64_t one = 1;
-        (void)cf__sys_write(lp->wake_fd, &one, sizeof one);
-    }
-    atomic_fetch_sub(&lp->posting, 1); /* the worker's last touch of the loop */
+    } while (!atomic_compare_exchange_weak_explicit(&lp->done, &old, w, memory_order_release,
+                                                    memory_order_relaxed));
+    if (!old)
+        cf__sys_wakeup(fd);
+    if (slot) /* the worker's last touch of the loop */
+        atomic_store_explicit(&slot->posting, NULL, memory_order_release);
 }
 
 /* Take the next job (lock held), and a few more when a backlog would keep every worker busy. */
@@ -99,25 +180,45 @@ static cf__work *take_jobs(void)
     return first;
 }
 
+/* Lock held: sleep until the FIFO or the inbox has a job, and move the inbox to the FIFO. */
+static void wait_for_jobs(void)
+{
+    for (;;) {
+        take_inbox();
+        if (!cf_queue_empty(&pool_queue))
+            return;
+        pool_idle++;
+        update_hungry();
+        /* Published hungry before this last look: a submitter that missed it signals. */
+        if (atomic_load(&pool_inbox)) {
+            pool_idle--;
+            update_hungry();
+            continue;
+        }
+        pthread_cond_wait(&pool_cond, &pool_mutex);
+        pool_idle--;
+        if (pool_wakeups > 0)
+            pool_wakeups--;
+        update_hungry();
+    }
+}
+
 static void *worker_main(void *arg)
 {
-    (void)arg;
+    pool_slot *slot = arg;
     for (;;) {
         pthread_mutex_lock(&pool_mutex);
-        while (cf_queue_empty(&pool_queue)) {
-            pool_idle++;
-            pthread_cond_wait(&pool_cond, &pool_mutex);
-            pool_idle--;
-            if (pool_wakeups > 0)
-                pool_wakeups--;
-        }
+        wait_for_jobs();
         cf__work *w = take_jobs();
+        int wake_next = claim_wakeup(); /* jobs are left: the next sleeper helps */
         pthread_mutex_unlock(&pool_mutex);
+        if (wake_next)
+            pthread_cond_signal(&pool_cond);
         while (w) {
             cf__work *next = w->next_done;
             w->work(w);
             w->status = 0;
-            post_done(w);
+            post_done(w, slot);
             w = next;
         }
     }
@@ -150,7 +251,7 @@ static void pool_start(void)
     int err = 0;
     unsigned started = 0;
     for (; started < n; started++) {
-        err = pthread_create(&pool_thread_ids[started], NULL, worker_main, NULL);
+        err = pthread_create(&pool_thread_ids[started], NULL, worker_main, &pool_slots[started]);
         if (err)
             break;
         pthread_detach(pool_thread_ids[started]);
@@ -171,7 +272,6 @@ void cf__pool_loop_init(cf_loop *loop)
 {
     cf__loop_pool *lp = &loop->pool;
     atomic_init(&lp->done, NULL);
-    atomic_init(&lp->posting, 0);
     lp->leftover = NULL;
     lp->wake_fd = -1;
     lp->free = NULL;
@@ -227,8 +327,10 @@ void cf__pool_loop_free(cf_loop *loop)
     if (lp->wake_fd >= 0) {
         cf__io_close(loop, &lp->wake_io);
         /* Every job is done, but its worker may not have left post_done yet. */
-        while (atomic_load(&lp->posting)) {
-            sched_yield();
+        for (int i = 0; i < pool_threads; i++) {
+            while (atomic_load_explicit(&pool_slots[i].posting, memory_order_acquire) == loop) {
+                sched_yield();
+            }
         }
         close(lp->wake_fd);
         lp->wake_fd = -1;
@@ -244,7 +346,7 @@ void cf__pool_loop_free(cf_loop *loop)
 /* Take the finished jobs, oldest first: the leftovers of a failed run, then the stack. */
 static cf__work *take_done(cf__loop_pool *lp)
 {
-    cf__work *stack = atomic_exchange(&lp->done, NULL);
+    cf__work *stack = atomic_exchange_explicit(&lp->done, NULL, memory_order_acquire);
     cf__work *list = NULL;
     while (stack) {
         cf__work *next = stack->next_done;
@@ -269,8 +371,7 @@ static void wake_cb(cf_loop *loop, cf__io *io, unsigned revents)
 {
     (void)revents;
     cf__loop_pool *lp = &loop->pool;
-    uint64_t n;
-    (void)cf__sys_read(io->fd, &n, sizeof n);
+    cf__sys_wakeup_clear(io->fd);
     cf__work *w = take_done(lp);
     while (w) {
         cf__work *next = w->next_done;
@@ -281,8 +382,7 @@ static void wake_cb(cf_loop *loop, cf__io *io, unsigned revents)
         if (w && cf__loop_failed(loop)) {
             /* Keep the rest for the next poll phase, and make sure there is one. */
             lp->leftover = w;
-            uint64_t one = 1;
-            (void)cf__sys_write(lp->wake_fd, &one, sizeof one);
+            cf__sys_wakeup(lp->wake_fd);
             return;
         }
     }
@@ -309,6 +409,23 @@ static int wake_open(cf_loop *loop)
 
 /* ---- internal jobs ---- */
 
+/* Push `w` on the inbox; when the pool is hungry, wake a worker for it. */
+static void submit_job(cf__work *w)
+{
+    cf__work *old = atomic_load_explicit(&pool_inbox, memory_order_relaxed);
+    do {
+        w->next_done = old;
+    } while (!atomic_compare_exchange_weak(&pool_inbox, &old, w));
+    if (!atomic_load(&pool_hungry))
+        return; /* every worker is busy, or one is already on its way */
+    pthread_mutex_lock(&pool_mutex);
+    take_inbox();
+    int wake = claim_wakeup();
+    pthread_mutex_unlock(&pool_mutex);
+    if (wake)
+        pthread_cond_signal(&pool_cond);
+}
+
 int cf__work_submit(cf_loop *loop, cf__work *w, cf__work_fn work, cf__work_done_fn done)
 {
     CF_ASSERT(cf__loop_is_loop_thread(loop));
@@ -322,17 +439,9 @@ int cf__work_submit(cf_loop *loop, cf__work *w, cf__work_fn work, cf__work_done_
     w->work = work;
     w->done = done;
     w->status = 0;
-    cf__loop_req_start(loop);
-    pthread_mutex_lock(&pool_mutex);
     w->state = JOB_QUEUED;
-    cf_queue_insert_tail(&pool_queue, &w->link);
-    pool_queued++;
-    /* One signal per sleeping worker: a burst of submissions does not signal each time. */
-    if (pool_idle > pool_wakeups) {
-        pool_wakeups++;
-        pthread_cond_signal(&pool_cond);
-    }
-    pthread_mutex_unlock(&pool_mutex);
+    cf__loop_req_start(loop);
+    submit_job(w);
     return 0;
 }
 
@@ -340,6 +449,7 @@ int cf__work_cancel(cf__work *w)
 {
     CF_ASSERT(cf__loop_is_loop_thread(w->loop));
     pthread_mutex_lock(&pool_mutex);
+    take_inbox(); /* a job still in the inbox moves to the FIFO, where it can be removed */
     int queued = w->state == JOB_QUEUED;
     if (queued) {
         cf_queue_remove(&w->link);
@@ -350,7 +460,7 @@ int cf__work_cancel(cf__work *w)
     if (!queued)
         return CF_EBUSY;
     w->status = CF_ECANCELED;
-    post_done(w);
+    post_done(w, NULL);
     return 0;
 }
 

@@ -20,23 +20,28 @@
  * array, never the timers.
  *
  * JS-style timers (cf_set_timeout, cf_set_interval) are timers the loop owns, carved from
- * slabs of TIMER_SLAB and recycled through a free list, so starting one allocates nothing
- * after warm-up and firing one frees nothing. Trade-off: their memory stays at the peak
- * number alive at once until cf_loop_close, which frees the slabs (and with them the unref'd
- * timers still queued). They are internal handles (not counted by cf_loop_close).
+ * slabs and recycled through a free list, so starting one allocates nothing after warm-up and
+ * firing one frees nothing. Slabs double from TIMER_SLAB timers up to 2 MiB; those are
+ * aligned on 2 MiB and marked for transparent huge pages: timers due one after the other lie
+ * far apart (with 100 durations, a page apart), so with 4 KiB pages firing a million of them
+ * took a TLB miss and a page fault each. Trade-off: their memory stays at the peak number
+ * alive at once until cf_loop_close, which frees the slabs (and with them the unref'd timers
+ * still queued). They are internal handles (not counted by cf_loop_close).
  * Immediates are a FIFO of small records with a bounded free list.
  */
 #include "calcifer/timer.h"
 #include "core/internal.h"
 
 #include <limits.h>
+#include <sys/mman.h>
 
 #include "calcifer/error.h"
 #include "util/alloc.h"
 #include "util/util.h"
 
 #define TIMEOUT_MAX        2147483647u /* Node's TIMEOUT_MAX: longer delays become 1 ms */
-#define TIMER_SLAB         256         /* JS-style timers allocated at once */
+#define TIMER_SLAB         256         /* JS-style timers in the first slab */
+#define HUGE_PAGE          (2u << 20)  /* the largest slab, aligned on it */
 #define FREE_LISTS_MAX     64
 #define FREE_IMMEDIATE_MAX 4096
 
@@ -76,11 +81,12 @@ typedef struct cf__tlist {
     struct cf__tlist *next_free;
 } tlist;
 
-/* A slab: TIMER_SLAB timers on a 64-byte boundary, each two cache lines. */
+/* A slab's header, then its timers (two cache lines each) on a 64-byte boundary. */
 typedef struct timer_slab {
     struct timer_slab *next;
-    char pad[56];
-    cf_timer timers[TIMER_SLAB];
+    void *raw; /* the block to free */
+    char pad[48];
+    cf_timer timers[];
 } timer_slab;
 
 /* ---- the heap of lists ---- */
@@ -380,22 +386,41 @@ static void js_release(cf_loop *loop, cf_timer *t)
     T->free_timers = t;
 }
 
+/*
+ * Carve a new slab: twice the previous one, up to HUGE_PAGE bytes; the header and timers
+ * start on a 64-byte boundary, a HUGE_PAGE slab on a huge-page boundary (madvise is a hint:
+ * without transparent huge pages the slab works the same).
+ */
+static int slab_add(cf__timers *T)
+{
+    size_t bytes = T->slab_bytes ? T->slab_bytes * 2 : sizeof(timer_slab) +
+                                                          TIMER_SLAB * sizeof(cf_timer);
+    if (bytes > HUGE_PAGE)
+        bytes = HUGE_PAGE;
+    size_t align = bytes == HUGE_PAGE ? HUGE_PAGE : 64;
+    void *raw = cf__malloc(bytes + align);
+    if (!raw)
+        return CF_ENOMEM;
+    uintptr_t at = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+    timer_slab *slab = (timer_slab *)at;
+    if (align == HUGE_PAGE)
+        (void)madvise(slab, bytes, MADV_HUGEPAGE);
+    slab->next = T->slabs;
+    slab->raw = raw;
+    T->slabs = slab;
+    T->slab_bytes = bytes;
+    for (size_t i = (bytes - sizeof(timer_slab)) / sizeof(cf_timer); i-- > 0;) {
+        slab->timers[i].v.next_free = T->free_timers;
+        T->free_timers = &slab->timers[i];
+    }
+    return 0;
+}
+
 /* A JS-style timer from the free list, carving a new slab when it is empty. */
 static cf_timer *js_alloc(cf__timers *T)
 {
-    if (!T->free_timers) {
-        /* Over-allocate to put the timers on a cache-line boundary; `next` is the raw block. */
-        void *raw = cf__malloc(sizeof(timer_slab) + 64);
-        if (!raw)
-            return NULL;
-        timer_slab *slab = (timer_slab *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
-        slab->next = T->slabs;
-        T->slabs = raw;
-        for (size_t i = TIMER_SLAB; i-- > 0;) {
-            slab->timers[i].v.next_free = T->free_timers;
-            T->free_timers = &slab->timers[i];
-        }
-    }
+    if (!T->free_timers && slab_add(T) < 0)
+        return NULL;
     cf_timer *t = T->free_timers;
     T->free_timers = t->v.next_free;
     return t;
@@ -530,6 +555,7 @@ void cf__timers_init(cf_loop *loop)
     T->free_lists = NULL;
     T->free_timers = NULL;
     T->slabs = NULL;
+    T->slab_bytes = 0;
     T->seq = 0;
 }
 
@@ -552,10 +578,9 @@ void cf__timers_free(cf_loop *loop)
         cf__free(l);
     }
     while (T->slabs) {
-        void *raw = T->slabs;
-        timer_slab *slab = (timer_slab *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+        timer_slab *slab = T->slabs;
         T->slabs = slab->next;
-        cf__free(raw);
+        cf__free(slab->raw);
     }
     cf__free(T->heap);
     cf__free(T->table);

@@ -5,16 +5,19 @@
  * Data structures:
  *  - `cf_http_server`: the listener, options, the list of connections, three timeout lists
  *    and one timer, a pool of `slot`s, and a scratch buffer for response heads.
- *  - `conn`: one per connection. It embeds the parser, the request (`cf_http_incoming`) and
- *    the response (`cf_http_res`), since a connection handles one request at a time:
- *    pipelined requests wait in the input buffer until the previous response has been handed
- *    to the kernel, which keeps responses in request order without a queue.
- *  - `slot`: the buffers of a request in progress (input bytes, a copy of the head with its
- *    header array, the response header lines, the buffered body). A connection takes one
- *    from the server's pool when bytes arrive and gives it back when it is idle again with
- *    nothing buffered, so an idle keep-alive connection holds no buffer at all and a request
- *    costs no allocation once the pool is warm.
- *
+ *  - `conn`: one per connection, about a hundred bytes: the socket, the timeout links, the
+ *    state. A connection handles one request at a time: pipelined requests wait in the input
+ *    buffer until the previous response has been handed to the kernel, which keeps responses
+ *    in request order without a queue.
+ *  - `slot`: everything a request in progress needs: the parser, the request
+ *    (`cf_http_incoming`) and response (`cf_http_res`) objects, the input bytes, a copy of
+ *    the head with its header array, the response header lines, the buffered body. A
+ *    connection takes one from the server's pool when bytes arrive and gives it back when it
+ *    is idle again with nothing buffered (the parser is then between messages), so an idle
+ *    keep-alive connection holds no buffer at all and a request costs no allocation once the
+ *    pool is warm. The handler's `req`/`res` pointers point into the slot; it stays with the
+ *    connection until the response is ended.
+
  * Reading: the tcp layer hands each read over borrowed from the loop's buffer; the bytes are
  * appended to the slot's input buffer and parsed there (the head is then copied into the
  * slot's head buffer with its spans rebased and NUL-terminated in place, so the request's
@@ -26,6 +29,13 @@
  * caller lent (`_ref` bodies) and static strings by reference, the rest copied. The stream's
  * high-water mark is 1 byte, so its drain callback says exactly when the queue is empty again;
  * the user-facing high-water mark (`opts.high_water`) is compared with the queue size.
+ * cf_http_res_end_file sends the head with MSG_MORE and the body with sendfile(2) (no copy
+ * into the socket), queueing what is left from the caller's mapping of the same bytes.
+ *
+ * Why not write through cf_tcp_write alone: it borrows every buffer until the write is
+ * complete, while a response must be able to copy only what the kernel did not take at once
+ * (and a writev of head + body must be one syscall). So the server writes on the descriptor
+ * itself while the stream's queue is empty, and hands only the remainder to the stream.
  *
  * Timeouts: deadlines are `now + constant` for each list (headers, request, idle), so
  * appending keeps every list sorted and the one timer only looks at the heads.

@@ -25,6 +25,7 @@ struct cf_dns_req {
     int cancelled;
     void *cb;
     void *data;
+    cf_site site;        /* where the lookup was started: its error names it */
     cf_promise *promise; /* getaddrinfo_p: the promise takes the list itself */
     char *host;
     char *service;
@@ -100,9 +101,9 @@ static const cf_error *make_error(const cf_dns_req *r, int status, cf_error *fb)
     if (r->is_name) {
         char where[128];
         cf__io_addr_text((const struct sockaddr *)&r->addr, r->addrlen, where, sizeof where);
-        return cf__io_err_plain(fb, status, "%s %s %s", call, cf_err_name(status), where);
+        return cf__io_err_plain(fb, r->site, status, "%s %s %s", call, cf_err_name(status), where);
     }
-    return cf__io_err_plain(fb, status, "%s %s %s", call, cf_err_name(status),
+    return cf__io_err_plain(fb, r->site, status, "%s %s %s", call, cf_err_name(status),
                             r->host ? r->host : (r->service ? r->service : ""));
 }
 
@@ -156,7 +157,7 @@ static int submit(cf_dns_req *r, cf_dns_req **out)
 
 static int addrinfo_start(cf_loop *loop, const char *host, const char *service,
                           const struct addrinfo *hints, cf_dns_addrinfo_cb cb, void *data,
-                          cf_promise *promise, cf_dns_req **req)
+                          cf_promise *promise, cf_dns_req **req, cf_site site)
 {
     if (!loop || (!cb && !promise) || (!host && !service))
         return CF_EINVAL;
@@ -166,6 +167,7 @@ static int addrinfo_start(cf_loop *loop, const char *host, const char *service,
     r->loop = loop;
     r->cb = (void *)cb;
     r->data = data;
+    r->site = site;
     r->promise = promise;
     r->host = host ? cf__strdup(host) : NULL;
     r->service = service ? cf__strdup(service) : NULL;
@@ -187,17 +189,18 @@ static int addrinfo_start(cf_loop *loop, const char *host, const char *service,
     return submit(r, req);
 }
 
-int cf_dns_getaddrinfo(cf_loop *loop, const char *host, const char *service,
-                       const struct addrinfo *hints, cf_dns_addrinfo_cb cb, void *data,
-                       cf_dns_req **req)
+int(cf_dns_getaddrinfo)(cf_loop *loop, const char *host, const char *service,
+                        const struct addrinfo *hints, cf_dns_addrinfo_cb cb, void *data,
+                        cf_dns_req **req)
 {
+    cf_site site = cf_site_take();
     if (!cb)
         return CF_EINVAL;
-    return addrinfo_start(loop, host, service, hints, cb, data, NULL, req);
+    return addrinfo_start(loop, host, service, hints, cb, data, NULL, req, site);
 }
 
-int cf_dns_getnameinfo(cf_loop *loop, const struct sockaddr *addr, socklen_t addrlen, int flags,
-                       cf_dns_nameinfo_cb cb, void *data, cf_dns_req **req)
+static int nameinfo_start(cf_loop *loop, const struct sockaddr *addr, socklen_t addrlen, int flags,
+                          cf_dns_nameinfo_cb cb, void *data, cf_dns_req **req, cf_site site)
 {
     if (!loop || !cb || !addr || addrlen == 0 || addrlen > sizeof(struct sockaddr_storage))
         return CF_EINVAL;
@@ -208,10 +211,17 @@ int cf_dns_getnameinfo(cf_loop *loop, const struct sockaddr *addr, socklen_t add
     r->is_name = 1;
     r->cb = (void *)cb;
     r->data = data;
+    r->site = site;
     memcpy(&r->addr, addr, addrlen);
     r->addrlen = addrlen;
     r->flags = flags;
     return submit(r, req);
+}
+
+int(cf_dns_getnameinfo)(cf_loop *loop, const struct sockaddr *addr, socklen_t addrlen, int flags,
+                        cf_dns_nameinfo_cb cb, void *data, cf_dns_req **req)
+{
+    return nameinfo_start(loop, addr, addrlen, flags, cb, data, req, cf_site_take());
 }
 
 int cf_dns_cancel(cf_dns_req *req)
@@ -225,14 +235,17 @@ int cf_dns_cancel(cf_dns_req *req)
 
 /* ---- promise forms ---- */
 
-cf_promise *cf_dns_getaddrinfo_p(cf_loop *loop, const char *host, const char *service,
-                                 const struct addrinfo *hints)
+cf_promise *(cf_dns_getaddrinfo_p)(cf_loop *loop, const char *host, const char *service,
+                                   const struct addrinfo *hints)
 {
+    cf_site site = cf_site_take();
     cf_promise *p = cf_promise_new(loop);
     if (!p)
         return NULL;
-    int rc = addrinfo_start(loop, host, service, hints, NULL, NULL, cf_promise_retain(p), NULL);
-    return cf__io_p_started(p, rc, "getaddrinfo %s", host ? host : (service ? service : "(null)"));
+    int rc =
+        addrinfo_start(loop, host, service, hints, NULL, NULL, cf_promise_retain(p), NULL, site);
+    return cf__io_p_started(p, site, rc, "getaddrinfo %s",
+                            host ? host : (service ? service : "(null)"));
 }
 
 /* The promise form's completion: the promise takes the addrinfo list (freeaddrinfo). */
@@ -266,13 +279,14 @@ static void nameinfo_settle(int status, const cf_error *err, const char *host, c
     cf__io_settle(data, status, err, n, cf_free);
 }
 
-cf_promise *cf_dns_getnameinfo_p(cf_loop *loop, const struct sockaddr *addr, socklen_t addrlen,
-                                 int flags)
+cf_promise *(cf_dns_getnameinfo_p)(cf_loop *loop, const struct sockaddr *addr, socklen_t addrlen,
+                                   int flags)
 {
+    cf_site site = cf_site_take();
     cf_promise *p = cf_promise_new(loop);
     if (!p)
         return NULL;
-    int rc =
-        cf_dns_getnameinfo(loop, addr, addrlen, flags, nameinfo_settle, cf_promise_retain(p), NULL);
-    return cf__io_p_started(p, rc, "getnameinfo");
+    int rc = nameinfo_start(loop, addr, addrlen, flags, nameinfo_settle, cf_promise_retain(p), NULL,
+                            site);
+    return cf__io_p_started(p, site, rc, "getnameinfo");
 }

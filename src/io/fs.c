@@ -72,6 +72,7 @@ typedef struct fs_req {
     enum cb_kind kind;
     void *cb;
     void *data;
+    cf_site site; /* where the user started the operation: its error names it */
     char *path;
     char *path2;
     int fd;
@@ -588,10 +589,10 @@ static const cf_error *req_error(fs_req *r, cf_error *fb)
 {
     const char *call = r->failed ? r->failed : op_names[r->op];
     if (r->op == OP_RENAME)
-        return cf__io_err(fb, r->status, "%s '%s' -> '%s'", call, r->path, r->path2);
+        return cf__io_err(fb, r->site, r->status, "%s '%s' -> '%s'", call, r->path, r->path2);
     if (r->path)
-        return cf__io_err(fb, r->status, "%s '%s'", call, r->path);
-    return cf__io_err(fb, r->status, "%s (fd %d)", call, r->fd);
+        return cf__io_err(fb, r->site, r->status, "%s '%s'", call, r->path);
+    return cf__io_err(fb, r->site, r->status, "%s (fd %d)", call, r->fd);
 }
 
 static void call_back(fs_req *r, const cf_error *e)
@@ -628,7 +629,8 @@ static void done_fn(cf__work *w, int status)
     req_free(r);
 }
 
-static fs_req *req_new(cf_loop *loop, enum fs_op op, enum cb_kind kind, void *cb, void *data)
+static fs_req *req_new(cf_loop *loop, enum fs_op op, enum cb_kind kind, void *cb, void *data,
+                       cf_site site)
 {
     fs_req *r = cf__calloc(1, sizeof *r);
     if (!r)
@@ -638,6 +640,7 @@ static fs_req *req_new(cf_loop *loop, enum fs_op op, enum cb_kind kind, void *cb
     r->kind = kind;
     r->cb = cb;
     r->data = data;
+    r->site = site;
     r->fd = -1;
     return r;
 }
@@ -661,60 +664,73 @@ nomem:
 }
 
 /* The common start of a callback form: check, allocate. */
-#define REQ_NEW(r, loop, op, kind, cb, data)                                                       \
+#define REQ_NEW(r, loop, op, kind, cb, data, site)                                                 \
     do {                                                                                           \
         if (!(loop) || !(cb))                                                                      \
             return CF_EINVAL;                                                                      \
-        (r) = req_new((loop), (op), (kind), (void *)(cb), (data));                                 \
+        (r) = req_new((loop), (op), (kind), (void *)(cb), (data), (site));                         \
         if (!(r))                                                                                  \
             return CF_ENOMEM;                                                                      \
     } while (0)
 
-/* ---- callback forms ---- */
+/*
+ * ---- callback forms ----
+ *
+ * Each public function takes its caller's site (recorded by the header's CF_AT wrapper) and
+ * calls a helper that takes the site as an argument; the promise forms call the same helpers
+ * with their own caller's site, never the public (wrapped) names.
+ */
 
-int cf_fs_open(cf_loop *loop, const char *path, int flags, int mode, cf_fs_cb cb, void *data)
+static int open_op(cf_loop *loop, const char *path, int flags, int mode, cf_fs_cb cb, void *data,
+                   cf_site site)
 {
     if (!path)
         return CF_EINVAL;
     fs_req *r;
-    REQ_NEW(r, loop, OP_OPEN, CB_PLAIN, cb, data);
+    REQ_NEW(r, loop, OP_OPEN, CB_PLAIN, cb, data, site);
     r->flags = flags;
     r->mode = mode;
     return req_submit(r, path, NULL);
 }
 
-static int fd_op(cf_loop *loop, int fd, enum fs_op op, enum cb_kind kind, void *cb, void *data)
+int(cf_fs_open)(cf_loop *loop, const char *path, int flags, int mode, cf_fs_cb cb, void *data)
+{
+    return open_op(loop, path, flags, mode, cb, data, cf_site_take());
+}
+
+static int fd_op(cf_loop *loop, int fd, enum fs_op op, enum cb_kind kind, void *cb, void *data,
+                 cf_site site)
 {
     if (fd < 0)
         return CF_EINVAL;
     fs_req *r;
-    REQ_NEW(r, loop, op, kind, cb, data);
+    REQ_NEW(r, loop, op, kind, cb, data, site);
     r->fd = fd;
     return req_submit(r, NULL, NULL);
 }
 
-int cf_fs_close(cf_loop *loop, int fd, cf_fs_cb cb, void *data)
+int(cf_fs_close)(cf_loop *loop, int fd, cf_fs_cb cb, void *data)
 {
-    return fd_op(loop, fd, OP_CLOSE, CB_PLAIN, (void *)cb, data);
+    return fd_op(loop, fd, OP_CLOSE, CB_PLAIN, (void *)cb, data, cf_site_take());
 }
 
-int cf_fs_fsync(cf_loop *loop, int fd, cf_fs_cb cb, void *data)
+int(cf_fs_fsync)(cf_loop *loop, int fd, cf_fs_cb cb, void *data)
 {
-    return fd_op(loop, fd, OP_FSYNC, CB_PLAIN, (void *)cb, data);
+    return fd_op(loop, fd, OP_FSYNC, CB_PLAIN, (void *)cb, data, cf_site_take());
 }
 
-int cf_fs_fstat(cf_loop *loop, int fd, cf_fs_stat_cb cb, void *data)
+int(cf_fs_fstat)(cf_loop *loop, int fd, cf_fs_stat_cb cb, void *data)
 {
-    return fd_op(loop, fd, OP_FSTAT, CB_STAT, (void *)cb, data);
+    return fd_op(loop, fd, OP_FSTAT, CB_STAT, (void *)cb, data, cf_site_take());
 }
 
 static int rw_op(cf_loop *loop, enum fs_op op, int fd, void *buf, size_t len, int64_t offset,
-                 cf_fs_cb cb, void *data)
+                 cf_fs_cb cb, void *data, cf_site site)
 {
-    if (fd < 0 || (!buf && len) || offset < -1)
+    if ((op == OP_WRITE && len > INT_MAX) || fd < 0 || (!buf && len) || offset < -1)
         return CF_EINVAL;
     fs_req *r;
-    REQ_NEW(r, loop, op, CB_PLAIN, cb, data);
+    REQ_NEW(r, loop, op, CB_PLAIN, cb, data, site);
     r->fd = fd;
     r->buf = buf;
     r->len = len;
@@ -722,115 +738,121 @@ static int rw_op(cf_loop *loop, enum fs_op op, int fd, void *buf, size_t len, in
     return req_submit(r, NULL, NULL);
 }
 
-int cf_fs_read(cf_loop *loop, int fd, void *buf, size_t len, int64_t offset, cf_fs_cb cb,
-               void *data)
-{
-    return rw_op(loop, OP_READ, fd, buf, len, offset, cb, data);
-}
-
-int cf_fs_write(cf_loop *loop, int fd, const void *buf, size_t len, int64_t offset, cf_fs_cb cb,
+int(cf_fs_read)(cf_loop *loop, int fd, void *buf, size_t len, int64_t offset, cf_fs_cb cb,
                 void *data)
 {
-    if (len > INT_MAX)
-        return CF_EINVAL;
-    return rw_op(loop, OP_WRITE, fd, (void *)buf, len, offset, cb, data);
+    return rw_op(loop, OP_READ, fd, buf, len, offset, cb, data, cf_site_take());
 }
 
-int cf_fs_read_file(cf_loop *loop, const char *path, cf_fs_data_cb cb, void *data)
+int(cf_fs_write)(cf_loop *loop, int fd, const void *buf, size_t len, int64_t offset, cf_fs_cb cb,
+                 void *data)
 {
-    if (!path)
-        return CF_EINVAL;
-    fs_req *r;
-    REQ_NEW(r, loop, OP_READ_FILE, CB_DATA, cb, data);
-    return req_submit(r, path, NULL);
+    return rw_op(loop, OP_WRITE, fd, (void *)buf, len, offset, cb, data, cf_site_take());
 }
 
 static int write_file(cf_loop *loop, enum fs_op op, const char *path, const void *bytes, size_t len,
-                      int flags, cf_fs_cb cb, void *data)
+                      int flags, cf_fs_cb cb, void *data, cf_site site)
 {
     if (!path || (!bytes && len))
         return CF_EINVAL;
     fs_req *r;
-    REQ_NEW(r, loop, op, CB_PLAIN, cb, data);
+    REQ_NEW(r, loop, op, CB_PLAIN, cb, data, site);
     r->buf = (void *)bytes;
     r->len = len;
     r->flags = flags;
     return req_submit(r, path, NULL);
 }
 
-int cf_fs_write_file(cf_loop *loop, const char *path, const void *bytes, size_t len, int flags,
-                     cf_fs_cb cb, void *data)
+int(cf_fs_write_file)(cf_loop *loop, const char *path, const void *bytes, size_t len, int flags,
+                      cf_fs_cb cb, void *data)
 {
-    return write_file(loop, OP_WRITE_FILE, path, bytes, len, flags, cb, data);
+    return write_file(loop, OP_WRITE_FILE, path, bytes, len, flags, cb, data, cf_site_take());
 }
 
-int cf_fs_append_file(cf_loop *loop, const char *path, const void *bytes, size_t len, cf_fs_cb cb,
-                      void *data)
+int(cf_fs_append_file)(cf_loop *loop, const char *path, const void *bytes, size_t len, cf_fs_cb cb,
+                       void *data)
 {
-    return write_file(loop, OP_APPEND_FILE, path, bytes, len, 0, cb, data);
+    return write_file(loop, OP_APPEND_FILE, path, bytes, len, 0, cb, data, cf_site_take());
 }
 
 static int path_op(cf_loop *loop, enum fs_op op, enum cb_kind kind, const char *path,
-                   const char *path2, void *cb, void *data)
+                   const char *path2, void *cb, void *data, cf_site site)
 {
     if (!path || (op == OP_RENAME && !path2))
         return CF_EINVAL;
     fs_req *r;
-    REQ_NEW(r, loop, op, kind, cb, data);
+    REQ_NEW(r, loop, op, kind, cb, data, site);
     return req_submit(r, path, path2);
 }
 
-int cf_fs_rename(cf_loop *loop, const char *from, const char *to, cf_fs_cb cb, void *data)
+int(cf_fs_read_file)(cf_loop *loop, const char *path, cf_fs_data_cb cb, void *data)
 {
-    return path_op(loop, OP_RENAME, CB_PLAIN, from, to, (void *)cb, data);
+    return path_op(loop, OP_READ_FILE, CB_DATA, path, NULL, (void *)cb, data, cf_site_take());
 }
 
-int cf_fs_unlink(cf_loop *loop, const char *path, cf_fs_cb cb, void *data)
+int(cf_fs_rename)(cf_loop *loop, const char *from, const char *to, cf_fs_cb cb, void *data)
 {
-    return path_op(loop, OP_UNLINK, CB_PLAIN, path, NULL, (void *)cb, data);
+    return path_op(loop, OP_RENAME, CB_PLAIN, from, to, (void *)cb, data, cf_site_take());
 }
 
-int cf_fs_rmdir(cf_loop *loop, const char *path, cf_fs_cb cb, void *data)
+int(cf_fs_unlink)(cf_loop *loop, const char *path, cf_fs_cb cb, void *data)
 {
-    return path_op(loop, OP_RMDIR, CB_PLAIN, path, NULL, (void *)cb, data);
+    return path_op(loop, OP_UNLINK, CB_PLAIN, path, NULL, (void *)cb, data, cf_site_take());
 }
 
-int cf_fs_readdir(cf_loop *loop, const char *path, cf_fs_readdir_cb cb, void *data)
+int(cf_fs_rmdir)(cf_loop *loop, const char *path, cf_fs_cb cb, void *data)
 {
-    return path_op(loop, OP_READDIR, CB_DIR, path, NULL, (void *)cb, data);
+    return path_op(loop, OP_RMDIR, CB_PLAIN, path, NULL, (void *)cb, data, cf_site_take());
 }
 
-int cf_fs_realpath(cf_loop *loop, const char *path, cf_fs_path_cb cb, void *data)
+int(cf_fs_readdir)(cf_loop *loop, const char *path, cf_fs_readdir_cb cb, void *data)
 {
-    return path_op(loop, OP_REALPATH, CB_PATH, path, NULL, (void *)cb, data);
+    return path_op(loop, OP_READDIR, CB_DIR, path, NULL, (void *)cb, data, cf_site_take());
 }
 
-int cf_fs_stat(cf_loop *loop, const char *path, cf_fs_stat_cb cb, void *data)
+int(cf_fs_realpath)(cf_loop *loop, const char *path, cf_fs_path_cb cb, void *data)
 {
-    return path_op(loop, OP_STAT, CB_STAT, path, NULL, (void *)cb, data);
+    return path_op(loop, OP_REALPATH, CB_PATH, path, NULL, (void *)cb, data, cf_site_take());
 }
 
-int cf_fs_lstat(cf_loop *loop, const char *path, cf_fs_stat_cb cb, void *data)
+int(cf_fs_stat)(cf_loop *loop, const char *path, cf_fs_stat_cb cb, void *data)
 {
-    return path_op(loop, OP_LSTAT, CB_STAT, path, NULL, (void *)cb, data);
+    return path_op(loop, OP_STAT, CB_STAT, path, NULL, (void *)cb, data, cf_site_take());
 }
 
-int cf_fs_mkstemp(cf_loop *loop, const char *dir, const char *prefix, cf_fs_path_cb cb, void *data)
+int(cf_fs_lstat)(cf_loop *loop, const char *path, cf_fs_stat_cb cb, void *data)
+{
+    return path_op(loop, OP_LSTAT, CB_STAT, path, NULL, (void *)cb, data, cf_site_take());
+}
+
+static int mkstemp_op(cf_loop *loop, const char *dir, const char *prefix, cf_fs_path_cb cb,
+                      void *data, cf_site site)
 {
     if (prefix && strchr(prefix, '/'))
         return CF_EINVAL;
-    return path_op(loop, OP_MKSTEMP, CB_PATH, dir, prefix, (void *)cb, data);
+    return path_op(loop, OP_MKSTEMP, CB_PATH, dir, prefix, (void *)cb, data, site);
 }
 
-int cf_fs_mkdir(cf_loop *loop, const char *path, int mode, int flags, cf_fs_cb cb, void *data)
+int(cf_fs_mkstemp)(cf_loop *loop, const char *dir, const char *prefix, cf_fs_path_cb cb, void *data)
+{
+    return mkstemp_op(loop, dir, prefix, cb, data, cf_site_take());
+}
+
+static int mkdir_op(cf_loop *loop, const char *path, int mode, int flags, cf_fs_cb cb, void *data,
+                    cf_site site)
 {
     if (!path)
         return CF_EINVAL;
     fs_req *r;
-    REQ_NEW(r, loop, OP_MKDIR, CB_PLAIN, cb, data);
+    REQ_NEW(r, loop, OP_MKDIR, CB_PLAIN, cb, data, site);
     r->mode = mode;
     r->flags = flags;
     return req_submit(r, path, NULL);
+}
+
+int(cf_fs_mkdir)(cf_loop *loop, const char *path, int mode, int flags, cf_fs_cb cb, void *data)
+{
+    return mkdir_op(loop, path, mode, flags, cb, data, cf_site_take());
 }
 
 /* ---- promise forms ---- */
@@ -923,137 +945,152 @@ static void p_temp_cb(int status, const cf_error *err, const char *path, void *d
     cf__io_settle(data, status, err, tf, cf_free);
 }
 
-/* The start of every `_p`: a promise, or NULL when it cannot be allocated. */
-#define P_NEW(p, loop)                                                                             \
+/*
+ * The start of every `_p`: take the caller's site (first, so that it is never left for a later
+ * operation), then a promise, or NULL when it cannot be allocated.
+ */
+#define P_NEW(p, site, loop)                                                                       \
+    cf_site site = cf_site_take();                                                                 \
     cf_promise *p = cf_promise_new(loop);                                                          \
     if (!p)                                                                                        \
     return NULL
 
 #define P_ARG(x) ((x) ? (x) : "(null)")
 
-cf_promise *cf_fs_open_p(cf_loop *loop, const char *path, int flags, int mode)
+cf_promise *(cf_fs_open_p)(cf_loop *loop, const char *path, int flags, int mode)
 {
-    P_NEW(p, loop);
-    int rc = cf_fs_open(loop, path, flags, mode, p_int_cb, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "open '%s'", P_ARG(path));
+    P_NEW(p, site, loop);
+    int rc = open_op(loop, path, flags, mode, p_int_cb, cf_promise_retain(p), site);
+    return cf__io_p_started(p, site, rc, "open '%s'", P_ARG(path));
 }
 
-cf_promise *cf_fs_close_p(cf_loop *loop, int fd)
+cf_promise *(cf_fs_close_p)(cf_loop *loop, int fd)
 {
-    P_NEW(p, loop);
-    int rc = cf_fs_close(loop, fd, p_int_cb, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "close (fd %d)", fd);
+    P_NEW(p, site, loop);
+    int rc = fd_op(loop, fd, OP_CLOSE, CB_PLAIN, (void *)p_int_cb, cf_promise_retain(p), site);
+    return cf__io_p_started(p, site, rc, "close (fd %d)", fd);
 }
 
-cf_promise *cf_fs_read_p(cf_loop *loop, int fd, void *buf, size_t len, int64_t offset)
+cf_promise *(cf_fs_read_p)(cf_loop *loop, int fd, void *buf, size_t len, int64_t offset)
 {
-    P_NEW(p, loop);
-    int rc = cf_fs_read(loop, fd, buf, len, offset, p_int_cb, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "read (fd %d)", fd);
+    P_NEW(p, site, loop);
+    int rc = rw_op(loop, OP_READ, fd, buf, len, offset, p_int_cb, cf_promise_retain(p), site);
+    return cf__io_p_started(p, site, rc, "read (fd %d)", fd);
 }
 
-cf_promise *cf_fs_write_p(cf_loop *loop, int fd, const void *buf, size_t len, int64_t offset)
+cf_promise *(cf_fs_write_p)(cf_loop *loop, int fd, const void *buf, size_t len, int64_t offset)
 {
-    P_NEW(p, loop);
-    int rc = cf_fs_write(loop, fd, buf, len, offset, p_int_cb, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "write (fd %d)", fd);
+    P_NEW(p, site, loop);
+    int rc =
+        rw_op(loop, OP_WRITE, fd, (void *)buf, len, offset, p_int_cb, cf_promise_retain(p), site);
+    return cf__io_p_started(p, site, rc, "write (fd %d)", fd);
 }
 
-cf_promise *cf_fs_fsync_p(cf_loop *loop, int fd)
+cf_promise *(cf_fs_fsync_p)(cf_loop *loop, int fd)
 {
-    P_NEW(p, loop);
-    int rc = cf_fs_fsync(loop, fd, p_int_cb, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "fsync (fd %d)", fd);
+    P_NEW(p, site, loop);
+    int rc = fd_op(loop, fd, OP_FSYNC, CB_PLAIN, (void *)p_int_cb, cf_promise_retain(p), site);
+    return cf__io_p_started(p, site, rc, "fsync (fd %d)", fd);
 }
 
-cf_promise *cf_fs_read_file_p(cf_loop *loop, const char *path)
+cf_promise *(cf_fs_read_file_p)(cf_loop *loop, const char *path)
 {
-    P_NEW(p, loop);
-    int rc = cf_fs_read_file(loop, path, p_data_cb, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "open '%s'", P_ARG(path));
+    P_NEW(p, site, loop);
+    int rc = path_op(loop, OP_READ_FILE, CB_DATA, path, NULL, (void *)p_data_cb,
+                     cf_promise_retain(p), site);
+    return cf__io_p_started(p, site, rc, "open '%s'", P_ARG(path));
 }
 
-cf_promise *cf_fs_write_file_p(cf_loop *loop, const char *path, const void *bytes, size_t len,
-                               int flags)
+cf_promise *(cf_fs_write_file_p)(cf_loop *loop, const char *path, const void *bytes, size_t len,
+                                 int flags)
 {
-    P_NEW(p, loop);
-    int rc = cf_fs_write_file(loop, path, bytes, len, flags, p_int_cb, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "open '%s'", P_ARG(path));
+    P_NEW(p, site, loop);
+    int rc = write_file(loop, OP_WRITE_FILE, path, bytes, len, flags, p_int_cb,
+                        cf_promise_retain(p), site);
+    return cf__io_p_started(p, site, rc, "open '%s'", P_ARG(path));
 }
 
-cf_promise *cf_fs_append_file_p(cf_loop *loop, const char *path, const void *bytes, size_t len)
+cf_promise *(cf_fs_append_file_p)(cf_loop *loop, const char *path, const void *bytes, size_t len)
 {
-    P_NEW(p, loop);
-    int rc = cf_fs_append_file(loop, path, bytes, len, p_int_cb, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "open '%s'", P_ARG(path));
+    P_NEW(p, site, loop);
+    int rc =
+        write_file(loop, OP_APPEND_FILE, path, bytes, len, 0, p_int_cb, cf_promise_retain(p), site);
+    return cf__io_p_started(p, site, rc, "open '%s'", P_ARG(path));
 }
 
-cf_promise *cf_fs_rename_p(cf_loop *loop, const char *from, const char *to)
+cf_promise *(cf_fs_rename_p)(cf_loop *loop, const char *from, const char *to)
 {
-    P_NEW(p, loop);
-    int rc = cf_fs_rename(loop, from, to, p_int_cb, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "rename '%s' -> '%s'", P_ARG(from), P_ARG(to));
+    P_NEW(p, site, loop);
+    int rc =
+        path_op(loop, OP_RENAME, CB_PLAIN, from, to, (void *)p_int_cb, cf_promise_retain(p), site);
+    return cf__io_p_started(p, site, rc, "rename '%s' -> '%s'", P_ARG(from), P_ARG(to));
 }
 
-cf_promise *cf_fs_unlink_p(cf_loop *loop, const char *path)
+cf_promise *(cf_fs_unlink_p)(cf_loop *loop, const char *path)
 {
-    P_NEW(p, loop);
-    int rc = cf_fs_unlink(loop, path, p_int_cb, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "unlink '%s'", P_ARG(path));
+    P_NEW(p, site, loop);
+    int rc = path_op(loop, OP_UNLINK, CB_PLAIN, path, NULL, (void *)p_int_cb, cf_promise_retain(p),
+                     site);
+    return cf__io_p_started(p, site, rc, "unlink '%s'", P_ARG(path));
 }
 
-cf_promise *cf_fs_mkdir_p(cf_loop *loop, const char *path, int mode, int flags)
+cf_promise *(cf_fs_mkdir_p)(cf_loop *loop, const char *path, int mode, int flags)
 {
-    P_NEW(p, loop);
-    int rc = cf_fs_mkdir(loop, path, mode, flags, p_int_cb, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "mkdir '%s'", P_ARG(path));
+    P_NEW(p, site, loop);
+    int rc = mkdir_op(loop, path, mode, flags, p_int_cb, cf_promise_retain(p), site);
+    return cf__io_p_started(p, site, rc, "mkdir '%s'", P_ARG(path));
 }
 
-cf_promise *cf_fs_rmdir_p(cf_loop *loop, const char *path)
+cf_promise *(cf_fs_rmdir_p)(cf_loop *loop, const char *path)
 {
-    P_NEW(p, loop);
-    int rc = cf_fs_rmdir(loop, path, p_int_cb, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "rmdir '%s'", P_ARG(path));
+    P_NEW(p, site, loop);
+    int rc =
+        path_op(loop, OP_RMDIR, CB_PLAIN, path, NULL, (void *)p_int_cb, cf_promise_retain(p), site);
+    return cf__io_p_started(p, site, rc, "rmdir '%s'", P_ARG(path));
 }
 
-cf_promise *cf_fs_readdir_p(cf_loop *loop, const char *path)
+cf_promise *(cf_fs_readdir_p)(cf_loop *loop, const char *path)
 {
-    P_NEW(p, loop);
-    int rc = cf_fs_readdir(loop, path, p_dir_cb, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "scandir '%s'", P_ARG(path));
+    P_NEW(p, site, loop);
+    int rc =
+        path_op(loop, OP_READDIR, CB_DIR, path, NULL, (void *)p_dir_cb, cf_promise_retain(p), site);
+    return cf__io_p_started(p, site, rc, "scandir '%s'", P_ARG(path));
 }
 
-cf_promise *cf_fs_realpath_p(cf_loop *loop, const char *path)
+cf_promise *(cf_fs_realpath_p)(cf_loop *loop, const char *path)
 {
-    P_NEW(p, loop);
-    int rc = cf_fs_realpath(loop, path, p_path_cb, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "realpath '%s'", P_ARG(path));
+    P_NEW(p, site, loop);
+    int rc = path_op(loop, OP_REALPATH, CB_PATH, path, NULL, (void *)p_path_cb,
+                     cf_promise_retain(p), site);
+    return cf__io_p_started(p, site, rc, "realpath '%s'", P_ARG(path));
 }
 
-cf_promise *cf_fs_mkstemp_p(cf_loop *loop, const char *dir, const char *prefix)
+cf_promise *(cf_fs_mkstemp_p)(cf_loop *loop, const char *dir, const char *prefix)
 {
-    P_NEW(p, loop);
-    int rc = cf_fs_mkstemp(loop, dir, prefix, p_temp_cb, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "mkstemp '%s'", P_ARG(dir));
+    P_NEW(p, site, loop);
+    int rc = mkstemp_op(loop, dir, prefix, p_temp_cb, cf_promise_retain(p), site);
+    return cf__io_p_started(p, site, rc, "mkstemp '%s'", P_ARG(dir));
 }
 
-cf_promise *cf_fs_stat_p(cf_loop *loop, const char *path)
+cf_promise *(cf_fs_stat_p)(cf_loop *loop, const char *path)
 {
-    P_NEW(p, loop);
-    int rc = cf_fs_stat(loop, path, p_stat_cb, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "stat '%s'", P_ARG(path));
+    P_NEW(p, site, loop);
+    int rc =
+        path_op(loop, OP_STAT, CB_STAT, path, NULL, (void *)p_stat_cb, cf_promise_retain(p), site);
+    return cf__io_p_started(p, site, rc, "stat '%s'", P_ARG(path));
 }
 
-cf_promise *cf_fs_lstat_p(cf_loop *loop, const char *path)
+cf_promise *(cf_fs_lstat_p)(cf_loop *loop, const char *path)
 {
-    P_NEW(p, loop);
-    int rc = cf_fs_lstat(loop, path, p_stat_cb, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "lstat '%s'", P_ARG(path));
+    P_NEW(p, site, loop);
+    int rc =
+        path_op(loop, OP_LSTAT, CB_STAT, path, NULL, (void *)p_stat_cb, cf_promise_retain(p), site);
+    return cf__io_p_started(p, site, rc, "lstat '%s'", P_ARG(path));
 }
 
-cf_promise *cf_fs_fstat_p(cf_loop *loop, int fd)
+cf_promise *(cf_fs_fstat_p)(cf_loop *loop, int fd)
 {
-    P_NEW(p, loop);
-    int rc = cf_fs_fstat(loop, fd, p_stat_cb, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "fstat (fd %d)", fd);
+    P_NEW(p, site, loop);
+    int rc = fd_op(loop, fd, OP_FSTAT, CB_STAT, (void *)p_stat_cb, cf_promise_retain(p), site);
+    return cf__io_p_started(p, site, rc, "fstat (fd %d)", fd);
 }

@@ -11,6 +11,9 @@
  * paths and `job_status`; the first failure is kept in `error` and every later call
  * returns it; the writer is freed after the commit or abort callback, and only once no job
  * runs.
+ *
+ * Places: the error of a failure names the caller of cf_fs_writer_open (the creation and the
+ * writes), or of cf_fs_writer_commit (the commit's fsync and rename).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -33,6 +36,8 @@ enum end { END_NONE, END_COMMIT, END_ABORT };
 struct cf_fs_writer {
     cf__work work;
     cf_loop *loop;
+    cf_site site;     /* where cf_fs_writer_open was called */
+    cf_site end_site; /* where cf_fs_writer_commit was called */
     char *path;
     char *tmp; /* PATH_MAX + 8 bytes */
     int fd;
@@ -189,12 +194,19 @@ int cf_fs_writer_full(const cf_fs_writer *w)
     return w && queued(w) >= w->high_water;
 }
 
-static void set_error(cf_fs_writer *w, int code, const char *step)
+/* Keep the first failure, `code`, as the writer's error, placed at `site`. */
+static void set_error(cf_fs_writer *w, cf_site site, int code, const char *step)
 {
     if (w->error)
         return;
     w->error = code;
-    w->err = CF_ERROR_SYS(code, "%s '%s'", step ? step : "write", w->path);
+    w->err = CF_ERROR_SYS_AT(site, code, "%s '%s'", step ? step : "write", w->path);
+}
+
+/* The place of a failure at the end: the commit's caller, else the open's. */
+static cf_site end_site(const cf_fs_writer *w)
+{
+    return w->end_site.file ? w->end_site : w->site;
 }
 
 static const cf_error *error_of(cf_fs_writer *w, cf_error *fb)
@@ -244,7 +256,7 @@ static void finish(cf_fs_writer *w)
     const cf_error *e = status ? error_of(w, &fb) : NULL;
     if (w->drain_cb || w->drain_p) {
         if (!w->error)
-            set_error(w, CF_ECLOSED, "write");
+            set_error(w, end_site(w), CF_ECLOSED, "write");
         report_drain(w);
     }
     if (w->end_cb)
@@ -299,7 +311,7 @@ static void done_fn(cf__work *wk, int status)
     if (status == 0)
         status = w->job_status;
     if (status < 0)
-        set_error(w, status, w->job_step);
+        set_error(w, job == JOB_COMMIT ? end_site(w) : w->site, status, w->job_step);
     if (job == JOB_CREATE && status == 0)
         w->opened = 1;
     if (job == JOB_WRITE)
@@ -322,19 +334,21 @@ static void start_job(cf_fs_writer *w, enum job job)
     if (rc < 0) {
         w->busy = 0;
         w->job = JOB_NONE;
-        set_error(w, rc, "write");
+        set_error(w, job == JOB_COMMIT ? end_site(w) : w->site, rc, "write");
         /* Nothing can be done through the pool any more; leave the rest to the caller. */
     }
 }
 
-int cf_fs_writer_open(cf_loop *loop, const char *path, size_t high_water, cf_fs_writer **out)
+int(cf_fs_writer_open)(cf_loop *loop, const char *path, size_t high_water, cf_fs_writer **out)
 {
+    cf_site site = cf_site_take();
     if (!loop || !path || !*path || !out)
         return CF_EINVAL;
     cf_fs_writer *w = cf__calloc(1, sizeof *w);
     if (!w)
         return CF_ENOMEM;
     w->loop = loop;
+    w->site = site;
     w->fd = -1;
     w->high_water = high_water ? high_water : CF_FS_WRITER_HIGH_WATER;
     cf__dbuf_init(&w->fill, 0);
@@ -399,15 +413,16 @@ int cf_fs_writer_on_drain(cf_fs_writer *w, cf_fs_writer_cb cb, void *data)
     return 0;
 }
 
-cf_promise *cf_fs_writer_drain_p(cf_fs_writer *w)
+cf_promise *(cf_fs_writer_drain_p)(cf_fs_writer *w)
 {
+    cf_site site = cf_site_take();
     if (!w)
         return NULL;
     cf_promise *p = cf_promise_new(w->loop);
     if (!p)
         return NULL;
     if (w->end != END_NONE) {
-        cf_promise_reject(p, CF_ERROR_SYS(CF_ECLOSED, "write '%s'", w->path));
+        cf_promise_reject(p, CF_ERROR_SYS_AT(site, CF_ECLOSED, "write '%s'", w->path));
     } else if (w->error) {
         cf_error fb;
         cf_promise_reject(p, cf_error_copy(error_of(w, &fb)));
@@ -422,21 +437,27 @@ cf_promise *cf_fs_writer_drain_p(cf_fs_writer *w)
     return p;
 }
 
-int cf_fs_writer_commit(cf_fs_writer *w, cf_fs_writer_cb cb, void *data)
+static int commit(cf_fs_writer *w, cf_fs_writer_cb cb, void *data, cf_site site)
 {
     if (!w)
         return CF_EINVAL;
     if (w->end != END_NONE)
         return CF_ECLOSED;
     w->end = END_COMMIT;
+    w->end_site = site;
     w->end_cb = cb;
     w->end_data = data;
     if (!w->busy && !w->opened && !w->error) {
         /* The creation could not be submitted: nothing more will happen by itself. */
-        set_error(w, CF_EIO, "open");
+        set_error(w, end_site(w), CF_EIO, "open");
     }
     next_step(w);
     return 0;
+}
+
+int(cf_fs_writer_commit)(cf_fs_writer *w, cf_fs_writer_cb cb, void *data)
+{
+    return commit(w, cb, data, cf_site_take());
 }
 
 static void commit_settle(cf_fs_writer *w, int status, const cf_error *err, void *data)
@@ -445,15 +466,16 @@ static void commit_settle(cf_fs_writer *w, int status, const cf_error *err, void
     cf__io_settle(data, status, err, NULL, NULL);
 }
 
-cf_promise *cf_fs_writer_commit_p(cf_fs_writer *w)
+cf_promise *(cf_fs_writer_commit_p)(cf_fs_writer *w)
 {
+    cf_site site = cf_site_take();
     if (!w)
         return NULL;
     cf_promise *p = cf_promise_new(w->loop);
     if (!p)
         return NULL;
-    int rc = cf_fs_writer_commit(w, commit_settle, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "commit");
+    int rc = commit(w, commit_settle, cf_promise_retain(p), site);
+    return cf__io_p_started(p, site, rc, "commit");
 }
 
 int cf_fs_writer_abort(cf_fs_writer *w, cf_fs_writer_cb cb, void *data)

@@ -32,16 +32,17 @@ cf__io_loop *cf__io_loop_get(cf_loop *loop);
 
 /*
  * The error for a callback: "<formatted text>: <cf_strerror(code)>" (as CF_ERROR_SYS), or,
- * when memory is exhausted, `fb` filled with the code and its bare text. Never NULL. Release
- * it with cf__io_err_free(e, fb) after the callback returns.
+ * when memory is exhausted, `fb` filled with the code and its bare text. Its place is `site`,
+ * where the user started the operation (no place when none was recorded). Never NULL.
+ * Release it with cf__io_err_free(e, fb) after the callback returns.
  */
-const cf_error *cf__io_err(cf_error *fb, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+const cf_error *cf__io_err(cf_error *fb, cf_site site, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void cf__io_err_free(const cf_error *e, const cf_error *fb);
 
 /* Same, but the message is exactly the formatted text (no code text appended). */
-const cf_error *cf__io_err_plain(cf_error *fb, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+const cf_error *cf__io_err_plain(cf_error *fb, cf_site site, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /*
  * A socket address as text: "127.0.0.1:80", "[::1]:80", a Unix socket path, or "?" when it
@@ -74,13 +75,14 @@ void cf__tcp_reader_cancel(cf_tcp *t);
 /* ---- promise forms (io.c) ---- */
 
 /*
- * The promisify glue. A `_p` function makes `p`, passes the callback form an extra reference
- * (cf_promise_retain(p)) as its data, and ends with `return cf__io_p_started(p, rc, ...)`: when
- * the callback form failed (rc < 0), `p` is rejected with "<formatted text>: <cf_strerror(rc)>"
- * and the callback's reference is dropped. Returns `p`.
+ * The promisify glue. A `_p` function takes its caller's site (cf_site_take) first, makes `p`,
+ * passes the callback form's static helper an extra reference (cf_promise_retain(p)) as its
+ * data and the site, and ends with `return cf__io_p_started(p, site, rc, ...)`: when the
+ * callback form failed (rc < 0), `p` is rejected with "<formatted text>: <cf_strerror(rc)>" at
+ * `site` and the callback's reference is dropped. Returns `p`.
  */
-cf_promise *cf__io_p_started(cf_promise *p, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+cf_promise *cf__io_p_started(cf_promise *p, cf_site site, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /*
  * In the callback: settle `p` with `value`/`dtor` (status >= 0) or a copy of `err` (status <

@@ -49,35 +49,37 @@ cf__io_loop *cf__io_loop_get(cf_loop *loop)
     return s;
 }
 
-__attribute__((format(printf, 4, 0))) static const cf_error *
-err_va(cf_error *fb, int code, int plain, const char *fmt, va_list ap)
+__attribute__((format(printf, 5, 0))) static const cf_error *
+err_va(cf_error *fb, cf_site site, int code, int plain, const char *fmt, va_list ap)
 {
     char text[512];
     vsnprintf(text, sizeof text, fmt, ap);
-    cf_error *e = plain ? cf_error_new(code, NULL, 0, NULL, "%s", text)
-                        : cf_error_sys(code, NULL, 0, NULL, "%s", text);
+    cf_error *e = cf_error_at(code, site, NULL, 0, NULL, !plain, "%s", text);
     if (e)
         return e;
     memset(fb, 0, sizeof *fb);
     fb->code = code;
     fb->message = cf_strerror(code);
+    fb->file = site.file;
+    fb->line = site.line;
+    fb->func = site.func;
     return fb;
 }
 
-const cf_error *cf__io_err(cf_error *fb, int code, const char *fmt, ...)
+const cf_error *cf__io_err(cf_error *fb, cf_site site, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    const cf_error *e = err_va(fb, code, 0, fmt, ap);
+    const cf_error *e = err_va(fb, site, code, 0, fmt, ap);
     va_end(ap);
     return e;
 }
 
-const cf_error *cf__io_err_plain(cf_error *fb, int code, const char *fmt, ...)
+const cf_error *cf__io_err_plain(cf_error *fb, cf_site site, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    const cf_error *e = err_va(fb, code, 1, fmt, ap);
+    const cf_error *e = err_va(fb, site, code, 1, fmt, ap);
     va_end(ap);
     return e;
 }
@@ -114,7 +116,7 @@ void cf__io_addr_text(const struct sockaddr *sa, socklen_t salen, char *buf, siz
 
 /* ---- promise forms ---- */
 
-cf_promise *cf__io_p_started(cf_promise *p, int rc, const char *fmt, ...)
+cf_promise *cf__io_p_started(cf_promise *p, cf_site site, int rc, const char *fmt, ...)
 {
     if (rc >= 0)
         return p;
@@ -123,7 +125,7 @@ cf_promise *cf__io_p_started(cf_promise *p, int rc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    cf_promise_reject(p, cf_error_sys(rc, NULL, 0, NULL, "%s", text));
+    cf_promise_reject(p, cf_error_at(rc, site, NULL, 0, NULL, 1, "%s", text));
     cf_promise_release(p); /* the reference meant for the callback */
     return p;
 }

@@ -45,6 +45,7 @@ struct cf_process {
     void *data;
     cf_tcp *stdio[3];
     cf_promise *exit_p;
+    cf_site exit_site; /* where exit_p was first asked for: its rejection names it */
     cf_process_close_cb close_cb;
     void *close_data;
 };
@@ -203,10 +204,10 @@ static int watch_exit(cf_loop *loop, cf_process *p)
 
 /* ---- create ---- */
 
-static int spawn_fail(cf_error **err, int rc, const char *file)
+static int spawn_fail(cf_error **err, cf_site site, int rc, const char *file)
 {
     if (err)
-        *err = CF_ERROR_SYS(rc, "spawn '%s'", file ? file : "(null)");
+        *err = CF_ERROR_SYS_AT(site, rc, "spawn '%s'", file ? file : "(null)");
     return rc;
 }
 
@@ -225,22 +226,23 @@ static int setup(cf_loop *loop, cf_process *p, int mine[3])
     return watch_exit(loop, p);
 }
 
-int cf_process_spawn(cf_loop *loop, const cf_process_options *opts, cf_process_exit_cb exit_cb,
-                     void *data, cf_process **out, cf_error **err)
+int(cf_process_spawn)(cf_loop *loop, const cf_process_options *opts, cf_process_exit_cb exit_cb,
+                      void *data, cf_process **out, cf_error **err)
 {
+    cf_site site = cf_site_take();
     if (err)
         *err = NULL;
     if (!loop || !opts || !opts->file || !out)
-        return spawn_fail(err, CF_EINVAL, opts ? opts->file : NULL);
+        return spawn_fail(err, site, CF_EINVAL, opts ? opts->file : NULL);
     for (int i = 0; i < 3; i++) {
         if (opts->stdio[i] < CF_STDIO_INHERIT || opts->stdio[i] > CF_STDIO_IGNORE)
-            return spawn_fail(err, CF_EINVAL, opts->file);
+            return spawn_fail(err, site, CF_EINVAL, opts->file);
     }
     if (!cf__io_loop_get(loop))
-        return spawn_fail(err, CF_ENOMEM, opts->file);
+        return spawn_fail(err, site, CF_ENOMEM, opts->file);
     cf_process *p = cf__calloc(1, sizeof *p);
     if (!p)
-        return spawn_fail(err, CF_ENOMEM, opts->file);
+        return spawn_fail(err, site, CF_ENOMEM, opts->file);
     p->pidfd = -1;
     p->exit_cb = exit_cb;
     p->data = data;
@@ -253,7 +255,7 @@ int cf_process_spawn(cf_loop *loop, const cf_process_options *opts, cf_process_e
     if (rc < 0) {
         close_fds(mine);
         cf__free(p);
-        return spawn_fail(err, rc, opts->file);
+        return spawn_fail(err, site, rc, opts->file);
     }
     cf__handle_init(loop, &p->h); /* only now: a failed spawn leaves nothing to close */
     rc = setup(loop, p, mine);
@@ -264,7 +266,7 @@ int cf_process_spawn(cf_loop *loop, const cf_process_options *opts, cf_process_e
         waitpid(p->pid, NULL, 0);
         p->exited = 1;
         cf_process_close(p, NULL, NULL);
-        return spawn_fail(err, rc, opts->file);
+        return spawn_fail(err, site, rc, opts->file);
     }
     *out = p;
     return 0;
@@ -300,8 +302,9 @@ int cf_process_kill(cf_process *p, int signum)
     return 0;
 }
 
-cf_promise *cf_process_exit_p(cf_process *p)
+cf_promise *(cf_process_exit_p)(cf_process *p)
 {
+    cf_site site = cf_site_take();
     if (!p)
         return NULL;
     if (p->exited) {
@@ -316,6 +319,7 @@ cf_promise *cf_process_exit_p(cf_process *p)
         p->exit_p = cf_promise_new(p->h.loop);
         if (!p->exit_p)
             return NULL;
+        p->exit_site = site;
     }
     return cf_promise_retain(p->exit_p);
 }
@@ -332,7 +336,8 @@ static void process_closed(cf__handle *h)
     if (p->exit_p) {
         cf_promise *pr = p->exit_p;
         p->exit_p = NULL;
-        cf_promise_reject(pr, CF_ERROR_SYS(CF_ECANCELED, "wait for pid %d", (int)p->pid));
+        cf_promise_reject(
+            pr, CF_ERROR_SYS_AT(p->exit_site, CF_ECANCELED, "wait for pid %d", (int)p->pid));
         cf_promise_release(pr);
     }
     if (p->close_cb)

@@ -23,6 +23,10 @@
  * -1 before connect/listen and after close; `done` is non-empty only while `pend` is queued
  * or the poll-phase code is about to run it.
  *
+ * Places: each operation that reports an error later keeps the site of the user's call that
+ * started it (calcifer/error.h, CF_AT): a write request its own, the handle one per kind
+ * (connect, read, end, listen); the error names that site.
+ *
  * SIGPIPE: writes use writev(2); SIGPIPE is set to ignored (as Node does) when the first
  * stream of a process is made, if it still has its default action, so a write to a closed
  * peer fails with CF_EPIPE instead of killing the process.
@@ -73,6 +77,7 @@ typedef struct wreq {
     cf_queue link;
     cf_tcp_cb cb;
     void *data;
+    cf_site site;      /* where the write was called */
     struct iovec *iov; /* iov[idx..niov) remain */
     unsigned niov;
     unsigned idx;
@@ -93,6 +98,7 @@ struct cf_tcp {
 
     cf_tcp_read_cb read_cb;
     void *read_data;
+    cf_site read_site; /* where reading was started (read_start, read_p, read_all_p) */
 
     cf_queue wq;   /* wreq not yet fully written */
     cf_queue done; /* wreq written or failed, callback not yet run */
@@ -105,6 +111,7 @@ struct cf_tcp {
     cf_tcp_cb end_cb;
     void *end_data;
     int end_status;
+    cf_site end_site;
 
     cf__pending pend;
     unsigned pend_what;
@@ -113,9 +120,11 @@ struct cf_tcp {
     cf_tcp_cb connect_cb;
     void *connect_data;
     int connect_status;
+    cf_site connect_site;
 
     cf_tcp_connection_cb conn_cb;
     void *conn_cb_data;
+    cf_site listen_site;
 
     cf_tcp_close_cb close_cb;
     void *close_data;
@@ -362,7 +371,7 @@ static void report_write(cf_tcp *t, wreq *w)
         if (w->status < 0) {
             char peer[128];
             peer_text(t, peer, sizeof peer);
-            e = cf__io_err(&fb, w->status, "write %s", peer);
+            e = cf__io_err(&fb, w->site, w->status, "write %s", peer);
         }
         w->cb(t, w->status, e, w->data);
         cf__io_err_free(e, &fb);
@@ -381,7 +390,7 @@ static void report_end(cf_tcp *t, int status)
     if (status < 0) {
         char peer[128];
         peer_text(t, peer, sizeof peer);
-        e = cf__io_err(&fb, status, "shutdown %s", peer);
+        e = cf__io_err(&fb, t->end_site, status, "shutdown %s", peer);
     }
     cb(t, status, e, t->end_data);
     cf__io_err_free(e, &fb);
@@ -510,7 +519,8 @@ static void skip(wreq *w, size_t n)
     }
 }
 
-int cf_tcp_write(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb, void *data)
+static int tcp_write(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb, void *data,
+                     cf_site site)
 {
     if (!t || (!bufs && nbufs) || nbufs > IOV_MAX)
         return CF_EINVAL;
@@ -543,6 +553,7 @@ int cf_tcp_write(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb, void
         return CF_ENOMEM;
     w->cb = cb;
     w->data = data;
+    w->site = site;
     w->iov = extra ? (struct iovec *)(w + 1) : w->inl;
     w->niov = (unsigned)nbufs;
     w->idx = 0;
@@ -553,6 +564,11 @@ int cf_tcp_write(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb, void
     }
     skip(w, done);
     return submit(t, w, tried);
+}
+
+int(cf_tcp_write)(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb, void *data)
+{
+    return tcp_write(t, bufs, nbufs, cb, data, cf_site_take());
 }
 
 int cf_tcp_write_copy(cf_tcp *t, const void *bytes, size_t len)
@@ -582,6 +598,7 @@ int cf_tcp_write_copy(cf_tcp *t, const void *bytes, size_t len)
     memcpy(w + 1, (const char *)bytes + off, len - off);
     w->cb = NULL;
     w->data = NULL;
+    w->site = (cf_site){NULL, 0, NULL};
     w->iov = w->inl;
     w->inl[0].iov_base = w + 1;
     w->inl[0].iov_len = len - off;
@@ -607,7 +624,7 @@ size_t cf_tcp_write_queue_size(const cf_tcp *t)
     return t->queued;
 }
 
-int cf_tcp_end(cf_tcp *t, cf_tcp_cb cb, void *data)
+static int tcp_end(cf_tcp *t, cf_tcp_cb cb, void *data, cf_site site)
 {
     if (!t)
         return CF_EINVAL;
@@ -619,6 +636,7 @@ int cf_tcp_end(cf_tcp *t, cf_tcp_cb cb, void *data)
         return CF_ENOTCONN;
     t->end_cb = cb;
     t->end_data = data;
+    t->end_site = site;
     t->flags |= T_ENDING;
     if (cf_queue_empty(&t->wq) && (t->flags & T_CONNECTED)) {
         shutdown_now(t);
@@ -626,6 +644,11 @@ int cf_tcp_end(cf_tcp *t, cf_tcp_cb cb, void *data)
     }
     update_active(t);
     return 0;
+}
+
+int(cf_tcp_end)(cf_tcp *t, cf_tcp_cb cb, void *data)
+{
+    return tcp_end(t, cb, data, cf_site_take());
 }
 
 /* ---- reading ---- */
@@ -643,9 +666,9 @@ static void read_report_error(cf_tcp *t, int status)
     char peer[128];
     peer_text(t, peer, sizeof peer);
     if (status == CF_EOF)
-        e = cf__io_err_plain(&fb, status, "read %s: end of stream", peer);
+        e = cf__io_err_plain(&fb, t->read_site, status, "read %s: end of stream", peer);
     else
-        e = cf__io_err(&fb, status, "read %s", peer);
+        e = cf__io_err(&fb, t->read_site, status, "read %s", peer);
     t->read_cb(t, status, e, NULL, 0, t->read_data);
     cf__io_err_free(e, &fb);
 }
@@ -668,8 +691,9 @@ static void on_readable(cf_tcp *t)
     }
 }
 
-int cf_tcp_read_start(cf_tcp *t, cf_tcp_read_cb cb, void *data)
+int(cf_tcp_read_start)(cf_tcp *t, cf_tcp_read_cb cb, void *data)
 {
+    cf_site site = cf_site_take();
     if (!t || !cb)
         return CF_EINVAL;
     if (cf__handle_is_closing(&t->h))
@@ -680,6 +704,7 @@ int cf_tcp_read_start(cf_tcp *t, cf_tcp_read_cb cb, void *data)
         return CF_EOF;
     t->read_cb = cb;
     t->read_data = data;
+    t->read_site = site;
     t->flags |= T_READING;
     int rc = update_io(t);
     if (rc < 0) {
@@ -771,7 +796,8 @@ static void connect_report(cf_tcp *t, int status)
     cf_tcp_cb cb = t->connect_cb;
     t->connect_cb = NULL;
     cf_error fb;
-    const cf_error *e = status ? cf__io_err(&fb, status, "connect %s", where) : NULL;
+    const cf_error *e =
+        status ? cf__io_err(&fb, t->connect_site, status, "connect %s", where) : NULL;
     cb(t, status, e, t->connect_data);
     cf__io_err_free(e, &fb);
 }
@@ -955,7 +981,8 @@ static int connect_start(cf_tcp *t, conn_req *c, uint64_t timeout_ms)
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
-    return cf_dns_getaddrinfo(loop, c->host, service, &hints, on_resolved, c, &c->dns);
+    /* Not through the wrapper: a failed lookup is reported as the connect's error. */
+    return (cf_dns_getaddrinfo)(loop, c->host, service, &hints, on_resolved, c, &c->dns);
 }
 
 static int connect_check(const cf_tcp *t)
@@ -967,10 +994,12 @@ static int connect_check(const cf_tcp *t)
     return 0;
 }
 
-static int connect_common(cf_tcp *t, conn_req *c, uint64_t timeout_ms, cf_tcp_cb cb, void *data)
+static int connect_common(cf_tcp *t, conn_req *c, uint64_t timeout_ms, cf_tcp_cb cb, void *data,
+                          cf_site site)
 {
     t->connect_cb = cb;
     t->connect_data = data;
+    t->connect_site = site;
     int rc = connect_start(t, c, timeout_ms);
     if (rc < 0) {
         t->conn = NULL;
@@ -988,8 +1017,8 @@ static int connect_common(cf_tcp *t, conn_req *c, uint64_t timeout_ms, cf_tcp_cb
     return rc;
 }
 
-int cf_tcp_connect(cf_tcp *t, const char *host, int port, uint64_t timeout_ms, cf_tcp_cb cb,
-                   void *data)
+static int connect_host(cf_tcp *t, const char *host, int port, uint64_t timeout_ms, cf_tcp_cb cb,
+                        void *data, cf_site site)
 {
     if (!t || !host || !cb || port < 0 || port > 65535)
         return CF_EINVAL;
@@ -1009,7 +1038,13 @@ int cf_tcp_connect(cf_tcp *t, const char *host, int port, uint64_t timeout_ms, c
     parse_numeric(host, port, &c->one, &c->onelen);
     if (!*host)
         c->onelen = 0;
-    return connect_common(t, c, timeout_ms, cb, data);
+    return connect_common(t, c, timeout_ms, cb, data, site);
+}
+
+int(cf_tcp_connect)(cf_tcp *t, const char *host, int port, uint64_t timeout_ms, cf_tcp_cb cb,
+                    void *data)
+{
+    return connect_host(t, host, port, timeout_ms, cb, data, cf_site_take());
 }
 
 static int unix_addr(const char *path, struct sockaddr_storage *ss, socklen_t *len)
@@ -1025,7 +1060,7 @@ static int unix_addr(const char *path, struct sockaddr_storage *ss, socklen_t *l
     return 0;
 }
 
-int cf_tcp_connect_unix(cf_tcp *t, const char *path, cf_tcp_cb cb, void *data)
+static int connect_unix(cf_tcp *t, const char *path, cf_tcp_cb cb, void *data, cf_site site)
 {
     if (!t || !path || !cb)
         return CF_EINVAL;
@@ -1044,7 +1079,12 @@ int cf_tcp_connect_unix(cf_tcp *t, const char *path, cf_tcp_cb cb, void *data)
         return rc;
     }
     t->flags |= T_UNIX;
-    return connect_common(t, c, 0, cb, data);
+    return connect_common(t, c, 0, cb, data, site);
+}
+
+int(cf_tcp_connect_unix)(cf_tcp *t, const char *path, cf_tcp_cb cb, void *data)
+{
+    return connect_unix(t, path, cb, data, cf_site_take());
 }
 
 /* ---- listening and accepting ---- */
@@ -1054,7 +1094,7 @@ static void accept_error(cf_tcp *server, int status)
     cf_error fb;
     char where[128];
     cf__io_addr_text((struct sockaddr *)&server->peer, server->peerlen, where, sizeof where);
-    const cf_error *e = cf__io_err(&fb, status, "accept %s", where);
+    const cf_error *e = cf__io_err(&fb, server->listen_site, status, "accept %s", where);
     server->conn_cb(server, status, e, NULL, server->conn_cb_data);
     cf__io_err_free(e, &fb);
 }
@@ -1147,9 +1187,10 @@ static int listen_fd(cf_tcp *t, const struct sockaddr *sa, socklen_t len, int ba
     return rc;
 }
 
-int cf_tcp_listen(cf_tcp *t, const char *host, int port, int backlog, int flags,
-                  cf_tcp_connection_cb cb, void *data)
+int(cf_tcp_listen)(cf_tcp *t, const char *host, int port, int backlog, int flags,
+                   cf_tcp_connection_cb cb, void *data)
 {
+    cf_site site = cf_site_take();
     if (!t || !cb || port < 0 || port > 65535)
         return CF_EINVAL;
     int rc = connect_check(t);
@@ -1161,12 +1202,14 @@ int cf_tcp_listen(cf_tcp *t, const char *host, int port, int backlog, int flags,
         return CF_EINVAL;
     t->conn_cb = cb;
     t->conn_cb_data = data;
+    t->listen_site = site;
     return listen_fd(t, (struct sockaddr *)&ss, len, backlog, flags);
 }
 
-int cf_tcp_listen_unix(cf_tcp *t, const char *path, int backlog, cf_tcp_connection_cb cb,
-                       void *data)
+int(cf_tcp_listen_unix)(cf_tcp *t, const char *path, int backlog, cf_tcp_connection_cb cb,
+                        void *data)
 {
+    cf_site site = cf_site_take();
     if (!t || !path || !cb)
         return CF_EINVAL;
     int rc = connect_check(t);
@@ -1178,6 +1221,7 @@ int cf_tcp_listen_unix(cf_tcp *t, const char *path, int backlog, cf_tcp_connecti
         return CF_EINVAL;
     t->conn_cb = cb;
     t->conn_cb_data = data;
+    t->listen_site = site;
     t->flags |= T_UNIX;
     return listen_fd(t, (struct sockaddr *)&ss, len, backlog, 0);
 }
@@ -1315,7 +1359,7 @@ static void tcp_closed(cf__handle *h)
             snprintf(where, sizeof where, "%s:%d", t->conn->host, t->conn->port);
         else
             snprintf(where, sizeof where, "?");
-        const cf_error *e = cf__io_err(&fb, CF_ECANCELED, "connect %s", where);
+        const cf_error *e = cf__io_err(&fb, t->connect_site, CF_ECANCELED, "connect %s", where);
         cb(t, CF_ECANCELED, e, t->connect_data);
         cf__io_err_free(e, &fb);
     }
@@ -1399,7 +1443,7 @@ static void reader_cb(cf_tcp *t, int status, const cf_error *err, const char *by
     if (status == CF_EOF) {
         cf_buf *b = cf__io_buf_new(r->buf.data, r->buf.len);
         cf_error fb;
-        const cf_error *e = b ? NULL : cf__io_err(&fb, CF_ENOMEM, "read");
+        const cf_error *e = b ? NULL : cf__io_err(&fb, t->read_site, CF_ENOMEM, "read");
         reader_done(t, b ? 0 : CF_ENOMEM, e, b);
         cf__io_err_free(e, &fb);
         return;
@@ -1411,7 +1455,7 @@ static void reader_cb(cf_tcp *t, int status, const cf_error *err, const char *by
     if (!r->all) {
         cf_buf *b = cf__io_buf_new(bytes, len);
         cf_error fb;
-        const cf_error *e = b ? NULL : cf__io_err(&fb, CF_ENOMEM, "read");
+        const cf_error *e = b ? NULL : cf__io_err(&fb, t->read_site, CF_ENOMEM, "read");
         reader_done(t, b ? 0 : CF_ENOMEM, e, b);
         cf__io_err_free(e, &fb);
         return;
@@ -1421,7 +1465,7 @@ static void reader_cb(cf_tcp *t, int status, const cf_error *err, const char *by
         char peer[128];
         peer_text(t, peer, sizeof peer);
         cf_error fb;
-        const cf_error *e = cf__io_err(&fb, rc, "read %s", peer);
+        const cf_error *e = cf__io_err(&fb, t->read_site, rc, "read %s", peer);
         reader_done(t, rc, e, NULL);
         cf__io_err_free(e, &fb);
     }
@@ -1434,12 +1478,12 @@ void cf__tcp_reader_cancel(cf_tcp *t)
     char peer[128];
     peer_text(t, peer, sizeof peer);
     cf_error fb;
-    const cf_error *e = cf__io_err(&fb, CF_ECANCELED, "read %s", peer);
+    const cf_error *e = cf__io_err(&fb, t->read_site, CF_ECANCELED, "read %s", peer);
     reader_done(t, CF_ECANCELED, e, NULL);
     cf__io_err_free(e, &fb);
 }
 
-static cf_promise *read_p(cf_tcp *t, int all, size_t max)
+static cf_promise *read_p(cf_tcp *t, int all, size_t max, cf_site site)
 {
     if (!t)
         return NULL;
@@ -1470,6 +1514,7 @@ static cf_promise *read_p(cf_tcp *t, int all, size_t max)
         t->reader = r;
         t->read_cb = reader_cb;
         t->read_data = NULL;
+        t->read_site = site;
         t->flags |= T_READING;
         rc = update_io(t);
         if (rc < 0) {
@@ -1483,19 +1528,19 @@ static cf_promise *read_p(cf_tcp *t, int all, size_t max)
     if (rc < 0) {
         char peer[128];
         peer_text(t, peer, sizeof peer);
-        cf_promise_reject(p, CF_ERROR_SYS(rc, "read %s", peer));
+        cf_promise_reject(p, CF_ERROR_SYS_AT(site, rc, "read %s", peer));
     }
     return p;
 }
 
-cf_promise *cf_tcp_read_p(cf_tcp *t)
+cf_promise *(cf_tcp_read_p)(cf_tcp *t)
 {
-    return read_p(t, 0, 0);
+    return read_p(t, 0, 0, cf_site_take());
 }
 
-cf_promise *cf_tcp_read_all_p(cf_tcp *t, size_t max)
+cf_promise *(cf_tcp_read_all_p)(cf_tcp *t, size_t max)
 {
-    return read_p(t, 1, max);
+    return read_p(t, 1, max, cf_site_take());
 }
 
 static void settle_cb(cf_tcp *t, int status, const cf_error *err, void *data)
@@ -1509,55 +1554,59 @@ static void connect_settle_cb(cf_tcp *t, int status, const cf_error *err, void *
     cf__io_settle(data, status, err, status == 0 ? t : NULL, NULL);
 }
 
-cf_promise *cf_tcp_connect_p(cf_tcp *t, const char *host, int port, uint64_t timeout_ms)
+cf_promise *(cf_tcp_connect_p)(cf_tcp *t, const char *host, int port, uint64_t timeout_ms)
 {
+    cf_site site = cf_site_take();
     if (!t)
         return NULL;
     cf_promise *p = cf_promise_new(t->h.loop);
     if (!p)
         return NULL;
-    int rc = cf_tcp_connect(t, host, port, timeout_ms, connect_settle_cb, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "connect %s:%d", host ? host : "(null)", port);
+    int rc = connect_host(t, host, port, timeout_ms, connect_settle_cb, cf_promise_retain(p), site);
+    return cf__io_p_started(p, site, rc, "connect %s:%d", host ? host : "(null)", port);
 }
 
-cf_promise *cf_tcp_connect_unix_p(cf_tcp *t, const char *path)
+cf_promise *(cf_tcp_connect_unix_p)(cf_tcp *t, const char *path)
 {
+    cf_site site = cf_site_take();
     if (!t)
         return NULL;
     cf_promise *p = cf_promise_new(t->h.loop);
     if (!p)
         return NULL;
-    int rc = cf_tcp_connect_unix(t, path, connect_settle_cb, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "connect %s", path ? path : "(null)");
+    int rc = connect_unix(t, path, connect_settle_cb, cf_promise_retain(p), site);
+    return cf__io_p_started(p, site, rc, "connect %s", path ? path : "(null)");
 }
 
-cf_promise *cf_tcp_write_p(cf_tcp *t, const void *bytes, size_t len)
+cf_promise *(cf_tcp_write_p)(cf_tcp *t, const void *bytes, size_t len)
 {
+    cf_site site = cf_site_take();
     if (!t)
         return NULL;
     cf_promise *p = cf_promise_new(t->h.loop);
     if (!p)
         return NULL;
     cf_buf b = {(char *)bytes, len};
-    int rc = cf_tcp_write(t, &b, 1, settle_cb, cf_promise_retain(p));
+    int rc = tcp_write(t, &b, 1, settle_cb, cf_promise_retain(p), site);
     char peer[128];
     if (rc < 0)
         peer_text(t, peer, sizeof peer);
-    return cf__io_p_started(p, rc, "write %s", rc < 0 ? peer : "");
+    return cf__io_p_started(p, site, rc, "write %s", rc < 0 ? peer : "");
 }
 
-cf_promise *cf_tcp_end_p(cf_tcp *t)
+cf_promise *(cf_tcp_end_p)(cf_tcp *t)
 {
+    cf_site site = cf_site_take();
     if (!t)
         return NULL;
     cf_promise *p = cf_promise_new(t->h.loop);
     if (!p)
         return NULL;
-    int rc = cf_tcp_end(t, settle_cb, cf_promise_retain(p));
+    int rc = tcp_end(t, settle_cb, cf_promise_retain(p), site);
     char peer[128];
     if (rc < 0)
         peer_text(t, peer, sizeof peer);
-    return cf__io_p_started(p, rc, "shutdown %s", rc < 0 ? peer : "");
+    return cf__io_p_started(p, site, rc, "shutdown %s", rc < 0 ? peer : "");
 }
 
 static void close_settle_cb(cf_tcp *t, void *data)
@@ -1566,13 +1615,14 @@ static void close_settle_cb(cf_tcp *t, void *data)
     cf__io_settle(data, 0, NULL, NULL, NULL);
 }
 
-cf_promise *cf_tcp_close_p(cf_tcp *t)
+cf_promise *(cf_tcp_close_p)(cf_tcp *t)
 {
+    cf_site site = cf_site_take();
     if (!t)
         return NULL;
     cf_promise *p = cf_promise_new(t->h.loop);
     if (!p)
         return NULL;
     int rc = cf_tcp_close(t, close_settle_cb, cf_promise_retain(p));
-    return cf__io_p_started(p, rc, "close");
+    return cf__io_p_started(p, site, rc, "close");
 }

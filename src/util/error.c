@@ -67,8 +67,10 @@ static cf_error *error_make(int code, const char *file, int line, const char *fu
     return e;
 }
 
-static cf_error *error_vmake(int code, const char *file, int line, const char *func,
-                             int append_code, const char *fmt, va_list ap)
+__attribute__((format(printf, 6, 0))) static cf_error *error_vmake(int code, const char *file,
+                                                                   int line, const char *func,
+                                                                   int append_code, const char *fmt,
+                                                                   va_list ap)
 {
     cf_dbuf b;
     cf__dbuf_init(&b, 0);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -115,6 +116,31 @@ static inline ssize_t cf__sys_writev(int fd, const struct iovec *iov, int cnt)
         n = writev(fd, iov, cnt);
     } while (n < 0 && errno == EINTR);
     return n < 0 ? cf_translate_sys_error(errno) : n;
+}
+
+/*
+ * Wake a loop: add 1 to the counter of the eventfd `fd` (non-blocking). No fault seam: a
+ * wakeup is the loop's own machinery, not I/O a caller asked for, so fault tests that count
+ * CF__SYS_WRITE calls see only the writes they aim at. A full counter (EAGAIN) already means
+ * "awake". Thread: any (thread-safe).
+ */
+static inline void cf__sys_wakeup(int fd)
+{
+    uint64_t one = 1;
+    ssize_t n;
+    do {
+        n = write(fd, &one, sizeof one);
+    } while (n < 0 && errno == EINTR);
+}
+
+/* Reset the counter of the non-blocking eventfd `fd` (no fault seam either). Thread: any. */
+static inline void cf__sys_wakeup_clear(int fd)
+{
+    uint64_t count;
+    ssize_t n;
+    do {
+        n = read(fd, &count, sizeof count);
+    } while (n < 0 && errno == EINTR);
 }
 
 /* open(2) with O_CLOEXEC always added. Returns the descriptor or a negative code. */

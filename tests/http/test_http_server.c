@@ -580,6 +580,38 @@ static void job_pipeline(ctx *x)
     raw_close(fd);
 }
 
+/* The same exchanges, one byte per send: every split point of heads and chunked bodies. */
+static void job_byte_by_byte(ctx *x)
+{
+    int fd = raw_connect(x->port);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    const char *reqs = "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"
+                       "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "5\r\nhello\r\n6;x=y\r\n world\r\n0\r\nT: v\r\n\r\n"
+                       "PUT /echo?q=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody";
+    for (const char *p = reqs; *p; p++) {
+        raw_send(fd, p, 1);
+    }
+    char buf[2048];
+    int st = 0;
+    long n = raw_response(fd, buf, sizeof buf, 0, &st);
+    CHECK(x, n > 0 && st == 200 && memcmp(buf + n - 6, "hello\n", 6) == 0);
+    n = raw_response(fd, buf, sizeof buf, 0, &st);
+    CHECK(x, n > 12 && st == 200 && memcmp(buf + n - 12, "\nhello world", 12) == 0);
+    n = raw_response(fd, buf, sizeof buf, 0, &st);
+    CHECK(x, n > 0 && st == 200 && memcmp(buf + n - 5, "\nbody", 5) == 0);
+    raw_close(fd);
+}
+
+static void test_http_server_byte_by_byte(void)
+{
+    ctx x;
+    start(&x, NULL);
+    run_job(&x, job_byte_by_byte);
+    ASSERT_EQ(x.handled, 3);
+}
+
 static void test_http_server_pipelining(void)
 {
     ctx x;
@@ -1293,6 +1325,7 @@ int main(int argc, char **argv)
     CF_TEST(test_http_server_curl_head);
     CF_TEST(test_http_server_python);
     CF_TEST(test_http_server_pipelining);
+    CF_TEST(test_http_server_byte_by_byte);
     CF_TEST(test_http_server_continue_and_chunked);
     CF_TEST(test_http_server_http10_and_204);
     CF_TEST(test_http_server_rejects_malformed);

@@ -650,8 +650,8 @@ static void test_fs_writer_failure_keeps_old_file(void)
     wstate s;
     memset(&s, 0, sizeof s);
     s.total = 9 * 200000;
-    /* write(2) calls: the pool's wakeup after the creation is the 1st, the first chunk the 2nd. */
-    cf__sys_fault_set(CF__SYS_WRITE, 2, CF_ENOSPC);
+    /* The first chunk is the first write(2) (the pool's wakeups do not count). */
+    cf__sys_fault_set(CF__SYS_WRITE, 1, CF_ENOSPC);
     ASSERT_OK(cf_fs_writer_open(loop, path, 64 * 1024, &s.w));
     w_pump(&s);
     loop_finish(loop);
@@ -749,6 +749,189 @@ static void test_fs_writer_async_await(void)
     ASSERT_EQ(st.st_size, 16000);
 }
 
+/* ---- the place an error names ---- */
+
+/* A copy of the error a callback saw (its file and func are static strings). */
+typedef struct placed {
+    int calls;
+    cf_error *err;
+} placed;
+
+static void placed_keep(placed *pl, int status, const cf_error *err)
+{
+    pl->calls++;
+    ASSERT(status < 0);
+    ASSERT_PTR(err);
+    ASSERT_EQ(err->code, status);
+    pl->err = cf_error_copy(err);
+}
+
+static void on_placed(int status, const cf_error *err, void *data)
+{
+    placed_keep(data, status, err);
+}
+
+static void on_placed_data(int status, const cf_error *err, const char *bytes, size_t len,
+                           void *data)
+{
+    (void)bytes;
+    (void)len;
+    placed_keep(data, status, err);
+}
+
+static void on_placed_stat(int status, const cf_error *err, const cf_stat *st, void *data)
+{
+    (void)st;
+    placed_keep(data, status, err);
+}
+
+static void on_placed_writer(cf_fs_writer *w, int status, const cf_error *err, void *data)
+{
+    (void)w;
+    placed_keep(data, status, err);
+}
+
+/* `e` names this file, the function `func` and the line `line`. */
+static void assert_place(const cf_error *e, const char *func, int line)
+{
+    ASSERT_PTR(e);
+    ASSERT_PTR(e->file);
+    ASSERT(strstr(e->file, "test_fs.c") != NULL);
+    ASSERT_PTR(e->func);
+    ASSERT(strcmp(e->func, func) == 0);
+    ASSERT_EQ(e->line, line);
+}
+
+static void test_fs_errors_name_the_call(void)
+{
+    const char *me = "test_fs_errors_name_the_call";
+    cf_loop *loop = loop_new();
+    char missing[512];
+    char nodir[512];
+    char folder[512];
+    char inside[512];
+    cf_test_path(missing, sizeof missing, "missing.txt");
+    cf_test_path(nodir, sizeof nodir, "no/such/folder/out.txt");
+    cf_test_path(folder, sizeof folder, "folder");
+    cf_test_path(inside, sizeof inside, "folder/keep");
+    ASSERT_OK(mkdir(folder, 0700));
+    ASSERT_OK(close(open(inside, O_WRONLY | O_CREAT, 0600)));
+
+    /* Callback forms: the error, reported from the loop, names the line of the call. */
+    placed rd = {0};
+    placed st = {0};
+    placed un = {0};
+    placed wopen = {0};
+    placed wcommit = {0};
+    int rd_line = __LINE__ + 1;
+    ASSERT_OK(cf_fs_read_file(loop, missing, on_placed_data, &rd));
+    int st_line = __LINE__ + 1;
+    ASSERT_OK(cf_fs_stat(loop, missing, on_placed_stat, &st));
+    int un_line = __LINE__ + 1;
+    ASSERT_OK(cf_fs_unlink(loop, missing, on_placed, &un));
+
+    /* The writer: a failed creation names the open, a failed commit the commit. */
+    cf_fs_writer *w1 = NULL;
+    cf_fs_writer *w2 = NULL;
+    int wopen_line = __LINE__ + 1;
+    ASSERT_OK(cf_fs_writer_open(loop, nodir, 0, &w1));
+    ASSERT_OK(cf_fs_writer_commit(w1, on_placed_writer, &wopen));
+    ASSERT_OK(cf_fs_writer_open(loop, folder, 0, &w2));
+    ASSERT_OK(cf_fs_writer_write(w2, "x", 1) < 0);
+    int wcommit_line = __LINE__ + 1;
+    ASSERT_OK(cf_fs_writer_commit(w2, on_placed_writer, &wcommit));
+
+    /* Promise forms: rejected later, and rejected at once (bad arguments, closed writer). */
+    cf_fs_writer *w3 = NULL;
+    ASSERT_OK(cf_fs_writer_open(loop, folder, 0, &w3));
+    int p_line = __LINE__ + 1;
+    cf_promise *p = cf_fs_read_file_p(loop, missing);
+    int ps_line = __LINE__ + 1;
+    cf_promise *ps = cf_fs_lstat_p(loop, missing);
+    int pc_line = __LINE__ + 1;
+    cf_promise *pc = cf_fs_writer_commit_p(w3);
+    int pd_line = __LINE__ + 1;
+    cf_promise *pd = cf_fs_writer_drain_p(w3);
+    int bad_line = __LINE__ + 1;
+    cf_promise *bad = cf_fs_open_p(loop, NULL, O_RDONLY, 0);
+    int badw_line = __LINE__ + 1;
+    cf_promise *badw = cf_fs_write_p(loop, -1, "x", 1, 0);
+    ASSERT_EQ(cf_promise_state(bad), CF_PROMISE_REJECTED);
+    assert_place(cf_promise_error(bad), me, bad_line);
+    ASSERT_STR_EQ(cf_promise_error(bad)->message, "open '(null)': invalid argument");
+    ASSERT_EQ(cf_promise_state(badw), CF_PROMISE_REJECTED);
+    assert_place(cf_promise_error(badw), me, badw_line);
+    ASSERT_EQ(cf_promise_state(pd), CF_PROMISE_REJECTED);
+    assert_place(cf_promise_error(pd), me, pd_line);
+    ASSERT_EQ(cf_promise_error(pd)->code, CF_ECLOSED);
+
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+
+    ASSERT_EQ(rd.calls, 1);
+    assert_place(rd.err, me, rd_line);
+    ASSERT_EQ(rd.err->code, CF_ENOENT);
+    assert_place(st.err, me, st_line);
+    assert_place(un.err, me, un_line);
+    ASSERT_EQ(wopen.calls, 1);
+    assert_place(wopen.err, me, wopen_line);
+    ASSERT_EQ(wopen.err->code, CF_ENOENT);
+    ASSERT_EQ(wcommit.calls, 1);
+    assert_place(wcommit.err, me, wcommit_line);
+    ASSERT(strncmp(wcommit.err->message, "rename '", 8) == 0);
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_REJECTED);
+    assert_place(cf_promise_error(p), me, p_line);
+    ASSERT_EQ(cf_promise_error(p)->code, CF_ENOENT);
+    assert_place(cf_promise_error(ps), me, ps_line);
+    ASSERT_EQ(cf_promise_state(pc), CF_PROMISE_REJECTED);
+    assert_place(cf_promise_error(pc), me, pc_line);
+
+    cf_promise *all[] = {p, ps, pc, pd, bad, badw};
+    for (size_t i = 0; i < CF_ARRAY_LEN(all); i++) {
+        cf_promise_release(all[i]);
+    }
+    placed *kept[] = {&rd, &st, &un, &wopen, &wcommit};
+    for (size_t i = 0; i < CF_ARRAY_LEN(kept); i++) {
+        cf_error_free(kept[i]->err);
+    }
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+/* A task that awaits a failing read passes its error up: the error names the awaited call. */
+static int await_line;
+
+static int read_missing_task(cf_task *task, void *arg)
+{
+    await_line = __LINE__ + 1;
+    return cf_await(cf_fs_read_file_p(cf_task_loop(task), arg), NULL);
+}
+
+/* A task that fails on its own: its error names the cf_async call. */
+static int fail_alone_task(cf_task *task, void *arg)
+{
+    (void)task;
+    (void)arg;
+    return CF_EINVAL;
+}
+
+static void test_fs_task_errors_name_their_place(void)
+{
+    cf_loop *loop = loop_new();
+    char missing[512];
+    cf_test_path(missing, sizeof missing, "missing.txt");
+    cf_promise *awaited = cf_async(loop, read_missing_task, missing);
+    int alone_line = __LINE__ + 1;
+    cf_promise *alone = cf_async(loop, fail_alone_task, NULL);
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_EQ(cf_promise_state(awaited), CF_PROMISE_REJECTED);
+    assert_place(cf_promise_error(awaited), "read_missing_task", await_line);
+    ASSERT_EQ(cf_promise_state(alone), CF_PROMISE_REJECTED);
+    assert_place(cf_promise_error(alone), "test_fs_task_errors_name_their_place", alone_line);
+    ASSERT_EQ(cf_promise_error(alone)->code, CF_EINVAL);
+    cf_promise_release(awaited);
+    cf_promise_release(alone);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
 int main(int argc, char **argv)
 {
     CF_TEST_BEGIN(argc, argv);
@@ -766,5 +949,7 @@ int main(int argc, char **argv)
     CF_TEST(test_fs_writer_failure_keeps_old_file);
     CF_TEST(test_fs_writer_abort);
     CF_TEST(test_fs_writer_async_await);
+    CF_TEST(test_fs_errors_name_the_call);
+    CF_TEST(test_fs_task_errors_name_their_place);
     return CF_TEST_END();
 }

@@ -6,7 +6,7 @@ int main(void)
 {
     scenario_begin();
     say("sync 1");
-    CHECK(cf_queue_microtask(loop, log_cb, LABEL("promise.then"))); /* resolved.then */
+    resolved_then(log_then, LABEL("promise.then")); /* Promise.resolve().then(...) */
     CHECK(cf_queue_microtask(loop, log_cb, LABEL("queueMicrotask")));
     CHECK(cf_next_tick(loop, log_cb, LABEL("nextTick")));
     say("sync 2");

@@ -5,7 +5,7 @@ static void tick1(void *d)
 {
     (void)d;
     say("tick 1");
-    CHECK(cf_queue_microtask(loop, log_cb, LABEL("micro from tick 1"))); /* resolved.then */
+    resolved_then(log_then, LABEL("micro from tick 1"));
     CHECK(cf_next_tick(loop, log_cb, LABEL("tick 3 (from tick 1)")));
 }
 

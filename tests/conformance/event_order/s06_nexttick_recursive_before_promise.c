@@ -18,7 +18,7 @@ static void tick1(void *d)
 int main(void)
 {
     scenario_begin();
-    CHECK(cf_queue_microtask(loop, log_cb, LABEL("promise"))); /* resolved.then */
+    resolved_then(log_then, LABEL("promise"));
     CHECK(cf_next_tick(loop, tick1, NULL));
     CHECK(cf_next_tick(loop, log_cb, LABEL("tick 2")));
     say("sync");

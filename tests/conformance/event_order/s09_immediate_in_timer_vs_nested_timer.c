@@ -5,7 +5,7 @@ static void immediate(void *d)
 {
     (void)d;
     say("immediate");
-    CHECK(cf_queue_microtask(loop, log_cb, LABEL("micro from immediate"))); /* resolved.then */
+    resolved_then(log_then, LABEL("micro from immediate"));
 }
 
 static void timer(void *d)

@@ -1,31 +1,23 @@
 /* 10: the microtasks of a timer run before the next timer of the same phase. */
 #include "scenario.h"
 
-static void step3(void *d)
+/* Make `next` the chain's new last step. */
+static void step(cf_promise **p, cf_promise *next)
 {
-    (void)d;
-    say("A micro 3");
-}
-
-static void step2(void *d)
-{
-    (void)d;
-    say("A micro 2");
-    CHECK(cf_queue_microtask(loop, step3, NULL)); /* the chain's next then-handler */
-}
-
-static void step1(void *d)
-{
-    (void)d;
-    say("A micro 1");
-    CHECK(cf_queue_microtask(loop, step2, NULL));
+    cf_promise_release(*p);
+    *p = CHECK_PROMISE(next);
 }
 
 static void timer_a(void *d)
 {
     (void)d;
     say("timer A");
-    CHECK(cf_queue_microtask(loop, step1, NULL)); /* resolved.then(step1).then(...)... */
+    /* Promise.resolve().then(A micro 1).then(A micro 2).then(A micro 3) */
+    cf_promise *p = CHECK_PROMISE(cf_promise_resolved(loop, NULL, NULL));
+    step(&p, cf_promise_then(p, log_then, NULL, LABEL("A micro 1")));
+    step(&p, cf_promise_then(p, log_then, NULL, LABEL("A micro 2")));
+    step(&p, cf_promise_then(p, log_then, NULL, LABEL("A micro 3")));
+    cf_promise_release(p);
 }
 
 int main(void)

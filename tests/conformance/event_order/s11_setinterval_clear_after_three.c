@@ -12,7 +12,7 @@ static void interval(void *d)
     int k = n;
     printf("interval %d\n", k);
     snprintf(micro_labels[k], sizeof micro_labels[k], "micro after interval %d", k);
-    CHECK(cf_queue_microtask(loop, log_cb, micro_labels[k])); /* resolved.then */
+    resolved_then(log_then, micro_labels[k]); /* the handler's closure: its label */
     if (k == 3) {
         cf_clear_interval(iv);
         say("cleared");

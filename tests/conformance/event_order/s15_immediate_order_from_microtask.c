@@ -1,8 +1,10 @@
 /* 15: the immediate queue is FIFO by call time, wherever setImmediate was called. */
 #include "scenario.h"
 
-static void from_micro(void *d)
+static void from_micro(cf_promise *settled, cf_promise *next, void *d)
 {
+    (void)settled;
+    (void)next;
     (void)d;
     CHECK(cf_set_immediate(loop, log_cb, LABEL("immediate C (from microtask)"), NULL));
 }
@@ -16,7 +18,7 @@ static void from_tick(void *d)
 int main(void)
 {
     scenario_begin();
-    CHECK(cf_queue_microtask(loop, from_micro, NULL)); /* resolved.then */
+    resolved_then(from_micro, NULL);
     CHECK(cf_next_tick(loop, from_tick, NULL));
     CHECK(cf_set_immediate(loop, log_cb, LABEL("immediate A (from main)"), NULL));
     say("sync");

@@ -7,7 +7,7 @@ static void fs_callback(void *d)
     say("fs callback start");
     CHECK(cf_set_timeout(loop, 0, log_cb, LABEL("timeout"), NULL));
     CHECK(cf_set_immediate(loop, log_cb, LABEL("immediate"), NULL));
-    CHECK(cf_queue_microtask(loop, log_cb, LABEL("microtask"))); /* resolved.then */
+    resolved_then(log_then, LABEL("microtask"));
     CHECK(cf_next_tick(loop, log_cb, LABEL("nextTick")));
     say("fs callback end");
 }

@@ -5,7 +5,7 @@ static void immediate1(void *d)
 {
     (void)d;
     say("immediate 1");
-    CHECK(cf_queue_microtask(loop, log_cb, LABEL("micro from immediate 1"))); /* resolved.then */
+    resolved_then(log_then, LABEL("micro from immediate 1"));
 }
 
 static void fs_callback(void *d)

@@ -49,7 +49,7 @@ static void connected(cf_tcp *client, int status, const cf_error *err, void *dat
     CHECK(status);
     say("connected");
     CHECK(cf_set_immediate(loop, log_cb, LABEL("immediate"), NULL));
-    CHECK(cf_queue_microtask(loop, log_cb, LABEL("microtask"))); /* resolved.then */
+    resolved_then(log_then, LABEL("microtask"));
     CHECK(cf_next_tick(loop, log_cb, LABEL("nextTick")));
     CHECK(cf_tcp_close(client, client_closed, NULL)); /* destroy, with the 'close' listener */
     say("destroy called");

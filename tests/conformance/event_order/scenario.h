@@ -6,10 +6,9 @@
  * test_event_order.c compares that with Node's expected.txt. Vocabulary of steps.md:
  *  - log X                   -> say("X") or the log_cb callback with the label as data
  *  - nextTick / queueMicrotask -> cf_next_tick / cf_queue_microtask
- *  - already-fulfilled promise -> then-handler H: H is queued as a microtask right away
- *    (a reaction on a settled promise is queued when it is attached); a chain A -> B -> C on
- *    it queues each next step as a microtask when the previous one has run. This is the same
- *    number of microtask turns as the promise form.
+ *  - already-fulfilled promise -> then-handler H: cf_promise_resolved(loop, NULL, NULL) and
+ *    cf_promise_then(p, H, NULL, data) (resolved_then below; log_then is H = `log X`); a
+ *    chain A -> B -> C on it: cf_promise_then on the promise each step returns
  *  - setTimeout / setInterval / setImmediate, clear*, unref/ref -> calcifer/timer.h
  *  - asynchronous stat       -> cf_work running stat(2) on the pool (≈ fs.stat)
  *  - exit hook               -> code after cf_run returns
@@ -65,6 +64,39 @@ static inline void busy_wait_ms(unsigned ms)
         if (ns >= (int64_t)ms * 1000000)
             return;
     }
+}
+
+/* ---- promises ---- */
+
+/* Abort the scenario when a promise could not be made (out of memory). */
+static inline cf_promise *check_promise(cf_promise *p, const char *what)
+{
+    if (!p)
+        check(CF_ENOMEM, what);
+    return p;
+}
+
+#define CHECK_PROMISE(call) check_promise((call), #call)
+
+/* A then-handler for `log X` (≈ () => log(X)): the data is the label; returns undefined. */
+static inline void log_then(cf_promise *settled, cf_promise *next, void *label)
+{
+    (void)settled;
+    (void)next;
+    say(label);
+}
+
+/*
+ * ≈ Promise.resolve().then(handler): a promise already fulfilled (no value) and a fulfilment
+ * handler on it, called with `data`. Both references are released at once: the pending
+ * reaction holds its own.
+ */
+static inline void resolved_then(cf_promise_cb handler, void *data)
+{
+    cf_promise *p = CHECK_PROMISE(cf_promise_resolved(loop, NULL, NULL));
+    cf_promise *next = CHECK_PROMISE(cf_promise_then(p, handler, NULL, data));
+    cf_promise_release(next);
+    cf_promise_release(p);
 }
 
 /* ---- asynchronous stat (≈ fs.stat(path, cb)) ---- */
