@@ -17,7 +17,7 @@ FUZZ_SECONDS ?= 30
 TEST_FUZZ_SECONDS ?= 10
 
 .PHONY: all deps configure demo test test-debug test-clang test-asan test-tsan test-ucontext \
-        test-valgrind test-fuzz lint format \
+        test-valgrind test-fuzz test-tidy lint format \
         check-format check-style install bench fuzz clean
 
 all: configure
@@ -32,7 +32,7 @@ configure: deps
 demo: all
 	@scripts/demo.sh $(BUILD)
 
-test: deps lint test-debug test-clang test-asan test-tsan test-ucontext test-valgrind test-fuzz
+test: deps lint test-debug test-tidy test-clang test-asan test-tsan test-ucontext test-valgrind test-fuzz
 	@echo "calcifer: all test stages passed"
 
 # The main build: gcc, the shipped configuration (RelWithDebInfo), every test.
@@ -71,6 +71,10 @@ test-ucontext: deps
 
 test-valgrind: test-debug
 	@scripts/valgrind-examples.sh $(BUILD)
+
+# clang-tidy's function size limits and bug-prone patterns, on the main build's sources.
+test-tidy: test-debug
+	@scripts/check-tidy.sh $(BUILD)
 
 lint: check-format check-style
 

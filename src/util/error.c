@@ -4,33 +4,40 @@
  */
 #include "calcifer/error.h"
 
-#define MSG_CASE(name, value, msg)                                                                 \
-    case CF_##name:                                                                                \
-        return msg;
-#define NAME_CASE(name, value, msg)                                                                \
-    case CF_##name:                                                                                \
-        return #name;
+/* One row per code, in CF_ERRNO_MAP's order; looked up only on error paths. */
+typedef struct error_row {
+    int code;
+    const char *name;
+    const char *message;
+} error_row;
+
+#define ERROR_ROW(name, value, msg) {CF_##name, #name, msg},
+static const error_row error_rows[] = {CF_ERRNO_MAP(ERROR_ROW)};
+#undef ERROR_ROW
+
+static const error_row *find_row(int code)
+{
+    for (size_t i = 0; i < sizeof error_rows / sizeof error_rows[0]; i++) {
+        if (error_rows[i].code == code)
+            return &error_rows[i];
+    }
+    return NULL;
+}
 
 const char *cf_strerror(int code)
 {
-    switch (code) {
-    case 0:
+    if (code == 0)
         return "success";
-        CF_ERRNO_MAP(MSG_CASE)
-    default:
-        return "unknown error";
-    }
+    const error_row *r = find_row(code);
+    return r ? r->message : "unknown error";
 }
 
 const char *cf_err_name(int code)
 {
-    switch (code) {
-    case 0:
+    if (code == 0)
         return "OK";
-        CF_ERRNO_MAP(NAME_CASE)
-    default:
-        return "EUNKNOWN";
-    }
+    const error_row *r = find_row(code);
+    return r ? r->name : "EUNKNOWN";
 }
 
 int cf_translate_sys_error(int sys_errno)

@@ -643,6 +643,59 @@ static void test_http_client_tls_verification(void)
     ASSERT_EQ(chdir("/"), 0);
 }
 
+/* ---- the project's own server: the Ghibli API stand-in, in the same loop ---- */
+
+typedef struct own {
+    cf_ghibli_server *srv;
+    int films;
+    int done;
+    int ok;
+} own;
+
+static void own_closed(void *data)
+{
+    (void)data;
+}
+
+static void own_films(cf_http_req *req, int status, const cf_error *err, cf_http_response *res,
+                      void *data)
+{
+    (void)req;
+    (void)err;
+    own *o = data;
+    o->done++;
+    if (status == 0 && cf_http_response_status(res) == 200 &&
+        strstr(cf_http_response_header(res, "content-type"), "application/json"))
+        o->ok++;
+    if (o->done == 50)
+        cf_ghibli_server_close(o->srv, own_closed, NULL);
+}
+
+static void test_http_client_against_own_server(void)
+{
+    cf_loop *loop;
+    ASSERT_OK(cf_loop_new(&loop));
+    char data[512];
+    snprintf(data, sizeof data, "%s/data/ghibli.json", CF_SOURCE_DIR);
+    cf_ghibli_server_opts so = {.data_path = data};
+    own o = {0};
+    ASSERT_OK(cf_ghibli_server_start(loop, &so, &o.srv, NULL));
+    char u[256];
+    snprintf(u, sizeof u, "%s/films", cf_ghibli_server_url(o.srv));
+    /* Streamed, element by element, from a server in the same loop. */
+    titles t = {0};
+    cf_promise *p = handled(cf_http_stream_json_p(loop, u, NULL, NULL, on_film, &t));
+    for (int i = 0; i < 50; i++)
+        ASSERT_OK(cf_http_request(loop, u, NULL, own_films, &o, NULL));
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_FULFILLED);
+    ASSERT_EQ(t.count, 22);
+    ASSERT_STR_EQ(t.last, "Earwig and the Witch");
+    ASSERT_EQ(o.ok, 50);
+    cf_promise_release(p);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
 int main(int argc, char **argv)
 {
     CF_TEST_BEGIN(argc, argv);
@@ -665,6 +718,7 @@ int main(int argc, char **argv)
     CF_TEST(test_http_client_1gb_stream_bounded_memory);
     CF_TEST(test_http_client_against_nginx);
     CF_TEST(test_http_client_tls_verification);
+    CF_TEST(test_http_client_against_own_server);
     peer_stop(&server);
     return CF_TEST_END();
 }
