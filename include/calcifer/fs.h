@@ -294,7 +294,9 @@ typedef void (*cf_fs_writer_cb)(cf_fs_writer *w, int status, const cf_error *err
  * Start writing `path` atomically: a temporary file `<path>.tmp-XXXXXX` is created in the same
  * folder, on the pool. `high_water` is the queue size past which writes report
  * CF_FS_WRITER_FULL (0: CF_FS_WRITER_HIGH_WATER). Errors of the creation come through the
- * first failing call or callback (write, drain, commit).
+ * first failing call or callback (write, drain, commit); the error objects of the creation and
+ * of the writes name the place of this call, those of the commit's fsync and rename the
+ * commit's.
  * Returns 0, CF_EINVAL, CF_ENOMEM. Ownership: `path` copied; the caller owns the writer
  * until it calls commit or abort, which free it after their callback. Thread: loop only.
  */

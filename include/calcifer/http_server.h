@@ -389,6 +389,12 @@ CF_EXTERN int cf_http_query_next(const char *query, size_t len, size_t *pos, cf_
  */
 CF_EXTERN long cf_http_url_decode(const char *src, size_t len, char *dst, int form);
 
+/* The promise forms record their caller's place (calcifer/error.h, CF_AT) for their errors. */
+#define cf_http_server_close_p(...)  CF_AT(cf_http_server_close_p(__VA_ARGS__))
+#define cf_http_incoming_read_p(...) CF_AT(cf_http_incoming_read_p(__VA_ARGS__))
+#define cf_http_res_end_p(...)       CF_AT(cf_http_res_end_p(__VA_ARGS__))
+#define cf_http_res_drain_p(...)     CF_AT(cf_http_res_drain_p(__VA_ARGS__))
+
 #ifdef __cplusplus
 }
 #endif

@@ -1033,6 +1033,7 @@ typedef struct preq {
     size_t written;
     int failed;
     cf_error *err;
+    cf_site site; /* the user's call, for the file writer's errors */
 } preq;
 
 static void preq_free(preq *pr)
@@ -1340,8 +1341,12 @@ static void on_download_done(cf_http_req *req, int status, const cf_error *err,
     pr->req = NULL;
     cf_fs_writer *w = pr->writer;
     pr->writer = NULL;
-    if (status == 0 && cf_fs_writer_commit(w, on_commit, pr) == 0)
-        return;
+    if (status == 0) {
+        /* The writer's own errors name the user's call too, not this file. */
+        cf_site_set(pr->site.file, pr->site.line, pr->site.func);
+        if ((cf_fs_writer_commit)(w, on_commit, pr) == 0)
+            return;
+    }
     pr->err = status ? cf_error_copy(err) : CF_ERROR(CF_ECLOSED, "download: writer closed");
     if (cf_fs_writer_abort(w, on_aborted, pr) != 0)
         on_aborted(w, 0, NULL, pr);
@@ -1360,8 +1365,11 @@ cf_promise *(cf_http_download_p)(cf_loop *loop, const char *url, const char *pat
     int rc = pr ? 0 : CF_ENOMEM;
     if (!rc && !path)
         rc = CF_EINVAL;
-    if (!rc)
-        rc = cf_fs_writer_open(loop, path, 0, &pr->writer);
+    if (!rc) {
+        pr->site = site;
+        cf_site_set(site.file, site.line, site.func);
+        rc = (cf_fs_writer_open)(loop, path, 0, &pr->writer);
+    }
     if (rc) {
         if (pr)
             preq_free(pr);

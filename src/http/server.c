@@ -98,6 +98,7 @@ struct cf_http_incoming {
     void *read_data;
     int paused;
     cf_promise *read_p;
+    cf_site read_site; /* the user's cf_http_incoming_read_p call */
 };
 
 enum {
@@ -131,6 +132,8 @@ struct cf_http_res {
     void *finish_data;
     cf_promise *end_p;
     cf_promise *drain_p;
+    cf_site end_site;   /* the user's cf_http_res_end_p call */
+    cf_site drain_site; /* the user's cf_http_res_drain_p call */
 };
 
 struct slot {
@@ -503,7 +506,7 @@ static void update_reading(conn *c)
         cf_tcp_read_stop(c->t);
         return;
     }
-    if (cf_tcp_read_start(c->t, on_read_fn, c) < 0)
+    if ((cf_tcp_read_start)(c->t, on_read_fn, c) < 0)
         c->flags &= ~F_READING;
 }
 
@@ -521,12 +524,14 @@ static void res_fail(conn *c, int status)
     res->flags |= R_FINISHED;
     res->outcome = status;
     if (res->end_p) {
-        cf_promise_reject(res->end_p, CF_ERROR(status, "HTTP response: %s", cf_strerror(status)));
+        cf_promise_reject(res->end_p, CF_ERROR_AT(res->end_site, status, "HTTP response: %s",
+                                                  cf_strerror(status)));
         cf_promise_release(res->end_p);
         res->end_p = NULL;
     }
     if (res->drain_p) {
-        cf_promise_reject(res->drain_p, CF_ERROR(status, "HTTP response: %s", cf_strerror(status)));
+        cf_promise_reject(res->drain_p, CF_ERROR_AT(res->drain_site, status, "HTTP response: %s",
+                                                    cf_strerror(status)));
         cf_promise_release(res->drain_p);
         res->drain_p = NULL;
     }
@@ -560,7 +565,7 @@ static void conn_linger(conn *c)
     if (c->state >= C_LINGER)
         return;
     c->state = C_LINGER;
-    if (cf_tcp_end(c->t, NULL, NULL) < 0 || ((c->flags & F_EOF) && !(c->flags & F_WBUSY))) {
+    if ((cf_tcp_end)(c->t, NULL, NULL) < 0 || ((c->flags & F_EOF) && !(c->flags & F_WBUSY))) {
         conn_destroy(c, 0);
         return;
     }
@@ -657,7 +662,7 @@ static int conn_send(conn *c, struct iovec *iov, int n, unsigned copy)
             rc = cf_tcp_write_copy(c->t, iov[i].iov_base, iov[i].iov_len);
         } else {
             cf_buf b = {iov[i].iov_base, iov[i].iov_len};
-            rc = cf_tcp_write(c->t, &b, 1, NULL, NULL);
+            rc = (cf_tcp_write)(c->t, &b, 1, NULL, NULL);
         }
         if (rc < 0) {
             conn_destroy(c, rc);
@@ -680,7 +685,7 @@ static void on_drain(cf_tcp *t, void *data)
         conn_destroy(c, 0); /* all written, and the client has nothing more to say */
     if (c->state >= C_LINGER)
         return;
-    int err = cf_tcp_write(t, NULL, 0, NULL, NULL); /* the stream's sticky error, if any */
+    int err = (cf_tcp_write)(t, NULL, 0, NULL, NULL); /* the stream's sticky error, if any */
     if (err < 0) {
         conn_destroy(c, err);
         return;
@@ -941,7 +946,7 @@ static void call_handler(conn *c)
         return;
     }
     conn_ref(c);
-    cf_promise *p = cf_async(srv->loop, async_main, c);
+    cf_promise *p = (cf_async)(srv->loop, async_main, c);
     if (!p) {
         conn_unref(c);
         cf_http_res_send(&c->s->res, 500, NULL, NULL, 0);
@@ -1133,7 +1138,8 @@ static void deliver_final(conn *c)
                 b->base = (char *)(b + 1);
             cf_promise_resolve(p, b, cf_free);
         } else {
-            cf_promise_reject(p, CF_ERROR(status, "HTTP request body: %s", cf_strerror(status)));
+            cf_promise_reject(p, CF_ERROR_AT(req->read_site, status, "HTTP request body: %s",
+                                             cf_strerror(status)));
         }
         cf_promise_release(p);
     }
@@ -1400,7 +1406,7 @@ int cf_http_server_listen(cf_http_server *srv, const char *host, int port)
     if (rc < 0)
         return rc;
     int flags = (srv->o.flags & CF_HTTP_SERVER_REUSEPORT) ? CF_TCP_REUSEPORT : 0;
-    rc = cf_tcp_listen(t, host, port, srv->o.backlog, flags, on_connection, srv);
+    rc = (cf_tcp_listen)(t, host, port, srv->o.backlog, flags, on_connection, srv);
     if (rc < 0) {
         cf_tcp_close(t, NULL, NULL);
         return rc;
@@ -1491,15 +1497,16 @@ static void close_settle(cf_http_server *srv, void *data)
     cf_promise_release(p);
 }
 
-cf_promise *cf_http_server_close_p(cf_http_server *srv)
+cf_promise *(cf_http_server_close_p)(cf_http_server *srv)
 {
+    cf_site site = cf_site_take();
     cf_promise *p = cf_promise_new(srv ? srv->loop : NULL);
     if (!p)
         return NULL;
     int rc = cf_http_server_close(srv, close_settle, cf_promise_retain(p));
     if (rc < 0) {
         cf_promise_release(p);
-        cf_promise_reject(p, CF_ERROR(rc, "HTTP server close: %s", cf_strerror(rc)));
+        cf_promise_reject(p, CF_ERROR_AT(site, rc, "HTTP server close: %s", cf_strerror(rc)));
     }
     return p;
 }
@@ -1636,14 +1643,16 @@ static cf_promise *read_p_buffered(cf_http_incoming *req, cf_loop *loop)
     return cf_promise_resolved(loop, b, cf_free);
 }
 
-cf_promise *cf_http_incoming_read_p(cf_http_incoming *req)
+cf_promise *(cf_http_incoming_read_p)(cf_http_incoming *req)
 {
+    cf_site site = cf_site_take();
     cf_loop *loop = req->c->srv->loop;
     if (!(req->c->srv->o.flags & CF_HTTP_SERVER_STREAM_BODY))
         return read_p_buffered(req, loop);
     if (req->read_cb || req->read_p)
-        return cf_promise_rejected(loop,
-                                   CF_ERROR(CF_EBUSY, "HTTP request body: a read is pending"));
+        return cf_promise_rejected(
+            loop, CF_ERROR_AT(site, CF_EBUSY, "HTTP request body: a read is pending"));
+    req->read_site = site;
     if (req->final_sent) {
         cf_buf *b = cf__calloc(1, sizeof *b + 1);
         if (b)
@@ -1966,13 +1975,16 @@ int cf_http_res_end_file(cf_http_res *res, int fd, uint64_t offset, const void *
     return rc;
 }
 
-cf_promise *cf_http_res_end_p(cf_http_res *res, const void *bytes, size_t len)
+cf_promise *(cf_http_res_end_p)(cf_http_res *res, const void *bytes, size_t len)
 {
+    cf_site site = cf_site_take();
     if (!res)
         return NULL;
     cf_loop *loop = res->c->srv->loop;
     if (!(res->flags & R_ACTIVE) || (res->flags & R_ENDED))
-        return cf_promise_rejected(loop, CF_ERROR(CF_EINVAL, "HTTP response: already ended"));
+        return cf_promise_rejected(loop,
+                                   CF_ERROR_AT(site, CF_EINVAL, "HTTP response: already ended"));
+    res->end_site = site;
     cf_promise *p = cf_promise_new(loop);
     if (!p) {
         cf_http_res_end(res, bytes, len);
@@ -1983,8 +1995,9 @@ cf_promise *cf_http_res_end_p(cf_http_res *res, const void *bytes, size_t len)
     int rc = res_end(res, bytes, len, 0);
     if (closed && res->end_p) {
         /* Lost before: res_fail already ran for this response. */
-        cf_promise_reject(res->end_p, CF_ERROR(rc < 0 ? rc : CF_ECLOSED, "HTTP response: %s",
-                                               cf_strerror(rc < 0 ? rc : CF_ECLOSED)));
+        cf_promise_reject(res->end_p,
+                          CF_ERROR_AT(site, rc < 0 ? rc : CF_ECLOSED, "HTTP response: %s",
+                                      cf_strerror(rc < 0 ? rc : CF_ECLOSED)));
         cf_promise_release(res->end_p);
         res->end_p = NULL;
     }
@@ -2006,13 +2019,16 @@ void cf_http_res_on_drain(cf_http_res *res, cf_http_res_drain_cb cb, void *data)
     res->drain_data = data;
 }
 
-cf_promise *cf_http_res_drain_p(cf_http_res *res)
+cf_promise *(cf_http_res_drain_p)(cf_http_res *res)
 {
+    cf_site site = cf_site_take();
     cf_loop *loop = res->c->srv->loop;
     if (res->c->state == C_CLOSED) {
         int code = res->outcome ? res->outcome : CF_ECLOSED;
-        return cf_promise_rejected(loop, CF_ERROR(code, "HTTP response: %s", cf_strerror(code)));
+        return cf_promise_rejected(loop,
+                                   CF_ERROR_AT(site, code, "HTTP response: %s", cf_strerror(code)));
     }
+    res->drain_site = site;
     if (!(res->flags & R_WANT_DRAIN))
         return cf_promise_resolved(loop, NULL, NULL);
     if (res->drain_p)

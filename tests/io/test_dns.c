@@ -242,6 +242,84 @@ static void test_dns_async_await(void)
     ASSERT(o.v4 >= 1);
 }
 
+/* ---- the place an error names ---- */
+
+static void settled_ignore(cf_promise *settled, void *data)
+{
+    (void)settled;
+    (void)data;
+}
+
+/* `p` with a handler, so that its rejection is not reported as unhandled. */
+static cf_promise *handled(cf_promise *p)
+{
+    ASSERT_PTR(p);
+    ASSERT_OK(cf_promise_on_settle(p, settled_ignore, NULL));
+    return p;
+}
+
+/* `e` names this file, the function `func` and the line `line`. */
+static void assert_place(const cf_error *e, const char *func, int line)
+{
+    ASSERT_PTR(e);
+    ASSERT_PTR(e->file);
+    ASSERT(strstr(e->file, "test_dns.c") != NULL);
+    ASSERT_PTR(e->func);
+    ASSERT(strcmp(e->func, func) == 0);
+    ASSERT_EQ(e->line, line);
+}
+
+static void on_addrinfo_keep(int status, const cf_error *err, const struct addrinfo *res,
+                             void *data)
+{
+    (void)res;
+    ASSERT(status < 0);
+    ASSERT_PTR(err);
+    *(cf_error **)data = cf_error_copy(err);
+}
+
+/* Lookups that fail without asking a resolver: a service name where a number is required. */
+static void test_dns_errors_name_the_call(void)
+{
+    const char *me = "test_dns_errors_name_the_call";
+    cf_loop *loop = loop_new();
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    cf_error *err = NULL;
+    int cb_line = __LINE__ + 1;
+    ASSERT_OK(cf_dns_getaddrinfo(loop, NULL, "no-service", &hints, on_addrinfo_keep, &err, NULL));
+    int p_line = __LINE__ + 1;
+    cf_promise *p = handled(cf_dns_getaddrinfo_p(loop, NULL, "no-service", &hints));
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    ss.ss_family = 255; /* no such address family */
+    int name_line = __LINE__ + 1;
+    cf_promise *name = handled(cf_dns_getnameinfo_p(loop, (struct sockaddr *)&ss, sizeof ss, 0));
+    int bad_line = __LINE__ + 1;
+    cf_promise *bad = handled(cf_dns_getaddrinfo_p(loop, NULL, NULL, NULL));
+    int badn_line = __LINE__ + 1;
+    cf_promise *badn = handled(cf_dns_getnameinfo_p(loop, NULL, 0, 0));
+    ASSERT_EQ(cf_promise_state(bad), CF_PROMISE_REJECTED);
+    assert_place(cf_promise_error(bad), me, bad_line);
+    ASSERT_EQ(cf_promise_state(badn), CF_PROMISE_REJECTED);
+    assert_place(cf_promise_error(badn), me, badn_line);
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    assert_place(err, me, cb_line);
+    ASSERT_STR_EQ(err->message, "getaddrinfo ENOTFOUND no-service");
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_REJECTED);
+    assert_place(cf_promise_error(p), me, p_line);
+    ASSERT_EQ(cf_promise_state(name), CF_PROMISE_REJECTED);
+    assert_place(cf_promise_error(name), me, name_line);
+    cf_error_free(err);
+    cf_promise_release(p);
+    cf_promise_release(name);
+    cf_promise_release(bad);
+    cf_promise_release(badn);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
 int main(int argc, char **argv)
 {
     CF_TEST_BEGIN(argc, argv);
@@ -252,5 +330,6 @@ int main(int argc, char **argv)
     CF_TEST(test_dns_cancel);
     CF_TEST(test_dns_promise_forms);
     CF_TEST(test_dns_async_await);
+    CF_TEST(test_dns_errors_name_the_call);
     return CF_TEST_END();
 }

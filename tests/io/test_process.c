@@ -259,6 +259,27 @@ static void test_process_async_await(void)
     ASSERT_STR_EQ(result, "from a task");
 }
 
+/* A failed spawn's error names the line of the call, not a line of the library. */
+static void test_process_spawn_error_names_the_call(void)
+{
+    cf_loop *loop = loop_new();
+    cf_process_options opts;
+    memset(&opts, 0, sizeof opts);
+    opts.file = "/no/such/program";
+    cf_process *p = NULL;
+    cf_error *err = NULL;
+    int line = __LINE__ + 1;
+    ASSERT_EQ(cf_process_spawn(loop, &opts, NULL, NULL, &p, &err), CF_ENOENT);
+    ASSERT_PTR(err);
+    ASSERT_PTR(err->file);
+    ASSERT(strstr(err->file, "test_process.c") != NULL);
+    ASSERT_PTR(err->func);
+    ASSERT(strcmp(err->func, "test_process_spawn_error_names_the_call") == 0);
+    ASSERT_EQ(err->line, line);
+    cf_error_free(err);
+    loop_finish(loop);
+}
+
 int main(int argc, char **argv)
 {
     CF_TEST_BEGIN(argc, argv);
@@ -269,5 +290,6 @@ int main(int argc, char **argv)
     CF_TEST(test_process_missing_program);
     CF_TEST(test_process_exit_promise);
     CF_TEST(test_process_async_await);
+    CF_TEST(test_process_spawn_error_names_the_call);
     return CF_TEST_END();
 }

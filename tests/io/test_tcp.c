@@ -1032,6 +1032,177 @@ static void test_tcp_async_await(void)
     ASSERT_STR_EQ(s.reply, "awaited");
 }
 
+/* ---- the place an error names ---- */
+
+typedef struct place_state {
+    int read_line;
+    cf_error *connect_err;
+    cf_error *write_err;
+    cf_error *end_err;
+    cf_error *read_err;
+} place_state;
+
+static void settled_ignore(cf_promise *settled, void *data)
+{
+    (void)settled;
+    (void)data;
+}
+
+/* `p` with a handler, so that its rejection is not reported as unhandled. */
+static cf_promise *handled(cf_promise *p)
+{
+    ASSERT_PTR(p);
+    ASSERT_OK(cf_promise_on_settle(p, settled_ignore, NULL));
+    return p;
+}
+
+/* `e` names this file, the function `func` and the line `line`. */
+static void assert_place(const cf_error *e, const char *func, int line)
+{
+    ASSERT_PTR(e);
+    ASSERT_PTR(e->file);
+    ASSERT(strstr(e->file, "test_tcp.c") != NULL);
+    ASSERT_PTR(e->func);
+    ASSERT(strcmp(e->func, func) == 0);
+    ASSERT_EQ(e->line, line);
+}
+
+static cf_error *keep(const cf_error *err)
+{
+    ASSERT_PTR(err);
+    return cf_error_copy(err);
+}
+
+static void place_refused(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    place_state *s = data;
+    ASSERT_EQ(status, CF_ECONNREFUSED);
+    s->connect_err = keep(err);
+    cf_tcp_close(t, NULL, NULL);
+}
+
+static void place_write_cb(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    (void)t;
+    place_state *s = data;
+    ASSERT_EQ(status, CF_ECONNREFUSED);
+    s->write_err = keep(err);
+}
+
+static void place_end_cb(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    (void)t;
+    place_state *s = data;
+    ASSERT_EQ(status, CF_ECANCELED);
+    s->end_err = keep(err);
+}
+
+static void place_on_connection(cf_tcp *server, int status, const cf_error *err, cf_tcp *conn,
+                                void *data)
+{
+    (void)err;
+    (void)data;
+    ASSERT_OK(status);
+    cf_tcp_close(conn, NULL, NULL); /* the client reads the end of the stream */
+    cf_tcp_close(server, NULL, NULL);
+}
+
+static void place_read_cb(cf_tcp *t, int status, const cf_error *err, const char *bytes, size_t len,
+                          void *data)
+{
+    (void)bytes;
+    (void)len;
+    place_state *s = data;
+    ASSERT_EQ(status, CF_EOF);
+    s->read_err = keep(err);
+    cf_tcp_close(t, NULL, NULL);
+}
+
+static void place_connected(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    place_state *s = data;
+    ASSERT_OK(status);
+    ASSERT(err == NULL);
+    s->read_line = __LINE__ + 1;
+    ASSERT_OK(cf_tcp_read_start(t, place_read_cb, s));
+}
+
+static void test_tcp_errors_name_the_call(void)
+{
+    const char *me = "test_tcp_errors_name_the_call";
+    cf_loop *loop = loop_new();
+    place_state s;
+    memset(&s, 0, sizeof s);
+    int port = unused_port();
+
+    /* A refused connect, with a write and an end queued while it was in progress. */
+    cf_tcp *c;
+    ASSERT_OK(cf_tcp_new(loop, &c));
+    int connect_line = __LINE__ + 1;
+    ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", port, 0, place_refused, &s));
+    cf_buf b = {(char *)"x", 1};
+    int write_line = __LINE__ + 1;
+    ASSERT_OK(cf_tcp_write(c, &b, 1, place_write_cb, &s));
+    int end_line = __LINE__ + 1;
+    ASSERT_OK(cf_tcp_end(c, place_end_cb, &s));
+
+    /* The end of the stream, reported to a reader started in a callback. */
+    cf_tcp *server;
+    cf_tcp *reader;
+    ASSERT_OK(cf_tcp_new(loop, &server));
+    ASSERT_OK(cf_tcp_listen(server, "127.0.0.1", 0, 0, 0, place_on_connection, &s));
+    ASSERT_OK(cf_tcp_new(loop, &reader));
+    ASSERT_OK(cf_tcp_connect(reader, "127.0.0.1", cf_tcp_port(server), 0, place_connected, &s));
+
+    /* Promise forms: a refused connect rejects later; misuse rejects at once. */
+    cf_tcp *d;
+    ASSERT_OK(cf_tcp_new(loop, &d));
+    int pconnect_line = __LINE__ + 1;
+    cf_promise *pconnect = handled(cf_tcp_connect_p(d, "127.0.0.1", port, 0));
+    cf_tcp *e;
+    ASSERT_OK(cf_tcp_new(loop, &e));
+    int pread_line = __LINE__ + 1;
+    cf_promise *pread = handled(cf_tcp_read_p(e));
+    int pall_line = __LINE__ + 1;
+    cf_promise *pall = handled(cf_tcp_read_all_p(e, 0));
+    int pwrite_line = __LINE__ + 1;
+    cf_promise *pwrite = handled(cf_tcp_write_p(e, "x", 1));
+    int pend_line = __LINE__ + 1;
+    cf_promise *pend = handled(cf_tcp_end_p(e));
+    ASSERT_OK(cf_tcp_close(e, NULL, NULL));
+    int pclose_line = __LINE__ + 1;
+    cf_promise *pclose = handled(cf_tcp_close_p(e));
+    cf_promise *now[] = {pread, pall, pwrite, pend, pclose};
+    int now_lines[] = {pread_line, pall_line, pwrite_line, pend_line, pclose_line};
+    for (size_t i = 0; i < CF_ARRAY_LEN(now); i++) {
+        ASSERT_EQ(cf_promise_state(now[i]), CF_PROMISE_REJECTED);
+        assert_place(cf_promise_error(now[i]), me, now_lines[i]);
+    }
+    ASSERT_EQ(cf_promise_code(pread), CF_ENOTCONN);
+    ASSERT_EQ(cf_promise_code(pclose), CF_ECLOSED);
+
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    assert_place(s.connect_err, me, connect_line);
+    assert_place(s.write_err, me, write_line);
+    assert_place(s.end_err, me, end_line);
+    assert_place(s.read_err, "place_connected", s.read_line);
+    ASSERT_EQ(s.read_err->code, CF_EOF);
+    ASSERT_EQ(cf_promise_state(pconnect), CF_PROMISE_REJECTED);
+    assert_place(cf_promise_error(pconnect), me, pconnect_line);
+    ASSERT_EQ(cf_promise_code(pconnect), CF_ECONNREFUSED);
+
+    cf_tcp_close(d, NULL, NULL);
+    cf_promise_release(pconnect);
+    for (size_t i = 0; i < CF_ARRAY_LEN(now); i++) {
+        cf_promise_release(now[i]);
+    }
+    cf_error *kept[] = {s.connect_err, s.write_err, s.end_err, s.read_err};
+    for (size_t i = 0; i < CF_ARRAY_LEN(kept); i++) {
+        cf_error_free(kept[i]);
+    }
+    loop_finish(loop);
+}
+
 int main(int argc, char **argv)
 {
     CF_TEST_BEGIN(argc, argv);
@@ -1046,6 +1217,7 @@ int main(int argc, char **argv)
     CF_TEST(test_tcp_write_to_closed_peer);
     CF_TEST(test_tcp_close_cancels_pending);
     CF_TEST(test_tcp_close_during_connect);
+    CF_TEST(test_tcp_errors_name_the_call);
     CF_TEST(test_tcp_connect_timeout);
     CF_TEST(test_tcp_promise_forms);
     CF_TEST(test_tcp_async_await);
