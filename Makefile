@@ -44,7 +44,7 @@ test-debug: deps
 # clang, Debug: a second compiler's warnings and the debug-only assertions.
 test-clang: deps
 	CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Debug -DCF_WERROR=$(CF_WERROR) \
-	  -DCF_BUILD_SHARED=OFF -DCF_BUILD_EXAMPLES=OFF >/dev/null
+	  -DCF_BUILD_SHARED=OFF >/dev/null
 	cmake --build build-clang -j $(JOBS)
 	cd build-clang && ctest -j 2 --output-on-failure -LE slow
 
@@ -58,14 +58,14 @@ test-asan: deps
 # The thread pool and every other cross-thread test (label tsan) under ThreadSanitizer.
 test-tsan: deps
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DCF_WERROR=$(CF_WERROR) \
-	  -DCF_SANITIZE=thread -DCF_BUILD_SHARED=OFF -DCF_BUILD_EXAMPLES=OFF >/dev/null
+	  -DCF_SANITIZE=thread -DCF_BUILD_SHARED=OFF >/dev/null
 	cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest -j 2 --output-on-failure -L tsan
 
 # The portable coroutine backend (ucontext) under the async and conformance tests.
 test-ucontext: deps
 	cmake -S . -B build-ucontext -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCF_WERROR=$(CF_WERROR) \
-	  -DCF_CORO_BACKEND=ucontext -DCF_BUILD_SHARED=OFF -DCF_BUILD_EXAMPLES=OFF >/dev/null
+	  -DCF_CORO_BACKEND=ucontext -DCF_BUILD_SHARED=OFF >/dev/null
 	cmake --build build-ucontext -j $(JOBS)
 	cd build-ucontext && ctest -j 2 --output-on-failure -L 'async|conformance'
 

@@ -6,7 +6,9 @@
  *
  * Prints one line per comparison: `name calcifer peer ratio`, times in seconds (medians of
  * REPEAT runs, default 3), ratio = peer / calcifer (how many times faster Calcifer is). For
- * timers the time is the overhead: wall time minus the longest delay (100 ms).
+ * timers the time is the overhead: wall time minus the longest delay (100 ms). The pool runs
+ * alternate between the two sides (Calcifer, libuv, Calcifer, ...), so that a burst of load
+ * from elsewhere on the machine hits both.
  * Node is found through $NODE (default /usr/bin/node), its script in CF_BENCH_PEERS_DIR.
  */
 #include <stdint.h>

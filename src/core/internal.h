@@ -83,12 +83,20 @@ void cf__watchers_free(cf_loop *loop);
 /* ---- pool.c: per-loop completion state ---- */
 
 typedef struct cf__loop_pool {
-    _Atomic(struct cf__work *) done; /* finished jobs, newest first (lock-free stack) */
-    struct cf__work *leftover;       /* a failed run's unprocessed jobs, oldest first */
-    int wake_fd;                     /* eventfd written by workers, -1 until the first job */
-    cf__io wake_io;                  /* reads wake_fd in the poll phase */
-    struct cf_work_req *free;        /* recycled cf_work_req requests */
-    void *slabs;                     /* the blocks they are carved from */
+    struct cf__work *leftover; /* a failed run's unprocessed jobs, oldest first */
+    int wake_fd;               /* eventfd written by workers, -1 until the first job */
+    cf__io wake_io;            /* reads wake_fd in the poll phase */
+    struct cf_work_req *free;  /* recycled cf_work_req requests */
+    void *slabs;               /* the blocks they are carved from */
+    size_t slab_bytes;         /* the size of the newest slab (they double) */
+    /*
+     * Finished jobs, newest first (a lock-free stack pushed by the workers), alone in its
+     * cache line: shared with the fields above, every push made the loop's next submission
+     * miss on them. Padding rather than _Alignas, as the loop comes from cf__calloc.
+     */
+    char done_pad0[56];
+    _Atomic(struct cf__work *) done;
+    char done_pad1[56];
 } cf__loop_pool;
 
 void cf__pool_loop_init(cf_loop *loop);
@@ -148,6 +156,19 @@ struct cf_loop {
     void *slots[CF__SLOT_COUNT];
     void (*slot_dtors[CF__SLOT_COUNT])(void *p);
 };
+
+/*
+ * Slabs (loop.c): the blocks JS-style timers and public pool requests are carved from. Each
+ * slab is twice the size of the one before, from `first` bytes up to CF__SLAB_MAX (2 MiB);
+ * those are aligned on 2 MiB and marked for transparent huge pages (a hint), because
+ * objects used one after the other (timers of one duration, requests in completion order)
+ * then lie a page apart, and with 4 KiB pages each cost a page fault to create and a TLB
+ * miss to use. cf__slab_alloc returns the usable memory (64-byte aligned), its size in
+ * `*bytes` (give the previous size in, 0 the first time) and the block to cf__free in
+ * `*raw`; NULL when memory is exhausted.
+ */
+#define CF__SLAB_MAX ((size_t)2 << 20)
+void *cf__slab_alloc(size_t first, size_t *bytes, void **raw);
 
 /* Read the monotonic clock (or the fake one) into loop->time. */
 void cf__loop_update_time(cf_loop *loop);

@@ -21,7 +21,9 @@
 #include "core/internal.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -277,6 +279,25 @@ void cf_stop(cf_loop *loop)
 {
     if (loop)
         loop->stop_flag = 1;
+}
+
+/* ---- slabs ---- */
+
+void *cf__slab_alloc(size_t first, size_t *bytes, void **raw)
+{
+    size_t size = *bytes ? *bytes * 2 : first;
+    if (size > CF__SLAB_MAX)
+        size = CF__SLAB_MAX;
+    size_t align = size == CF__SLAB_MAX ? CF__SLAB_MAX : 64;
+    void *block = cf__malloc(size + align);
+    if (!block)
+        return NULL;
+    void *mem = (void *)(((uintptr_t)block + align - 1) & ~(uintptr_t)(align - 1));
+    if (align == CF__SLAB_MAX)
+        (void)madvise(mem, size, MADV_HUGEPAGE);
+    *bytes = size;
+    *raw = block;
+    return mem;
 }
 
 /* ---- internal hooks (core/loop.h) ---- */

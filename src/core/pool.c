@@ -18,13 +18,17 @@
  *   waits for the mutex behind the workers, which was half the cost when it did.
  * - Waking is rationed. The submitter locks and signals only when the pool is hungry: a
  *   worker sleeps and no signal is on its way (`pool_hungry`, published by whoever changes
- *   `pool_idle` or `pool_wakeups`). A worker that takes jobs and leaves some behind wakes the
+ *   `pool.idle` or `pool.wakeups`). A worker that takes jobs and leaves some behind wakes the
  *   next sleeper itself, so a burst costs the loop one futex wake, not one per job. No wakeup
  *   is lost: a worker about to sleep publishes `pool_hungry` and then looks at the inbox, and
  *   a submitter pushes and then reads `pool_hungry` (all sequentially consistent), so one of
  *   the two sees the other.
  * - Taking is batched. Under a backlog of two jobs per thread or more a worker takes its
  *   share (up to TAKE_MAX) in one lock.
+ * - Hot words live alone. The inbox, the hungry flag, each loop's completion stack and the
+ *   mutex-protected state each have cache lines of their own: sharing one with a word the
+ *   loop reads on every submission (the loop's own pool fields, pthread_once's word) made
+ *   the loop miss on a line a worker had just written, which cost as much as all the rest.
  * - Completions are lock-free. A worker that finishes a job pushes it on its loop's stack
  *   (`done`) and, when the stack was empty, writes the loop's eventfd: the loop is woken once
  *   per batch. In the poll phase the loop clears the eventfd, takes the whole stack with one
@@ -62,7 +66,7 @@
 
 #define POOL_DEFAULT_SIZE 4
 #define POOL_MAX_SIZE     1024
-#define REQ_SLAB          256 /* cf_work_req allocated at once */
+#define REQ_SLAB          256 /* cf_work_req in the first slab */
 #define TAKE_MAX          8   /* jobs a worker takes at once when there is a long backlog */
 #define CACHE_LINE        64
 
@@ -75,33 +79,50 @@ typedef struct pool_slot {
     _Alignas(CACHE_LINE) _Atomic(cf_loop *) posting;
 } pool_slot;
 
+/* Read-mostly. */
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t pool_mutex = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
-static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
-static cf_queue pool_queue;   /* the FIFO, under pool_mutex */
-static unsigned pool_queued;  /* jobs in pool_queue */
-static unsigned pool_idle;    /* workers waiting on pool_cond */
-static unsigned pool_wakeups; /* signals sent to waiting workers and not yet taken */
-static int pool_threads;      /* started threads, or a negative code if none could start */
+static int pool_threads; /* started threads, or a negative code if none could start */
 static pthread_t pool_thread_ids[POOL_MAX_SIZE];
 static pool_slot pool_slots[POOL_MAX_SIZE];
-/* Submitted jobs not yet in the FIFO, newest first, linked by next_done (lock-free). */
-static _Alignas(CACHE_LINE) _Atomic(cf__work *) pool_inbox;
-/* A worker sleeps and no signal is on its way: written under the mutex, read without it. */
-static _Alignas(CACHE_LINE) atomic_int pool_hungry;
+
+/*
+ * The FIFO and the worker bookkeeping, under `pool.mutex`. The mutex has a cache line of its
+ * own (measured: sharing it with the condition variable and the counters was slower).
+ */
+static struct {
+    _Alignas(CACHE_LINE) pthread_mutex_t mutex;
+    _Alignas(CACHE_LINE) pthread_cond_t cond;
+    cf_queue queue;   /* the FIFO */
+    unsigned queued;  /* jobs in `queue` */
+    unsigned idle;    /* workers waiting on `cond` */
+    unsigned wakeups; /* signals sent to waiting workers and not yet taken */
+} pool = {.mutex = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP, .cond = PTHREAD_COND_INITIALIZER};
+
+/*
+ * Two words the submitting loops read or write on every job, each alone in its cache line
+ * (a struct with a line-aligned member fills the line):
+ * - the inbox: submitted jobs not yet in the FIFO, newest first, linked by next_done;
+ * - hungry: a worker sleeps and no signal is on its way (written under the mutex).
+ */
+static struct {
+    _Alignas(CACHE_LINE) _Atomic(cf__work *) head;
+} pool_inbox;
+static struct {
+    _Alignas(CACHE_LINE) atomic_int flag;
+} pool_hungry;
 
 /* Lock held: publish whether a worker sleeps with no signal on its way (only on a change). */
 static void update_hungry(void)
 {
-    int hungry = pool_idle > 0 && pool_wakeups == 0;
-    if (atomic_load_explicit(&pool_hungry, memory_order_relaxed) != hungry)
-        atomic_store(&pool_hungry, hungry);
+    int hungry = pool.idle > 0 && pool.wakeups == 0;
+    if (atomic_load_explicit(&pool_hungry.flag, memory_order_relaxed) != hungry)
+        atomic_store(&pool_hungry.flag, hungry);
 }
 
 /* Lock held: move the inbox to the FIFO's tail, oldest first. */
 static void take_inbox(void)
 {
-    cf__work *w = atomic_exchange(&pool_inbox, NULL);
+    cf__work *w = atomic_exchange(&pool_inbox.head, NULL);
     if (!w)
         return;
     cf_queue batch;
@@ -113,23 +134,23 @@ static void take_inbox(void)
     }
     cf_queue *first = batch.next;
     cf_queue *last = batch.prev;
-    first->prev = pool_queue.prev;
-    pool_queue.prev->next = first;
-    last->next = &pool_queue;
-    pool_queue.prev = last;
-    pool_queued += n;
+    first->prev = pool.queue.prev;
+    pool.queue.prev->next = first;
+    last->next = &pool.queue;
+    pool.queue.prev = last;
+    pool.queued += n;
 }
 
 /*
  * Lock held: decide whether to wake one more sleeping worker for the jobs in the FIFO.
- * Returns non-zero when the caller must signal pool_cond (after unlocking, so that the woken
+ * Returns non-zero when the caller must signal pool.cond (after unlocking, so that the woken
  * worker does not block on the mutex at once).
  */
 static int claim_wakeup(void)
 {
-    if (pool_queued == 0 || pool_idle <= pool_wakeups)
+    if (pool.queued == 0 || pool.idle <= pool.wakeups)
         return 0;
-    pool_wakeups++;
+    pool.wakeups++;
     update_hungry();
     return 1;
 }
@@ -163,13 +184,13 @@ static cf__work *take_jobs(void)
     cf__work *first = NULL;
     cf__work **tail = &first;
     /* A fair share of the backlog, at most TAKE_MAX: with no backlog, one job. */
-    unsigned share = pool_queued / (unsigned)pool_threads;
+    unsigned share = pool.queued / (unsigned)pool_threads;
     unsigned want = share < 1 ? 1 : share > TAKE_MAX ? TAKE_MAX : share;
     unsigned n = 0;
     do {
-        cf_queue *q = cf_queue_head(&pool_queue);
+        cf_queue *q = cf_queue_head(&pool.queue);
         cf_queue_remove(q);
-        pool_queued--;
+        pool.queued--;
         cf__work *w = cf_queue_data(q, cf__work, link);
         w->state = JOB_RUNNING;
         w->next_done = NULL;
@@ -180,25 +201,32 @@ static cf__work *take_jobs(void)
     return first;
 }
 
-/* Lock held: sleep until the FIFO or the inbox has a job, and move the inbox to the FIFO. */
+/*
+ * Lock held: return when the FIFO has a job, moving the inbox to it when it is empty, and
+ * sleeping when both are. The inbox is left alone while the FIFO has work: its cache line
+ * then stays with the submitting loop (exchanging it on every take made the loop's pushes
+ * the main cost of a burst).
+ */
 static void wait_for_jobs(void)
 {
     for (;;) {
-        take_inbox();
-        if (!cf_queue_empty(&pool_queue))
+        if (!cf_queue_empty(&pool.queue))
             return;
-        pool_idle++;
+        take_inbox();
+        if (!cf_queue_empty(&pool.queue))
+            return;
+        pool.idle++;
         update_hungry();
         /* Published hungry before this last look: a submitter that missed it signals. */
-        if (atomic_load(&pool_inbox)) {
-            pool_idle--;
+        if (atomic_load(&pool_inbox.head)) {
+            pool.idle--;
             update_hungry();
             continue;
         }
-        pthread_cond_wait(&pool_cond, &pool_mutex);
-        pool_idle--;
-        if (pool_wakeups > 0)
-            pool_wakeups--;
+        pthread_cond_wait(&pool.cond, &pool.mutex);
+        pool.idle--;
+        if (pool.wakeups > 0)
+            pool.wakeups--;
         update_hungry();
     }
 }
@@ -207,13 +235,13 @@ static void *worker_main(void *arg)
 {
     pool_slot *slot = arg;
     for (;;) {
-        pthread_mutex_lock(&pool_mutex);
+        pthread_mutex_lock(&pool.mutex);
         wait_for_jobs();
         cf__work *w = take_jobs();
         int wake_next = claim_wakeup(); /* jobs are left: the next sleeper helps */
-        pthread_mutex_unlock(&pool_mutex);
+        pthread_mutex_unlock(&pool.mutex);
         if (wake_next)
-            pthread_cond_signal(&pool_cond);
+            pthread_cond_signal(&pool.cond);
         while (w) {
             cf__work *next = w->next_done;
             w->work(w);
@@ -242,7 +270,7 @@ static unsigned pool_size_from_env(void)
 /* Start the workers with every signal blocked, so that handlers run on loop threads. */
 static void pool_start(void)
 {
-    cf_queue_init(&pool_queue);
+    cf_queue_init(&pool.queue);
     unsigned n = pool_size_from_env();
     sigset_t all;
     sigset_t old;
@@ -276,6 +304,7 @@ void cf__pool_loop_init(cf_loop *loop)
     lp->wake_fd = -1;
     lp->free = NULL;
     lp->slabs = NULL;
+    lp->slab_bytes = 0;
 }
 
 struct cf_work_req {
@@ -288,23 +317,32 @@ struct cf_work_req {
 
 /*
  * Public requests are carved from slabs and recycled through a per-loop free list, so a
- * round trip allocates nothing after warm-up. Trade-off: the memory stays at the peak number
- * of jobs in flight at once until cf_loop_close frees the slabs.
+ * round trip allocates nothing after warm-up. Slabs double up to 2 MiB huge pages
+ * (cf__slab_alloc): a burst of 100,000 requests then costs a few page faults, not 2,000.
+ * Trade-off: the memory stays at the peak number of jobs in flight at once until
+ * cf_loop_close frees the slabs.
  */
 typedef struct req_slab {
     struct req_slab *next;
-    cf_work_req reqs[REQ_SLAB];
+    void *raw; /* the block to free */
+    char pad[48];
+    cf_work_req reqs[];
 } req_slab;
 
 static cf_work_req *req_alloc(cf__loop_pool *lp)
 {
     if (!lp->free) {
-        req_slab *slab = cf__malloc(sizeof(*slab));
+        size_t bytes = lp->slab_bytes;
+        void *raw;
+        req_slab *slab =
+            cf__slab_alloc(sizeof(req_slab) + REQ_SLAB * sizeof(cf_work_req), &bytes, &raw);
         if (!slab)
             return NULL;
         slab->next = lp->slabs;
+        slab->raw = raw;
         lp->slabs = slab;
-        for (size_t i = REQ_SLAB; i-- > 0;) {
+        lp->slab_bytes = bytes;
+        for (size_t i = (bytes - sizeof(req_slab)) / sizeof(cf_work_req); i-- > 0;) {
             slab->reqs[i].next_free = lp->free;
             lp->free = &slab->reqs[i];
         }
@@ -338,9 +376,10 @@ void cf__pool_loop_free(cf_loop *loop)
     while (lp->slabs) {
         req_slab *slab = lp->slabs;
         lp->slabs = slab->next;
-        cf__free(slab);
+        cf__free(slab->raw);
     }
     lp->free = NULL;
+    lp->slab_bytes = 0;
 }
 
 /* Take the finished jobs, oldest first: the leftovers of a failed run, then the stack. */
@@ -412,29 +451,31 @@ static int wake_open(cf_loop *loop)
 /* Push `w` on the inbox; when the pool is hungry, wake a worker for it. */
 static void submit_job(cf__work *w)
 {
-    cf__work *old = atomic_load_explicit(&pool_inbox, memory_order_relaxed);
+    cf__work *old = atomic_load_explicit(&pool_inbox.head, memory_order_relaxed);
     do {
         w->next_done = old;
-    } while (!atomic_compare_exchange_weak(&pool_inbox, &old, w));
-    if (!atomic_load(&pool_hungry))
+    } while (!atomic_compare_exchange_weak(&pool_inbox.head, &old, w));
+    if (!atomic_load(&pool_hungry.flag))
         return; /* every worker is busy, or one is already on its way */
-    pthread_mutex_lock(&pool_mutex);
+    pthread_mutex_lock(&pool.mutex);
     take_inbox();
     int wake = claim_wakeup();
-    pthread_mutex_unlock(&pool_mutex);
+    pthread_mutex_unlock(&pool.mutex);
     if (wake)
-        pthread_cond_signal(&pool_cond);
+        pthread_cond_signal(&pool.cond);
 }
 
 int cf__work_submit(cf_loop *loop, cf__work *w, cf__work_fn work, cf__work_done_fn done)
 {
     CF_ASSERT(cf__loop_is_loop_thread(loop));
-    int n = cf_pool_size();
-    if (n < 0)
-        return n;
-    int rc = wake_open(loop);
-    if (rc < 0)
-        return rc;
+    if (loop->pool.wake_fd < 0) { /* the loop's first job: start the pool, open the eventfd */
+        int n = cf_pool_size();
+        if (n < 0)
+            return n;
+        int rc = wake_open(loop);
+        if (rc < 0)
+            return rc;
+    }
     w->loop = loop;
     w->work = work;
     w->done = done;
@@ -448,15 +489,15 @@ int cf__work_submit(cf_loop *loop, cf__work *w, cf__work_fn work, cf__work_done_
 int cf__work_cancel(cf__work *w)
 {
     CF_ASSERT(cf__loop_is_loop_thread(w->loop));
-    pthread_mutex_lock(&pool_mutex);
+    pthread_mutex_lock(&pool.mutex);
     take_inbox(); /* a job still in the inbox moves to the FIFO, where it can be removed */
     int queued = w->state == JOB_QUEUED;
     if (queued) {
         cf_queue_remove(&w->link);
-        pool_queued--;
+        pool.queued--;
         w->state = JOB_CANCELED;
     }
-    pthread_mutex_unlock(&pool_mutex);
+    pthread_mutex_unlock(&pool.mutex);
     if (!queued)
         return CF_EBUSY;
     w->status = CF_ECANCELED;

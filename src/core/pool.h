@@ -25,7 +25,7 @@ typedef void (*cf__work_done_fn)(cf__work *w, int status);
 
 struct cf__work {
     cf_queue link;              /* in the pool's queue while queued */
-    struct cf__work *next_done; /* in the loop's completion stack */
+    struct cf__work *next_done; /* in the pool's inbox, then the loop's completion stack */
     cf_loop *loop;
     cf__work_fn work;
     cf__work_done_fn done;

@@ -21,19 +21,18 @@
  *
  * JS-style timers (cf_set_timeout, cf_set_interval) are timers the loop owns, carved from
  * slabs and recycled through a free list, so starting one allocates nothing after warm-up and
- * firing one frees nothing. Slabs double from TIMER_SLAB timers up to 2 MiB; those are
- * aligned on 2 MiB and marked for transparent huge pages: timers due one after the other lie
- * far apart (with 100 durations, a page apart), so with 4 KiB pages firing a million of them
- * took a TLB miss and a page fault each. Trade-off: their memory stays at the peak number
- * alive at once until cf_loop_close, which frees the slabs (and with them the unref'd timers
- * still queued). They are internal handles (not counted by cf_loop_close).
+ * firing one frees nothing. Slabs double from TIMER_SLAB timers up to 2 MiB huge pages
+ * (cf__slab_alloc): timers due one after the other lie far apart (with 100 durations, a page
+ * apart), so with 4 KiB pages a million of them cost a page fault each to start and a TLB miss
+ * each to fire. Trade-off: their memory stays at the peak number alive at once until
+ * cf_loop_close, which frees the slabs (and with them the unref'd timers still queued). They
+ * are internal handles (not counted by cf_loop_close).
  * Immediates are a FIFO of small records with a bounded free list.
  */
 #include "calcifer/timer.h"
 #include "core/internal.h"
 
 #include <limits.h>
-#include <sys/mman.h>
 
 #include "calcifer/error.h"
 #include "util/alloc.h"
@@ -41,7 +40,6 @@
 
 #define TIMEOUT_MAX        2147483647u /* Node's TIMEOUT_MAX: longer delays become 1 ms */
 #define TIMER_SLAB         256         /* JS-style timers in the first slab */
-#define HUGE_PAGE          (2u << 20)  /* the largest slab, aligned on it */
 #define FREE_LISTS_MAX     64
 #define FREE_IMMEDIATE_MAX 4096
 
@@ -386,25 +384,15 @@ static void js_release(cf_loop *loop, cf_timer *t)
     T->free_timers = t;
 }
 
-/*
- * Carve a new slab: twice the previous one, up to HUGE_PAGE bytes; the header and timers
- * start on a 64-byte boundary, a HUGE_PAGE slab on a huge-page boundary (madvise is a hint:
- * without transparent huge pages the slab works the same).
- */
+/* Carve a new slab (twice the previous one, up to CF__SLAB_MAX: see cf__slab_alloc). */
 static int slab_add(cf__timers *T)
 {
-    size_t bytes = T->slab_bytes ? T->slab_bytes * 2 : sizeof(timer_slab) +
-                                                          TIMER_SLAB * sizeof(cf_timer);
-    if (bytes > HUGE_PAGE)
-        bytes = HUGE_PAGE;
-    size_t align = bytes == HUGE_PAGE ? HUGE_PAGE : 64;
-    void *raw = cf__malloc(bytes + align);
-    if (!raw)
+    size_t bytes = T->slab_bytes;
+    void *raw;
+    timer_slab *slab =
+        cf__slab_alloc(sizeof(timer_slab) + TIMER_SLAB * sizeof(cf_timer), &bytes, &raw);
+    if (!slab)
         return CF_ENOMEM;
-    uintptr_t at = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
-    timer_slab *slab = (timer_slab *)at;
-    if (align == HUGE_PAGE)
-        (void)madvise(slab, bytes, MADV_HUGEPAGE);
     slab->next = T->slabs;
     slab->raw = raw;
     T->slabs = slab;

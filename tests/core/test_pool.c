@@ -2,7 +2,8 @@
 /*
  * The thread pool: round trips, many jobs, cancellation of jobs not yet started (made
  * deterministic by occupying every worker with a job that waits for the test), the pool size
- * from CF_THREADPOOL_SIZE, and several loops on several threads sharing the pool.
+ * from CF_THREADPOOL_SIZE, wakeups outside the fault seams, and several loops on several
+ * threads sharing the pool (chained jobs; bursts with cancellations).
  */
 #include "harness.h"
 
@@ -12,6 +13,7 @@
 
 #include "core/internal.h"
 #include "core/pool.h"
+#include "util/sys.h"
 
 #define POOL_THREADS 3
 
@@ -174,6 +176,27 @@ static void test_pool_cancel_not_started(void)
     sem_destroy(&started);
 }
 
+/*
+ * The pool's eventfd wakeups are not I/O a caller asked for: they bypass the fault seams, so
+ * a fault armed for the first write(2) or read(2) still waits for its target after round trips.
+ */
+static void test_pool_wakeups_bypass_fault_seams(void)
+{
+    reset();
+    ASSERT_OK(cf_loop_new(&L));
+    cf__sys_fault_set(CF__SYS_WRITE, 1, CF_EIO);
+    cf__sys_fault_set(CF__SYS_READ, 1, CF_EIO);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_OK(cf_work(L, work_fn, done_cb, NULL, NULL));
+        ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    }
+    ASSERT_EQ(done_calls, 3);
+    ASSERT_EQ(cf__sys_fault_check(CF__SYS_WRITE), CF_EIO); /* still armed for call 1 */
+    ASSERT_EQ(cf__sys_fault_check(CF__SYS_READ), CF_EIO);
+    cf__sys_fault_clear();
+    ASSERT_OK(cf_loop_close(L));
+}
+
 /* ---- several loops on several threads ---- */
 
 #define THREADS 4
@@ -247,6 +270,97 @@ static void test_pool_several_loops_threads(void)
     }
 }
 
+/*
+ * Bursts from several loops at once, each cancelling every third of its jobs as soon as it
+ * is submitted: every job completes once, cancelled exactly when cf_work_cancel said so, and
+ * the work of a cancelled job never runs.
+ */
+#define BURST 2000
+
+typedef struct burst_ctx burst_ctx;
+
+typedef struct burst_job {
+    burst_ctx *c;
+    int i;
+} burst_job;
+
+struct burst_ctx {
+    cf_loop *loop;
+    burst_job jobs[BURST];
+    cf_work_req *reqs[BURST];
+    char cancelled[BURST];
+    char seen[BURST];
+    atomic_int runs;
+    int done;
+    int cancel_ok;
+    int cancel_status;
+    const char *error;
+};
+
+static void burst_work(void *d)
+{
+    burst_job *j = d;
+    atomic_fetch_add(&j->c->runs, 1);
+}
+
+static void burst_done(cf_work_req *req, int status, void *d)
+{
+    (void)req;
+    burst_job *j = d;
+    burst_ctx *c = j->c;
+    c->done++;
+    if (c->seen[j->i])
+        c->error = "twice";
+    c->seen[j->i] = 1;
+    if ((status == CF_ECANCELED) != (c->cancelled[j->i] != 0))
+        c->error = "status";
+    if (status == CF_ECANCELED)
+        c->cancel_status++;
+}
+
+static void *burst_main(void *arg)
+{
+    burst_ctx *c = arg;
+    burst_job *jobs = c->jobs;
+    if (cf_loop_new(&c->loop) != 0) {
+        c->error = "new";
+        return NULL;
+    }
+    for (int i = 0; i < BURST; i++) {
+        jobs[i].c = c;
+        jobs[i].i = i;
+        if (cf_work(c->loop, burst_work, burst_done, &jobs[i], &c->reqs[i]) != 0)
+            c->error = "work";
+        if (i % 3 == 0 && cf_work_cancel(c->reqs[i]) == 0) {
+            c->cancelled[i] = 1;
+            c->cancel_ok++;
+        }
+    }
+    if (cf_run(c->loop, CF_RUN_DEFAULT) != 0)
+        c->error = "run";
+    if (cf_loop_close(c->loop) != 0)
+        c->error = "close";
+    return NULL;
+}
+
+static void test_pool_bursts_and_cancels_from_several_loops(void)
+{
+    static burst_ctx ctx[THREADS];
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        memset(&ctx[i], 0, sizeof ctx[i]);
+        ASSERT_EQ(pthread_create(&th[i], NULL, burst_main, &ctx[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        ASSERT_EQ(pthread_join(th[i], NULL), 0);
+        if (ctx[i].error)
+            CF_TEST_FAILF("thread %d: %s", i, ctx[i].error);
+        ASSERT_EQ(ctx[i].done, BURST);
+        ASSERT_EQ(ctx[i].cancel_status, ctx[i].cancel_ok);
+        ASSERT_EQ(atomic_load(&ctx[i].runs), BURST - ctx[i].cancel_ok);
+    }
+}
+
 int main(int argc, char **argv)
 {
     setenv("CF_THREADPOOL_SIZE", "3", 1);
@@ -255,6 +369,8 @@ int main(int argc, char **argv)
     CF_TEST(test_pool_round_trip);
     CF_TEST(test_pool_many_jobs);
     CF_TEST(test_pool_cancel_not_started);
+    CF_TEST(test_pool_wakeups_bypass_fault_seams);
     CF_TEST(test_pool_several_loops_threads);
+    CF_TEST(test_pool_bursts_and_cancels_from_several_loops);
     return CF_TEST_END();
 }
