@@ -29,7 +29,9 @@ deps:
 configure: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCF_WERROR=$(CF_WERROR) $(CMAKE_ARGS) >/dev/null
 
-demo: all
+demo: configure
+	@echo "calcifer: building ($(BUILD)/build.log)"
+	@cmake --build $(BUILD) -j $(JOBS) > $(BUILD)/build.log 2>&1 || { tail -n 40 $(BUILD)/build.log; exit 1; }
 	@scripts/demo.sh $(BUILD)
 
 test: deps lint test-debug test-tidy test-clang test-asan test-tsan test-ucontext test-valgrind test-fuzz
