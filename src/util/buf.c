@@ -41,7 +41,7 @@ int cf__dbuf_reserve(cf_dbuf *b, size_t len)
     return 0;
 }
 
-int cf__dbuf_add(cf_dbuf *b, const void *p, size_t len)
+int cf__dbuf_add_slow(cf_dbuf *b, const void *p, size_t len)
 {
     int rc = cf__dbuf_reserve(b, len);
     if (rc)

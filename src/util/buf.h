@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 typedef struct cf_dbuf {
     char *data;
@@ -18,7 +19,22 @@ typedef struct cf_dbuf {
 
 void cf__dbuf_init(cf_dbuf *b, size_t max);
 /* Append bytes. Returns 0, CF_ENOMEM or CF_ETOOBIG (the buffer is left unchanged). */
-int cf__dbuf_add(cf_dbuf *b, const void *p, size_t len);
+int cf__dbuf_add_slow(cf_dbuf *b, const void *p, size_t len);
+/*
+ * The common case, room already there and under the maximum, inline: building an HTTP
+ * response head is a dozen small appends.
+ */
+static inline int cf__dbuf_add(cf_dbuf *b, const void *p, size_t len)
+{
+    if (b->data && len < b->cap - b->len && (!b->max || len <= b->max - b->len)) {
+        if (len)
+            memcpy(b->data + b->len, p, len);
+        b->len += len;
+        b->data[b->len] = '\0';
+        return 0;
+    }
+    return cf__dbuf_add_slow(b, p, len);
+}
 int cf__dbuf_addc(cf_dbuf *b, char c);
 int cf__dbuf_adds(cf_dbuf *b, const char *s);
 /* printf-style append; same errors as cf__dbuf_add. */
