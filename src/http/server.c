@@ -765,34 +765,63 @@ static int build_head(conn *c)
 {
     cf_http_server *srv = c->srv;
     cf_http_res *res = &c->s->res;
+    const cf_dbuf *hdrs = &c->s->hdrs;
     cf_dbuf *b = &srv->scratch;
-    char num[24];
     const char *reason = res->reason ? res->reason : cf_http_status_reason(res->status);
-    int rc = cf__dbuf_add(b, "HTTP/1.1 ", 9);
-    rc = rc ? rc : cf__dbuf_add(b, num, u64_text((uint64_t)res->status, num));
-    rc = rc ? rc : cf__dbuf_addc(b, ' ');
-    rc = rc ? rc : cf__dbuf_adds(b, reason ? reason : "");
-    rc = rc ? rc : cf__dbuf_add(b, CRLF, 2);
-    rc = rc ? rc : cf__dbuf_add(b, c->s->hdrs.data ? c->s->hdrs.data : "", c->s->hdrs.len);
+    size_t rlen = reason ? strlen(reason) : 0;
+    /* One reservation for the whole head: the fixed parts fit in 160 bytes. */
+    int rc = cf__dbuf_reserve(b, hdrs->len + rlen + srv->date_len + srv->conn_ka_len + 160);
+    if (rc < 0)
+        return rc;
+    char *p = b->data + b->len;
+    if (res->status == 200 && !res->reason) {
+        memcpy(p, "HTTP/1.1 200 OK\r\n", 17);
+        p += 17;
+    } else {
+        memcpy(p, "HTTP/1.1 ", 9);
+        p += 9;
+        p += u64_text((uint64_t)res->status, p);
+        *p++ = ' ';
+        if (rlen)
+            memcpy(p, reason, rlen);
+        p += rlen;
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    if (hdrs->len) {
+        memcpy(p, hdrs->data, hdrs->len);
+        p += hdrs->len;
+    }
     if (!(res->flags & R_USER_DATE)) {
         refresh_date(srv);
-        rc = rc ? rc : cf__dbuf_add(b, srv->date, srv->date_len);
+        memcpy(p, srv->date, srv->date_len);
+        p += srv->date_len;
     }
     if (!(res->flags & R_USER_CONN)) {
-        if (c->flags & F_KEEP)
-            rc = rc ? rc : cf__dbuf_add(b, srv->conn_ka, srv->conn_ka_len);
-        else
-            rc = rc ? rc : cf__dbuf_adds(b, "Connection: close\r\n");
+        if (c->flags & F_KEEP) {
+            memcpy(p, srv->conn_ka, srv->conn_ka_len);
+            p += srv->conn_ka_len;
+        } else {
+            memcpy(p, "Connection: close\r\n", 19);
+            p += 19;
+        }
     }
     if ((res->flags & R_CLEN) && !(res->flags & R_USER_CLEN)) {
-        rc = rc ? rc : cf__dbuf_add(b, "Content-Length: ", 16);
-        rc = rc ? rc : cf__dbuf_add(b, num, u64_text(res->clen, num));
-        rc = rc ? rc : cf__dbuf_add(b, CRLF, 2);
+        memcpy(p, "Content-Length: ", 16);
+        p += 16;
+        p += u64_text(res->clen, p);
+        *p++ = '\r';
+        *p++ = '\n';
     }
-    if ((res->flags & R_CHUNKED) && !(res->flags & R_USER_TE))
-        rc = rc ? rc : cf__dbuf_adds(b, "Transfer-Encoding: chunked\r\n");
-    rc = rc ? rc : cf__dbuf_add(b, CRLF, 2);
-    return rc;
+    if ((res->flags & R_CHUNKED) && !(res->flags & R_USER_TE)) {
+        memcpy(p, "Transfer-Encoding: chunked\r\n", 28);
+        p += 28;
+    }
+    *p++ = '\r';
+    *p++ = '\n';
+    *p = '\0';
+    b->len = (size_t)(p - b->data);
+    return 0;
 }
 
 /* Finished: ended and handed to the kernel. Settle what waits for it. */
@@ -1814,21 +1843,31 @@ static int add_header(cf_http_res *res, const char *name, const char *value, int
         return CF_EBUSY;
     if (!res->c->s)
         return CF_ECLOSED;
-    if (replace)
-        remove_all(res, name);
     cf_dbuf *b = &res->c->s->hdrs;
+    size_t before = b->len;
+    if (replace && before)
+        remove_all(res, name);
+    int removed = b->len != before;
     size_t old = b->len;
-    int rc = cf__dbuf_adds(b, name);
+    size_t nlen = strlen(name);
+    size_t vlen = strlen(value);
+    int rc = cf__dbuf_add(b, name, nlen);
     rc = rc ? rc : cf__dbuf_add(b, ": ", 2);
-    rc = rc ? rc : cf__dbuf_adds(b, value);
+    rc = rc ? rc : cf__dbuf_add(b, value, vlen);
     rc = rc ? rc : cf__dbuf_add(b, CRLF, 2);
     if (rc < 0) {
         b->len = old;
         if (b->data)
             b->data[old] = '\0';
+        if (removed)
+            rescan(res);
         return rc;
     }
-    rescan(res);
+    /* Lines only add flags, so a new line alone needs only its own look; a removal, all. */
+    if (removed)
+        rescan(res);
+    else
+        flag_line(b->data + old, nlen, b->data + old + nlen + 2, vlen, old, b->len, res);
     return 0;
 }
 
