@@ -23,14 +23,15 @@
  * slot's head buffer with its spans rebased and NUL-terminated in place, so the request's
  * strings stay valid however long the handler takes while the input buffer moves on).
  *
- * Writing: a response's head is formatted into the server's scratch buffer and sent with its
- * body in one writev(2) straight on the socket when nothing is queued (the common case: one
+ * Writing: a response's head is formatted into the server's scratch buffer (or copied from the
+ * server's last head when status, header lines, framing and second are the same) and sent with
+ * its body in one writev(2) straight on the socket when nothing is queued (the common case: one
  * syscall per response). What the kernel does not take is queued on the cf_tcp: pieces the
  * caller lent (`_ref` bodies) and static strings by reference, the rest copied. The stream's
  * high-water mark is 1 byte, so its drain callback says exactly when the queue is empty again;
  * the user-facing high-water mark (`opts.high_water`) is compared with the queue size.
- * cf_http_res_end_file sends the head with MSG_MORE and the body with sendfile(2) (no copy
- * into the socket), queueing what is left from the caller's mapping of the same bytes.
+ * cf_http_res_end_file sends the head with MSG_MORE and the body with sendfile(2) (no copy into
+ * the socket), queueing what is left from the caller's mapping of the same bytes.
  *
  * Why not write through cf_tcp_write alone: it borrows every buffer until the write is
  * complete, while a response must be able to copy only what the kernel did not take at once
@@ -210,6 +211,16 @@ struct cf_http_server {
     size_t date_len;
     char conn_ka[64]; /* "Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n" */
     size_t conn_ka_len;
+    /*
+     * The last head built without a custom reason, and what it was built from: a response
+     * with the same status, header lines, framing and second reuses it as it is.
+     */
+    cf_dbuf hc_head;
+    cf_dbuf hc_hdrs;
+    int hc_status;   /* 0: nothing cached */
+    unsigned hc_key; /* the head-shaping flags, with HC_KEEP */
+    uint64_t hc_clen;
+    time_t hc_sec;
 };
 
 static void process(conn *c);
@@ -760,6 +771,28 @@ static void res_framing(conn *c, int last, size_t len)
     }
 }
 
+/* The response flags that shape a head, and the connection's keep-alive (HC_KEEP). */
+#define HEAD_FLAGS                                                                                 \
+    (R_CHUNKED | R_CLEN | R_USER_CLEN | R_USER_TE | R_USER_CONN | R_USER_DATE | R_USER_CLOSE)
+#define HC_KEEP (1u << 31)
+
+/* Remember the head just built at `start` in the scratch buffer (best effort). */
+static void head_cache_store(cf_http_server *srv, const conn *c, unsigned key, size_t start)
+{
+    const cf_dbuf *hdrs = &c->s->hdrs;
+    const cf_dbuf *b = &srv->scratch;
+    cf__dbuf_reset(&srv->hc_head);
+    cf__dbuf_reset(&srv->hc_hdrs);
+    srv->hc_status = 0;
+    if (cf__dbuf_add(&srv->hc_head, b->data + start, b->len - start) < 0 ||
+        cf__dbuf_add(&srv->hc_hdrs, hdrs->data ? hdrs->data : "", hdrs->len) < 0)
+        return;
+    srv->hc_status = c->s->res.status;
+    srv->hc_key = key;
+    srv->hc_clen = c->s->res.clen;
+    srv->hc_sec = srv->date_sec;
+}
+
 /* Format the head into the server's scratch buffer. */
 static int build_head(conn *c)
 {
@@ -767,7 +800,17 @@ static int build_head(conn *c)
     cf_http_res *res = &c->s->res;
     const cf_dbuf *hdrs = &c->s->hdrs;
     cf_dbuf *b = &srv->scratch;
-    const char *reason = res->reason ? res->reason : cf_http_status_reason(res->status);
+    refresh_date(srv);
+    unsigned key = (res->flags & HEAD_FLAGS) | ((c->flags & F_KEEP) ? HC_KEEP : 0);
+    if (!res->reason && res->status == srv->hc_status && key == srv->hc_key &&
+        res->clen == srv->hc_clen && srv->date_sec == srv->hc_sec &&
+        hdrs->len == srv->hc_hdrs.len &&
+        (!hdrs->len || !memcmp(hdrs->data, srv->hc_hdrs.data, hdrs->len)))
+        return cf__dbuf_add(b, srv->hc_head.data, srv->hc_head.len);
+    size_t start = b->len;
+    const char *reason = res->reason;
+    if (!reason && res->status != 200)
+        reason = cf_http_status_reason(res->status);
     size_t rlen = reason ? strlen(reason) : 0;
     /* One reservation for the whole head: the fixed parts fit in 160 bytes. */
     int rc = cf__dbuf_reserve(b, hdrs->len + rlen + srv->date_len + srv->conn_ka_len + 160);
@@ -793,7 +836,6 @@ static int build_head(conn *c)
         p += hdrs->len;
     }
     if (!(res->flags & R_USER_DATE)) {
-        refresh_date(srv);
         memcpy(p, srv->date, srv->date_len);
         p += srv->date_len;
     }
@@ -821,6 +863,8 @@ static int build_head(conn *c)
     *p++ = '\n';
     *p = '\0';
     b->len = (size_t)(p - b->data);
+    if (!res->reason)
+        head_cache_store(srv, c, key, start);
     return 0;
 }
 
@@ -1396,6 +1440,8 @@ static int server_new(cf_loop *loop, const cf_http_server_opts *opts, cf_http_se
     cf_queue_init(&srv->req_q);
     cf_queue_init(&srv->idle_q);
     cf__dbuf_init(&srv->scratch, 0);
+    cf__dbuf_init(&srv->hc_head, 0);
+    cf__dbuf_init(&srv->hc_hdrs, 0);
     *out = srv;
     return 0;
 }
@@ -1471,6 +1517,8 @@ static void on_timer_closed(void *data)
         slot_free(s);
     }
     cf__dbuf_free(&srv->scratch);
+    cf__dbuf_free(&srv->hc_head);
+    cf__dbuf_free(&srv->hc_hdrs);
     cf__free(srv);
 }
 
@@ -1733,17 +1781,6 @@ static const unsigned char tchar[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
-static int is_token(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++) {
-        if (!tchar[(unsigned char)*s])
-            return 0;
-    }
-    return 1;
-}
-
 /* Walk the header lines: calls `fn` with each name/value; stops when it returns non-zero. */
 typedef int (*line_fn)(const char *name, size_t nlen, const char *value, size_t vlen, size_t start,
                        size_t end, void *arg);
@@ -1837,8 +1874,16 @@ static int remove_all(cf_http_res *res, const char *name)
 
 static int add_header(cf_http_res *res, const char *name, const char *value, int replace)
 {
-    if (!res || !name || !value || !is_token(name) || strpbrk(value, "\r\n"))
+    if (!res || !name || !value)
         return CF_EINVAL;
+    size_t nlen = 0;
+    while (tchar[(unsigned char)name[nlen]])
+        nlen++;
+    size_t vlen = strcspn(value, "\r\n");
+    if (value[vlen] != '\0')
+        return CF_EINVAL;
+    if (nlen == 0 || name[nlen] != '\0')
+        return CF_EINVAL; /* empty, or not a token */
     if (res->flags & R_HEAD_SENT)
         return CF_EBUSY;
     if (!res->c->s)
@@ -1849,20 +1894,23 @@ static int add_header(cf_http_res *res, const char *name, const char *value, int
         remove_all(res, name);
     int removed = b->len != before;
     size_t old = b->len;
-    size_t nlen = strlen(name);
-    size_t vlen = strlen(value);
-    int rc = cf__dbuf_add(b, name, nlen);
-    rc = rc ? rc : cf__dbuf_add(b, ": ", 2);
-    rc = rc ? rc : cf__dbuf_add(b, value, vlen);
-    rc = rc ? rc : cf__dbuf_add(b, CRLF, 2);
+    int rc = cf__dbuf_reserve(b, nlen + vlen + 4);
     if (rc < 0) {
-        b->len = old;
-        if (b->data)
-            b->data[old] = '\0';
         if (removed)
             rescan(res);
         return rc;
     }
+    char *p = b->data + old;
+    memcpy(p, name, nlen);
+    p += nlen;
+    *p++ = ':';
+    *p++ = ' ';
+    memcpy(p, value, vlen);
+    p += vlen;
+    *p++ = '\r';
+    *p++ = '\n';
+    *p = '\0';
+    b->len = (size_t)(p - b->data);
     /* Lines only add flags, so a new line alone needs only its own look; a removal, all. */
     if (removed)
         rescan(res);

@@ -20,7 +20,7 @@
 #include "calcifer/promise.h"
 
 /*
- * Size of the per-loop read buffer: one read(2) takes at most this many bytes. 256 KiB (one per
+ * Size of the per-loop read buffer: one read takes at most this many bytes. 256 KiB (one per
  * loop, not per stream) takes a bulk transfer in a quarter of the reads 64 KiB would need, which
  * shows in bench_tcp's bulk line; ping-pong does not care.
  */

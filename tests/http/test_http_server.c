@@ -169,6 +169,18 @@ static void handler(cf_http_incoming *req, cf_http_res *res, void *data)
         memcpy(out + n, body, blen);
         cf_http_res_send(res, 200, "text/plain", out, (size_t)n + blen);
         free(out);
+    } else if (strcmp(p, "/vary") == 0) {
+        /* Heads that differ by status, headers and length, for the head cache. */
+        size_t qlen;
+        const char *q = cf_http_incoming_query(req, &qlen);
+        int n = (int)strtol(q, NULL, 10);
+        char v[16];
+        snprintf(v, sizeof v, "%d", n);
+        if (n % 3 == 1)
+            cf_http_res_set_header(res, "X-N", v);
+        cf_http_res_send(res, n % 3 == 1 ? 201 : 200,
+                         n % 3 == 2 ? "application/json" : "text/plain", "ccc",
+                         (size_t)(n % 3 + 1));
     } else if (strcmp(p, "/chunks") == 0) {
         cf_http_res_write(res, "a", 1);
         cf_http_res_write(res, "bb", 2);
@@ -610,6 +622,45 @@ static void test_http_server_byte_by_byte(void)
     start(&x, NULL);
     run_job(&x, job_byte_by_byte);
     ASSERT_EQ(x.handled, 3);
+}
+
+/* Responses that differ only a little, one after another on one connection: each head is its own.
+ */
+static void job_vary(ctx *x)
+{
+    int fd = raw_connect(x->port);
+    int order[] = {0, 0, 1, 2, 1, 4, 0, 2, 2, 7, 3};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        char rq[128];
+        snprintf(rq, sizeof rq, "GET /vary?%d HTTP/1.1\r\nHost: a\r\n\r\n", order[i]);
+        raw_sends(fd, rq);
+        char buf[2048];
+        int st = 0;
+        long n = raw_response(fd, buf, sizeof buf - 1, 0, &st);
+        CHECK(x, n > 0);
+        if (n <= 0)
+            break;
+        buf[n] = '\0';
+        int k = order[i] % 3;
+        char want[64];
+        snprintf(want, sizeof want, "Content-Length: %d\r\n", k + 1);
+        CHECK(x, st == (k == 1 ? 201 : 200));
+        CHECK(x, strstr(buf, want) != NULL);
+        CHECK(x, strstr(buf, k == 2 ? "application/json" : "text/plain") != NULL);
+        snprintf(want, sizeof want, "X-N: %d\r\n", order[i]);
+        CHECK(x, (strstr(buf, want) != NULL) == (k == 1));
+        CHECK(x, (strstr(buf, "X-N:") != NULL) == (k == 1));
+        CHECK(x, strstr(buf, "Date: ") != NULL && strstr(buf, "Connection: keep-alive") != NULL);
+    }
+    raw_close(fd);
+}
+
+static void test_http_server_heads_differ_per_response(void)
+{
+    ctx x;
+    start(&x, NULL);
+    run_job(&x, job_vary);
+    ASSERT_EQ(x.handled, 11);
 }
 
 static void test_http_server_pipelining(void)
@@ -1325,6 +1376,7 @@ int main(int argc, char **argv)
     CF_TEST(test_http_server_curl_head);
     CF_TEST(test_http_server_python);
     CF_TEST(test_http_server_pipelining);
+    CF_TEST(test_http_server_heads_differ_per_response);
     CF_TEST(test_http_server_byte_by_byte);
     CF_TEST(test_http_server_continue_and_chunked);
     CF_TEST(test_http_server_http10_and_204);
