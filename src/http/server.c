@@ -794,47 +794,29 @@ static void head_cache_store(cf_http_server *srv, const conn *c, unsigned key, s
 }
 
 /* Format the head into the server's scratch buffer. */
-static int build_head(conn *c)
+/* The status line, at `p` (room reserved by the caller); returns the end. */
+static char *put_status_line(char *p, const cf_http_res *res, const char *reason, size_t rlen)
 {
-    cf_http_server *srv = c->srv;
-    cf_http_res *res = &c->s->res;
-    const cf_dbuf *hdrs = &c->s->hdrs;
-    cf_dbuf *b = &srv->scratch;
-    refresh_date(srv);
-    unsigned key = (res->flags & HEAD_FLAGS) | ((c->flags & F_KEEP) ? HC_KEEP : 0);
-    if (!res->reason && res->status == srv->hc_status && key == srv->hc_key &&
-        res->clen == srv->hc_clen && srv->date_sec == srv->hc_sec &&
-        hdrs->len == srv->hc_hdrs.len &&
-        (!hdrs->len || !memcmp(hdrs->data, srv->hc_hdrs.data, hdrs->len)))
-        return cf__dbuf_add(b, srv->hc_head.data, srv->hc_head.len);
-    size_t start = b->len;
-    const char *reason = res->reason;
-    if (!reason && res->status != 200)
-        reason = cf_http_status_reason(res->status);
-    size_t rlen = reason ? strlen(reason) : 0;
-    /* One reservation for the whole head: the fixed parts fit in 160 bytes. */
-    int rc = cf__dbuf_reserve(b, hdrs->len + rlen + srv->date_len + srv->conn_ka_len + 160);
-    if (rc < 0)
-        return rc;
-    char *p = b->data + b->len;
     if (res->status == 200 && !res->reason) {
         memcpy(p, "HTTP/1.1 200 OK\r\n", 17);
-        p += 17;
-    } else {
-        memcpy(p, "HTTP/1.1 ", 9);
-        p += 9;
-        p += u64_text((uint64_t)res->status, p);
-        *p++ = ' ';
-        if (rlen)
-            memcpy(p, reason, rlen);
-        p += rlen;
-        *p++ = '\r';
-        *p++ = '\n';
+        return p + 17;
     }
-    if (hdrs->len) {
-        memcpy(p, hdrs->data, hdrs->len);
-        p += hdrs->len;
-    }
+    memcpy(p, "HTTP/1.1 ", 9);
+    p += 9;
+    p += u64_text((uint64_t)res->status, p);
+    *p++ = ' ';
+    if (rlen)
+        memcpy(p, reason, rlen);
+    p += rlen;
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+/* Date, Connection and the framing headers the server adds itself, then the blank line. */
+static char *put_server_fields(char *p, const conn *c, const cf_http_res *res)
+{
+    const cf_http_server *srv = c->srv;
     if (!(res->flags & R_USER_DATE)) {
         memcpy(p, srv->date, srv->date_len);
         p += srv->date_len;
@@ -862,6 +844,37 @@ static int build_head(conn *c)
     *p++ = '\r';
     *p++ = '\n';
     *p = '\0';
+    return p;
+}
+
+static int build_head(conn *c)
+{
+    cf_http_server *srv = c->srv;
+    cf_http_res *res = &c->s->res;
+    const cf_dbuf *hdrs = &c->s->hdrs;
+    cf_dbuf *b = &srv->scratch;
+    refresh_date(srv);
+    unsigned key = (res->flags & HEAD_FLAGS) | ((c->flags & F_KEEP) ? HC_KEEP : 0);
+    if (!res->reason && res->status == srv->hc_status && key == srv->hc_key &&
+        res->clen == srv->hc_clen && srv->date_sec == srv->hc_sec &&
+        hdrs->len == srv->hc_hdrs.len &&
+        (!hdrs->len || !memcmp(hdrs->data, srv->hc_hdrs.data, hdrs->len)))
+        return cf__dbuf_add(b, srv->hc_head.data, srv->hc_head.len);
+    size_t start = b->len;
+    const char *reason = res->reason;
+    if (!reason && res->status != 200)
+        reason = cf_http_status_reason(res->status);
+    size_t rlen = reason ? strlen(reason) : 0;
+    /* One reservation for the whole head: the fixed parts fit in 160 bytes. */
+    int rc = cf__dbuf_reserve(b, hdrs->len + rlen + srv->date_len + srv->conn_ka_len + 160);
+    if (rc < 0)
+        return rc;
+    char *p = put_status_line(b->data + b->len, res, reason, rlen);
+    if (hdrs->len) {
+        memcpy(p, hdrs->data, hdrs->len);
+        p += hdrs->len;
+    }
+    p = put_server_fields(p, c, res);
     b->len = (size_t)(p - b->data);
     if (!res->reason)
         head_cache_store(srv, c, key, start);
