@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "calcifer/json.h"
+#include "data/utf8.h"
 #include "util/alloc.h"
 #include "util/util.h"
 
@@ -551,26 +552,15 @@ static const uint8_t *utf8_cont(scan *sc, const uint8_t *s)
     return s;
 }
 
-/* A lead byte >= 0x80: the number of continuation bytes and the range of the first one
- * exclude overlong forms, UTF-16 surrogates and code points past U+10FFFF. */
+/* A lead byte >= 0x80: how many continuation bytes follow, and the first one's range. */
 static const uint8_t *utf8_lead(scan *sc, const uint8_t *s)
 {
     cf_json_parser *p = sc->p;
     uint8_t c = *s;
-    unsigned lo = 0x80;
-    unsigned hi = 0xBF;
-    unsigned need;
-    if (c >= 0xC2 && c <= 0xDF) {
-        need = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        need = 2;
-        lo = c == 0xE0 ? 0xA0 : 0x80;
-        hi = c == 0xED ? 0x9F : 0xBF;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 3;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF;
-    } else {
+    unsigned lo;
+    unsigned hi;
+    unsigned need = cf__utf8_lead(c, &lo, &hi);
+    if (!need) {
         fail(p, CF_EPARSE, off(sc, s), "invalid UTF-8 byte 0x%02X in string", c);
         return NULL;
     }

@@ -22,6 +22,7 @@
 #include "calcifer/json.h"
 #include "data/json_dom.h"
 #include "data/json_path.h"
+#include "data/utf8.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/util.h"
@@ -939,23 +940,11 @@ static void w_puts(writer *w, const char *s)
 /* Length of the valid UTF-8 sequence at s (2-4), or 0; `avail` bytes are readable. */
 static size_t utf8_len(const uint8_t *s, size_t avail)
 {
-    uint8_t c = s[0];
-    size_t need;
-    uint8_t lo = 0x80;
-    uint8_t hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-        need = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        need = 2;
-        lo = c == 0xE0 ? 0xA0 : 0x80;
-        hi = c == 0xED ? 0x9F : 0xBF;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 3;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF;
-    } else {
+    unsigned lo;
+    unsigned hi;
+    size_t need = cf__utf8_lead(s[0], &lo, &hi);
+    if (!need)
         return 0;
-    }
     if (avail < need + 1 || s[1] < lo || s[1] > hi)
         return 0;
     for (size_t i = 2; i <= need; i++) {
