@@ -7,6 +7,7 @@
 #   make bench      build and run the benchmarks side by side with their peers
 #   make fuzz       build the libFuzzer targets and run each for FUZZ_SECONDS
 #   make format     clang-format the tree; make lint: format check, style check, clang-tidy
+#   make lean       build-lean/: linked with a static libcurl for HTTP(S) only (docs/lean.md)
 
 PREFIX    ?= /usr/local
 BUILD     ?= build
@@ -18,7 +19,7 @@ TEST_FUZZ_SECONDS ?= 10
 
 .PHONY: all deps configure demo test test-debug test-clang test-asan test-tsan test-ucontext \
         test-valgrind test-fuzz test-tidy lint format \
-        check-format check-style install bench fuzz clean
+        check-format check-style install bench fuzz clean lean test-lean
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -34,7 +35,8 @@ demo: configure
 	@cmake --build $(BUILD) -j $(JOBS) > $(BUILD)/build.log 2>&1 || { tail -n 40 $(BUILD)/build.log; exit 1; }
 	@scripts/demo.sh $(BUILD)
 
-test: deps lint test-debug test-tidy test-clang test-asan test-tsan test-ucontext test-valgrind test-fuzz
+test: deps lint test-debug test-tidy test-clang test-asan test-tsan test-ucontext test-valgrind test-fuzz \
+      test-lean
 	@echo "calcifer: all test stages passed"
 
 # The main build: gcc, the shipped configuration (RelWithDebInfo), every test.
@@ -89,6 +91,21 @@ check-style:
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
 
+# The lean build: Debian's curl source built for HTTP and HTTPS only, linked statically with
+# OpenSSL and friends, so `ghibli` loads none of the 30 libraries of Debian's libcurl.
+lean:
+	@scripts/install-deps.sh --lean
+	@scripts/build-curl.sh build-lean/curl
+	cmake -S . -B build-lean -DCMAKE_BUILD_TYPE=Release -DCF_WERROR=$(CF_WERROR) \
+	  -DCMAKE_PREFIX_PATH=$(CURDIR)/build-lean/curl -DCF_BUILD_SHARED=OFF >/dev/null
+	cmake --build build-lean -j $(JOBS)
+
+# The lean build's HTTP, flagship and example tests, and proof that no shared libcurl is linked.
+test-lean: lean
+	@! ldd build-lean/bin/ghibli | grep -E 'libcurl|libssl|libcrypto' || \
+	  { echo "calcifer: build-lean/bin/ghibli loads a shared libcurl or OpenSSL" >&2; exit 1; }
+	cd build-lean && ctest -j 2 --output-on-failure -L 'http|apps' -LE slow
+
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
@@ -100,6 +117,8 @@ bench:
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCF_BUILD_BENCH=ON -DCF_BUILD_TESTS=OFF >/dev/null
 	cmake --build build-bench -j $(JOBS)
 	@bench/run.sh build-bench
+	@$(MAKE) --no-print-directory lean >/dev/null
+	@echo "## bench_flagship.sh (lean build)" && bench/bench_flagship.sh build-lean
 
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCF_BUILD_FUZZ=ON \
@@ -113,4 +132,4 @@ test-fuzz:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 
 clean:
-	rm -rf build build-clang build-asan build-tsan build-ucontext build-bench build-fuzz
+	rm -rf build build-clang build-asan build-tsan build-ucontext build-bench build-fuzz build-lean

@@ -6,7 +6,7 @@
 #   bench/bench_flagship.sh [BUILD_DIR] [-r RUNS]
 #
 # BUILD_DIR (default build-bench; a Release build is best) must hold bin/ghibli and
-# bin/examples/. The server is the project's API stand-in (`ghibli serve`), the same for
+# bin/examples/; run it on build-lean (`make lean`) too for the lean build's figures. The server is the project's API stand-in (`ghibli serve`), the same for
 # both sides. Wall time is hyperfine's mean over RUNS runs after warm-up (a loop timed with
 # `date` when hyperfine is missing); peak memory is the median of /usr/bin/time's maximum
 # resident set size over 5 runs. Each line: name calcifer peer ratio (ratio = peer/calcifer;
@@ -86,6 +86,11 @@ line() {
   awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%-34s %10.2f %10.2f %8.1fx\n", n, a, b, b / a }'
 }
 
+if ldd "$ghibli" | grep -q 'libcurl\.so'; then
+  echo "# $build: libcurl shared ($(ldd "$ghibli" | grep -c '=>') shared libraries loaded)"
+else
+  echo "# $build: libcurl static, HTTP(S) only (the lean build, docs/lean.md)"
+fi
 printf "%-34s %10s %10s %9s   (ms wall, KiB peak RSS)\n" "# name" calcifer peer ratio
 run_pair() {
   local name=$1 mine=$2 theirs=$3

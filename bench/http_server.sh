@@ -6,7 +6,8 @@
 # Prints `name calcifer peer ratio`: requests per second with `wrk -t1 -c64 -dDURATION_S`
 # (the median of ROUNDS runs of each server, taken in turns; ratio = calcifer / peer, higher
 # is better for Calcifer), and resident bytes per idle keep-alive connection (ratio = peer /
-# calcifer, higher is better for Calcifer).
+# calcifer, higher is better for Calcifer). Calcifer runs twice: as it comes, and with the
+# loop's busy polling on (--busy-poll 50, cf_loop_set_busy_poll), the `_busy_poll` lines.
 set -euo pipefail
 build=${1:?usage: bench/http_server.sh BUILD_DIR [DURATION_S] [IDLE_CONNECTIONS] [ROUNDS]}
 secs=${2:-10}
@@ -51,6 +52,9 @@ cal_port=$port
 cal_pid=$pid
 curl -s "http://127.0.0.1:$cal_port/films" -o "$tmp/films"
 
+start calcifer_bp "$serve" --port 0 --keep-alive 0 --busy-poll 50
+bp_port=$port
+
 start node node "$here/peers/http_server.js" "$tmp/films" 0
 node_port=$port
 node_pid=$pid
@@ -93,19 +97,23 @@ cmp -s "$tmp/films" <(curl -s "http://127.0.0.1:$node_port/films") || { echo "no
 
 median() { sort -n | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
 : >"$tmp/cal.r"
+: >"$tmp/bp.r"
 : >"$tmp/nod.r"
 : >"$tmp/ngx.r"
 for _ in $(seq "$rounds"); do
   rate "http://127.0.0.1:$cal_port/films" >>"$tmp/cal.r"
+  rate "http://127.0.0.1:$bp_port/films" >>"$tmp/bp.r"
   rate "http://127.0.0.1:$node_port/films" >>"$tmp/nod.r"
   rate "http://127.0.0.1:$ngx_port/films" >>"$tmp/ngx.r"
 done
 cal=$(median <"$tmp/cal.r")
+bp=$(median <"$tmp/bp.r")
 nod=$(median <"$tmp/nod.r")
 ngx=$(median <"$tmp/ngx.r")
 printf '%-34s %12s %12s %8s\n' name calcifer peer ratio
 awk -v c="$cal" -v p="$nod" 'BEGIN{printf "%-34s %12.0f %12.0f %7.2fx\n", "films_req_per_s_vs_node", c, p, c/p}'
 awk -v c="$cal" -v p="$ngx" 'BEGIN{printf "%-34s %12.0f %12.0f %7.2fx\n", "films_req_per_s_vs_nginx_1worker", c, p, c/p}'
+awk -v c="$bp" -v p="$ngx" 'BEGIN{printf "%-34s %12.0f %12.0f %7.2fx\n", "films_req_per_s_busy_poll_vs_nginx", c, p, c/p}'
 
 cal_b=$(python3 "$here/http_idle.py" "$cal_port" "$cal_pid" "$idle" /films)
 nod_b=$(python3 "$here/http_idle.py" "$node_port" "$node_pid" "$idle" /films)

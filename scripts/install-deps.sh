@@ -4,6 +4,7 @@
 #
 #   scripts/install-deps.sh          build + tests + demo
 #   scripts/install-deps.sh --bench  also what the benchmarks compare against
+#   scripts/install-deps.sh --lean   also what the lean build's libcurl is built from
 set -euo pipefail
 
 packages=(
@@ -11,9 +12,10 @@ packages=(
   libcurl4-openssl-dev libssl-dev zlib1g-dev ca-certificates
   valgrind curl openssl nginx-light python3 jq
 )
-if [ "${1:-}" = "--bench" ]; then
-  packages+=(libuv1-dev wrk hyperfine nodejs npm)
-fi
+case "${1:-}" in
+  --bench) packages+=(libuv1-dev wrk hyperfine nodejs npm) ;;
+  --lean) packages+=(dpkg-dev debian-archive-keyring libnghttp2-dev libbrotli-dev libzstd-dev) ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

@@ -3,13 +3,16 @@
  * bundled data set with the real API's routes until SIGINT or SIGTERM, then closes
  * gracefully (requests in flight finish first).
  *
- *   ghibli_serve [--port N] [--host H] [--data PATH] [--keep-alive MS] [--check]
+ *   ghibli_serve [--port N] [--host H] [--data PATH] [--keep-alive MS] [--busy-poll US]
+ *                [--check]
  *
  * It prints `PORT <n>` on stdout once listening (port 0, the default, picks a free one).
  * The data file defaults to $CF_GHIBLI_DATA, else the copy found next to the program or in
  * the source tree (see cf_ghibli_find_data). --keep-alive sets how long an idle connection is
- * kept (default 5000 ms; 0 keeps it forever). With --check it fetches /films from itself with
- * the project's HTTP client, prints how many films it got, and stops (what CI runs).
+ * kept (default 5000 ms; 0 keeps it forever). --busy-poll lets the loop poll for up to US
+ * microseconds before it sleeps (cf_loop_set_busy_poll; off by default). With --check it fetches
+ * /films from itself with the project's HTTP client, prints how many films it got, and stops (what
+ * CI runs).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -71,6 +74,7 @@ int main(int argc, char **argv)
     cf_http_server_opts http = {0};
     opts.http = &http;
     int check = 0;
+    long busy_poll = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
             opts.port = (int)strtol(argv[++i], NULL, 10);
@@ -81,17 +85,26 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--keep-alive") == 0 && i + 1 < argc) {
             long ms = strtol(argv[++i], NULL, 10);
             http.keep_alive_timeout_ms = ms > 0 ? (uint64_t)ms : CF_HTTP_NO_TIMEOUT;
+        } else if (strcmp(argv[i], "--busy-poll") == 0 && i + 1 < argc) {
+            busy_poll = strtol(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--check") == 0) {
             check = 1;
         } else {
             fprintf(stderr, "usage: ghibli_serve [--port N] [--host H] [--data PATH] "
-                            "[--keep-alive MS] [--check]\n");
+                            "[--keep-alive MS] [--busy-poll US] [--check]\n");
             return 2;
         }
     }
     cf_loop *loop;
     if (cf_loop_new(&loop) != 0)
         return 1;
+    if (busy_poll < 0 || busy_poll > (long)CF_LOOP_BUSY_POLL_MAX ||
+        cf_loop_set_busy_poll(loop, (unsigned)busy_poll) != 0) {
+        fprintf(stderr, "ghibli_serve: --busy-poll takes 0 to %u microseconds\n",
+                CF_LOOP_BUSY_POLL_MAX);
+        cf_loop_close(loop);
+        return 2;
+    }
     app a = {0};
     cf_error *err = NULL;
     int rc = cf_ghibli_server_start(loop, &opts, &a.server, &err);

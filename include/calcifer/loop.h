@@ -97,6 +97,25 @@ CF_EXTERN int cf_queue_microtask(cf_loop *loop, cf_callback fn, void *data);
  */
 CF_EXTERN void cf_loop_drain(cf_loop *loop);
 
+/* ---- tuning ---- */
+
+/* The largest busy-poll budget cf_loop_set_busy_poll takes: one second. */
+#define CF_LOOP_BUSY_POLL_MAX 1000000u
+
+/*
+ * Busy polling: when the poll phase would sleep, first poll without waiting, again and
+ * again, for up to `usec` microseconds (0, the default, sleeps at once, as Node and libuv
+ * do). Events seen meanwhile are handled as usual; timers are not delayed by the spin.
+ * Why: a thread asleep in epoll_wait is woken by the thread that makes its socket ready,
+ * and the waker's CPU pays for the wakeup; a busy server that sleeps between bursts of
+ * requests so slows its clients (on loopback, the load generator). A budget of 50-200 us
+ * lets a busy loop take the next burst awake. Cost: up to `usec` of CPU time each time the
+ * loop goes idle, so leave it off for loops that are mostly idle.
+ * Returns 0, or CF_EINVAL when `loop` is NULL or `usec` > CF_LOOP_BUSY_POLL_MAX.
+ * Thread: loop only.
+ */
+CF_EXTERN int cf_loop_set_busy_poll(cf_loop *loop, unsigned usec);
+
 /* ---- close ---- */
 
 /*

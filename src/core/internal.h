@@ -121,10 +121,12 @@ struct cf_loop {
     int running;
     int stop_flag;
     int fail_code;
-    uint64_t time; /* cached clock, ms */
+    uint64_t time;         /* cached clock, ms */
+    unsigned busy_poll_us; /* cf_loop_set_busy_poll; 0: sleep at once */
 #ifdef CF_TESTING
     int fake_clock;
     uint64_t fake_now;
+    uint64_t busy_polls; /* polls made while spinning, for the tests */
 #endif
     pthread_t thread;
     unsigned open_handles;   /* handles not closed yet (internal ones excepted) */

@@ -6,6 +6,7 @@
 #include "harness.h"
 
 #include <sys/socket.h>
+#include <time.h>
 
 #include "core/internal.h"
 #include "util/sys.h"
@@ -334,6 +335,81 @@ static void test_loop_defer(void)
     teardown();
 }
 
+/* ---- busy polling ---- */
+
+static int busy_done;
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+static uint64_t busy_polls_at_done;
+
+static void busy_work(void *data)
+{
+    (void)data;
+    struct timespec ts = {0, 20 * 1000000}; /* 20 ms on a pool thread */
+    nanosleep(&ts, NULL);
+}
+
+static void busy_work_done(cf_work_req *req, int status, void *data)
+{
+    (void)req;
+    (void)data;
+    ASSERT_OK(status);
+    busy_done++;
+    busy_polls_at_done = L->busy_polls;
+}
+
+static void busy_timer(void *data)
+{
+    (void)data;
+    busy_done++;
+}
+
+static void test_loop_busy_poll(void)
+{
+    ASSERT_EQ(cf_loop_set_busy_poll(NULL, 10), CF_EINVAL);
+    setup(0);
+    ASSERT_EQ(cf_loop_set_busy_poll(L, CF_LOOP_BUSY_POLL_MAX + 1), CF_EINVAL);
+    ASSERT_OK(cf_loop_set_busy_poll(L, CF_LOOP_BUSY_POLL_MAX));
+
+    /* Nothing to wait for: no spin, cf_run returns at once. */
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_EQ(L->busy_polls, 0);
+
+    /* A pool completion arrives while the loop spins (budget 1 s > the job's 20 ms): it is
+     * taken by a non-waiting poll, and the loop never slept for it. */
+    busy_done = 0;
+    ASSERT_OK(cf_work(L, busy_work, busy_work_done, NULL, NULL));
+    uint64_t t0 = mono_ms();
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_EQ(busy_done, 1);
+    ASSERT(busy_polls_at_done > 1);
+    ASSERT(mono_ms() - t0 < 900); /* ended with the job, not with the budget */
+
+    /* A timer due before the budget ends is not delayed by the spin. */
+    busy_done = 0;
+    uint64_t polls = L->busy_polls;
+    ASSERT_OK(cf_set_timeout(L, 30, busy_timer, NULL, NULL));
+    t0 = mono_ms();
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_EQ(busy_done, 1);
+    ASSERT(L->busy_polls > polls);
+    ASSERT(mono_ms() - t0 < 900);
+
+    /* 0 turns it off: the loop sleeps at once. */
+    ASSERT_OK(cf_loop_set_busy_poll(L, 0));
+    polls = L->busy_polls;
+    ASSERT_OK(cf_set_timeout(L, 5, busy_timer, NULL, NULL));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_EQ(busy_done, 2);
+    ASSERT_EQ(L->busy_polls, polls);
+    teardown();
+}
+
 int main(int argc, char **argv)
 {
     CF_TEST_BEGIN(argc, argv);
@@ -346,5 +422,6 @@ int main(int argc, char **argv)
     CF_TEST(test_loop_fail_stops_after_callback);
     CF_TEST(test_loop_slots);
     CF_TEST(test_loop_defer);
+    CF_TEST(test_loop_busy_poll);
     return CF_TEST_END();
 }
