@@ -66,6 +66,12 @@ cmake --install "$work/build" >"$work/install.log" 2>&1 || {
   exit 1
 }
 
+# What the client relies on must be there: fail now rather than lose it quietly.
+features=$("$dest/bin/curl-config" --features)
+for f in SSL HTTP2 libz brotli zstd AsynchDNS; do
+  grep -qx "$f" <<<"$features" || { echo "build-curl: the built libcurl lacks $f" >&2; exit 1; }
+done
+
 # Static links to the system's archives, so that -L$dest/lib finds them before the shared
 # libraries of the same names.
 multiarch=$(gcc -print-multiarch)
