@@ -8,7 +8,8 @@
 #
 # The source comes from the Debian archive through apt (deb-src lines in a private apt
 # configuration, so the system's sources are left alone and apt checks the archive's
-# signatures). Needs dpkg-dev, cmake and the -dev packages of the libraries above
+# signatures; DEBIAN_MIRROR and DEBIAN_SECURITY_MIRROR name other mirrors than
+# deb.debian.org). Needs dpkg-dev, cmake and the -dev packages of the libraries above
 # (scripts/install-deps.sh installs them). Does nothing when DEST already holds a build.
 set -euo pipefail
 dest=${1:?usage: scripts/build-curl.sh DEST}
@@ -22,10 +23,12 @@ mkdir -p "$work/lists/partial" "$work/archives/partial" "$work/src"
 . /etc/os-release
 suite=${VERSION_CODENAME:?build-curl.sh: /etc/os-release names no Debian release}
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+security=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 {
-  echo "deb-src [signed-by=$keyring] http://deb.debian.org/debian $suite main"
-  echo "deb-src [signed-by=$keyring] http://deb.debian.org/debian $suite-updates main"
-  echo "deb-src [signed-by=$keyring] http://deb.debian.org/debian-security $suite-security main"
+  echo "deb-src [signed-by=$keyring] $mirror $suite main"
+  echo "deb-src [signed-by=$keyring] $mirror $suite-updates main"
+  echo "deb-src [signed-by=$keyring] $security $suite-security main"
 } >"$work/sources.list"
 apt_opts=(-q -o "Dir::Etc::SourceList=$work/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
   -o "Dir::State::Lists=$work/lists" -o "Dir::Cache::Archives=$work/archives"
