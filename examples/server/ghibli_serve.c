@@ -86,7 +86,10 @@ int main(int argc, char **argv)
             long ms = strtol(argv[++i], NULL, 10);
             http.keep_alive_timeout_ms = ms > 0 ? (uint64_t)ms : CF_HTTP_NO_TIMEOUT;
         } else if (strcmp(argv[i], "--busy-poll") == 0 && i + 1 < argc) {
-            busy_poll = strtol(argv[++i], NULL, 10);
+            char *end;
+            busy_poll = strtol(argv[++i], &end, 10);
+            if (end == argv[i] || *end)
+                busy_poll = -1; /* not a number: refused below */
         } else if (strcmp(argv[i], "--check") == 0) {
             check = 1;
         } else {

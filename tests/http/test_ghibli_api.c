@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "harness.h"
 
@@ -473,6 +474,38 @@ static void test_ghibli_api_server_start_errors(void)
     ASSERT_OK(cf_loop_close(loop));
 }
 
+/* ---- the example program ---- */
+
+/* Run the ghibli_serve example with `args` (stopped after 20 s, status 124, if it hangs);
+ * its stdout and stderr into `out`, its exit status back. */
+static int run_serve(const char *args, char *out, size_t cap)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "timeout 20 '%s/bin/examples/ghibli_serve' %s 2>&1", CF_BUILD_DIR,
+             args);
+    FILE *p = popen(cmd, "r");
+    ASSERT_PTR(p);
+    size_t len = fread(out, 1, cap - 1, p);
+    out[len] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_ghibli_serve_busy_poll(void)
+{
+    char out[4096];
+    /* Out of range, negative or not a number: a usage error naming the option. */
+    const char *bad[] = {"--busy-poll 1000001", "--busy-poll -1", "--busy-poll abc",
+                         "--busy-poll 50us"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ASSERT_EQ(run_serve(bad[i], out, sizeof out), 2);
+        ASSERT(strstr(out, "--busy-poll takes 0 to 1000000 microseconds") != NULL);
+    }
+    /* On: the server answers its own client as usual. */
+    ASSERT_EQ(run_serve("--port 0 --busy-poll 50 --check", out, sizeof out), 0);
+    ASSERT(strstr(out, "GET /films: 200, 22 films") != NULL);
+}
+
 int main(int argc, char **argv)
 {
     CF_TEST_BEGIN(argc, argv);
@@ -483,5 +516,6 @@ int main(int argc, char **argv)
     CF_TEST(test_ghibli_api_load_errors);
     CF_TEST(test_ghibli_api_rewrites_only_urls);
     CF_TEST(test_ghibli_api_server_start_errors);
+    CF_TEST(test_ghibli_serve_busy_poll);
     return CF_TEST_END();
 }
