@@ -338,6 +338,7 @@ static void test_loop_defer(void)
 /* ---- busy polling ---- */
 
 static int busy_done;
+static uint64_t busy_polls_at_done;
 
 static uint64_t mono_ms(void)
 {
@@ -345,7 +346,6 @@ static uint64_t mono_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
-static uint64_t busy_polls_at_done;
 
 static void busy_work(void *data)
 {
