@@ -7,7 +7,12 @@
  * runs with CF_ECANCELED.
  *
  * Callback convention as in calcifer/fs.h: `int status` and `const cf_error *err` (NULL on
- * success, else "getaddrinfo ENOTFOUND example.invalid"), borrowed until the callback returns.
+ * success), borrowed until the callback returns. The message gives Node's words, the names
+ * looked up and what the code means: "getaddrinfo ENOTFOUND example.invalid: host name not
+ * found", "getaddrinfo EAI_SERVICE localhost, service x: service not available for socket type".
+ *
+ * Every EAI_* code has its own CF code (cf_dns_translate_error): an unknown host name is
+ * CF_ENOTFOUND, an unknown service name CF_EAI_SERVICE, never the same code.
  */
 #ifndef CALCIFER_DNS_H
 #define CALCIFER_DNS_H
@@ -54,8 +59,13 @@ typedef void (*cf_dns_nameinfo_cb)(int status, const cf_error *err, const char *
 
 /*
  * Resolve `host` and/or `service` (≈ dns.lookup(host, {all: true})). `hints` may be NULL (any
- * family, SOCK_STREAM, AI_ADDRCONFIG). Errors: CF_ENOTFOUND (no such name: "getaddrinfo
- * ENOTFOUND host"), CF_EDNSAGAIN (temporary failure), CF_ECANCELED, CF_ENOMEM, or another code.
+ * family, SOCK_STREAM, AI_ADDRCONFIG). A service name is looked up in the services database
+ * (/etc/services, which a minimal system may lack); a port number needs none. Errors reported
+ * to `cb`: CF_ENOTFOUND (no such host), CF_EAI_SERVICE (no such service for the socket type,
+ * also a name where AI_NUMERICSERV wants a number), CF_EAI_NODATA, CF_EAI_ADDRFAMILY (no
+ * address of the family asked for), CF_EDNSAGAIN (temporary failure), CF_EAI_FAIL,
+ * CF_EAI_BADFLAGS / CF_EAI_FAMILY / CF_EAI_SOCKTYPE (bad hints), CF_EAI_IDN_ENCODE,
+ * CF_ECANCELED, CF_ENOMEM, -errno (EAI_SYSTEM).
  * Returns 0, CF_EINVAL (both names NULL), CF_ENOMEM. When `req` is not NULL it receives the
  * request, for cf_dns_cancel, valid until `cb` returns. Ownership: `host`, `service` and
  * `hints` copied. Thread: loop only.
@@ -72,8 +82,9 @@ CF_EXTERN cf_promise *cf_dns_getaddrinfo_p(cf_loop *loop, const char *host, cons
 
 /*
  * Turn an address into a host and service name (≈ dns.lookupService). `flags` are NI_*
- * flags (NI_NUMERICHOST, NI_NAMEREQD, ...). Errors: CF_ENOTFOUND, CF_EDNSAGAIN, CF_EAFNOSUPPORT,
- * CF_ECANCELED, or another code. Returns 0, CF_EINVAL (NULL or oversized address), CF_ENOMEM.
+ * flags (NI_NUMERICHOST, NI_NAMEREQD, ...). Errors: CF_ENOTFOUND, CF_EDNSAGAIN, CF_EAI_FAMILY
+ * (an address family the resolver does not know), CF_EAI_FAIL, CF_EAI_OVERFLOW, CF_ECANCELED,
+ * CF_ENOMEM, -errno. Returns 0, CF_EINVAL (NULL or oversized address), CF_ENOMEM.
  * Ownership: `addr` copied. Thread: loop only.
  */
 CF_EXTERN int cf_dns_getnameinfo(cf_loop *loop, const struct sockaddr *addr, socklen_t addrlen,
@@ -89,8 +100,13 @@ CF_EXTERN cf_promise *cf_dns_getnameinfo_p(cf_loop *loop, const struct sockaddr 
 CF_EXTERN int cf_dns_cancel(cf_dns_req *req);
 
 /*
- * A getaddrinfo/getnameinfo EAI_* code as a CF_E* code (EAI_NONAME → CF_ENOTFOUND, EAI_AGAIN →
- * CF_EDNSAGAIN, EAI_MEMORY → CF_ENOMEM, EAI_SYSTEM → -errno, ...). Thread: any.
+ * A getaddrinfo/getnameinfo EAI_* code as a CF_E* code, one code for each (after libuv):
+ * EAI_ADDRFAMILY → CF_EAI_ADDRFAMILY, EAI_AGAIN → CF_EDNSAGAIN, EAI_BADFLAGS → CF_EAI_BADFLAGS,
+ * EAI_FAIL → CF_EAI_FAIL, EAI_FAMILY → CF_EAI_FAMILY, EAI_MEMORY → CF_ENOMEM, EAI_NODATA →
+ * CF_EAI_NODATA, EAI_NONAME → CF_ENOTFOUND, EAI_OVERFLOW → CF_EAI_OVERFLOW, EAI_SERVICE →
+ * CF_EAI_SERVICE, EAI_SOCKTYPE → CF_EAI_SOCKTYPE, EAI_SYSTEM → -errno (as the failed call left
+ * it; CF_EIO when none), EAI_CANCELED → CF_ECANCELED, EAI_INTR → CF_EINTR, EAI_IDN_ENCODE →
+ * CF_EAI_IDN_ENCODE, 0 → 0, anything else → CF_EUNKNOWN. Thread: any.
  */
 CF_EXTERN int cf_dns_translate_error(int eai);
 

@@ -87,6 +87,15 @@ extern "C" {
     XX(ESTACK, -4082, "coroutine stack overflow")                                                  \
     XX(EDNSAGAIN, -4081, "temporary failure in name resolution")                                   \
     XX(EBADRESP, -4080, "malformed response")                                                      \
+    XX(EAI_ADDRFAMILY, -4060, "host has no address in the requested family")                       \
+    XX(EAI_BADFLAGS, -4059, "bad ai_flags value")                                                  \
+    XX(EAI_FAIL, -4058, "permanent failure in name resolution")                                    \
+    XX(EAI_FAMILY, -4057, "address family not supported by the resolver")                          \
+    XX(EAI_NODATA, -4056, "host name has no address")                                              \
+    XX(EAI_OVERFLOW, -4055, "name buffer overflow")                                                \
+    XX(EAI_SERVICE, -4054, "service not available for socket type")                                \
+    XX(EAI_SOCKTYPE, -4053, "socket type not supported")                                           \
+    XX(EAI_IDN_ENCODE, -4052, "host name cannot be encoded as IDN")                                \
     XX(EUNKNOWN, -4001, "unknown error")
 
 #define CF__ERR_ENUM(name, value, msg) CF_##name = (value),
@@ -149,6 +158,17 @@ CF_EXTERN void cf_error_free(void *e);
 CF_EXTERN void cf_error_print(const cf_error *e, void *stream);
 
 /*
+ * Accessors, for code that would rather call a function than read a field. The message names
+ * what failed and with which input ("getaddrinfo EAI_SERVICE localhost, service x: service not
+ * available for socket type"); it is borrowed from `e` and lives as long as `e` does. A NULL
+ * `e` gives "no error"; an error without a message gives `cf_strerror(code)`. Thread: any.
+ */
+CF_EXTERN const char *cf_error_message(const cf_error *e);
+
+/* The error's negative CF_E* code; 0 for NULL. Thread: any. */
+CF_EXTERN int cf_error_code(const cf_error *e);
+
+/*
  * The place a user's call was made. The public headers wrap the functions that start an
  * operation in a macro (CF_AT) that records the caller's file, line and function just before
  * the call; the operation takes the record at its start (cf_site_take) and names that place
@@ -161,6 +181,12 @@ typedef struct cf_site {
     int line;
     const char *func;
 } cf_site;
+
+/*
+ * Where the failing operation `e` reports was started; {NULL, 0, NULL} for NULL or when no
+ * place was recorded. Thread: any.
+ */
+CF_EXTERN cf_site cf_error_site(const cf_error *e);
 
 /* Record the caller's place for the next operation started on this thread. Thread: any. */
 CF_EXTERN void cf_site_set(const char *file, int line, const char *func);

@@ -42,32 +42,58 @@ struct cf_dns_req {
     char name_service[NI_MAXSERV];
 };
 
+/*
+ * One CF code per EAI_* code, after libuv's uv__getaddrinfo_translate_error, with Node's names
+ * where Node has one (ENOTFOUND, EAI_AGAIN as CF_EDNSAGAIN). Running out of memory and being
+ * cancelled keep the library's one code for each concept. The asynchronous getaddrinfo_a
+ * statuses (EAI_INPROGRESS, EAI_NOTCANCELED, EAI_ALLDONE) are never failures of the calls made
+ * here and fall to CF_EUNKNOWN with any code a newer libc may add.
+ */
 int cf_dns_translate_error(int eai)
 {
     switch (eai) {
     case 0:
         return 0;
-    case EAI_NONAME:
-#ifdef EAI_NODATA
-    case EAI_NODATA:
+#ifdef EAI_ADDRFAMILY /* glibc's, with _GNU_SOURCE */
+    case EAI_ADDRFAMILY:
+        return CF_EAI_ADDRFAMILY;
 #endif
-    case EAI_SERVICE:
-        return CF_ENOTFOUND;
     case EAI_AGAIN:
         return CF_EDNSAGAIN;
+    case EAI_BADFLAGS:
+        return CF_EAI_BADFLAGS;
+    case EAI_FAIL:
+        return CF_EAI_FAIL;
+    case EAI_FAMILY:
+        return CF_EAI_FAMILY;
     case EAI_MEMORY:
         return CF_ENOMEM;
-    case EAI_FAMILY:
-    case EAI_ADDRFAMILY:
-        return CF_EAFNOSUPPORT;
-    case EAI_BADFLAGS:
-    case EAI_SOCKTYPE:
-        return CF_EINVAL;
+#ifdef EAI_NODATA
+    case EAI_NODATA:
+        return CF_EAI_NODATA;
+#endif
+    case EAI_NONAME:
+        return CF_ENOTFOUND;
     case EAI_OVERFLOW:
-        return CF_ENOBUFS;
+        return CF_EAI_OVERFLOW;
+    case EAI_SERVICE:
+        return CF_EAI_SERVICE;
+    case EAI_SOCKTYPE:
+        return CF_EAI_SOCKTYPE;
+    case EAI_SYSTEM:
+        /* errno as the failed call left it; a libc that left none still failed. */
+        return errno > 0 ? cf_translate_sys_error(errno) : CF_EIO;
 #ifdef EAI_CANCELED
     case EAI_CANCELED:
         return CF_ECANCELED;
+#endif
+#ifdef EAI_INTR
+    case EAI_INTR:
+        return CF_EINTR;
+#endif
+#ifdef EAI_IDN_ENCODE
+    case EAI_IDN_ENCODE:
+        return CF_EAI_IDN_ENCODE;
 #endif
     default:
         return CF_EUNKNOWN;
@@ -87,24 +113,57 @@ static void work_fn(cf__work *w)
     r->sys_errno = r->eai == EAI_SYSTEM ? errno : 0;
 }
 
+static int all_digits(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * glibc answers EAI_NONAME ("name or service not known") where only the service can be the
+ * unknown name: no host was given, or AI_NUMERICSERV was set and the service is not a number.
+ * Saying ENOTFOUND (a host name) there would blame the wrong input.
+ */
+static int service_was_unknown(const cf_dns_req *r)
+{
+    if (r->is_name || !r->service)
+        return 0;
+    return !r->host || ((r->hints.ai_flags & AI_NUMERICSERV) && !all_digits(r->service));
+}
+
 static int status_of(const cf_dns_req *r)
 {
     if (r->eai == EAI_SYSTEM)
         return r->sys_errno ? cf_translate_sys_error(r->sys_errno) : CF_EIO;
+    if (r->eai == EAI_NONAME && service_was_unknown(r))
+        return CF_EAI_SERVICE;
     return cf_dns_translate_error(r->eai);
 }
 
-/* "getaddrinfo ENOTFOUND example.invalid", as Node words it. */
+/*
+ * Node's words, then the inputs and what the code means: "getaddrinfo ENOTFOUND
+ * example.invalid: host name not found", "getaddrinfo EAI_SERVICE localhost, service x:
+ * service not available for socket type", "getnameinfo EAI_FAMILY ?: ...".
+ */
 static const cf_error *make_error(const cf_dns_req *r, int status, cf_error *fb)
 {
-    const char *call = r->is_name ? "getnameinfo" : "getaddrinfo";
+    const char *name = cf_err_name(status);
     if (r->is_name) {
         char where[128];
         cf__io_addr_text((const struct sockaddr *)&r->addr, r->addrlen, where, sizeof where);
-        return cf__io_err_plain(fb, r->site, status, "%s %s %s", call, cf_err_name(status), where);
+        return cf__io_err(fb, r->site, status, "getnameinfo %s %s", name, where);
     }
-    return cf__io_err_plain(fb, r->site, status, "%s %s %s", call, cf_err_name(status),
-                            r->host ? r->host : (r->service ? r->service : ""));
+    if (!r->service)
+        return cf__io_err(fb, r->site, status, "getaddrinfo %s %s", name, r->host);
+    if (!r->host)
+        return cf__io_err(fb, r->site, status, "getaddrinfo %s service %s", name, r->service);
+    return cf__io_err(fb, r->site, status, "getaddrinfo %s %s, service %s", name, r->host,
+                      r->service);
 }
 
 static void req_free(cf_dns_req *r)
@@ -244,8 +303,8 @@ cf_promise *(cf_dns_getaddrinfo_p)(cf_loop *loop, const char *host, const char *
         return NULL;
     int rc =
         addrinfo_start(loop, host, service, hints, NULL, NULL, cf_promise_retain(p), NULL, site);
-    return cf__io_p_started(p, site, rc, "getaddrinfo %s",
-                            host ? host : (service ? service : "(null)"));
+    return cf__io_p_started(p, site, rc, "getaddrinfo %s, service %s", host ? host : "(null)",
+                            service ? service : "(null)");
 }
 
 /* The promise form's completion: the promise takes the addrinfo list (freeaddrinfo). */

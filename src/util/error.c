@@ -139,6 +139,29 @@ void cf_error_print(const cf_error *e, void *stream)
     fputc('\n', f);
 }
 
+const char *cf_error_message(const cf_error *e)
+{
+    if (!e)
+        return "no error";
+    return e->message ? e->message : cf_strerror(e->code);
+}
+
+int cf_error_code(const cf_error *e)
+{
+    return e ? e->code : 0;
+}
+
+cf_site cf_error_site(const cf_error *e)
+{
+    cf_site s = {NULL, 0, NULL};
+    if (e && e->file) {
+        s.file = e->file;
+        s.line = e->line;
+        s.func = e->func;
+    }
+    return s;
+}
+
 /* The site recorded by CF_AT for the next operation this thread starts. */
 static _Thread_local cf_site current_site;
 

@@ -1,7 +1,10 @@
 /*
  * Name resolution on the pool: getaddrinfo and getnameinfo in both forms, errors worded as
- * Node's ("getaddrinfo ENOTFOUND host"), and cancellation before and after a worker took the
- * lookup. Only local names are resolved (localhost, numeric addresses, the .invalid domain).
+ * Node's ("getaddrinfo ENOTFOUND host: ..."), one CF code for every EAI_* code, and
+ * cancellation before and after a worker took the lookup. Only local names are resolved
+ * (localhost from /etc/hosts, numeric addresses, the .invalid domain) and services are port
+ * numbers, so that a minimal system without /etc/services passes too; the one service name
+ * used is one no services file has.
  */
 /* ctest-labels: tsan */
 #include <arpa/inet.h>
@@ -91,9 +94,11 @@ static void test_dns_not_found(void)
     ASSERT_EQ(o.calls, 1);
     /* A machine without a resolver may answer "try again" instead of "no such name". */
     if (o.status == CF_ENOTFOUND)
-        ASSERT_STR_EQ(o.message, "getaddrinfo ENOTFOUND no-such-host.invalid");
+        ASSERT_STR_EQ(o.message, "getaddrinfo ENOTFOUND no-such-host.invalid: host name not found");
     else
-        ASSERT_STR_EQ(o.message, "getaddrinfo EDNSAGAIN no-such-host.invalid");
+        ASSERT_STR_EQ(o.message,
+                      "getaddrinfo EDNSAGAIN no-such-host.invalid: temporary failure in name "
+                      "resolution");
 }
 
 static void test_dns_getnameinfo_numeric(void)
@@ -148,7 +153,7 @@ static void test_dns_cancel(void)
     for (int i = 0; i < N; i++) {
         ASSERT_EQ(o[i].calls, 1);
         ASSERT_EQ(o[i].status, CF_ECANCELED);
-        ASSERT_STR_EQ(o[i].message, "getaddrinfo ECANCELED localhost");
+        ASSERT_STR_EQ(o[i].message, "getaddrinfo ECANCELED localhost: operation canceled");
     }
 }
 
@@ -221,7 +226,7 @@ static int await_lookup(cf_task *task, void *arg)
 {
     p_out *o = arg;
     void *v;
-    int rc = cf_await(cf_dns_getaddrinfo_p(cf_task_loop(task), "localhost", "http", NULL), &v);
+    int rc = cf_await(cf_dns_getaddrinfo_p(cf_task_loop(task), "localhost", "80", NULL), &v);
     if (rc < 0)
         return rc;
     for (const struct addrinfo *a = v; a; a = a->ai_next) {
@@ -278,7 +283,10 @@ static void on_addrinfo_keep(int status, const cf_error *err, const struct addri
     *(cf_error **)data = cf_error_copy(err);
 }
 
-/* Lookups that fail without asking a resolver: a service name where a number is required. */
+/*
+ * Lookups that fail without asking a resolver: a service name where a number is required (the
+ * service is the unknown name, so EAI_SERVICE, not ENOTFOUND).
+ */
 static void test_dns_errors_name_the_call(void)
 {
     const char *me = "test_dns_errors_name_the_call";
@@ -307,7 +315,10 @@ static void test_dns_errors_name_the_call(void)
     assert_place(cf_promise_error(badn), me, badn_line);
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
     assert_place(err, me, cb_line);
-    ASSERT_STR_EQ(err->message, "getaddrinfo ENOTFOUND no-service");
+    ASSERT_EQ(err->code, CF_EAI_SERVICE);
+    ASSERT_STR_EQ(err->message,
+                  "getaddrinfo EAI_SERVICE service no-service: service not available for socket "
+                  "type");
     ASSERT_EQ(cf_promise_state(p), CF_PROMISE_REJECTED);
     assert_place(cf_promise_error(p), me, p_line);
     ASSERT_EQ(cf_promise_state(name), CF_PROMISE_REJECTED);
@@ -317,6 +328,157 @@ static void test_dns_errors_name_the_call(void)
     cf_promise_release(name);
     cf_promise_release(bad);
     cf_promise_release(badn);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+/* ---- one code for every EAI_* code ---- */
+
+typedef struct eai_row {
+    int eai;
+    int code;
+    const char *name;
+    const char *message;
+} eai_row;
+
+static const eai_row eai_rows[] = {
+    {EAI_ADDRFAMILY, CF_EAI_ADDRFAMILY, "EAI_ADDRFAMILY",
+     "host has no address in the requested family"},
+    {EAI_AGAIN, CF_EDNSAGAIN, "EDNSAGAIN", "temporary failure in name resolution"},
+    {EAI_BADFLAGS, CF_EAI_BADFLAGS, "EAI_BADFLAGS", "bad ai_flags value"},
+    {EAI_FAIL, CF_EAI_FAIL, "EAI_FAIL", "permanent failure in name resolution"},
+    {EAI_FAMILY, CF_EAI_FAMILY, "EAI_FAMILY", "address family not supported by the resolver"},
+    {EAI_MEMORY, CF_ENOMEM, "ENOMEM", "not enough memory"},
+    {EAI_NODATA, CF_EAI_NODATA, "EAI_NODATA", "host name has no address"},
+    {EAI_NONAME, CF_ENOTFOUND, "ENOTFOUND", "host name not found"},
+    {EAI_OVERFLOW, CF_EAI_OVERFLOW, "EAI_OVERFLOW", "name buffer overflow"},
+    {EAI_SERVICE, CF_EAI_SERVICE, "EAI_SERVICE", "service not available for socket type"},
+    {EAI_SOCKTYPE, CF_EAI_SOCKTYPE, "EAI_SOCKTYPE", "socket type not supported"},
+    {EAI_CANCELED, CF_ECANCELED, "ECANCELED", "operation canceled"},
+    {EAI_INTR, CF_EINTR, "EINTR", "interrupted system call"},
+    {EAI_IDN_ENCODE, CF_EAI_IDN_ENCODE, "EAI_IDN_ENCODE", "host name cannot be encoded as IDN"},
+};
+
+/* Every EAI_* code has its own CF code, with a name and a message of its own. */
+static void test_dns_translate_every_code(void)
+{
+    size_t n = sizeof eai_rows / sizeof eai_rows[0];
+    for (size_t i = 0; i < n; i++) {
+        const eai_row *r = &eai_rows[i];
+        ASSERT_EQ(cf_dns_translate_error(r->eai), r->code);
+        ASSERT_STR_EQ(cf_err_name(r->code), r->name);
+        ASSERT_STR_EQ(cf_strerror(r->code), r->message);
+        for (size_t j = 0; j < i; j++) {
+            ASSERT(eai_rows[j].code != r->code);
+        }
+    }
+    ASSERT_EQ(cf_dns_translate_error(0), 0);
+    errno = EACCES; /* EAI_SYSTEM: the error is errno's */
+    ASSERT_EQ(cf_dns_translate_error(EAI_SYSTEM), CF_EACCES);
+    errno = EMFILE;
+    ASSERT_EQ(cf_dns_translate_error(EAI_SYSTEM), CF_EMFILE);
+    errno = 0;
+    ASSERT_EQ(cf_dns_translate_error(EAI_SYSTEM), CF_EIO);
+    ASSERT_EQ(cf_dns_translate_error(EAI_INPROGRESS), CF_EUNKNOWN); /* getaddrinfo_a statuses */
+    ASSERT_EQ(cf_dns_translate_error(EAI_ALLDONE), CF_EUNKNOWN);
+    ASSERT_EQ(cf_dns_translate_error(-9999), CF_EUNKNOWN);
+}
+
+/* One real lookup with these hints; its status and message land in `o`. */
+static void lookup(dns_out *o, const char *host, const char *service, int family, int socktype,
+                   int flags)
+{
+    cf_loop *loop = loop_new();
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = family;
+    hints.ai_socktype = socktype;
+    hints.ai_flags = flags;
+    memset(o, 0, sizeof *o);
+    ASSERT_OK(cf_dns_getaddrinfo(loop, host, service, &hints, on_addrinfo, o, NULL));
+    loop_finish(loop);
+    ASSERT_EQ(o->calls, 1);
+}
+
+/*
+ * A service name no services file has: the service, not the host, is what failed, and the
+ * message names both. Also where AI_NUMERICSERV wants a number and gets a name.
+ */
+static void test_dns_unknown_service(void)
+{
+    dns_out o;
+    lookup(&o, "127.0.0.1", "no-such-service-xyz", AF_UNSPEC, SOCK_STREAM, 0);
+    ASSERT_EQ(o.status, CF_EAI_SERVICE);
+    ASSERT_STR_EQ(o.message, "getaddrinfo EAI_SERVICE 127.0.0.1, service no-such-service-xyz: "
+                             "service not available for socket type");
+    lookup(&o, "localhost", "no-such-service-xyz", AF_UNSPEC, SOCK_STREAM, 0);
+    ASSERT_EQ(o.status, CF_EAI_SERVICE);
+    ASSERT(strstr(o.message, "localhost, service no-such-service-xyz") != NULL);
+    lookup(&o, "127.0.0.1", "no-such-service-xyz", AF_INET, SOCK_STREAM, AI_NUMERICSERV);
+    ASSERT_EQ(o.status, CF_EAI_SERVICE);
+    lookup(&o, "127.0.0.1", "80", AF_INET, SOCK_STREAM, AI_NUMERICSERV); /* a number is fine */
+    ASSERT_OK(o.status);
+    ASSERT_EQ(o.v4, 1);
+}
+
+/* A host name where AI_NUMERICHOST wants an address: the host is the unknown name. */
+static void test_dns_numeric_host_flag(void)
+{
+    dns_out o;
+    lookup(&o, "localhost", "80", AF_UNSPEC, SOCK_STREAM, AI_NUMERICHOST);
+    ASSERT_EQ(o.status, CF_ENOTFOUND);
+    ASSERT_STR_EQ(o.message, "getaddrinfo ENOTFOUND localhost, service 80: host name not found");
+    lookup(&o, "127.0.0.1", "80", AF_INET6, SOCK_STREAM, AI_NUMERICHOST);
+    ASSERT_EQ(o.status, CF_EAI_ADDRFAMILY);
+    ASSERT_STR_EQ(o.message, "getaddrinfo EAI_ADDRFAMILY 127.0.0.1, service 80: host has no "
+                             "address in the requested family");
+}
+
+/* Hints the resolver refuses, each with its own code. */
+static void test_dns_bad_hints(void)
+{
+    dns_out o;
+    lookup(&o, "127.0.0.1", "80", AF_UNSPEC, SOCK_STREAM, 0x40000000);
+    ASSERT_EQ(o.status, CF_EAI_BADFLAGS);
+    ASSERT_STR_EQ(o.message, "getaddrinfo EAI_BADFLAGS 127.0.0.1, service 80: bad ai_flags value");
+    lookup(&o, NULL, "80", AF_UNSPEC, SOCK_STREAM, AI_CANONNAME); /* no name to canonicalise */
+    ASSERT_EQ(o.status, CF_EAI_BADFLAGS);
+    lookup(&o, "127.0.0.1", "80", 12345, SOCK_STREAM, 0);
+    ASSERT_EQ(o.status, CF_EAI_FAMILY);
+    ASSERT(strstr(o.message, "EAI_FAMILY 127.0.0.1, service 80") != NULL);
+    lookup(&o, "127.0.0.1", "80", AF_UNSPEC, 12345, 0);
+    ASSERT_EQ(o.status, CF_EAI_SOCKTYPE);
+    ASSERT(strstr(o.message, ": socket type not supported") != NULL);
+    lookup(&o, "\xff\xfe.invalid", "80", AF_UNSPEC, SOCK_STREAM, AI_IDN);
+    ASSERT_EQ(o.status, CF_EAI_IDN_ENCODE);
+    /* getnameinfo: an address family the resolver does not know. */
+    cf_loop *loop = loop_new();
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    ss.ss_family = 255;
+    memset(&o, 0, sizeof o);
+    ASSERT_OK(
+        cf_dns_getnameinfo(loop, (struct sockaddr *)&ss, sizeof ss, 0, on_nameinfo, &o, NULL));
+    loop_finish(loop);
+    ASSERT_EQ(o.status, CF_EAI_FAMILY);
+    ASSERT_STR_EQ(o.message,
+                  "getnameinfo EAI_FAMILY ?: address family not supported by the resolver");
+}
+
+/* The promise form rejects with the same code and message; cf_error_message reads it. */
+static void test_dns_unknown_service_promise(void)
+{
+    cf_loop *loop = loop_new();
+    p_out o = {0};
+    cf_promise *p = cf_dns_getaddrinfo_p(loop, "localhost", "no-such-service-xyz", NULL);
+    cf_promise_release(cf_promise_then(p, p_addr, p_addr, &o));
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_EQ(o.state, CF_PROMISE_REJECTED);
+    ASSERT_EQ(o.code, CF_EAI_SERVICE);
+    ASSERT_EQ(cf_error_code(cf_promise_error(p)), CF_EAI_SERVICE);
+    ASSERT_STR_EQ(cf_error_message(cf_promise_error(p)), o.text);
+    ASSERT_STR_EQ(o.text, "getaddrinfo EAI_SERVICE localhost, service no-such-service-xyz: "
+                          "service not available for socket type");
+    cf_promise_release(p);
     ASSERT_OK(cf_loop_close(loop));
 }
 
@@ -331,5 +493,10 @@ int main(int argc, char **argv)
     CF_TEST(test_dns_promise_forms);
     CF_TEST(test_dns_async_await);
     CF_TEST(test_dns_errors_name_the_call);
+    CF_TEST(test_dns_translate_every_code);
+    CF_TEST(test_dns_unknown_service);
+    CF_TEST(test_dns_numeric_host_flag);
+    CF_TEST(test_dns_bad_hints);
+    CF_TEST(test_dns_unknown_service_promise);
     return CF_TEST_END();
 }
