@@ -102,7 +102,8 @@ CF_EXTERN cf_loop *cf_tcp_loop(const cf_tcp *t);
  * turn. `timeout_ms` bounds the whole attempt (0: no limit); when it passes the connect fails
  * with CF_ETIMEDOUT. `cb` gets 0 once connected, or an error naming the address:
  * CF_ECONNREFUSED, CF_ETIMEDOUT, CF_ENETUNREACH, CF_EHOSTUNREACH, CF_ENOTFOUND,
- * CF_EDNSAGAIN, CF_ECANCELED (closed meanwhile), or another -errno.
+ * CF_EDNSAGAIN, another CF_EAI_* code of the host's resolution (docs/errors.md),
+ * CF_ECANCELED (closed meanwhile), or another -errno.
  * Returns 0, CF_EINVAL (NULL host, a port outside 0..65535, a handle already in use), CF_ENOMEM.
  * Ownership: `host` copied. Thread: loop only.
  */
