@@ -104,7 +104,9 @@ typedef void (*cf_fs_path_cb)(int status, const cf_error *err, const char *path,
 
 /* ---- flags ---- */
 
-/* cf_fs_write_file: write a temporary file, fsync it, rename it over the target, fsync the folder.
+/*
+ * cf_fs_write_file: write a temporary file, fsync it, rename it over the target, fsync the
+ * folder (for a regular file or a new one; see cf_fs_write_file for the others).
  */
 #define CF_FS_ATOMIC 0x1
 /* cf_fs_write_file: fsync the file before reporting (implied by CF_FS_ATOMIC). */
@@ -182,11 +184,18 @@ CF_EXTERN cf_promise *cf_fs_read_file_p(cf_loop *loop, const char *path);
 
 /*
  * Write a whole file, creating or truncating it (≈ fs.writeFile), mode 0666 less the umask.
- * With CF_FS_ATOMIC the bytes go to a temporary file in the same folder, which is fsync'ed and
- * renamed over `path`, then the folder is fsync'ed: a reader sees the old file or the new one,
- * never a part, and a failure leaves the old file as it was (the temporary file is removed).
- * Errors: CF_ENOSPC, CF_EACCES, CF_ENOENT, CF_ENOTDIR, CF_EISDIR, CF_EIO, or another -errno;
- * CF_EINVAL. Ownership: `path` copied; `bytes` borrowed until the callback runs.
+ * With CF_FS_ATOMIC the bytes go to a temporary file `<target>.tmp-XXXXXX` in the target's
+ * folder, which is fsync'ed and renamed over the target, then the folder is fsync'ed: a
+ * reader sees the old file or the new one, never a part, and a failure leaves the old file as
+ * it was (the temporary file is removed). What is replaced, and how (docs/fs.md, "Where
+ * atomic writes go"): a new file or an existing regular file (which keeps its mode, and its
+ * owner and group where allowed); a symbolic link's target, at the end of a chain, never the
+ * link; a read-only file is refused (CF_EACCES) as Node refuses it; a file in a folder that
+ * takes no new name is written in place, not atomically, as Node would; devices, FIFOs and
+ * /dev/stdout-like names of this process's descriptors are written through, without a
+ * temporary file (a FIFO's open waits on the pool for a reader, as Node's does).
+ * Errors: CF_ENOSPC, CF_EACCES, CF_ENOENT, CF_ENOTDIR, CF_EISDIR, CF_ELOOP, CF_EIO, or another
+ * -errno; CF_EINVAL. Ownership: `path` copied; `bytes` borrowed until the callback runs.
  * Thread: loop only.
  */
 CF_EXTERN int cf_fs_write_file(cf_loop *loop, const char *path, const void *bytes, size_t len,
@@ -277,7 +286,10 @@ CF_EXTERN cf_promise *cf_fs_fstat_p(cf_loop *loop, int fd);
  * A file written in chunks through the pool and put in place atomically (≈ a fs.WriteStream
  * to a temporary file, then fs.rename): chunks are copied into a queue and written in order
  * by the pool; commit flushes, fsyncs, renames over the target and fsyncs the folder; abort
- * (or any failure) removes the temporary file and leaves the target as it was.
+ * (or any failure) removes the temporary file and leaves the target as it was. The target is
+ * chosen as for cf_fs_write_file with CF_FS_ATOMIC: links followed, read-only files refused,
+ * devices, FIFOs and descriptors written through (then abort cannot take back what was
+ * written, and a commit only fsyncs where it can and closes).
  */
 typedef struct cf_fs_writer cf_fs_writer;
 
@@ -291,14 +303,14 @@ typedef void (*cf_fs_writer_cb)(cf_fs_writer *w, int status, const cf_error *err
 #define CF_FS_WRITER_HIGH_WATER (64 * 1024)
 
 /*
- * Start writing `path` atomically: a temporary file `<path>.tmp-XXXXXX` is created in the same
- * folder, on the pool. `high_water` is the queue size past which writes report
- * CF_FS_WRITER_FULL (0: CF_FS_WRITER_HIGH_WATER). Errors of the creation come through the
- * first failing call or callback (write, drain, commit); the error objects of the creation and
- * of the writes name the place of this call, those of the commit's fsync and rename the
- * commit's.
- * Returns 0, CF_EINVAL, CF_ENOMEM. Ownership: `path` copied; the caller owns the writer
- * until it calls commit or abort, which free it after their callback. Thread: loop only.
+ * Start writing `path` atomically: a temporary file `<target>.tmp-XXXXXX` is created in the
+ * target's folder, on the pool (or the target is opened, when it is written through: a FIFO's
+ * open waits there for a reader; cf_fs_writer_abort ends that wait). `high_water` is the queue size
+ * past which writes report CF_FS_WRITER_FULL (0: CF_FS_WRITER_HIGH_WATER). Errors of the creation
+ * come through the first failing call or callback (write, drain, commit); the error objects of the
+ * creation and of the writes name the place of this call, those of the commit's fsync and rename
+ * the commit's. Returns 0, CF_EINVAL, CF_ENOMEM. Ownership: `path` copied; the caller owns the
+ * writer until it calls commit or abort, which free it after their callback. Thread: loop only.
  */
 CF_EXTERN int cf_fs_writer_open(cf_loop *loop, const char *path, size_t high_water,
                                 cf_fs_writer **out);
@@ -341,10 +353,39 @@ CF_EXTERN int cf_fs_writer_commit(cf_fs_writer *w, cf_fs_writer_cb cb, void *dat
 CF_EXTERN cf_promise *cf_fs_writer_commit_p(cf_fs_writer *w);
 
 /*
- * Give up: drop the queue, remove the temporary file, leave the target as it was. `cb` (may
+ * Give up: drop the queue, remove the temporary file, leave the target as it was (written
+ * through: close it; what was written stays). While the creation waits for a FIFO's reader,
+ * the wait is ended (the writer opens the FIFO for reading itself, for an instant). `cb` (may
  * be NULL) runs with 0 once done; the writer is freed after it. Returns 0 or CF_ECLOSED.
  */
 CF_EXTERN int cf_fs_writer_abort(cf_fs_writer *w, cf_fs_writer_cb cb, void *data);
+
+/* ---- temporary files and signals ---- */
+
+/*
+ * Remove every temporary file that this process's atomic writes (CF_FS_ATOMIC, cf_fs_writer)
+ * have created and not yet renamed or removed, and return how many were removed. Meant for a
+ * handler of a signal that ends the process: the writes still running then fail (their
+ * rename finds no file), so call it only on the way out. Up to 256 temporary files at once
+ * are known; more are written all the same, unknown to this function.
+ * Thread: any; thread-safe and async-signal-safe (it only reads a lock-free table and calls
+ * unlink(2)).
+ */
+CF_EXTERN int cf_fs_temp_cleanup(void);
+
+/*
+ * Install, for each of SIGINT, SIGTERM, SIGHUP and SIGPIPE whose disposition is the default,
+ * a handler that calls cf_fs_temp_cleanup, restores the default disposition and raises the
+ * signal again, so that the process still ends by that signal (a shell sees 128 + N) and no
+ * `<file>.tmp-XXXXXX` is left. Signals that are ignored or already handled are left alone
+ * (such a handler may call cf_fs_temp_cleanup itself). A cf_signal watcher started later on
+ * one of these signals replaces the handler while it watches, and restores it after. The io
+ * layer ignores SIGPIPE when it opens its first socket only if SIGPIPE is still at its
+ * default, so call this after that if sockets should get CF_EPIPE rather than end the process.
+ * Returns 0 or a negative errno from sigaction(2). Thread: any; call it before starting
+ * threads of your own that change signal dispositions. Idempotent.
+ */
+CF_EXTERN int cf_fs_temp_cleanup_on_signals(void);
 
 /*
  * The functions that start an operation record their caller's place (calcifer/error.h,

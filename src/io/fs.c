@@ -19,13 +19,20 @@
 #include "calcifer/fs.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include "core/loop.h"
 #include "core/pool.h"
@@ -164,11 +171,107 @@ static int fsync_dir(const char *path)
     return rc;
 }
 
+/* ---- the registry of temporary files, for signal handlers ---- */
+
+/*
+ * The temporary files of atomic writes that exist now, as pointers to their names (owned by
+ * the write, which removes its entry before the name's memory changes or goes). A signal
+ * handler can reach nothing but globals, so this is one process-wide table: a slot is taken
+ * with a compare-and-swap and given back with a store, and `temp_cleaning` counts the
+ * cleanups running, so that a write that gave its slot back waits before reusing the name
+ * while a handler on another thread may still be reading it. Lock-free: a handler never waits.
+ * A write finding the table full goes on without an entry (its file is then not removed on a
+ * signal).
+ */
+#define TEMP_SLOTS 256
+
+_Static_assert(ATOMIC_POINTER_LOCK_FREE == 2, "the temp-file registry needs lock-free pointers");
+
+static _Atomic(const char *) temp_slots[TEMP_SLOTS];
+static atomic_int temp_cleaning;
+
+/* Record `name`; its slot, or -1 when the table is full. */
+static int temp_register(const char *name)
+{
+    for (int i = 0; i < TEMP_SLOTS; i++) {
+        const char *expected = NULL;
+        if (atomic_compare_exchange_strong(&temp_slots[i], &expected, name))
+            return i;
+    }
+    return -1;
+}
+
+/* Forget `*slot` (then -1); returns once no cleanup can still be reading the name. */
+static void temp_unregister(int *slot)
+{
+    if (*slot < 0)
+        return;
+    atomic_store(&temp_slots[*slot], NULL);
+    *slot = -1;
+    while (atomic_load(&temp_cleaning) > 0)
+        sched_yield();
+}
+
+int cf_fs_temp_cleanup(void)
+{
+    int removed = 0;
+    atomic_fetch_add(&temp_cleaning, 1);
+    for (int i = 0; i < TEMP_SLOTS; i++) {
+        const char *name = atomic_load(&temp_slots[i]);
+        if (name && unlink(name) == 0)
+            removed++;
+    }
+    atomic_fetch_sub(&temp_cleaning, 1);
+    return removed;
+}
+
+/* Remove the temporary files, then die of `sig` as if no handler had been installed. */
+static void cleanup_and_reraise(int sig)
+{
+    int saved = errno;
+    cf_fs_temp_cleanup();
+    struct sigaction dfl;
+    dfl.sa_handler = SIG_DFL;
+    dfl.sa_flags = 0;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig);
+    errno = saved;
+}
+
+int cf_fs_temp_cleanup_on_signals(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old;
+        if (sigaction(sigs[i], NULL, &old) < 0)
+            return sys_err();
+        if ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL)
+            continue; /* ignored, or the program's own handler: left alone */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = cleanup_and_reraise;
+        sigemptyset(&sa.sa_mask);
+        for (size_t j = 0; j < sizeof sigs / sizeof sigs[0]; j++) {
+            sigaddset(&sa.sa_mask, sigs[j]);
+        }
+        if (sigaction(sigs[i], &sa, NULL) < 0)
+            return sys_err();
+    }
+    return 0;
+}
+
 /*
  * Create `<base><6 random letters>` with O_EXCL (mode applies with the umask). `name` must
- * hold strlen(base) + 7 bytes. Returns the descriptor or a code.
+ * hold strlen(base) + 7 bytes. With `slot`, the name is in the registry from before the file
+ * exists until the caller unregisters it (on failure: unregistered here), so that no signal
+ * can fall between the creation and the record. Returns the descriptor or a code.
  */
-static int create_unique(const char *base, char *name, size_t len, int flags, int mode)
+static int create_unique(const char *base, char *name, size_t len, int flags, int mode, int *slot)
 {
     static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     for (int tries = 0; tries < 100; tries++) {
@@ -186,27 +289,283 @@ static int create_unique(const char *base, char *name, size_t len, int flags, in
         suffix[6] = '\0';
         if ((size_t)snprintf(name, len, "%s%s", base, suffix) >= len)
             return CF_ENAMETOOLONG;
+        if (slot)
+            *slot = temp_register(name);
         int fd = cf__sys_open(name, flags | O_CREAT | O_EXCL, (mode_t)mode);
+        if (fd >= 0)
+            return fd;
+        if (slot)
+            temp_unregister(slot);
         if (fd != CF_EEXIST)
             return fd;
     }
     return CF_EEXIST;
 }
 
-/* The temporary name's prefix for an atomic write of `path`: "<path>.tmp-". */
-static int temp_for(const char *path, char *name, size_t len, int *fd_out)
+/* ---- where an atomic write goes (cf__fs_out, worker threads) ---- */
+
+/* Symbolic links followed before giving up with CF_ELOOP, as the kernel does. */
+#define MAX_LINKS 40
+
+void cf__fs_out_init(cf__fs_out *o)
 {
-    char base[PATH_MAX];
-    if ((size_t)snprintf(base, sizeof base, "%s.tmp-", path) >= sizeof base)
+    memset(o, 0, sizeof *o);
+    o->fd = -1;
+    o->slot = -1;
+}
+
+/* Whether the folder holding `path` is on procfs: its links are the kernel's, not text. */
+static int on_procfs(const char *path)
+{
+    char dir[PATH_MAX];
+    dir_of(path, dir, sizeof dir);
+    struct statfs sf;
+    return statfs(dir, &sf) == 0 && sf.f_type == PROC_SUPER_MAGIC;
+}
+
+/*
+ * N when `path` is /proc/self/fd/N, /proc/<our pid>/fd/N or /dev/fd/N (the folder is this
+ * process's fd folder, compared by inode), else -1.
+ */
+static int own_fd_link(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char *end;
+    long n = strtol(base, &end, 10);
+    if (!*base || *end || n < 0 || n > INT_MAX || base[0] < '0' || base[0] > '9')
+        return -1;
+    char dir[PATH_MAX];
+    dir_of(path, dir, sizeof dir);
+    struct stat a;
+    struct stat b;
+    if (stat(dir, &a) != 0 || stat("/proc/self/fd", &b) != 0)
+        return -1;
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino ? (int)n : -1;
+}
+
+/* Replace the link `cur` with what it points to (relative to its folder). */
+static int next_link(char *cur, size_t len)
+{
+    char to[PATH_MAX];
+    ssize_t n = readlink(cur, to, sizeof to);
+    if (n < 0)
+        return sys_err();
+    if ((size_t)n >= sizeof to)
         return CF_ENAMETOOLONG;
-    int fd = create_unique(base, name, len, O_WRONLY, 0666);
+    to[n] = '\0';
+    if (to[0] == '/') {
+        memcpy(cur, to, (size_t)n + 1);
+        return 0;
+    }
+    char dir[PATH_MAX];
+    dir_of(cur, dir, sizeof dir);
+    if ((size_t)snprintf(cur, len, "%s/%s", dir, to) >= len)
+        return CF_ENAMETOOLONG;
+    return 0;
+}
+
+/*
+ * Follow `o->target`'s symbolic links, chains included. On return `st` describes what is
+ * there (*exists 0: nothing, a new file or a dangling link's target), *own_fd is N for a link
+ * to this process's descriptor N, and *kernel is 1 for another procfs link, which opening
+ * follows but readlink's text does not name ("pipe:[123]").
+ */
+static int follow_links(cf__fs_out *o, struct stat *st, int *exists, int *own_fd, int *kernel)
+{
+    for (int hops = 0; hops <= MAX_LINKS; hops++) {
+        if (lstat(o->target, st) < 0) {
+            int rc = sys_err();
+            *exists = 0;
+            return rc == CF_ENOENT ? 0 : rc;
+        }
+        *exists = 1;
+        if (!S_ISLNK(st->st_mode))
+            return 0;
+        if (on_procfs(o->target)) {
+            *own_fd = own_fd_link(o->target);
+            *kernel = 1;
+            return stat(o->target, st) < 0 ? sys_err() : 0;
+        }
+        int rc = next_link(o->target, sizeof o->target);
+        if (rc < 0)
+            return rc;
+    }
+    return CF_ELOOP;
+}
+
+/* Give the new file the replaced one's owner and group (as far as allowed) and mode. */
+static void keep_owner_and_mode(int fd, const struct stat *st)
+{
+    if (st->st_uid != geteuid() || st->st_gid != getegid()) {
+        /* Only root may give a file away; others can still keep the group if they are in it. */
+        if (fchown(fd, st->st_uid, st->st_gid) < 0) {
+            int ignored = fchown(fd, (uid_t)-1, st->st_gid);
+            (void)ignored;
+        }
+    }
+    fchmod(fd, st->st_mode & 07777); /* after fchown, which clears set-user-ID bits */
+}
+
+/* A temporary file beside the target; `st`: the file it replaces (NULL: none). */
+static int out_temp(cf__fs_out *o, const struct stat *st)
+{
+    char base[PATH_MAX + 8];
+    if ((size_t)snprintf(base, sizeof base, "%s.tmp-", o->target) >= sizeof base)
+        return CF_ENAMETOOLONG;
+    int fd = create_unique(base, o->tmp, sizeof o->tmp, O_WRONLY, 0666, &o->slot);
+    if (fd < 0) {
+        o->tmp[0] = '\0';
+        return fd;
+    }
+    if (st)
+        keep_owner_and_mode(fd, st);
+    o->fd = fd;
+    o->through = 0;
+    return 0;
+}
+
+/* Write through `path`: a device or a FIFO (whose open waits for a reader, on this worker). */
+static int out_through(cf__fs_out *o, const struct stat *st)
+{
+    if (S_ISFIFO(st->st_mode)) {
+        /* With cf__fs_out_wake's stores in the other order, one of the two sees the other. */
+        atomic_store(&o->fifo_wait, 1);
+        if (atomic_load(&o->cancel)) {
+            atomic_store(&o->fifo_wait, 0);
+            return CF_ECANCELED;
+        }
+    }
+    int fd = cf__sys_open(o->target, O_WRONLY | O_TRUNC | O_NOCTTY, 0);
+    atomic_store(&o->fifo_wait, 0);
     if (fd < 0)
         return fd;
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-        fchmod(fd, st.st_mode & 07777);
-    *fd_out = fd;
+    o->fd = fd;
+    o->through = 1;
     return 0;
+}
+
+/*
+ * Whether renaming over the regular file `st` is allowed in its folder, as far as the modes
+ * tell: in a sticky folder (/tmp) only the owner of the file or of the folder may.
+ */
+static int rename_allowed(const char *target, const struct stat *st)
+{
+    char dir[PATH_MAX];
+    dir_of(target, dir, sizeof dir);
+    struct stat ds;
+    if (stat(dir, &ds) != 0 || !(ds.st_mode & S_ISVTX))
+        return 1;
+    uid_t me = geteuid();
+    return me == 0 || st->st_uid == me || ds.st_uid == me;
+}
+
+/*
+ * Replace the regular file `st`. First the kernel's own check, the one Node's opening with
+ * O_WRONLY|O_CREAT|O_TRUNC makes: opening for writing, without truncating (a read-only file:
+ * CF_EACCES; root passes, except where the kernel refuses root too). When its folder takes no new
+ * name, the file is truncated and written in place, as Node does, which is not atomic.
+ */
+static int out_replace(cf__fs_out *o, const struct stat *st)
+{
+    int fd = cf__sys_open(o->target, O_WRONLY | O_NOCTTY, 0);
+    if (fd < 0)
+        return fd;
+    int rc = rename_allowed(o->target, st) ? out_temp(o, st) : CF_EPERM;
+    if (rc != CF_EACCES && rc != CF_EPERM) {
+        close(fd);
+        return rc;
+    }
+    o->step = "ftruncate";
+    if (ftruncate(fd, 0) < 0) {
+        rc = sys_err();
+        close(fd);
+        return rc;
+    }
+    o->fd = fd;
+    o->through = 1;
+    return 0;
+}
+
+int cf__fs_out_open(cf__fs_out *o, const char *path)
+{
+    o->step = "open";
+    if ((size_t)snprintf(o->target, sizeof o->target, "%s", path) >= sizeof o->target)
+        return CF_ENAMETOOLONG;
+    struct stat st;
+    int exists = 0;
+    int own_fd = -1;
+    int kernel = 0;
+    int rc = follow_links(o, &st, &exists, &own_fd, &kernel);
+    if (rc < 0)
+        return rc;
+    if (own_fd >= 0) {
+        /* The same open file as the descriptor: its offset and flags (O_APPEND), as `>&N`. */
+        int fd = fcntl(own_fd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0)
+            return sys_err();
+        o->fd = fd;
+        o->through = 1;
+        return 0;
+    }
+    if (!exists || S_ISDIR(st.st_mode))
+        return out_temp(o, NULL); /* a folder: the rename fails with CF_EISDIR */
+    if (S_ISREG(st.st_mode) && !kernel)
+        return out_replace(o, &st);
+    return out_through(o, &st);
+}
+
+int cf__fs_out_commit(cf__fs_out *o)
+{
+    o->step = "fsync";
+    if (fsync(o->fd) < 0) {
+        int rc = sys_err();
+        /* Pipes, terminals and some devices cannot be synced: nothing is lost there. */
+        if (!o->through || (rc != CF_EINVAL && rc != CF_EROFS && rc != CF_ENOTSUP))
+            return rc;
+    }
+    o->step = "close";
+    int fd = o->fd;
+    o->fd = -1;
+    int rc = close_fd(fd);
+    if (rc < 0 || o->through)
+        return rc;
+    o->step = "rename";
+    if (rename(o->tmp, o->target) < 0)
+        return sys_err();
+    temp_unregister(&o->slot);
+    o->tmp[0] = '\0';
+    o->step = "fsync";
+    return fsync_dir(o->target);
+}
+
+void cf__fs_out_discard(cf__fs_out *o)
+{
+    if (o->fd >= 0) {
+        close(o->fd);
+        o->fd = -1;
+    }
+    if (o->tmp[0]) {
+        unlink(o->tmp);
+        temp_unregister(&o->slot);
+        o->tmp[0] = '\0';
+    }
+}
+
+int cf__fs_out_wake(cf__fs_out *o)
+{
+    atomic_store(&o->cancel, 1);
+    if (!atomic_load(&o->fifo_wait))
+        return -1;
+    int fd = cf__sys_open(o->target, O_RDONLY | O_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 /* ---- the operations (worker threads) ---- */
@@ -271,39 +630,25 @@ static void op_read_file(fs_req *r)
 
 static void op_write_file_atomic(fs_req *r)
 {
-    char tmp[PATH_MAX + 8];
-    int fd = -1;
-    int rc = temp_for(r->path, tmp, sizeof tmp, &fd);
-    if (rc < 0) {
-        r->status = rc;
+    cf__fs_out *o = cf__malloc(sizeof *o);
+    if (!o) {
+        r->status = CF_ENOMEM;
         return;
     }
-    const char *step = "write";
-    rc = write_all(fd, r->buf, r->len, 0);
+    cf__fs_out_init(o);
+    int rc = cf__fs_out_open(o, r->path);
     if (rc == 0) {
-        step = "fsync";
-        rc = fsync(fd) < 0 ? sys_err() : 0;
+        o->step = "write";
+        rc = write_all(o->fd, r->buf, r->len, -1);
     }
-    int crc = close_fd(fd);
-    if (rc == 0 && crc < 0) {
-        step = "close";
-        rc = crc;
-    }
-    if (rc == 0) {
-        step = "rename";
-        rc = rename(tmp, r->path) < 0 ? sys_err() : 0;
-    }
-    if (rc < 0) {
-        unlink(tmp);
-        r->status = rc;
-        r->failed = step;
-        return;
-    }
-    rc = fsync_dir(r->path);
+    if (rc == 0)
+        rc = cf__fs_out_commit(o);
     if (rc < 0) {
         r->status = rc;
-        r->failed = "fsync";
+        r->failed = o->step;
     }
+    cf__fs_out_discard(o);
+    cf__free(o);
 }
 
 static void op_write_file(fs_req *r, int append)
@@ -456,7 +801,7 @@ static void op_mkstemp(fs_req *r)
         r->status = CF_ENAMETOOLONG;
         return;
     }
-    int fd = create_unique(base, name, sizeof name, O_RDWR, 0600);
+    int fd = create_unique(base, name, sizeof name, O_RDWR, 0600, NULL);
     if (fd < 0) {
         r->status = fd;
         return;

@@ -2,24 +2,25 @@
  * The atomic streaming file writer (cf_fs_writer in calcifer/fs.h).
  *
  * State: `fill` receives the caller's bytes on the loop thread; `flight` is what the one
- * running pool job writes. A job is one of: create the temporary file, write `flight`,
- * commit (fsync, close, rename, fsync the folder), or clean up (close, unlink). When a write
+ * running pool job writes. A job is one of: create the output (cf__fs_out_open in fs.c: a
+ * temporary file beside the target, or the target itself for a device, a FIFO or a
+ * descriptor of this process), write `flight`, commit (fsync, close, rename, fsync the
+ * folder), or clean up (close, unlink). Opening a FIFO waits on the pool for a reader; an
+ * abort during that wait opens the FIFO for reading itself, so the wait ends. When a write
  * job ends, the buffers swap and the next job starts if there is more; the queue size the
  * high-water mark is measured against is fill.len + flight.len.
  *
- * Invariants: at most one job runs (`busy`); the worker touches only `flight`, `fd`, the
- * paths and `job_status`; the first failure is kept in `error` and every later call
+ * Invariants: at most one job runs (`busy`); the worker touches only `flight`, `out`, the
+ * path and `job_status` (the loop reads `out->fifo_wait` and `out->target` during the
+ * creation, through cf__fs_out_wake); the first failure is kept in `error` and every later call
  * returns it; the writer is freed after the commit or abort callback, and only once no job
  * runs.
  *
  * Places: the error of a failure names the caller of cf_fs_writer_open (the creation and the
  * writes), or of cf_fs_writer_commit (the commit's fsync and rename).
  */
-#include <limits.h>
-#include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include "calcifer/fs.h"
 #include "core/loop.h"
@@ -39,8 +40,8 @@ struct cf_fs_writer {
     cf_site site;     /* where cf_fs_writer_open was called */
     cf_site end_site; /* where cf_fs_writer_commit was called */
     char *path;
-    char *tmp; /* PATH_MAX + 8 bytes */
-    int fd;
+    cf__fs_out *out; /* the temporary file or the target written through */
+    int wake_fd;     /* a FIFO opened for reading to end the creation's wait (abort), or -1 */
     int busy;
     enum job job;
     int job_status;
@@ -48,7 +49,7 @@ struct cf_fs_writer {
     int error;            /* the first failure, sticky */
     cf_error *err;        /* its message */
     int opened;
-    int created; /* the temporary file exists */
+    int created; /* `out` holds an open descriptor or a temporary file */
     size_t high_water;
     cf_dbuf fill;
     cf_dbuf flight;
@@ -66,45 +67,12 @@ static void start_job(cf_fs_writer *w, enum job job);
 
 /* ---- worker side ---- */
 
-static int wsys_err(void)
-{
-    return cf_translate_sys_error(errno);
-}
-
-static int job_create(cf_fs_writer *w)
-{
-    static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    for (int tries = 0; tries < 100; tries++) {
-        unsigned char rnd[6] = {0};
-        if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) < 0)
-            rnd[0] = (unsigned char)tries;
-        char sfx[7];
-        for (int i = 0; i < 6; i++) {
-            sfx[i] = alnum[rnd[i] % (sizeof alnum - 1)];
-        }
-        sfx[6] = '\0';
-        if ((size_t)snprintf(w->tmp, PATH_MAX + 8, "%s.tmp-%s", w->path, sfx) >= PATH_MAX + 8)
-            return CF_ENAMETOOLONG;
-        int fd = cf__sys_open(w->tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-        if (fd == CF_EEXIST)
-            continue;
-        if (fd < 0)
-            return fd;
-        struct stat st;
-        if (stat(w->path, &st) == 0 && S_ISREG(st.st_mode))
-            fchmod(fd, st.st_mode & 07777);
-        w->fd = fd;
-        return 0;
-    }
-    return CF_EEXIST;
-}
-
 static int job_write(cf_fs_writer *w)
 {
     const char *p = w->flight.data;
     size_t len = w->flight.len;
     while (len) {
-        ssize_t n = cf__sys_write(w->fd, p, CF_MIN(len, (size_t)1 << 20));
+        ssize_t n = cf__sys_write(w->out->fd, p, CF_MIN(len, (size_t)1 << 20));
         if (n < 0)
             return (int)n;
         if (n == 0)
@@ -115,66 +83,29 @@ static int job_write(cf_fs_writer *w)
     return 0;
 }
 
-static int job_commit(cf_fs_writer *w)
-{
-    w->job_step = "fsync";
-    if (fsync(w->fd) < 0)
-        return wsys_err();
-    w->job_step = "close";
-    int fd = w->fd;
-    w->fd = -1;
-    if (close(fd) < 0 && errno != EINTR)
-        return wsys_err();
-    w->job_step = "rename";
-    if (rename(w->tmp, w->path) < 0)
-        return wsys_err();
-    w->created = 0;
-    char dir[PATH_MAX];
-    const char *slash = strrchr(w->path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else
-        snprintf(dir, sizeof dir, "%.*s", slash == w->path ? 1 : (int)(slash - w->path), w->path);
-    w->job_step = "fsync";
-    int dfd = cf__sys_open(dir, O_RDONLY | O_DIRECTORY, 0);
-    if (dfd < 0)
-        return dfd;
-    int rc = fsync(dfd) < 0 && errno != EINVAL ? wsys_err() : 0;
-    close(dfd);
-    return rc;
-}
-
-static void job_cleanup(cf_fs_writer *w)
-{
-    if (w->fd >= 0) {
-        close(w->fd);
-        w->fd = -1;
-    }
-    if (w->created) {
-        unlink(w->tmp);
-        w->created = 0;
-    }
-}
-
 static void work_fn(cf__work *wk)
 {
     cf_fs_writer *w = CF_CONTAINER_OF(wk, cf_fs_writer, work);
     w->job_step = NULL;
     switch (w->job) {
     case JOB_CREATE:
-        w->job_step = "open";
-        w->job_status = job_create(w);
+        w->job_status = cf__fs_out_open(w->out, w->path);
+        w->job_step = w->out->step;
         w->created = w->job_status == 0;
+        if (w->job_status < 0)
+            cf__fs_out_discard(w->out);
         break;
     case JOB_WRITE:
         w->job_step = "write";
         w->job_status = job_write(w);
         break;
     case JOB_COMMIT:
-        w->job_status = job_commit(w);
+        w->job_status = cf__fs_out_commit(w->out);
+        w->job_step = w->out->step;
         break;
     case JOB_CLEANUP:
-        job_cleanup(w);
+        cf__fs_out_discard(w->out);
+        w->created = 0;
         w->job_status = 0;
         break;
     case JOB_NONE:
@@ -226,7 +157,9 @@ static void writer_free(cf_fs_writer *w)
     cf__dbuf_free(&w->fill);
     cf__dbuf_free(&w->flight);
     cf_error_free(w->err);
-    cf__free(w->tmp);
+    if (w->wake_fd >= 0)
+        close(w->wake_fd);
+    cf__free(w->out);
     cf__free(w->path);
     cf__free(w);
 }
@@ -276,7 +209,7 @@ static void next_step(cf_fs_writer *w)
     if (w->busy)
         return;
     if (w->error || w->end == END_ABORT) {
-        if (w->created || w->fd >= 0) {
+        if (w->created) {
             start_job(w, JOB_CLEANUP);
             return;
         }
@@ -308,6 +241,10 @@ static void done_fn(cf__work *wk, int status)
     w->busy = 0;
     enum job job = w->job;
     w->job = JOB_NONE;
+    if (w->wake_fd >= 0) {
+        close(w->wake_fd);
+        w->wake_fd = -1;
+    }
     if (status == 0)
         status = w->job_status;
     if (status < 0)
@@ -349,18 +286,19 @@ int(cf_fs_writer_open)(cf_loop *loop, const char *path, size_t high_water, cf_fs
         return CF_ENOMEM;
     w->loop = loop;
     w->site = site;
-    w->fd = -1;
+    w->wake_fd = -1;
     w->high_water = high_water ? high_water : CF_FS_WRITER_HIGH_WATER;
     cf__dbuf_init(&w->fill, 0);
     cf__dbuf_init(&w->flight, 0);
     cf__pending_init(&w->drain_pend);
     cf__pending_init(&w->end_pend);
     w->path = cf__strdup(path);
-    w->tmp = cf__malloc(PATH_MAX + 8);
-    if (!w->path || !w->tmp) {
+    w->out = cf__malloc(sizeof *w->out);
+    if (!w->path || !w->out) {
         writer_free(w);
         return CF_ENOMEM;
     }
+    cf__fs_out_init(w->out);
     start_job(w, JOB_CREATE);
     if (w->error) {
         int rc = w->error;
@@ -488,6 +426,8 @@ int cf_fs_writer_abort(cf_fs_writer *w, cf_fs_writer_cb cb, void *data)
     w->end_cb = cb;
     w->end_data = data;
     cf__dbuf_reset(&w->fill);
+    if (w->busy && w->job == JOB_CREATE && w->wake_fd < 0)
+        w->wake_fd = cf__fs_out_wake(w->out); /* a FIFO waiting for a reader: end the wait */
     next_step(w);
     return 0;
 }

@@ -11,6 +11,7 @@
 #ifndef CF_IO_INTERNAL_H
 #define CF_IO_INTERNAL_H
 
+#include <limits.h>
 #include <sys/socket.h>
 
 #include "calcifer/error.h"
@@ -75,6 +76,43 @@ int cf__tcp_is_closing(const cf_tcp *t);
  * Reject a tcp stream's pending promise reads with CF_ECANCELED (its close). tcp.c.
  */
 void cf__tcp_reader_cancel(cf_tcp *t);
+
+/* ---- where whole-file writes go (fs.c; used by fs_writer.c too) ---- */
+
+/*
+ * The output of an atomic whole-file write: CF_FS_ATOMIC or cf_fs_writer, chosen on a worker
+ * by cf__fs_out_open: a temporary file beside the target, renamed over it by
+ * cf__fs_out_commit, or the target itself, written through (a device, a FIFO, a descriptor
+ * of this process named by /dev/stdout or /proc/self/fd/N, a file whose folder refuses new
+ * names). Symbolic links are followed: `target` is what gets replaced. The temporary file is
+ * in the registry that cf_fs_temp_cleanup empties from a signal handler. Zero-initialize with
+ * cf__fs_out_init; one thread at a time, except `fifo_wait` (see cf__fs_out_wake).
+ */
+typedef struct cf__fs_out {
+    int fd;                  /* the temporary file or the target; -1 once closed */
+    int through;             /* 1: `fd` is the target itself (no temporary file, no rename) */
+    int slot;                /* the temporary file's registry slot, or -1 */
+    _Atomic int fifo_wait;   /* 1 while the worker waits for a FIFO's reader */
+    _Atomic int cancel;      /* set by cf__fs_out_wake: do not start waiting for a reader */
+    const char *step;        /* the system call that failed, for the message */
+    char target[PATH_MAX];   /* the path with its symbolic links followed */
+    char tmp[PATH_MAX + 16]; /* "<target>.tmp-XXXXXX", or "" when there is none */
+} cf__fs_out;
+
+void cf__fs_out_init(cf__fs_out *o);
+/* Worker: decide and open. Returns 0 (then `fd` is open) or a code; `step` names the call. */
+int cf__fs_out_open(cf__fs_out *o, const char *path);
+/* Worker: fsync, close and, for a temporary file, rename it over the target, fsync the folder. */
+int cf__fs_out_commit(cf__fs_out *o);
+/* Worker: close what is open and remove the temporary file. Never fails. */
+void cf__fs_out_discard(cf__fs_out *o);
+/*
+ * Loop thread, while cf__fs_out_open may run (an abort): a wait for a FIFO's reader that has
+ * not begun will not (cf__fs_out_open fails with CF_ECANCELED); one that has is ended by
+ * opening the FIFO for reading (non-blocking). Returns that descriptor, for the caller to
+ * close once the job is done, or -1.
+ */
+int cf__fs_out_wake(cf__fs_out *o);
 
 /* ---- promise forms (io.c) ---- */
 
