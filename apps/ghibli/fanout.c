@@ -189,21 +189,140 @@ static void draw_progress(const fanout *fo)
     fflush(stderr);
 }
 
+/* ---- one lookup, streamed ---- */
+
+enum { LABEL_TITLE, LABEL_NAME, LABEL_ID, LABEL_KEYS };
+
+/* A body this small is also kept whole, for a record that has no title, name or id. */
+#define KEEP_MAX 65536
+
+/*
+ * A lookup's body goes through a push parser as it arrives, and only what can name the
+ * record is kept: its top-level "title", "name" and "id" strings (the last of each, as
+ * cf_json_get finds), a top-level string, and the first KEEP_MAX bytes. So a lookup holds
+ * the parser's scratch plus KEEP_MAX bytes however large the body is (at most --max-body):
+ * no body buffer and no tree. The scratch bounds the longest string as cf_json_parse does
+ * (CF_JSON_DEFAULT_MAX_STRING); it is allocated untouched, so only what a string spanning
+ * two chunks uses becomes resident.
+ */
+typedef struct lookup {
+    cf_json_parser parser;
+    char *scratch;
+    int key; /* the label key whose value comes next, or -1 */
+    char *found[LABEL_KEYS];
+    char *scalar; /* a top-level string */
+    char kept[KEEP_MAX];
+    size_t kept_len;
+    int kept_all; /* the whole body is in `kept` */
+    int parse_failed;
+} lookup;
+
+static int on_lookup_event(const cf_json_event *ev, void *data)
+{
+    static const char *const keys[LABEL_KEYS] = {"title", "name", "id"};
+    lookup *lk = data;
+    char **slot = NULL;
+    if (ev->depth == 0 && ev->kind == CF_JSON_EV_STRING)
+        slot = &lk->scalar;
+    if (ev->depth == 1 && ev->kind == CF_JSON_EV_STRING && lk->key >= 0)
+        slot = &lk->found[lk->key];
+    if (ev->depth == 1) {
+        lk->key = -1;
+        for (int k = 0; ev->kind == CF_JSON_EV_KEY && k < LABEL_KEYS; k++) {
+            if (ev->len == strlen(keys[k]) && memcmp(ev->text, keys[k], ev->len) == 0)
+                lk->key = k;
+        }
+    }
+    if (!slot)
+        return 0;
+    free(*slot);
+    *slot = strndup(ev->text, ev->len);
+    return *slot ? 0 : CF_ENOMEM;
+}
+
+static int lookup_data(cf_http_req *req, const char *data, size_t len, void *ctx)
+{
+    (void)req;
+    lookup *lk = ctx;
+    if (lk->kept_all && len <= KEEP_MAX - lk->kept_len) {
+        memcpy(lk->kept + lk->kept_len, data, len);
+        lk->kept_len += len;
+    } else {
+        lk->kept_all = 0;
+    }
+    int rc = cf_json_parser_feed(&lk->parser, data, len);
+    lk->parse_failed = rc < 0;
+    return rc < 0 ? rc : 0;
+}
+
+/* What the record is called (a new string): label_of's choice, from what was kept. */
+static char *lookup_label(const lookup *lk)
+{
+    for (int k = 0; k < LABEL_KEYS; k++) {
+        if (lk->found[k])
+            return strdup(lk->found[k]);
+    }
+    if (lk->scalar)
+        return strdup(lk->scalar);
+    cf_json *value = NULL;
+    if (!lk->kept_all || cf_json_parse(lk->kept, lk->kept_len, NULL, &value, NULL) != 0)
+        return strdup("(unnamed)");
+    char *label = label_of(value);
+    cf_json_free(value);
+    return label;
+}
+
+static void lookup_free(lookup *lk)
+{
+    for (int k = 0; k < LABEL_KEYS; k++)
+        free(lk->found[k]);
+    free(lk->scalar);
+    free(lk->scratch);
+    free(lk);
+}
+
+/* Look `t` up and set its label. Returns 0 or a negative code (thrown with its message). */
+static int lookup_one(cf_task *task, const fanout *fo, target *t)
+{
+    lookup *lk = calloc(1, sizeof *lk);
+    char *scratch = malloc(CF_JSON_DEFAULT_MAX_STRING);
+    if (!lk || !scratch) {
+        free(lk);
+        free(scratch);
+        return CF_ENOMEM;
+    }
+    lk->scratch = scratch;
+    lk->key = -1;
+    lk->kept_all = 1;
+    cf_json_parser_init(&lk->parser, on_lookup_event, lk, scratch, CF_JSON_DEFAULT_MAX_STRING);
+    cf_http_options opts = fo->job->http;
+    opts.signal = cf_task_signal(task); /* cancelled with the group */
+    opts.flags |= CF_HTTP_FAIL_ON_STATUS;
+    opts.on_data = lookup_data;
+    opts.on_data_ctx = lk;
+    int rc = cf_await(cf_http_request_p(cf_task_loop(task), t->url, &opts), NULL);
+    if (rc == 0 || lk->parse_failed) {
+        int done = lk->parse_failed ? rc : cf_json_parser_finish(&lk->parser);
+        if (done < 0)
+            rc = cf_task_throw(
+                task, CF_ERROR(done, "GET %s: %s", t->url, cf_json_parser_error(&lk->parser)));
+    }
+    if (rc == 0) {
+        t->label = lookup_label(lk);
+        rc = t->label ? 0 : CF_ENOMEM;
+    }
+    lookup_free(lk);
+    return rc;
+}
+
 /* A worker of the group: takes the next target until none is left. */
 static int lookup_worker(cf_task *task, void *arg)
 {
     fanout *fo = arg;
-    cf_http_options opts = fo->job->http;
-    opts.signal = cf_task_signal(task); /* cancelled with the group */
     while (fo->next < fo->ntargets) {
-        target *t = &fo->targets[fo->next++];
-        const cf_json *value;
-        int rc = cf_await(cf_http_get_json_p(cf_task_loop(task), t->url, &opts), (void **)&value);
+        int rc = lookup_one(task, fo, &fo->targets[fo->next++]);
         if (rc < 0)
             return rc;
-        t->label = label_of(value);
-        if (!t->label)
-            return CF_ENOMEM;
         fo->resolved++;
         draw_progress(fo);
     }
@@ -286,7 +405,7 @@ static int write_rows(const fanout *fo, const cf_json *list, cf_csv_write_fn sin
 {
     ghibli_job *job = fo->job;
     cf_csv_writer csv;
-    cf_csv_writer_init(&csv, 0, sink, ctx);
+    cf_csv_writer_init(&csv, job->csv_flags, sink, ctx);
     int rc = cf_csv_write_json_header(&csv, job->columns, job->ncolumns);
     for (size_t i = 0; rc == 0 && i < cf_json_size(list); i++) {
         cf_json *row = with_labels(fo, cf_json_at(list, i));
@@ -324,6 +443,11 @@ static int fanout_task(cf_task *task, void *arg)
         rc = CF_EPARSE;
         thrown = CF_ERROR(rc, "GET %s: the body is a JSON %s, not an array", job->url,
                           cf_json_type_name(cf_json_type_of(list)));
+        goto catch_error;
+    }
+    thrown = ghibli_check_list(job, list);
+    if (thrown) {
+        rc = thrown->code;
         goto catch_error;
     }
     stage = GHIBLI_FETCH;

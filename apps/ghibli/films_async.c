@@ -32,7 +32,7 @@ static int to_stdout(void *ctx, const char *bytes, size_t len)
 static int write_rows(ghibli_job *job, const cf_json *list, cf_csv_write_fn sink, void *ctx)
 {
     cf_csv_writer csv;
-    cf_csv_writer_init(&csv, 0, sink, ctx);
+    cf_csv_writer_init(&csv, job->csv_flags, sink, ctx);
     int rc = cf_csv_write_json_header(&csv, job->columns, job->ncolumns);
     for (size_t i = 0; rc == 0 && i < cf_json_size(list); i++) {
         rc = cf_csv_write_json_record(&csv, cf_json_at(list, i), job->columns, job->ncolumns);
@@ -63,6 +63,11 @@ static int films(cf_task *task, void *arg)
         rc = CF_EPARSE;
         thrown = CF_ERROR(rc, "GET %s: the body is a JSON %s, not an array", job->url,
                           cf_json_type_name(cf_json_type_of(list)));
+        goto catch_error;
+    }
+    thrown = ghibli_check_list(job, list);
+    if (thrown) {
+        rc = thrown->code;
         goto catch_error;
     }
     stage = GHIBLI_WRITE;

@@ -32,7 +32,7 @@ static int to_stdout(void *ctx, const char *bytes, size_t len)
 static int write_rows(ghibli_job *job, const cf_json *list, cf_csv_write_fn sink, void *ctx)
 {
     cf_csv_writer csv;
-    cf_csv_writer_init(&csv, 0, sink, ctx);
+    cf_csv_writer_init(&csv, job->csv_flags, sink, ctx);
     int rc = cf_csv_write_json_header(&csv, job->columns, job->ncolumns);
     for (size_t i = 0; rc == 0 && i < cf_json_size(list); i++) {
         rc = cf_csv_write_json_record(&csv, cf_json_at(list, i), job->columns, job->ncolumns);
@@ -51,6 +51,11 @@ static void write_csv(cf_promise *fetched, cf_promise *next, void *data)
     if (cf_json_type_of(list) != CF_JSON_ARRAY) {
         cf_promise_reject(next, CF_ERROR(CF_EPARSE, "GET %s: the body is a JSON %s, not an array",
                                          job->url, cf_json_type_name(cf_json_type_of(list))));
+        return;
+    }
+    cf_error *bad = ghibli_check_list(job, list);
+    if (bad) {
+        cf_promise_reject(next, bad);
         return;
     }
     f->stage = GHIBLI_WRITE;

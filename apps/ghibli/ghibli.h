@@ -12,6 +12,8 @@
 #ifndef GHIBLI_H
 #define GHIBLI_H
 
+#include <string.h>
+
 #include <calcifer.h>
 
 /* Where a job failed: decides the exit status along with the error's code. */
@@ -27,11 +29,13 @@ struct ghibli_job {
     /* the request */
     cf_loop *loop;
     const char *url;      /* the list, e.g. https://ghibliapi.vercel.app/films */
-    cf_http_options http; /* timeouts */
+    cf_http_options http; /* timeouts, max_body (for lookups too) */
     /* the output */
     const char *output;   /* a file, or NULL for standard output */
     const char **columns; /* paths into each record (cf_json_path syntax) */
     size_t ncolumns;
+    size_t nwith_added; /* the last columns, added for --with fields */
+    unsigned csv_flags; /* cf_csv_writer flags: CF_CSV_FORMULA_GUARD with --csv-guard */
     /* --with: fields whose URLs are looked up (fanout.c only) */
     const char **with;
     size_t nwith;
@@ -47,6 +51,32 @@ struct ghibli_job {
     void (*done)(ghibli_job *job);
     void *data; /* main.c's */
 };
+
+/*
+ * What the list holds that cannot become CSV rows, as an error to fail the job with (stage
+ * GHIBLI_SHAPE), or NULL when every element is an object and no selected string holds a NUL
+ * character (CSV cannot carry one; the writer refuses it). Checked before anything is written,
+ * so a bad list leaves no half-written output. `list` is an array.
+ */
+static inline cf_error *ghibli_check_list(const ghibli_job *job, const cf_json *list)
+{
+    for (size_t i = 0; i < cf_json_size(list); i++) {
+        const cf_json *item = cf_json_at(list, i);
+        if (cf_json_type_of(item) != CF_JSON_OBJECT)
+            return CF_ERROR(CF_EPARSE, "GET %s: element %zu of the list is a %s, not an object",
+                            job->url, i + 1, cf_json_type_name(cf_json_type_of(item)));
+        for (size_t c = 0; c < job->ncolumns; c++) {
+            size_t len = 0;
+            const char *s = cf_json_string(cf_json_path(item, job->columns[c]), &len);
+            if (s && memchr(s, '\0', len))
+                return CF_ERROR(CF_EPARSE,
+                                "GET %s: element %zu, field '%s', holds a NUL character, "
+                                "which CSV cannot carry",
+                                job->url, i + 1, job->columns[c]);
+        }
+    }
+    return NULL;
+}
 
 /* Start the job in one style; each calls job->done(job) once, later, from the loop. */
 void ghibli_films_callbacks(ghibli_job *job);

@@ -80,7 +80,11 @@ static const char usage_text[] =
     "  -w, --with LIST        look up the URLs in these fields, one row per record with\n"
     "                         their titles or names joined by \"; \" (e.g. --with films)\n"
     "  -j, --concurrency N    at most N lookups at once with --with (default 8)\n"
-    "  -t, --timeout SECONDS  give up on a request after SECONDS (default 30)\n"
+    "  -t, --timeout SECONDS  give up on a request after SECONDS (default 30; 0: never)\n"
+    "  -m, --max-body SIZE    refuse a body larger than SIZE bytes (suffix k, M or G for\n"
+    "                         KiB, MiB, GiB; default 64M); lookups of --with too\n"
+    "      --csv-guard        prefix a ' to fields starting with = + - @ TAB or CR, so a\n"
+    "                         spreadsheet shows them as text, not formulas\n"
     "  -p, --port N           serve: the port (default 8080; 0 picks a free one)\n"
     "  -h, --help             show this help\n"
     "  -V, --version          show the version\n"
@@ -97,12 +101,44 @@ static int use_color(void)
     return isatty(STDERR_FILENO) && !(no_color && *no_color);
 }
 
+/*
+ * Write `s` to stderr safe for a terminal and on one line: control bytes (C0, DEL and the
+ * UTF-8 C1 controls) become \r, \n, \t or \xNN, and the credentials of any URL in it
+ * ("scheme://user:password@host") become "***". Messages carry text from the network and
+ * from the command line; neither may move the cursor, retitle the window or leak a password.
+ */
+static void put_safe(const char *s)
+{
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (p[0] == ':' && p[1] == '/' && p[2] == '/') {
+            const char *auth = p + 3;
+            size_t len = strcspn(auth, "/?#");
+            const char *at = memchr(auth, '@', len);
+            while (at && memchr(at + 1, '@', len - (size_t)(at + 1 - auth)))
+                at = memchr(at + 1, '@', len - (size_t)(at + 1 - auth));
+            if (at) {
+                fputs("://***", stderr);
+                p = at - 1;
+                continue;
+            }
+        }
+        if (c == '\r' || c == '\n' || c == '\t')
+            fprintf(stderr, "\\%c", c == '\r' ? 'r' : c == '\n' ? 'n' : 't');
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(stderr, "\\x%02x", c);
+        else if (c == 0xc2 && (unsigned char)p[1] >= 0x80 && (unsigned char)p[1] <= 0x9f)
+            fprintf(stderr, "\\xc2\\x%02x", (unsigned char)*++p);
+        else
+            fputc(c, stderr);
+    }
+}
+
 static void say(const char *message)
 {
-    if (use_color())
-        fprintf(stderr, "\033[1;31mghibli:\033[0m %s\n", message);
-    else
-        fprintf(stderr, "ghibli: %s\n", message);
+    fputs(use_color() ? "\033[1;31mghibli:\033[0m " : "ghibli: ", stderr);
+    put_safe(message);
+    fputc('\n', stderr);
 }
 
 static int usage_error(const char *what, const char *arg)
@@ -119,12 +155,15 @@ static int usage_error(const char *what, const char *arg)
 typedef struct options {
     const char *output;
     const char *fields;
+    int nfields_options; /* how many times --fields was given */
     const char *url;
     const char *with;
     const char *style;
     int offline;
     unsigned concurrency;
     double timeout_s;
+    size_t max_body;
+    int csv_guard;
     int port;
 } options;
 
@@ -152,6 +191,29 @@ static int split_list(const char *list, size_t extra, char **text, const char **
     }
 }
 
+/* A size: digits, then optionally k, M or G (KiB, MiB, GiB; "Ki", "MiB" too), 1 B to 1024 GiB. */
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    if (*s < '0' || *s > '9')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    unsigned shift = 0;
+    if (*end == 'k' || *end == 'K')
+        shift = 10;
+    else if (*end == 'm' || *end == 'M')
+        shift = 20;
+    else if (*end == 'g' || *end == 'G')
+        shift = 30;
+    const char *rest = shift ? end + 1 : end;
+    if (shift && (strcmp(rest, "i") == 0 || strcmp(rest, "iB") == 0))
+        rest += strlen(rest);
+    if (*rest || v == 0 || v > (1ull << 40) >> shift)
+        return -1;
+    *out = (size_t)(v << shift);
+    return 0;
+}
+
 static int parse_unsigned(const char *s, unsigned long max, unsigned long *out)
 {
     char *end;
@@ -173,11 +235,12 @@ static int parse_options(int argc, char **argv, options *o)
         {"style", required_argument, NULL, 's'},       {"with", required_argument, NULL, 'w'},
         {"concurrency", required_argument, NULL, 'j'}, {"timeout", required_argument, NULL, 't'},
         {"port", required_argument, NULL, 'p'},        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},           {NULL, 0, NULL, 0}};
+        {"version", no_argument, NULL, 'V'},           {"max-body", required_argument, NULL, 'm'},
+        {"csv-guard", no_argument, NULL, 'G'},         {NULL, 0, NULL, 0}};
     opterr = 0;
     optind = 1;
     for (;;) {
-        int c = getopt_long(argc, argv, ":o:f:u:s:w:j:t:p:hV", long_opts, NULL);
+        int c = getopt_long(argc, argv, ":o:f:u:s:w:j:t:m:p:hV", long_opts, NULL);
         if (c == -1)
             break;
         unsigned long n;
@@ -188,6 +251,7 @@ static int parse_options(int argc, char **argv, options *o)
             break;
         case 'f':
             o->fields = optarg;
+            o->nfields_options++;
             break;
         case 'u':
             o->url = optarg;
@@ -208,8 +272,17 @@ static int parse_options(int argc, char **argv, options *o)
             break;
         case 't':
             o->timeout_s = strtod(optarg, &end);
-            if (end == optarg || *end || !(o->timeout_s > 0) || o->timeout_s > 86400)
-                return usage_error("--timeout wants seconds (0 < s <= 86400), not", optarg);
+            if (end == optarg || *end || !(o->timeout_s >= 0) || o->timeout_s > 86400)
+                return usage_error("--timeout wants seconds (0 <= s <= 86400; 0: never), not",
+                                   optarg);
+            break;
+        case 'm':
+            if (parse_size(optarg, &o->max_body) != 0)
+                return usage_error(
+                    "--max-body wants a size from 1 to 1024G bytes (e.g. 512k, 64M), not", optarg);
+            break;
+        case 'G':
+            o->csv_guard = 1;
             break;
         case 'p':
             if (parse_unsigned(optarg, 65535, &n) != 0)
@@ -315,16 +388,61 @@ static int make_columns(const options *o, const struct resource *res, run *r)
         size_t c = 0;
         while (c < job->ncolumns && strcmp(job->columns[c], job->with[w]) != 0)
             c++;
-        if (c == job->ncolumns)
+        if (c == job->ncolumns) {
             job->columns[job->ncolumns++] = job->with[w];
+            job->nwith_added++;
+        }
     }
     return rc;
+}
+
+static int ignore_element(cf_json *item, size_t index, void *data)
+{
+    (void)item, (void)index, (void)data;
+    return 0;
+}
+
+/*
+ * Check the --fields columns: each must be a well-formed path (the library's path parser
+ * says so) without blanks around it, which would silently select nothing. Returns EXIT_OK or
+ * the usage error's status, after saying which column is wrong.
+ */
+static int check_columns(const ghibli_job *job, size_t n)
+{
+    for (size_t c = 0; c < n; c++) {
+        const char *col = job->columns[c];
+        size_t len = strlen(col);
+        char message[600];
+        if (strchr(" \t", col[0]) || strchr(" \t", col[len - 1])) {
+            snprintf(message, sizeof message,
+                     "--fields: blank around '%.400s' (no spaces after commas; write a key "
+                     "with spaces as [\"key\"])",
+                     col);
+            return usage_error(message, NULL);
+        }
+        cf_json_select *sel = NULL;
+        int rc = cf_json_select_new(&sel, col, NULL, ignore_element, NULL);
+        cf_json_select_free(sel);
+        if (rc == CF_EINVAL) {
+            snprintf(message, sizeof message,
+                     "--fields: malformed path '%.400s' (keys a.b, indexes a[0], other keys "
+                     "[\"k\"])",
+                     col);
+            return usage_error(message, NULL);
+        }
+        if (rc < 0) {
+            say(cf_strerror(rc));
+            return EXIT_FAILURE_OTHER;
+        }
+    }
+    return EXIT_OK;
 }
 
 static int start_offline(run *r, const struct resource *res, char *url, size_t url_len)
 {
     cf_error *error = NULL;
-    int rc = ghibli_offline_start(r->job.loop, 0, &r->offline, &error);
+    /* The records' URLs name the public API, not this run's port: the same bytes every run. */
+    int rc = ghibli_offline_start(r->job.loop, 0, PUBLIC_API, &r->offline, &error);
     if (rc < 0) {
         say(error ? error->message : cf_strerror(rc));
         cf_error_free(error);
@@ -344,18 +462,27 @@ static int report(run *r)
     }
     if (job->status == 0)
         return EXIT_OK;
-    say(job->error ? job->error->message : cf_strerror(job->status));
+    const char *message = job->error ? job->error->message : cf_strerror(job->status);
+    if (job->status == CF_ETOOBIG && job->failed_at == GHIBLI_FETCH) {
+        char hinted[1024];
+        snprintf(hinted, sizeof hinted, "%s; --max-body raises it", message);
+        say(hinted);
+    } else {
+        say(message);
+    }
     return exit_status(job);
 }
 
 static int cmd_fetch(const struct resource *res, int argc, char **argv)
 {
-    options o = {.concurrency = 8, .timeout_s = 30};
+    options o = {.concurrency = 8, .timeout_s = 30, .max_body = (size_t)64 << 20};
     int status = parse_options(argc, argv, &o);
     if (status != EXIT_OK)
         return status;
     if (o.offline && o.url)
         return usage_error("--offline and --url do not go together", NULL);
+    if (o.nfields_options > 1)
+        return usage_error("--fields given more than once (give one comma-separated list)", NULL);
     if (o.with && o.style && strcmp(o.style, "async") != 0)
         return usage_error("--with is written in the async style only, not", o.style);
     void (*start)(ghibli_job *) = ghibli_films_async;
@@ -378,17 +505,23 @@ static int cmd_fetch(const struct resource *res, int argc, char **argv)
         status = EXIT_FAILURE_OTHER;
     }
     for (size_t w = 0; status == 0 && w < job->nwith; w++) {
-        if (strpbrk(job->with[w], ".[]"))
+        if (strpbrk(job->with[w], ".[] \t"))
             status = usage_error("--with takes names of top-level fields, not", job->with[w]);
     }
+    if (status == 0)
+        status = check_columns(job, job->ncolumns - job->nwith_added);
     if (status != 0)
         goto out;
     job->output = o.output && strcmp(o.output, "-") != 0 ? o.output : NULL;
     job->concurrency = o.concurrency;
     job->progress = isatty(STDERR_FILENO);
     job->color = use_color();
+    /* --timeout 0: no limit of ours (≈ Node, which waits forever); the connect timeout is
+     * then the longest curl takes, and the system's own TCP timeout applies first. */
     job->http.timeout_ms = (uint64_t)(o.timeout_s * 1000);
-    job->http.connect_timeout_ms = job->http.timeout_ms;
+    job->http.connect_timeout_ms = o.timeout_s > 0 ? job->http.timeout_ms : 0x7fffffff;
+    job->http.max_body = o.max_body;
+    job->csv_flags = o.csv_guard ? CF_CSV_FORMULA_GUARD : 0;
     job->done = on_done;
     job->data = &r;
     if (cf_loop_new(&job->loop) != 0) {
@@ -409,6 +542,11 @@ static int cmd_fetch(const struct resource *res, int argc, char **argv)
         snprintf(url, sizeof url, "%s/%s%s", PUBLIC_API, res->name, res->query);
     }
     job->url = url;
+    /*
+     * A signal that ends ghibli while -o FILE is being written removes FILE.tmp-XXXXXX first.
+     * Installed after --offline's server, whose sockets have made SIGPIPE ignored by then.
+     */
+    cf_fs_temp_cleanup_on_signals();
     start(job);
     int rc = cf_run(job->loop, CF_RUN_DEFAULT);
     int closed = cf_loop_close(job->loop);
@@ -449,14 +587,15 @@ static int cmd_serve(int argc, char **argv)
     int status = parse_options(argc, argv, &o);
     if (status != EXIT_OK)
         return status;
-    if (o.output || o.fields || o.url || o.with || o.style || o.offline)
+    if (o.output || o.fields || o.url || o.with || o.style || o.offline || o.max_body ||
+        o.csv_guard)
         return usage_error("serve takes only --port", NULL);
     cf_loop *loop;
     if (cf_loop_new(&loop) != 0)
         return EXIT_FAILURE_OTHER;
     serving s = {0};
     cf_error *error = NULL;
-    int rc = ghibli_offline_start(loop, o.port, &s.server, &error);
+    int rc = ghibli_offline_start(loop, o.port, NULL, &s.server, &error);
     if (rc < 0) {
         say(error ? error->message : cf_strerror(rc));
         cf_error_free(error);

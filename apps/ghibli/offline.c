@@ -11,12 +11,13 @@ struct ghibli_offline {
     cf_ghibli_server *server;
 };
 
-int ghibli_offline_start(cf_loop *loop, int port, ghibli_offline **out, cf_error **error)
+int ghibli_offline_start(cf_loop *loop, int port, const char *base_url, ghibli_offline **out,
+                         cf_error **error)
 {
     ghibli_offline *o = calloc(1, sizeof *o);
     if (!o)
         return CF_ENOMEM;
-    cf_ghibli_server_opts opts = {.host = "127.0.0.1", .port = port};
+    cf_ghibli_server_opts opts = {.host = "127.0.0.1", .port = port, .base_url = base_url};
     int rc = cf_ghibli_server_start(loop, &opts, &o->server, error);
     if (rc < 0) {
         free(o);

@@ -11,10 +11,12 @@
 typedef struct ghibli_offline ghibli_offline;
 
 /*
- * Start serving on 127.0.0.1:`port` (0: a free port). Returns 0 and `*out`, or a negative
- * CF_E* with `*error` (owned by the caller; may stay NULL) saying why.
+ * Start serving on 127.0.0.1:`port` (0: a free port), with the resource URLs inside the data
+ * pointing at `base_url` (NULL: the server itself, "http://127.0.0.1:PORT"). Returns 0 and
+ * `*out`, or a negative CF_E* with `*error` (owned by the caller; may stay NULL) saying why.
  */
-int ghibli_offline_start(cf_loop *loop, int port, ghibli_offline **out, cf_error **error);
+int ghibli_offline_start(cf_loop *loop, int port, const char *base_url, ghibli_offline **out,
+                         cf_error **error);
 
 /* The port it listens on. */
 int ghibli_offline_port(const ghibli_offline *o);

@@ -162,7 +162,9 @@ CF_EXTERN int cf_csv_writer_init(cf_csv_writer *w, unsigned flags, cf_csv_write_
 
 /*
  * Append one field of `len` bytes to the current record, quoted if it needs to be (see the
- * flags). Any bytes are accepted, NUL included. Returns 0, the sink's error, or CF_EINVAL
+ * flags). Any bytes are accepted but NUL, which RFC 4180 cannot carry: a field holding one
+ * is refused with CF_EINVAL (sticky; nothing of it is written). Returns 0, the sink's error,
+ * or CF_EINVAL
  * (`p` NULL with `len` > 0, or `w` not initialized). Errors are sticky.
  * Ownership: `p` is copied. Thread: the writer's.
  */

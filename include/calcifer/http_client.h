@@ -16,10 +16,12 @@
  * Errors are distinct: CF_EURL (bad URL), CF_ENOTFOUND (the host name does not resolve),
  * CF_ECONNREFUSED / CF_EHOSTUNREACH / CF_ENETUNREACH (connect failed), CF_ETIMEDOUT,
  * CF_ETLS (the message says why), CF_EREDIRECTS (too many redirects), CF_ETOOBIG (the body
- * passed max_body), CF_ECONNRESET / CF_EBADRESP (the server closed mid-body or sent garbage),
- * CF_EHTTP (non-2xx, when asked), CF_ECANCELED (cancelled or aborted), CF_ENOMEM. Every
- * error message starts with the method and the URL: "GET http://127.0.0.1:1/films:
- * connection refused".
+ * passed max_body), CF_ECONNRESET (reset, closed mid-body, or closed with no reply: the
+ * message says which), CF_EBADRESP (a reply that is not HTTP, headers over 100 KiB, or
+ * garbage), CF_EHTTP (non-2xx, when asked), CF_ECANCELED (cancelled or aborted), CF_ENOMEM.
+ * Every error message is one line and starts with the method and the URL: "GET
+ * http://127.0.0.1:1/films: connection refused"; control characters in it are escaped (\r,
+ * \xNN) and a URL's credentials are shown as "***@".
  *
  * No libcurl type appears here. Everything is loop-thread only.
  */
@@ -91,7 +93,8 @@ typedef struct cf_http_options {
     uint64_t connect_timeout_ms; /* 0: 30,000 ms */
     uint64_t timeout_ms;         /* whole transfer; 0: none */
     long max_redirects;          /* 0: 20 */
-    size_t max_body;             /* buffered body limit; 0: 64 MiB */
+    size_t max_body;             /* body limit (CF_ETOOBIG past it); 0: 64 MiB when the
+                                    body is buffered, no limit when it goes to on_data */
     unsigned flags;              /* CF_HTTP_* */
     const char *ca_file;         /* PEM bundle to verify the server with, instead of the system's */
     cf_abort_signal *signal;     /* aborting it cancels the request (CF_ECANCELED) */

@@ -194,9 +194,24 @@ int cf__csv_field_open(cf_csv_writer *w, int quote)
     return 0;
 }
 
+/*
+ * A NUL byte is refused rather than written: RFC 4180 text has no way to carry one, quoted or
+ * not, and readers built on C strings would cut the field there, silently. The error is
+ * sticky, because the field may be half written.
+ */
+static int refuse_nul(cf_csv_writer *w, const char *p, size_t len)
+{
+    if (!len || !memchr(p, '\0', len))
+        return 0;
+    w->_status = CF_EINVAL;
+    return CF_EINVAL;
+}
+
 int cf__csv_field_append(cf_csv_writer *w, const char *p, size_t len)
 {
     int rc = check_writer(w);
+    if (!rc)
+        rc = refuse_nul(w, p, len);
     if (rc)
         return rc;
     CF_ASSERT(w->_quoting != FIELD_NONE);
@@ -225,6 +240,9 @@ int cf__csv_write_field_guard(cf_csv_writer *w, const char *p, size_t len, int g
         return rc;
     if (!p && len)
         return CF_EINVAL;
+    rc = refuse_nul(w, p, len);
+    if (rc)
+        return rc;
     guard = guard && len && is_formula_start(p[0]);
     rc = cf__csv_field_open(w, cf__csv_needs_quotes(p, len));
     if (!rc && guard)

@@ -76,6 +76,7 @@ struct cf_http_req {
     enum req_state state;
     char *method;
     char *url;
+    char *shown_url; /* the URL as messages show it: escaped, credentials hidden */
     struct curl_slist *headers;
     unsigned flags;
     cf_http_response *res;
@@ -84,15 +85,20 @@ struct cf_http_req {
     /* streaming */
     cf_http_data_cb on_data;
     void *on_data_ctx;
-    cf_dbuf pending; /* body bytes not yet handed to on_data */
-    int user_paused; /* cf_http_req_pause */
-    int curl_paused; /* we returned CURL_WRITEFUNC_PAUSE */
-    cf_queue dirty;  /* in client->dirty while it has pending bytes (self-linked if not) */
+    cf_dbuf pending;   /* body bytes not yet handed to on_data */
+    size_t max_stream; /* streamed body limit (opts->max_body); 0: none */
+    size_t streamed;   /* streamed body bytes so far */
+    int user_paused;   /* cf_http_req_pause */
+    int curl_paused;   /* we returned CURL_WRITEFUNC_PAUSE */
+    cf_queue dirty;    /* in client->dirty while it has pending bytes (self-linked if not) */
     /* upload from a file */
     int body_fd;
     int64_t body_off;
     /* outcome */
-    int fail_code; /* set before curl finishes: too big, user error, cancelled */
+    int fail_code;       /* set before curl finishes: too big, user error, cancelled */
+    int headers_done;    /* the blank line ending the current header block arrived */
+    int header_overflow; /* curl refused the header block as too large */
+    int over_limit;      /* the body passed max_body */
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
     cf_queue done_link; /* in client->done once finished */
@@ -459,6 +465,12 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userp)
             req->curl_paused = 1;
             return CURL_WRITEFUNC_PAUSE;
         }
+        if (req->max_stream && n > req->max_stream - req->streamed) {
+            req->fail_code = CF_ETOOBIG;
+            req->over_limit = 1;
+            return 0;
+        }
+        req->streamed += n;
         if (cf__dbuf_add(&req->pending, ptr, n) != 0) {
             req->fail_code = CF_ENOMEM;
             return 0;
@@ -469,6 +481,7 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userp)
     int rc = cf__dbuf_add(&req->res->body, ptr, n);
     if (rc) {
         req->fail_code = rc;
+        req->over_limit = rc == CF_ETOOBIG;
         return 0;
     }
     return n;
@@ -482,10 +495,14 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userp)
     while (len && (buf[len - 1] == '\r' || buf[len - 1] == '\n'))
         len--;
     int rc = 0;
-    if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0)
+    if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
+        req->headers_done = 0;
         rc = response_status_line(req->res, buf, len);
-    else if (len)
+    } else if (len) {
         rc = response_add_header(req->res, buf, len);
+    } else {
+        req->headers_done = 1;
+    }
     if (rc) {
         req->fail_code = rc;
         return 0;
@@ -515,37 +532,106 @@ static int seek_cb(void *userp, curl_off_t offset, int origin)
 
 /* ---- errors ---- */
 
-static int map_curl_code(cf_http_req *req)
+/*
+ * Messages carry text that came from the network or from the user (the URL, the reason
+ * phrase, curl's detail). They are made safe to print on one terminal line: C0 controls, DEL
+ * and the UTF-8 forms of the C1 controls (U+0080..U+009F, which some terminals obey as
+ * escapes) become \r, \n, \t or \xNN; every other byte is kept, so UTF-8 stays readable.
+ */
+static int add_safe(cf_dbuf *out, const char *s, size_t len)
 {
-    long os = 0;
-    switch (req->result) {
-    case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_URL_MALFORMAT:
-        return CF_EURL;
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-        return CF_ENOTFOUND;
-    case CURLE_COULDNT_CONNECT:
-        curl_easy_getinfo(req->easy, CURLINFO_OS_ERRNO, &os);
-        return os > 0 ? cf_translate_sys_error((int)os) : CF_ECONNREFUSED;
-    case CURLE_OPERATION_TIMEDOUT:
-        return CF_ETIMEDOUT;
-    case CURLE_TOO_MANY_REDIRECTS:
-        return CF_EREDIRECTS;
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-        curl_easy_getinfo(req->easy, CURLINFO_OS_ERRNO, &os);
-        return os > 0 ? cf_translate_sys_error((int)os) : CF_ECONNRESET;
-    case CURLE_PARTIAL_FILE:
-    case CURLE_GOT_NOTHING:
-        return CF_ECONNRESET;
-    case CURLE_OUT_OF_MEMORY:
-        return CF_ENOMEM;
-    case CURLE_READ_ERROR:
-    case CURLE_WRITE_ERROR:
-        return CF_EIO;
-    case CURLE_ABORTED_BY_CALLBACK:
-        return CF_ECANCELED;
+    int rc = 0;
+    for (size_t i = 0; i < len && !rc; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int c1 = c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
+                 (unsigned char)s[i + 1] <= 0x9f;
+        if (c == '\r' || c == '\n' || c == '\t') {
+            rc = cf__dbuf_printf(out, "\\%c", c == '\r' ? 'r' : c == '\n' ? 'n' : 't');
+        } else if (c < 0x20 || c == 0x7f) {
+            rc = cf__dbuf_printf(out, "\\x%02x", c);
+        } else if (c1) {
+            rc = cf__dbuf_printf(out, "\\xc2\\x%02x", (unsigned char)s[++i]);
+        } else {
+            rc = cf__dbuf_addc(out, (char)c);
+        }
+    }
+    return rc;
+}
+
+/*
+ * The URL as messages show it: escaped as add_safe does, and with any credentials
+ * ("user:password@") replaced by "***@", so a password never reaches a log or a terminal.
+ * Returns a new string, or NULL when memory is exhausted.
+ */
+static char *shown_url(const char *url)
+{
+    const char *scheme_end = strstr(url, "://");
+    const char *auth = scheme_end ? scheme_end + 3 : url;
+    size_t auth_len = strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (const char *p = auth; p < auth + auth_len; p++) {
+        if (*p == '@')
+            at = p;
+    }
+    cf_dbuf out;
+    cf__dbuf_init(&out, 0);
+    int rc = add_safe(&out, url, (size_t)(auth - url));
+    if (!rc && at)
+        rc = cf__dbuf_adds(&out, "***");
+    const char *rest = at ? at : auth;
+    if (!rc)
+        rc = add_safe(&out, rest, strlen(rest));
+    if (!rc)
+        rc = cf__dbuf_addc(&out, '\0');
+    if (rc) {
+        cf__dbuf_free(&out);
+        return NULL;
+    }
+    return cf__dbuf_take(&out, NULL);
+}
+
+/* An escaped copy of `s` (add_safe), or NULL when memory is exhausted. */
+static char *safe_copy(const char *s)
+{
+    cf_dbuf out;
+    cf__dbuf_init(&out, 0);
+    int rc = add_safe(&out, s, strlen(s));
+    if (!rc)
+        rc = cf__dbuf_addc(&out, '\0');
+    if (rc) {
+        cf__dbuf_free(&out);
+        return NULL;
+    }
+    return cf__dbuf_take(&out, NULL);
+}
+
+/*
+ * CURLE_UNSUPPORTED_PROTOCOL after the URL was checked at the start means either a redirect
+ * to another scheme (a URL problem) or a reply that is not HTTP at all: curl reports a
+ * reply without a status line as "HTTP/0.9", which it refuses.
+ */
+static int map_unsupported(const cf_http_req *req)
+{
+    return strstr(req->errbuf, "HTTP/0.9") ? CF_EBADRESP : CF_EURL;
+}
+
+/*
+ * curl's "out of memory" while the header block is still arriving is its header size limit
+ * (CURL_MAX_HTTP_HEADER, 100 KiB; curl 7.x reports it as CURLE_OUT_OF_MEMORY with no
+ * detail): the response is then refused as unusable, not as a memory failure of ours.
+ */
+static int map_out_of_memory(cf_http_req *req)
+{
+    if (!req->headers_done) {
+        req->header_overflow = 1;
+        return CF_EBADRESP;
+    }
+    return CF_ENOMEM;
+}
+
+static int map_tls(CURLcode rc)
+{
+    switch (rc) {
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM:
@@ -565,27 +651,107 @@ static int map_curl_code(cf_http_req *req)
     }
 }
 
-/* The error of a finished request: "<METHOD> <url>: <what> (<curl's detail>)". */
+static int map_curl_code(cf_http_req *req)
+{
+    long os = 0;
+    switch (req->result) {
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        return map_unsupported(req);
+    case CURLE_URL_MALFORMAT:
+        return CF_EURL;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return CF_ENOTFOUND;
+    case CURLE_COULDNT_CONNECT:
+        curl_easy_getinfo(req->easy, CURLINFO_OS_ERRNO, &os);
+        return os > 0 ? cf_translate_sys_error((int)os) : CF_ECONNREFUSED;
+    case CURLE_OPERATION_TIMEDOUT:
+        return CF_ETIMEDOUT;
+    case CURLE_TOO_MANY_REDIRECTS:
+        return CF_EREDIRECTS;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+        curl_easy_getinfo(req->easy, CURLINFO_OS_ERRNO, &os);
+        return os > 0 ? cf_translate_sys_error((int)os) : CF_ECONNRESET;
+    case CURLE_PARTIAL_FILE:
+    case CURLE_GOT_NOTHING:
+        return CF_ECONNRESET; /* ≈ Node's ECONNRESET "socket hang up"; the message says which */
+    case CURLE_OUT_OF_MEMORY:
+        return map_out_of_memory(req);
+#if LIBCURL_VERSION_NUM >= 0x080600
+    case CURLE_TOO_LARGE:
+        return map_out_of_memory(req);
+#endif
+    case CURLE_READ_ERROR:
+    case CURLE_WRITE_ERROR:
+        return CF_EIO;
+    case CURLE_ABORTED_BY_CALLBACK:
+        return CF_ECANCELED;
+    default:
+        return map_tls(req->result);
+    }
+}
+
+/* A size for messages: "64 MiB" when it is a whole number of MiB, else "N bytes". */
+static void size_text(char *buf, size_t len, size_t n)
+{
+    if (n >= ((size_t)1 << 20) && n % ((size_t)1 << 20) == 0)
+        snprintf(buf, len, "%zu MiB (%zu bytes)", n >> 20, n);
+    else
+        snprintf(buf, len, "%zu bytes", n);
+}
+
+/*
+ * What happened, in words, when the code alone would mislead: a clean close is not a reset,
+ * and a header over curl's limit is not a memory failure. NULL: the code's own words.
+ */
+static const char *what_happened(const cf_http_req *req, int code)
+{
+    if (req->fail_code)
+        return NULL;
+    if (req->result == CURLE_GOT_NOTHING)
+        return "server closed the connection without replying";
+    if (req->result == CURLE_PARTIAL_FILE)
+        return "connection closed before the whole body arrived";
+    if (code == CF_EBADRESP && req->header_overflow)
+        return "response headers too large (more than 100 KiB)";
+    if (code == CF_EBADRESP && req->result == CURLE_UNSUPPORTED_PROTOCOL)
+        return "the reply is not HTTP";
+    return NULL;
+}
+
+/* The error of a finished request: "<METHOD> <url>: <what> (<curl's detail>)", one line. */
 static cf_error *make_error(cf_http_req *req, int code)
 {
     const char *m = req->method;
+    const char *u = req->shown_url;
     if (code == CF_EHTTP) {
         int st = req->res->status;
-        const char *reason = req->res->reason ? req->res->reason : "";
-        return CF_ERROR_AT(req->site, code, "%s %s: HTTP %d%s%s", m, req->url, st,
-                           *reason ? " " : "", reason);
+        char *reason = safe_copy(req->res->reason ? req->res->reason : "");
+        cf_error *e = CF_ERROR_AT(req->site, code, "%s %s: HTTP %d%s%s", m, u, st,
+                                  reason && *reason ? " " : "", reason ? reason : "");
+        cf__free(reason);
+        return e;
     }
-    if (code == CF_ETOOBIG) {
-        return CF_ERROR_AT(req->site, code, "%s %s: response body larger than the limit", m,
-                           req->url);
+    size_t limit = req->on_data ? req->max_stream : req->res->body.max;
+    if (code == CF_ETOOBIG && limit && req->over_limit) {
+        char size[64];
+        size_text(size, sizeof size, limit);
+        return CF_ERROR_AT(req->site, code, "%s %s: response body larger than the limit of %s", m,
+                           u, size);
     }
     if (req->signal && cf_abort_signal_aborted(req->signal) && cf_abort_signal_reason(req->signal))
-        return CF_ERROR_AT(req->site, code, "%s %s: %s", m, req->url,
+        return CF_ERROR_AT(req->site, code, "%s %s: %s", m, u,
                            cf_abort_signal_reason(req->signal)->message);
-    if (req->fail_code || !req->errbuf[0])
-        return CF_ERROR_AT(req->site, code, "%s %s: %s", m, req->url, cf_strerror(code));
-    return CF_ERROR_AT(req->site, code, "%s %s: %s (%s)", m, req->url, cf_strerror(code),
-                       req->errbuf);
+    const char *what = what_happened(req, code);
+    if (!what)
+        what = cf_strerror(code);
+    if (req->fail_code || !req->errbuf[0] || req->result == CURLE_GOT_NOTHING)
+        return CF_ERROR_AT(req->site, code, "%s %s: %s", m, u, what);
+    char *detail = safe_copy(req->errbuf);
+    cf_error *e = CF_ERROR_AT(req->site, code, "%s %s: %s (%s)", m, u, what, detail ? detail : "");
+    cf__free(detail);
+    return e;
 }
 
 /* ---- completion ---- */
@@ -606,6 +772,7 @@ static void req_free(cf_http_req *req)
     cf_loop *loop = req->c->loop;
     cf__free(req->method);
     cf__free(req->url);
+    cf__free(req->shown_url);
     cf__free(req);
     cf__loop_req_done(loop);
 }
@@ -872,7 +1039,7 @@ static void set_transfer_options(cf_http_req *req, const cf_http_options *o)
     if (o && o->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
     if (flags & CF_HTTP_INSECURE) {
-        fprintf(stderr, "calcifer: TLS verification is off for %s\n", req->url);
+        fprintf(stderr, "calcifer: TLS verification is off for %s\n", req->shown_url);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     }
@@ -903,9 +1070,10 @@ static cf_http_req *req_new(client *c, const char *url, const cf_http_options *o
         o && o->method ? o->method : (o && (o->body || o->body_file) ? "POST" : "GET");
     req->method = cf__strdup(method);
     req->url = cf__strdup(url);
+    req->shown_url = shown_url(url);
     req->res = response_new();
     req->easy = curl_easy_init();
-    if (!req->method || !req->url || !req->res || !req->easy) {
+    if (!req->method || !req->url || !req->shown_url || !req->res || !req->easy) {
         cf__loop_req_start(c->loop);
         req_free(req);
         return NULL;
@@ -946,6 +1114,7 @@ static int request_start(cf_loop *loop, const char *url, const cf_http_options *
     if (opts && opts->on_data) {
         req->on_data = opts->on_data;
         req->on_data_ctx = opts->on_data_ctx;
+        req->max_stream = opts->max_body;
     } else {
         req->res->body.max = opts && opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
     }
@@ -1059,8 +1228,18 @@ static preq *preq_new(cf_loop *loop, cf_promise *p)
 static cf_promise *reject_start(cf_promise *p, cf_site site, int code, const char *method,
                                 const char *url)
 {
-    cf_promise_reject(p, CF_ERROR_AT(site, code, "%s %s: %s", method ? method : "GET",
-                                     url ? url : "(null)", cf_strerror(code)));
+    char *shown = url ? shown_url(url) : NULL;
+    char *shown_method = method ? safe_copy(method) : NULL;
+    cf_promise_reject(p, CF_ERROR_AT(site, code, "%s %s: %s",
+                                     shown_method ? shown_method
+                                     : method     ? "?"
+                                                  : "GET",
+                                     shown ? shown
+                                     : url ? "?"
+                                           : "(null)",
+                                     cf_strerror(code)));
+    cf__free(shown);
+    cf__free(shown_method);
     return p;
 }
 
@@ -1116,7 +1295,7 @@ static int parse_body(cf_http_req *req, cf_http_response *res, cf_json **out, cf
     cf_buf body = cf_http_response_body(res);
     int rc = cf_json_parse(body.base, body.len, NULL, out, &perr);
     if (rc) {
-        *err = CF_ERROR_AT(req->site, rc, "%s %s: %s", req->method, req->url,
+        *err = CF_ERROR_AT(req->site, rc, "%s %s: %s", req->method, req->shown_url,
                            perr ? perr->message : cf_strerror(rc));
         cf_error_free(perr);
     }
@@ -1211,8 +1390,8 @@ static int stream_data(cf_http_req *req, const char *data, size_t len, void *ctx
     int rc = cf_json_select_feed(pr->sel, data, len);
     if (rc < 0 && !pr->err) {
         const char *m = cf_json_select_error(pr->sel);
-        pr->err =
-            CF_ERROR_AT(req->site, rc, "%s %s: %s", req->method, req->url, m ? m : cf_strerror(rc));
+        pr->err = CF_ERROR_AT(req->site, rc, "%s %s: %s", req->method, req->shown_url,
+                              m ? m : cf_strerror(rc));
     }
     return rc < 0 ? rc : 0;
 }
@@ -1226,8 +1405,8 @@ static void on_stream_done(cf_http_req *req, int status, const cf_error *err, cf
         int rc = cf_json_select_finish(pr->sel);
         if (rc < 0) {
             const char *m = cf_json_select_error(pr->sel);
-            cf_promise_reject(pr->p, CF_ERROR_AT(req->site, rc, "%s %s: %s", req->method, req->url,
-                                                 m ? m : cf_strerror(rc)));
+            cf_promise_reject(pr->p, CF_ERROR_AT(req->site, rc, "%s %s: %s", req->method,
+                                                 req->shown_url, m ? m : cf_strerror(rc)));
         } else {
             cf_promise_resolve(pr->p, NULL, NULL);
         }

@@ -142,7 +142,8 @@ static void test_ghibli_fields_and_paths(void)
             ASSERT_STR_EQ(t->cell[r][0], cf_json_string(cf_json_get(film, "title"), NULL));
             ASSERT_STR_EQ(t->cell[r][1], cf_json_string(cf_json_get(film, "description"), NULL));
             const char *person = cf_json_string(cf_json_path(film, "people[0]"), NULL);
-            ASSERT(strncmp(t->cell[r][2], "http://127.0.0.1:", 17) == 0);
+            /* --offline names the public API, so every run writes the same bytes. */
+            ASSERT_PREFIX(t->cell[r][2], "https://ghibliapi.vercel.app/people/");
             ASSERT_STR_EQ(strstr(t->cell[r][2], "/people/"), strstr(person, "/people/"));
             ASSERT_STR_EQ(t->cell[r][3], cf_json_string(cf_json_get(film, "rt_score"), NULL));
             ASSERT_STR_EQ(t->cell[r][4], cf_json_string(cf_json_get(film, "original_title"), NULL));
