@@ -5,7 +5,9 @@
  * thread, in the poll phase, with status 0, or CF_ECANCELED when cf_work_cancel removed the
  * job before a worker took it. The pool is shared by every loop of the process; it starts on
  * first use with CF_THREADPOOL_SIZE threads (default 4, at most 1024, as libuv's
- * UV_THREADPOOL_SIZE). A job in flight keeps its loop alive.
+ * UV_THREADPOOL_SIZE). A job in flight keeps its loop alive. When the process exits (or the
+ * shared library is unloaded) the pool stops: the workers that run no job are joined, so no
+ * thread of the pool outlives the program; a worker inside a job is not waited for.
  */
 #ifndef CALCIFER_POOL_H
 #define CALCIFER_POOL_H
@@ -39,8 +41,10 @@ typedef void (*cf_work_done_cb)(cf_work_req *req, int status, void *data);
  * Run `work(data)` on the pool, then `done(req, status, data)` on the loop thread
  * (≈ uv_queue_work). `done` may be NULL. `*out` (if `out` is not NULL) receives the job,
  * for cf_work_cancel. Never calls `done` inside this call.
- * Returns 0, CF_EINVAL (NULL loop or work), CF_ENOMEM, or the -errno of eventfd (CF_EMFILE)
- * or of starting the pool's threads (CF_EAGAIN); on error nothing runs.
+ * Returns 0, CF_EINVAL (NULL loop or work), CF_ENOMEM, the -errno of eventfd (CF_EMFILE)
+ * or of starting the pool's threads (CF_EAGAIN), or CF_ECANCELED once the pool has stopped
+ * because the process is exiting (a call from another thread or a late destructor); on error
+ * nothing runs.
  * Ownership: `data` is borrowed until `done` returns; `*out` too. Thread: loop only.
  */
 CF_EXTERN int cf_work(cf_loop *loop, cf_work_fn work, cf_work_done_cb done, void *data,

@@ -46,6 +46,17 @@
  * under the mutex only, and cf_work_cancel empties the inbox before it looks.
  * Cancelling posts the job to its loop's completion list like a finished one, with
  * CF_ECANCELED, so `done` always runs in the poll phase and never inside cf_work_cancel.
+ *
+ * Shutdown (model: libuv's uv_library_shutdown): when the process exits, or the shared
+ * library is unloaded, a destructor stops the pool and joins every worker that runs no job.
+ * A thread still alive at exit keeps its stack and thread-local storage, which valgrind
+ * reports as possibly lost, and a worker left running after an unload would run unmapped
+ * code. Joining at exit rather than when the last loop closes keeps the threads for a program
+ * that creates loops one after another (no restart per loop). A worker inside a job is
+ * detached instead of joined: exit never waits for user work, which may block for ever. Each
+ * worker marks itself busy under the mutex when it takes jobs and clears the mark when its last
+ * work function has returned, before it posts that job: once a loop has seen every completion
+ * (and so could be closed), its workers all read as idle and are joined.
  */
 #include "calcifer/pool.h"
 #include "core/pool.h"
@@ -77,6 +88,7 @@ enum { JOB_QUEUED = 1, JOB_RUNNING, JOB_CANCELED };
 /* What a worker publishes while it may still touch a loop after pushing a job to it. */
 typedef struct pool_slot {
     _Alignas(CACHE_LINE) _Atomic(cf_loop *) posting;
+    atomic_int busy; /* running a batch's work functions: set under the mutex, cleared after */
 } pool_slot;
 
 /* Read-mostly. */
@@ -84,6 +96,9 @@ static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 static int pool_threads; /* started threads, or a negative code if none could start */
 static pthread_t pool_thread_ids[POOL_MAX_SIZE];
 static pool_slot pool_slots[POOL_MAX_SIZE];
+static atomic_int pool_started;  /* pool_start has run: pool_threads and pool_pid are set */
+static atomic_int pool_stopping; /* set once, under the mutex, by cf__pool_shutdown */
+static pid_t pool_pid;           /* the process that started the workers (not a forked child) */
 
 /*
  * The FIFO and the worker bookkeeping, under `pool.mutex`. The mutex has a cache line of its
@@ -202,19 +217,22 @@ static cf__work *take_jobs(void)
 }
 
 /*
- * Lock held: return when the FIFO has a job, moving the inbox to it when it is empty, and
- * sleeping when both are. The inbox is left alone while the FIFO has work: its cache line
+ * Lock held: return 1 when the FIFO has a job, moving the inbox to it when it is empty, and
+ * sleeping when both are; return 0 when the pool is stopping (jobs still queued then stay:
+ * the process is exiting). The inbox is left alone while the FIFO has work: its cache line
  * then stays with the submitting loop (exchanging it on every take made the loop's pushes
  * the main cost of a burst).
  */
-static void wait_for_jobs(void)
+static int wait_for_jobs(void)
 {
     for (;;) {
+        if (atomic_load_explicit(&pool_stopping, memory_order_relaxed))
+            return 0;
         if (!cf_queue_empty(&pool.queue))
-            return;
+            return 1;
         take_inbox();
         if (!cf_queue_empty(&pool.queue))
-            return;
+            return 1;
         pool.idle++;
         update_hungry();
         /* Published hungry before this last look: a submitter that missed it signals. */
@@ -236,8 +254,10 @@ static void *worker_main(void *arg)
     pool_slot *slot = arg;
     for (;;) {
         pthread_mutex_lock(&pool.mutex);
-        wait_for_jobs();
+        if (!wait_for_jobs())
+            break;
         cf__work *w = take_jobs();
+        atomic_store_explicit(&slot->busy, 1, memory_order_relaxed);
         int wake_next = claim_wakeup(); /* jobs are left: the next sleeper helps */
         pthread_mutex_unlock(&pool.mutex);
         if (wake_next)
@@ -246,10 +266,13 @@ static void *worker_main(void *arg)
             cf__work *next = w->next_done;
             w->work(w);
             w->status = 0;
+            if (!next) /* no user code left in this batch: shutdown may join this worker */
+                atomic_store_explicit(&slot->busy, 0, memory_order_relaxed);
             post_done(w, slot);
             w = next;
         }
     }
+    pthread_mutex_unlock(&pool.mutex);
     return NULL;
 }
 
@@ -282,16 +305,50 @@ static void pool_start(void)
         err = pthread_create(&pool_thread_ids[started], NULL, worker_main, &pool_slots[started]);
         if (err)
             break;
-        pthread_detach(pool_thread_ids[started]);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pool_threads = started ? (int)started : cf_translate_sys_error(err);
+    pool_pid = getpid();
+    atomic_store_explicit(&pool_started, 1, memory_order_release);
 }
 
 int cf_pool_size(void)
 {
     pthread_once(&pool_once, pool_start);
     return pool_threads;
+}
+
+void cf__pool_shutdown(void)
+{
+    /* A forked child has none of the parent's threads (and maybe a mutex held for ever). */
+    if (!atomic_load_explicit(&pool_started, memory_order_acquire) || pool_threads <= 0 ||
+        pool_pid != getpid())
+        return;
+    unsigned char busy[POOL_MAX_SIZE];
+    pthread_mutex_lock(&pool.mutex);
+    if (atomic_load_explicit(&pool_stopping, memory_order_relaxed)) {
+        pthread_mutex_unlock(&pool.mutex);
+        return; /* stopped already */
+    }
+    /* Under the mutex: a worker that reads as idle here takes no job after this. */
+    atomic_store(&pool_stopping, 1);
+    for (int i = 0; i < pool_threads; i++) {
+        busy[i] = (unsigned char)atomic_load_explicit(&pool_slots[i].busy, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&pool.mutex);
+    pthread_cond_broadcast(&pool.cond);
+    for (int i = 0; i < pool_threads; i++) {
+        if (busy[i])
+            pthread_detach(pool_thread_ids[i]); /* it leaves when its job returns */
+        else
+            pthread_join(pool_thread_ids[i], NULL);
+    }
+}
+
+/* Runs at exit() and when the shared library is unloaded (after the program's atexit hooks). */
+__attribute__((destructor)) static void pool_at_exit(void)
+{
+    cf__pool_shutdown();
 }
 
 /* ---- per-loop completion state ---- */
@@ -468,6 +525,8 @@ static void submit_job(cf__work *w)
 int cf__work_submit(cf_loop *loop, cf__work *w, cf__work_fn work, cf__work_done_fn done)
 {
     CF_ASSERT(cf__loop_is_loop_thread(loop));
+    if (atomic_load_explicit(&pool_stopping, memory_order_relaxed))
+        return CF_ECANCELED;      /* the process is exiting: no worker would run the job */
     if (loop->pool.wake_fd < 0) { /* the loop's first job: start the pool, open the eventfd */
         int n = cf_pool_size();
         if (n < 0)

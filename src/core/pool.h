@@ -35,8 +35,9 @@ struct cf__work {
 
 /*
  * Submit `w`: `work(w)` on a worker, then `done(w, status)` on the loop thread. Never calls
- * `done` inside this call. Returns 0, CF_ENOMEM, or -errno (eventfd, starting the threads);
- * on error nothing runs and `w` is not used. Ownership: `w` is borrowed until `done` runs.
+ * `done` inside this call. Returns 0, CF_ENOMEM, -errno (eventfd, starting the threads), or
+ * CF_ECANCELED once the pool has stopped (the process is exiting: cf__pool_shutdown); on
+ * error nothing runs and `w` is not used. Ownership: `w` is borrowed until `done` runs.
  * Thread: loop only.
  */
 int cf__work_submit(cf_loop *loop, cf__work *w, cf__work_fn work, cf__work_done_fn done);
@@ -46,5 +47,15 @@ int cf__work_submit(cf_loop *loop, cf__work *w, cf__work_fn work, cf__work_done_
  * Returns 0, or CF_EBUSY when it is running or finished (done reports 0). Thread: loop only.
  */
 int cf__work_cancel(cf__work *w);
+
+/*
+ * Stop the pool: every worker that runs no job exits and is joined (its stack and
+ * thread-local storage are freed); a worker inside a job is detached and exits when the job
+ * returns, never waited for. Jobs still queued never run, and cf__work_submit returns
+ * CF_ECANCELED from then on. Runs by itself at exit() and when the shared library is unloaded
+ * (a destructor); tests call it to check that. Does nothing in a forked child, before the pool
+ * started, or a second time. Thread: any, once no loop will need the pool again.
+ */
+void cf__pool_shutdown(void);
 
 #endif

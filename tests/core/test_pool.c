@@ -3,13 +3,17 @@
  * The thread pool: round trips, many jobs, cancellation of jobs not yet started (made
  * deterministic by occupying every worker with a job that waits for the test), the pool size
  * from CF_THREADPOOL_SIZE, wakeups outside the fault seams, and several loops on several
- * threads sharing the pool (chained jobs; bursts with cancellations).
+ * threads sharing the pool (chained jobs; bursts with cancellations), and the shutdown at
+ * exit that joins the idle workers.
  */
 #include "harness.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/internal.h"
 #include "core/pool.h"
@@ -361,6 +365,88 @@ static void test_pool_bursts_and_cancels_from_several_loops(void)
     }
 }
 
+/* ---- shutdown at exit (runs last: the pool stays stopped) ---- */
+
+/* The threads of this process, from /proc/self/task. */
+static int count_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    ASSERT_PTR(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.')
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Wait (bounded: 5 s) until the process has `want` threads; returns the last count seen. */
+static int wait_threads(int want)
+{
+    int n = count_threads();
+    for (int i = 0; i < 500 && n != want; i++) {
+        usleep(10000);
+        n = count_threads();
+    }
+    return n;
+}
+
+static sem_t shutdown_returned;
+
+static void *shutdown_main(void *arg)
+{
+    (void)arg;
+    cf__pool_shutdown();
+    sem_post(&shutdown_returned);
+    return NULL;
+}
+
+/*
+ * What the exit-time destructor does: idle workers are joined (their threads are gone when
+ * cf__pool_shutdown returns), a worker inside a job is not waited for and its job still
+ * completes, later submissions are refused, and a second shutdown does nothing.
+ */
+static void test_pool_shutdown_joins_idle_workers(void)
+{
+    reset();
+    gate_open = 0;
+    sem_init(&started, 0, 0);
+    sem_init(&shutdown_returned, 0, 0);
+    ASSERT_OK(cf_loop_new(&L));
+    ASSERT_OK(cf_work(L, work_fn, done_cb, NULL, NULL)); /* the pool has started */
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    int before = count_threads();
+    ASSERT_OK(cf_work(L, blocker_fn, done_cb, NULL, NULL));
+    sem_wait(&started); /* one worker is inside a job that waits for the gate */
+    pthread_t th;
+    ASSERT_EQ(pthread_create(&th, NULL, shutdown_main, NULL), 0);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    int waited = sem_timedwait(&shutdown_returned, &until);
+    if (waited != 0) /* shutdown waits for the job: open the gate so the test can end */
+        open_gate(NULL);
+    ASSERT_EQ(pthread_join(th, NULL), 0);
+    ASSERT_EQ(waited, 0);
+    /* The idle workers are joined, the busy one is left running its job. */
+    ASSERT_EQ(wait_threads(before - (POOL_THREADS - 1)), before - (POOL_THREADS - 1));
+    ASSERT_EQ(done_calls, 1);
+    ASSERT_OK(cf_set_immediate(L, open_gate, NULL, NULL));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT)); /* the running job completes normally */
+    ASSERT_EQ(done_calls, 2);
+    ASSERT_EQ(last_status, 0);
+    ASSERT_EQ(wait_threads(before - POOL_THREADS), before - POOL_THREADS); /* it left too */
+    ASSERT_EQ(cf_work(L, work_fn, done_cb, NULL, NULL), CF_ECANCELED);
+    cf__pool_shutdown(); /* a second time: nothing to do */
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_EQ(done_calls, 2);
+    ASSERT_OK(cf_loop_close(L));
+    sem_destroy(&started);
+    sem_destroy(&shutdown_returned);
+}
+
 int main(int argc, char **argv)
 {
     setenv("CF_THREADPOOL_SIZE", "3", 1);
@@ -372,5 +458,6 @@ int main(int argc, char **argv)
     CF_TEST(test_pool_wakeups_bypass_fault_seams);
     CF_TEST(test_pool_several_loops_threads);
     CF_TEST(test_pool_bursts_and_cancels_from_several_loops);
+    CF_TEST(test_pool_shutdown_joins_idle_workers);
     return CF_TEST_END();
 }
