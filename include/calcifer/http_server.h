@@ -26,7 +26,14 @@
  * `request_timeout_ms` (both counted from its first byte; for a new connection, from the
  * accept), is answered with 408 Request Timeout and closed, as Node does (a connection that
  * never sent a byte is closed without an answer). A keep-alive connection idle for
- * `keep_alive_timeout_ms` is closed silently. Responses being written are never timed out.
+ * `keep_alive_timeout_ms` (counted from the end of the previous response) is closed
+ * silently. A response whose output waits in the socket's queue without the client taking
+ * any of it for `send_timeout_ms` (≈ nginx's send_timeout; Node has none) is abandoned and
+ * the connection closed: the check runs every `send_timeout_ms` while output waits, so a
+ * client that stops reading is dropped between one and two send timeouts after the last
+ * bytes it took; the response's finish callback and promises get CF_ETIMEDOUT. Every
+ * deadline counts from the loop's clock when the event happened (the accept, the first
+ * byte, the end of a response), however long the loop sat idle before.
  *
  * Memory: after warm-up a request costs no allocation. Each connection keeps only its socket
  * and a small state block while idle; the buffers a request needs (input, head, response
@@ -77,6 +84,7 @@ typedef struct cf_http_server_opts {
     uint64_t keep_alive_timeout_ms; /* 0: 5,000; CF_HTTP_NO_TIMEOUT: none */
     size_t high_water; /* bytes queued before writes return CF_HTTP_RES_FULL; 0: 64 KiB */
     unsigned max_requests_per_connection; /* 0: no limit (≈ server.maxRequestsPerSocket) */
+    uint64_t send_timeout_ms; /* output stalled; 0: 60,000 (nginx); CF_HTTP_NO_TIMEOUT: none */
 } cf_http_server_opts;
 
 /* ---- callback types ---- */
@@ -112,7 +120,8 @@ typedef void (*cf_http_body_cb)(cf_http_incoming *req, int status, const char *b
 /*
  * A response's outcome (≈ 'finish' / 'close'): `status` 0 once all of it was handed to the
  * kernel, or a negative CF_E* when the connection was lost first (CF_ECONNRESET, CF_EPIPE,
- * CF_ECANCELED when the server closed it). Runs at most once, from the loop.
+ * CF_ECANCELED when the server closed it, CF_ETIMEDOUT when the client took none of the
+ * output for `send_timeout_ms`). Runs at most once, from the loop.
  */
 typedef void (*cf_http_res_cb)(cf_http_res *res, int status, void *data);
 

@@ -64,8 +64,9 @@ CF_EXTERN void cf_stop(cf_loop *loop);
 
 /*
  * The loop's cached monotonic clock in milliseconds (≈ uv_now). It is read from the system
- * at the start of each iteration and after the poll phase wait; timers are relative to it.
- * Thread: loop only.
+ * at the start of each iteration and the moment the poll phase's wait returns, before any I/O
+ * callback runs, so a callback never sees a time from before the loop last blocked; timers are
+ * relative to it. Thread: loop only.
  */
 CF_EXTERN uint64_t cf_now(const cf_loop *loop);
 

@@ -126,6 +126,7 @@ struct cf_loop {
 #ifdef CF_TESTING
     int fake_clock;
     uint64_t fake_now;
+    uint64_t fake_block; /* cf__clock_block: fake ms the next waiting poll consumes */
     uint64_t busy_polls; /* polls made while spinning, for the tests */
 #endif
     pthread_t thread;
@@ -172,7 +173,10 @@ struct cf_loop {
 #define CF__SLAB_MAX ((size_t)2 << 20)
 void *cf__slab_alloc(size_t first, size_t *bytes, void **raw);
 
-/* Read the monotonic clock (or the fake one) into loop->time. */
+/*
+ * Read the monotonic clock (or the fake one) into loop->time. Called before the timers
+ * phase, and by the poll backend the moment its wait returns, before any I/O callback runs.
+ */
 void cf__loop_update_time(cf_loop *loop);
 
 /* Non-zero when the run must stop after the current callback (failed). */
@@ -197,6 +201,13 @@ static inline void cf__after_callback(cf_loop *loop)
  */
 void cf__clock_fake(cf_loop *loop, int enable, uint64_t start_ms);
 void cf__clock_advance(cf_loop *loop, uint64_t ms);
+/*
+ * Simulate a loop that sits idle until an fd becomes ready `ms` from now: the poll phases that
+ * wait (no ready work, something keeps the loop alive) consume `ms` of fake time before they
+ * see the fds that are ready. A timer due sooner ends a wait first, with the fds unseen, and
+ * the rest of `ms` goes to the next wait. Make the fd ready before cf_run.
+ */
+void cf__clock_block(cf_loop *loop, uint64_t ms);
 #endif
 
 #endif

@@ -7,9 +7,14 @@
  *
  * and the loop goes round while something referenced is left (loop_alive). Every phase runs
  * its callbacks one at a time and drains the nextTick and microtask queues after each one
- * (cf__after_callback), as Node does since v11. The clock is cached in loop->time: it is read
- * before the timers phase and after the poll phase's wait, never in between, so every timer
- * started during a phase is relative to the same "now".
+ * (cf__after_callback), as Node does since v11.
+ *
+ * The clock is cached in loop->time (ms). It is read before the timers phase and the moment
+ * the poll phase's wait returns, before the poller runs any I/O callback (the backend calls
+ * cf__loop_update_time right after epoll_wait, as libuv's uv__io_poll does): a deadline set
+ * in an I/O, pool-completion or signal callback counts from when the loop woke up, however
+ * long it sat idle. It is not read in between, so every timer started during a phase is
+ * relative to the same "now".
  *
  * Keep-alive (loop_alive): ACTIVE and REF'd handles (loop->active_handles), requests in
  * flight, REF'd immediates, queued pending callbacks and closing handles.
@@ -85,6 +90,11 @@ void cf__clock_fake(cf_loop *loop, int enable, uint64_t start_ms)
 void cf__clock_advance(cf_loop *loop, uint64_t ms)
 {
     loop->fake_now += ms;
+}
+
+void cf__clock_block(cf_loop *loop, uint64_t ms)
+{
+    loop->fake_block = ms;
 }
 #endif
 
@@ -214,29 +224,54 @@ static int busy_poll(cf_loop *loop, int *timeout)
     return n;
 }
 
-/* Poll: wait for I/O (and pool completions through the wakeup eventfd), run callbacks. */
+#ifdef CF_TESTING
+/*
+ * The poll phase under the fake clock. The wait first consumes the time the test set aside
+ * with cf__clock_block: when a timer is due sooner, the wait ends at the timer with the fds
+ * not ready yet (the rest of the time is left for the next wait); otherwise it takes what is
+ * ready (the backend moves the clock before dispatching it, as after a real wait). With
+ * nothing ready, the clock jumps to the timer.
+ */
+static void fake_poll(cf_loop *loop, int timeout)
+{
+    uint64_t blocked = loop->fake_block;
+    if (blocked && timeout > 0 && blocked > (uint64_t)timeout) {
+        loop->fake_block -= (uint64_t)timeout;
+        loop->fake_now += (uint64_t)timeout;
+        cf__loop_update_time(loop);
+        return;
+    }
+    loop->fake_block = 0;
+    loop->fake_now += blocked;
+    int n = cf__poll_wait(loop, timeout < 0 ? -1 : 0);
+    if (n == 0 && timeout > 0 && !cf__loop_failed(loop))
+        loop->fake_now += (uint64_t)timeout - blocked;
+    cf__loop_update_time(loop);
+}
+#endif
+
+/*
+ * Poll: wait for I/O (and pool completions through the wakeup eventfd), run callbacks. The
+ * backend updates the clock when its wait returns, before the first callback; only a wait
+ * that a busy spin cut down to a non-blocking poll that found nothing is left to do here.
+ */
 static void run_poll(cf_loop *loop, int timeout)
 {
     if ((timeout == 0 && loop->nfds == 0) || cf__loop_failed(loop))
         return;
 #ifdef CF_TESTING
     if (loop->fake_clock && timeout != 0) {
-        /* Virtual time: take what is ready; if nothing is, jump to the timer. */
-        int n = cf__poll_wait(loop, timeout < 0 ? -1 : 0);
-        if (n == 0 && timeout > 0 && !cf__loop_failed(loop))
-            loop->fake_now += (uint64_t)timeout;
-        cf__loop_update_time(loop);
+        fake_poll(loop, timeout);
         return;
     }
 #endif
     int waits = timeout != 0;
-    if (waits && loop->busy_poll_us && busy_poll(loop, &timeout) != 0) {
-        cf__loop_update_time(loop);
+    if (waits && loop->busy_poll_us && busy_poll(loop, &timeout) != 0)
         return;
-    }
+    int n = 0;
     if (!cf__loop_failed(loop))
-        cf__poll_wait(loop, timeout);
-    if (waits)
+        n = cf__poll_wait(loop, timeout);
+    if (waits && timeout == 0 && n == 0)
         cf__loop_update_time(loop);
 }
 

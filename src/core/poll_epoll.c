@@ -11,6 +11,9 @@
  * io stopped by an earlier callback of the same batch is simply not found; cf__poll_del also
  * blanks the batch's not yet dispatched events for its fd, so a new io on a reused fd number
  * never sees an event meant for the old one.
+ *
+ * Clock: cf__poll_wait refreshes the loop's clock (cf__loop_update_time) as soon as
+ * epoll_wait returns, before it dispatches the batch, whenever it waited or found events.
  */
 #include "core/internal.h"
 
@@ -140,8 +143,17 @@ int cf__poll_wait(cf_loop *loop, int timeout_ms)
 {
     epoll_state *st = loop->poll;
     int n = epoll_wait(st->epfd, st->events, st->cap, timeout_ms);
+    int err = n < 0 ? errno : 0;
+    /*
+     * The clock moves the moment the wait returns, before any callback runs: a deadline set
+     * in a callback counts from now, not from before the loop blocked. A poll that did not
+     * wait and found nothing needs no clock read; one that found events after a spin of
+     * non-blocking polls (busy polling) does.
+     */
+    if (timeout_ms != 0 || n > 0)
+        cf__loop_update_time(loop);
     if (n < 0)
-        return errno == EINTR ? 0 : cf_translate_sys_error(errno);
+        return err == EINTR ? 0 : cf_translate_sys_error(err);
     st->count = n;
     for (st->index = 0; st->index < n; st->index++) {
         struct epoll_event *e = &st->events[st->index];

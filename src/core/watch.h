@@ -91,7 +91,10 @@ int cf__poll_mod(cf_loop *loop, int fd, unsigned events);
 void cf__poll_del(cf_loop *loop, int fd);
 /*
  * Wait up to `timeout_ms` (-1: forever, 0: not at all) and call cf__io_dispatch for each
- * ready fd. Returns the number of ready fds, or a negative -errno (EINTR is 0).
+ * ready fd. The backend calls cf__loop_update_time the moment its wait returns (when it
+ * waited or found events), before dispatching: a deadline set in an I/O callback counts from
+ * then, however long the loop sat idle. Returns the number of ready fds, or a negative -errno
+ * (EINTR is 0).
  */
 int cf__poll_wait(cf_loop *loop, int timeout_ms);
 

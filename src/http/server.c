@@ -3,7 +3,7 @@
  * parsed with the incremental parser (http/parser.c) and answered through a response object.
  *
  * Data structures:
- *  - `cf_http_server`: the listener, options, the list of connections, three timeout lists
+ *  - `cf_http_server`: the listener, options, the list of connections, four timeout lists
  *    and one timer, a pool of `slot`s, and a scratch buffer for response heads.
  *  - `conn`: one per connection, about a hundred bytes: the socket, the timeout links, the
  *    state. A connection handles one request at a time: pipelined requests wait in the input
@@ -38,8 +38,15 @@
  * (and a writev of head + body must be one syscall). So the server writes on the descriptor
  * itself while the stream's queue is empty, and hands only the remainder to the stream.
  *
- * Timeouts: deadlines are `now + constant` for each list (headers, request, idle), so
- * appending keeps every list sorted and the one timer only looks at the heads.
+ * Timeouts: deadlines are `now + constant` for each list (headers, request, idle, send), so
+ * appending keeps every list sorted and the one timer only looks at the heads. `now` is the
+ * loop's clock, which the loop refreshes the moment its poll wait returns: a connection
+ * accepted or a request read after the loop sat idle for minutes gets its full timeouts.
+ * The send list holds the connections whose output waits in the cf_tcp queue; at each
+ * deadline the bytes the kernel took since the previous check (`w_added` minus what is still
+ * queued, against `w_taken`) decide: some progress re-arms the check for another send
+ * timeout, none closes the connection. So a client that stops reading is dropped between one
+ * and two send timeouts after its last progress, with one list entry and no per-write work.
  *
  * Lifetime: a connection is freed when its reference count drops to zero. References: the
  * open socket (until its close callback), the response the handler has not ended yet, a
@@ -75,6 +82,7 @@
 #define DEFAULT_HEADERS_TIMEOUT 60000u
 #define DEFAULT_REQUEST_TIMEOUT 300000u
 #define DEFAULT_KEEPALIVE       5000u
+#define DEFAULT_SEND_TIMEOUT    60000u /* nginx's send_timeout */
 #define DEFAULT_HIGH_WATER      (64u * 1024u)
 #define LINGER_MS               5000u         /* reading after `Connection: close` */
 #define IN_INITIAL              4096u         /* first size of a slot's input buffer */
@@ -172,8 +180,12 @@ struct conn {
     cf_queue link;  /* srv->conns */
     cf_queue tlink; /* srv->req_q or srv->idle_q */
     cf_queue hlink; /* srv->head_q */
+    cf_queue wlink; /* srv->send_q while our bytes wait in the cf_tcp queue */
     uint64_t t_due;
     uint64_t h_due;
+    uint64_t w_due;
+    uint64_t w_added; /* bytes ever handed to the cf_tcp queue */
+    uint64_t w_taken; /* of those, taken by the kernel at the last send check */
     slot *s;
     unsigned state;
     unsigned flags;
@@ -200,6 +212,7 @@ struct cf_http_server {
     cf_queue head_q; /* receiving a head: deadline = start + headers timeout */
     cf_queue req_q;  /* receiving a request: deadline = start + request timeout */
     cf_queue idle_q; /* idle keep-alive or lingering: deadline = since + keep-alive */
+    cf_queue send_q; /* output queued: deadline = last check with progress + send timeout */
     cf_timer *timer;
     uint64_t timer_due; /* 0: not armed */
     slot *pool;
@@ -411,6 +424,34 @@ static void timeouts_clear(conn *c)
 {
     cf_queue_remove(&c->hlink);
     cf_queue_remove(&c->tlink);
+    cf_queue_remove(&c->wlink);
+}
+
+/* Bytes of ours the kernel has taken from the cf_tcp queue so far. */
+static uint64_t send_taken(const conn *c)
+{
+    return c->w_added - cf_tcp_write_queue_size(c->t);
+}
+
+/* Output waits in the queue: start the send check unless it runs already. */
+static void timeouts_send(conn *c)
+{
+    if (!cf_queue_empty(&c->wlink))
+        return;
+    c->w_taken = send_taken(c);
+    list_add(c->srv, &c->srv->send_q, &c->wlink, &c->w_due, c->srv->o.send_timeout_ms);
+}
+
+/* A send check is due: progress since the last one re-arms it, none closes the connection. */
+static void send_check(conn *c)
+{
+    uint64_t taken = send_taken(c);
+    if (taken == c->w_taken) {
+        conn_destroy(c, CF_ETIMEDOUT);
+        return;
+    }
+    c->w_taken = taken;
+    list_add(c->srv, &c->srv->send_q, &c->wlink, &c->w_due, c->srv->o.send_timeout_ms);
 }
 
 static void reject(conn *c, int status);
@@ -430,31 +471,55 @@ static void timed_out(conn *c)
     conn_destroy(c, CF_ETIMEDOUT);
 }
 
-static uint64_t list_next_due(cf_queue *list, int hl)
+/* The lists of the timer: which link and deadline each one uses. */
+enum { L_HEAD, L_REQ, L_IDLE, L_SEND, L_COUNT };
+
+static conn *list_head(cf_queue *list, int which)
 {
     if (cf_queue_empty(list))
-        return 0;
+        return NULL;
     cf_queue *q = cf_queue_head(list);
-    return hl ? cf_queue_data(q, conn, hlink)->h_due : cf_queue_data(q, conn, tlink)->t_due;
+    if (which == L_HEAD)
+        return cf_queue_data(q, conn, hlink);
+    if (which == L_SEND)
+        return cf_queue_data(q, conn, wlink);
+    return cf_queue_data(q, conn, tlink);
 }
 
-/* Expire the heads of each list whose deadline passed, then re-arm for the nearest one. */
+static uint64_t list_next_due(cf_queue *list, int which)
+{
+    conn *c = list_head(list, which);
+    if (!c)
+        return 0;
+    if (which == L_HEAD)
+        return c->h_due;
+    return which == L_SEND ? c->w_due : c->t_due;
+}
+
+/*
+ * Expire the heads of each list whose deadline passed, then re-arm for the nearest one. A
+ * send check that saw progress moves its connection to the tail with a later deadline, so
+ * every loop ends.
+ */
 static void timer_cb(cf_timer *timer, void *data)
 {
     (void)timer;
     cf_http_server *srv = data;
     srv->timer_due = 0;
     uint64_t now = cf_now(srv->loop);
-    cf_queue *lists[3] = {&srv->head_q, &srv->req_q, &srv->idle_q};
-    for (int i = 0; i < 3; i++) {
+    cf_queue *lists[L_COUNT] = {&srv->head_q, &srv->req_q, &srv->idle_q, &srv->send_q};
+    for (int i = 0; i < L_COUNT; i++) {
         uint64_t due;
-        while ((due = list_next_due(lists[i], i == 0)) != 0 && due <= now) {
-            cf_queue *q = cf_queue_head(lists[i]);
-            timed_out(i == 0 ? cf_queue_data(q, conn, hlink) : cf_queue_data(q, conn, tlink));
+        while ((due = list_next_due(lists[i], i)) != 0 && due <= now) {
+            conn *c = list_head(lists[i], i);
+            if (i == L_SEND)
+                send_check(c);
+            else
+                timed_out(c);
         }
     }
-    for (int i = 0; i < 3; i++) {
-        uint64_t due = list_next_due(lists[i], i == 0);
+    for (int i = 0; i < L_COUNT; i++) {
+        uint64_t due = list_next_due(lists[i], i);
         if (due)
             timer_want(srv, due);
     }
@@ -679,9 +744,12 @@ static int conn_send(conn *c, struct iovec *iov, int n, unsigned copy)
             conn_destroy(c, rc);
             return rc;
         }
+        c->w_added += iov[i].iov_len;
     }
-    if (cf_tcp_write_queue_size(c->t) > 0)
+    if (cf_tcp_write_queue_size(c->t) > 0) {
         c->flags |= F_WBUSY;
+        timeouts_send(c);
+    }
     return 0;
 }
 
@@ -692,6 +760,7 @@ static void on_drain(cf_tcp *t, void *data)
 {
     conn *c = data;
     c->flags &= ~F_WBUSY;
+    cf_queue_remove(&c->wlink);
     if (c->state == C_LINGER && (c->flags & F_EOF))
         conn_destroy(c, 0); /* all written, and the client has nothing more to say */
     if (c->state >= C_LINGER)
@@ -1389,6 +1458,7 @@ static void on_connection(cf_tcp *server, int status, const cf_error *err, cf_tc
     c->refs = 1; /* the socket's */
     cf_queue_init(&c->tlink);
     cf_queue_init(&c->hlink);
+    cf_queue_init(&c->wlink);
     cf_queue_insert_tail(&srv->conns, &c->link);
     srv->nconns++;
     cf_tcp_set_high_water(t, 1);
@@ -1417,6 +1487,7 @@ static void set_opts(cf_http_server *srv, const cf_http_server_opts *opts)
     o->headers_timeout_ms = opt_ms(o->headers_timeout_ms, DEFAULT_HEADERS_TIMEOUT);
     o->request_timeout_ms = opt_ms(o->request_timeout_ms, DEFAULT_REQUEST_TIMEOUT);
     o->keep_alive_timeout_ms = opt_ms(o->keep_alive_timeout_ms, DEFAULT_KEEPALIVE);
+    o->send_timeout_ms = opt_ms(o->send_timeout_ms, DEFAULT_SEND_TIMEOUT);
     o->high_water = o->high_water ? o->high_water : DEFAULT_HIGH_WATER;
     srv->pcfg.max_head_len = o->max_header_size;
     srv->pcfg.max_target_len = o->max_target_len;
@@ -1452,6 +1523,7 @@ static int server_new(cf_loop *loop, const cf_http_server_opts *opts, cf_http_se
     cf_queue_init(&srv->head_q);
     cf_queue_init(&srv->req_q);
     cf_queue_init(&srv->idle_q);
+    cf_queue_init(&srv->send_q);
     cf__dbuf_init(&srv->scratch, 0);
     cf__dbuf_init(&srv->hc_head, 0);
     cf__dbuf_init(&srv->hc_hdrs, 0);
