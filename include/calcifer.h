@@ -24,7 +24,6 @@
 #include "calcifer/http_client.h"
 #include "calcifer/http_server.h"
 #include "calcifer/http_parser.h"
-#include "calcifer/ghibli_api.h"
 #include "calcifer/json.h"
 #include "calcifer/csv.h"
 

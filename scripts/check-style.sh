@@ -4,7 +4,9 @@
 #     read/write/open/accept/connect outside util/sys.h);
 #  2. the layer rule: a src/<layer>/ file includes only its own layer, the layers above it
 #     and util/; http/parser.c and data/ include util/ only;
-#  3. only http/client.c includes <curl/curl.h>; no curl type in a public header.
+#  3. only http/client.c includes <curl/curl.h>; no curl type in a public header;
+#  4. application code stays in apps/: no Ghibli stand-in in src/ or include/, and apps/ and
+#     examples/ include no private header of the library.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 fail=0
@@ -78,6 +80,16 @@ done
 if grep -rnE '\bCURL[A-Za-z_]*\b' include >/dev/null 2>&1; then
   report "a curl type appears in a public header"
 fi
+
+# 4. No application code in the library; applications use the public headers only.
+for f in $(grep -rlE 'ghibli_(api|server)|cf_ghibli' src include 2>/dev/null); do
+  report "$f: names the Ghibli stand-in, which is application code (apps/ghibli_api)"
+done
+for f in $(find apps examples -name '*.c' -o -name '*.h' | sort); do
+  if grep -nE '#include "(util|core|async|io|http|data)/' "$f" >/dev/null; then
+    report "$f: includes a private header of the library (applications use include/ only)"
+  fi
+done
 
 if [ $fail -ne 0 ]; then
   exit 1

@@ -1,14 +1,15 @@
 /*
- * The bundled API for `ghibli serve` and `--offline`: the library's stand-in
- * (calcifer/ghibli_api.h) on 127.0.0.1, serving the data file it finds (CF_GHIBLI_DATA, the
- * installed copy, or the source tree's data/ghibli.json).
+ * The bundled API for `ghibli serve` and `--offline`: the stand-in of apps/ghibli_api on
+ * 127.0.0.1, serving the data file it finds (CF_GHIBLI_DATA, the installed copy, or the
+ * source tree's data/ghibli.json).
  */
 #include <stdlib.h>
 
+#include "ghibli_api.h"
 #include "offline.h"
 
 struct ghibli_offline {
-    cf_ghibli_server *server;
+    ghibli_server *server;
 };
 
 int ghibli_offline_start(cf_loop *loop, int port, const char *base_url, ghibli_offline **out,
@@ -17,8 +18,8 @@ int ghibli_offline_start(cf_loop *loop, int port, const char *base_url, ghibli_o
     ghibli_offline *o = calloc(1, sizeof *o);
     if (!o)
         return CF_ENOMEM;
-    cf_ghibli_server_opts opts = {.host = "127.0.0.1", .port = port, .base_url = base_url};
-    int rc = cf_ghibli_server_start(loop, &opts, &o->server, error);
+    ghibli_server_opts opts = {.host = "127.0.0.1", .port = port, .base_url = base_url};
+    int rc = ghibli_server_start(loop, &opts, &o->server, error);
     if (rc < 0) {
         free(o);
         return rc;
@@ -29,13 +30,13 @@ int ghibli_offline_start(cf_loop *loop, int port, const char *base_url, ghibli_o
 
 int ghibli_offline_port(const ghibli_offline *o)
 {
-    return cf_ghibli_server_port(o->server);
+    return ghibli_server_port(o->server);
 }
 
 void ghibli_offline_stop(ghibli_offline *o)
 {
     if (!o)
         return;
-    cf_ghibli_server_close(o->server, NULL, NULL);
+    ghibli_server_close(o->server, NULL, NULL);
     free(o);
 }

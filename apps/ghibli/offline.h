@@ -1,6 +1,6 @@
 /*
  * The bundled Studio Ghibli API stand-in, as `ghibli serve` and `--offline` use it: the
- * library's stand-in (calcifer/ghibli_api.h) serving the data set built into the program, on
+ * stand-in of apps/ghibli_api (ghibli_api.h) serving the data set built into the program, on
  * 127.0.0.1.
  */
 #ifndef GHIBLI_OFFLINE_H

@@ -1,14 +1,15 @@
 /*
  * The Studio Ghibli API stand-in as a program (≈ `node app.js` of the real API): serves the
  * bundled data set with the real API's routes until SIGINT or SIGTERM, then closes
- * gracefully (requests in flight finish first).
+ * gracefully (requests in flight finish first). The stand-in is application code, not the
+ * library's: this program links apps/ghibli_api (ghibli_api.h).
  *
  *   ghibli_serve [--port N] [--host H] [--data PATH] [--keep-alive MS] [--busy-poll US]
  *                [--check]
  *
  * It prints `PORT <n>` on stdout once listening (port 0, the default, picks a free one).
  * The data file defaults to $CF_GHIBLI_DATA, else the copy found next to the program or in
- * the source tree (see cf_ghibli_find_data). --keep-alive sets how long an idle connection is
+ * the source tree (see ghibli_api_find_data). --keep-alive sets how long an idle connection is
  * kept (default 5000 ms; 0 keeps it forever). --busy-poll lets the loop poll for up to US
  * microseconds before it sleeps (cf_loop_set_busy_poll; off by default). With --check it fetches
  * /films from itself with the project's HTTP client, prints how many films it got, and stops (what
@@ -20,9 +21,10 @@
 #include <string.h>
 
 #include "calcifer.h"
+#include "ghibli_api.h"
 
 typedef struct app {
-    cf_ghibli_server *server;
+    ghibli_server *server;
     cf_signal *sigint;
     cf_signal *sigterm;
     int failed;
@@ -32,7 +34,7 @@ static void stop(app *a)
 {
     if (!a->server)
         return;
-    cf_ghibli_server_close(a->server, NULL, NULL);
+    ghibli_server_close(a->server, NULL, NULL);
     a->server = NULL;
     cf_signal_close(a->sigint, NULL, NULL);
     cf_signal_close(a->sigterm, NULL, NULL);
@@ -70,7 +72,7 @@ static void on_films(cf_http_req *req, int status, const cf_error *err, cf_http_
 
 int main(int argc, char **argv)
 {
-    cf_ghibli_server_opts opts = {0};
+    ghibli_server_opts opts = {0};
     cf_http_server_opts http = {0};
     opts.http = &http;
     int check = 0;
@@ -110,14 +112,14 @@ int main(int argc, char **argv)
     }
     app a = {0};
     cf_error *err = NULL;
-    int rc = cf_ghibli_server_start(loop, &opts, &a.server, &err);
+    int rc = ghibli_server_start(loop, &opts, &a.server, &err);
     if (rc < 0) {
         fprintf(stderr, "ghibli_serve: %s\n", err ? err->message : cf_strerror(rc));
         cf_error_free(err);
         cf_loop_close(loop);
         return 1;
     }
-    printf("PORT %d\n", cf_ghibli_server_port(a.server));
+    printf("PORT %d\n", ghibli_server_port(a.server));
     fflush(stdout);
     cf_signal_new(loop, &a.sigint);
     cf_signal_new(loop, &a.sigterm);
@@ -125,7 +127,7 @@ int main(int argc, char **argv)
     cf_signal_start(a.sigterm, SIGTERM, on_signal, &a);
     if (check) {
         char url[160];
-        snprintf(url, sizeof url, "%s/films", cf_ghibli_server_url(a.server));
+        snprintf(url, sizeof url, "%s/films", ghibli_server_url(a.server));
         rc = cf_http_request(loop, url, NULL, on_films, &a, NULL);
         if (rc < 0) {
             a.failed = 1;

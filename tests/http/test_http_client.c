@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "ghibli_api.h"
 #include "harness.h"
 #include "peer.h"
 
@@ -646,7 +647,7 @@ static void test_http_client_tls_verification(void)
 /* ---- the project's own server: the Ghibli API stand-in, in the same loop ---- */
 
 typedef struct own {
-    cf_ghibli_server *srv;
+    ghibli_server *srv;
     int films;
     int done;
     int ok;
@@ -668,7 +669,7 @@ static void own_films(cf_http_req *req, int status, const cf_error *err, cf_http
         strstr(cf_http_response_header(res, "content-type"), "application/json"))
         o->ok++;
     if (o->done == 50)
-        cf_ghibli_server_close(o->srv, own_closed, NULL);
+        ghibli_server_close(o->srv, own_closed, NULL);
 }
 
 static void test_http_client_against_own_server(void)
@@ -677,11 +678,11 @@ static void test_http_client_against_own_server(void)
     ASSERT_OK(cf_loop_new(&loop));
     char data[512];
     snprintf(data, sizeof data, "%s/data/ghibli.json", CF_SOURCE_DIR);
-    cf_ghibli_server_opts so = {.data_path = data};
+    ghibli_server_opts so = {.data_path = data};
     own o = {0};
-    ASSERT_OK(cf_ghibli_server_start(loop, &so, &o.srv, NULL));
+    ASSERT_OK(ghibli_server_start(loop, &so, &o.srv, NULL));
     char u[256];
-    snprintf(u, sizeof u, "%s/films", cf_ghibli_server_url(o.srv));
+    snprintf(u, sizeof u, "%s/films", ghibli_server_url(o.srv));
     /* Streamed, element by element, from a server in the same loop. */
     titles t = {0};
     cf_promise *p = handled(cf_http_stream_json_p(loop, u, NULL, NULL, on_film, &t));

@@ -1,14 +1,16 @@
 /*
- * The Studio Ghibli API stand-in, fetched with the project's own HTTP client: every route,
- * fields/limit/filters, 404/405/400 answers, URL rewriting, and byte-compatibility with
- * Node's JSON.stringify(value, null, 2) over the same data (Node runs when it is installed;
- * otherwise /films is compared with tests/data/json/ghibli_films.pretty.json).
+ * The Studio Ghibli API stand-in (apps/ghibli_api, linked here as ghibli_api_testing), fetched
+ * with the project's own HTTP client: every route, fields/limit/filters, 404/405/400 answers,
+ * URL rewriting, and byte-compatibility with Node's JSON.stringify(value, null, 2) over the
+ * same data (Node runs when it is installed; otherwise /films is compared with
+ * tests/data/json/ghibli_films.pretty.json).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
+#include "ghibli_api.h"
 #include "harness.h"
 
 #define DATA   CF_SOURCE_DIR "/data/ghibli.json"
@@ -136,18 +138,18 @@ static void assert_same_as_node(const char *base, const fetched *f, const char *
 }
 
 typedef struct env {
-    cf_ghibli_server *server;
+    ghibli_server *server;
     const char *base;
     int done;
 } env;
 
-static cf_ghibli_server *serve(cf_loop *loop)
+static ghibli_server *serve(cf_loop *loop)
 {
-    cf_ghibli_server_opts o = {0};
+    ghibli_server_opts o = {0};
     o.data_path = DATA;
-    cf_ghibli_server *s;
+    ghibli_server *s;
     cf_error *err = NULL;
-    int rc = cf_ghibli_server_start(loop, &o, &s, &err);
+    int rc = ghibli_server_start(loop, &o, &s, &err);
     if (rc < 0)
         CF_TEST_FAILF("start: %s", err ? err->message : cf_strerror(rc));
     return s;
@@ -159,7 +161,7 @@ static void run(int (*fn)(cf_task *, void *))
     cf_loop *loop;
     ASSERT_OK(cf_loop_new(&loop));
     env e = {serve(loop), NULL, 0};
-    e.base = cf_ghibli_server_url(e.server);
+    e.base = ghibli_server_url(e.server);
     cf_promise *p = cf_async(loop, fn, &e);
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
     if (cf_promise_state(p) != CF_PROMISE_FULFILLED)
@@ -173,7 +175,7 @@ static int finish(cf_task *task, env *e)
 {
     (void)task;
     e->done = 1;
-    return cf_await(cf_ghibli_server_close_p(e->server), NULL);
+    return cf_await(ghibli_server_close_p(e->server), NULL);
 }
 
 /* ---- byte compatibility ---- */
@@ -375,42 +377,42 @@ static void write_file(const char *path, const char *text)
 
 static void test_ghibli_api_load_errors(void)
 {
-    cf_ghibli_api *api = NULL;
+    ghibli_api *api = NULL;
     cf_error *err = NULL;
     char path[512];
     snprintf(path, sizeof path, "%s/missing.json", cf_test_tmpdir());
-    ASSERT_EQ(cf_ghibli_api_new(path, "http://x", &api, &err), CF_ENOENT);
+    ASSERT_EQ(ghibli_api_new(path, "http://x", &api, &err), CF_ENOENT);
     ASSERT(strstr(err->message, "missing.json") != NULL);
     cf_error_free(err);
 
     snprintf(path, sizeof path, "%s/bad.json", cf_test_tmpdir());
     write_file(path, "{\"films\": [1, 2");
-    ASSERT_EQ(cf_ghibli_api_new(path, "http://x", &api, &err), CF_EPARSE);
+    ASSERT_EQ(ghibli_api_new(path, "http://x", &api, &err), CF_EPARSE);
     ASSERT(strstr(err->message, "bad.json") != NULL);
     cf_error_free(err);
 
     write_file(path, "{\"films\": [1, 2]}");
-    ASSERT_EQ(cf_ghibli_api_new(path, "http://x", &api, &err), CF_EPARSE);
+    ASSERT_EQ(ghibli_api_new(path, "http://x", &api, &err), CF_EPARSE);
     cf_error_free(err);
 
-    ASSERT_EQ(cf_ghibli_api_new(path, NULL, &api, &err), CF_EINVAL);
+    ASSERT_EQ(ghibli_api_new(path, NULL, &api, &err), CF_EINVAL);
 
     /* A small data set of our own, found through CF_GHIBLI_DATA. */
     write_file(path,
                "{\"cats\": [{\"id\": \"1\", \"url\": \"https://ghibliapi.herokuapp.com/cats/1\","
                " \"note\": \"\\\"https://ghibliapi.herokuapp.com/x\"}]}");
-    setenv(CF_GHIBLI_DATA_ENV, path, 1);
+    setenv(GHIBLI_DATA_ENV, path, 1);
     char found[512];
-    ASSERT_OK(cf_ghibli_find_data(found, sizeof found));
+    ASSERT_OK(ghibli_api_find_data(found, sizeof found));
     ASSERT_STR_EQ(found, path);
-    ASSERT_EQ(cf_ghibli_find_data(found, 4), CF_ENOBUFS);
-    ASSERT_OK(cf_ghibli_api_new(NULL, "http://127.0.0.1:9/", &api, &err));
-    ASSERT_EQ(cf_ghibli_api_count(api, "cats"), 1);
-    ASSERT_EQ(cf_ghibli_api_count(api, "films"), 0);
-    cf_ghibli_api_free(api);
-    unsetenv(CF_GHIBLI_DATA_ENV);
+    ASSERT_EQ(ghibli_api_find_data(found, 4), CF_ENOBUFS);
+    ASSERT_OK(ghibli_api_new(NULL, "http://127.0.0.1:9/", &api, &err));
+    ASSERT_EQ(ghibli_api_count(api, "cats"), 1);
+    ASSERT_EQ(ghibli_api_count(api, "films"), 0);
+    ghibli_api_free(api);
+    unsetenv(GHIBLI_DATA_ENV);
     /* Without the variable, the source tree's copy is found from the test's folder. */
-    ASSERT_OK(cf_ghibli_find_data(found, sizeof found));
+    ASSERT_OK(ghibli_api_find_data(found, sizeof found));
     ASSERT(strstr(found, "data/ghibli.json") != NULL);
 }
 
@@ -438,15 +440,15 @@ static void test_ghibli_api_rewrites_only_urls(void)
                " \"note\": \"\\\"https://ghibliapi.herokuapp.com/x\"}]}");
     cf_loop *loop;
     ASSERT_OK(cf_loop_new(&loop));
-    cf_ghibli_server_opts o = {0};
+    ghibli_server_opts o = {0};
     o.data_path = path;
     cf_error *err = NULL;
     env e = {NULL, NULL, 0};
-    ASSERT_OK(cf_ghibli_server_start(loop, &o, &e.server, &err));
-    e.base = cf_ghibli_server_url(e.server);
-    ASSERT(cf_ghibli_server_port(e.server) > 0);
-    ASSERT_PTR(cf_ghibli_server_http(e.server));
-    ASSERT_EQ(cf_ghibli_api_count(cf_ghibli_server_api(e.server), "cats"), 1);
+    ASSERT_OK(ghibli_server_start(loop, &o, &e.server, &err));
+    e.base = ghibli_server_url(e.server);
+    ASSERT(ghibli_server_port(e.server) > 0);
+    ASSERT_PTR(ghibli_server_http(e.server));
+    ASSERT_EQ(ghibli_api_count(ghibli_server_api(e.server), "cats"), 1);
     cf_promise *p = cf_async(loop, task_small, &e);
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
     ASSERT_EQ(cf_promise_state(p), CF_PROMISE_FULFILLED);
@@ -458,16 +460,16 @@ static void test_ghibli_api_server_start_errors(void)
 {
     cf_loop *loop;
     ASSERT_OK(cf_loop_new(&loop));
-    cf_ghibli_server_opts o = {0};
+    ghibli_server_opts o = {0};
     o.data_path = "/nonexistent/ghibli.json";
-    cf_ghibli_server *s = NULL;
+    ghibli_server *s = NULL;
     cf_error *err = NULL;
-    ASSERT_EQ(cf_ghibli_server_start(loop, &o, &s, &err), CF_ENOENT);
+    ASSERT_EQ(ghibli_server_start(loop, &o, &s, &err), CF_ENOENT);
     ASSERT_PTR(err);
     cf_error_free(err);
     o.data_path = DATA;
     o.host = "203.0.113.1"; /* not an address of this machine */
-    ASSERT_EQ(cf_ghibli_server_start(loop, &o, &s, &err), CF_EADDRNOTAVAIL);
+    ASSERT_EQ(ghibli_server_start(loop, &o, &s, &err), CF_EADDRNOTAVAIL);
     ASSERT(strstr(err->message, "203.0.113.1") != NULL);
     cf_error_free(err);
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));

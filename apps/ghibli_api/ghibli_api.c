@@ -13,30 +13,32 @@
  * serialize it per request: correct and simple, and not the hot path.
  *
  * Invariants: `resource.items[i]` is the i-th element of `resource.list` (a borrowed node
- * of `root`); bodies are owned by the api and live until cf_ghibli_api_free.
+ * of `root`); bodies are owned by the api and live until ghibli_api_free.
+ *
+ * Application code: it uses the library's public headers only. Memory comes from cf_malloc
+ * and friends (the bodies cf_json_stringify returns are the library's, freed with cf_free),
+ * so the library's allocation count covers the stand-in too.
  */
-#include "calcifer/ghibli_api.h"
+#include "ghibli_api.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "calcifer/json.h"
-#include "util/alloc.h"
-#include "util/buf.h"
-#include "util/sys.h"
-#include "util/util.h"
+#include <calcifer/json.h>
 
 #define DEFAULT_LIMIT 50  /* the real API's default number of items */
 #define MAX_LIMIT     250 /* and its maximum */
 #define MAX_PARAMS    32
 #define JSON_TYPE     "application/json; charset=utf-8"
+#define ARRAY_LEN(a)  (sizeof(a) / sizeof((a)[0]))
 
 /* The real API's own addresses, as they appear in its data. */
 static const char *const URL_PREFIXES[] = {"https://ghibliapi.herokuapp.com",
@@ -60,7 +62,7 @@ typedef struct resource {
     item *items;
 } resource;
 
-struct cf_ghibli_api {
+struct ghibli_api {
     cf_json *root;
     char *base;
     resource *res;
@@ -73,9 +75,49 @@ struct cf_ghibli_api {
     size_t map_len;
 };
 
+/* ---- a growable byte buffer ---- */
+
+typedef struct gbuf {
+    char *data;
+    size_t len;
+    size_t cap;
+} gbuf;
+
+static int gbuf_add(gbuf *b, const void *bytes, size_t n)
+{
+    if (n > SIZE_MAX / 2 - b->len)
+        return CF_ENOMEM;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n) {
+            cap *= 2;
+        }
+        char *p = cf_realloc(b->data, cap);
+        if (!p)
+            return CF_ENOMEM;
+        b->data = p;
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->data + b->len, bytes, n);
+    b->len += n;
+    return 0;
+}
+
+static int gbuf_adds(gbuf *b, const char *s)
+{
+    return gbuf_add(b, s, strlen(s));
+}
+
+static void gbuf_free(gbuf *b)
+{
+    cf_free(b->data);
+    *b = (gbuf){0};
+}
+
 /* ---- loading ---- */
 
-static int read_file(const char *path, cf_dbuf *out, cf_error **err)
+static int read_file(const char *path, gbuf *out, cf_error **err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -88,7 +130,7 @@ static int read_file(const char *path, cf_dbuf *out, cf_error **err)
     size_t n;
     int rc = 0;
     while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        rc = cf__dbuf_add(out, chunk, n);
+        rc = gbuf_add(out, chunk, n);
     }
     if (rc == 0 && ferror(f))
         rc = CF_EIO;
@@ -109,28 +151,28 @@ static int quote_opens(const char *text, size_t i)
 }
 
 /* Copy `text` to `out`, turning `"<real API prefix>/...` into `"<base>/...`. */
-static int rewrite_urls(const char *text, size_t len, const char *base, cf_dbuf *out)
+static int rewrite_urls(const char *text, size_t len, const char *base, gbuf *out)
 {
     size_t start = 0;
     for (size_t i = 0; i < len; i++) {
         if (text[i] != '"' || !quote_opens(text, i))
             continue;
-        for (size_t k = 0; k < CF_ARRAY_LEN(URL_PREFIXES); k++) {
+        for (size_t k = 0; k < ARRAY_LEN(URL_PREFIXES); k++) {
             size_t pl = strlen(URL_PREFIXES[k]);
             if (len - i - 1 <= pl || memcmp(text + i + 1, URL_PREFIXES[k], pl) != 0)
                 continue;
             char after = text[i + 1 + pl];
             if (after != '/' && after != '"')
                 continue;
-            int rc = cf__dbuf_add(out, text + start, i + 1 - start);
-            rc = rc ? rc : cf__dbuf_adds(out, base);
+            int rc = gbuf_add(out, text + start, i + 1 - start);
+            rc = rc ? rc : gbuf_adds(out, base);
             if (rc < 0)
                 return rc;
             start = i + 1 + pl;
             break;
         }
     }
-    return cf__dbuf_add(out, text + start, len - start);
+    return gbuf_add(out, text + start, len - start);
 }
 
 static int stringify(const cf_json *v, char **out, size_t *len)
@@ -163,7 +205,7 @@ static int build_resource(resource *r)
     }
     if (rc < 0)
         return rc;
-    r->items = cf__calloc(r->n ? r->n : 1, sizeof *r->items);
+    r->items = cf_calloc(r->n ? r->n : 1, sizeof *r->items);
     if (!r->items)
         return CF_ENOMEM;
     for (size_t i = 0; i < r->n; i++) {
@@ -177,19 +219,20 @@ static int build_resource(resource *r)
 }
 
 /* The "/" route: {"films": "<base>/films", ...}. */
-static int build_index(cf_ghibli_api *api)
+static int build_index(ghibli_api *api)
 {
     cf_json *o = cf_json_new_object();
-    cf_dbuf url;
-    cf__dbuf_init(&url, 0);
+    gbuf url = {0};
     int rc = o ? 0 : CF_ENOMEM;
     for (size_t i = 0; rc == 0 && i < api->nres; i++) {
-        cf__dbuf_reset(&url);
-        rc = cf__dbuf_printf(&url, "%s/%s", api->base, api->res[i].name);
+        url.len = 0;
+        rc = gbuf_adds(&url, api->base);
+        rc = rc ? rc : gbuf_add(&url, "/", 1);
+        rc = rc ? rc : gbuf_add(&url, api->res[i].name, api->res[i].name_len);
         cf_json *s = rc ? NULL : cf_json_new_string(url.data, url.len);
         rc = rc ? rc : cf_json_object_set(o, api->res[i].name, api->res[i].name_len, s);
     }
-    cf__dbuf_free(&url);
+    gbuf_free(&url);
     if (rc == 0)
         rc = stringify(o, &api->index, &api->index_len);
     cf_json_free(o);
@@ -212,10 +255,10 @@ static int check_shape(const cf_json *root)
     return 0;
 }
 
-static int build(cf_ghibli_api *api)
+static int build(ghibli_api *api)
 {
     api->nres = cf_json_size(api->root);
-    api->res = cf__calloc(api->nres ? api->nres : 1, sizeof *api->res);
+    api->res = cf_calloc(api->nres ? api->nres : 1, sizeof *api->res);
     if (!api->res)
         return CF_ENOMEM;
     for (size_t i = 0; i < api->nres; i++) {
@@ -233,7 +276,7 @@ static int build(cf_ghibli_api *api)
 /* Every precomputed body, in the order pack() lays them out. */
 typedef int (*body_fn)(char **body, size_t len, uint64_t *off, void *arg);
 
-static int each_body(cf_ghibli_api *api, body_fn fn, void *arg)
+static int each_body(ghibli_api *api, body_fn fn, void *arg)
 {
     int rc = fn(&api->index, api->index_len, &api->index_off, arg);
     for (size_t i = 0; rc == 0 && i < api->nres; i++) {
@@ -266,9 +309,11 @@ static int pack_write(char **body, size_t len, uint64_t *off, void *arg)
     p->pos = (p->pos + align - 1) & ~(align - 1);
     *off = p->pos;
     for (size_t done = 0; done < len;) {
-        ssize_t n = cf__sys_pwrite(p->fd, *body + done, len - done, (off_t)(p->pos + done));
+        ssize_t n = pwrite(p->fd, *body + done, len - done, (off_t)(p->pos + done));
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0)
-            return n < 0 ? (int)n : CF_EIO;
+            return n < 0 ? cf_translate_sys_error(errno) : CF_EIO;
         done += (size_t)n;
     }
     p->pos += len;
@@ -279,7 +324,7 @@ static int pack_point(char **body, size_t len, uint64_t *off, void *arg)
 {
     (void)len;
     packer *p = arg;
-    cf__free(*body);
+    cf_free(*body);
     *body = p->map + *off;
     return 0;
 }
@@ -293,7 +338,10 @@ static int pack_point(char **body, size_t len, uint64_t *off, void *arg)
 static int body_file(void)
 {
     const char *dir = getenv("TMPDIR");
-    int fd = cf__sys_open(dir && *dir ? dir : "/tmp", O_TMPFILE | O_RDWR, 0600);
+    int fd;
+    do {
+        fd = open(dir && *dir ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    } while (fd < 0 && errno == EINTR);
     if (fd >= 0)
         return fd;
     return memfd_create("calcifer-ghibli-api", MFD_CLOEXEC);
@@ -303,7 +351,7 @@ static int body_file(void)
  * Move the bodies into one unnamed file, mapped read-only, so the server can send them with
  * sendfile(2) (no copy into the socket). Without such a file the bodies stay on the heap.
  */
-static void pack(cf_ghibli_api *api)
+static void pack(ghibli_api *api)
 {
     packer p = {body_file(), 0, NULL};
     if (p.fd < 0)
@@ -324,15 +372,14 @@ static void pack(cf_ghibli_api *api)
     api->map_len = (size_t)p.pos;
 }
 
-static int load(cf_ghibli_api *api, const char *path, cf_error **err)
+static int load(ghibli_api *api, const char *path, cf_error **err)
 {
-    cf_dbuf text, fixed;
-    cf__dbuf_init(&text, 0);
-    cf__dbuf_init(&fixed, 0);
+    gbuf text = {0};
+    gbuf fixed = {0};
     int rc = read_file(path, &text, err);
     if (rc == 0)
         rc = rewrite_urls(text.data ? text.data : "", text.len, api->base, &fixed);
-    cf__dbuf_free(&text);
+    gbuf_free(&text);
     if (rc == 0) {
         cf_error *perr = NULL;
         rc = cf_json_parse(fixed.data ? fixed.data : "", fixed.len, NULL, &api->root, &perr);
@@ -341,7 +388,7 @@ static int load(cf_ghibli_api *api, const char *path, cf_error **err)
                 CF_ERROR(rc, "Ghibli data '%s': %s", path, perr ? perr->message : cf_strerror(rc));
         cf_error_free(perr);
     }
-    cf__dbuf_free(&fixed);
+    gbuf_free(&fixed);
     if (rc == 0 && check_shape(api->root) < 0) {
         rc = CF_EPARSE;
         if (err)
@@ -350,8 +397,7 @@ static int load(cf_ghibli_api *api, const char *path, cf_error **err)
     return rc;
 }
 
-int cf_ghibli_api_new(const char *data_path, const char *base_url, cf_ghibli_api **out,
-                      cf_error **err)
+int ghibli_api_new(const char *data_path, const char *base_url, ghibli_api **out, cf_error **err)
 {
     if (err)
         *err = NULL;
@@ -359,15 +405,15 @@ int cf_ghibli_api_new(const char *data_path, const char *base_url, cf_ghibli_api
         return CF_EINVAL;
     char found[PATH_MAX];
     if (!data_path) {
-        int rc = cf_ghibli_find_data(found, sizeof found);
+        int rc = ghibli_api_find_data(found, sizeof found);
         if (rc < 0) {
             if (err)
-                *err = CF_ERROR(rc, "Ghibli data: no data file found (set %s)", CF_GHIBLI_DATA_ENV);
+                *err = CF_ERROR(rc, "Ghibli data: no data file found (set %s)", GHIBLI_DATA_ENV);
             return rc;
         }
         data_path = found;
     }
-    cf_ghibli_api *api = cf__calloc(1, sizeof *api);
+    ghibli_api *api = cf_calloc(1, sizeof *api);
     if (!api)
         return CF_ENOMEM;
     api->fd = -1;
@@ -375,7 +421,11 @@ int cf_ghibli_api_new(const char *data_path, const char *base_url, cf_ghibli_api
     while (bl > 0 && base_url[bl - 1] == '/') {
         bl--;
     }
-    api->base = cf__strndup(base_url, bl);
+    api->base = cf_malloc(bl + 1);
+    if (api->base) {
+        memcpy(api->base, base_url, bl);
+        api->base[bl] = '\0';
+    }
     int rc = api->base ? load(api, data_path, err) : CF_ENOMEM;
     if (rc == 0)
         rc = build(api);
@@ -384,14 +434,14 @@ int cf_ghibli_api_new(const char *data_path, const char *base_url, cf_ghibli_api
     if (rc < 0) {
         if (rc == CF_ENOMEM && err && !*err)
             *err = CF_ERROR(rc, "Ghibli data '%s': %s", data_path, cf_strerror(rc));
-        cf_ghibli_api_free(api);
+        ghibli_api_free(api);
         return rc;
     }
     *out = api;
     return 0;
 }
 
-void cf_ghibli_api_free(cf_ghibli_api *api)
+void ghibli_api_free(ghibli_api *api)
 {
     if (!api)
         return;
@@ -399,25 +449,25 @@ void cf_ghibli_api_free(cf_ghibli_api *api)
     for (size_t i = 0; api->res && i < api->nres; i++) {
         resource *r = &api->res[i];
         for (size_t k = 0; heap && r->items && k < r->n; k++) {
-            cf__free(r->items[k].body);
+            cf_free(r->items[k].body);
         }
-        cf__free(r->items);
+        cf_free(r->items);
         if (heap)
-            cf__free(r->body);
+            cf_free(r->body);
     }
-    cf__free(api->res);
+    cf_free(api->res);
     if (heap) {
-        cf__free(api->index);
+        cf_free(api->index);
     } else {
         munmap(api->map, api->map_len);
         close(api->fd);
     }
     cf_json_free(api->root);
-    cf__free(api->base);
-    cf__free(api);
+    cf_free(api->base);
+    cf_free(api);
 }
 
-size_t cf_ghibli_api_count(const cf_ghibli_api *api, const char *resource_name)
+size_t ghibli_api_count(const ghibli_api *api, const char *resource_name)
 {
     for (size_t i = 0; api && resource_name && i < api->nres; i++) {
         if (strcmp(api->res[i].name, resource_name) == 0)
@@ -464,11 +514,11 @@ static int try_exe(char *buf, size_t len)
     return rc;
 }
 
-int cf_ghibli_find_data(char *buf, size_t len)
+int ghibli_api_find_data(char *buf, size_t len)
 {
     if (!buf || !len)
         return CF_EINVAL;
-    const char *env = getenv(CF_GHIBLI_DATA_ENV);
+    const char *env = getenv(GHIBLI_DATA_ENV);
     if (env && *env) {
         if (strlen(env) >= len)
             return CF_ENOBUFS;
@@ -476,8 +526,8 @@ int cf_ghibli_find_data(char *buf, size_t len)
         return 0;
     }
     int rc = CF_ENOENT;
-#ifdef CF_GHIBLI_DEFAULT_DATA
-    rc = try_path(buf, len, CF_GHIBLI_DEFAULT_DATA);
+#ifdef GHIBLI_API_DEFAULT_DATA
+    rc = try_path(buf, len, GHIBLI_API_DEFAULT_DATA);
 #endif
     if (rc == CF_ENOENT)
         rc = try_exe(buf, len);
@@ -522,7 +572,7 @@ static void send_error(cf_http_res *res, int status, const char *fmt, ...)
         return;
     }
     send_json(res, status, body, len);
-    cf__free(body);
+    cf_free(body);
 }
 
 /* The parsed query: decoded in a copy of its text. */
@@ -552,7 +602,7 @@ static int parse_limit(const char *s, long *out)
 /* Decode the query; fails with CF_EINVAL (a bad escape or limit) or CF_ENOMEM. */
 static int parse_query(const char *qs, size_t len, query *q)
 {
-    q->text = cf__malloc(len + 1);
+    q->text = cf_malloc(len + 1);
     if (!q->text)
         return CF_ENOMEM;
     memcpy(q->text, qs, len);
@@ -686,12 +736,12 @@ static void send_value(cf_http_res *res, cf_json *v)
         return;
     }
     send_json(res, 200, body, len);
-    cf__free(body);
+    cf_free(body);
 }
 
 static void answer_list(cf_http_res *res, const resource *r, const query *q)
 {
-    long limit = q->limit < 0 ? DEFAULT_LIMIT : CF_MIN(q->limit, (long)MAX_LIMIT);
+    long limit = q->limit < 0 ? DEFAULT_LIMIT : (q->limit < MAX_LIMIT ? q->limit : MAX_LIMIT);
     cf_json *arr = cf_json_new_array();
     for (size_t i = 0; arr && i < r->n && (long)cf_json_size(arr) < limit; i++) {
         const cf_json *v = cf_json_at(r->list, i);
@@ -705,7 +755,7 @@ static void answer_list(cf_http_res *res, const resource *r, const query *q)
     send_value(res, arr);
 }
 
-static void answer_static(const cf_ghibli_api *api, cf_http_res *res, const char *body, size_t len,
+static void answer_static(const ghibli_api *api, cf_http_res *res, const char *body, size_t len,
                           uint64_t off)
 {
     cf_http_res_set_header(res, "Content-Type", JSON_TYPE);
@@ -715,8 +765,8 @@ static void answer_static(const cf_ghibli_api *api, cf_http_res *res, const char
         cf_http_res_end_ref(res, body, len);
 }
 
-static void answer_item(const cf_ghibli_api *api, cf_http_res *res, const resource *r,
-                        const char *id, size_t id_len, const query *q, int plain)
+static void answer_item(const ghibli_api *api, cf_http_res *res, const resource *r, const char *id,
+                        size_t id_len, const query *q, int plain)
 {
     for (size_t i = 0; i < r->n; i++) {
         const item *it = &r->items[i];
@@ -731,7 +781,7 @@ static void answer_item(const cf_ghibli_api *api, cf_http_res *res, const resour
     send_error(res, 404, "no %.*s item with id '%.*s'", (int)r->name_len, r->name, (int)id_len, id);
 }
 
-static const resource *find_resource(const cf_ghibli_api *api, const char *name, size_t len)
+static const resource *find_resource(const ghibli_api *api, const char *name, size_t len)
 {
     for (size_t i = 0; i < api->nres; i++) {
         if (api->res[i].name_len == len && memcmp(api->res[i].name, name, len) == 0)
@@ -741,7 +791,7 @@ static const resource *find_resource(const cf_ghibli_api *api, const char *name,
 }
 
 /* Route a decoded path ("/films/<id>") with its query. */
-static void route(const cf_ghibli_api *api, cf_http_res *res, const char *path, size_t len,
+static void route(const ghibli_api *api, cf_http_res *res, const char *path, size_t len,
                   const query *q, int plain)
 {
     while (len > 1 && path[len - 1] == '/') {
@@ -775,9 +825,9 @@ static void route(const cf_ghibli_api *api, cf_http_res *res, const char *path, 
     answer_item(api, res, r, id, id_len, q, plain);
 }
 
-void cf_ghibli_api_handle(cf_http_incoming *req, cf_http_res *res, void *data)
+void ghibli_api_handle(cf_http_incoming *req, cf_http_res *res, void *data)
 {
-    const cf_ghibli_api *api = data;
+    const ghibli_api *api = data;
     cf_http_method m = cf_http_incoming_method(req);
     if (m != CF_HTTP_METHOD_GET && m != CF_HTTP_METHOD_HEAD) {
         cf_http_res_set_header(res, "Allow", "GET, HEAD");
@@ -806,14 +856,14 @@ void cf_ghibli_api_handle(cf_http_incoming *req, cf_http_res *res, void *data)
         int plain = !q.fields && q.limit < 0 && q.n == 0;
         route(api, res, path, (size_t)n, &q, plain);
     }
-    cf__free(q.text);
+    cf_free(q.text);
 }
 
 /* ---- an in-process server ---- */
 
-struct cf_ghibli_server {
+struct ghibli_server {
     cf_http_server *http;
-    cf_ghibli_api *api;
+    ghibli_api *api;
     int port;
     char url[128];
     cf_callback close_cb;
@@ -822,11 +872,11 @@ struct cf_ghibli_server {
 
 static void serve(cf_http_incoming *req, cf_http_res *res, void *data)
 {
-    cf_ghibli_server *s = data;
-    cf_ghibli_api_handle(req, res, s->api);
+    ghibli_server *s = data;
+    ghibli_api_handle(req, res, s->api);
 }
 
-static void url_for(cf_ghibli_server *s, const char *host)
+static void url_for(ghibli_server *s, const char *host)
 {
     if (!host || !*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
         host = "127.0.0.1";
@@ -839,24 +889,24 @@ static void url_for(cf_ghibli_server *s, const char *host)
 static void ghibli_free(cf_http_server *srv, void *data)
 {
     (void)srv;
-    cf_ghibli_server *s = data;
+    ghibli_server *s = data;
     if (s->close_cb)
         s->close_cb(s->close_data);
-    cf_ghibli_api_free(s->api);
-    cf__free(s);
+    ghibli_api_free(s->api);
+    cf_free(s);
 }
 
-int cf_ghibli_server_start(cf_loop *loop, const cf_ghibli_server_opts *opts, cf_ghibli_server **out,
-                           cf_error **err)
+int ghibli_server_start(cf_loop *loop, const ghibli_server_opts *opts, ghibli_server **out,
+                        cf_error **err)
 {
     if (err)
         *err = NULL;
     if (!loop || !out)
         return CF_EINVAL;
-    cf_ghibli_server_opts o = {0};
+    ghibli_server_opts o = {0};
     if (opts)
         o = *opts;
-    cf_ghibli_server *s = cf__calloc(1, sizeof *s);
+    ghibli_server *s = cf_calloc(1, sizeof *s);
     if (!s)
         return CF_ENOMEM;
     const char *host = o.host ? o.host : "127.0.0.1";
@@ -869,40 +919,40 @@ int cf_ghibli_server_start(cf_loop *loop, const cf_ghibli_server_opts *opts, cf_
     if (rc == 0) {
         s->port = cf_http_server_port(s->http);
         url_for(s, host);
-        rc = cf_ghibli_api_new(o.data_path, o.base_url ? o.base_url : s->url, &s->api, err);
+        rc = ghibli_api_new(o.data_path, o.base_url ? o.base_url : s->url, &s->api, err);
     }
     if (rc < 0) {
         if (s->http)
             cf_http_server_close(s->http, ghibli_free, s);
         else
-            cf__free(s);
+            cf_free(s);
         return rc;
     }
     *out = s;
     return 0;
 }
 
-int cf_ghibli_server_port(const cf_ghibli_server *s)
+int ghibli_server_port(const ghibli_server *s)
 {
     return s ? s->port : 0;
 }
 
-const char *cf_ghibli_server_url(const cf_ghibli_server *s)
+const char *ghibli_server_url(const ghibli_server *s)
 {
     return s ? s->url : NULL;
 }
 
-cf_http_server *cf_ghibli_server_http(const cf_ghibli_server *s)
+cf_http_server *ghibli_server_http(const ghibli_server *s)
 {
     return s ? s->http : NULL;
 }
 
-cf_ghibli_api *cf_ghibli_server_api(const cf_ghibli_server *s)
+ghibli_api *ghibli_server_api(const ghibli_server *s)
 {
     return s ? s->api : NULL;
 }
 
-int cf_ghibli_server_close(cf_ghibli_server *s, cf_callback cb, void *data)
+int ghibli_server_close(ghibli_server *s, cf_callback cb, void *data)
 {
     if (!s)
         return CF_EINVAL;
@@ -921,12 +971,12 @@ static void close_settle(void *data)
     cf_promise_release(p);
 }
 
-cf_promise *cf_ghibli_server_close_p(cf_ghibli_server *s)
+cf_promise *ghibli_server_close_p(ghibli_server *s)
 {
     cf_promise *p = cf_promise_new(s ? cf_http_server_loop(s->http) : NULL);
     if (!p)
         return NULL;
-    int rc = cf_ghibli_server_close(s, close_settle, cf_promise_retain(p));
+    int rc = ghibli_server_close(s, close_settle, cf_promise_retain(p));
     if (rc < 0) {
         cf_promise_release(p);
         cf_promise_reject(p, CF_ERROR(rc, "Ghibli server close: %s", cf_strerror(rc)));
