@@ -10,10 +10,17 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config clang clang-format clang-tidy libclang-rt-14-dev
   libcurl4-openssl-dev libssl-dev zlib1g-dev ca-certificates
-  valgrind curl openssl nginx-light python3 jq
+  valgrind curl openssl nginx-light python3 jq nodejs npm
 )
+# The Promises/A+ test's Node-API addon needs node_api.h. Debian's nodejs (node 18) leaves it
+# to libnode-dev (Node-API is ABI-stable: an addon built against those headers loads in a newer
+# node); NodeSource's nodejs ships it itself and conflicts with libnode-dev, so that package is
+# asked for only when the header is missing.
+if [ ! -f /usr/include/node/node_api.h ] && [ ! -f /usr/local/include/node/node_api.h ]; then
+  packages+=(libnode-dev)
+fi
 case "${1:-}" in
-  --bench) packages+=(libuv1-dev wrk hyperfine nodejs npm) ;;
+  --bench) packages+=(libuv1-dev wrk hyperfine) ;;
   --lean) packages+=(dpkg-dev debian-archive-keyring libnghttp2-dev libbrotli-dev libzstd-dev) ;;
 esac
 

@@ -167,6 +167,18 @@ CF_EXTERN int cf_promise_resolve(cf_promise *p, void *value, void (*dtor)(void *
 CF_EXTERN int cf_promise_reject(cf_promise *p, cf_error *err);
 
 /*
+ * Reject `p` with `err` freed by `dtor(err)` instead of cf_error_free: for an error embedded
+ * in a larger struct of your own (≈ throwing a value that is not an Error: a binding to another
+ * language keeps that language's exception beside the cf_error, and identifies its errors
+ * itself, by a field of the cf_error such as `file`). Reactions see `err` borrowed, as with
+ * cf_promise_reject; pass-through steps borrow it from `p`. `dtor` may be NULL (a static
+ * error). Ownership: takes `err` on success and on failure (on failure `dtor(err)` runs before
+ * this returns); a NULL `err` means a CF_ENOMEM error. Returns 0, or CF_EINVAL when `p` is NULL
+ * or already resolved.
+ */
+CF_EXTERN int cf_promise_reject_with(cf_promise *p, cf_error *err, void (*dtor)(void *));
+
+/*
  * Resolve `p` with the promise `other` (≈ resolve(otherPromise), or returning a promise from
  * a handler): `p` follows `other`, settling with its outcome. As in V8 this costs two extra
  * microtask turns (a job calls other's then, and other's reaction settles `p`). `other == p`
@@ -307,6 +319,16 @@ CF_EXTERN int cf_promise_code(const cf_promise *p);
 CF_EXTERN cf_loop *cf_promise_loop(const cf_promise *p);
 
 /*
+ * Non-zero once `p` is resolved (≈ the [[AlreadyResolved]] record of JS's resolving
+ * functions): settled, or following a promise or thenable while still pending. From then on
+ * cf_promise_resolve, _reject, _reject_with, _adopt, _adopt_thenable, _follow and _settle on
+ * `p` return CF_EINVAL. A binding checks it before converting a value it was asked to resolve
+ * `p` with, since that conversion can have effects (reading a JavaScript `then` property calls
+ * its getter) that a second resolve must not have. 0 for NULL.
+ */
+CF_EXTERN int cf_promise_is_resolved(const cf_promise *p);
+
+/*
  * Move the fulfillment value out of `p` (model: SQLite's destructor argument): on success
  * `*value` is owned by the caller and `p`'s destructor will not run on it (the value reads as
  * NULL from then on). Allowed only while the caller's reference is the only one (nobody else
@@ -315,13 +337,6 @@ CF_EXTERN cf_loop *cf_promise_loop(const cf_promise *p);
  * the library's state).
  */
 CF_EXTERN int cf_promise_take(cf_promise *p, void **value);
-
-/*
- * Move the rejection error out of `p`, as cf_promise_take: on success the caller owns `*err`
- * (free it with cf_error_free) and `p` keeps reading as rejected with the same code (its
- * message becomes cf_strerror(code)). Returns 0, CF_EBUSY or CF_EINVAL (`p` not rejected).
- */
-CF_EXTERN int cf_promise_take_error(cf_promise *p, cf_error **err);
 
 /* ---- references ---- */
 

@@ -857,6 +857,20 @@ int cf_promise_reject(cf_promise *p, cf_error *err)
     return 0;
 }
 
+int cf_promise_reject_with(cf_promise *p, cf_error *err, void (*dtor)(void *))
+{
+    if (!p || (p->flags & F_RESOLVED)) {
+        if (err && dtor)
+            dtor(err);
+        return CF_EINVAL;
+    }
+    if (err)
+        settle(p, CF_PROMISE_REJECTED, err, dtor, NULL);
+    else
+        settle_error(p, NULL);
+    return 0;
+}
+
 int cf_promise_adopt(cf_promise *p, cf_promise *other)
 {
     if (!p || (p->flags & F_RESOLVED))
@@ -1048,6 +1062,11 @@ int cf_promise_code(const cf_promise *p)
 cf_loop *cf_promise_loop(const cf_promise *p)
 {
     return p ? p->as->loop : NULL;
+}
+
+int cf_promise_is_resolved(const cf_promise *p)
+{
+    return p && (p->flags & F_RESOLVED) ? 1 : 0;
 }
 
 int cf_promise_take(cf_promise *p, void **value)

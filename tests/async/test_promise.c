@@ -656,6 +656,121 @@ static void test_promise_thenable_from_handler_and_invalid(void)
     ASSERT_EQ(t.releases, 1);
 }
 
+/* ---- foreign rejection reasons and the resolved flag (bindings to other languages) ---- */
+
+/* An error embedded in a larger struct, as a binding keeps another language's exception. */
+typedef struct foreign_error {
+    cf_error base;
+    int freed;
+} foreign_error;
+
+static void foreign_free(void *e)
+{
+    ((foreign_error *)e)->freed++;
+}
+
+static foreign_error foreign_make(const char *message)
+{
+    foreign_error f = {{CF_EUNKNOWN, message, "<foreign>", 0, NULL}, 0};
+    return f;
+}
+
+/* Records whether the handler sees the very error given to cf_promise_reject_with. */
+static void h_same_error(cf_promise *settled, cf_promise *next, void *data)
+{
+    (void)next;
+    ev(cf_promise_error(settled) == data ? "same" : "copy");
+}
+
+static void test_promise_reject_with_custom_destructor(void)
+{
+    cf_loop *loop = loop_new();
+    foreign_error a = foreign_make("a");
+    foreign_error late = foreign_make("late");
+    cf_promise *p = cf_promise_new(loop);
+    ASSERT_OK(cf_promise_reject_with(p, &a.base, foreign_free));
+    ASSERT_EQ(cf_promise_code(p), CF_EUNKNOWN);
+    /* Refused once resolved: the error given is freed at once, with its own destructor. */
+    ASSERT_EQ(cf_promise_reject_with(p, &late.base, foreign_free), CF_EINVAL);
+    ASSERT_EQ(late.freed, 1);
+    ASSERT_EQ(cf_promise_reject_with(NULL, NULL, foreign_free), CF_EINVAL);
+    /* A pass-through step and a handler borrow the same error; it is freed once, last. */
+    cf_promise *q = cf_promise_then(p, h_log, NULL, (void *)"not called");
+    cf_promise *r = cf_promise_catch(q, h_same_error, &a.base);
+    cf_promise_release(cf_promise_catch(p, h_show, (void *)"p"));
+    cf_promise_release(p);
+    cf_promise_release(r);
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_EVENTS("p!a same");
+    ASSERT_EQ(a.freed, 0); /* q still borrows it from p */
+    cf_promise_release(q);
+    ASSERT_EQ(a.freed, 1);
+    /* A NULL error means CF_ENOMEM, as cf_promise_reject. */
+    cf_promise *n = cf_promise_new(loop);
+    ASSERT_OK(cf_promise_reject_with(n, NULL, foreign_free));
+    ASSERT_EQ(cf_promise_code(n), CF_ENOMEM);
+    handled(n);
+    cf_promise_release(n);
+    loop_run_close(loop);
+    ASSERT_EQ(a.freed, 1);
+}
+
+/* A thenable that resolves, then "throws" a foreign reason: the throw is ignored. */
+static foreign_error thrown_after;
+
+static cf_error *then_resolve_then_throw(cf_thenable *self, cf_promise *resolver)
+{
+    (void)self;
+    ASSERT_EQ(cf_promise_is_resolved(resolver), 0);
+    ASSERT_OK(cf_promise_resolve(resolver, (void *)"first", NULL));
+    ASSERT_EQ(cf_promise_is_resolved(resolver), 1);
+    ASSERT_EQ(cf_promise_reject_with(resolver, &thrown_after.base, foreign_free), CF_EINVAL);
+    return NULL;
+}
+
+static void h_check_resolved(cf_promise *settled, cf_promise *next, void *data)
+{
+    (void)settled;
+    (void)data;
+    ASSERT_EQ(cf_promise_is_resolved(next), 0);
+    ASSERT_OK(cf_promise_resolve(next, (void *)"v", NULL));
+    ASSERT_EQ(cf_promise_is_resolved(next), 1);
+}
+
+static void test_promise_is_resolved(void)
+{
+    cf_loop *loop = loop_new();
+    ASSERT_EQ(cf_promise_is_resolved(NULL), 0);
+    cf_promise *inner = cf_promise_new(loop);
+    cf_promise *p = cf_promise_new(loop);
+    ASSERT_EQ(cf_promise_is_resolved(p), 0);
+    /* Following a pending promise: resolved, still pending, further settles refused. */
+    ASSERT_OK(cf_promise_adopt(p, inner));
+    ASSERT_EQ(cf_promise_is_resolved(p), 1);
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_PENDING);
+    ASSERT_EQ(cf_promise_resolve(p, (void *)"x", count_dtor), CF_EINVAL);
+    ASSERT_EQ(cf_promise_is_resolved(inner), 0);
+    ASSERT_OK(cf_promise_resolve(inner, (void *)"inner", NULL));
+    ASSERT_EQ(cf_promise_is_resolved(inner), 1);
+    cf_promise_release(cf_promise_then(p, h_show, h_show, (void *)"p"));
+    thrown_after = foreign_make("thrown after");
+    static cf_thenable t = {then_resolve_then_throw, NULL};
+    cf_promise *th = cf_promise_from_thenable(loop, &t);
+    ASSERT_EQ(cf_promise_is_resolved(th), 1);
+    cf_promise_release(cf_promise_then(th, h_show, h_show, (void *)"thenable"));
+    cf_promise *h = cf_promise_resolved(loop, NULL, NULL);
+    ASSERT_EQ(cf_promise_is_resolved(h), 1);
+    chain(&h, h_check_resolved, NULL, NULL);
+    chain(&h, h_show, NULL, (void *)"handler");
+    cf_promise_release(h);
+    cf_promise_release(inner);
+    cf_promise_release(p);
+    cf_promise_release(th);
+    loop_run_close(loop);
+    ASSERT_EVENTS("thenable=first handler=v p=inner");
+    ASSERT_EQ(thrown_after.freed, 1);
+}
+
 /* A thenable whose then is never called (the loop closes first) is released. */
 static void test_promise_thenable_released_at_close(void)
 {
@@ -1248,6 +1363,8 @@ int main(int argc, char **argv)
     CF_TEST(test_promise_thenable_modes);
     CF_TEST(test_promise_thenable_from_handler_and_invalid);
     CF_TEST(test_promise_thenable_released_at_close);
+    CF_TEST(test_promise_reject_with_custom_destructor);
+    CF_TEST(test_promise_is_resolved);
     CF_TEST(test_promise_finally_passes_through);
     CF_TEST(test_promise_finally_turn_cost);
     CF_TEST(test_promise_finally_waits_for_adopted_promise);
