@@ -11,12 +11,16 @@
  * callback, in the close phase (≈ the 'close' event after destroy()).
  *
  * Reading: cf_tcp_read_start delivers chunks borrowed from a per-loop buffer (no allocation
- * per read) until cf_tcp_read_stop (pause) or the end (CF_EOF) or an error.
+ * per read) until cf_tcp_read_stop (pause) or the end (CF_EOF) or an error;
+ * cf_tcp_read_start_into reads into memory the caller supplies before each read instead.
  * Writing: cf_tcp_write queues buffers (borrowed until their callback) and tries to send them
  * at once; it returns CF_TCP_FULL when the queue passed the high-water mark (≈ write()
  * returning false), and the drain callback runs once the queue is empty (≈ 'drain'). Bytes
  * the kernel took at once count toward the mark until the next loop turn, so a producer that
- * writes until CF_TCP_FULL sends about one mark's worth per turn.
+ * writes until CF_TCP_FULL sends about one mark's worth per turn. cf_tcp_write_copy(v) copy
+ * what the kernel did not take at once (the caller's buffers are free on return);
+ * cf_tcp_try_write and cf_tcp_try_send_file write only what the kernel takes now and leave the
+ * rest to the caller. A failed read or write is the stream's sticky error (cf_tcp_error).
  *
  * Callback convention (the whole io layer, docs/architecture-io.md): `int status` (0 or a
  * negative CF_E*) and `const cf_error *err` (NULL on success; otherwise a message with the
@@ -62,6 +66,14 @@ typedef void (*cf_tcp_connection_cb)(cf_tcp *server, int status, const cf_error 
  */
 typedef void (*cf_tcp_read_cb)(cf_tcp *t, int status, const cf_error *err, const char *bytes,
                                size_t len, void *data);
+
+/*
+ * Where the next read lands (≈ libuv's uv_alloc_cb): set `buf->base` and `buf->len` to memory
+ * the caller owns, at least 1 byte; `suggested` is the size the stream would read at most into
+ * its own buffer. Leaving `buf->len` 0 stops reading: the read callback then gets CF_ENOBUFS.
+ * The memory must stay valid until the read callback that follows returns.
+ */
+typedef void (*cf_tcp_alloc_cb)(cf_tcp *t, size_t suggested, cf_buf *buf, void *data);
 
 /* The write queue emptied after cf_tcp_write returned CF_TCP_FULL (≈ 'drain'). */
 typedef void (*cf_tcp_drain_cb)(cf_tcp *t, void *data);
@@ -143,6 +155,20 @@ CF_EXTERN int cf_tcp_listen_unix(cf_tcp *t, const char *path, int backlog, cf_tc
  */
 CF_EXTERN int cf_tcp_read_start(cf_tcp *t, cf_tcp_read_cb cb, void *data);
 
+/*
+ * Start (or resume) reading into the caller's memory (≈ uv_read_start with an alloc callback):
+ * before each read(2) `alloc` says where the bytes land, and `cb` then gets `bytes` pointing
+ * into that memory, so a reader that parses in place needs no copy of its own. `cb` also runs
+ * with status 0 and `len` 0 when a read found nothing after `alloc` ran (the memory may then be
+ * reused or given back); end and errors as cf_tcp_read_start, plus CF_ENOBUFS when `alloc`
+ * gave no memory (reading has stopped; the stream is otherwise unharmed).
+ * Calling it, or cf_tcp_read_start, again replaces both callbacks; `data` goes to both.
+ * Returns 0, CF_EINVAL (NULL `t`, `alloc` or `cb`), CF_ENOTCONN, CF_ECLOSED, CF_EOF (the
+ * peer already ended). Ownership: the memory stays the caller's. Thread: loop only.
+ */
+CF_EXTERN int cf_tcp_read_start_into(cf_tcp *t, cf_tcp_alloc_cb alloc, cf_tcp_read_cb cb,
+                                     void *data);
+
 /* Stop delivering bytes; the kernel buffers them meanwhile (≈ socket.pause()). Returns 0. */
 CF_EXTERN int cf_tcp_read_stop(cf_tcp *t);
 
@@ -183,6 +209,47 @@ CF_EXTERN int cf_tcp_write(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_c
  */
 CF_EXTERN int cf_tcp_write_copy(cf_tcp *t, const void *bytes, size_t len);
 
+/*
+ * Write `nbufs` buffers with one writev(2) now and copy only what the kernel did not take
+ * (≈ socket.write(data), whose result says whether to wait for 'drain'; libuv's uv_try_write
+ * plus queueing). When writes are already queued nothing is tried: the bytes are copied behind
+ * them, keeping the order. No completion callback: the bytes are the stream's once this
+ * returns, so every buffer may be reused at once. Results as cf_tcp_write: 0, CF_TCP_FULL
+ * (queued all the same; wait for the drain callback), or a negative code and nothing of the
+ * buffers written or queued: CF_EINVAL (NULL `t`, NULL `bufs` with `nbufs` > 0, more than
+ * IOV_MAX buffers), CF_ENOTCONN, CF_EPIPE (after end, or the peer is gone), CF_ECONNRESET,
+ * CF_ECLOSED, CF_ENOMEM, or the connection's earlier error (see cf_tcp_error); an error of the
+ * write itself also becomes the connection's error. Ownership: `bufs` and their bytes are
+ * borrowed for the call only. Thread: loop only.
+ */
+CF_EXTERN int cf_tcp_write_copyv(cf_tcp *t, const cf_buf *bufs, size_t nbufs);
+
+/*
+ * Write what the kernel takes now and nothing else (≈ uv_try_write): one writev(2) of `nbufs`
+ * buffers when no write is queued; `*written` gets the bytes it took, from 0 (the socket's
+ * buffer is full, or writes are queued, which go first) to all of them. What is left is the
+ * caller's to queue (cf_tcp_write, cf_tcp_write_copyv) or drop. Bytes written here do not count
+ * toward the high-water mark: the caller is its own backpressure. Returns 0 or a negative code
+ * with `*written` 0: CF_EINVAL, CF_ENOTCONN, CF_EPIPE, CF_ECONNRESET, CF_ECLOSED, or the
+ * connection's earlier error; an error of the write itself also becomes the connection's error.
+ * Ownership: nothing is kept. Thread: loop only.
+ */
+CF_EXTERN int cf_tcp_try_write(cf_tcp *t, const cf_buf *bufs, size_t nbufs, size_t *written);
+
+/*
+ * Like cf_tcp_try_write with a file's bytes after the head (≈ nginx's sendfile with
+ * tcp_nopush): the `nhead` head buffers go first (MSG_MORE on TCP, so head and file leave in
+ * full packets), then `len` bytes of the file `fd` from `offset` with sendfile(2), which hands
+ * the file's pages to the socket without copying them through user memory. `*written` gets
+ * the bytes taken, head then file, in every case (even with an error). Nothing is tried when
+ * writes are queued. Returns 0, or a negative code: the stream's errors as cf_tcp_try_write,
+ * which become the connection's error, or the file's (CF_EBADF, CF_EINVAL: `fd` cannot be
+ * sent from, CF_EIO, ...), which leave the stream usable. Ownership: `fd` stays the caller's
+ * (not closed; its offset is not moved). Thread: loop only.
+ */
+CF_EXTERN int cf_tcp_try_send_file(cf_tcp *t, const cf_buf *head, size_t nhead, int fd,
+                                   uint64_t offset, size_t len, size_t *written);
+
 /* Promise form of cf_tcp_write with one buffer: fulfils when it is sent. `bytes` borrowed until it
  * settles. */
 CF_EXTERN cf_promise *cf_tcp_write_p(cf_tcp *t, const void *bytes, size_t len);
@@ -195,6 +262,13 @@ CF_EXTERN void cf_tcp_set_high_water(cf_tcp *t, size_t bytes);
 
 /* Bytes queued and not yet taken by the kernel (≈ socket.writableLength). */
 CF_EXTERN size_t cf_tcp_write_queue_size(const cf_tcp *t);
+
+/*
+ * The connection's sticky error without writing (≈ socket.errored): 0, or the code of the read
+ * or write that failed (CF_EPIPE, CF_ECONNRESET, ...), which every later write returns too.
+ * The end of the stream (CF_EOF) is not an error. Thread: loop only.
+ */
+CF_EXTERN int cf_tcp_error(const cf_tcp *t);
 
 /*
  * Half-close: once the queue is written, shut the sending side down (≈ socket.end(); the peer
@@ -244,23 +318,25 @@ CF_EXTERN cf_promise *cf_tcp_close_p(cf_tcp *t);
 /*
  * The functions that start an operation record their caller's place (calcifer/error.h,
  * CF_AT), so the error they report later names the line that started it: a connect's, a
- * write's, an end's, the reads' (cf_tcp_read_start, cf_tcp_read_p, cf_tcp_read_all_p) and a
- * server's accept errors (cf_tcp_listen); the close errors of those it cancels too.
+ * write's, an end's, the reads' (cf_tcp_read_start, cf_tcp_read_start_into, cf_tcp_read_p,
+ * cf_tcp_read_all_p) and a server's accept errors (cf_tcp_listen); the close errors of those it
+ * cancels too.
  */
-#define cf_tcp_connect(...)        CF_AT(cf_tcp_connect(__VA_ARGS__))
-#define cf_tcp_connect_p(...)      CF_AT(cf_tcp_connect_p(__VA_ARGS__))
-#define cf_tcp_connect_unix(...)   CF_AT(cf_tcp_connect_unix(__VA_ARGS__))
-#define cf_tcp_connect_unix_p(...) CF_AT(cf_tcp_connect_unix_p(__VA_ARGS__))
-#define cf_tcp_listen(...)         CF_AT(cf_tcp_listen(__VA_ARGS__))
-#define cf_tcp_listen_unix(...)    CF_AT(cf_tcp_listen_unix(__VA_ARGS__))
-#define cf_tcp_read_start(...)     CF_AT(cf_tcp_read_start(__VA_ARGS__))
-#define cf_tcp_read_p(...)         CF_AT(cf_tcp_read_p(__VA_ARGS__))
-#define cf_tcp_read_all_p(...)     CF_AT(cf_tcp_read_all_p(__VA_ARGS__))
-#define cf_tcp_write(...)          CF_AT(cf_tcp_write(__VA_ARGS__))
-#define cf_tcp_write_p(...)        CF_AT(cf_tcp_write_p(__VA_ARGS__))
-#define cf_tcp_end(...)            CF_AT(cf_tcp_end(__VA_ARGS__))
-#define cf_tcp_end_p(...)          CF_AT(cf_tcp_end_p(__VA_ARGS__))
-#define cf_tcp_close_p(...)        CF_AT(cf_tcp_close_p(__VA_ARGS__))
+#define cf_tcp_connect(...)         CF_AT(cf_tcp_connect(__VA_ARGS__))
+#define cf_tcp_connect_p(...)       CF_AT(cf_tcp_connect_p(__VA_ARGS__))
+#define cf_tcp_connect_unix(...)    CF_AT(cf_tcp_connect_unix(__VA_ARGS__))
+#define cf_tcp_connect_unix_p(...)  CF_AT(cf_tcp_connect_unix_p(__VA_ARGS__))
+#define cf_tcp_listen(...)          CF_AT(cf_tcp_listen(__VA_ARGS__))
+#define cf_tcp_listen_unix(...)     CF_AT(cf_tcp_listen_unix(__VA_ARGS__))
+#define cf_tcp_read_start(...)      CF_AT(cf_tcp_read_start(__VA_ARGS__))
+#define cf_tcp_read_start_into(...) CF_AT(cf_tcp_read_start_into(__VA_ARGS__))
+#define cf_tcp_read_p(...)          CF_AT(cf_tcp_read_p(__VA_ARGS__))
+#define cf_tcp_read_all_p(...)      CF_AT(cf_tcp_read_all_p(__VA_ARGS__))
+#define cf_tcp_write(...)           CF_AT(cf_tcp_write(__VA_ARGS__))
+#define cf_tcp_write_p(...)         CF_AT(cf_tcp_write_p(__VA_ARGS__))
+#define cf_tcp_end(...)             CF_AT(cf_tcp_end(__VA_ARGS__))
+#define cf_tcp_end_p(...)           CF_AT(cf_tcp_end_p(__VA_ARGS__))
+#define cf_tcp_close_p(...)         CF_AT(cf_tcp_close_p(__VA_ARGS__))
 
 #ifdef __cplusplus
 }

@@ -10,33 +10,34 @@
  *    buffer until the previous response has been handed to the kernel, which keeps responses
  *    in request order without a queue.
  *  - `slot`: everything a request in progress needs: the parser, the request
- *    (`cf_http_incoming`) and response (`cf_http_res`) objects, the input bytes, a copy of
- *    the head with its header array, the response header lines, the buffered body. A
+ *    (`cf_http_incoming`) and response (`cf_http_res`) objects, the input bytes (the head
+ *    among them) with the header array, the response header lines, the buffered body. A
  *    connection takes one from the server's pool when bytes arrive and gives it back when it
  *    is idle again with nothing buffered (the parser is then between messages), so an idle
  *    keep-alive connection holds no buffer at all and a request costs no allocation once the
  *    pool is warm. The handler's `req`/`res` pointers point into the slot; it stays with the
  *    connection until the response is ended.
 
- * Reading: the tcp layer hands each read over borrowed from the loop's buffer; the bytes are
- * appended to the slot's input buffer and parsed there (the head is then copied into the
- * slot's head buffer with its spans rebased and NUL-terminated in place, so the request's
- * strings stay valid however long the handler takes while the input buffer moves on).
+ * Reading: the socket reads straight into the slot's input buffer (cf_tcp_read_start_into:
+ * on_alloc says where, after the bytes not yet consumed) and the head is parsed there, never
+ * copied. Its spans are NUL-terminated in place and the head is pinned (`pin`): until the
+ * request is over the buffer compacts only the bytes after it, and when it must grow the
+ * unconsumed bytes move to a new buffer while the old one (`old`) keeps the head, so the
+ * request's strings stay valid however long the handler takes.
  *
  * Writing: a response's head is formatted into the server's scratch buffer (or copied from the
  * server's last head when status, header lines, framing and second are the same) and sent with
- * its body in one writev(2) straight on the socket when nothing is queued (the common case: one
- * syscall per response). What the kernel does not take is queued on the cf_tcp: pieces the
- * caller lent (`_ref` bodies) and static strings by reference, the rest copied. The stream's
- * high-water mark is 1 byte, so its drain callback says exactly when the queue is empty again;
- * the user-facing high-water mark (`opts.high_water`) is compared with the queue size.
- * cf_http_res_end_file sends the head with MSG_MORE and the body with sendfile(2) (no copy into
- * the socket), queueing what is left from the caller's mapping of the same bytes.
- *
- * Why not write through cf_tcp_write alone: it borrows every buffer until the write is
- * complete, while a response must be able to copy only what the kernel did not take at once
- * (and a writev of head + body must be one syscall). So the server writes on the descriptor
- * itself while the stream's queue is empty, and hands only the remainder to the stream.
+ * its body in one writev(2) (cf_tcp_try_write) when nothing of ours is queued: the common
+ * case, one syscall per response. What the kernel does not take is queued on the cf_tcp:
+ * pieces the caller lent (`_ref` bodies) by reference (cf_tcp_write), the rest copied in one
+ * block (cf_tcp_write_copyv). cf_tcp_write alone would not do: it borrows every buffer until
+ * the write completes, while a response copies only what the kernel did not take. Bytes taken
+ * at once by cf_tcp_try_write do not count toward the stream's high-water mark, which is 1
+ * byte, so its drain callback says exactly when the queue is empty again; the user-facing
+ * high-water mark (`opts.high_water`) is compared with the queue size. The stream's sticky
+ * error is read with cf_tcp_error. cf_http_res_end_file sends the head and the body with
+ * cf_tcp_try_send_file (MSG_MORE, then sendfile(2): no copy into the socket), queueing what is
+ * left from the caller's mapping of the same bytes. The server never touches the descriptor.
  *
  * Timeouts: deadlines are `now + constant` for each list (headers, request, idle, send), so
  * appending keeps every list sorted and the one timer only looks at the heads. `now` is the
@@ -58,13 +59,9 @@
  */
 #include "calcifer/http_server.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/sendfile.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 #include <time.h>
 
 #include "calcifer/tcp.h"
@@ -72,7 +69,6 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/queue.h"
-#include "util/sys.h"
 #include "util/util.h"
 
 /* ---- defaults ---- */
@@ -86,6 +82,7 @@
 #define DEFAULT_HIGH_WATER      (64u * 1024u)
 #define LINGER_MS               5000u         /* reading after `Connection: close` */
 #define IN_INITIAL              4096u         /* first size of a slot's input buffer */
+#define READ_MIN                1024u         /* room made for a read before it is tried */
 #define SLOT_TRIM               (64u * 1024u) /* buffers above this are freed on release */
 #define POOL_MAX                1024u         /* free slots kept by a server */
 
@@ -147,11 +144,13 @@ struct cf_http_res {
 
 struct slot {
     slot *next;
-    char *in; /* input: [in_off, in_len) not yet consumed */
+    char *in; /* input, read into in place: [in_off, in_len) not yet consumed */
     size_t in_off;
     size_t in_len;
     size_t in_cap;
-    cf_dbuf head;          /* a copy of the current request head (spans point here) */
+    size_t pin;            /* in[0, pin) holds the current request's head: never moved */
+    char *old;             /* a previous input buffer holding that head, or NULL */
+    int hot;               /* the last read filled the buffer: let the next one be larger */
     cf_dbuf hdrs;          /* response header lines "Name: value\r\n" */
     cf_dbuf body;          /* the buffered request body */
     cf_http_parser parser; /* between requests it is reset, so it can live here */
@@ -239,6 +238,7 @@ struct cf_http_server {
 static void process(conn *c);
 static void on_read_fn(cf_tcp *t, int status, const cf_error *err, const char *bytes, size_t len,
                        void *data);
+static void on_alloc(cf_tcp *t, size_t suggested, cf_buf *buf, void *data);
 static void schedule_tick(conn *c);
 static void conn_destroy(conn *c, int status);
 static void conn_unref(conn *c);
@@ -294,7 +294,6 @@ static slot *slot_get(cf_http_server *srv)
     s = cf__calloc(1, sizeof *s + n * sizeof(cf_http_field));
     if (!s)
         return NULL;
-    cf__dbuf_init(&s->head, 0);
     cf__dbuf_init(&s->hdrs, 0);
     cf__dbuf_init(&s->body, 0);
     return s;
@@ -303,7 +302,7 @@ static slot *slot_get(cf_http_server *srv)
 static void slot_free(slot *s)
 {
     cf__free(s->in);
-    cf__dbuf_free(&s->head);
+    cf__free(s->old);
     cf__dbuf_free(&s->hdrs);
     cf__dbuf_free(&s->body);
     cf__free(s->res.reason);
@@ -330,9 +329,11 @@ static void slot_put(cf_http_server *srv, slot *s)
         s->in_cap = 0;
     }
     s->in_off = s->in_len = 0;
+    s->pin = 0;
+    cf__free(s->old);
+    s->old = NULL;
     cf__free(s->res.reason);
     s->res.reason = NULL;
-    dbuf_trim(&s->head);
     dbuf_trim(&s->hdrs);
     dbuf_trim(&s->body);
     s->next = srv->pool;
@@ -354,31 +355,71 @@ static int conn_slot(conn *c)
     return 0;
 }
 
-/* Append received bytes after the unconsumed ones, compacting or growing the buffer. */
-static int in_append(conn *c, const char *bytes, size_t len)
+/*
+ * The current request is over: its head may move again. Only the request's strings pointed
+ * into the pinned bytes, and the handler is done with them.
+ */
+static void in_unpin(slot *s)
 {
-    slot *s = c->s;
-    if (s->in_off == s->in_len)
-        s->in_off = s->in_len = 0;
-    if (s->in_cap - s->in_len < len && s->in_off) {
-        memmove(s->in, s->in + s->in_off, s->in_len - s->in_off);
-        s->in_len -= s->in_off;
-        s->in_off = 0;
+    s->pin = 0;
+    if (s->old) {
+        cf__free(s->old);
+        s->old = NULL;
     }
-    if (s->in_cap - s->in_len < len) {
-        size_t cap = s->in_cap ? s->in_cap : IN_INITIAL;
-        while (cap - s->in_len < len) {
-            cap *= 2;
-        }
+}
+
+/*
+ * Grow the input buffer to at least `cap`. Realloc while no head is pinned; otherwise the
+ * unconsumed bytes go to a new buffer and the old one stays alive (`old`) with the head in
+ * it, so the request's strings stay valid until the request is over.
+ */
+static int in_grow(slot *s, size_t cap)
+{
+    if (!s->pin) {
         char *p = cf__realloc(s->in, cap);
         if (!p)
             return CF_ENOMEM;
         s->in = p;
         s->in_cap = cap;
+        return 0;
     }
-    memcpy(s->in + s->in_len, bytes, len);
-    s->in_len += len;
+    CF_ASSERT(!s->old); /* a head in `old` leaves no pin in `in` */
+    char *p = cf__malloc(cap);
+    if (!p)
+        return CF_ENOMEM;
+    size_t avail = s->in_len - s->in_off;
+    memcpy(p, s->in + s->in_off, avail);
+    s->old = s->in;
+    s->in = p;
+    s->in_cap = cap;
+    s->in_off = 0;
+    s->in_len = avail;
+    s->pin = 0;
     return 0;
+}
+
+/*
+ * Make room for at least `want` more bytes after the unconsumed ones (the next read lands
+ * there): compact down to the pinned head, or grow.
+ */
+static int in_room(slot *s, size_t want)
+{
+    if (s->in_off == s->in_len)
+        s->in_off = s->in_len = s->pin;
+    if (s->in_cap - s->in_len >= want)
+        return 0;
+    if (s->in_off > s->pin) {
+        memmove(s->in + s->pin, s->in + s->in_off, s->in_len - s->in_off);
+        s->in_len -= s->in_off - s->pin;
+        s->in_off = s->pin;
+    }
+    if (s->in_cap - s->in_len >= want)
+        return 0;
+    size_t cap = s->in_cap ? s->in_cap : IN_INITIAL;
+    while (cap - s->in_len < want) {
+        cap *= 2;
+    }
+    return in_grow(s, cap);
 }
 
 /* ---- timeouts ---- */
@@ -582,7 +623,7 @@ static void update_reading(conn *c)
         cf_tcp_read_stop(c->t);
         return;
     }
-    if ((cf_tcp_read_start)(c->t, on_read_fn, c) < 0)
+    if ((cf_tcp_read_start_into)(c->t, on_alloc, on_read_fn, c) < 0)
         c->flags &= ~F_READING;
 }
 
@@ -700,51 +741,64 @@ static void schedule_tick(conn *c)
 /* ---- writing ---- */
 
 /*
- * Send `n` pieces in order. Pieces whose bit is set in `copy` are copied if the kernel does
- * not take them at once; the others (static strings, `_ref` bodies) are lent to the queue.
- * Returns 0 or the connection's error (the connection is then closed).
+ * Queue pieces [i, n) of a send behind what the kernel took: runs of copied pieces as one
+ * copy (cf_tcp_write_copyv), lent ones by reference (cf_tcp_write). Returns 0 or the error.
  */
-static int conn_send(conn *c, struct iovec *iov, int n, unsigned copy)
+static int conn_queue(conn *c, const cf_buf *b, int n, unsigned copy)
+{
+    int i = 0;
+    while (i < n) {
+        int j = i;
+        int rc;
+        if (copy & (1u << i)) {
+            while (j < n && (copy & (1u << j))) {
+                j++;
+            }
+            rc = cf_tcp_write_copyv(c->t, b + i, (size_t)(j - i));
+        } else {
+            j = i + 1;
+            rc = (cf_tcp_write)(c->t, &b[i], 1, NULL, NULL);
+        }
+        if (rc < 0)
+            return rc;
+        for (; i < j; i++) {
+            c->w_added += b[i].len;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Send `n` pieces in order: one writev(2) at once when none of ours is queued (the common
+ * case: one syscall per response), then what the kernel did not take goes to the stream's
+ * queue. Pieces whose bit is set in `copy` are copied then; the others (static strings, `_ref`
+ * bodies) are lent. Returns 0 or the connection's error (the connection is then closed).
+ */
+static int conn_send(conn *c, cf_buf *b, int n, unsigned copy)
 {
     if (c->state == C_CLOSED || !c->t)
         return CF_ECLOSED;
-    int i = 0;
+    int rc = 0;
     if (!(c->flags & F_WBUSY)) {
-        size_t total = 0;
-        for (int k = 0; k < n; k++) {
-            total += iov[k].iov_len;
+        size_t done;
+        rc = cf_tcp_try_write(c->t, b, (size_t)n, &done);
+        int i = 0;
+        while (i < n && done >= b[i].len) {
+            done -= b[i++].len;
         }
-        ssize_t r = total ? cf__sys_writev(cf_tcp_fd(c->t), iov, n) : 0;
-        if (r >= 0 && (size_t)r == total)
+        if (rc == 0 && i == n)
             return 0;
-        if (r < 0 && r != CF_EAGAIN) {
-            conn_destroy(c, (int)r);
-            return (int)r;
+        if (rc == 0) {
+            b[i].base += done;
+            b[i].len -= done;
+            rc = conn_queue(c, b + i, n - i, copy >> i);
         }
-        size_t done = r > 0 ? (size_t)r : 0;
-        while (i < n && done >= iov[i].iov_len) {
-            done -= iov[i++].iov_len;
-        }
-        if (i < n) {
-            iov[i].iov_base = (char *)iov[i].iov_base + done;
-            iov[i].iov_len -= done;
-        }
+    } else {
+        rc = conn_queue(c, b, n, copy);
     }
-    for (; i < n; i++) {
-        if (!iov[i].iov_len)
-            continue;
-        int rc;
-        if (copy & (1u << i)) {
-            rc = cf_tcp_write_copy(c->t, iov[i].iov_base, iov[i].iov_len);
-        } else {
-            cf_buf b = {iov[i].iov_base, iov[i].iov_len};
-            rc = (cf_tcp_write)(c->t, &b, 1, NULL, NULL);
-        }
-        if (rc < 0) {
-            conn_destroy(c, rc);
-            return rc;
-        }
-        c->w_added += iov[i].iov_len;
+    if (rc < 0) {
+        conn_destroy(c, rc);
+        return rc;
     }
     if (cf_tcp_write_queue_size(c->t) > 0) {
         c->flags |= F_WBUSY;
@@ -765,7 +819,7 @@ static void on_drain(cf_tcp *t, void *data)
         conn_destroy(c, 0); /* all written, and the client has nothing more to say */
     if (c->state >= C_LINGER)
         return;
-    int err = (cf_tcp_write)(t, NULL, 0, NULL, NULL); /* the stream's sticky error, if any */
+    int err = cf_tcp_error(t); /* a queued write that failed */
     if (err < 0) {
         conn_destroy(c, err);
         return;
@@ -797,9 +851,9 @@ static void reject(conn *c, int status)
     int n = snprintf(buf, sizeof buf,
                      "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", status,
                      reason ? reason : "Error");
-    struct iovec iov = {buf, (size_t)n};
+    cf_buf b = {buf, (size_t)n};
     timeouts_clear(c);
-    if (conn_send(c, &iov, 1, 1) == 0)
+    if (conn_send(c, &b, 1, 1) == 0)
         conn_linger(c);
 }
 
@@ -998,24 +1052,24 @@ static int res_prefix(conn *c, size_t len, int body)
 }
 
 /* The pieces of one write (prefix, body, chunk framing) into `iov`; returns how many. */
-static int res_pieces(conn *c, const void *bytes, size_t len, int ref, int last, struct iovec *iov,
+static int res_pieces(conn *c, const void *bytes, size_t len, int ref, int last, cf_buf *iov,
                       unsigned *copy)
 {
     cf_http_res *res = &c->s->res;
     int chunked = (res->flags & R_CHUNKED) && !(res->flags & R_NO_BODY);
     int n = 0;
     *copy = 1u;
-    iov[n++] = (struct iovec){c->srv->scratch.data, c->srv->scratch.len};
+    iov[n++] = (cf_buf){c->srv->scratch.data, c->srv->scratch.len};
     if (len > 0 && !(res->flags & R_NO_BODY)) {
         if (!ref)
             *copy |= 1u << n;
-        iov[n++] = (struct iovec){(void *)bytes, len};
+        iov[n++] = (cf_buf){(char *)bytes, len};
         res->sent += len;
         if (chunked)
-            iov[n++] = (struct iovec){(void *)CRLF, 2};
+            iov[n++] = (cf_buf){(char *)CRLF, 2};
     }
     if (last && chunked)
-        iov[n++] = (struct iovec){(void *)LAST_CHUNK, 5};
+        iov[n++] = (cf_buf){(char *)LAST_CHUNK, 5};
     if (last && (res->flags & R_CLEN) && !(res->flags & R_NO_BODY) && res->sent != res->clen)
         c->flags &= ~F_KEEP; /* the body is shorter than announced: the client must not wait */
     return n;
@@ -1045,7 +1099,7 @@ static int res_emit(cf_http_res *res, const void *bytes, size_t len, int ref, in
         conn_destroy(c, rc);
         return rc;
     }
-    struct iovec iov[4];
+    cf_buf iov[4];
     unsigned copy;
     int n = res_pieces(c, bytes, len, ref, last, iov, &copy);
     rc = conn_send(c, iov, n, copy);
@@ -1112,37 +1166,32 @@ static void call_handler(conn *c)
 
 /* ---- reading: requests ---- */
 
-/* Copy the head out of the input buffer, rebase its spans and NUL-terminate them. */
-static int setup_request(conn *c, size_t head_len)
+/*
+ * The head was parsed where it was read: NUL-terminate its spans in place (each is followed by
+ * a byte of the head's syntax, a space, ':' or CR/LF, that nobody reads again) and pin it, so
+ * the input buffer moves on around it while the handler runs.
+ */
+static void setup_request(conn *c, size_t head_len)
 {
     slot *s = c->s;
     cf_http_incoming *req = &c->s->req;
     cf_http_request_head *h = &req->h;
-    const char *base = s->in + s->in_off;
-    cf__dbuf_reset(&s->head);
-    int rc = cf__dbuf_add(&s->head, base, head_len);
-    if (rc < 0)
-        return rc;
-    char *nb = s->head.data;
-#define REBASE(p) ((p) = nb + ((const char *)(p)-base))
-    REBASE(h->method);
-    REBASE(h->target);
-    nb[(h->method - nb) + h->method_len] = '\0';
-    nb[(h->target - nb) + h->target_len] = '\0';
+    char *base = s->in;
+#define TERMINATE(p, n) (base[((const char *)(p)-base) + (n)] = '\0')
+    TERMINATE(h->method, h->method_len);
+    TERMINATE(h->target, h->target_len);
     for (size_t i = 0; i < h->num_headers; i++) {
-        cf_http_field *f = &h->headers[i];
-        REBASE(f->name);
-        REBASE(f->value);
-        nb[(f->name - nb) + f->name_len] = '\0';
-        nb[(f->value - nb) + f->value_len] = '\0';
+        const cf_http_field *f = &h->headers[i];
+        TERMINATE(f->name, f->name_len);
+        TERMINATE(f->value, f->value_len);
     }
-#undef REBASE
+#undef TERMINATE
     const char *q = memchr(h->target, '?', h->target_len);
     req->path_len = q ? (size_t)(q - h->target) : h->target_len;
     req->query = q ? q + 1 : h->target + h->target_len;
     req->query_len = h->target_len - (size_t)(req->query - h->target);
     s->in_off += head_len;
-    return 0;
+    s->pin = s->in_off;
 }
 
 /* A new request begins: clear the request and response of the previous one. */
@@ -1165,10 +1214,7 @@ static void reset_exchange(conn *c)
 static int head_done(conn *c, size_t head_len)
 {
     cf_http_server *srv = c->srv;
-    if (setup_request(c, head_len) < 0) {
-        conn_destroy(c, CF_ENOMEM);
-        return 0;
-    }
+    setup_request(c, head_len);
     cf_queue_remove(&c->hlink);
     const cf_http_request_head *h = &c->s->req.h;
     if (h->flags & (CF_HTTP_MSG_TE_OTHER | CF_HTTP_MSG_TUNNEL)) {
@@ -1187,8 +1233,8 @@ static int head_done(conn *c, size_t head_len)
         return 0;
     }
     if (has_body && (h->flags & CF_HTTP_MSG_EXPECT_CONTINUE)) {
-        struct iovec iov = {(void *)CONTINUE_100, sizeof CONTINUE_100 - 1};
-        if (conn_send(c, &iov, 1, 0) < 0)
+        cf_buf b = {(char *)CONTINUE_100, sizeof CONTINUE_100 - 1};
+        if (conn_send(c, &b, 1, 0) < 0)
             return 0;
     }
     c->state = has_body ? C_BODY : C_DONE;
@@ -1364,6 +1410,7 @@ static int step_done(conn *c)
         return 0;
     c->flags &= ~F_HANDLER;
     c->s->req.h.headers = NULL; /* the next head resets the exchange */
+    in_unpin(c->s);
     if (!(c->flags & F_KEEP)) {
         conn_linger(c);
         return 0;
@@ -1418,6 +1465,8 @@ static void on_read_fn(cf_tcp *t, int status, const cf_error *err, const char *b
     if (status < 0) {
         c->flags &= ~F_READING;
         if (status != CF_EOF || c->state == C_LINGER) {
+            if (status == CF_ENOBUFS)
+                status = CF_ENOMEM;
             conn_destroy(c, status == CF_EOF ? 0 : status);
             return;
         }
@@ -1432,11 +1481,39 @@ static void on_read_fn(cf_tcp *t, int status, const cf_error *err, const char *b
     }
     if (c->state == C_LINGER || c->state == C_CLOSED)
         return; /* a closing connection drops what it reads */
-    if (conn_slot(c) < 0 || in_append(c, bytes, len) < 0) {
-        conn_destroy(c, CF_ENOMEM);
+    if (len == 0) {
+        /* Nothing came after all: an idle connection gives its slot back. */
+        if (c->state == C_IDLE && c->s && in_avail(c) == 0) {
+            slot_put(c->srv, c->s);
+            c->s = NULL;
+        }
         return;
     }
+    slot *s = c->s;
+    (void)bytes; /* on_alloc placed them at the end of the input */
+    CF_ASSERT(s && bytes == s->in + s->in_len);
+    s->in_len += len;
+    s->hot = s->in_len == s->in_cap;
     process(c);
+}
+
+/* Where the next read lands: after the input not yet consumed, in the slot's buffer. */
+static void on_alloc(cf_tcp *t, size_t suggested, cf_buf *buf, void *data)
+{
+    (void)t;
+    (void)suggested;
+    conn *c = data;
+    if (conn_slot(c) < 0)
+        return; /* no memory: the read callback gets CF_ENOBUFS */
+    slot *s = c->s;
+    int rc = in_room(s, READ_MIN);
+    /* A stream of full reads (a large body) doubles the buffer up to the size slots keep. */
+    if (rc == 0 && s->hot && s->in_cap < SLOT_TRIM && s->in_cap - s->in_len < s->in_cap / 2)
+        rc = in_grow(s, s->in_cap * 2);
+    if (rc < 0)
+        return;
+    buf->base = s->in + s->in_len;
+    buf->len = s->in_cap - s->in_len;
 }
 
 /* ---- accepting ---- */
@@ -2087,43 +2164,28 @@ int cf_http_res_end_ref(cf_http_res *res, const void *bytes, size_t len)
 }
 
 /*
- * The head with MSG_MORE, then the body with sendfile(2) from `fd`: the kernel sends the
- * file's pages without copying them. What is not taken at once goes through the queue from
- * the mapping (`bytes`), by reference.
+ * The head, then the body with sendfile(2) from `fd` (cf_tcp_try_send_file): the kernel sends
+ * the file's pages without copying them. What is not taken at once goes through the queue
+ * from the mapping (`bytes`), by reference.
  */
-static int send_file(conn *c, const char *head, size_t hlen, int fd, uint64_t off,
-                     const void *bytes, size_t len)
+static int send_file(conn *c, char *head, size_t hlen, int fd, uint64_t off, const void *bytes,
+                     size_t len)
 {
-    int sock = cf_tcp_fd(c->t);
-    ssize_t r;
-    do {
-        r = send(sock, head, hlen, MSG_MORE | MSG_NOSIGNAL);
-    } while (r < 0 && errno == EINTR);
-    if (r < 0 && errno != EAGAIN) {
-        int rc = cf_translate_sys_error(errno);
+    cf_buf b[2] = {{head, hlen}, {(char *)bytes, len}};
+    size_t done;
+    int rc = cf_tcp_try_send_file(c->t, b, 1, fd, off, len, &done);
+    if (rc < 0) {
         conn_destroy(c, rc);
         return rc;
     }
-    size_t done = r > 0 ? (size_t)r : 0;
-    if (done < hlen) {
-        struct iovec iov[2] = {{(char *)head + done, hlen - done}, {(void *)bytes, len}};
-        return conn_send(c, iov, 2, 1u);
-    }
-    off_t o = (off_t)off;
-    do {
-        r = sendfile(sock, fd, &o, len);
-    } while (r < 0 && errno == EINTR);
-    if (r < 0 && errno != EAGAIN) {
-        int rc = cf_translate_sys_error(errno);
-        conn_destroy(c, rc);
-        return rc;
-    }
-    done = r > 0 ? (size_t)r : 0;
-    if (done == len)
+    if (done == hlen + len)
         return 0;
+    int i = done < hlen ? 0 : 1;
+    done -= i ? hlen : 0;
+    b[i].base += done;
+    b[i].len -= done;
     c->flags |= F_WBUSY; /* conn_send queues the rest without trying again */
-    struct iovec rest = {(char *)bytes + done, len - done};
-    int rc = conn_send(c, &rest, 1, 0);
+    rc = conn_send(c, b + i, 2 - i, i ? 0 : 1u);
     if (rc == 0 && cf_tcp_write_queue_size(c->t) == 0)
         c->flags &= ~F_WBUSY;
     return rc;

@@ -7,8 +7,9 @@
  * server.
  *
  * Reading: while reading, the watcher wants CF__IO_IN; each readiness reads into the loop's
- * shared buffer (cf__io_loop.rbuf, 64 KiB) up to 32 times (until a short read) and hands the bytes
- * to the read callback, borrowed. No allocation per read.
+ * shared buffer (cf__io_loop.rbuf, 256 KiB), or into the memory that the reader's alloc
+ * callback names each time (cf_tcp_read_start_into), up to 32 times (until a short read) and
+ * hands the bytes to the read callback, borrowed. No allocation per read.
  *
  * Writing: a write request (`wreq`) holds the caller's iovecs (borrowed bytes). cf_tcp_write
  * first tries writev(2) at once when the queue is empty, so most writes never queue; what
@@ -18,6 +19,9 @@
  * not yet taken by the kernel and `turn` the bytes written at once during this loop turn;
  * when queued + turn reaches `high_water`, cf_tcp_write returns CF_TCP_FULL and arms the drain
  * callback, which runs once the queue is empty and the turn is over (see count_turn).
+ * cf_tcp_write_copyv copies the rest of a gathered write into one request. cf_tcp_try_write
+ * and cf_tcp_try_send_file only write at once (never behind queued bytes) and neither queue
+ * nor count: their caller handles the rest and its own backpressure.
  *
  * Invariants: the handle is ACTIVE while it reads, writes, connects, ends or listens; fd is
  * -1 before connect/listen and after close; `done` is non-empty only while `pend` is queued
@@ -42,6 +46,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/un.h>
 
 #include "calcifer/timer.h"
@@ -97,6 +102,7 @@ struct cf_tcp {
     const char *name; /* for stdio streams: "stdin", ... (static) */
 
     cf_tcp_read_cb read_cb;
+    cf_tcp_alloc_cb alloc_cb; /* NULL: read into the loop's buffer */
     void *read_data;
     cf_site read_site; /* where reading was started (read_start, read_p, read_all_p) */
 
@@ -571,41 +577,196 @@ int(cf_tcp_write)(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb, voi
     return tcp_write(t, bufs, nbufs, cb, data, cf_site_take());
 }
 
-int cf_tcp_write_copy(cf_tcp *t, const void *bytes, size_t len)
+static size_t bufs_bytes(const cf_buf *bufs, size_t nbufs)
 {
-    if (!t || (!bytes && len))
-        return CF_EINVAL;
-    int rc = write_check(t);
-    if (rc < 0)
-        return rc;
-    size_t off = 0;
-    int tried = 0;
-    if (cf_queue_empty(&t->wq) && (t->flags & T_CONNECTED)) {
-        tried = 1;
-        ssize_t r = len ? cf__sys_write(t->fd, bytes, len) : 0;
-        if (r < 0 && r != CF_EAGAIN) {
-            t->error = (int)r;
-            return (int)r;
-        }
-        if (r >= 0)
-            off = (size_t)r;
-        if (off == len)
-            return count_turn(t, len);
+    size_t s = 0;
+    for (size_t i = 0; i < nbufs; i++) {
+        s += bufs[i].len;
     }
-    wreq *w = cf__malloc(sizeof *w + (len - off));
+    return s;
+}
+
+/* Nothing queued and connected: a write may go to the kernel at once without reordering. */
+static int can_write_now(const cf_tcp *t)
+{
+    return cf_queue_empty(&t->wq) && (t->flags & T_CONNECTED);
+}
+
+/*
+ * One writev(2) of the caller's buffers (at most 64 of them: a try may stop short). `*done`
+ * gets the bytes taken (0 when the socket's buffer is full). Returns 0 or the error, which
+ * becomes the connection's.
+ */
+static int write_now(cf_tcp *t, const cf_buf *bufs, size_t nbufs, size_t *done)
+{
+    struct iovec iov[64];
+    size_t n = CF_MIN(nbufs, CF_ARRAY_LEN(iov));
+    size_t want = 0;
+    for (size_t i = 0; i < n; i++) {
+        iov[i].iov_base = bufs[i].base;
+        iov[i].iov_len = bufs[i].len;
+        want += bufs[i].len;
+    }
+    *done = 0;
+    if (!want)
+        return 0;
+    ssize_t r = cf__sys_writev(t->fd, iov, (int)n);
+    if (r == CF_EAGAIN)
+        return 0;
+    if (r < 0) {
+        t->error = (int)r;
+        return (int)r;
+    }
+    *done = (size_t)r;
+    return 0;
+}
+
+/* A request holding a copy of the buffers' bytes after the first `skip`. NULL on OOM. */
+static wreq *wreq_copy(const cf_buf *bufs, size_t nbufs, size_t skip, size_t len)
+{
+    wreq *w = cf__malloc(sizeof *w + len);
     if (!w)
-        return CF_ENOMEM;
-    memcpy(w + 1, (const char *)bytes + off, len - off);
+        return NULL;
+    char *p = (char *)(w + 1);
+    for (size_t i = 0; i < nbufs; i++) {
+        size_t l = bufs[i].len;
+        if (skip >= l) {
+            skip -= l;
+            continue;
+        }
+        memcpy(p, bufs[i].base + skip, l - skip);
+        p += l - skip;
+        skip = 0;
+    }
     w->cb = NULL;
     w->data = NULL;
     w->site = (cf_site){NULL, 0, NULL};
     w->iov = w->inl;
     w->inl[0].iov_base = w + 1;
-    w->inl[0].iov_len = len - off;
+    w->inl[0].iov_len = len;
     w->niov = 1;
     w->idx = 0;
     w->status = 0;
+    return w;
+}
+
+int cf_tcp_write_copyv(cf_tcp *t, const cf_buf *bufs, size_t nbufs)
+{
+    if (!t || (!bufs && nbufs) || nbufs > IOV_MAX)
+        return CF_EINVAL;
+    int rc = write_check(t);
+    if (rc < 0)
+        return rc;
+    size_t total = bufs_bytes(bufs, nbufs);
+    if (total == 0)
+        return (t->flags & T_NEED_DRAIN) ? CF_TCP_FULL : 0;
+    size_t done = 0;
+    int tried = can_write_now(t);
+    if (tried) {
+        rc = write_now(t, bufs, nbufs, &done);
+        if (rc < 0)
+            return rc;
+        if (done == total)
+            return count_turn(t, total);
+    }
+    wreq *w = wreq_copy(bufs, nbufs, done, total - done);
+    if (!w) {
+        if (done)
+            t->error = CF_ENOMEM; /* part of the bytes went out: the stream is broken */
+        return CF_ENOMEM;
+    }
     return submit(t, w, tried);
+}
+
+int cf_tcp_write_copy(cf_tcp *t, const void *bytes, size_t len)
+{
+    if (!bytes && len)
+        return CF_EINVAL;
+    cf_buf b = {(char *)bytes, len};
+    return cf_tcp_write_copyv(t, &b, 1);
+}
+
+int cf_tcp_try_write(cf_tcp *t, const cf_buf *bufs, size_t nbufs, size_t *written)
+{
+    if (written)
+        *written = 0;
+    if (!t || !written || (!bufs && nbufs) || nbufs > IOV_MAX)
+        return CF_EINVAL;
+    int rc = write_check(t);
+    if (rc < 0 || !can_write_now(t))
+        return rc;
+    return write_now(t, bufs, nbufs, written);
+}
+
+/* The head of a file send: MSG_MORE on TCP when file bytes follow, a plain writev otherwise. */
+static int send_head(cf_tcp *t, const cf_buf *head, size_t nhead, int more, size_t *done)
+{
+    if (!more || (t->flags & (T_UNIX | T_PIPE)))
+        return write_now(t, head, nhead, done);
+    struct iovec iov[64];
+    size_t n = CF_MIN(nhead, CF_ARRAY_LEN(iov));
+    for (size_t i = 0; i < n; i++) {
+        iov[i].iov_base = head[i].base;
+        iov[i].iov_len = head[i].len;
+    }
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = n};
+    ssize_t r;
+    do {
+        r = sendmsg(t->fd, &m, MSG_MORE | MSG_NOSIGNAL);
+    } while (r < 0 && errno == EINTR);
+    *done = r > 0 ? (size_t)r : 0;
+    if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        t->error = cf_translate_sys_error(errno);
+        return t->error;
+    }
+    return 0;
+}
+
+/* Errors of sendfile(2) that are the socket's, not the file's. */
+static int socket_error(int rc)
+{
+    return rc == CF_EPIPE || rc == CF_ECONNRESET || rc == CF_ENOTCONN || rc == CF_ETIMEDOUT;
+}
+
+int cf_tcp_try_send_file(cf_tcp *t, const cf_buf *head, size_t nhead, int fd, uint64_t offset,
+                         size_t len, size_t *written)
+{
+    if (written)
+        *written = 0;
+    if (!t || !written || (!head && nhead) || nhead > IOV_MAX || fd < 0 ||
+        offset > (uint64_t)INT64_MAX)
+        return CF_EINVAL;
+    int rc = write_check(t);
+    if (rc < 0 || !can_write_now(t))
+        return rc;
+    size_t hlen = bufs_bytes(head, nhead);
+    if (hlen) {
+        rc = send_head(t, head, nhead, len > 0, written);
+        if (rc < 0 || *written < hlen)
+            return rc;
+    }
+    if (len == 0)
+        return 0;
+    off_t o = (off_t)offset;
+    ssize_t r;
+    do {
+        r = sendfile(t->fd, fd, &o, len);
+    } while (r < 0 && errno == EINTR);
+    if (r >= 0) {
+        *written += (size_t)r;
+        return 0;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return 0;
+    rc = cf_translate_sys_error(errno);
+    if (socket_error(rc))
+        t->error = rc;
+    return rc;
+}
+
+int cf_tcp_error(const cf_tcp *t)
+{
+    return t ? t->error : CF_EINVAL;
 }
 
 void cf_tcp_on_drain(cf_tcp *t, cf_tcp_drain_cb cb, void *data)
@@ -658,7 +819,7 @@ static void read_report_error(cf_tcp *t, int status)
     t->flags &= ~T_READING;
     if (status == CF_EOF)
         t->flags |= T_EOF;
-    else
+    else if (status != CF_ENOBUFS) /* the reader had no memory: the stream is fine */
         t->error = status;
     update_io(t);
     cf_error fb;
@@ -667,33 +828,63 @@ static void read_report_error(cf_tcp *t, int status)
     peer_text(t, peer, sizeof peer);
     if (status == CF_EOF)
         e = cf__io_err_plain(&fb, t->read_site, status, "read %s: end of stream", peer);
+    else if (status == CF_ENOBUFS)
+        e = cf__io_err_plain(&fb, t->read_site, status,
+                             "read %s: the alloc callback gave no memory to read into", peer);
     else
         e = cf__io_err(&fb, t->read_site, status, "read %s", peer);
     t->read_cb(t, status, e, NULL, 0, t->read_data);
     cf__io_err_free(e, &fb);
 }
 
-/* Readable: read into the loop's buffer and hand the bytes over, up to 32 times (as libuv). */
+/*
+ * Ask the reader where the next read lands (cf_tcp_read_start_into). Returns 1 with `b` set,
+ * or 0 when reading is over: the reader stopped or closed inside `alloc`, or gave no memory
+ * (then reported as CF_ENOBUFS).
+ */
+static int reader_buf(cf_tcp *t, cf_buf *b)
+{
+    b->base = NULL;
+    b->len = 0;
+    t->alloc_cb(t, CF__IO_READ_BUF, b, t->read_data);
+    if (!(t->flags & T_READING) || t->fd < 0)
+        return 0;
+    if (!b->base || !b->len) {
+        read_report_error(t, CF_ENOBUFS);
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * Readable: read into the loop's buffer (or the reader's) and hand the bytes over, up to 32
+ * times (as libuv), until a read does not fill the buffer.
+ */
 static void on_readable(cf_tcp *t)
 {
     cf__io_loop *s = cf__loop_slot(t->h.loop, CF__SLOT_IO);
     for (int i = 0; i < 32; i++) {
-        ssize_t n = cf__sys_read(t->fd, s->rbuf, CF__IO_READ_BUF);
-        if (n == CF_EAGAIN)
+        cf_buf b = {s->rbuf, CF__IO_READ_BUF};
+        if (t->alloc_cb && !reader_buf(t, &b))
             return;
+        ssize_t n = cf__sys_read(t->fd, b.base, b.len);
+        if (n == CF_EAGAIN) {
+            if (t->alloc_cb) /* the reader may take its memory back */
+                t->read_cb(t, 0, NULL, b.base, 0, t->read_data);
+            return;
+        }
         if (n <= 0) {
             read_report_error(t, n == 0 ? CF_EOF : (int)n);
             return;
         }
-        t->read_cb(t, 0, NULL, s->rbuf, (size_t)n, t->read_data);
-        if (!(t->flags & T_READING) || (size_t)n < CF__IO_READ_BUF)
+        t->read_cb(t, 0, NULL, b.base, (size_t)n, t->read_data);
+        if (!(t->flags & T_READING) || (size_t)n < b.len)
             return;
     }
 }
 
-int(cf_tcp_read_start)(cf_tcp *t, cf_tcp_read_cb cb, void *data)
+static int read_start(cf_tcp *t, cf_tcp_alloc_cb alloc, cf_tcp_read_cb cb, void *data, cf_site site)
 {
-    cf_site site = cf_site_take();
     if (!t || !cb)
         return CF_EINVAL;
     if (cf__handle_is_closing(&t->h))
@@ -703,6 +894,7 @@ int(cf_tcp_read_start)(cf_tcp *t, cf_tcp_read_cb cb, void *data)
     if (t->flags & T_EOF)
         return CF_EOF;
     t->read_cb = cb;
+    t->alloc_cb = alloc;
     t->read_data = data;
     t->read_site = site;
     t->flags |= T_READING;
@@ -712,6 +904,19 @@ int(cf_tcp_read_start)(cf_tcp *t, cf_tcp_read_cb cb, void *data)
         update_io(t);
     }
     return rc;
+}
+
+int(cf_tcp_read_start)(cf_tcp *t, cf_tcp_read_cb cb, void *data)
+{
+    return read_start(t, NULL, cb, data, cf_site_take());
+}
+
+int(cf_tcp_read_start_into)(cf_tcp *t, cf_tcp_alloc_cb alloc, cf_tcp_read_cb cb, void *data)
+{
+    cf_site site = cf_site_take();
+    if (!alloc)
+        return CF_EINVAL;
+    return read_start(t, alloc, cb, data, site);
 }
 
 int cf_tcp_read_stop(cf_tcp *t)
@@ -1513,6 +1718,7 @@ static cf_promise *read_p(cf_tcp *t, int all, size_t max, cf_site site)
         cf__dbuf_init(&r->buf, max ? max : (size_t)64 << 20);
         t->reader = r;
         t->read_cb = reader_cb;
+        t->alloc_cb = NULL;
         t->read_data = NULL;
         t->read_site = site;
         t->flags |= T_READING;
