@@ -127,12 +127,48 @@ CF_EXTERN int cf_task_set_defaults(cf_loop *loop, const cf_task_opts *opts);
 CF_EXTERN int cf_task_return(cf_task *task, void *value, void (*dtor)(void *));
 
 /*
+ * Make the task's promise adopt `p` when the function returns 0 (≈ `return p` in an async
+ * function): it settles like `p`, with V8's timing: two microtask turns after `p` settles (a
+ * job calls p's then, whose reaction settles the task's promise), one turn more than
+ * `return cf_await(p, &v) ... cf_task_return(v)` (≈ `return await p`). Replaces any earlier
+ * cf_task_return*, and is dropped if the function returns a negative code. `p` being the
+ * task's own promise rejects it with CF_ECYCLE. Ownership: takes the caller's reference to
+ * `p`, on success and on failure (so `cf_task_return_promise(task, cf_x_p(...))` leaks
+ * nothing); a NULL `p` (a `_p` call out of memory) stands for a CF_ENOMEM rejection. A task
+ * of a group (no promise of its own) ends when the function returns, without waiting for `p`.
+ * Returns 0, CF_EINVAL (NULL task, or `p` of another loop) or CF_ENOMEM (`p` NULL and no
+ * memory for the rejection). Thread: the task itself.
+ */
+CF_EXTERN int cf_task_return_promise(cf_task *task, cf_promise *p);
+
+/*
+ * Make the task's promise adopt the thenable `t` when the function returns 0 (≈ `return
+ * thenable`): `t->then` is called in a microtask job of its own, as cf_promise_adopt_thenable.
+ * Replaces any earlier cf_task_return*. Ownership: `t` is borrowed until its `release` runs
+ * (after `then`, or when the task ends without using it). Returns 0, or CF_EINVAL (NULL task,
+ * NULL `t` or `t->then`; `t->release` has then run). Thread: the task itself.
+ */
+CF_EXTERN int cf_task_return_thenable(cf_task *task, cf_thenable *t);
+
+/*
  * Set the error the task's promise rejects with (≈ `throw err`); returns its code, so
  * `return cf_task_throw(task, CF_ERROR(CF_EPARSE, "bad row %d", n));` reads as a throw. A
  * NULL `err` stands for CF_ENOMEM (so a failed CF_ERROR is safe). Ownership: takes `err`.
  * If the function then returns 0 anyway, the error is dropped. Thread: the task itself.
  */
 CF_EXTERN int cf_task_throw(cf_task *task, cf_error *err);
+
+/*
+ * Set a value (not an error) the task's promise rejects with (≈ `throw 42`, `throw undefined`
+ * with NULL): the promise is rejected with cf_promise_reject_value when the function returns
+ * a negative code. Returns CF_EUNKNOWN (the code of such rejections), so
+ * `return cf_task_throw_value(task, v, dtor);` reads as a throw. Replaces an earlier
+ * cf_task_throw or cf_task_throw_value. Ownership: takes `value`; `dtor(value)` runs once
+ * (when the promise is freed, or when the value is replaced or dropped because the function
+ * returned 0); `dtor` may be NULL. Returns CF_EINVAL for a NULL task (`dtor(value)` has run).
+ * Thread: the task itself.
+ */
+CF_EXTERN int cf_task_throw_value(cf_task *task, void *value, void (*dtor)(void *));
 
 /* ---- await ---- */
 
@@ -178,6 +214,28 @@ CF_EXTERN int cf_await_null(void);
  * to keep it. Thread: loop only.
  */
 CF_EXTERN const cf_error *cf_await_error(void);
+
+/*
+ * The reason the current task's last await failed with, when it failed because the promise
+ * rejected (≈ the `e` of catch (e)): sets `*reason` (if `reason` is not NULL) to
+ * cf_promise_reason of the awaited promise and returns 1 when the reason is a cf_error, 0 when
+ * it is a value (cf_promise_reject_value; the await returned CF_EUNKNOWN). Returns CF_EINVAL
+ * when the last await did not fail with a rejection (it succeeded, or timed out, or was
+ * cancelled) and CF_ENOTASK outside a task. Ownership: borrowed, as cf_await_error's. A task
+ * that returns the await's code unchanged passes the value on: its promise is rejected with
+ * the same value. Thread: loop only.
+ */
+CF_EXTERN int cf_await_reason(void **reason);
+
+/*
+ * Await a thenable (≈ `await thenable`): `t->then` is called in a microtask job of its own
+ * (≈ V8's PromiseResolve of a non-native thenable), and the task resumes one turn after the
+ * thenable settles its resolver. Returns and lends as cf_await. Ownership: `t` as
+ * cf_promise_from_thenable (borrowed until its `release` runs). Errors: as cf_await; CF_EINVAL
+ * when `t` or `t->then` is NULL (the await fails with that rejection); CF_ENOTASK outside a task
+ * (`t->release` has run). Thread: loop only.
+ */
+CF_EXTERN int cf_await_thenable(cf_thenable *t, void **value);
 
 /* ---- sleep ---- */
 

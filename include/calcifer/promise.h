@@ -25,13 +25,22 @@
  * borrowed until they return. cf_loop_close frees every promise of the loop that is left
  * (pending ones included), running value destructors: release your references before it.
  *
+ * Rejection reasons: a promise is rejected with a cf_error (cf_promise_reject) or with any
+ * value (cf_promise_reject_value, ≈ `throw 42` / `reject(undefined)` in JS). cf_promise_reason
+ * lends the reason either way and cf_promise_reason_is_error says which it is; for a value,
+ * cf_promise_error lends a stand-in error of code CF_EUNKNOWN, so code that only knows errors
+ * (combinators, awaits, reports) still works.
+ *
  * Unhandled rejections: a promise rejected with no handler attached by the time the nextTick
  * and microtask queues are empty after the callback that rejected it is reported (≈ Node's
- * 'unhandledRejection'), in a batch with the others pending, before the next callback. By
- * default the report prints "calcifer: unhandled promise rejection: <message> (at file:line in
- * func)" on stderr and cf_run returns CF_EUNHANDLED (Node's default since v15); a hook set with
- * cf_on_unhandled_rejection replaces that. A handler attached after the report calls the
- * cf_on_rejection_handled hook (≈ 'rejectionHandled') after that callback's microtasks.
+ * 'unhandledRejection'), in a batch with the others pending, before the next callback. What a
+ * report does depends on the loop's mode (≈ node --unhandled-rejections=MODE, see
+ * cf_unhandled_mode; the default is throw, Node's default since v15): in throw mode it calls
+ * the cf_on_unhandled_rejection hook if one is set, else the cf_on_uncaught_exception hook,
+ * else prints "calcifer: unhandled promise rejection: <message> (at file:line in func)" on
+ * stderr and cf_run returns CF_EUNHANDLED. A handler attached after the report calls the
+ * cf_on_rejection_handled hook (≈ 'rejectionHandled') after that callback's microtasks, or,
+ * without that hook, prints a PromiseRejectionHandledWarning line on stderr.
  *
  * Everything here is loop-thread only.
  */
@@ -104,6 +113,32 @@ typedef void (*cf_promise_settle_cb)(cf_promise *settled, void *data);
 /* An unhandled-rejection / rejection-handled hook; `p` is borrowed until the hook returns. */
 typedef void (*cf_rejection_cb)(cf_promise *p, void *data);
 
+/*
+ * An uncaught-exception hook (≈ process.on('uncaughtException', (err, origin) => ...)).
+ * `err` is the exception: the error given to cf_throw_uncaught (then `p` is NULL, ≈ origin
+ * 'uncaughtException'), or the error of an unhandled rejection (then `p` is that promise, ≈
+ * origin 'unhandledRejection'; for a value reason `err` is the CF_EUNKNOWN stand-in and
+ * cf_promise_reason(p) gives the value). Both are borrowed until the hook returns.
+ */
+typedef void (*cf_uncaught_cb)(const cf_error *err, cf_promise *p, void *data);
+
+/*
+ * What an unhandled rejection does (≈ node --unhandled-rejections=MODE). "Warning" means a
+ * line "calcifer: UnhandledPromiseRejectionWarning (rejection id: N): <message> (at ...)" on
+ * stderr; "the uncaught path" means the cf_on_uncaught_exception hook, else the default report
+ * (stderr, and cf_run returns CF_EUNHANDLED). The unhandled-rejection hook is called in every
+ * mode when it is set.
+ */
+typedef enum cf_unhandled_mode {
+    CF_UNHANDLED_THROW = 0,                /* the hook; without it, the uncaught path (default) */
+    CF_UNHANDLED_STRICT = 1,               /* the uncaught path first; if a hook handled it, the
+                                              unhandled-rejection hook, else a warning */
+    CF_UNHANDLED_WARN = 2,                 /* the hook if set, and always a warning; run goes on */
+    CF_UNHANDLED_WARN_WITH_ERROR_CODE = 3, /* the hook; without it, a warning and exit code 1
+                                              (cf_unhandled_exit_code); run goes on */
+    CF_UNHANDLED_NONE = 4                  /* the hook if set, nothing else */
+} cf_unhandled_mode;
+
 /* ---- create ---- */
 
 /*
@@ -129,6 +164,14 @@ CF_EXTERN cf_promise *cf_promise_resolved(cf_loop *loop, void *value, void (*dto
  * reference. Returns NULL when memory is exhausted.
  */
 CF_EXTERN cf_promise *cf_promise_rejected(cf_loop *loop, cf_error *err);
+
+/*
+ * A promise already rejected with the value `value` (≈ Promise.reject(42)); see
+ * cf_promise_reject_value. Ownership: takes `value` on success and on failure (`dtor(value)`
+ * runs once, when the last reference goes, or before this returns NULL). The caller owns one
+ * reference. Returns NULL when memory is exhausted or `loop` is NULL.
+ */
+CF_EXTERN cf_promise *cf_promise_rejected_value(cf_loop *loop, void *value, void (*dtor)(void *));
 
 /*
  * ≈ Promise.resolve(p) for a promise: returns `p` itself with one more reference (no new
@@ -177,6 +220,20 @@ CF_EXTERN int cf_promise_reject(cf_promise *p, cf_error *err);
  * or already resolved.
  */
 CF_EXTERN int cf_promise_reject_with(cf_promise *p, cf_error *err, void (*dtor)(void *));
+
+/*
+ * Reject `p` with a reason that is any value, not a cf_error (≈ reject(42), reject('text'),
+ * reject(undefined), reject({...}), or `throw value` in a handler): NULL stands for undefined.
+ * Reactions see the value with cf_promise_reason (borrowed), and cf_promise_reason_is_error
+ * returns 0 for it; pass-through steps, adoption, cf_promise_follow and awaits carry the value
+ * on unchanged (borrowed from `p`). cf_promise_error lends a stand-in error (code CF_EUNKNOWN,
+ * "promise rejected with a value that is not an error") and cf_promise_code returns
+ * CF_EUNKNOWN, so such a rejection fails an await with CF_EUNKNOWN. Ownership: takes `value`
+ * on success and on failure; `dtor(value)` runs once, when the last reference goes (or, on
+ * failure, before this returns); `dtor` may be NULL. Returns 0, or CF_EINVAL when `p` is NULL
+ * or already resolved.
+ */
+CF_EXTERN int cf_promise_reject_value(cf_promise *p, void *value, void (*dtor)(void *));
 
 /*
  * Resolve `p` with the promise `other` (≈ resolve(otherPromise), or returning a promise from
@@ -309,8 +366,26 @@ CF_EXTERN enum cf_promise_state cf_promise_state(const cf_promise *p);
  */
 CF_EXTERN void *cf_promise_value(const cf_promise *p);
 
-/* The rejection error (borrowed while you hold a reference to `p`), or NULL when not rejected. */
+/*
+ * The rejection error (borrowed while you hold a reference to `p`), or NULL when not rejected.
+ * For a rejection with a value (cf_promise_reject_value): a static stand-in error of code
+ * CF_EUNKNOWN.
+ */
 CF_EXTERN const cf_error *cf_promise_error(const cf_promise *p);
+
+/*
+ * The rejection reason, whatever it is (≈ the `e` of catch (e)): the cf_error (as a pointer to
+ * it) when cf_promise_reason_is_error(p) is 1, the value given to cf_promise_reject_value
+ * when it is 0 (NULL for undefined). NULL when `p` is NULL or not rejected. Borrowed while you
+ * hold a reference to `p`.
+ */
+CF_EXTERN void *cf_promise_reason(const cf_promise *p);
+
+/*
+ * 1 when `p` was rejected with a cf_error, 0 when with a value (cf_promise_reject_value);
+ * CF_EINVAL when `p` is NULL or not rejected.
+ */
+CF_EXTERN int cf_promise_reason_is_error(const cf_promise *p);
 
 /* The rejection's code (a negative CF_E*), or 0 when `p` is pending or fulfilled. */
 CF_EXTERN int cf_promise_code(const cf_promise *p);
@@ -353,10 +428,12 @@ CF_EXTERN void cf_promise_release(cf_promise *p);
 /* ---- unhandled rejections (≈ process.on('unhandledRejection' / 'rejectionHandled')) ---- */
 
 /*
- * Replace the default report of unhandled rejections (stderr + cf_run returning
- * CF_EUNHANDLED) with `fn(p, data)`, called once per rejection, in rejection order, in a batch
- * once the nextTick and microtask queues are empty after the callback that rejected them;
- * ticks and microtasks queued by `fn` run after the batch. `fn` NULL restores the default.
+ * Set the unhandled-rejection hook (≈ process.on('unhandledRejection')): `fn(p, data)` is
+ * called once per rejection, in rejection order, in a batch once the nextTick and microtask
+ * queues are empty after the callback that rejected them; ticks and microtasks queued by `fn`
+ * run after the batch. In throw mode (the default) it replaces the default report (stderr +
+ * cf_run returning CF_EUNHANDLED); other modes: see cf_unhandled_mode. A second call replaces
+ * the hook; `fn` NULL removes it.
  * Ownership: `data` is borrowed until the hook is replaced or the loop is closed. Returns 0,
  * CF_EINVAL (NULL loop) or CF_ENOMEM.
  */
@@ -365,9 +442,58 @@ CF_EXTERN int cf_on_unhandled_rejection(cf_loop *loop, cf_rejection_cb fn, void 
 /*
  * Call `fn(p, data)` when a handler is attached to a promise already reported as unhandled
  * (≈ 'rejectionHandled'), after the microtasks of the callback that attached it. `fn` NULL
- * removes the hook. Returns 0, CF_EINVAL or CF_ENOMEM, as cf_on_unhandled_rejection.
+ * removes the hook; without a hook, a line "calcifer: PromiseRejectionHandledWarning: Promise
+ * rejection was handled asynchronously (rejection id: N)" goes to stderr, in every mode (as
+ * Node). Returns 0, CF_EINVAL or CF_ENOMEM, as cf_on_unhandled_rejection.
  */
 CF_EXTERN int cf_on_rejection_handled(cf_loop *loop, cf_rejection_cb fn, void *data);
+
+/*
+ * Set what unhandled rejections do on `loop` (≈ node --unhandled-rejections=MODE; see
+ * cf_unhandled_mode). A loop's mode starts as the environment variable
+ * CALCIFER_UNHANDLED_REJECTIONS names it (throw, strict, warn, warn-with-error-code, none; read
+ * when the loop's first promise, hook or mode is made; an unknown name prints a line on
+ * stderr and gives throw), else throw. Returns 0, CF_EINVAL (NULL loop, mode out of range) or
+ * CF_ENOMEM.
+ */
+CF_EXTERN int cf_loop_set_unhandled_rejections(cf_loop *loop, cf_unhandled_mode mode);
+
+/*
+ * The mode named `name` ("throw", "strict", "warn", "warn-with-error-code", "none"), for a
+ * program's own --unhandled-rejections flag. Returns the cf_unhandled_mode, or CF_EINVAL for
+ * NULL or an unknown name. Thread: any.
+ */
+CF_EXTERN int cf_unhandled_rejections_parse(const char *name);
+
+/*
+ * The exit code the unhandled rejections of `loop` ask for (≈ process.exitCode): 1 once a
+ * rejection was reported in warn-with-error-code mode without an unhandled-rejection hook,
+ * else 0 (the run itself goes on; a program returns this from main after cf_run). CF_EINVAL
+ * for a NULL loop.
+ */
+CF_EXTERN int cf_unhandled_exit_code(cf_loop *loop);
+
+/*
+ * Set the uncaught-exception hook (≈ process.on('uncaughtException')): it receives what
+ * cf_throw_uncaught throws from callbacks and microtasks, and, in throw and strict modes, the
+ * unhandled rejections the mode sends down the uncaught path. With it the run goes on. `fn`
+ * NULL removes it. Ownership: `data` is borrowed until the hook is removed or the loop is
+ * closed. Returns 0, CF_EINVAL (NULL loop), CF_EBUSY (a hook is already set: remove it first),
+ * or CF_ENOMEM.
+ */
+CF_EXTERN int cf_on_uncaught_exception(cf_loop *loop, cf_uncaught_cb fn, void *data);
+
+/*
+ * ≈ an exception escaping a callback or a microtask (a C callback "throws" by calling this as
+ * its last action, then returning). With an uncaught-exception hook, `fn(err, NULL, data)` runs
+ * now, inside this call (as Node calls the listener before the next callback or microtask),
+ * and the run goes on. Without one, "calcifer: uncaught exception: <message> (at ...)" goes to
+ * stderr and the run fails: it stops at the end of the current callback and cf_run returns
+ * the error's code (CF_EUNKNOWN if that is not negative). Ownership: takes `err`; NULL stands
+ * for a CF_ENOMEM error. Returns 0 (a hook handled it), the code the run fails with, or
+ * CF_EINVAL (NULL loop; `err` is freed).
+ */
+CF_EXTERN int cf_throw_uncaught(cf_loop *loop, cf_error *err);
 
 #ifdef __cplusplus
 }

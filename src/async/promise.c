@@ -40,6 +40,7 @@
 #include "async/promise.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/loop.h"
@@ -68,7 +69,8 @@ enum {
     F_HANDLED = 4,     /* a handler was attached at some point */
     F_WARNED = 8,      /* reported as unhandled */
     F_IN_HANDLER = 16, /* derived promise of a handler that is running */
-    F_PINNED = 32      /* the value cannot be taken (it lives inside library state) */
+    F_PINNED = 32,     /* the value cannot be taken (it lives inside library state) */
+    F_VALUE = 64       /* rejected with a value that is not a cf_error (the reason) */
 };
 
 /* What a resolved-but-pending promise's `value` holds until its adoption job is queued. */
@@ -78,6 +80,8 @@ struct cf_promise {
     union {
         cf__reaction *head;    /* first pending reaction */
         cf_promise *next_free; /* in the pool's free list */
+        uint64_t rejection_id; /* rejected without a handler: Node's rejection id (settled
+                                  promises never use `head` again) */
     } u;
     struct cf__async *as; /* NULL while in the free list */
     cf__reaction *tail;
@@ -119,14 +123,25 @@ typedef struct cf__async {
     plist handled_later; /* reported, then handled: 'rejectionHandled' pending */
     int hook_installed;  /* the drain hook is set */
     int closing;         /* cf_loop_close is freeing everything */
+    cf_unhandled_mode mode;
+    int exit_code;    /* 1 once warn-with-error-code reported a rejection */
+    uint64_t last_id; /* rejection ids handed out (≈ Node's lastPromiseId) */
     cf_rejection_cb on_unhandled;
     void *on_unhandled_data;
     cf_rejection_cb on_handled;
     void *on_handled_data;
+    cf_uncaught_cb on_uncaught;
+    void *on_uncaught_data;
     cf__async_res res; /* head of the tracked resources (circular) */
 } cf__async;
 
 const cf_error cf__promise_enomem = {CF_ENOMEM, "not enough memory", NULL, 0, NULL};
+
+/* What cf_promise_error lends for a rejection whose reason is a value, not a cf_error. */
+const cf_error cf__promise_value_reason = {
+    CF_EUNKNOWN, "promise rejected with a value that is not an error", NULL, 0, NULL};
+
+static cf_unhandled_mode mode_from_env(void);
 
 #define SLAB_FIRST 32
 #define SLAB_MAX   4096
@@ -299,6 +314,7 @@ static cf__async *async_get(cf_loop *loop)
     as->reactions.size = sizeof(cf__reaction);
     as->res.next = &as->res;
     as->res.prev = &as->res;
+    as->mode = mode_from_env();
     cf__loop_slot_set(loop, CF__SLOT_ASYNC, as, async_free);
     return as;
 }
@@ -420,6 +436,8 @@ static inline void reaction_free(cf__async *as, cf__reaction *r)
 static void settle(cf_promise *p, int state, void *value, void (*dtor)(void *), cf_promise *owner)
 {
     p->state = (uint8_t)state;
+    if (state != CF_PROMISE_REJECTED)
+        p->flags &= (uint8_t)~F_VALUE;
     p->flags |= F_RESOLVED;
     p->value = value;
     p->dtor = dtor;
@@ -430,6 +448,7 @@ static void settle(cf_promise *p, int state, void *value, void (*dtor)(void *), 
 
 static void settle_error(cf_promise *p, cf_error *err)
 {
+    p->flags &= (uint8_t)~F_VALUE;
     if (err)
         settle(p, CF_PROMISE_REJECTED, err, cf_error_free, NULL);
     else
@@ -441,6 +460,7 @@ static void follow(cf_promise *p, cf_promise *from)
 {
     cf_promise *owner = from->owner ? from->owner : from;
     owner->refs++;
+    p->flags = (uint8_t)((p->flags & ~F_VALUE) | (from->flags & F_VALUE));
     settle(p, from->state, from->value, NULL, owner);
 }
 
@@ -476,6 +496,7 @@ static void reaction_drop(cf__async *as, cf__reaction *r)
 static void track_unhandled(cf_promise *p)
 {
     cf__async *as = p->as;
+    p->u.rejection_id = ++as->last_id;
     if (plist_push(&as->unhandled, p) < 0)
         return; /* out of memory: the rejection goes unreported */
     install_hook(as);
@@ -815,6 +836,18 @@ cf_promise *cf_promise_rejected(cf_loop *loop, cf_error *err)
     return p;
 }
 
+cf_promise *cf_promise_rejected_value(cf_loop *loop, void *value, void (*dtor)(void *))
+{
+    cf_promise *p = cf_promise_new(loop);
+    if (!p) {
+        if (dtor)
+            dtor(value);
+        return NULL;
+    }
+    (void)cf_promise_reject_value(p, value, dtor);
+    return p;
+}
+
 cf_promise *cf_promise_resolve_p(cf_loop *loop, cf_promise *p)
 {
     if (p)
@@ -864,10 +897,23 @@ int cf_promise_reject_with(cf_promise *p, cf_error *err, void (*dtor)(void *))
             dtor(err);
         return CF_EINVAL;
     }
+    p->flags &= (uint8_t)~F_VALUE;
     if (err)
         settle(p, CF_PROMISE_REJECTED, err, dtor, NULL);
     else
         settle_error(p, NULL);
+    return 0;
+}
+
+int cf_promise_reject_value(cf_promise *p, void *value, void (*dtor)(void *))
+{
+    if (!p || (p->flags & F_RESOLVED)) {
+        if (dtor)
+            dtor(value);
+        return CF_EINVAL;
+    }
+    p->flags |= F_VALUE;
+    settle(p, CF_PROMISE_REJECTED, value, dtor, NULL);
     return 0;
 }
 
@@ -1050,7 +1096,21 @@ const cf_error *cf_promise_error(const cf_promise *p)
 {
     if (!p || p->state != CF_PROMISE_REJECTED)
         return NULL;
+    return (p->flags & F_VALUE) ? &cf__promise_value_reason : p->value;
+}
+
+void *cf_promise_reason(const cf_promise *p)
+{
+    if (!p || p->state != CF_PROMISE_REJECTED)
+        return NULL;
     return p->value;
+}
+
+int cf_promise_reason_is_error(const cf_promise *p)
+{
+    if (!p || p->state != CF_PROMISE_REJECTED)
+        return CF_EINVAL;
+    return (p->flags & F_VALUE) ? 0 : 1;
 }
 
 int cf_promise_code(const cf_promise *p)
@@ -1103,6 +1163,68 @@ static void report_default(cf__async *as, cf_promise *p)
     cf__loop_fail(as->loop, CF_EUNHANDLED);
 }
 
+/* ≈ Node's UnhandledPromiseRejectionWarning (modes strict, warn, warn-with-error-code). */
+static void report_warning(cf_promise *p)
+{
+    fprintf(stderr, "calcifer: UnhandledPromiseRejectionWarning (rejection id: %llu): ",
+            (unsigned long long)p->u.rejection_id);
+    cf_error_print(cf_promise_error(p), stderr);
+    fflush(stderr);
+}
+
+/* ≈ Node's PromiseRejectionHandledWarning, printed when no rejection-handled hook is set. */
+static void report_handled_warning(cf_promise *p)
+{
+    fprintf(stderr,
+            "calcifer: PromiseRejectionHandledWarning: Promise rejection was handled "
+            "asynchronously (rejection id: %llu)\n",
+            (unsigned long long)p->u.rejection_id);
+    fflush(stderr);
+}
+
+/* The uncaught-exception path of a rejection: the hook, else the default report. */
+static int reject_uncaught(cf__async *as, cf_promise *p)
+{
+    if (as->on_uncaught) {
+        as->on_uncaught(cf_promise_error(p), p, as->on_uncaught_data);
+        return 0;
+    }
+    report_default(as, p);
+    return 1;
+}
+
+/*
+ * One unhandled rejection, as Node's mode says (lib/internal/process/promises.js): throw
+ * (the 'unhandledRejection' hook, else the uncaught path), strict (the uncaught path first,
+ * then the hook or a warning), warn (the hook and a warning), warn-with-error-code (the
+ * hook, else a warning and exit code 1), none (the hook only). Returns 1 when the run failed.
+ */
+static int report_unhandled(cf__async *as, cf_promise *p)
+{
+    int hooked = as->on_unhandled != NULL;
+    switch (as->mode) {
+    case CF_UNHANDLED_STRICT:
+        if (reject_uncaught(as, p))
+            return 1;
+        break;
+    case CF_UNHANDLED_THROW:
+        if (!hooked)
+            return reject_uncaught(as, p);
+        break;
+    default:
+        break;
+    }
+    if (hooked)
+        as->on_unhandled(p, as->on_unhandled_data);
+    if (as->mode == CF_UNHANDLED_WARN ||
+        (!hooked && as->mode != CF_UNHANDLED_NONE && as->mode != CF_UNHANDLED_THROW)) {
+        report_warning(p);
+        if (as->mode == CF_UNHANDLED_WARN_WITH_ERROR_CODE)
+            as->exit_code = 1;
+    }
+    return 0;
+}
+
 /*
  * The drain hook (≈ Node's processPromiseRejections): 'rejectionHandled' reports first, then
  * the unhandled rejections pending when the batch starts, skipping those handled meanwhile.
@@ -1116,6 +1238,8 @@ static void on_drain(cf_loop *loop, void *arg)
         cf_promise *p = plist_shift(&as->handled_later);
         if (as->on_handled)
             as->on_handled(p, as->on_handled_data);
+        else
+            report_handled_warning(p);
         cf_promise_release(p);
     }
     size_t n = as->unhandled.len - as->unhandled.head;
@@ -1124,12 +1248,7 @@ static void on_drain(cf_loop *loop, void *arg)
         cf_promise *p = plist_shift(&as->unhandled);
         if (!(p->flags & F_HANDLED)) {
             p->flags |= F_WARNED;
-            if (as->on_unhandled) {
-                as->on_unhandled(p, as->on_unhandled_data);
-            } else {
-                report_default(as, p);
-                failed = 1; /* as Node, which exits: the rest waits for another run */
-            }
+            failed = report_unhandled(as, p); /* as Node, which exits: the rest waits */
         }
         cf_promise_release(p);
     }
@@ -1139,6 +1258,93 @@ static void on_drain(cf_loop *loop, void *arg)
     } else if (!failed && cf_queue_microtask(loop, noop_task, NULL) < 0) {
         cf__loop_fail(loop, CF_ENOMEM);
     }
+}
+
+/* ---- modes and uncaught exceptions ---- */
+
+static const char *const mode_names[] = {"throw", "strict", "warn", "warn-with-error-code", "none"};
+
+int cf_unhandled_rejections_parse(const char *name)
+{
+    if (!name)
+        return CF_EINVAL;
+    for (size_t i = 0; i < CF_ARRAY_LEN(mode_names); i++) {
+        if (strcmp(name, mode_names[i]) == 0)
+            return (int)i;
+    }
+    return CF_EINVAL;
+}
+
+/* The mode CALCIFER_UNHANDLED_REJECTIONS names (read when a loop's promise state is made). */
+static cf_unhandled_mode mode_from_env(void)
+{
+    const char *v = getenv("CALCIFER_UNHANDLED_REJECTIONS");
+    if (!v || !*v)
+        return CF_UNHANDLED_THROW;
+    int mode = cf_unhandled_rejections_parse(v);
+    if (mode < 0) {
+        fprintf(stderr,
+                "calcifer: CALCIFER_UNHANDLED_REJECTIONS='%s' is not a mode (throw, strict, "
+                "warn, warn-with-error-code, none): using throw\n",
+                v);
+        return CF_UNHANDLED_THROW;
+    }
+    return (cf_unhandled_mode)mode;
+}
+
+int cf_loop_set_unhandled_rejections(cf_loop *loop, cf_unhandled_mode mode)
+{
+    if (!loop || (int)mode < 0 || (int)mode > CF_UNHANDLED_NONE)
+        return CF_EINVAL;
+    cf__async *as = async_get(loop);
+    if (!as)
+        return CF_ENOMEM;
+    as->mode = mode;
+    return 0;
+}
+
+int cf_unhandled_exit_code(cf_loop *loop)
+{
+    if (!loop)
+        return CF_EINVAL;
+    cf__async *as = cf__loop_slot(loop, CF__SLOT_ASYNC);
+    return as ? as->exit_code : 0;
+}
+
+int cf_on_uncaught_exception(cf_loop *loop, cf_uncaught_cb fn, void *data)
+{
+    if (!loop)
+        return CF_EINVAL;
+    cf__async *as = async_get(loop);
+    if (!as)
+        return CF_ENOMEM;
+    if (fn && as->on_uncaught)
+        return CF_EBUSY;
+    as->on_uncaught = fn;
+    as->on_uncaught_data = fn ? data : NULL;
+    return 0;
+}
+
+int cf_throw_uncaught(cf_loop *loop, cf_error *err)
+{
+    if (!loop) {
+        cf_error_free(err);
+        return CF_EINVAL;
+    }
+    cf__async *as = async_get(loop);
+    const cf_error *e = err ? err : &cf__promise_enomem;
+    int rc = 0;
+    if (as && as->on_uncaught) {
+        as->on_uncaught(e, NULL, as->on_uncaught_data);
+    } else {
+        fputs("calcifer: uncaught exception: ", stderr);
+        cf_error_print(e, stderr);
+        fflush(stderr);
+        rc = e->code < 0 ? e->code : CF_EUNKNOWN;
+        cf__loop_fail(loop, rc);
+    }
+    cf_error_free(err);
+    return rc;
 }
 
 int cf_on_unhandled_rejection(cf_loop *loop, cf_rejection_cb fn, void *data)

@@ -82,6 +82,9 @@ void cf__promise_mark_handled(cf_promise *p);
 /* A statically allocated CF_ENOMEM error, used when an error cannot be allocated. */
 extern const cf_error cf__promise_enomem;
 
+/* The static stand-in error of a rejection whose reason is a value (cf_promise_error). */
+extern const cf_error cf__promise_value_reason;
+
 /*
  * A resource the promise layer frees at loop close if it is still alive (combinator state):
  * register it with cf__async_track, unregister with cf__async_untrack before freeing it.

@@ -162,6 +162,32 @@ int cf_task_cancelled(const cf_task *t)
     return t ? t->cancel_rc : 0;
 }
 
+/* Forget the task's result so far (a later return replaces an earlier one). */
+static void clear_return(cf_task *t)
+{
+    if (t->ret_dtor)
+        t->ret_dtor(t->ret_value);
+    t->ret_value = NULL;
+    t->ret_dtor = NULL;
+    cf_promise_release(t->ret_promise);
+    t->ret_promise = NULL;
+    if (t->ret_thenable && t->ret_thenable->release)
+        t->ret_thenable->release(t->ret_thenable);
+    t->ret_thenable = NULL;
+}
+
+/* Forget what the task threw so far (a later throw replaces an earlier one). */
+static void clear_thrown(cf_task *t)
+{
+    cf_error_free(t->thrown);
+    t->thrown = NULL;
+    if (t->thrown_is_value && t->thrown_value_dtor)
+        t->thrown_value_dtor(t->thrown_value);
+    t->thrown_value = NULL;
+    t->thrown_value_dtor = NULL;
+    t->thrown_is_value = 0;
+}
+
 int cf_task_return(cf_task *t, void *value, void (*dtor)(void *))
 {
     if (!t) {
@@ -169,10 +195,38 @@ int cf_task_return(cf_task *t, void *value, void (*dtor)(void *))
             dtor(value);
         return CF_EINVAL;
     }
-    if (t->ret_dtor)
-        t->ret_dtor(t->ret_value);
+    clear_return(t);
     t->ret_value = value;
     t->ret_dtor = dtor;
+    return 0;
+}
+
+int cf_task_return_promise(cf_task *t, cf_promise *p)
+{
+    if (!t || (p && cf_promise_loop(p) != t->loop)) {
+        cf_promise_release(p);
+        return CF_EINVAL;
+    }
+    if (!p) {
+        /* ≈ returning the NULL of a `_p` call that ran out of memory: a CF_ENOMEM rejection. */
+        p = cf_promise_rejected(t->loop, NULL);
+        if (!p)
+            return CF_ENOMEM;
+    }
+    clear_return(t);
+    t->ret_promise = p;
+    return 0;
+}
+
+int cf_task_return_thenable(cf_task *t, cf_thenable *th)
+{
+    if (!t || !th || !th->then) {
+        if (th && th->release)
+            th->release(th);
+        return CF_EINVAL;
+    }
+    clear_return(t);
+    t->ret_thenable = th;
     return 0;
 }
 
@@ -183,9 +237,23 @@ int cf_task_throw(cf_task *t, cf_error *err)
         cf_error_free(err);
         return CF_EINVAL;
     }
-    cf_error_free(t->thrown);
+    clear_thrown(t);
     t->thrown = err;
     return code < 0 ? code : CF_EINVAL;
+}
+
+int cf_task_throw_value(cf_task *t, void *value, void (*dtor)(void *))
+{
+    if (!t) {
+        if (dtor)
+            dtor(value);
+        return CF_EINVAL;
+    }
+    clear_thrown(t);
+    t->thrown_is_value = 1;
+    t->thrown_value = value;
+    t->thrown_value_dtor = dtor;
+    return CF_EUNKNOWN;
 }
 
 /* ---- suspension and wake-up ---- */
@@ -315,6 +383,45 @@ static inline void drop_held(cf_task *t)
     t->last_error = NULL;
 }
 
+/*
+ * The promise whose rejection the task passes on unchanged (≈ an exception that was not
+ * caught): the last await's, when it was rejected with a value and the task failed with that
+ * code without throwing anything else. NULL otherwise (then the error is copied, task_error).
+ */
+static cf_promise *rethrown_value(const cf_task *t, int rc)
+{
+    cf_promise *h = t->held;
+    if (!h || t->thrown || t->thrown_is_value || cf_promise_reason_is_error(h) != 0)
+        return NULL;
+    return t->last_error == cf_promise_error(h) && rc == cf_promise_code(h) ? h : NULL;
+}
+
+/* Settle the task's promise `r` with what the function returned or threw. */
+static void settle_result(cf_task *t, cf_promise *r, int rc, cf_error *err, cf_promise *rethrown)
+{
+    if (rc < 0) {
+        if (t->thrown_is_value) {
+            t->thrown_is_value = 0;
+            (void)cf_promise_reject_value(r, t->thrown_value, t->thrown_value_dtor);
+        } else if (rethrown) {
+            (void)cf_promise_follow(r, rethrown);
+        } else {
+            (void)cf_promise_reject(r, err);
+            return;
+        }
+        cf_error_free(err);
+    } else if (t->ret_promise) {
+        (void)cf_promise_adopt(r, t->ret_promise); /* ≈ return promise: two extra turns */
+    } else if (t->ret_thenable) {
+        cf_thenable *th = t->ret_thenable;
+        t->ret_thenable = NULL;
+        (void)cf_promise_adopt_thenable(r, th);
+    } else {
+        (void)cf_promise_resolve(r, t->ret_value, t->ret_dtor);
+        t->ret_dtor = NULL;
+    }
+}
+
 /* The function has returned: settle the promise, tell the group, free what the task held. */
 static void task_finish(cf_task *t)
 {
@@ -323,29 +430,27 @@ static void task_finish(cf_task *t)
     t->fiber = NULL;
     cf_abort_signal_unlisten(&t->sig_listener);
     int rc = t->rc < 0 ? t->rc : 0;
-    cf_error *err = rc < 0 ? task_error(t, rc) : NULL;
+    cf_promise *rethrown = rc < 0 ? cf_promise_retain(rethrown_value(t, rc)) : NULL;
+    cf_error *err = rc < 0 && !rethrown && !t->thrown_is_value ? task_error(t, rc) : NULL;
     drop_held(t);
-    cf_error_free(t->thrown);
-    t->thrown = NULL;
     if (t->group) {
+        const cf_error *gerr = err ? err : cf_promise_error(rethrown);
+        if (rc < 0 && !gerr)
+            gerr = t->thrown_is_value ? &cf__promise_value_reason : &cf__promise_enomem;
         cf_queue_remove(&t->glink);
-        cf__group_task_ended(t->group, t, rc, rc < 0 && !err ? &cf__promise_enomem : err);
+        cf__group_task_ended(t->group, t, rc, gerr);
         t->group = NULL;
     }
     if (t->result) {
-        if (rc < 0)
-            (void)cf_promise_reject(t->result, err);
-        else
-            (void)cf_promise_resolve(t->result, t->ret_value, t->ret_dtor);
+        settle_result(t, t->result, rc, err, rethrown);
         cf_promise_release(t->result);
         t->result = NULL;
     } else {
         cf_error_free(err);
-        if (t->ret_dtor)
-            t->ret_dtor(t->ret_value);
     }
-    t->ret_dtor = NULL;
-    t->ret_value = NULL;
+    cf_promise_release(rethrown);
+    clear_thrown(t);
+    clear_return(t);
     cf_abort_signal_release(t->signal);
     t->signal = NULL;
     task_unref(t);
@@ -708,6 +813,32 @@ const cf_error *cf_await_error(void)
 {
     cf_task *t = cf_task_current();
     return t ? t->last_error : NULL;
+}
+
+int cf_await_reason(void **reason)
+{
+    cf_task *t = cf_task_current();
+    if (!t)
+        return CF_ENOTASK;
+    cf_promise *h = t->held;
+    if (!h || !t->last_error || cf_promise_state(h) != CF_PROMISE_REJECTED ||
+        t->last_error != cf_promise_error(h))
+        return CF_EINVAL;
+    if (reason)
+        *reason = cf_promise_reason(h);
+    return cf_promise_reason_is_error(h);
+}
+
+int cf_await_thenable(cf_thenable *th, void **value)
+{
+    cf_task *t = current_task;
+    if (!t) {
+        if (th && th->release)
+            th->release(th);
+        return CF_ENOTASK;
+    }
+    /* ≈ V8's await: PromiseResolve(thenable) makes a promise whose job calls then. */
+    return cf_await(cf_promise_from_thenable(t->loop, th), value);
 }
 
 /* One microtask turn for `t` (cf_await_null). */

@@ -57,7 +57,12 @@ struct cf_task {
     cf_promise *result; /* the task's promise (one reference), or NULL */
     void *ret_value;
     void (*ret_dtor)(void *);
+    cf_promise *ret_promise;   /* cf_task_return_promise (one reference), or NULL */
+    cf_thenable *ret_thenable; /* cf_task_return_thenable (borrowed), or NULL */
     cf_error *thrown;
+    void *thrown_value; /* cf_task_throw_value, when thrown_is_value */
+    void (*thrown_value_dtor)(void *);
+    uint8_t thrown_is_value;
     cf_promise *held;             /* the promise of the last await (one reference) */
     cf_abort_signal *held_signal; /* the signal of the last cf_await_signal that fired */
     const cf_error *last_error;   /* of the last failed await (borrowed) */

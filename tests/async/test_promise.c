@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "calcifer/promise.h"
 #include "calcifer/timer.h"
 #include "util/alloc.h"
+#include "util/util.h"
 
 /* ---- event recording ---- */
 
@@ -1340,6 +1342,301 @@ static void test_promise_out_of_memory(void)
     ev_reset();
 }
 
+/* ---- rejections with any value, modes, uncaught exceptions ---- */
+
+static int freed_values;
+
+static void count_free(void *v)
+{
+    (void)v;
+    freed_values++;
+}
+
+/* Records "<label>:value=<n>" / "<label>:value=undefined" / "<label>:error=<message>". */
+static void h_reason(cf_promise *settled, cf_promise *next, void *data)
+{
+    (void)next;
+    char buf[128];
+    int is_error = cf_promise_reason_is_error(settled);
+    void *r = cf_promise_reason(settled);
+    if (is_error == 1)
+        snprintf(buf, sizeof buf, "%s:error=%s", (const char *)data, ((cf_error *)r)->message);
+    else if (!r)
+        snprintf(buf, sizeof buf, "%s:value=undefined", (const char *)data);
+    else
+        snprintf(buf, sizeof buf, "%s:value=%d", (const char *)data, *(int *)r);
+    ev(buf);
+}
+
+static void test_promise_reject_with_any_value(void)
+{
+    cf_loop *loop = loop_new();
+    static int answer = 42;
+    freed_values = 0;
+    cf_promise *a = cf_promise_new(loop);
+    ASSERT_OK(cf_promise_reject_value(a, &answer, count_free));
+    ASSERT_EQ(cf_promise_state(a), CF_PROMISE_REJECTED);
+    ASSERT_EQ(cf_promise_reason_is_error(a), 0);
+    ASSERT(cf_promise_reason(a) == &answer);
+    ASSERT_EQ(cf_promise_code(a), CF_EUNKNOWN); /* the stand-in error, for error-only code */
+    ASSERT(cf_promise_error(a) != NULL);
+    cf_promise *u = cf_promise_rejected_value(loop, NULL, NULL); /* ≈ Promise.reject(undefined) */
+    cf_promise *e = cf_promise_rejected(loop, CF_ERROR(CF_EIO, "io"));
+    ASSERT_EQ(cf_promise_reason_is_error(e), 1);
+    ASSERT(cf_promise_reason(e) == cf_promise_error(e));
+    /* Through a pass-through step (then without a rejection handler) the value is the same. */
+    cf_promise *a2 = cf_promise_then(a, h_log, NULL, (void *)"skipped");
+    cf_promise_release(cf_promise_catch(a2, h_reason, (void *)"a"));
+    cf_promise_release(cf_promise_catch(u, h_reason, (void *)"u"));
+    cf_promise_release(cf_promise_catch(e, h_reason, (void *)"e"));
+    /* Adoption and follow carry the value too. */
+    cf_promise *adopter = cf_promise_new(loop);
+    ASSERT_OK(cf_promise_adopt(adopter, a));
+    cf_promise_release(cf_promise_catch(adopter, h_reason, (void *)"adopt"));
+    cf_promise_release(adopter);
+    cf_promise_release(a2);
+    cf_promise_release(u);
+    cf_promise_release(e);
+    ASSERT_EQ(freed_values, 0);
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_EVENTS("u:value=undefined e:error=io a:value=42 adopt:value=42");
+    ASSERT_EQ(freed_values, 0); /* `a` is still ours */
+    cf_promise_release(a);
+    ASSERT_EQ(freed_values, 1); /* the destructor ran once, with the last reference */
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+static void test_promise_reject_value_bad_input(void)
+{
+    cf_loop *loop = loop_new();
+    freed_values = 0;
+    int v = 1;
+    ASSERT_EQ(cf_promise_reject_value(NULL, &v, count_free), CF_EINVAL);
+    ASSERT_EQ(freed_values, 1); /* taken on failure too */
+    cf_promise *p = cf_promise_resolved(loop, NULL, NULL);
+    ASSERT_EQ(cf_promise_reject_value(p, &v, count_free), CF_EINVAL); /* already settled */
+    ASSERT_EQ(freed_values, 2);
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_FULFILLED);
+    ASSERT_EQ(cf_promise_reason_is_error(p), CF_EINVAL); /* not rejected */
+    ASSERT(cf_promise_reason(p) == NULL);
+    ASSERT_EQ(cf_promise_reason_is_error(NULL), CF_EINVAL);
+    ASSERT(cf_promise_reason(NULL) == NULL);
+    cf_promise_release(p);
+    ASSERT(cf_promise_rejected_value(NULL, &v, count_free) == NULL);
+    ASSERT_EQ(freed_values, 3);
+    /* A second reject_value on a pending promise that was rejected: the first one counts. */
+    cf_promise *q = cf_promise_new(loop);
+    ASSERT_OK(cf_promise_reject_value(q, NULL, NULL));
+    ASSERT_EQ(cf_promise_reject(q, CF_ERROR(CF_EIO, "late")), CF_EINVAL);
+    ASSERT_EQ(cf_promise_reason_is_error(q), 0);
+    cf_promise_release(cf_promise_catch(q, h_nothing, NULL));
+    cf_promise_release(q);
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+static void test_promise_reject_value_freed_at_close(void)
+{
+    cf_loop *loop = loop_new();
+    freed_values = 0;
+    static int v = 5;
+    cf_promise *p = cf_promise_rejected_value(loop, &v, count_free);
+    cf_promise_release(cf_promise_catch(p, h_nothing, NULL)); /* handled */
+    (void)p;                                                  /* kept: cf_loop_close frees it */
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_OK(cf_loop_close(loop));
+    ASSERT_EQ(freed_values, 1);
+}
+
+/* Runs the loop with stderr captured (as run_capturing_stderr) and records the exit code. */
+static void reject_boom_and_handle_later_timer(void *data)
+{
+    ev("timer");
+    cf_promise_release(cf_promise_catch(data, h_show, (void *)"caught"));
+    cf_promise_release(data);
+}
+
+/* One program in one mode: reject, handle it in a timer 5 ms later; returns cf_run's code. */
+static int mode_program(cf_unhandled_mode mode, char *text, size_t len, int *exit_code)
+{
+    cf_loop *loop = loop_new();
+    ASSERT_OK(cf_loop_set_unhandled_rejections(loop, mode));
+    cf_promise *p = cf_promise_rejected(loop, cf_error_new(CF_EIO, "m.c", 3, "main", "boom"));
+    ASSERT_OK(cf_set_timeout(loop, 5, reject_boom_and_handle_later_timer, p, NULL));
+    ASSERT_OK(cf_set_timeout(loop, 10, m_log, (void *)"timer2", NULL));
+    int rc = run_capturing_stderr(loop, text, len);
+    *exit_code = cf_unhandled_exit_code(loop);
+    if (rc < 0) {
+        /* As a fresh process would not, a second run goes on: the timers handle `p`. */
+        char later[512];
+        ASSERT_OK(run_capturing_stderr(loop, later, sizeof later));
+        ASSERT(strstr(later, "PromiseRejectionHandledWarning") != NULL);
+    }
+    ASSERT_OK(cf_loop_close(loop));
+    return rc;
+}
+
+static void test_promise_unhandled_modes(void)
+{
+    char text[1024];
+    int code = -1;
+    /* throw: the run fails, nothing after it runs. */
+    ASSERT_EQ(mode_program(CF_UNHANDLED_THROW, text, sizeof text, &code), CF_EUNHANDLED);
+    ASSERT_STR_EQ(text, "calcifer: unhandled promise rejection: boom (at m.c:3 in main)\n");
+    ASSERT_EVENTS("timer caught!boom timer2"); /* only in the second run */
+    /* strict without an uncaught-exception hook: the same. */
+    ASSERT_EQ(mode_program(CF_UNHANDLED_STRICT, text, sizeof text, &code), CF_EUNHANDLED);
+    ASSERT_STR_EQ(text, "calcifer: unhandled promise rejection: boom (at m.c:3 in main)\n");
+    /* warn: a warning, the run goes on, and the late handler gives the handled warning. */
+    ASSERT_OK(mode_program(CF_UNHANDLED_WARN, text, sizeof text, &code));
+    ASSERT_STR_EQ(text, "calcifer: UnhandledPromiseRejectionWarning (rejection id: 1): boom (at "
+                        "m.c:3 in main)\ncalcifer: PromiseRejectionHandledWarning: Promise "
+                        "rejection was handled asynchronously (rejection id: 1)\n");
+    ASSERT_EVENTS("timer caught!boom timer2");
+    ASSERT_EQ(code, 0);
+    ASSERT_OK(mode_program(CF_UNHANDLED_WARN_WITH_ERROR_CODE, text, sizeof text, &code));
+    ASSERT(strstr(text, "UnhandledPromiseRejectionWarning (rejection id: 1): boom") != NULL);
+    ASSERT_EVENTS("timer caught!boom timer2");
+    ASSERT_EQ(code, 1);
+    /* none: only the handled-later warning (as Node). */
+    ASSERT_OK(mode_program(CF_UNHANDLED_NONE, text, sizeof text, &code));
+    ASSERT_STR_EQ(text, "calcifer: PromiseRejectionHandledWarning: Promise rejection was handled "
+                        "asynchronously (rejection id: 1)\n");
+    ASSERT_EVENTS("timer caught!boom timer2");
+    ASSERT_EQ(code, 0);
+}
+
+static void on_uncaught(const cf_error *err, cf_promise *p, void *data)
+{
+    char buf[160];
+    snprintf(buf, sizeof buf, "%s:%s(%s)", (const char *)data, err->message,
+             p ? "unhandledRejection" : "uncaughtException");
+    ev(buf);
+}
+
+static cf_loop *uncaught_loop;
+
+static void micro_throws(void *data)
+{
+    ev(data);
+    ASSERT_EQ(cf_throw_uncaught(uncaught_loop, CF_ERROR(CF_EIO, "from micro")), 0);
+}
+
+static void test_promise_uncaught_hook_modes(void)
+{
+    static const cf_unhandled_mode modes[] = {CF_UNHANDLED_THROW, CF_UNHANDLED_STRICT,
+                                              CF_UNHANDLED_WARN, CF_UNHANDLED_NONE};
+    static const char *const want[] = {
+        "micro u:from micro(uncaughtException) micro2 u:boom(unhandledRejection)",
+        "micro u:from micro(uncaughtException) micro2 u:boom(unhandledRejection) r:boom",
+        "micro u:from micro(uncaughtException) micro2 r:boom",
+        "micro u:from micro(uncaughtException) micro2 r:boom",
+    };
+    for (size_t i = 0; i < CF_ARRAY_LEN(modes); i++) {
+        cf_loop *loop = loop_new();
+        uncaught_loop = loop;
+        ASSERT_OK(cf_loop_set_unhandled_rejections(loop, modes[i]));
+        ASSERT_OK(cf_on_uncaught_exception(loop, on_uncaught, (void *)"u"));
+        if (i > 0)
+            ASSERT_OK(cf_on_unhandled_rejection(loop, on_unhandled, (void *)"r"));
+        cf_promise_release(cf_promise_rejected(loop, CF_ERROR(CF_EIO, "boom")));
+        ASSERT_OK(cf_queue_microtask(loop, micro_throws, (void *)"micro"));
+        ASSERT_OK(cf_queue_microtask(loop, m_log, (void *)"micro2"));
+        char text[512];
+        ASSERT_OK(run_capturing_stderr(loop, text, sizeof text));
+        ASSERT_STR_EQ(events, want[i]);
+        if (i == 2)
+            ASSERT(strstr(text, "UnhandledPromiseRejectionWarning") != NULL); /* warn: always */
+        else
+            ASSERT_STR_EQ(text, "");
+        ASSERT_OK(cf_loop_close(loop));
+    }
+}
+
+static void micro_throws_parse(void *data)
+{
+    ev(data);
+    cf_error *err = cf_error_new(CF_EPARSE, "x.c", 7, "cb", "bad row");
+    ASSERT_EQ(cf_throw_uncaught(uncaught_loop, err), CF_EPARSE); /* no hook: fails the run */
+}
+
+static void test_promise_uncaught_without_hook_fails_run(void)
+{
+    cf_loop *loop = loop_new();
+    uncaught_loop = loop;
+    ASSERT_OK(cf_queue_microtask(loop, m_log, (void *)"a"));
+    ASSERT_OK(cf_queue_microtask(loop, micro_throws_parse, (void *)"throws"));
+    ASSERT_OK(cf_queue_microtask(loop, m_log, (void *)"b"));
+    ASSERT_OK(cf_set_timeout(loop, 1, m_log, (void *)"timer", NULL));
+    char text[256];
+    ASSERT_EQ(run_capturing_stderr(loop, text, sizeof text), CF_EPARSE);
+    ASSERT_STR_EQ(text, "calcifer: uncaught exception: bad row (at x.c:7 in cb)\n");
+    ASSERT_EVENTS("a throws");               /* stopped at the end of the microtask that threw */
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT)); /* a later run goes on */
+    ASSERT_EVENTS("a throws b timer");
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+static void test_promise_modes_and_hooks_bad_input(void)
+{
+    cf_loop *loop = loop_new();
+    ASSERT_EQ(cf_loop_set_unhandled_rejections(NULL, CF_UNHANDLED_WARN), CF_EINVAL);
+    ASSERT_EQ(cf_loop_set_unhandled_rejections(loop, (cf_unhandled_mode)5), CF_EINVAL);
+    ASSERT_EQ(cf_loop_set_unhandled_rejections(loop, (cf_unhandled_mode)-1), CF_EINVAL);
+    ASSERT_EQ(cf_unhandled_rejections_parse(NULL), CF_EINVAL);
+    ASSERT_EQ(cf_unhandled_rejections_parse("loud"), CF_EINVAL);
+    ASSERT_EQ(cf_unhandled_rejections_parse("Throw"), CF_EINVAL);
+    ASSERT_EQ(cf_unhandled_rejections_parse("throw"), CF_UNHANDLED_THROW);
+    ASSERT_EQ(cf_unhandled_rejections_parse("strict"), CF_UNHANDLED_STRICT);
+    ASSERT_EQ(cf_unhandled_rejections_parse("warn"), CF_UNHANDLED_WARN);
+    ASSERT_EQ(cf_unhandled_rejections_parse("warn-with-error-code"),
+              CF_UNHANDLED_WARN_WITH_ERROR_CODE);
+    ASSERT_EQ(cf_unhandled_rejections_parse("none"), CF_UNHANDLED_NONE);
+    ASSERT_EQ(cf_unhandled_exit_code(NULL), CF_EINVAL);
+    ASSERT_EQ(cf_unhandled_exit_code(loop), 0);
+    ASSERT_EQ(cf_on_uncaught_exception(NULL, on_uncaught, NULL), CF_EINVAL);
+    ASSERT_OK(cf_on_uncaught_exception(loop, on_uncaught, (void *)"u"));
+    ASSERT_EQ(cf_on_uncaught_exception(loop, on_uncaught, (void *)"again"), CF_EBUSY); /* twice */
+    ASSERT_OK(cf_on_uncaught_exception(loop, NULL, NULL));                             /* removed */
+    ASSERT_OK(cf_on_uncaught_exception(loop, on_uncaught, (void *)"u2"));
+    ASSERT_EQ(cf_throw_uncaught(NULL, CF_ERROR(CF_EIO, "x")), CF_EINVAL); /* freed: no leak */
+    ASSERT_EQ(cf_throw_uncaught(loop, NULL), 0); /* NULL: a CF_ENOMEM error, to the hook */
+    ASSERT_EVENTS("u2:not enough memory(uncaughtException)");
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+static void test_promise_mode_from_environment(void)
+{
+    char text[512];
+    int code = 0;
+    ASSERT_OK(setenv("CALCIFER_UNHANDLED_REJECTIONS", "none", 1));
+    cf_loop *loop = loop_new(); /* the mode is read when the loop's promise state is made */
+    cf_promise_release(cf_promise_rejected(loop, CF_ERROR(CF_EIO, "quiet")));
+    ASSERT_OK(run_capturing_stderr(loop, text, sizeof text));
+    ASSERT_STR_EQ(text, "");
+    ASSERT_OK(cf_loop_close(loop));
+    ASSERT_OK(setenv("CALCIFER_UNHANDLED_REJECTIONS", "loud", 1));
+    loop = loop_new();
+    fflush(stderr);
+    int fds[2];
+    ASSERT_OK(pipe(fds));
+    int saved = dup(2);
+    ASSERT(dup2(fds[1], 2) >= 0);
+    cf_promise_release(cf_promise_rejected(loop, CF_ERROR(CF_EIO, "loud")));
+    fflush(stderr);
+    ASSERT(dup2(saved, 2) >= 0);
+    close(saved);
+    close(fds[1]);
+    ssize_t n = read(fds[0], text, sizeof text - 1);
+    close(fds[0]);
+    text[n > 0 ? n : 0] = '\0';
+    ASSERT(strstr(text, "CALCIFER_UNHANDLED_REJECTIONS='loud' is not a mode") != NULL);
+    ASSERT_EQ(run_capturing_stderr(loop, text, sizeof text), CF_EUNHANDLED); /* throw */
+    ASSERT_OK(cf_loop_close(loop));
+    ASSERT_OK(unsetenv("CALCIFER_UNHANDLED_REJECTIONS"));
+    (void)code;
+}
+
 int main(int argc, char **argv)
 {
     CF_TEST_BEGIN(argc, argv);
@@ -1384,5 +1681,13 @@ int main(int argc, char **argv)
     CF_TEST(test_promise_long_chain);
     CF_TEST(test_promise_two_loops);
     CF_TEST(test_promise_out_of_memory);
+    CF_TEST(test_promise_reject_with_any_value);
+    CF_TEST(test_promise_reject_value_bad_input);
+    CF_TEST(test_promise_reject_value_freed_at_close);
+    CF_TEST(test_promise_unhandled_modes);
+    CF_TEST(test_promise_uncaught_hook_modes);
+    CF_TEST(test_promise_uncaught_without_hook_fails_run);
+    CF_TEST(test_promise_modes_and_hooks_bad_input);
+    CF_TEST(test_promise_mode_from_environment);
     return CF_TEST_END();
 }

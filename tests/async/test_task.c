@@ -870,9 +870,233 @@ static void test_task_out_of_memory_fails_cleanly(void)
     oom_loop(1);
 }
 
+/* ---- returning promises and thenables, awaiting thenables, value reasons ---- */
+
+/* Five ticker steps t1..t5 (as ticker, longer). */
+static void ticker5(cf_loop *loop)
+{
+    static const char *const names[] = {"t1", "t2", "t3", "t4", "t5"};
+    cf_promise *p = cf_promise_resolved(loop, NULL, NULL);
+    for (size_t i = 0; i < CF_ARRAY_LEN(names); i++) {
+        cf_promise *next = cf_promise_then(p, log_handler, NULL, (void *)names[i]);
+        cf_promise_release(p);
+        p = next;
+    }
+    cf_promise_release(p);
+}
+
+/* A thenable that logs when its then is called and resolves at once with its label. */
+typedef struct sync_thenable {
+    cf_thenable base;
+    const char *label;
+    int reject;
+    int released;
+} sync_thenable;
+
+static cf_error *sync_then(cf_thenable *self, cf_promise *resolver)
+{
+    sync_thenable *t = (sync_thenable *)self;
+    log_add("then");
+    if (t->reject)
+        (void)cf_promise_reject_value(resolver, (void *)t->label, NULL);
+    else
+        (void)cf_promise_resolve(resolver, (void *)t->label, NULL);
+    return NULL;
+}
+
+static void sync_release(cf_thenable *self)
+{
+    ((sync_thenable *)self)->released++;
+}
+
+static void log_value(cf_promise *settled, cf_promise *next, void *data)
+{
+    (void)next;
+    char buf[96];
+    snprintf(buf, sizeof buf, "%s=%s", (const char *)data, (const char *)cf_promise_value(settled));
+    log_add(buf);
+}
+
+static int returns_promise(cf_task *task, void *arg)
+{
+    (void)arg;
+    return cf_task_return_promise(task, cf_promise_resolved(cf_task_loop(task), S("p"), NULL));
+}
+
+static int returns_thenable(cf_task *task, void *arg)
+{
+    return cf_task_return_thenable(task, arg);
+}
+
+static int returns_awaited(cf_task *task, void *arg)
+{
+    (void)arg;
+    void *v = NULL;
+    int rc = cf_await(cf_promise_resolved(cf_task_loop(task), S("a"), NULL), &v);
+    if (rc < 0)
+        return rc;
+    return cf_task_return(task, v, NULL);
+}
+
+static int returns_plain(cf_task *task, void *arg)
+{
+    (void)arg;
+    return cf_task_return(task, S("v"), NULL);
+}
+
+/* Node 20: see tests/conformance/node_rules/50-async-return-promise (without its timer). */
+static void test_task_return_promise_turns(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    sync_thenable th = {{sync_then, sync_release}, "t", 0, 0};
+    ticker5(loop);
+    /* Each then is attached right after its call, as `f().then(...)` does. */
+    static const char *const labels[] = {"value", "promise", "thenable", "awaited"};
+    cf_async_fn fns[] = {returns_plain, returns_promise, returns_thenable, returns_awaited};
+    for (size_t i = 0; i < CF_ARRAY_LEN(fns); i++) {
+        cf_promise *p = cf_async(loop, fns[i], &th);
+        cf_promise_release(cf_promise_then(p, log_value, NULL, (void *)labels[i]));
+        cf_promise_release(p);
+    }
+    run_and_close(loop);
+    ASSERT_STR_EQ(log_buf, "t1 value=v then t2 thenable=t awaited=a t3 promise=p t4 t5");
+    ASSERT_EQ(th.released, 1);
+}
+
+static int awaits_thenable(cf_task *task, void *arg)
+{
+    (void)task;
+    void *v = NULL;
+    int rc = cf_await_thenable(arg, &v);
+    char buf[96];
+    if (rc == 0) {
+        snprintf(buf, sizeof buf, "await=%s", (const char *)v);
+    } else {
+        void *reason = NULL;
+        int is_error = cf_await_reason(&reason);
+        snprintf(buf, sizeof buf, "threw=%s(%s)", is_error == 0 ? (const char *)reason : "?",
+                 is_error == 0 ? "value" : "error");
+    }
+    log_add(buf);
+    return 0;
+}
+
+static void test_task_await_thenable(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    sync_thenable ok = {{sync_then, sync_release}, "s", 0, 0};
+    sync_thenable bad = {{sync_then, sync_release}, "r", 1, 0};
+    ticker5(loop);
+    cf_promise_release(cf_async(loop, awaits_thenable, &ok));
+    cf_promise_release(cf_async(loop, awaits_thenable, &bad));
+    run_and_close(loop);
+    /* ≈ Node: the then job runs in turn 1, the await resumes in turn 2. */
+    ASSERT_STR_EQ(log_buf, "t1 then then t2 await=s threw=r(value) t3 t4 t5");
+    ASSERT_EQ(ok.released, 1);
+    ASSERT_EQ(bad.released, 1);
+}
+
+static int throws_value(cf_task *task, void *arg)
+{
+    return cf_task_throw_value(task, arg, NULL);
+}
+
+static int rethrows(cf_task *task, void *arg)
+{
+    (void)arg;
+    int rc = cf_await(cf_async(cf_task_loop(task), throws_value, S("deep")), NULL);
+    void *reason = NULL;
+    ASSERT_EQ(rc, CF_EUNKNOWN);
+    ASSERT_EQ(cf_await_reason(&reason), 0);
+    ASSERT_STR_EQ((const char *)reason, "deep");
+    return rc; /* passes the value on unchanged */
+}
+
+static void log_reason(cf_promise *settled, cf_promise *next, void *data)
+{
+    (void)next;
+    char buf[96];
+    int is_error = cf_promise_reason_is_error(settled);
+    snprintf(buf, sizeof buf, "%s:%s=%s", (const char *)data, is_error ? "error" : "value",
+             is_error ? cf_promise_error(settled)->message
+                      : (const char *)cf_promise_reason(settled));
+    log_add(buf);
+}
+
+static int throws_error_then_awaits_ok(cf_task *task, void *arg)
+{
+    (void)arg;
+    ASSERT_OK(cf_await_null());
+    ASSERT_EQ(cf_await_reason(NULL), CF_EINVAL); /* the last await did not fail */
+    return cf_task_throw(task, CF_ERROR(CF_EIO, "plain"));
+}
+
+static void test_task_throw_value_and_await_reason(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    cf_promise *a = cf_async(loop, throws_value, S("v"));
+    ASSERT_EQ(cf_promise_reason_is_error(a), 0); /* settled before cf_async returned */
+    cf_promise *b = cf_async(loop, rethrows, NULL);
+    cf_promise *c = cf_async(loop, throws_error_then_awaits_ok, NULL);
+    cf_promise_release(cf_promise_catch(a, log_reason, S("a")));
+    cf_promise_release(cf_promise_catch(b, log_reason, S("b")));
+    cf_promise_release(cf_promise_catch(c, log_reason, S("c")));
+    cf_promise_release(a);
+    cf_promise_release(b);
+    cf_promise_release(c);
+    run_and_close(loop);
+    ASSERT_STR_EQ(log_buf, "a:value=v b:value=deep c:error=plain"); /* as Node 20 */
+}
+
+static int bad_calls(cf_task *task, void *arg)
+{
+    cf_loop *other = arg;
+    count_free = 0;
+    cf_promise *foreign = cf_promise_resolved(other, NULL, NULL);
+    ASSERT_EQ(cf_task_return_promise(task, foreign), CF_EINVAL); /* another loop: released */
+    ASSERT_EQ(cf_task_return_thenable(task, NULL), CF_EINVAL);
+    sync_thenable no_then = {{NULL, sync_release}, "x", 0, 0};
+    ASSERT_EQ(cf_task_return_thenable(task, &no_then.base), CF_EINVAL);
+    ASSERT_EQ(no_then.released, 1);
+    ASSERT_EQ(cf_await_thenable(NULL, NULL), CF_EINVAL); /* rejected with CF_EINVAL */
+    ASSERT_EQ(cf_await_reason(NULL), 1);                 /* ... an error */
+    /* A later return replaces an earlier one; the promise given first is released. */
+    ASSERT_OK(cf_task_return_promise(task, cf_promise_resolved(cf_task_loop(task), S("x"), NULL)));
+    return cf_task_return_promise(task, NULL); /* NULL: a CF_ENOMEM rejection */
+}
+
+static void test_task_return_and_await_bad_input(void)
+{
+    cf_loop *loop = new_loop();
+    cf_loop *other = new_loop();
+    log_reset();
+    cf_promise *p = NULL;
+    ASSERT_EQ(cf_task_return_promise(NULL, cf_promise_resolved(loop, NULL, NULL)), CF_EINVAL);
+    sync_thenable th = {{sync_then, sync_release}, "t", 0, 0};
+    ASSERT_EQ(cf_task_return_thenable(NULL, &th.base), CF_EINVAL);
+    ASSERT_EQ(th.released, 1);
+    ASSERT_EQ(cf_await_thenable(&th.base, NULL), CF_ENOTASK);
+    ASSERT_EQ(th.released, 2);
+    ASSERT_EQ(cf_await_reason(NULL), CF_ENOTASK);
+    ASSERT_EQ(cf_task_throw_value(NULL, S("v"), NULL), CF_EINVAL);
+    p = cf_async(loop, bad_calls, other);
+    cf_promise_release(cf_promise_catch(p, log_reason, S("bad")));
+    cf_promise_release(p);
+    run_and_close(loop);
+    ASSERT_STR_EQ(log_buf, "bad:error=not enough memory");
+    ASSERT_OK(cf_loop_close(other));
+}
+
 int main(int argc, char **argv)
 {
     CF_TEST_BEGIN(argc, argv);
+    CF_TEST(test_task_return_promise_turns);
+    CF_TEST(test_task_await_thenable);
+    CF_TEST(test_task_throw_value_and_await_reason);
+    CF_TEST(test_task_return_and_await_bad_input);
     CF_TEST(test_task_runs_synchronously_until_first_await);
     CF_TEST(test_task_fulfils_with_returned_value);
     CF_TEST(test_task_failure_rejects_and_never_throws);
