@@ -29,6 +29,7 @@
  * Data structure: `targets`, the distinct URLs in order of first appearance, each with its
  * label once resolved; `next` is the index the next free worker takes.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,7 +399,8 @@ static cf_json *with_labels(const fanout *fo, const cf_json *record)
 static int to_stdout(void *ctx, const char *bytes, size_t len)
 {
     (void)ctx;
-    return fwrite(bytes, 1, len, stdout) == len ? 0 : CF_EIO;
+    errno = 0;
+    return fwrite(bytes, 1, len, stdout) == len ? 0 : ghibli_stdout_error();
 }
 
 static int write_rows(const fanout *fo, const cf_json *list, cf_csv_write_fn sink, void *ctx)
@@ -459,8 +461,8 @@ static int fanout_task(cf_task *task, void *arg)
     stage = GHIBLI_WRITE;
     if (!job->output) {
         rc = write_rows(fo, list, to_stdout, NULL);
-        if (rc == 0 && fflush(stdout) != 0)
-            rc = CF_EIO;
+        if (rc == 0)
+            rc = ghibli_flush_stdout();
         if (rc < 0) {
             thrown = CF_ERROR_SYS(rc, "write to standard output");
             goto catch_error;

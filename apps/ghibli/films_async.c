@@ -16,6 +16,7 @@
  * cf_await returns 0 or the rejection's code, so `catch_error` is a label that every failure jumps
  * to; `stage` says which step failed.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,8 @@
 static int to_stdout(void *ctx, const char *bytes, size_t len)
 {
     (void)ctx;
-    return fwrite(bytes, 1, len, stdout) == len ? 0 : CF_EIO;
+    errno = 0;
+    return fwrite(bytes, 1, len, stdout) == len ? 0 : ghibli_stdout_error();
 }
 
 /* The header row, then one row per record, through `sink`. */
@@ -73,8 +75,8 @@ static int films(cf_task *task, void *arg)
     stage = GHIBLI_WRITE;
     if (!job->output) {
         rc = write_rows(job, list, to_stdout, NULL);
-        if (rc == 0 && fflush(stdout) != 0)
-            rc = CF_EIO;
+        if (rc == 0)
+            rc = ghibli_flush_stdout();
         if (rc < 0) {
             thrown = CF_ERROR_SYS(rc, "write to standard output");
             goto catch_error;

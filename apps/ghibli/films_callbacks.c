@@ -11,6 +11,7 @@
  * An error anywhere ends the job with that error; a failed write or commit removes the
  * temporary file, so the previous output file stays as it was.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,8 @@ static cf_error *copy(const cf_error *error)
 static int to_stdout(void *ctx, const char *bytes, size_t len)
 {
     (void)ctx;
-    return fwrite(bytes, 1, len, stdout) == len ? 0 : CF_EIO;
+    errno = 0;
+    return fwrite(bytes, 1, len, stdout) == len ? 0 : ghibli_stdout_error();
 }
 
 /* The header row, then one row per record, through `sink`. */
@@ -98,8 +100,8 @@ static void on_list(int status, const cf_error *error, cf_json *list, void *data
     }
     if (!job->output) {
         int rc = write_rows(job, list, to_stdout, NULL);
-        if (rc == 0 && fflush(stdout) != 0)
-            rc = CF_EIO;
+        if (rc == 0)
+            rc = ghibli_flush_stdout();
         finish(f, GHIBLI_WRITE, rc, rc ? CF_ERROR_SYS(rc, "write to standard output") : NULL);
         return;
     }

@@ -11,6 +11,7 @@
  * is `return q`, cf_promise_reject(next, e) is `throw e`. The catch learns where the chain
  * failed from `stage`, which each step sets before it can fail.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,8 @@ typedef struct films {
 static int to_stdout(void *ctx, const char *bytes, size_t len)
 {
     (void)ctx;
-    return fwrite(bytes, 1, len, stdout) == len ? 0 : CF_EIO;
+    errno = 0;
+    return fwrite(bytes, 1, len, stdout) == len ? 0 : ghibli_stdout_error();
 }
 
 /* The header row, then one row per record, through `sink`. */
@@ -61,8 +63,8 @@ static void write_csv(cf_promise *fetched, cf_promise *next, void *data)
     f->stage = GHIBLI_WRITE;
     if (!job->output) {
         int rc = write_rows(job, list, to_stdout, NULL);
-        if (rc == 0 && fflush(stdout) != 0)
-            rc = CF_EIO;
+        if (rc == 0)
+            rc = ghibli_flush_stdout();
         if (rc != 0)
             cf_promise_reject(next, CF_ERROR_SYS(rc, "write to standard output"));
         return;

@@ -12,6 +12,8 @@
 #ifndef GHIBLI_H
 #define GHIBLI_H
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <calcifer.h>
@@ -76,6 +78,22 @@ static inline cf_error *ghibli_check_list(const ghibli_job *job, const cf_json *
         }
     }
     return NULL;
+}
+
+/*
+ * Standard output's failure as a code: the errno its last write left (CF_ENOSPC on a full
+ * disk, CF_EPIPE, CF_EBADF, ...), CF_EIO when it left none. Call with errno cleared first.
+ */
+static inline int ghibli_stdout_error(void)
+{
+    return errno ? cf_translate_sys_error(errno) : CF_EIO;
+}
+
+/* Flush standard output: 0, or the failure's code (ghibli_stdout_error). */
+static inline int ghibli_flush_stdout(void)
+{
+    errno = 0;
+    return fflush(stdout) == 0 ? 0 : ghibli_stdout_error();
 }
 
 /* Start the job in one style; each calls job->done(job) once, later, from the loop. */

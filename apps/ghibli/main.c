@@ -18,6 +18,7 @@
  * --offline starts the stand-in (offline.c) on 127.0.0.1 in this process and fetches from it
  * over HTTP; it is closed when the job is done, so the loop ends by itself.
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,7 +79,9 @@ static const char usage_text[] =
     "      --offline          fetch from the bundled API, started on 127.0.0.1 in-process\n"
     "  -s, --style STYLE      callbacks, promises or async (default async): same output\n"
     "  -w, --with LIST        look up the URLs in these fields, one row per record with\n"
-    "                         their titles or names joined by \"; \" (e.g. --with films)\n"
+    "                         their titles or names joined by \"; \" (e.g. --with films);\n"
+    "                         written in the async style only: not with --style\n"
+    "                         callbacks or promises\n"
     "  -j, --concurrency N    at most N lookups at once with --with (default 8)\n"
     "  -t, --timeout SECONDS  give up on a request after SECONDS (default 30; 0: never)\n"
     "  -m, --max-body SIZE    refuse a body larger than SIZE bytes (suffix k, M or G for\n"
@@ -102,8 +105,31 @@ static int use_color(void)
 }
 
 /*
+ * The length of the valid UTF-8 sequence at `p` (2 to 4 bytes: no overlong form, no
+ * surrogate, nothing past U+10FFFF), or 0 when the bytes there are not one.
+ */
+static size_t utf8_len(const unsigned char *p)
+{
+    unsigned c = p[0];
+    size_t n = c >= 0xc2 && c <= 0xdf   ? 2
+               : c >= 0xe0 && c <= 0xef ? 3
+               : c >= 0xf0 && c <= 0xf4 ? 4
+                                        : 0;
+    unsigned lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+    unsigned hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+    if (n && (p[1] < lo || p[1] > hi))
+        return 0;
+    for (size_t i = 2; i < n; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    }
+    return n;
+}
+
+/*
  * Write `s` to stderr safe for a terminal and on one line: control bytes (C0, DEL and the
- * UTF-8 C1 controls) become \r, \n, \t or \xNN, and the credentials of any URL in it
+ * UTF-8 C1 controls) become \r, \n, \t or \xNN, so do the bytes that are not part of valid
+ * UTF-8 (a raw 0x9b is the 8-bit CSI to some terminals), and the credentials of any URL in it
  * ("scheme://user:password@host") become "***". Messages carry text from the network and
  * from the command line; neither may move the cursor, retitle the window or leak a password.
  */
@@ -123,14 +149,17 @@ static void put_safe(const char *s)
                 continue;
             }
         }
-        if (c == '\r' || c == '\n' || c == '\t')
+        size_t n = c >= 0x80 ? utf8_len((const unsigned char *)p) : 1;
+        if (c == '\r' || c == '\n' || c == '\t') {
             fprintf(stderr, "\\%c", c == '\r' ? 'r' : c == '\n' ? 'n' : 't');
-        else if (c < 0x20 || c == 0x7f)
+        } else if (c < 0x20 || c == 0x7f || n == 0) {
             fprintf(stderr, "\\x%02x", c);
-        else if (c == 0xc2 && (unsigned char)p[1] >= 0x80 && (unsigned char)p[1] <= 0x9f)
+        } else if (c == 0xc2 && (unsigned char)p[1] <= 0x9f) {
             fprintf(stderr, "\\xc2\\x%02x", (unsigned char)*++p);
-        else
-            fputc(c, stderr);
+        } else {
+            fwrite(p, 1, n, stderr);
+            p += n - 1;
+        }
     }
 }
 
@@ -473,6 +502,30 @@ static int report(run *r)
     return exit_status(job);
 }
 
+/*
+ * Check, before anything is opened, that the output is a descriptor ghibli was given: the
+ * library writes /dev/fd/N, /dev/stdout and the like through the descriptor N open at the
+ * time of the write, and one that is closed now would by then be one of the loop's own.
+ * Returns EXIT_OK, or EXIT_OUTPUT after saying what is wrong.
+ */
+static int check_output(const char *output)
+{
+    static const char *const std_names[] = {"standard input", "standard output", "standard error"};
+    int fd = output ? cf_fs_descriptor_path(output) : STDOUT_FILENO;
+    if (fd < 0 || fcntl(fd, F_GETFD) >= 0)
+        return EXIT_OK;
+    char message[600];
+    if (!output)
+        snprintf(message, sizeof message, "standard output is closed (give -o FILE)");
+    else if (fd <= STDERR_FILENO)
+        snprintf(message, sizeof message, "-o %.400s: %s is closed (descriptor %d)", output,
+                 std_names[fd], fd);
+    else
+        snprintf(message, sizeof message, "-o %.400s: bad file descriptor (not open)", output);
+    say(message);
+    return EXIT_OUTPUT;
+}
+
 static int cmd_fetch(const struct resource *res, int argc, char **argv)
 {
     options o = {.concurrency = 8, .timeout_s = 30, .max_body = (size_t)64 << 20};
@@ -510,9 +563,11 @@ static int cmd_fetch(const struct resource *res, int argc, char **argv)
     }
     if (status == 0)
         status = check_columns(job, job->ncolumns - job->nwith_added);
+    job->output = o.output && strcmp(o.output, "-") != 0 ? o.output : NULL;
+    if (status == 0)
+        status = check_output(job->output);
     if (status != 0)
         goto out;
-    job->output = o.output && strcmp(o.output, "-") != 0 ? o.output : NULL;
     job->concurrency = o.concurrency;
     job->progress = isatty(STDERR_FILENO);
     job->color = use_color();

@@ -7,9 +7,11 @@
  * runs with CF_ECANCELED.
  *
  * Callback convention as in calcifer/fs.h: `int status` and `const cf_error *err` (NULL on
- * success), borrowed until the callback returns. The message gives Node's words, the names
+ * success), borrowed until the callback returns. The message gives Node's words with Node's
+ * code names (ENOTFOUND, EAI_AGAIN for CF_EDNSAGAIN, EAI_FAIL, EAI_SERVICE, ...), the names
  * looked up and what the code means: "getaddrinfo ENOTFOUND example.invalid: host name not
- * found", "getaddrinfo EAI_SERVICE localhost, service x: service not available for socket type".
+ * found", "getaddrinfo EAI_AGAIN example.com: temporary failure in name resolution",
+ * "getaddrinfo EAI_SERVICE localhost, service x: service not available for socket type".
  *
  * Every EAI_* code has its own CF code (cf_dns_translate_error): an unknown host name is
  * CF_ENOTFOUND, an unknown service name CF_EAI_SERVICE, never the same code.

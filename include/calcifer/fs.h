@@ -193,9 +193,12 @@ CF_EXTERN cf_promise *cf_fs_read_file_p(cf_loop *loop, const char *path);
  * link; a read-only file is refused (CF_EACCES) as Node refuses it; a file in a folder that
  * takes no new name is written in place, not atomically, as Node would; devices, FIFOs and
  * /dev/stdout-like names of this process's descriptors are written through, without a
- * temporary file (a FIFO's open waits on the pool for a reader, as Node's does).
- * Errors: CF_ENOSPC, CF_EACCES, CF_ENOENT, CF_ENOTDIR, CF_EISDIR, CF_ELOOP, CF_EIO, or another
- * -errno; CF_EINVAL. Ownership: `path` copied; `bytes` borrowed until the callback runs.
+ * temporary file (a FIFO's open waits on the pool for a reader, as Node's does); such a name
+ * means the descriptor N at the time of the write (cf_fs_descriptor_path), and one that is
+ * not open fails with CF_EBADF. A folder, or a name ending in '/', fails with CF_EISDIR, as
+ * Node's open does ("open 'out': illegal operation on a directory").
+ * Errors: CF_ENOSPC, CF_EACCES, CF_ENOENT, CF_ENOTDIR, CF_EISDIR, CF_EBADF, CF_ELOOP, CF_EIO,
+ * or another -errno; CF_EINVAL. Ownership: `path` copied; `bytes` borrowed until the callback runs.
  * Thread: loop only.
  */
 CF_EXTERN int cf_fs_write_file(cf_loop *loop, const char *path, const void *bytes, size_t len,
@@ -359,6 +362,21 @@ CF_EXTERN cf_promise *cf_fs_writer_commit_p(cf_fs_writer *w);
  * be NULL) runs with 0 once done; the writer is freed after it. Returns 0 or CF_ECLOSED.
  */
 CF_EXTERN int cf_fs_writer_abort(cf_fs_writer *w, cf_fs_writer_cb cb, void *data);
+
+/*
+ * N when `path` names this process's descriptor N: /dev/fd/N, /proc/self/fd/N,
+ * /proc/<this pid>/fd/N, /dev/stdin, /dev/stdout, /dev/stderr, or a symbolic link (chain)
+ * to one of these, whether or not N is open now. cf_fs_write_file (CF_FS_ATOMIC) and
+ * cf_fs_writer write such a name through a duplicate of the descriptor N open at the time of
+ * the write, so a program that takes output names from its user checks with this function,
+ * before it opens anything, that N is one it owns (fcntl(N, F_GETFD) succeeds): descriptors
+ * the program or the library opened since, such as the loop's own, must not receive output.
+ * Errors: CF_ENOENT (`path` names no descriptor), CF_EINVAL (NULL or empty), CF_ELOOP,
+ * CF_ENAMETOOLONG. Blocks on lstat(2) and readlink(2) of the names on the way: call it at
+ * startup rather than from a loop callback. Ownership: `path` borrowed for the call.
+ * Thread: any.
+ */
+CF_EXTERN int cf_fs_descriptor_path(const char *path);
 
 /* ---- temporary files and signals ---- */
 

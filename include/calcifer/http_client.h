@@ -14,14 +14,18 @@
  * status fails with CF_EHTTP.
  *
  * Errors are distinct: CF_EURL (bad URL), CF_ENOTFOUND (the host name does not resolve),
- * CF_ECONNREFUSED / CF_EHOSTUNREACH / CF_ENETUNREACH (connect failed), CF_ETIMEDOUT,
- * CF_ETLS (the message says why), CF_EREDIRECTS (too many redirects), CF_ETOOBIG (the body
- * passed max_body), CF_ECONNRESET (reset, closed mid-body, or closed with no reply: the
- * message says which), CF_EBADRESP (a reply that is not HTTP, headers over 100 KiB, or
- * garbage), CF_EHTTP (non-2xx, when asked), CF_ECANCELED (cancelled or aborted), CF_ENOMEM.
+ * CF_ECONNREFUSED / CF_EHOSTUNREACH / CF_ENETUNREACH (connect failed), CF_ETIMEDOUT
+ * ("connection timed out" while connecting, "timed out after 1 s waiting for the response"
+ * once connected), CF_ETLS (the message says why), CF_EREDIRECTS ("too many redirects (more
+ * than 20)"), CF_ETOOBIG (the body passed max_body), CF_ECONNRESET (reset, closed mid-body,
+ * or closed with no reply: the message says which), CF_EBADRESP (a reply that is not HTTP,
+ * headers over curl's limits of 300 KiB in all or 100 KiB for one line, or garbage),
+ * CF_EHTTP (non-2xx, when asked), CF_ECANCELED (cancelled or aborted), CF_ENOMEM.
  * Every error message is one line and starts with the method and the URL: "GET
- * http://127.0.0.1:1/films: connection refused"; control characters in it are escaped (\r,
- * \xNN) and a URL's credentials are shown as "***@".
+ * http://127.0.0.1:1/films: connection refused"; control characters and bytes that are not
+ * valid UTF-8 in it are escaped (\r, \xNN) and a URL's credentials are shown as "***@". A
+ * detail in parentheses is curl's, and only ever that of the final attempt: curl's words
+ * about an attempt it retried (a reused connection found closed) are dropped.
  *
  * No libcurl type appears here. Everything is loop-thread only.
  */

@@ -97,11 +97,13 @@ struct cf_http_req {
     /* outcome */
     int fail_code;       /* set before curl finishes: too big, user error, cancelled */
     int headers_done;    /* the blank line ending the current header block arrived */
-    int header_overflow; /* curl refused the header block as too large */
+    int header_overflow; /* curl refused the header block as too large: HEADERS_* */
     int over_limit;      /* the body passed max_body */
     CURLcode result;
-    char errbuf[CURL_ERROR_SIZE];
-    cf_queue done_link; /* in client->done once finished */
+    char errbuf[CURL_ERROR_SIZE]; /* curl's detail, emptied when an attempt is retried */
+    long max_redirects;           /* as set: its words for CURLE_TOO_MANY_REDIRECTS */
+    uint64_t timeout_ms;          /* the whole transfer's limit, 0: none */
+    cf_queue done_link;           /* in client->done once finished */
     cf_abort_signal *signal;
     cf_abort_listener abort_listener;
     cf_site site; /* where the user started the request: errors name it */
@@ -496,6 +498,11 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userp)
         len--;
     int rc = 0;
     if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
+        /*
+         * A new response: whatever curl wrote in the error buffer before it belongs to an
+         * attempt that was retried (a reused connection found dead), not to the outcome.
+         */
+        req->errbuf[0] = '\0';
         req->headers_done = 0;
         rc = response_status_line(req->res, buf, len);
     } else if (len) {
@@ -508,6 +515,20 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userp)
         return 0;
     }
     return n;
+}
+
+/*
+ * A new connection for this transfer. curl keeps the first error of a transfer in the error
+ * buffer and never overwrites it, so a failure of an attempt that curl then retries (a reused
+ * connection that the server had closed) would be shown as the detail of the final outcome,
+ * whatever that is: it is dropped when the retry connects.
+ */
+static int sockopt_cb(void *userp, curl_socket_t fd, curlsocktype purpose)
+{
+    (void)fd, (void)purpose;
+    cf_http_req *req = userp;
+    req->errbuf[0] = '\0';
+    return CURL_SOCKOPT_OK;
 }
 
 /* Upload from a file: positional reads, so a retried request can rewind. */
@@ -533,26 +554,52 @@ static int seek_cb(void *userp, curl_off_t offset, int origin)
 /* ---- errors ---- */
 
 /*
+ * The length of the valid UTF-8 sequence that starts at s[i] (2 to 4 bytes: no overlong
+ * form, no surrogate, nothing past U+10FFFF), or 0 when the bytes there are not one.
+ */
+static size_t utf8_len(const unsigned char *s, size_t i, size_t len)
+{
+    unsigned c = s[i];
+    size_t n = c >= 0xc2 && c <= 0xdf   ? 2
+               : c >= 0xe0 && c <= 0xef ? 3
+               : c >= 0xf0 && c <= 0xf4 ? 4
+                                        : 0;
+    if (!n || n > len - i)
+        return 0;
+    unsigned lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+    unsigned hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+    if (s[i + 1] < lo || s[i + 1] > hi)
+        return 0;
+    for (size_t k = 2; k < n; k++) {
+        if (s[i + k] < 0x80 || s[i + k] > 0xbf)
+            return 0;
+    }
+    return n;
+}
+
+/*
  * Messages carry text that came from the network or from the user (the URL, the reason
- * phrase, curl's detail). They are made safe to print on one terminal line: C0 controls, DEL
- * and the UTF-8 forms of the C1 controls (U+0080..U+009F, which some terminals obey as
- * escapes) become \r, \n, \t or \xNN; every other byte is kept, so UTF-8 stays readable.
+ * phrase, curl's detail). They are made safe to print on one terminal line: C0 controls, DEL,
+ * the UTF-8 forms of the C1 controls (U+0080..U+009F, which some terminals obey as escapes)
+ * and every byte that is not part of valid UTF-8 (a raw 0x9b is the 8-bit CSI) become \r,
+ * \n, \t or \xNN; valid UTF-8 is kept, so text in any language stays readable.
  */
 static int add_safe(cf_dbuf *out, const char *s, size_t len)
 {
+    const unsigned char *u = (const unsigned char *)s;
     int rc = 0;
     for (size_t i = 0; i < len && !rc; i++) {
-        unsigned char c = (unsigned char)s[i];
-        int c1 = c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
-                 (unsigned char)s[i + 1] <= 0x9f;
+        unsigned char c = u[i];
+        size_t n = c >= 0x80 ? utf8_len(u, i, len) : 1;
         if (c == '\r' || c == '\n' || c == '\t') {
             rc = cf__dbuf_printf(out, "\\%c", c == '\r' ? 'r' : c == '\n' ? 'n' : 't');
-        } else if (c < 0x20 || c == 0x7f) {
+        } else if (c < 0x20 || c == 0x7f || n == 0) {
             rc = cf__dbuf_printf(out, "\\x%02x", c);
-        } else if (c1) {
-            rc = cf__dbuf_printf(out, "\\xc2\\x%02x", (unsigned char)s[++i]);
+        } else if (c == 0xc2 && u[i + 1] <= 0x9f) {
+            rc = cf__dbuf_printf(out, "\\xc2\\x%02x", u[++i]);
         } else {
-            rc = cf__dbuf_addc(out, (char)c);
+            rc = cf__dbuf_add(out, s + i, n);
+            i += n - 1;
         }
     }
     return rc;
@@ -615,18 +662,45 @@ static int map_unsupported(const cf_http_req *req)
     return strstr(req->errbuf, "HTTP/0.9") ? CF_EBADRESP : CF_EURL;
 }
 
+/* Which of curl's two header limits a response passed (header_overflow). */
+enum { HEADERS_FIT, HEADERS_LINE_TOO_LONG, HEADERS_TOO_LARGE };
+
+/* curl's limit on one header line (CURL_MAX_HTTP_HEADER) and on a response's headers. */
+#define HEADER_LINE_MAX_KIB 100
+#define HEADERS_MAX_KIB     300
+
 /*
- * curl's "out of memory" while the header block is still arriving is its header size limit
- * (CURL_MAX_HTTP_HEADER, 100 KiB; curl 7.x reports it as CURLE_OUT_OF_MEMORY with no
- * detail): the response is then refused as unusable, not as a memory failure of ours.
+ * curl's "out of memory" (CURLE_TOO_LARGE from curl 8.6) while the header block is still
+ * arriving is its limit on one header line (CURL_MAX_HTTP_HEADER, 100 KiB), or, with the
+ * detail "Too large response headers", its limit on all the headers of a response (300 KiB,
+ * MAX_HTTP_RESP_HEADER_SIZE): the response is then refused as unusable, not as a memory
+ * failure of ours.
  */
 static int map_out_of_memory(cf_http_req *req)
 {
     if (!req->headers_done) {
-        req->header_overflow = 1;
+        req->header_overflow = strstr(req->errbuf, "Too large response headers")
+                                   ? HEADERS_TOO_LARGE
+                                   : HEADERS_LINE_TOO_LONG;
         return CF_EBADRESP;
     }
     return CF_ENOMEM;
+}
+
+/*
+ * A receive failure: the system's error, or curl's limit on the size of all the headers of
+ * a response, which curl reports as a receive error ("Too large response headers: 308099 >
+ * 307200"); that is the server's doing, not a reset.
+ */
+static int map_recv_error(cf_http_req *req)
+{
+    if (!req->headers_done && strstr(req->errbuf, "Too large response headers")) {
+        req->header_overflow = HEADERS_TOO_LARGE;
+        return CF_EBADRESP;
+    }
+    long os = 0;
+    curl_easy_getinfo(req->easy, CURLINFO_OS_ERRNO, &os);
+    return os > 0 ? cf_translate_sys_error((int)os) : CF_ECONNRESET;
 }
 
 static int map_tls(CURLcode rc)
@@ -669,8 +743,9 @@ static int map_curl_code(cf_http_req *req)
         return CF_ETIMEDOUT;
     case CURLE_TOO_MANY_REDIRECTS:
         return CF_EREDIRECTS;
-    case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
+        return map_recv_error(req);
+    case CURLE_SEND_ERROR:
         curl_easy_getinfo(req->easy, CURLINFO_OS_ERRNO, &os);
         return os > 0 ? cf_translate_sys_error((int)os) : CF_ECONNRESET;
     case CURLE_PARTIAL_FILE:
@@ -701,22 +776,66 @@ static void size_text(char *buf, size_t len, size_t n)
         snprintf(buf, len, "%zu bytes", n);
 }
 
+/* A time limit in words: "1 s", "0.5 s", "30 s". */
+static void seconds_text(char *buf, size_t len, uint64_t ms)
+{
+    snprintf(buf, len, "%g s", (double)ms / 1000.0);
+}
+
+/*
+ * A timeout in words: one that struck once the request was sent (curl had connected) waited
+ * for the response or for the rest of it, not for the connection. NULL: still connecting,
+ * which the code's own words ("connection timed out") and curl's detail say.
+ */
+static const char *timeout_words(const cf_http_req *req, char *buf, size_t len)
+{
+    curl_off_t sent_us = 0;
+    curl_easy_getinfo(req->easy, CURLINFO_PRETRANSFER_TIME_T, &sent_us);
+    if (sent_us <= 0 || !req->timeout_ms)
+        return NULL;
+    char limit[32];
+    seconds_text(limit, sizeof limit, req->timeout_ms);
+    int body_started = req->res->body.len || req->streamed;
+    snprintf(buf, len, "timed out after %s %s", limit,
+             body_started ? "receiving the response body" : "waiting for the response");
+    return buf;
+}
+
 /*
  * What happened, in words, when the code alone would mislead: a clean close is not a reset,
- * and a header over curl's limit is not a memory failure. NULL: the code's own words.
+ * a header over curl's limits is not a memory failure, a timeout after connecting is not a
+ * connection timeout. NULL: the code's own words. *detail says whether curl's detail may
+ * follow in parentheses: not where these words already say all of it.
  */
-static const char *what_happened(const cf_http_req *req, int code)
+static const char *what_happened(const cf_http_req *req, int code, char *buf, size_t len,
+                                 int *detail)
 {
+    *detail = !req->fail_code && req->result != CURLE_GOT_NOTHING;
     if (req->fail_code)
         return NULL;
     if (req->result == CURLE_GOT_NOTHING)
         return "server closed the connection without replying";
     if (req->result == CURLE_PARTIAL_FILE)
         return "connection closed before the whole body arrived";
-    if (code == CF_EBADRESP && req->header_overflow)
-        return "response headers too large (more than 100 KiB)";
+    if (code == CF_EBADRESP && req->header_overflow) {
+        *detail = 0;
+        snprintf(buf, len, "%s (more than %d KiB)",
+                 req->header_overflow == HEADERS_TOO_LARGE ? "response headers too large"
+                                                           : "a response header line too long",
+                 req->header_overflow == HEADERS_TOO_LARGE ? HEADERS_MAX_KIB : HEADER_LINE_MAX_KIB);
+        return buf;
+    }
     if (code == CF_EBADRESP && req->result == CURLE_UNSUPPORTED_PROTOCOL)
         return "the reply is not HTTP";
+    if (code == CF_EREDIRECTS) {
+        *detail = 0;
+        snprintf(buf, len, "too many redirects (more than %ld)", req->max_redirects);
+        return buf;
+    }
+    if (code == CF_ETIMEDOUT && timeout_words(req, buf, len)) {
+        *detail = 0;
+        return buf;
+    }
     return NULL;
 }
 
@@ -743,14 +862,16 @@ static cf_error *make_error(cf_http_req *req, int code)
     if (req->signal && cf_abort_signal_aborted(req->signal) && cf_abort_signal_reason(req->signal))
         return CF_ERROR_AT(req->site, code, "%s %s: %s", m, u,
                            cf_abort_signal_reason(req->signal)->message);
-    const char *what = what_happened(req, code);
+    char words[160];
+    int detail = 0;
+    const char *what = what_happened(req, code, words, sizeof words, &detail);
     if (!what)
         what = cf_strerror(code);
-    if (req->fail_code || !req->errbuf[0] || req->result == CURLE_GOT_NOTHING)
+    if (!detail || !req->errbuf[0])
         return CF_ERROR_AT(req->site, code, "%s %s: %s", m, u, what);
-    char *detail = safe_copy(req->errbuf);
-    cf_error *e = CF_ERROR_AT(req->site, code, "%s %s: %s (%s)", m, u, what, detail ? detail : "");
-    cf__free(detail);
+    char *text = safe_copy(req->errbuf);
+    cf_error *e = CF_ERROR_AT(req->site, code, "%s %s: %s (%s)", m, u, what, text ? text : "");
+    cf__free(text);
     return e;
 }
 
@@ -1017,7 +1138,10 @@ static void set_transfer_options(cf_http_req *req, const cf_http_options *o)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
+    req->errbuf[0] = '\0';
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
+    curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
+    curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, req);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, USER_AGENT);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -1026,11 +1150,13 @@ static void set_transfer_options(cf_http_req *req, const cf_http_options *o)
         curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     if (!(flags & CF_HTTP_NO_FOLLOW)) {
         long max = o && o->max_redirects > 0 ? o->max_redirects : DEFAULT_MAX_REDIRECTS;
+        req->max_redirects = max;
         curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
         curl_easy_setopt(e, CURLOPT_MAXREDIRS, max);
     }
     uint64_t ct = o && o->connect_timeout_ms ? o->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)ct);
+    req->timeout_ms = o ? o->timeout_ms : 0;
     if (o && o->timeout_ms)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION,

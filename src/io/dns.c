@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <netdb.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/pool.h"
@@ -100,9 +101,30 @@ int cf_dns_translate_error(int eai)
     }
 }
 
+#ifdef CF_TESTING
+/*
+ * Fault seam of test builds: while set, lookups answer this EAI_* code without asking the
+ * resolver, so that answers no test machine gives on demand (EAI_AGAIN) can be checked.
+ */
+void cf__dns_fault_set(int eai);
+static _Atomic int fault_eai;
+
+void cf__dns_fault_set(int eai)
+{
+    atomic_store(&fault_eai, eai);
+}
+#endif
+
 static void work_fn(cf__work *w)
 {
     cf_dns_req *r = CF_CONTAINER_OF(w, cf_dns_req, work);
+#ifdef CF_TESTING
+    r->eai = atomic_load(&fault_eai);
+    if (r->eai) {
+        r->sys_errno = 0;
+        return;
+    }
+#endif
     if (r->is_name) {
         r->eai =
             getnameinfo((struct sockaddr *)&r->addr, r->addrlen, r->name_host, sizeof r->name_host,
@@ -146,13 +168,23 @@ static int status_of(const cf_dns_req *r)
 }
 
 /*
+ * The name Node gives a code in its messages: EAI_AGAIN for the temporary failure (whose
+ * library code, CF_EDNSAGAIN, is named after the concept), else the code's own name
+ * (ENOTFOUND, EAI_FAIL, EAI_SERVICE, ...).
+ */
+static const char *node_name(int status)
+{
+    return status == CF_EDNSAGAIN ? "EAI_AGAIN" : cf_err_name(status);
+}
+
+/*
  * Node's words, then the inputs and what the code means: "getaddrinfo ENOTFOUND
  * example.invalid: host name not found", "getaddrinfo EAI_SERVICE localhost, service x:
  * service not available for socket type", "getnameinfo EAI_FAMILY ?: ...".
  */
 static const cf_error *make_error(const cf_dns_req *r, int status, cf_error *fb)
 {
-    const char *name = cf_err_name(status);
+    const char *name = node_name(status);
     if (r->is_name) {
         char where[128];
         cf__io_addr_text((const struct sockaddr *)&r->addr, r->addrlen, where, sizeof where);
@@ -303,8 +335,13 @@ cf_promise *(cf_dns_getaddrinfo_p)(cf_loop *loop, const char *host, const char *
         return NULL;
     int rc =
         addrinfo_start(loop, host, service, hints, NULL, NULL, cf_promise_retain(p), NULL, site);
-    return cf__io_p_started(p, site, rc, "getaddrinfo %s, service %s", host ? host : "(null)",
-                            service ? service : "(null)");
+    if (!host && !service)
+        return cf__io_p_started(p, site, rc, "getaddrinfo: no host and no service given");
+    if (!service)
+        return cf__io_p_started(p, site, rc, "getaddrinfo %s", host);
+    if (!host)
+        return cf__io_p_started(p, site, rc, "getaddrinfo service %s", service);
+    return cf__io_p_started(p, site, rc, "getaddrinfo %s, service %s", host, service);
 }
 
 /* The promise form's completion: the promise takes the addrinfo list (freeaddrinfo). */

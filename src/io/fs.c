@@ -394,6 +394,28 @@ static int follow_links(cf__fs_out *o, struct stat *st, int *exists, int *own_fd
     return CF_ELOOP;
 }
 
+int cf_fs_descriptor_path(const char *path)
+{
+    if (!path || !*path)
+        return CF_EINVAL;
+    char cur[PATH_MAX];
+    if ((size_t)snprintf(cur, sizeof cur, "%s", path) >= sizeof cur)
+        return CF_ENAMETOOLONG;
+    for (int hops = 0; hops <= MAX_LINKS; hops++) {
+        /* By name first: the link of a descriptor that is not open does not exist. */
+        int n = own_fd_link(cur);
+        if (n >= 0)
+            return n;
+        struct stat st;
+        if (lstat(cur, &st) < 0 || !S_ISLNK(st.st_mode) || on_procfs(cur))
+            return CF_ENOENT;
+        int rc = next_link(cur, sizeof cur);
+        if (rc < 0)
+            return rc;
+    }
+    return CF_ELOOP;
+}
+
 /* Give the new file the replaced one's owner and group (as far as allowed) and mode. */
 static void keep_owner_and_mode(int fd, const struct stat *st)
 {
@@ -487,11 +509,29 @@ static int out_replace(cf__fs_out *o, const struct stat *st)
     return 0;
 }
 
+/*
+ * A name ending in '/' names a folder, which a file cannot replace: Node's opening with O_CREAT
+ * fails with EISDIR there, whatever is at the name, or with the error of the path leading
+ * to it (ENOENT, ENOTDIR). The kernel's own answer to that open is taken; it creates
+ * nothing, since no file can have a name ending in '/'.
+ */
+static int out_trailing_slash(const char *path)
+{
+    int fd = cf__sys_open(path, O_WRONLY | O_CREAT | O_NOCTTY, 0666);
+    if (fd < 0)
+        return fd;
+    close(fd);
+    return CF_EISDIR;
+}
+
 int cf__fs_out_open(cf__fs_out *o, const char *path)
 {
     o->step = "open";
     if ((size_t)snprintf(o->target, sizeof o->target, "%s", path) >= sizeof o->target)
         return CF_ENAMETOOLONG;
+    size_t len = strlen(path);
+    if (len && path[len - 1] == '/')
+        return out_trailing_slash(path);
     struct stat st;
     int exists = 0;
     int own_fd = -1;
@@ -499,6 +539,9 @@ int cf__fs_out_open(cf__fs_out *o, const char *path)
     int rc = follow_links(o, &st, &exists, &own_fd, &kernel);
     if (rc < 0)
         return rc;
+    /* /dev/fd/N of a descriptor that is not open: not a file to create (Node: EBADF). */
+    if (!exists && own_fd_link(o->target) >= 0)
+        return CF_EBADF;
     if (own_fd >= 0) {
         /* The same open file as the descriptor: its offset and flags (O_APPEND), as `>&N`. */
         int fd = fcntl(own_fd, F_DUPFD_CLOEXEC, 0);
@@ -508,8 +551,10 @@ int cf__fs_out_open(cf__fs_out *o, const char *path)
         o->through = 1;
         return 0;
     }
-    if (!exists || S_ISDIR(st.st_mode))
-        return out_temp(o, NULL); /* a folder: the rename fails with CF_EISDIR */
+    if (S_ISDIR(st.st_mode) && exists)
+        return CF_EISDIR; /* Node's open of a folder for writing: "illegal operation on a ..." */
+    if (!exists)
+        return out_temp(o, NULL);
     if (S_ISREG(st.st_mode) && !kernel)
         return out_replace(o, &st);
     return out_through(o, &st);

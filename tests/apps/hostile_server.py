@@ -15,6 +15,16 @@ connection; every connection ends after one answer). Routes (the path's first pa
   /people/<n>/<size> n people, each naming film URLs /films/<i>/<size> (fan-out)
   /films/<i>/<size> a film object of about <size> bytes (many short strings)
   /json             a JSON array of one film
+  /loop/<n>         a 302 to /loop/<n+1>, without "Connection: close", then closes: a
+                    redirect loop whose every reused connection is found dead
+  /lazyloop/<n>     a 302 to /lazyloop/<n+1>, without "Connection: close"; the connection
+                    stays open until the next request on it, which is answered with a reset:
+                    every reuse fails, every retry on a new connection gets the next 302
+  /manyheaders      a 200 with 10 MB of headers in lines of 1000 bytes
+  /c1               a 500 whose reason phrase holds a raw 8-bit CSI (0x9b), the UTF-8
+                    form of one, invalid UTF-8 and valid non-ASCII text
+  /slow             accepts, reads the request and answers nothing for 30 s
+  /stall            a 200 promising 100 bytes, sends 10 and then nothing for 30 s
 """
 import json
 import socket
@@ -85,6 +95,36 @@ def answer(conn, path):
         send_all(conn, json_reply(json.dumps(rows).encode()))
     elif kind == "films" and len(parts) == 3:
         send_all(conn, json_reply(film(int(parts[1]), int(parts[2]))))
+    elif kind == "loop":
+        n = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+        send_all(conn, b"HTTP/1.1 302 Found\r\nLocation: /loop/%d\r\nContent-Length: 0\r\n\r\n" % (n + 1))
+    elif kind == "lazyloop":
+        n = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+        send_all(conn, b"HTTP/1.1 302 Found\r\nLocation: /lazyloop/%d\r\nContent-Length: 0\r\n\r\n" % (n + 1))
+        conn.settimeout(30)
+        try:
+            conn.recv(65536)
+        except OSError:
+            pass
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    elif kind == "manyheaders":
+        line = b"X-Many: " + b"a" * 990 + b"\r\n"
+        send_all(conn, b"HTTP/1.1 200 OK\r\n" + line * 10240 + b"Content-Length: 2\r\n\r\n[]")
+    elif kind == "c1":
+        send_all(conn, b"HTTP/1.1 500 Bad \x9b31m raw C1 \xc2\x9b \xff\xc3 caf\xc3\xa9\r\nContent-Length: 2\r\n\r\n{}")
+    elif kind == "stall":
+        send_all(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n[         ")
+        conn.settimeout(30)
+        try:
+            conn.recv(1)
+        except OSError:
+            pass
+    elif kind == "slow":
+        conn.settimeout(30)
+        try:
+            conn.recv(1)
+        except OSError:
+            pass
     elif kind == "json":
         send_all(conn, json_reply(b'[{"title": "Castle in the Sky", "release_date": "1986"}]'))
     else:

@@ -327,7 +327,7 @@ static void test_ghibli_fetch_errors(void)
         /* An empty label: the resolver fails at once, with or without a network. */
         {"http://a..invalid/films", 4, "host name not found", NULL},
         {refused, 5, "connection refused", NULL},
-        {"/hang/films", 6, "connection timed out", "0.5"},
+        {"/hang/films", 6, "timed out after 0.5 s waiting for the response\n", "0.5"},
         {"/status/404/films", 7, "HTTP 404 Not Found\n", NULL},
         {"/status/500/films", 7, "HTTP 500", NULL},
         {"/notjson/films", 8, "JSON: ", NULL},
@@ -355,7 +355,7 @@ static void test_ghibli_output_errors(void)
     } cases[] = {
         {"file/films.csv", "ghibli: open 'file/films.csv': not a directory\n"},
         {"missing/films.csv", "ghibli: open 'missing/films.csv': no such file or directory\n"},
-        {"folder", "ghibli: rename 'folder': illegal operation on a directory\n"}};
+        {"folder", "ghibli: open 'folder': illegal operation on a directory\n"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         for (size_t s = 0; s < 3; s++) {
             outcome o;

@@ -81,7 +81,11 @@ static void test_ghibli_errors_limits(void)
     int port = start_hostile(&srv);
     const char *header[] = {"films", "--url", at(port, "/bigheader"), NULL};
     expect_failure(header, 5,
-                   msg(port, "/bigheader", "response headers too large (more than 100 KiB)"));
+                   msg(port, "/bigheader", "a response header line too long (more than 100 KiB)"));
+    /* Many lines: curl's limit on all the headers, which it reports as a receive error. */
+    const char *many[] = {"films", "--url", at(port, "/manyheaders"), NULL};
+    expect_failure(many, 5,
+                   msg(port, "/manyheaders", "response headers too large (more than 300 KiB)"));
     /* The default limit, 64 MiB, and a smaller one given with a suffix. */
     const char *big[] = {"films", "--url", at(port, "/bigbody/67108866"), NULL};
     expect_failure(big, 8,
@@ -116,6 +120,10 @@ static void test_ghibli_errors_printed_safely(void)
     int port = start_hostile(&srv);
     const char *reason[] = {"films", "--url", at(port, "/reason"), NULL};
     expect_failure(reason, 7, msg(port, "/reason", "HTTP 500 \\x1b[31mBoom\\x1b]0;owned\\x07"));
+    /* A raw 8-bit CSI (0x9b) and other bytes that are not UTF-8 are escaped; UTF-8 is kept. */
+    const char *c1[] = {"films", "--url", at(port, "/c1"), NULL};
+    expect_failure(
+        c1, 7, msg(port, "/c1", "HTTP 500 Bad \\x9b31m raw C1 \\xc2\\x9b \\xff\\xc3 caf\xc3\xa9"));
     /* A URL with CR LF: one line, and the password is never echoed. */
     char url[256];
     snprintf(url, sizeof url, "http://alice:s3cret@127.0.0.1:%d/x\r\ny", port);
@@ -218,6 +226,45 @@ static void test_ghibli_errors_fields_usage(void)
     expect_failure(serve, 2, "ghibli: serve takes only --port (try 'ghibli --help')\n");
 }
 
+/*
+ * A redirect loop whose server closes each connection after its 302: curl retries each dead
+ * reused connection on a new one, and the failure of a retried attempt must not become the
+ * detail of the outcome ("too many redirects (Recv failure: ...)"). With every reuse failing
+ * (/lazyloop) the outcome is deterministic; with the server's close racing curl's reuse
+ * (/loop) it is one of two, each with its own status and words.
+ */
+static void test_ghibli_errors_redirect_loop(void)
+{
+    peer srv;
+    int port = start_hostile(&srv);
+    const char *lazy[] = {"films", "--url", at(port, "/lazyloop/0"), NULL};
+    for (int i = 0; i < 3; i++)
+        expect_failure(lazy, 5, msg(port, "/lazyloop/0", "connection reset by peer"));
+    for (int i = 0; i < 6; i++) {
+        outcome o;
+        const char *racy[] = {"films", "--url", at(port, "/loop/0"), NULL};
+        ghibli(&o, racy);
+        if (o.status == 7)
+            ASSERT_STR_EQ(o.err, msg(port, "/loop/0", "too many redirects (more than 20)"));
+        else if (o.status == 5)
+            ASSERT_STR_EQ(o.err, msg(port, "/loop/0", "connection reset by peer"));
+        else
+            CF_TEST_FAILF("status %d: %s", o.status, o.err);
+        outcome_free(&o);
+    }
+    peer_stop(&srv);
+}
+
+/* A server that accepted the connection and does not answer: not a connection timeout. */
+static void test_ghibli_errors_response_timeout(void)
+{
+    peer srv;
+    int port = start_hostile(&srv);
+    const char *slow[] = {"films", "--url", at(port, "/slow"), "--timeout", "1", NULL};
+    expect_failure(slow, 6, msg(port, "/slow", "timed out after 1 s waiting for the response"));
+    peer_stop(&srv);
+}
+
 static void test_ghibli_errors_timeout_zero_waits(void)
 {
     /* --timeout 0 is no limit: a reply that comes late is still taken. */
@@ -267,6 +314,8 @@ int main(int argc, char **argv)
     CF_TEST(test_ghibli_errors_bad_records);
     CF_TEST(test_ghibli_errors_csv_guard);
     CF_TEST(test_ghibli_errors_fields_usage);
+    CF_TEST(test_ghibli_errors_redirect_loop);
+    CF_TEST(test_ghibli_errors_response_timeout);
     CF_TEST(test_ghibli_errors_timeout_zero_waits);
     CF_TEST(test_ghibli_errors_offline_is_deterministic);
     return CF_TEST_END();

@@ -2,7 +2,10 @@
  * `ghibli -o PATH` clobbers nothing: a character device stays a device, symbolic links (one,
  * a chain, a dangling one) stay links and their target gets the CSV, a FIFO's reader gets the
  * bytes, /dev/stdout is the standard output, a read-only file is refused as Node refuses it
- * (run as uid 65534 when the tests run as root), a folder is refused, and a SIGTERM or SIGINT
+ * (run as uid 65534 when the tests run as root), a folder is refused under each of its names
+ * (".", "d", "d/", "new/"), a descriptor name for a descriptor that is not open (or a closed
+ * standard output) is refused at startup, a full disk on standard output is named as such,
+ * and a SIGTERM or SIGINT
  * in the middle of writing the file leaves the old file and no FILE.tmp-XXXXXX.
  */
 /* ctest-timeout: 300 */
@@ -213,6 +216,141 @@ static void test_ghibli_output_folder_refused(void)
 }
 
 /*
+ * Every name for a folder, with Node's words: ".", a folder with and without a slash, a new
+ * name with a slash. Nothing is created.
+ */
+static void test_ghibli_output_folder_names(void)
+{
+    const char *dir = fresh_dir("folders");
+    char path[700];
+    snprintf(path, sizeof path, "%s/d", dir);
+    ASSERT_OK(mkdir(path, 0755));
+    const char *names[] = {".", "d/", "newfile/", "d"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        outcome o;
+        const char *args[] = {"films", "--offline", "-o", names[i], NULL};
+        ghibli(&o, dir, args);
+        char want[128];
+        snprintf(want, sizeof want, "ghibli: open '%s': illegal operation on a directory\n",
+                 names[i]);
+        ASSERT_STR_EQ(o.err, want);
+        ASSERT_EQ(o.status, 10);
+        ASSERT_STR_EQ(o.out, "");
+        outcome_free(&o);
+    }
+    char *names_left = list_dir(dir);
+    ASSERT_STR_EQ(names_left, "d\n");
+    free(names_left);
+}
+
+/*
+ * Run ghibli with exactly these descriptors: 0 /dev/null, 1 `out` (NULL: closed), 2 a file
+ * read back into o->err, 9 `fd9` (NULL: closed), no other. o->out stays empty.
+ */
+static void ghibli_fds(outcome *o, const char *out, const char *fd9, const char *const *args)
+{
+    char err_path[700];
+    cf_test_path(err_path, sizeof err_path, "fds-stderr");
+    const char *argv[20] = {build_path("bin/ghibli")};
+    size_t n = 1;
+    for (; args[n - 1] && n < 19; n++)
+        argv[n] = args[n - 1];
+    argv[n] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        int in = open("/dev/null", O_RDONLY);
+        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int o1 = out ? open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
+        int o9 = fd9 ? open(fd9, O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
+        if (in < 0 || err < 0 || (out && o1 < 0) || (fd9 && o9 < 0) || chdir(cf_test_tmpdir()))
+            _exit(126);
+        if (dup2(in, 100) < 0 || dup2(err, 102) < 0 || (out && dup2(o1, 101) < 0) ||
+            (fd9 && dup2(o9, 109) < 0))
+            _exit(126);
+        for (int fd = 0; fd < 100; fd++)
+            close(fd);
+        dup2(100, 0);
+        dup2(102, 2);
+        if (out)
+            dup2(101, 1);
+        if (fd9)
+            dup2(109, 9);
+        for (int fd = 100; fd < 110; fd++)
+            close(fd);
+        alarm(120);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int st = 0;
+    ASSERT_EQ(waitpid(pid, &st, 0), pid);
+    memset(o, 0, sizeof *o);
+    o->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    o->err = slurp(err_path, &o->err_len);
+    ASSERT_PTR(o->err);
+    o->out = strdup("");
+}
+
+/*
+ * A descriptor name for a descriptor ghibli was not given: refused at startup with exit status
+ * 10, before the loop's own descriptors could take the number (the CSV went into one of them,
+ * with exit status 0). A descriptor that is open is written as before.
+ */
+static void test_ghibli_output_descriptor_not_open(void)
+{
+    const char *names[] = {"/dev/fd/9", "/dev/fd/6", "/dev/fd/8", "/proc/self/fd/9"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        outcome o;
+        const char *args[] = {"films", "--offline", "-o", names[i], NULL};
+        ghibli_fds(&o, "/dev/null", NULL, args);
+        char want[128];
+        snprintf(want, sizeof want, "ghibli: -o %s: bad file descriptor (not open)\n", names[i]);
+        ASSERT_STR_EQ(o.err, want);
+        ASSERT_EQ(o.status, 10);
+        outcome_free(&o);
+    }
+    /* standard output closed: named as such, with and without -o */
+    outcome o;
+    const char *named[] = {"films", "--offline", "-o", "/dev/stdout", NULL};
+    ghibli_fds(&o, NULL, NULL, named);
+    ASSERT_STR_EQ(o.err, "ghibli: -o /dev/stdout: standard output is closed (descriptor 1)\n");
+    ASSERT_EQ(o.status, 10);
+    outcome_free(&o);
+    const char *plain[] = {"films", "--offline", NULL};
+    ghibli_fds(&o, NULL, NULL, plain);
+    ASSERT_STR_EQ(o.err, "ghibli: standard output is closed (give -o FILE)\n");
+    ASSERT_EQ(o.status, 10);
+    outcome_free(&o);
+    /* descriptor 9 given: the CSV goes there */
+    char path[700];
+    cf_test_path(path, sizeof path, "fd9.csv");
+    const char *given[] = {"films", "--offline", "-o", "/dev/fd/9", NULL};
+    ghibli_fds(&o, "/dev/null", path, given);
+    ASSERT_STR_EQ(o.err, "");
+    ASSERT_EQ(o.status, 0);
+    outcome_free(&o);
+    ASSERT_SAME_FILE(path, expected_csv());
+}
+
+/* A full disk on standard output says so, as -o does (not "i/o error"). */
+static void test_ghibli_output_stdout_full(void)
+{
+    outcome o;
+    const char *plain[] = {"films", "--offline", NULL};
+    ghibli_fds(&o, "/dev/full", NULL, plain);
+    ASSERT_STR_EQ(o.err, "ghibli: write to standard output: no space left on device\n");
+    ASSERT_EQ(o.status, 10);
+    outcome_free(&o);
+    const char *named[] = {"films", "--offline", "-o", "/dev/full", NULL};
+    ghibli_fds(&o, "/dev/null", NULL, named);
+    ASSERT_STR_EQ(o.err, "ghibli: write '/dev/full': no space left on device\n");
+    ASSERT_EQ(o.status, 10);
+    outcome_free(&o);
+}
+
+/*
  * A read-only file: exit status 10, Node's error (EACCES), the file as it was. Root passes
  * permission checks, so as root ghibli runs as uid/gid 65534, in a folder that user may
  * write (a rename would succeed there: only the check refuses).
@@ -393,6 +531,9 @@ int main(int argc, char **argv)
     CF_TEST(test_ghibli_output_fifo);
     CF_TEST(test_ghibli_output_stdout_names);
     CF_TEST(test_ghibli_output_folder_refused);
+    CF_TEST(test_ghibli_output_folder_names);
+    CF_TEST(test_ghibli_output_descriptor_not_open);
+    CF_TEST(test_ghibli_output_stdout_full);
     CF_TEST(test_ghibli_output_read_only_file);
     CF_TEST(test_ghibli_output_signal_mid_write);
     return CF_TEST_END();

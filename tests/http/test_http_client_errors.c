@@ -97,7 +97,34 @@ static void test_http_client_errors_closed_and_reset(void)
 static void test_http_client_errors_header_too_large(void)
 {
     /* curl's header limit, not a memory failure of ours. */
-    expect("/bigheader", NULL, CF_EBADRESP, "response headers too large (more than 100 KiB)");
+    expect("/bigheader", NULL, CF_EBADRESP, "a response header line too long (more than 100 KiB)");
+    /* All the headers over 300 KiB: curl says CURLE_RECV_ERROR, "Too large response headers". */
+    expect("/manyheaders", NULL, CF_EBADRESP, "response headers too large (more than 300 KiB)");
+}
+
+/*
+ * The server closes every connection after its 302 but only when the next request comes on
+ * it, so each reuse fails and curl retries it on a new connection. curl keeps the first
+ * failure in its error buffer: the retried attempt's "Recv failure" must not become the
+ * detail of the outcome. Three redirects allowed: three retries, then too many redirects.
+ * Twenty: curl gives up retrying after five, a reset.
+ */
+static void test_http_client_errors_redirect_loop_detail(void)
+{
+    cf_http_options o = {.max_redirects = 3};
+    for (int i = 0; i < 3; i++)
+        expect("/lazyloop/0", &o, CF_EREDIRECTS, "too many redirects (more than 3)");
+    expect("/lazyloop/0", NULL, CF_ECONNRESET, "connection reset by peer");
+}
+
+/* Connected, then no answer within timeout_ms: the words say so, not "connection timed out". */
+static void test_http_client_errors_response_timeout(void)
+{
+    cf_http_options o = {.timeout_ms = 300};
+    expect("/slow", &o, CF_ETIMEDOUT, "timed out after 0.3 s waiting for the response");
+    /* A body that stops half-way. */
+    o.timeout_ms = 1500;
+    expect("/stall", &o, CF_ETIMEDOUT, "timed out after 1.5 s receiving the response body");
 }
 
 static void test_http_client_errors_body_limit(void)
@@ -133,6 +160,8 @@ static void test_http_client_errors_reason_escaped(void)
 {
     cf_http_options o = {.flags = CF_HTTP_FAIL_ON_STATUS};
     expect("/reason", &o, CF_EHTTP, "HTTP 500 \\x1b[31mBoom\\x1b]0;owned\\x07");
+    /* Bytes that are not UTF-8 (a raw 8-bit CSI, 0x9b) are escaped too; UTF-8 text is kept. */
+    expect("/c1", &o, CF_EHTTP, "HTTP 500 Bad \\x9b31m raw C1 \\xc2\\x9b \\xff\\xc3 caf\xc3\xa9");
 }
 
 static void test_http_client_errors_credentials_hidden(void)
@@ -168,6 +197,8 @@ int main(int argc, char **argv)
     CF_TEST(test_http_client_errors_not_http);
     CF_TEST(test_http_client_errors_closed_and_reset);
     CF_TEST(test_http_client_errors_header_too_large);
+    CF_TEST(test_http_client_errors_redirect_loop_detail);
+    CF_TEST(test_http_client_errors_response_timeout);
     CF_TEST(test_http_client_errors_body_limit);
     CF_TEST(test_http_client_errors_reason_escaped);
     CF_TEST(test_http_client_errors_credentials_hidden);

@@ -97,7 +97,7 @@ static void test_dns_not_found(void)
         ASSERT_STR_EQ(o.message, "getaddrinfo ENOTFOUND no-such-host.invalid: host name not found");
     else
         ASSERT_STR_EQ(o.message,
-                      "getaddrinfo EDNSAGAIN no-such-host.invalid: temporary failure in name "
+                      "getaddrinfo EAI_AGAIN no-such-host.invalid: temporary failure in name "
                       "resolution");
 }
 
@@ -464,6 +464,66 @@ static void test_dns_bad_hints(void)
                   "getnameinfo EAI_FAMILY ?: address family not supported by the resolver");
 }
 
+/* Test builds' fault seam (src/io/dns.c): lookups answer this EAI_* code; 0 turns it off. */
+void cf__dns_fault_set(int eai);
+
+/*
+ * Messages use Node's code names: EAI_AGAIN (not the library's CF_EDNSAGAIN name),
+ * ENOTFOUND, EAI_FAIL, for getaddrinfo and getnameinfo alike. The resolver is asked for
+ * none of these: the fault seam gives its answer, as no test machine can on demand.
+ */
+static void test_dns_node_code_names(void)
+{
+    static const struct {
+        int eai;
+        int code;
+        const char *words;
+    } rows[] = {
+        {EAI_AGAIN, CF_EDNSAGAIN, "EAI_AGAIN example.com: temporary failure in name resolution"},
+        {EAI_NONAME, CF_ENOTFOUND, "ENOTFOUND example.com: host name not found"},
+        {EAI_FAIL, CF_EAI_FAIL, "EAI_FAIL example.com: permanent failure in name resolution"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        cf__dns_fault_set(rows[i].eai);
+        dns_out o;
+        lookup(&o, "example.com", NULL, AF_UNSPEC, SOCK_STREAM, 0);
+        cf__dns_fault_set(0);
+        ASSERT_EQ(o.status, rows[i].code);
+        char want[160];
+        snprintf(want, sizeof want, "getaddrinfo %s", rows[i].words);
+        ASSERT_STR_EQ(o.message, want);
+    }
+    cf_loop *loop = loop_new();
+    struct sockaddr_in in;
+    memset(&in, 0, sizeof in);
+    in.sin_family = AF_INET;
+    in.sin_port = htons(80);
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    dns_out o = {0};
+    cf__dns_fault_set(EAI_AGAIN);
+    ASSERT_OK(
+        cf_dns_getnameinfo(loop, (struct sockaddr *)&in, sizeof in, 0, on_nameinfo, &o, NULL));
+    loop_finish(loop);
+    cf__dns_fault_set(0);
+    ASSERT_EQ(o.status, CF_EDNSAGAIN);
+    ASSERT_STR_EQ(o.message,
+                  "getnameinfo EAI_AGAIN 127.0.0.1:80: temporary failure in name resolution");
+}
+
+/* The promise form refused at once says what was wrong with the arguments. */
+static void test_dns_promise_bad_arguments_message(void)
+{
+    cf_loop *loop = loop_new();
+    cf_promise *none = cf_dns_getaddrinfo_p(loop, NULL, NULL, NULL);
+    ASSERT_PTR(none);
+    ASSERT_OK(cf_promise_on_settle(none, settled_ignore, NULL)); /* checked below */
+    ASSERT_EQ(cf_promise_code(none), CF_EINVAL);
+    ASSERT_STR_EQ(cf_promise_error(none)->message,
+                  "getaddrinfo: no host and no service given: invalid argument");
+    cf_promise_release(none);
+    loop_finish(loop);
+}
+
 /* The promise form rejects with the same code and message; cf_error_message reads it. */
 static void test_dns_unknown_service_promise(void)
 {
@@ -494,6 +554,8 @@ int main(int argc, char **argv)
     CF_TEST(test_dns_async_await);
     CF_TEST(test_dns_errors_name_the_call);
     CF_TEST(test_dns_translate_every_code);
+    CF_TEST(test_dns_node_code_names);
+    CF_TEST(test_dns_promise_bad_arguments_message);
     CF_TEST(test_dns_unknown_service);
     CF_TEST(test_dns_numeric_host_flag);
     CF_TEST(test_dns_bad_hints);

@@ -850,19 +850,20 @@ static void test_fs_errors_name_the_call(void)
     int wopen_line = __LINE__ + 1;
     ASSERT_OK(cf_fs_writer_open(loop, nodir, 0, &w1));
     ASSERT_OK(cf_fs_writer_commit(w1, on_placed_writer, &wopen));
+    /* A folder is refused when the writer opens (Node's EISDIR), reported at the open. */
+    int wcommit_line = __LINE__ + 1;
     ASSERT_OK(cf_fs_writer_open(loop, folder, 0, &w2));
     ASSERT_OK(cf_fs_writer_write(w2, "x", 1) < 0);
-    int wcommit_line = __LINE__ + 1;
     ASSERT_OK(cf_fs_writer_commit(w2, on_placed_writer, &wcommit));
 
     /* Promise forms: rejected later, and rejected at once (bad arguments, closed writer). */
     cf_fs_writer *w3 = NULL;
+    int pc_line = __LINE__ + 1; /* the folder is refused at the open: the error names it */
     ASSERT_OK(cf_fs_writer_open(loop, folder, 0, &w3));
     int p_line = __LINE__ + 1;
     cf_promise *p = handled(cf_fs_read_file_p(loop, missing));
     int ps_line = __LINE__ + 1;
     cf_promise *ps = handled(cf_fs_lstat_p(loop, missing));
-    int pc_line = __LINE__ + 1;
     cf_promise *pc = handled(cf_fs_writer_commit_p(w3));
     int pd_line = __LINE__ + 1;
     cf_promise *pd = handled(cf_fs_writer_drain_p(w3));
@@ -891,7 +892,8 @@ static void test_fs_errors_name_the_call(void)
     ASSERT_EQ(wopen.err->code, CF_ENOENT);
     ASSERT_EQ(wcommit.calls, 1);
     assert_place(wcommit.err, me, wcommit_line);
-    ASSERT(strncmp(wcommit.err->message, "rename '", 8) == 0);
+    ASSERT_EQ(wcommit.err->code, CF_EISDIR);
+    ASSERT(strncmp(wcommit.err->message, "open '", 6) == 0);
     ASSERT_EQ(cf_promise_state(p), CF_PROMISE_REJECTED);
     assert_place(cf_promise_error(p), me, p_line);
     ASSERT_EQ(cf_promise_error(p)->code, CF_ENOENT);

@@ -4,7 +4,9 @@
  * chain, a dangling one) followed with the links left as they were, a FIFO and a character
  * device written through and still what they were, a descriptor of this process named by
  * /proc/self/fd/N or /dev/fd/N, what Node refuses (a read-only file, a folder, a missing
- * folder), a file in a read-only folder written in place, an abort while a FIFO has no reader,
+ * folder, any name ending in '/'), a descriptor that is not open, which names are descriptors
+ * (cf_fs_descriptor_path), a file in a read-only folder written in place, an abort while a
+ * FIFO has no reader,
  * and signals: a process killed in the middle of a write leaves no temporary file.
  *
  * Permission cases run as an ordinary user; when the tests run as root, they run in a child
@@ -458,6 +460,109 @@ static void test_fs_output_refusals(void)
     ASSERT_EQ(temps_in(cf_test_tmpdir()), 0);
 }
 
+/*
+ * A folder, and every name ending in '/', fail before anything is created with Node's code
+ * and words for each ("open 'd/': illegal operation on a directory"): ".", an existing
+ * folder with and without the slash, a new name with a slash, a file with a slash, a link to
+ * a folder. A slash after a missing folder is that folder's ENOENT, as in Node.
+ */
+static void test_fs_output_folder_names(void)
+{
+    char cwd[1024];
+    ASSERT_PTR(getcwd(cwd, sizeof cwd));
+    ASSERT_OK(chdir(cf_test_tmpdir()));
+    ASSERT_OK(mkdir("d", 0755));
+    put("file", "kept\n", 0644);
+    ASSERT_OK(symlink("d", "dlink"));
+    const char *names[] = {".", "d", "d/", "newfile/", "file/", "dlink", "dlink/", "./d//"};
+    for (size_t n = 0; n < sizeof names / sizeof names[0]; n++) {
+        for (size_t i = 0; i < 2; i++) {
+            done d;
+            ASSERT_EQ(both_ways[i](names[n], "x", &d), CF_EISDIR);
+            char want[128];
+            snprintf(want, sizeof want, "open '%s': illegal operation on a directory", names[n]);
+            ASSERT_STR_EQ(d.message, want);
+        }
+    }
+    done d;
+    ASSERT_EQ(write_streamed("nodir/new/", "x", &d), CF_ENOENT);
+    ASSERT_STR_EQ(d.message, "open 'nodir/new/': no such file or directory");
+    ASSERT_CONTENTS("file", "kept\n");
+    struct stat st;
+    ASSERT(lstat("newfile", &st) < 0 && errno == ENOENT);
+    ASSERT_EQ(temps_in("."), 0);
+    ASSERT_EQ(temps_in("d"), 0);
+    ASSERT_OK(chdir(cwd));
+}
+
+/* The lowest descriptor number at or above `from` that is not open. */
+static int closed_fd(int from)
+{
+    int fd = from;
+    while (fcntl(fd, F_GETFD) >= 0)
+        fd++;
+    return fd;
+}
+
+/*
+ * /dev/fd/N and /proc/self/fd/N of a descriptor that is not open: CF_EBADF, nothing created
+ * (before, the write tried to create "/dev/fd/N.tmp-XXXXXX" and failed with a misleading
+ * error).
+ */
+static void test_fs_output_descriptor_not_open(void)
+{
+    int fd = closed_fd(200);
+    char names[2][64];
+    snprintf(names[0], sizeof names[0], "/dev/fd/%d", fd);
+    snprintf(names[1], sizeof names[1], "/proc/self/fd/%d", fd);
+    for (size_t n = 0; n < 2; n++) {
+        for (size_t i = 0; i < 2; i++) {
+            done d;
+            ASSERT_EQ(both_ways[i](names[n], "x", &d), CF_EBADF);
+            char want[160];
+            snprintf(want, sizeof want, "open '%s': bad file descriptor", names[n]);
+            ASSERT_STR_EQ(d.message, want);
+        }
+    }
+}
+
+/* Which names are this process's descriptors, open or not, through links too. */
+static void test_fs_output_descriptor_path(void)
+{
+    int fd = closed_fd(300);
+    char name[700];
+    snprintf(name, sizeof name, "/dev/fd/%d", fd);
+    ASSERT_EQ(cf_fs_descriptor_path(name), fd);
+    snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
+    ASSERT_EQ(cf_fs_descriptor_path(name), fd);
+    snprintf(name, sizeof name, "/proc/%d/fd/7", (int)getpid());
+    ASSERT_EQ(cf_fs_descriptor_path(name), 7);
+    ASSERT_EQ(cf_fs_descriptor_path("/dev/stdin"), 0);
+    ASSERT_EQ(cf_fs_descriptor_path("/dev/stdout"), 1);
+    ASSERT_EQ(cf_fs_descriptor_path("/dev/stderr"), 2);
+    ASSERT_EQ(cf_fs_descriptor_path("/dev/fd/1"), 1);
+    /* a chain of links ending at /dev/stderr */
+    char a[600];
+    char b[600];
+    in_tmp(a, sizeof a, "err-a");
+    in_tmp(b, sizeof b, "err-b");
+    ASSERT_OK(symlink("/dev/stderr", b));
+    ASSERT_OK(symlink("err-b", a));
+    ASSERT_EQ(cf_fs_descriptor_path(a), 2);
+    /* not descriptors of this process */
+    in_tmp(name, sizeof name, "plain.csv");
+    ASSERT_EQ(cf_fs_descriptor_path(name), CF_ENOENT);
+    put(name, "x", 0644);
+    ASSERT_EQ(cf_fs_descriptor_path(name), CF_ENOENT);
+    ASSERT_EQ(cf_fs_descriptor_path("/dev/null"), CF_ENOENT);
+    ASSERT_EQ(cf_fs_descriptor_path("/dev/fd"), CF_ENOENT);
+    ASSERT_EQ(cf_fs_descriptor_path("/dev/fd/x1"), CF_ENOENT);
+    if (getpid() != 1)
+        ASSERT_EQ(cf_fs_descriptor_path("/proc/1/fd/1"), CF_ENOENT);
+    ASSERT_EQ(cf_fs_descriptor_path(NULL), CF_EINVAL);
+    ASSERT_EQ(cf_fs_descriptor_path(""), CF_EINVAL);
+}
+
 /* ---- cases run as an ordinary user ---- */
 
 /* Run "--child NAME DIR" as an ordinary user (uid 65534 when we are root); 0 if it passed. */
@@ -715,6 +820,9 @@ int main(int argc, char **argv)
     CF_TEST(test_fs_output_character_device);
     CF_TEST(test_fs_output_own_descriptor);
     CF_TEST(test_fs_output_refusals);
+    CF_TEST(test_fs_output_folder_names);
+    CF_TEST(test_fs_output_descriptor_not_open);
+    CF_TEST(test_fs_output_descriptor_path);
     CF_TEST(test_fs_output_read_only_file);
     CF_TEST(test_fs_output_read_only_folder);
     CF_TEST(test_fs_output_signal_leaves_no_temp);
