@@ -47,18 +47,22 @@ CF_EXTERN int cf_loop_new(cf_loop **out);
 
 /*
  * Run the loop (≈ uv_run; the implicit loop of a Node process). Drains the nextTick and
- * microtask queues first (as cf_loop_drain), then iterates the phases.
+ * microtask queues first (as cf_loop_drain), then iterates the phases. In CF_RUN_DEFAULT,
+ * when nothing referenced is left, the before-exit hooks run (cf_loop_on_before_exit) and
+ * the loop goes on if they scheduled work.
  * Returns: CF_RUN_DEFAULT: 0 once nothing referenced is left, or >0 when cf_stop ended it
  * with work remaining; CF_RUN_ONCE/CF_RUN_NOWAIT: >0 if work remains, 0 if not; a negative
  * CF_E* when a layer failed the run (CF_EUNHANDLED for an unhandled promise rejection): the
  * run stops at the end of the callback that failed it, and the error is cleared on return.
- * CF_EINVAL if `loop` is NULL or cf_run is already running on it. Thread: loop only.
+ * CF_EINVAL if `loop` is NULL, cf_run is already running on it, or an exit hook is running.
+ * Thread: loop only.
  */
 CF_EXTERN int cf_run(cf_loop *loop, cf_run_mode mode);
 
 /*
  * Make cf_run return at the end of the current iteration (≈ uv_stop). Callbacks already
- * queued stay queued. Thread: loop only.
+ * queued stay queued; the before-exit hooks do not run (as process.exit() skips
+ * 'beforeExit'). Thread: loop only.
  */
 CF_EXTERN void cf_stop(cf_loop *loop);
 
@@ -117,14 +121,60 @@ CF_EXTERN void cf_loop_drain(cf_loop *loop);
  */
 CF_EXTERN int cf_loop_set_busy_poll(cf_loop *loop, unsigned usec);
 
+/* ---- lifecycle hooks (≈ process.on('beforeExit') and process.on('exit')) ---- */
+
+/*
+ * Register `fn(data)` to run each time cf_run(loop, CF_RUN_DEFAULT) runs out of work
+ * (≈ process.on('beforeExit', fn)). The before-exit hooks run in registration order, then
+ * the nextTick and microtask queues are drained once, as after a Node event; if the hooks
+ * scheduled referenced work (a timer, an immediate, I/O...) the loop goes on and runs them
+ * again the next time it runs out of work; otherwise cf_run returns 0. They do not run when
+ * the run ends through cf_stop (≈ process.exit() skips 'beforeExit') or a failure
+ * (CF_EUNHANDLED...), nor in CF_RUN_ONCE / CF_RUN_NOWAIT, whose caller drives the loop.
+ * A hook registered during the hooks' run waits for the next one; one removed by an earlier
+ * hook does not run. Registering the same (fn, data) twice is allowed, as Node allows the
+ * same listener twice: it then runs twice.
+ * Ownership: `data` is borrowed until the hook is removed or the loop is closed.
+ * Returns 0, CF_EINVAL (NULL loop or fn) or CF_ENOMEM. Thread: loop only.
+ */
+CF_EXTERN int cf_loop_on_before_exit(cf_loop *loop, cf_callback fn, void *data);
+
+/*
+ * Remove the most recent registration of (fn, data) (≈ process.off('beforeExit', fn)).
+ * Returns 0, CF_EINVAL (NULL loop or fn) or CF_ENOENT (not registered). Thread: loop only.
+ */
+CF_EXTERN int cf_loop_off_before_exit(cf_loop *loop, cf_callback fn, void *data);
+
+/*
+ * Register `fn(data)` to run once, when the loop ends (≈ process.on('exit', fn)): in
+ * cf_loop_close, once nothing is left open (the checks that give CF_EBUSY come first), in
+ * registration order. Then the microtasks they queued run, as after Node's 'exit'; nothing
+ * else does: ticks are dropped, and timers, intervals and immediates scheduled from an exit
+ * hook are accepted (the calls succeed, as in Node) and never run. cf_run and cf_loop_close
+ * called from an exit hook fail (CF_EINVAL, CF_EBUSY). An exit hook that opens a handle or
+ * starts a request makes that cf_loop_close return CF_EBUSY after the hooks have run; the
+ * hooks never run twice. Same rules as cf_loop_on_before_exit for order, duplicates and
+ * removal. Ownership: `data` is borrowed until the hook has run or is removed.
+ * Returns 0, CF_EINVAL (NULL loop or fn) or CF_ENOMEM. Thread: loop only.
+ */
+CF_EXTERN int cf_loop_on_exit(cf_loop *loop, cf_callback fn, void *data);
+
+/*
+ * Remove the most recent registration of (fn, data) (≈ process.off('exit', fn)).
+ * Returns 0, CF_EINVAL (NULL loop or fn) or CF_ENOENT (not registered). Thread: loop only.
+ */
+CF_EXTERN int cf_loop_off_exit(cf_loop *loop, cf_callback fn, void *data);
+
 /* ---- close ---- */
 
 /*
  * Free the loop (≈ uv_loop_close). Every handle must have been closed (and its close
- * callback run) and every request completed first; queued ticks, microtasks and unref'd
- * immediates that never ran are dropped.
- * Returns 0 (the loop is freed), CF_EBUSY while handles or requests remain (the loop is not
- * freed; run it, then close again), CF_EINVAL for NULL. Thread: loop only.
+ * callback run) and every request completed first; then the exit hooks run (the first time
+ * only, see cf_loop_on_exit), and queued ticks, microtasks and unref'd immediates and
+ * timers that never ran are dropped.
+ * Returns 0 (the loop is freed), CF_EBUSY while handles or requests remain, or when called
+ * from an exit hook (the loop is not freed; run it, then close again), CF_EINVAL for NULL.
+ * Thread: loop only.
  */
 CF_EXTERN int cf_loop_close(cf_loop *loop);
 

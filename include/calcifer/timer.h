@@ -68,6 +68,29 @@ CF_EXTERN int cf_set_interval(cf_loop *loop, uint64_t delay_ms, cf_callback fn, 
 CF_EXTERN void cf_clear_timeout(cf_timer *timer);
 CF_EXTERN void cf_clear_interval(cf_timer *timer);
 
+/*
+ * Restart a JS-style timer with its delay from now (≈ timeout.refresh()): a pending one moves,
+ * and goes after the timers of the same delay started before this call, as in Node; an
+ * unref'd one stays unref'd. From its own callback, or on a fired timeout held with
+ * cf_timer_hold, it re-arms a timeout that has fired, as Node 20 does. An interval restarts
+ * its period from now.
+ * Returns 0, CF_EINVAL (NULL, or a handle-style timer: use cf_timer_start/cf_timer_again),
+ * CF_ECLOSED (a timer already cleared, or a timeout that fired and was not held, as long as
+ * its memory has not been reused by a new timer: the pointer is invalid then and this check
+ * is a courtesy) or CF_ENOMEM (the timer is then stopped). Thread: loop only.
+ */
+CF_EXTERN int cf_timer_refresh(cf_timer *timer);
+
+/*
+ * Keep a JS-style timer valid after it fires, so that a later cf_timer_refresh can re-arm it
+ * (a JavaScript program keeps its Timeout object and calls refresh() on it later). A held
+ * timeout that has fired is stopped, does not keep the loop alive, and stays valid until
+ * cf_clear_timeout frees it (or cf_loop_close, which frees every JS-style timer).
+ * Returns 0, CF_EINVAL (NULL or a handle-style timer, which never goes away by itself) or
+ * CF_ECLOSED (cleared or fired already, see cf_timer_refresh). Idempotent. Thread: loop only.
+ */
+CF_EXTERN int cf_timer_hold(cf_timer *timer);
+
 /* ---- handle style ---- */
 
 /*
@@ -91,10 +114,9 @@ CF_EXTERN int cf_timer_stop(cf_timer *timer);
 
 /*
  * Handle style (≈ uv_timer_again): restart a timer that has a repeat interval, with that
- * interval as timeout; a timer without one is left as it is. JS style (≈ timeout.refresh()):
- * restart the timer with its delay from now, even if it has fired (then only from within
- * its own callback, while the handle is still valid). Returns 0, CF_EINVAL if the timer was
- * never started, or CF_ENOMEM. Thread: loop only.
+ * interval as timeout; a timer without one is left as it is. JS style: cf_timer_refresh.
+ * Returns 0, CF_EINVAL if the timer was never started or is closing, CF_ECLOSED (JS style,
+ * as cf_timer_refresh), or CF_ENOMEM. Thread: loop only.
  */
 CF_EXTERN int cf_timer_again(cf_timer *timer);
 
@@ -110,7 +132,9 @@ CF_EXTERN int cf_timer_is_active(const cf_timer *timer);
 
 /*
  * Keep-alive (≈ timeout.ref()/unref()/hasRef()): an unref'd timer does not keep the loop
- * alive but fires normally while the loop runs for other reasons. Idempotent; any timer.
+ * alive but fires normally while the loop runs for other reasons. Idempotent; any timer. The
+ * setting survives cf_timer_refresh and firing (a held timeout keeps it). NULL, or a JS-style
+ * timer already cleared or fired (see cf_timer_refresh), is ignored and has no ref (0).
  */
 CF_EXTERN void cf_timer_ref(cf_timer *timer);
 CF_EXTERN void cf_timer_unref(cf_timer *timer);

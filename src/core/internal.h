@@ -107,6 +107,21 @@ void cf__pool_loop_free(cf_loop *loop);
 struct cf__sigloop;
 void cf__signals_free(cf_loop *loop);
 
+/* ---- loop.c: lifecycle hooks (cf_loop_on_before_exit, cf_loop_on_exit) ---- */
+
+/* One registration, in a singly linked list kept in registration order. */
+typedef struct cf__hook {
+    struct cf__hook *next;
+    cf_callback fn;
+    void *data;
+    int removed; /* removed while its list was being run: freed when the run ends */
+} cf__hook;
+
+typedef struct cf__hooks {
+    cf__hook *head;
+    int running; /* the list is being run: removals only mark */
+} cf__hooks;
+
 /* ---- the loop ---- */
 
 struct cf_loop {
@@ -154,6 +169,12 @@ struct cf_loop {
     /* thread-pool completions (pool.c) and signals (signal.c) */
     cf__loop_pool pool;
     struct cf__sigloop *sig;
+
+    /* lifecycle hooks (loop.c) */
+    cf__hooks before_exit;
+    cf__hooks exit_hooks;
+    int exiting; /* cf_loop_close is running the exit hooks */
+    int exited;  /* the exit hooks have run: they never run again */
 
     /* higher layers */
     void *slots[CF__SLOT_COUNT];

@@ -19,6 +19,12 @@
  * Keep-alive (loop_alive): ACTIVE and REF'd handles (loop->active_handles), requests in
  * flight, REF'd immediates, queued pending callbacks and closing handles.
  *
+ * Lifecycle hooks (Node's process events): when CF_RUN_DEFAULT runs out of work, neither
+ * stopped nor failed, the before-exit hooks run and the loop goes on if they scheduled work
+ * (Node's SpinEventLoop: uv_run, 'beforeExit', uv_loop_alive, again). The exit hooks run
+ * once, in cf_loop_close, when nothing is left open: the end of a loop is when it is freed,
+ * since a program may run it several times.
+ *
  * The first iteration of CF_RUN_DEFAULT begins with the timers phase, which is what libuv
  * 1.46 (Node 20) does when it runs due timers before entering its loop: a timer already due
  * when the loop starts runs before the first check phase.
@@ -132,15 +138,169 @@ fail:
     return rc;
 }
 
+/* ---- lifecycle hooks ---- */
+
+static int hooks_add(cf__hooks *hs, cf_callback fn, void *data)
+{
+    cf__hook *h = cf__malloc(sizeof(*h));
+    if (!h)
+        return CF_ENOMEM;
+    h->next = NULL;
+    h->fn = fn;
+    h->data = data;
+    h->removed = 0;
+    cf__hook **p = &hs->head;
+    while (*p) {
+        p = &(*p)->next;
+    }
+    *p = h;
+    return 0;
+}
+
+/* Remove the most recent registration of (fn, data), as Node's removeListener does. */
+static int hooks_remove(cf__hooks *hs, cf_callback fn, void *data)
+{
+    cf__hook **found = NULL;
+    for (cf__hook **p = &hs->head; *p; p = &(*p)->next) {
+        if (!(*p)->removed && (*p)->fn == fn && (*p)->data == data)
+            found = p;
+    }
+    if (!found)
+        return CF_ENOENT;
+    cf__hook *h = *found;
+    if (hs->running) {
+        h->removed = 1; /* the run holds a pointer to it: freed when the run ends */
+        return 0;
+    }
+    *found = h->next;
+    cf__free(h);
+    return 0;
+}
+
+/* Free the registrations marked removed during a run (or all of them with `all`). */
+static void hooks_sweep(cf__hooks *hs, int all)
+{
+    cf__hook **p = &hs->head;
+    while (*p) {
+        cf__hook *h = *p;
+        if (all || h->removed) {
+            *p = h->next;
+            cf__free(h);
+        } else {
+            p = &h->next;
+        }
+    }
+}
+
+/*
+ * Run the hooks registered when the run begins, in registration order, like the listeners of
+ * one Node event: hooks added meanwhile wait for the next run. Unlike Node, whose emit works on
+ * a copy of the listener list, a hook removed by an earlier one does not run: its data may be
+ * gone already. No drain in between: the caller drains once after all of them, as Node does
+ * after an emit.
+ */
+static void hooks_run(cf__hooks *hs)
+{
+    cf__hook *last = hs->head;
+    if (!last)
+        return;
+    while (last->next) {
+        last = last->next;
+    }
+    hs->running = 1;
+    for (cf__hook *h = hs->head;; h = h->next) {
+        if (!h->removed)
+            h->fn(h->data);
+        if (h == last)
+            break;
+    }
+    hs->running = 0;
+    hooks_sweep(hs, 0);
+}
+
+int cf_loop_on_before_exit(cf_loop *loop, cf_callback fn, void *data)
+{
+    if (!loop || !fn)
+        return CF_EINVAL;
+    CF_ASSERT(cf__loop_is_loop_thread(loop));
+    return hooks_add(&loop->before_exit, fn, data);
+}
+
+int cf_loop_off_before_exit(cf_loop *loop, cf_callback fn, void *data)
+{
+    if (!loop || !fn)
+        return CF_EINVAL;
+    CF_ASSERT(cf__loop_is_loop_thread(loop));
+    return hooks_remove(&loop->before_exit, fn, data);
+}
+
+int cf_loop_on_exit(cf_loop *loop, cf_callback fn, void *data)
+{
+    if (!loop || !fn)
+        return CF_EINVAL;
+    CF_ASSERT(cf__loop_is_loop_thread(loop));
+    return hooks_add(&loop->exit_hooks, fn, data);
+}
+
+int cf_loop_off_exit(cf_loop *loop, cf_callback fn, void *data)
+{
+    if (!loop || !fn)
+        return CF_EINVAL;
+    CF_ASSERT(cf__loop_is_loop_thread(loop));
+    return hooks_remove(&loop->exit_hooks, fn, data);
+}
+
+/*
+ * The exit hooks, as Node emits 'exit' when its loop has ended: the hooks, then the microtasks
+ * they queued (and those queued by these), and nothing else: ticks are dropped, and timers,
+ * immediates and I/O started now never run (the loop is about to be freed). Ticks and
+ * microtasks queued before (a program that never ran its loop again) are dropped first, as
+ * cf_loop_close always did. `draining` is set throughout so that a cf_loop_drain from a hook
+ * does not run ticks either.
+ */
+static void run_exit_hooks(cf_loop *loop)
+{
+    loop->exited = 1;
+    if (!loop->exit_hooks.head)
+        return;
+    int draining = loop->draining;
+    loop->exiting = 1;
+    loop->draining = 1;
+    loop->ticks.head = loop->ticks.tail;
+    loop->micro.head = loop->micro.tail;
+    hooks_run(&loop->exit_hooks);
+    cf__ring *m = &loop->micro;
+    while (m->head != m->tail && !loop->fail_code) {
+        cf__task t = m->items[m->head & m->mask];
+        m->head++;
+        t.fn(t.data);
+    }
+    loop->ticks.head = loop->ticks.tail;
+    loop->draining = draining;
+    loop->exiting = 0;
+}
+
+/* ---- close ---- */
+
 int cf_loop_close(cf_loop *loop)
 {
     if (!loop)
         return CF_EINVAL;
     CF_ASSERT(cf__loop_is_loop_thread(loop));
-    if (loop->running || loop->open_handles || loop->active_handles || loop->active_reqs ||
-        !cf_queue_empty(&loop->closing) || !cf_queue_empty(&loop->pending)) {
+    if (loop->running || loop->exiting || loop->open_handles || loop->active_handles ||
+        loop->active_reqs || !cf_queue_empty(&loop->closing) || !cf_queue_empty(&loop->pending)) {
         return CF_EBUSY;
     }
+    if (!loop->exited) {
+        run_exit_hooks(loop);
+        /* Loop-owned work they queued is dropped below; handles and requests cannot be. */
+        if (loop->open_handles || loop->active_reqs || !cf_queue_empty(&loop->closing) ||
+            !cf_queue_empty(&loop->pending)) {
+            return CF_EBUSY;
+        }
+    }
+    hooks_sweep(&loop->before_exit, 1);
+    hooks_sweep(&loop->exit_hooks, 1);
     for (int s = CF__SLOT_COUNT - 1; s >= 0; s--) {
         if (loop->slot_dtors[s])
             loop->slot_dtors[s](loop->slots[s]);
@@ -324,9 +484,21 @@ static void iterate(cf_loop *loop, cf_run_mode mode)
     run_closing(loop);                        /* 5. close callbacks */
 }
 
+/*
+ * Node's 'beforeExit': the loop has run out of work. The clock is read first, so that a timer
+ * the hooks start runs its full length however long the last callback took; the hooks run,
+ * then one drain (ticks, then microtasks), as after Node's emit.
+ */
+static void run_before_exit(cf_loop *loop)
+{
+    cf__loop_update_time(loop);
+    hooks_run(&loop->before_exit);
+    cf__drain_ticks(loop);
+}
+
 int cf_run(cf_loop *loop, cf_run_mode mode)
 {
-    if (!loop || loop->running)
+    if (!loop || loop->running || loop->exiting)
         return CF_EINVAL;
     CF_ASSERT(cf__loop_is_loop_thread(loop));
     loop->running = 1;
@@ -334,10 +506,21 @@ int cf_run(cf_loop *loop, cf_run_mode mode)
     int alive = loop_alive(loop);
     if (!alive)
         cf__loop_update_time(loop);
-    while (alive && !loop->stop_flag && !cf__loop_failed(loop)) {
-        iterate(loop, mode);
-        alive = loop_alive(loop); /* 6. go round while something referenced is left */
-        if (mode != CF_RUN_DEFAULT)
+    for (;;) {
+        while (alive && !loop->stop_flag && !cf__loop_failed(loop)) {
+            iterate(loop, mode);
+            alive = loop_alive(loop); /* 6. go round while something referenced is left */
+            if (mode != CF_RUN_DEFAULT)
+                break;
+        }
+        /* Out of work (not stopped, not failed): the before-exit hooks may schedule more. */
+        if (alive || mode != CF_RUN_DEFAULT || loop->stop_flag || cf__loop_failed(loop) ||
+            !loop->before_exit.head) {
+            break;
+        }
+        run_before_exit(loop);
+        alive = loop_alive(loop);
+        if (!alive)
             break;
     }
     loop->stop_flag = 0;

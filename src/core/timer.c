@@ -47,7 +47,9 @@ enum {
     TIMER_JS = CF__HANDLE_USER,            /* owned by the loop (cf_set_timeout/interval) */
     TIMER_RUNNING = CF__HANDLE_USER << 1,  /* inside its own callback */
     TIMER_REINSERT = CF__HANDLE_USER << 2, /* repeating: put back after the callback */
-    TIMER_STARTED = CF__HANDLE_USER << 3   /* started at least once */
+    TIMER_STARTED = CF__HANDLE_USER << 3,  /* started at least once */
+    TIMER_HELD = CF__HANDLE_USER << 4,     /* JS style: kept after firing (cf_timer_hold) */
+    TIMER_DEAD = CF__HANDLE_USER << 5      /* JS style: cleared or fired, back in its slab */
 };
 
 struct cf_timer {
@@ -376,10 +378,17 @@ static void timer_disarm(cf_timer *t)
 
 /* ---- JS-style timers ---- */
 
+/*
+ * Put a JS-style timer back on the free list. Its slot stays mapped until cf_loop_close, so it
+ * is marked dead (and closed, which every "closing" check already refuses): a call made with
+ * the stale pointer before the slot is reused fails with an error instead of re-arming a timer
+ * nobody owns.
+ */
 static void js_release(cf_loop *loop, cf_timer *t)
 {
     cf__timers *T = &loop->timers;
     cf__handle_stop(&t->h);
+    t->h.flags = CF__HANDLE_INTERNAL | CF__HANDLE_CLOSED | TIMER_DEAD;
     t->v.next_free = T->free_timers;
     T->free_timers = t;
 }
@@ -462,9 +471,12 @@ void cf_clear_timeout(cf_timer *t)
 {
     if (!t)
         return;
+    if (t->h.flags & TIMER_DEAD)
+        return; /* cleared twice, or fired: nothing left to cancel */
     CF_ASSERT(cf__loop_is_loop_thread(t->h.loop));
     timer_disarm(t);
-    /* From its own callback, the timer is released when the callback returns. */
+    /* From its own callback, the timer is released when the callback returns (held or not). */
+    t->h.flags &= ~(unsigned)TIMER_HELD;
     if ((t->h.flags & TIMER_JS) && !(t->h.flags & TIMER_RUNNING))
         js_release(t->h.loop, t);
 }
@@ -499,7 +511,7 @@ static void timer_fire(cf_loop *loop, cf_timer *t)
             cf__loop_fail(loop, CF_ENOMEM);
         }
     }
-    if ((t->h.flags & TIMER_JS) && !t->list)
+    if ((t->h.flags & (TIMER_JS | TIMER_HELD)) == TIMER_JS && !t->list)
         js_release(loop, t);
 }
 
@@ -610,12 +622,37 @@ int cf_timer_stop(cf_timer *t)
     return 0;
 }
 
+int cf_timer_refresh(cf_timer *t)
+{
+    if (!t)
+        return CF_EINVAL;
+    if (t->h.flags & TIMER_DEAD)
+        return CF_ECLOSED;
+    if (!(t->h.flags & TIMER_JS))
+        return CF_EINVAL;
+    CF_ASSERT(cf__loop_is_loop_thread(t->h.loop));
+    /* As Node: the same duration from now, at the end of that duration's list, ref kept. */
+    return timer_arm(t, t->repeat ? t->repeat : t->v.timeout);
+}
+
+int cf_timer_hold(cf_timer *t)
+{
+    if (!t)
+        return CF_EINVAL;
+    if (t->h.flags & TIMER_DEAD)
+        return CF_ECLOSED;
+    if (!(t->h.flags & TIMER_JS))
+        return CF_EINVAL;
+    t->h.flags |= TIMER_HELD;
+    return 0;
+}
+
 int cf_timer_again(cf_timer *t)
 {
+    if (t && (t->h.flags & (TIMER_JS | TIMER_DEAD)))
+        return cf_timer_refresh(t);
     if (!t || !(t->h.flags & TIMER_STARTED) || cf__handle_is_closing(&t->h))
         return CF_EINVAL;
-    if (t->h.flags & TIMER_JS)
-        return timer_arm(t, t->repeat ? t->repeat : t->v.timeout);
     if (!t->repeat)
         return 0;
     return timer_arm(t, t->repeat);
@@ -623,7 +660,7 @@ int cf_timer_again(cf_timer *t)
 
 void cf_timer_set_repeat(cf_timer *t, uint64_t repeat_ms)
 {
-    if (t && !(t->h.flags & TIMER_JS))
+    if (t && !(t->h.flags & (TIMER_JS | TIMER_DEAD)))
         t->repeat = repeat_ms;
 }
 
@@ -646,19 +683,19 @@ int cf_timer_is_active(const cf_timer *t)
 
 void cf_timer_ref(cf_timer *t)
 {
-    if (t)
+    if (t && !(t->h.flags & TIMER_DEAD))
         cf__handle_ref(&t->h);
 }
 
 void cf_timer_unref(cf_timer *t)
 {
-    if (t)
+    if (t && !(t->h.flags & TIMER_DEAD))
         cf__handle_unref(&t->h);
 }
 
 int cf_timer_has_ref(const cf_timer *t)
 {
-    return t && cf__handle_has_ref(&t->h);
+    return t && !(t->h.flags & TIMER_DEAD) && cf__handle_has_ref(&t->h);
 }
 
 static void timer_closed(cf__handle *h)

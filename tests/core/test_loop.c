@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/internal.h"
+#include "util/alloc.h"
 #include "util/sys.h"
 
 #define S(lit) ((void *)(lit))
@@ -277,6 +278,177 @@ static void test_loop_fail_stops_after_callback(void)
     teardown();
 }
 
+/* ---- lifecycle hooks (≈ process.on('beforeExit'), process.on('exit')) ---- */
+
+static int be_count;
+
+/* Schedules a timer on its first two runs, then nothing: the loop goes on twice. */
+static void be_schedule(void *d)
+{
+    (void)d;
+    be_count++;
+    log_s(be_count == 1 ? "be1" : be_count == 2 ? "be2" : "be3");
+    if (be_count < 3) {
+        ASSERT_OK(cf_set_timeout(L, 10, t_log, S("T"), NULL));
+        ASSERT_OK(cf_next_tick(L, t_log, S("tick")));
+        ASSERT_OK(cf_queue_microtask(L, t_log, S("micro")));
+    }
+}
+
+static void test_loop_before_exit_goes_on(void)
+{
+    setup(1);
+    be_count = 0;
+    ASSERT_OK(cf_loop_on_before_exit(L, be_schedule, NULL));
+    ASSERT_OK(cf_loop_on_before_exit(L, t_log, S("second")));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT)); /* nothing to do: the hooks still run */
+    ASSERT_STR_EQ(trace, "be1 second tick micro T be2 second tick micro T be3 second");
+    ASSERT_EQ(cf_now(L), 5020); /* the timers ran their full 10 ms each */
+    /* Each default run that runs out of work runs them again. */
+    trace[0] = '\0';
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "be3 second");
+    /* Not in ONCE / NOWAIT. */
+    trace[0] = '\0';
+    ASSERT_OK(cf_run(L, CF_RUN_NOWAIT));
+    ASSERT_OK(cf_run(L, CF_RUN_ONCE));
+    ASSERT_STR_EQ(trace, "");
+    teardown();
+}
+
+static void fail_once(void *d)
+{
+    (void)d;
+    cf__loop_fail(L, CF_EUNHANDLED);
+}
+
+static void test_loop_before_exit_skipped_on_stop_and_fail(void)
+{
+    setup(1);
+    ASSERT_OK(cf_loop_on_before_exit(L, t_log, S("be")));
+    ASSERT_OK(cf_set_timeout(L, 1, stop_cb, NULL, NULL));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT)); /* stopped with nothing left: 0, no hook */
+    ASSERT_STR_EQ(trace, "");
+    ASSERT_OK(cf_set_timeout(L, 1, fail_once, NULL, NULL));
+    ASSERT_EQ(cf_run(L, CF_RUN_DEFAULT), CF_EUNHANDLED);
+    ASSERT_STR_EQ(trace, "");
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "be");
+    teardown();
+}
+
+static void exit_schedules(void *d)
+{
+    log_s(d);
+    ASSERT_OK(cf_set_timeout(L, 0, t_log, S("timer-never"), NULL));
+    ASSERT_OK(cf_set_interval(L, 1, t_log, S("interval-never"), NULL));
+    ASSERT_OK(cf_set_immediate(L, t_log, S("immediate-never"), NULL));
+    ASSERT_OK(cf_next_tick(L, t_log, S("tick-never")));
+    ASSERT_OK(cf_queue_microtask(L, t_log, S("micro")));
+    ASSERT_EQ(cf_run(L, CF_RUN_DEFAULT), CF_EINVAL); /* the loop has ended */
+    ASSERT_EQ(cf_loop_close(L), CF_EBUSY);
+    cf_loop_drain(L); /* runs no tick */
+    ASSERT_OK(cf_loop_on_exit(L, t_log, S("added-late-never")));
+}
+
+static void test_loop_exit_hooks_in_close(void)
+{
+    setup(1);
+    ASSERT_OK(cf_loop_on_exit(L, exit_schedules, S("exit1")));
+    ASSERT_OK(cf_loop_on_exit(L, t_log, S("exit2")));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, ""); /* not at the end of a run */
+    /* Busy: the hooks wait for the close that succeeds. */
+    cf_timer *t;
+    ASSERT_OK(cf_timer_new(L, &t));
+    ASSERT_EQ(cf_loop_close(L), CF_EBUSY);
+    ASSERT_STR_EQ(trace, "");
+    ASSERT_OK(cf_timer_close(t, NULL, NULL));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    /* Queued before the close and never run: dropped, as without hooks. */
+    ASSERT_OK(cf_next_tick(L, t_log, S("old-tick-dropped")));
+    ASSERT_OK(cf_queue_microtask(L, t_log, S("old-micro-dropped")));
+    ASSERT_OK(cf_loop_close(L)); /* the harness checks nothing queued by the hooks leaked */
+    L = NULL;
+    ASSERT_STR_EQ(trace, "exit1 exit2 micro");
+}
+
+static cf_timer *exit_handle;
+
+static void exit_opens_handle(void *d)
+{
+    log_s(d);
+    ASSERT_OK(cf_timer_new(L, &exit_handle));
+}
+
+static void test_loop_exit_hook_opens_handle(void)
+{
+    setup(1);
+    ASSERT_OK(cf_loop_on_exit(L, exit_opens_handle, S("exit")));
+    ASSERT_EQ(cf_loop_close(L), CF_EBUSY); /* after the hooks */
+    ASSERT_STR_EQ(trace, "exit");
+    ASSERT_OK(cf_timer_close(exit_handle, t_log, S("closed")));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    teardown(); /* the hooks do not run twice */
+    ASSERT_STR_EQ(trace, "exit closed");
+}
+
+static void remove_b(void *d)
+{
+    log_s(d);
+    ASSERT_OK(cf_loop_off_before_exit(L, t_log, S("B")));
+    ASSERT_EQ(cf_loop_off_before_exit(L, t_log, S("B")), CF_ENOENT);
+}
+
+static void test_loop_hooks_order_duplicates_removal(void)
+{
+    setup(1);
+    ASSERT_OK(cf_loop_on_before_exit(L, t_log, S("A")));
+    ASSERT_OK(cf_loop_on_before_exit(L, t_log, S("A"))); /* allowed, runs twice */
+    ASSERT_OK(cf_loop_on_before_exit(L, remove_b, S("R")));
+    ASSERT_OK(cf_loop_on_before_exit(L, t_log, S("B")));
+    ASSERT_OK(cf_loop_on_before_exit(L, t_log, S("C")));
+    ASSERT_OK(cf_loop_on_before_exit(L, t_log, S("C")));
+    ASSERT_OK(cf_loop_off_before_exit(L, t_log, S("C"))); /* the most recent one */
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "A A R C"); /* B removed by R before its turn */
+    trace[0] = '\0';
+    ASSERT_OK(cf_loop_off_before_exit(L, remove_b, S("R")));
+    ASSERT_EQ(cf_loop_off_before_exit(L, remove_b, S("other data")), CF_ENOENT);
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "A A C");
+    ASSERT_OK(cf_loop_on_exit(L, t_log, S("x")));
+    ASSERT_OK(cf_loop_on_exit(L, t_log, S("y")));
+    ASSERT_OK(cf_loop_off_exit(L, t_log, S("x")));
+    ASSERT_EQ(cf_loop_off_exit(L, t_log, S("x")), CF_ENOENT);
+    trace[0] = '\0';
+    teardown(); /* before-exit hooks still registered are freed */
+    ASSERT_STR_EQ(trace, "y");
+}
+
+static void test_loop_hooks_bad_input(void)
+{
+    setup(1);
+    ASSERT_EQ(cf_loop_on_before_exit(NULL, t_log, NULL), CF_EINVAL);
+    ASSERT_EQ(cf_loop_on_before_exit(L, NULL, NULL), CF_EINVAL);
+    ASSERT_EQ(cf_loop_off_before_exit(NULL, t_log, NULL), CF_EINVAL);
+    ASSERT_EQ(cf_loop_off_before_exit(L, NULL, NULL), CF_EINVAL);
+    ASSERT_EQ(cf_loop_off_before_exit(L, t_log, NULL), CF_ENOENT);
+    ASSERT_EQ(cf_loop_on_exit(NULL, t_log, NULL), CF_EINVAL);
+    ASSERT_EQ(cf_loop_on_exit(L, NULL, NULL), CF_EINVAL);
+    ASSERT_EQ(cf_loop_off_exit(NULL, t_log, NULL), CF_EINVAL);
+    ASSERT_EQ(cf_loop_off_exit(L, NULL, NULL), CF_EINVAL);
+    ASSERT_EQ(cf_loop_off_exit(L, t_log, NULL), CF_ENOENT);
+    cf__alloc_fail_after(1, 0);
+    ASSERT_EQ(cf_loop_on_before_exit(L, t_log, S("oom")), CF_ENOMEM);
+    cf__alloc_fail_after(1, 0);
+    ASSERT_EQ(cf_loop_on_exit(L, t_log, S("oom")), CF_ENOMEM);
+    cf__alloc_fail_after(0, 0);
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    teardown();
+    ASSERT_STR_EQ(trace, "");
+}
+
 /* ---- slots, pending callbacks ---- */
 
 static int dtor_calls;
@@ -423,5 +595,11 @@ int main(int argc, char **argv)
     CF_TEST(test_loop_slots);
     CF_TEST(test_loop_defer);
     CF_TEST(test_loop_busy_poll);
+    CF_TEST(test_loop_before_exit_goes_on);
+    CF_TEST(test_loop_before_exit_skipped_on_stop_and_fail);
+    CF_TEST(test_loop_exit_hooks_in_close);
+    CF_TEST(test_loop_exit_hook_opens_handle);
+    CF_TEST(test_loop_hooks_order_duplicates_removal);
+    CF_TEST(test_loop_hooks_bad_input);
     return CF_TEST_END();
 }

@@ -417,6 +417,194 @@ static void test_timer_bad_arguments_and_oom(void)
     teardown();
 }
 
+/* ---- timeout.refresh(), hold, hasRef (Node's rules, see tests/conformance/node_rules) ---- */
+
+static void test_timer_refresh_moves_and_keeps_ref(void)
+{
+    setup(1);
+    cf_timer *a;
+    cf_timer *u;
+    ASSERT_OK(cf_set_timeout(L, 10, t_log, S("a"), &a));
+    ASSERT_OK(cf_set_timeout(L, 10, t_log, S("b"), NULL));
+    ASSERT_OK(cf_set_timeout(L, 30, t_log, S("u"), &u));
+    ASSERT_OK(cf_timer_refresh(a)); /* same instant: goes after b */
+    cf_timer_unref(u);
+    cf__clock_advance(L, 5);
+    cf_update_time(L);
+    ASSERT_OK(cf_timer_refresh(u)); /* due at 35 now, still unref'd */
+    ASSERT(!cf_timer_has_ref(u));
+    ASSERT_EQ(cf_timer_get_due_in(u), 30);
+    ASSERT_OK(cf_set_timeout(L, 40, t_log, S("keep"), NULL));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "b a u keep");
+    ASSERT_EQ(cf_now(L), 1045);
+    teardown();
+}
+
+static cf_timer *held;
+static int held_runs;
+
+static void held_cb(void *d)
+{
+    (void)d;
+    held_runs++;
+    log_s("held");
+}
+
+static void refresh_held(void *d)
+{
+    (void)d;
+    ASSERT(!cf_timer_is_active(held));
+    ASSERT(cf_timer_has_ref(held)); /* as Node: hasRef() stays true after firing */
+    ASSERT_OK(cf_timer_refresh(held));
+    ASSERT(cf_timer_is_active(held));
+    log_s("refresh");
+}
+
+static void test_timer_hold_refresh_after_fire(void)
+{
+    setup(1);
+    held_runs = 0;
+    ASSERT_OK(cf_set_timeout(L, 5, held_cb, NULL, &held));
+    ASSERT_OK(cf_timer_hold(held));
+    ASSERT_OK(cf_timer_hold(held)); /* idempotent */
+    ASSERT_OK(cf_set_timeout(L, 20, refresh_held, NULL, NULL));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "held refresh held");
+    ASSERT_EQ(cf_now(L), 1025);
+    /* A fired, held timeout keeps nothing alive, and is valid until it is cleared. */
+    ASSERT(!cf_timer_is_active(held));
+    ASSERT_OK(cf_run(L, CF_RUN_NOWAIT));
+    ASSERT_OK(cf_timer_refresh(held));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_EQ(held_runs, 3);
+    cf_clear_timeout(held);
+    ASSERT_EQ(cf_timer_refresh(held), CF_ECLOSED); /* freed, slot not reused yet */
+    /* A held timer that is never cleared goes with the loop (the harness checks the leak). */
+    ASSERT_OK(cf_set_timeout(L, 5, held_cb, NULL, &held));
+    ASSERT_OK(cf_timer_hold(held));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    teardown();
+}
+
+static void clear_self_held(void *d)
+{
+    (void)d;
+    log_s("self");
+    cf_clear_timeout(held); /* held, but cleared from its own callback: freed on return */
+}
+
+static void refresh_self(void *d)
+{
+    (void)d;
+    log_s("again");
+    if (++held_runs < 3)
+        ASSERT_OK(cf_timer_refresh(held));
+}
+
+static void test_timer_refresh_from_own_callback(void)
+{
+    setup(1);
+    held_runs = 0;
+    ASSERT_OK(cf_set_timeout(L, 7, refresh_self, NULL, &held)); /* not held */
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "again again again");
+    ASSERT_EQ(cf_now(L), 1021);
+    trace[0] = '\0';
+    ASSERT_OK(cf_set_timeout(L, 3, clear_self_held, NULL, &held));
+    ASSERT_OK(cf_timer_hold(held));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "self");
+    ASSERT_EQ(cf_timer_hold(held), CF_ECLOSED);
+    teardown();
+}
+
+static void noop_cb(cf_timer *t, void *d)
+{
+    (void)t;
+    (void)d;
+}
+
+static void test_timer_refresh_bad_input(void)
+{
+    setup(1);
+    ASSERT_EQ(cf_timer_refresh(NULL), CF_EINVAL);
+    ASSERT_EQ(cf_timer_hold(NULL), CF_EINVAL);
+    ASSERT(!cf_timer_has_ref(NULL));
+    cf_timer_ref(NULL);
+    cf_timer_unref(NULL);
+    /* Handle style has cf_timer_start / cf_timer_again and never goes away by itself. */
+    cf_timer *h;
+    ASSERT_OK(cf_timer_new(L, &h));
+    ASSERT_EQ(cf_timer_refresh(h), CF_EINVAL);
+    ASSERT_EQ(cf_timer_hold(h), CF_EINVAL);
+    ASSERT_OK(cf_timer_start(h, 5, 0, noop_cb, NULL));
+    ASSERT_EQ(cf_timer_refresh(h), CF_EINVAL);
+    ASSERT_OK(cf_timer_close(h, NULL, NULL));
+    ASSERT_EQ(cf_timer_again(h), CF_EINVAL); /* closing */
+    /* A cleared timeout, and one that fired without being held: stale, refused. */
+    cf_timer *t;
+    ASSERT_OK(cf_set_timeout(L, 5, t_log, S("x"), &t));
+    cf_clear_timeout(t);
+    ASSERT_EQ(cf_timer_refresh(t), CF_ECLOSED);
+    ASSERT_EQ(cf_timer_again(t), CF_ECLOSED);
+    ASSERT_EQ(cf_timer_hold(t), CF_ECLOSED);
+    ASSERT_EQ(cf_timer_close(t, NULL, NULL), CF_EINVAL);
+    ASSERT_EQ(cf_timer_start(t, 1, 0, noop_cb, NULL), CF_EINVAL);
+    ASSERT(!cf_timer_has_ref(t));
+    cf_timer_ref(t); /* ignored: must not count for keep-alive */
+    cf_timer_unref(t);
+    cf_timer_set_repeat(t, 9);
+    cf_clear_timeout(t); /* twice: nothing happens */
+    ASSERT_OK(cf_set_timeout(L, 5, t_log, S("fired"), &t));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "fired");
+    ASSERT_EQ(cf_timer_refresh(t), CF_ECLOSED);
+    ASSERT(!cf_timer_has_ref(t));
+    cf_clear_timeout(t);
+    ASSERT_OK(cf_run(L, CF_RUN_NOWAIT)); /* nothing re-armed, nothing kept alive */
+    ASSERT_STR_EQ(trace, "fired");
+    /* The slot is reused by the next timer, which works normally. */
+    cf_timer *n;
+    ASSERT_OK(cf_set_timeout(L, 5, t_log, S("next"), &n));
+    ASSERT_OK(cf_timer_refresh(n));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(trace, "fired next");
+    teardown();
+}
+
+static uint64_t long_runs[3];
+static int long_n;
+static cf_timer *long_iv;
+
+/* The callback "runs" 50 ms on the fake clock, longer than the 20 ms period. */
+static void long_cb(void *d)
+{
+    (void)d;
+    long_runs[long_n++] = cf_now(L);
+    cf__clock_advance(L, 50);
+    if (long_n == 3)
+        cf_clear_interval(long_iv);
+}
+
+static void test_timer_interval_longer_than_period(void)
+{
+    setup(1);
+    long_n = 0;
+    ASSERT_OK(cf_set_interval(L, 20, long_cb, NULL, &long_iv));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_EQ(long_n, 3);
+    /*
+     * The next run is due one period after the clock of the phase the callback ran in, so it
+     * is already late when the callback returns; the poll phase's wait, computed from that
+     * clock as libuv's, still lasts a period: 50 ms of callback, then 20 ms, then the next.
+     */
+    ASSERT_EQ(long_runs[0], 1020);
+    ASSERT_EQ(long_runs[1], 1090);
+    ASSERT_EQ(long_runs[2], 1160);
+    teardown();
+}
+
 /* The real clock: a short timer fires after at least its delay. */
 static void test_timer_real_clock(void)
 {
@@ -446,5 +634,10 @@ int main(int argc, char **argv)
     CF_TEST(test_timer_immediate_clear_and_unref);
     CF_TEST(test_timer_bad_arguments_and_oom);
     CF_TEST(test_timer_real_clock);
+    CF_TEST(test_timer_refresh_moves_and_keeps_ref);
+    CF_TEST(test_timer_hold_refresh_after_fire);
+    CF_TEST(test_timer_refresh_from_own_callback);
+    CF_TEST(test_timer_refresh_bad_input);
+    CF_TEST(test_timer_interval_longer_than_period);
     return CF_TEST_END();
 }
