@@ -128,8 +128,18 @@ typedef void (*cf_http_res_cb)(cf_http_res *res, int status, void *data);
 /* The response's queue emptied after a write returned CF_HTTP_RES_FULL (≈ 'drain'). */
 typedef void (*cf_http_res_drain_cb)(cf_http_res *res, void *data);
 
-/* The server is closed (≈ server.close(cb)); its memory goes when this returns. */
+/*
+ * The server is closed (≈ server.close(cb)): it no longer accepts and its last connection is
+ * gone. The server must not be used after this returns; its memory goes once the sockets'
+ * own closing is over.
+ */
 typedef void (*cf_http_server_close_cb)(cf_http_server *srv, void *data);
+
+/* The server listens (≈ the 'listening' event). */
+typedef void (*cf_http_server_listening_cb)(cf_http_server *srv, void *data);
+
+/* The count of open connections (≈ server.getConnections(cb)). */
+typedef void (*cf_http_server_count_cb)(cf_http_server *srv, size_t count, void *data);
 
 /* ---- constants ---- */
 
@@ -173,21 +183,50 @@ CF_EXTERN int cf_http_server_new_async(cf_loop *loop, const cf_http_server_opts 
  */
 CF_EXTERN int cf_http_server_listen(cf_http_server *srv, const char *host, int port);
 
+/*
+ * Register the listening callback (≈ server.on('listening') / listen's callback), before
+ * cf_http_server_listen. After a successful listen `cb` runs from the nextTick queue as
+ * Node emits 'listening' (see cf_tcp_on_listening: with a host, a tick queued by a tick);
+ * never if the listen fails or the server is closed first.
+ * Returns 0, CF_EINVAL (NULL `srv` or `cb`), CF_ECLOSED (closing), CF_EBUSY (a listening
+ * callback is already registered, or the server already listens). Ownership: `data`
+ * borrowed until `cb` runs or the server is closed. Thread: loop only.
+ */
+CF_EXTERN int cf_http_server_on_listening(cf_http_server *srv, cf_http_server_listening_cb cb,
+                                          void *data);
+
 /* The bound port (≈ server.address().port); 0 before listen. */
 CF_EXTERN int cf_http_server_port(const cf_http_server *srv);
 
 /* The loop the server runs on. */
 CF_EXTERN cf_loop *cf_http_server_loop(const cf_http_server *srv);
 
-/* Connections currently open (≈ server.getConnections()). */
+/*
+ * Connections currently open (≈ server._connections): each counts from its accept until the
+ * server closes it (it ended, failed, timed out, or was closed by one of the calls below),
+ * not until its socket's close phase. 0 for NULL. Thread: loop only.
+ */
 CF_EXTERN size_t cf_http_server_connections(const cf_http_server *srv);
 
 /*
- * Close gracefully (≈ server.close(cb) with closeIdleConnections()): stop accepting, close
- * idle keep-alive connections at once, let every request in progress finish (its response
- * says `Connection: close`), then close those connections too. `cb` (may be NULL) runs from
- * the loop once the last connection is closed; the server's memory goes after it.
- * Returns 0, CF_EINVAL (NULL) or CF_ECLOSED (already closing). Thread: loop only.
+ * Callback form (≈ server.getConnections(cb)): `cb` gets the count as it is now, from the
+ * nextTick queue as Node delivers it; also while the server is closing, until its close
+ * callback has run. Returns 0, CF_EINVAL (NULL `srv` or `cb`), CF_ENOMEM (then `cb` never
+ * runs). Ownership: `data` borrowed until `cb` runs. Thread: loop only.
+ */
+CF_EXTERN int cf_http_server_get_connections(cf_http_server *srv, cf_http_server_count_cb cb,
+                                             void *data);
+
+/*
+ * Close gracefully (≈ server.close(cb), which in Node 19+ also runs closeIdleConnections()):
+ * stop accepting, close idle keep-alive connections at once, let every request in progress
+ * finish (its response says `Connection: close`), then close those connections too. `cb`
+ * (may be NULL) runs as Node delivers 'close': from a tick queued when the last connection
+ * is closed, or by this call when none is open (never inside it, never in the close phase);
+ * the server's memory goes after it. A server that never listened closes the same way (Node
+ * passes ERR_SERVER_NOT_RUNNING to its callback there). This is also how a server is freed.
+ * Returns 0, CF_EINVAL (NULL) or CF_ECLOSED (already closing: a second close; `cb` will not
+ * run). Thread: loop only.
  */
 CF_EXTERN int cf_http_server_close(cf_http_server *srv, cf_http_server_close_cb cb, void *data);
 
@@ -200,6 +239,14 @@ CF_EXTERN cf_promise *cf_http_server_close_p(cf_http_server *srv);
  * their responses. Thread: loop only.
  */
 CF_EXTERN void cf_http_server_close_all_connections(cf_http_server *srv);
+
+/*
+ * Close every connection with no request in progress now (≈ closeIdleConnections()): idle
+ * keep-alive connections and ones that have not sent a byte of a request. A closing server's
+ * close callback then comes as in cf_http_server_close. Returns the number closed, or
+ * CF_EINVAL (NULL). Thread: loop only.
+ */
+CF_EXTERN int cf_http_server_close_idle_connections(cf_http_server *srv);
 
 /* ---- the request (borrowed until the response is ended) ---- */
 

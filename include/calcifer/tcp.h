@@ -81,6 +81,9 @@ typedef void (*cf_tcp_drain_cb)(cf_tcp *t, void *data);
 /* The handle is closed (≈ 'close'); its memory goes when this returns. */
 typedef void (*cf_tcp_close_cb)(cf_tcp *t, void *data);
 
+/* A server's count of open connections (≈ server.getConnections(cb)). */
+typedef void (*cf_tcp_count_cb)(cf_tcp *server, size_t count, void *data);
+
 /* ---- constants ---- */
 
 /* cf_tcp_write's result when the queue holds the high-water mark or more. */
@@ -146,6 +149,45 @@ CF_EXTERN int cf_tcp_listen(cf_tcp *t, const char *host, int port, int backlog, 
 /* Listen on a Unix domain socket at `path` (it must not exist). Errors as cf_tcp_listen. */
 CF_EXTERN int cf_tcp_listen_unix(cf_tcp *t, const char *path, int backlog, cf_tcp_connection_cb cb,
                                  void *data);
+
+/*
+ * Register the listening callback (≈ server.on('listening') / listen's callback), before
+ * cf_tcp_listen. After a successful listen `cb` runs with status 0 from the nextTick queue,
+ * as Node emits 'listening': with a host, from a tick queued by a tick queued at the listen
+ * (Node looks the host up first, and even an address is answered from a tick); with a NULL
+ * or "" host and for cf_tcp_listen_unix, from a tick queued at the listen. It never runs if
+ * the listen fails or the server is closed before the tick.
+ * Returns 0, CF_EINVAL (NULL `t` or `cb`), CF_ECLOSED (the handle is closing), CF_EBUSY (a
+ * listening callback is already registered, or the handle already listens or connects).
+ * Ownership: `data` borrowed until `cb` runs or the server is closed. Thread: loop only.
+ */
+CF_EXTERN int cf_tcp_on_listening(cf_tcp *t, cf_tcp_cb cb, void *data);
+
+/*
+ * The server's accepted connections that are not yet closed (≈ server._connections): each
+ * counts from its accept until cf_tcp_close is called on it. 0 for NULL or a non-server.
+ * Thread: loop only.
+ */
+CF_EXTERN size_t cf_tcp_connections(const cf_tcp *server);
+
+/*
+ * Callback form (≈ server.getConnections(cb)): `cb` gets the count as it is now, from the
+ * nextTick queue, as Node delivers it; also while the server is closing, until its close
+ * callback has run. Returns 0, CF_EINVAL (NULL `server` or `cb`, or a handle that never
+ * listened), CF_ENOMEM (then `cb` never runs). Ownership: `data` borrowed until `cb` runs.
+ * Thread: loop only.
+ */
+CF_EXTERN int cf_tcp_get_connections(cf_tcp *server, cf_tcp_count_cb cb, void *data);
+
+/*
+ * Close every connection the server accepted that is still open, as cf_tcp_close(conn, cb,
+ * data) on each (≈ destroying each socket; http.Server's closeAllConnections for TCP). `cb`
+ * (may be NULL) runs once per connection, in the close phase, and may free what the
+ * connection's user pointer holds. Allowed while the server is closing, the usual way to
+ * make its close callback run soon. Returns the number of connections closed, or CF_EINVAL
+ * (NULL, or a handle that never listened). Thread: loop only.
+ */
+CF_EXTERN int cf_tcp_close_connections(cf_tcp *server, cf_tcp_close_cb cb, void *data);
 
 /* ---- reading ---- */
 
@@ -304,12 +346,15 @@ CF_EXTERN void cf_tcp_unref(cf_tcp *t);
 /* ---- close ---- */
 
 /*
- * Close the socket at once (≈ socket.destroy() / server.close()). Queued writes, a pending
- * end and a pending connect complete first with CF_ECANCELED; then `cb` (may be NULL) runs in
- * the close phase and the memory goes after it. Closing a server stops listening at once; the
- * connections it accepted are separate handles that live on until closed (Node's
- * server.close additionally waits for them before its callback). Returns 0 or CF_ECLOSED
- * (already closing). Thread: loop only.
+ * Close the socket at once (≈ socket.destroy()). Queued writes, a pending end and a pending
+ * connect complete first with CF_ECANCELED; then `cb` (may be NULL) runs in the close phase
+ * and the memory goes after it.
+ * A server (a handle that listened) closes as Node's server.close(cb): it stops accepting at
+ * once, and `cb` runs once the last connection it accepted has been closed (cf_tcp_close on
+ * it, or cf_tcp_close_connections), from a tick queued right then; with no connection open,
+ * from a tick queued by this call (never inside it, never in the close phase). Accepted
+ * connections stay the caller's to close. Returns 0, CF_EINVAL (NULL) or CF_ECLOSED (already
+ * closing: a second close). Thread: loop only.
  */
 CF_EXTERN int cf_tcp_close(cf_tcp *t, cf_tcp_close_cb cb, void *data);
 /* Promise form: fulfils with no value once closed; rejects with CF_ECLOSED if already closing. */

@@ -53,6 +53,12 @@
  * open socket (until its close callback), the response the handler has not ended yet, a
  * queued nextTick, a running async task, and process() while it runs.
  *
+ * Closing the server (≈ Node's http.Server): `nlive` counts the connections not yet destroyed
+ * (Node's `_connections`), `nconns` those still in memory. The close callback runs from a
+ * tick queued when `nlive` reaches 0 on a closing server, as Node emits 'close'; the memory
+ * goes later, once every connection is freed, the listener and the timer are closed, and no
+ * tick that names the server (`ticks`) is queued (server_maybe_free).
+ *
  * Invariants: `c->s` is non-NULL whenever a request is in progress or input is buffered;
  * F_WBUSY is set exactly while the cf_tcp queue holds bytes of ours; a connection is in at
  * most one of the request/idle lists (`tlink`) and possibly the headers list (`hlink`).
@@ -207,7 +213,14 @@ struct cf_http_server {
     void *close_data;
     cf_promise *close_p;
     cf_queue conns;
-    size_t nconns;
+    size_t nconns; /* in `conns`: until freed, after their socket's close */
+    size_t nlive;  /* not yet destroyed (≈ server._connections, what Node counts) */
+    cf_http_server_listening_cb listening_cb;
+    void *listening_data;
+    unsigned ticks;  /* ticks queued that name the server: its memory waits for them */
+    int cb_queued;   /* the close callback's tick is queued */
+    int cb_done;     /* the close callback has run */
+    int mem_done;    /* the timer is closed: nothing but ticks keeps the memory */
     cf_queue head_q; /* receiving a head: deadline = start + headers timeout */
     cf_queue req_q;  /* receiving a request: deadline = start + request timeout */
     cf_queue idle_q; /* idle keep-alive or lingering: deadline = since + keep-alive */
@@ -568,6 +581,8 @@ static void timer_cb(cf_timer *timer, void *data)
 
 /* ---- connection lifetime ---- */
 
+static void maybe_close_cb(cf_http_server *srv);
+
 static void conn_ref(conn *c)
 {
     c->refs++;
@@ -662,6 +677,8 @@ static void conn_destroy(conn *c, int status)
     if (c->state == C_CLOSED)
         return;
     c->state = C_CLOSED;
+    c->srv->nlive--;
+    maybe_close_cb(c->srv);
     timeouts_clear(c);
     c->flags &= ~F_WBUSY;
     if (c->flags & F_HANDLER) {
@@ -1538,6 +1555,7 @@ static void on_connection(cf_tcp *server, int status, const cf_error *err, cf_tc
     cf_queue_init(&c->wlink);
     cf_queue_insert_tail(&srv->conns, &c->link);
     srv->nconns++;
+    srv->nlive++;
     cf_tcp_set_high_water(t, 1);
     cf_tcp_on_drain(t, on_drain, c);
     cf_tcp_nodelay(t, 1);
@@ -1634,6 +1652,28 @@ int cf_http_server_new_async(cf_loop *loop, const cf_http_server_opts *opts,
     return rc;
 }
 
+static void on_tcp_listening(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    (void)t;
+    (void)status;
+    (void)err;
+    cf_http_server *srv = data;
+    srv->listening_cb(srv, srv->listening_data);
+}
+
+int cf_http_server_on_listening(cf_http_server *srv, cf_http_server_listening_cb cb, void *data)
+{
+    if (!srv || !cb)
+        return CF_EINVAL;
+    if (srv->closing)
+        return CF_ECLOSED;
+    if (srv->listening_cb || srv->listener)
+        return CF_EBUSY;
+    srv->listening_cb = cb;
+    srv->listening_data = data;
+    return 0;
+}
+
 int cf_http_server_listen(cf_http_server *srv, const char *host, int port)
 {
     if (!srv || srv->listener || srv->closing)
@@ -1643,7 +1683,10 @@ int cf_http_server_listen(cf_http_server *srv, const char *host, int port)
     if (rc < 0)
         return rc;
     int flags = (srv->o.flags & CF_HTTP_SERVER_REUSEPORT) ? CF_TCP_REUSEPORT : 0;
-    rc = (cf_tcp_listen)(t, host, port, srv->o.backlog, flags, on_connection, srv);
+    if (srv->listening_cb)
+        rc = cf_tcp_on_listening(t, on_tcp_listening, srv);
+    if (rc == 0)
+        rc = (cf_tcp_listen)(t, host, port, srv->o.backlog, flags, on_connection, srv);
     if (rc < 0) {
         cf_tcp_close(t, NULL, NULL);
         return rc;
@@ -1665,14 +1708,80 @@ cf_loop *cf_http_server_loop(const cf_http_server *srv)
 
 size_t cf_http_server_connections(const cf_http_server *srv)
 {
-    return srv ? srv->nconns : 0;
+    return srv ? srv->nlive : 0;
 }
 
-static void on_timer_closed(void *data)
+typedef struct count_req {
+    cf_http_server *srv;
+    size_t n;
+    cf_http_server_count_cb cb;
+    void *data;
+} count_req;
+
+static void server_maybe_free(cf_http_server *srv);
+
+static void count_tick(void *data)
 {
-    cf_http_server *srv = data;
+    count_req *r = data;
+    cf_http_server *srv = r->srv;
+    r->cb(srv, r->n, r->data);
+    cf__free(r);
+    srv->ticks--;
+    server_maybe_free(srv);
+}
+
+int cf_http_server_get_connections(cf_http_server *srv, cf_http_server_count_cb cb, void *data)
+{
+    if (!srv || !cb)
+        return CF_EINVAL;
+    count_req *r = cf__malloc(sizeof *r);
+    if (!r)
+        return CF_ENOMEM;
+    *r = (count_req){srv, srv->nlive, cb, data};
+    if (cf_next_tick(srv->loop, count_tick, r) < 0) {
+        cf__free(r);
+        return CF_ENOMEM;
+    }
+    srv->ticks++;
+    return 0;
+}
+
+static void close_cb_run(cf_http_server *srv)
+{
+    srv->cb_done = 1;
     if (srv->close_cb)
         srv->close_cb(srv, srv->close_data);
+}
+
+static void close_tick(void *data)
+{
+    cf_http_server *srv = data;
+    srv->ticks--;
+    close_cb_run(srv);
+    server_maybe_free(srv);
+}
+
+/*
+ * Node emits the server's 'close' from a tick queued when the server is closed and its last
+ * connection destroyed (net.Server's emitCloseIfDrained), long before the sockets' own close.
+ * Out of memory for the tick, the callback runs when the server's memory goes instead.
+ */
+static void maybe_close_cb(cf_http_server *srv)
+{
+    if (!srv->closing || srv->nlive || srv->cb_queued || srv->cb_done)
+        return;
+    if (cf_next_tick(srv->loop, close_tick, srv) < 0)
+        return;
+    srv->cb_queued = 1;
+    srv->ticks++;
+}
+
+static void server_maybe_free(cf_http_server *srv)
+{
+    if (!srv->mem_done || srv->ticks)
+        return;
+    if (!srv->cb_done)
+        close_cb_run(srv);
     while (srv->pool) {
         slot *s = srv->pool;
         srv->pool = s->next;
@@ -1682,6 +1791,13 @@ static void on_timer_closed(void *data)
     cf__dbuf_free(&srv->hc_head);
     cf__dbuf_free(&srv->hc_hdrs);
     cf__free(srv);
+}
+
+static void on_timer_closed(void *data)
+{
+    cf_http_server *srv = data;
+    srv->mem_done = 1;
+    server_maybe_free(srv);
 }
 
 /* Once the listener and every connection are gone, close the timer; its callback ends it. */
@@ -1702,6 +1818,30 @@ static void on_listener_closed(cf_tcp *t, void *data)
     maybe_closed(srv);
 }
 
+/* Destroy the connections with no request in progress (≈ connectionsList.idle()). */
+static int close_idle(cf_http_server *srv)
+{
+    int n = 0;
+    cf_queue *q = cf_queue_head(&srv->conns);
+    while (q != &srv->conns) {
+        conn *c = cf_queue_data(q, conn, link);
+        q = q->next;
+        int idle = c->state == C_IDLE || (c->state == C_HEAD && in_avail(c) == 0);
+        if (idle && !(c->flags & F_HANDLER) && c->state != C_CLOSED) {
+            conn_destroy(c, CF_ECANCELED);
+            n++;
+        }
+    }
+    return n;
+}
+
+int cf_http_server_close_idle_connections(cf_http_server *srv)
+{
+    if (!srv)
+        return CF_EINVAL;
+    return close_idle(srv);
+}
+
 int cf_http_server_close(cf_http_server *srv, cf_http_server_close_cb cb, void *data)
 {
     if (!srv)
@@ -1716,14 +1856,8 @@ int cf_http_server_close(cf_http_server *srv, cf_http_server_close_cb cb, void *
         cf_tcp_close(srv->listener, on_listener_closed, srv);
         srv->listener = NULL;
     }
-    cf_queue *q = cf_queue_head(&srv->conns);
-    while (q != &srv->conns) {
-        conn *c = cf_queue_data(q, conn, link);
-        q = q->next;
-        int idle = c->state == C_IDLE || (c->state == C_HEAD && in_avail(c) == 0);
-        if (idle && !(c->flags & F_HANDLER))
-            conn_destroy(c, CF_ECANCELED);
-    }
+    close_idle(srv);
+    maybe_close_cb(srv);
     maybe_closed(srv);
     return 0;
 }

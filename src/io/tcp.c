@@ -27,6 +27,16 @@
  * -1 before connect/listen and after close; `done` is non-empty only while `pend` is queued
  * or the poll-phase code is about to run it.
  *
+ * Servers (≈ net.Server): a server keeps its accepted connections that are not yet closed in
+ * `conns` (each one's `srv_link`, `server` pointing back), so it can count them and close
+ * them all. Its close stops accepting at once but calls back, as Node does, from a tick queued
+ * when the last of them is closed (or by the close itself when none is open); the listening
+ * callback and connection counts come from ticks too. A server's memory therefore waits for
+ * three things (server_maybe_free): its close callback, its handle's close phase, and the
+ * ticks that name it (`srv_ticks`). A connection never outlives its server's memory: it leaves
+ * `conns` when cf_tcp_close is called on it, and the server is freed only once `conns` is
+ * empty.
+ *
  * Places: each operation that reports an error later keeps the site of the user's call that
  * started it (calcifer/error.h, CF_AT): a write request its own, the handle one per kind
  * (connect, read, end, listen); the error names that site.
@@ -72,11 +82,14 @@ enum {
     T_EOF = CF__HANDLE_USER << 6,    /* the peer ended its side */
     T_NEED_DRAIN = CF__HANDLE_USER << 7,
     T_UNIX = CF__HANDLE_USER << 8,
-    T_PIPE = CF__HANDLE_USER << 9
+    T_PIPE = CF__HANDLE_USER << 9,
+    T_SERVER = CF__HANDLE_USER << 10,       /* listened once: closes as net.Server does */
+    T_SRV_CB_DONE = CF__HANDLE_USER << 11,  /* the server's close callback has run */
+    T_SRV_BASE_DONE = CF__HANDLE_USER << 12 /* the close phase has run for the handle */
 };
 
 /* What the pending phase has to report. */
-enum { PEND_WRITES = 1, PEND_END = 2, PEND_CONNECT = 4, PEND_TURN = 8 };
+enum { PEND_WRITES = 1, PEND_END = 2, PEND_CONNECT = 4, PEND_TURN = 8, PEND_SRV_CLOSE = 16 };
 
 typedef struct wreq {
     cf_queue link;
@@ -132,6 +145,15 @@ struct cf_tcp {
     void *conn_cb_data;
     cf_site listen_site;
 
+    /* Server side (≈ net.Server): its open accepted connections, its listening callback. */
+    cf_queue conns;         /* accepted connections not yet closed (their `srv_link`) */
+    size_t nconns;          /* length of `conns` (≈ server._connections) */
+    unsigned srv_ticks;     /* ticks queued that name the server: memory waits for them */
+    cf_tcp_cb listening_cb; /* ≈ 'listening' */
+    void *listening_data;
+    cf_tcp *server;    /* for an accepted connection: the server, until the connection closes */
+    cf_queue srv_link; /* in server->conns */
+
     cf_tcp_close_cb close_cb;
     void *close_data;
     void (*free_hook)(cf_tcp *t, void *arg);
@@ -145,6 +167,8 @@ struct cf_tcp {
 
 static void io_cb(cf_loop *loop, cf__io *io, unsigned revents);
 static void run_pending(cf_loop *loop, cf__pending *p);
+static void server_close_run(cf_tcp *t);
+static int listening_later(cf_tcp *t, int lookup);
 
 /* The peer as text for messages: the address, or the stdio name. */
 static void peer_text(const cf_tcp *t, char *buf, size_t len)
@@ -170,6 +194,8 @@ static int tcp_alloc(cf_loop *loop, cf_tcp **out)
     t->fd = -1;
     cf_queue_init(&t->wq);
     cf_queue_init(&t->done);
+    cf_queue_init(&t->conns);
+    cf_queue_init(&t->srv_link);
     cf__pending_init(&t->pend);
     t->high_water = CF_TCP_HIGH_WATER;
     *out = t;
@@ -1346,11 +1372,15 @@ static void on_acceptable(cf_tcp *server)
         c->flags |= T_CONNECTED | (server->flags & T_UNIX);
         memcpy(&c->peer, &ss, len);
         c->peerlen = len;
+        c->server = server;
+        cf_queue_insert_tail(&server->conns, &c->srv_link);
+        server->nconns++;
         server->conn_cb(server, 0, NULL, c, server->conn_cb_data);
     }
 }
 
-static int listen_fd(cf_tcp *t, const struct sockaddr *sa, socklen_t len, int backlog, int flags)
+static int listen_fd(cf_tcp *t, const struct sockaddr *sa, socklen_t len, int backlog, int flags,
+                     int lookup)
 {
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -1382,14 +1412,18 @@ static int listen_fd(cf_tcp *t, const struct sockaddr *sa, socklen_t len, int ba
     cf__io_init(&t->io, fd, io_cb);
     t->flags |= T_LISTENING;
     rc = update_io(t);
+    if (rc == 0)
+        rc = listening_later(t, lookup);
     if (rc < 0) {
         t->flags &= ~T_LISTENING;
         cf__io_close(t->h.loop, &t->io);
         close(fd);
         t->fd = -1;
         update_active(t);
+        return rc;
     }
-    return rc;
+    t->flags |= T_SERVER;
+    return 0;
 }
 
 int(cf_tcp_listen)(cf_tcp *t, const char *host, int port, int backlog, int flags,
@@ -1408,7 +1442,7 @@ int(cf_tcp_listen)(cf_tcp *t, const char *host, int port, int backlog, int flags
     t->conn_cb = cb;
     t->conn_cb_data = data;
     t->listen_site = site;
-    return listen_fd(t, (struct sockaddr *)&ss, len, backlog, flags);
+    return listen_fd(t, (struct sockaddr *)&ss, len, backlog, flags, host && *host);
 }
 
 int(cf_tcp_listen_unix)(cf_tcp *t, const char *path, int backlog, cf_tcp_connection_cb cb,
@@ -1428,7 +1462,7 @@ int(cf_tcp_listen_unix)(cf_tcp *t, const char *path, int backlog, cf_tcp_connect
     t->conn_cb_data = data;
     t->listen_site = site;
     t->flags |= T_UNIX;
-    return listen_fd(t, (struct sockaddr *)&ss, len, backlog, 0);
+    return listen_fd(t, (struct sockaddr *)&ss, len, backlog, 0, 0);
 }
 
 /* ---- events ---- */
@@ -1462,6 +1496,10 @@ static void run_pending(cf_loop *loop, cf__pending *p)
     t->pend_what = 0;
     if (what & PEND_TURN)
         t->turn = 0;
+    if (what & PEND_SRV_CLOSE) {
+        server_close_run(t); /* may free `t` */
+        return;
+    }
     if (what & PEND_CONNECT) {
         connect_report(t, t->connect_status);
         if (cf__handle_is_closing(&t->h))
@@ -1548,13 +1586,175 @@ int cf_tcp_port(const cf_tcp *t)
     return 0;
 }
 
+/* ---- server lifecycle (≈ net.Server: 'listening', close(cb), getConnections) ---- */
+
+/*
+ * A server's memory goes once three things are over: its close callback, the close phase of
+ * its handle, and every tick that names it (listening, connection counts).
+ */
+static void server_maybe_free(cf_tcp *t)
+{
+    unsigned both = T_SRV_CB_DONE | T_SRV_BASE_DONE;
+    if ((t->flags & both) != both || t->srv_ticks)
+        return;
+    if (t->free_hook)
+        t->free_hook(t, t->free_arg);
+    cf__free(t);
+}
+
+static void server_close_run(cf_tcp *t)
+{
+    t->flags |= T_SRV_CB_DONE;
+    if (t->close_cb)
+        t->close_cb(t, t->close_data);
+    server_maybe_free(t);
+}
+
+static void server_close_tick(void *data)
+{
+    cf_tcp *t = data;
+    t->srv_ticks--;
+    server_close_run(t);
+}
+
+/*
+ * The server is closed and its last connection too: Node emits 'close' from a tick queued
+ * right then (net.Server's emitCloseIfDrained), so the callback runs after the current
+ * callback, before any promise reaction, and before the close phase. Out of memory for the
+ * tick, the pending phase delivers it instead (the intrusive deferral cannot fail).
+ */
+static void server_close_later(cf_tcp *t)
+{
+    if (cf_next_tick(t->h.loop, server_close_tick, t) == 0) {
+        t->srv_ticks++;
+        return;
+    }
+    schedule(t, PEND_SRV_CLOSE);
+}
+
+/* An accepted connection is closing: it no longer counts for its server. */
+static void conn_detach(cf_tcp *c)
+{
+    cf_tcp *server = c->server;
+    c->server = NULL;
+    cf_queue_remove(&c->srv_link);
+    server->nconns--;
+    if (server->nconns == 0 && cf__handle_is_closing(&server->h))
+        server_close_later(server);
+}
+
+/* 'listening' (Node's emitListeningNT): not for a server closed meanwhile. */
+static void listening_tick(void *data)
+{
+    cf_tcp *t = data;
+    t->srv_ticks--;
+    if (cf__handle_is_closing(&t->h)) {
+        server_maybe_free(t);
+        return;
+    }
+    t->listening_cb(t, 0, NULL, t->listening_data);
+}
+
+/*
+ * With a host, Node first looks it up (dns.lookup answers an address from a tick), and
+ * only the lookup's callback queues 'listening': a tick queued from a tick. This is that
+ * first tick.
+ */
+static void listening_lookup_tick(void *data)
+{
+    cf_tcp *t = data;
+    if (cf__handle_is_closing(&t->h)) {
+        t->srv_ticks--;
+        server_maybe_free(t);
+        return;
+    }
+    if (cf_next_tick(t->h.loop, listening_tick, t) < 0)
+        listening_tick(t); /* out of memory: we are in a tick already */
+}
+
+/* Queue the listening callback after a successful listen; 0 or CF_ENOMEM. */
+static int listening_later(cf_tcp *t, int lookup)
+{
+    if (!t->listening_cb)
+        return 0;
+    int rc = cf_next_tick(t->h.loop, lookup ? listening_lookup_tick : listening_tick, t);
+    if (rc == 0)
+        t->srv_ticks++;
+    return rc;
+}
+
+int cf_tcp_on_listening(cf_tcp *t, cf_tcp_cb cb, void *data)
+{
+    if (!t || !cb)
+        return CF_EINVAL;
+    if (cf__handle_is_closing(&t->h))
+        return CF_ECLOSED;
+    if (t->listening_cb || (t->flags & (T_SERVER | T_CONNECTING | T_CONNECTED)))
+        return CF_EBUSY;
+    t->listening_cb = cb;
+    t->listening_data = data;
+    return 0;
+}
+
+size_t cf_tcp_connections(const cf_tcp *server)
+{
+    return server ? server->nconns : 0;
+}
+
+typedef struct count_req {
+    cf_tcp *server;
+    size_t n;
+    cf_tcp_count_cb cb;
+    void *data;
+} count_req;
+
+static void count_tick(void *data)
+{
+    count_req *r = data;
+    cf_tcp *t = r->server;
+    r->cb(t, r->n, r->data);
+    cf__free(r);
+    t->srv_ticks--;
+    server_maybe_free(t);
+}
+
+int cf_tcp_get_connections(cf_tcp *server, cf_tcp_count_cb cb, void *data)
+{
+    if (!server || !cb || !(server->flags & T_SERVER))
+        return CF_EINVAL;
+    count_req *r = cf__malloc(sizeof *r);
+    if (!r)
+        return CF_ENOMEM;
+    *r = (count_req){server, server->nconns, cb, data};
+    if (cf_next_tick(server->h.loop, count_tick, r) < 0) {
+        cf__free(r);
+        return CF_ENOMEM;
+    }
+    server->srv_ticks++;
+    return 0;
+}
+
+int cf_tcp_close_connections(cf_tcp *server, cf_tcp_close_cb cb, void *data)
+{
+    if (!server || !(server->flags & T_SERVER))
+        return CF_EINVAL;
+    int n = 0;
+    while (!cf_queue_empty(&server->conns)) {
+        cf_tcp *c = cf_queue_data(cf_queue_head(&server->conns), cf_tcp, srv_link);
+        cf_tcp_close(c, cb, data); /* detaches `c` from the list */
+        n++;
+    }
+    return n;
+}
+
 /* ---- close ---- */
 
 static void tcp_closed(cf__handle *h)
 {
     cf_tcp *t = CF_CONTAINER_OF(h, cf_tcp, h);
     cf_loop *loop = h->loop;
-    cf__loop_undefer(loop, &t->pend);
+    if (!(t->pend_what & PEND_SRV_CLOSE))
+        cf__loop_undefer(loop, &t->pend);
     if (t->connect_cb) {
         cf_tcp_cb cb = t->connect_cb;
         t->connect_cb = NULL;
@@ -1587,6 +1787,12 @@ static void tcp_closed(cf__handle *h)
     if (t->end_cb)
         report_end(t, (t->flags & T_ENDED) ? t->end_status : CF_ECANCELED);
     cf__tcp_reader_cancel(t);
+    if (t->flags & T_SERVER) {
+        /* A server's close callback waits for its connections (server_close_later). */
+        t->flags |= T_SRV_BASE_DONE;
+        server_maybe_free(t);
+        return;
+    }
     if (t->close_cb)
         t->close_cb(t, t->close_data);
     if (t->free_hook)
@@ -1603,6 +1809,8 @@ int cf_tcp_close(cf_tcp *t, cf_tcp_close_cb cb, void *data)
     t->close_cb = cb;
     t->close_data = data;
     t->flags &= ~(T_READING | T_LISTENING);
+    if (t->server)
+        conn_detach(t);
     if (t->conn && t->conn->timer) {
         cf_clear_timeout(t->conn->timer);
         t->conn->timer = NULL;
@@ -1613,6 +1821,8 @@ int cf_tcp_close(cf_tcp *t, cf_tcp_close_cb cb, void *data)
         t->fd = -1;
     }
     cf__handle_close(&t->h, tcp_closed);
+    if ((t->flags & T_SERVER) && t->nconns == 0)
+        server_close_later(t);
     return 0;
 }
 
