@@ -135,7 +135,8 @@ typedef enum cf_unhandled_mode {
                                               unhandled-rejection hook, else a warning */
     CF_UNHANDLED_WARN = 2,                 /* the hook if set, and always a warning; run goes on */
     CF_UNHANDLED_WARN_WITH_ERROR_CODE = 3, /* the hook; without it, a warning and exit code 1
-                                              (cf_unhandled_exit_code); run goes on */
+                                              (cf_unhandled_exit_code): run goes on, and
+                                              returns CF_EUNHANDLED when it drains the loop */
     CF_UNHANDLED_NONE = 4                  /* the hook if set, nothing else */
 } cf_unhandled_mode;
 
@@ -468,7 +469,9 @@ CF_EXTERN int cf_unhandled_rejections_parse(const char *name);
 /*
  * The exit code the unhandled rejections of `loop` ask for (≈ process.exitCode): 1 once a
  * rejection was reported in warn-with-error-code mode without an unhandled-rejection hook,
- * else 0 (the run itself goes on; a program returns this from main after cf_run). CF_EINVAL
+ * else 0. The run itself goes on to its end; then every cf_run that ends with nothing left on
+ * the loop (and did not fail otherwise) returns CF_EUNHANDLED while this is 1, as Node exits
+ * with code 1 once its loop is done (a run that leaves work returns > 0 as usual). CF_EINVAL
  * for a NULL loop.
  */
 CF_EXTERN int cf_unhandled_exit_code(cf_loop *loop);

@@ -287,6 +287,8 @@ static void async_free(void *arg)
     as->closing = 1;
     if (as->hook_installed)
         cf__loop_set_drain_hook(as->loop, NULL, NULL);
+    if (as->exit_code)
+        cf__loop_set_exit_code_hook(as->loop, NULL, NULL);
     pool_destroy(&as->reactions, reaction_teardown);
     pool_destroy(&as->promises, promise_teardown);
     while (as->res.next != &as->res) {
@@ -1182,6 +1184,17 @@ static void report_handled_warning(cf_promise *p)
     fflush(stderr);
 }
 
+/*
+ * The loop's exit-code hook, set once warn-with-error-code warned (≈ process.exitCode = 1):
+ * a run that drains the loop then returns CF_EUNHANDLED, as Node exits with code 1.
+ */
+static int exit_code_hook(cf_loop *loop, void *arg)
+{
+    (void)loop;
+    const cf__async *as = arg;
+    return as->exit_code ? CF_EUNHANDLED : 0;
+}
+
 /* The uncaught-exception path of a rejection: the hook, else the default report. */
 static int reject_uncaught(cf__async *as, cf_promise *p)
 {
@@ -1219,8 +1232,10 @@ static int report_unhandled(cf__async *as, cf_promise *p)
     if (as->mode == CF_UNHANDLED_WARN ||
         (!hooked && as->mode != CF_UNHANDLED_NONE && as->mode != CF_UNHANDLED_THROW)) {
         report_warning(p);
-        if (as->mode == CF_UNHANDLED_WARN_WITH_ERROR_CODE)
+        if (as->mode == CF_UNHANDLED_WARN_WITH_ERROR_CODE && !as->exit_code) {
             as->exit_code = 1;
+            cf__loop_set_exit_code_hook(as->loop, exit_code_hook, as);
+        }
     }
     return 0;
 }

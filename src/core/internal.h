@@ -131,6 +131,8 @@ struct cf_loop {
     int draining;
     void (*drain_hook)(cf_loop *loop, void *arg);
     void *drain_arg;
+    int (*exit_code_hook)(cf_loop *loop, void *arg); /* cf__loop_set_exit_code_hook */
+    void *exit_code_arg;
 
     /* run state */
     int running;

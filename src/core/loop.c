@@ -529,7 +529,10 @@ int cf_run(cf_loop *loop, cf_run_mode mode)
     loop->fail_code = 0;
     if (rc < 0)
         return rc;
-    return alive;
+    /* Drained: a layer may still ask for a failing exit (≈ process.exitCode). */
+    if (!alive && loop->exit_code_hook)
+        rc = loop->exit_code_hook(loop, loop->exit_code_arg);
+    return rc < 0 ? rc : alive;
 }
 
 void cf_stop(cf_loop *loop)
@@ -572,6 +575,12 @@ void cf__loop_fail(cf_loop *loop, int code)
     CF_ASSERT(code < 0);
     if (!loop->fail_code)
         loop->fail_code = code < 0 ? code : CF_EUNKNOWN;
+}
+
+void cf__loop_set_exit_code_hook(cf_loop *loop, int (*hook)(cf_loop *loop, void *arg), void *arg)
+{
+    loop->exit_code_hook = hook;
+    loop->exit_code_arg = arg;
 }
 
 void *cf__loop_slot(cf_loop *loop, enum cf__loop_slot s)

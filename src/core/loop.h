@@ -37,6 +37,15 @@ void cf__drain_ticks(cf_loop *loop);
 void cf__loop_set_drain_hook(cf_loop *loop, void (*hook)(cf_loop *loop, void *arg), void *arg);
 
 /*
+ * Set the loop's exit-code hook (one per loop; a second call replaces the first; NULL removes
+ * it): when a cf_run ends with nothing referenced left and no failure, it returns what
+ * `hook(loop, arg)` returns if that is negative (≈ a process.exitCode set by a layer: the
+ * promise layer's warn-with-error-code mode). `arg` is borrowed until the hook is replaced or
+ * the loop is closed.
+ */
+void cf__loop_set_exit_code_hook(cf_loop *loop, int (*hook)(cf_loop *loop, void *arg), void *arg);
+
+/*
  * Record `code` (negative) as the result of the current cf_run (the first one wins) and stop
  * the run at the end of the current callback: no further tick, microtask or phase callback
  * runs in this cf_run.

@@ -1024,7 +1024,7 @@ static void test_promise_loop_close_frees_everything(void)
 /* ---- unhandled rejections ---- */
 
 /* Run `loop` with stderr sent to a pipe; returns cf_run's result and the text in `out`. */
-static int run_capturing_stderr(cf_loop *loop, char *out, size_t len)
+static int run_mode_capturing_stderr(cf_loop *loop, cf_run_mode mode, char *out, size_t len)
 {
     int fds[2];
     ASSERT_OK(pipe(fds));
@@ -1032,7 +1032,7 @@ static int run_capturing_stderr(cf_loop *loop, char *out, size_t len)
     int saved = dup(2);
     ASSERT(saved >= 0);
     ASSERT(dup2(fds[1], 2) >= 0);
-    int rc = cf_run(loop, CF_RUN_DEFAULT);
+    int rc = cf_run(loop, mode);
     fflush(stderr);
     ASSERT(dup2(saved, 2) >= 0);
     close(saved);
@@ -1041,6 +1041,11 @@ static int run_capturing_stderr(cf_loop *loop, char *out, size_t len)
     close(fds[0]);
     out[n > 0 ? n : 0] = '\0';
     return rc;
+}
+
+static int run_capturing_stderr(cf_loop *loop, char *out, size_t len)
+{
+    return run_mode_capturing_stderr(loop, CF_RUN_DEFAULT, out, len);
 }
 
 static void test_promise_unhandled_default_fails_run(void)
@@ -1466,7 +1471,7 @@ static int mode_program(cf_unhandled_mode mode, char *text, size_t len, int *exi
     ASSERT_OK(cf_set_timeout(loop, 10, m_log, (void *)"timer2", NULL));
     int rc = run_capturing_stderr(loop, text, len);
     *exit_code = cf_unhandled_exit_code(loop);
-    if (rc < 0) {
+    if (rc < 0 && mode != CF_UNHANDLED_WARN_WITH_ERROR_CODE) {
         /* As a fresh process would not, a second run goes on: the timers handle `p`. */
         char later[512];
         ASSERT_OK(run_capturing_stderr(loop, later, sizeof later));
@@ -1494,8 +1499,11 @@ static void test_promise_unhandled_modes(void)
                         "rejection was handled asynchronously (rejection id: 1)\n");
     ASSERT_EVENTS("timer caught!boom timer2");
     ASSERT_EQ(code, 0);
-    ASSERT_OK(mode_program(CF_UNHANDLED_WARN_WITH_ERROR_CODE, text, sizeof text, &code));
+    /* warn-with-error-code: the run goes on to the end, then fails (≈ exit code 1). */
+    ASSERT_EQ(mode_program(CF_UNHANDLED_WARN_WITH_ERROR_CODE, text, sizeof text, &code),
+              CF_EUNHANDLED);
     ASSERT(strstr(text, "UnhandledPromiseRejectionWarning (rejection id: 1): boom") != NULL);
+    ASSERT(strstr(text, "PromiseRejectionHandledWarning") != NULL);
     ASSERT_EVENTS("timer caught!boom timer2");
     ASSERT_EQ(code, 1);
     /* none: only the handled-later warning (as Node). */
@@ -1504,6 +1512,61 @@ static void test_promise_unhandled_modes(void)
                         "asynchronously (rejection id: 1)\n");
     ASSERT_EVENTS("timer caught!boom timer2");
     ASSERT_EQ(code, 0);
+}
+
+static void count_unhandled(cf_promise *p, void *data)
+{
+    (void)p;
+    ++*(int *)data;
+}
+
+/*
+ * warn-with-error-code: cf_run itself returns CF_EUNHANDLED once it drains the loop after a
+ * warning (≈ Node's exit code 1), not before, and again at the end of every later run that
+ * drains it (process.exitCode stays 1); a run that leaves work returns > 0; with an
+ * unhandled-rejection hook there is no exit code.
+ */
+static void test_promise_warn_with_error_code_fails_drained_run(void)
+{
+    char text[512];
+    cf_loop *loop = loop_new();
+    ASSERT_OK(cf_loop_set_unhandled_rejections(loop, CF_UNHANDLED_WARN_WITH_ERROR_CODE));
+    ASSERT_OK(run_capturing_stderr(loop, text, sizeof text)); /* nothing rejected: 0 */
+    cf_promise_release(cf_promise_rejected(loop, CF_ERROR(CF_EIO, "boom")));
+    ASSERT_OK(cf_set_timeout(loop, 1, m_log, (void *)"t1", NULL));
+    ASSERT_OK(cf_set_timeout(loop, 30, m_log, (void *)"t2", NULL));
+    /* A run that leaves work: > 0, though main's rejection was warned about. */
+    ASSERT_EQ(run_mode_capturing_stderr(loop, CF_RUN_NOWAIT, text, sizeof text), 1);
+    ASSERT(strstr(text, "UnhandledPromiseRejectionWarning (rejection id: 1): boom") != NULL);
+    ASSERT_EQ(cf_unhandled_exit_code(loop), 1);
+    ASSERT_EQ(run_capturing_stderr(loop, text, sizeof text), CF_EUNHANDLED);
+    ASSERT_EVENTS("t1 t2"); /* the run went to its end */
+    ASSERT_STR_EQ(text, "");
+    ev_reset();
+    ASSERT_OK(cf_set_timeout(loop, 1, m_log, (void *)"again", NULL));
+    ASSERT_EQ(run_capturing_stderr(loop, text, sizeof text), CF_EUNHANDLED);
+    ASSERT_EVENTS("again");
+    ASSERT_OK(cf_loop_close(loop));
+
+    /* With an unhandled-rejection hook: the hook, no warning, no exit code. */
+    int hooked = 0;
+    loop = loop_new();
+    ASSERT_OK(cf_loop_set_unhandled_rejections(loop, CF_UNHANDLED_WARN_WITH_ERROR_CODE));
+    ASSERT_OK(cf_on_unhandled_rejection(loop, count_unhandled, &hooked));
+    cf_promise_release(cf_promise_rejected(loop, CF_ERROR(CF_EIO, "boom")));
+    ASSERT_OK(run_capturing_stderr(loop, text, sizeof text));
+    ASSERT_EQ(hooked, 1);
+    ASSERT_STR_EQ(text, "");
+    ASSERT_EQ(cf_unhandled_exit_code(loop), 0);
+    ASSERT_OK(cf_loop_close(loop));
+
+    /* warn: a warning, and the run still succeeds. */
+    loop = loop_new();
+    ASSERT_OK(cf_loop_set_unhandled_rejections(loop, CF_UNHANDLED_WARN));
+    cf_promise_release(cf_promise_rejected(loop, CF_ERROR(CF_EIO, "boom")));
+    ASSERT_OK(run_capturing_stderr(loop, text, sizeof text));
+    ASSERT(strstr(text, "UnhandledPromiseRejectionWarning (rejection id: 1): boom") != NULL);
+    ASSERT_OK(cf_loop_close(loop));
 }
 
 static void on_uncaught(const cf_error *err, cf_promise *p, void *data)
@@ -1685,6 +1748,7 @@ int main(int argc, char **argv)
     CF_TEST(test_promise_reject_value_bad_input);
     CF_TEST(test_promise_reject_value_freed_at_close);
     CF_TEST(test_promise_unhandled_modes);
+    CF_TEST(test_promise_warn_with_error_code_fails_drained_run);
     CF_TEST(test_promise_uncaught_hook_modes);
     CF_TEST(test_promise_uncaught_without_hook_fails_run);
     CF_TEST(test_promise_modes_and_hooks_bad_input);

@@ -1,7 +1,9 @@
 /*
  * 06: cf_timer_refresh restarts a pending timer with its own delay from now: refreshed at
  * once, it goes after the timers of the same delay started before; refreshed later, it is
- * postponed. An interval refreshed restarts its period from then.
+ * postponed. An interval refreshed restarts its period from then. The gaps are wide (a timer
+ * refreshed in a callback is at least 170 ms from the next line it is compared with) so that
+ * a loop slowed down by a loaded machine keeps the order.
  */
 #include "rules.h"
 
@@ -12,7 +14,7 @@ static int n;
 static void refresh_d(void *data)
 {
     (void)data;
-    say("refresh D at 80");
+    say("refresh D at 130");
     CHECK(cf_timer_refresh(d));
 }
 
@@ -28,7 +30,7 @@ static void interval(void *data)
 static void refresh_iv(void *data)
 {
     (void)data;
-    say("refresh interval at 140: next run at 260, not 240");
+    say("refresh interval at 280: next run at 520, not 480");
     CHECK(cf_timer_refresh(iv));
 }
 
@@ -36,15 +38,15 @@ int main(void)
 {
     scenario_begin();
     cf_timer *a;
-    CHECK(cf_set_timeout(loop, 50, log_cb, TEXT("A (refreshed at once)"), &a));
-    CHECK(cf_set_timeout(loop, 50, log_cb, TEXT("B"), NULL));
+    CHECK(cf_set_timeout(loop, 100, log_cb, TEXT("A (refreshed at once)"), &a));
+    CHECK(cf_set_timeout(loop, 100, log_cb, TEXT("B"), NULL));
     CHECK(cf_timer_refresh(a));
-    CHECK(cf_set_timeout(loop, 100, log_cb, TEXT("D (100 ms, refreshed at 80: due at 180)"), &d));
-    CHECK(cf_set_timeout(loop, 80, refresh_d, NULL, NULL));
-    CHECK(cf_set_interval(loop, 120, interval, NULL, &iv));
-    CHECK(cf_set_timeout(loop, 140, refresh_iv, NULL, NULL));
-    CHECK(cf_set_timeout(loop, 150, log_cb, TEXT("C at 150"), NULL));
-    CHECK(cf_set_timeout(loop, 250, log_cb, TEXT("E at 250"), NULL));
+    CHECK(cf_set_timeout(loop, 200, log_cb, TEXT("D (200 ms, refreshed at 130: due at 330)"), &d));
+    CHECK(cf_set_timeout(loop, 130, refresh_d, NULL, NULL));
+    CHECK(cf_set_interval(loop, 240, interval, NULL, &iv));
+    CHECK(cf_set_timeout(loop, 280, refresh_iv, NULL, NULL));
+    CHECK(cf_set_timeout(loop, 300, log_cb, TEXT("C at 300"), NULL));
+    CHECK(cf_set_timeout(loop, 500, log_cb, TEXT("E at 500"), NULL));
     say("main");
     scenario_run();
     return scenario_end();
