@@ -67,6 +67,14 @@ for m in proc sys dev dev/pts dev/shm; do
   mounted+=("$root/$m")
 done
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+# The site's own certificate authorities (an outbound proxy's, say), which every machine of the
+# site trusts: without them the npm registry is unreachable from the root, as it would not be
+# from a fresh machine of the site. The project installs nothing from here.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+  chroot "$root" update-ca-certificates >/dev/null 2>&1 || true
+fi
 # The same mirror as the host's apt (the root's own sources.list names $mirror).
 echo "deb $mirror bookworm main" >"$root/etc/apt/sources.list"
 echo "deb $mirror bookworm-updates main" >>"$root/etc/apt/sources.list"
@@ -80,9 +88,14 @@ if [ -n "$shared" ]; then
 fi
 
 # 4. The README's two commands, as root, with the environment of a fresh login.
+# The site's certificate settings pass through, as they do to CI; nothing else of this shell's.
+passenv=()
+for v in SSL_CERT_FILE SSL_CERT_DIR NODE_EXTRA_CA_CERTS; do
+  [ -n "${!v:-}" ] && passenv+=("$v=${!v}")
+done
 run() {
   chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    TERM=dumb CI=true CF_WERROR=ON /bin/bash -c "cd /work/main && $1"
+    TERM=dumb CI=true CF_WERROR=ON "${passenv[@]}" /bin/bash -c "cd /work/main && $1"
 }
 echo "fresh-check: make demo"
 run "make demo"

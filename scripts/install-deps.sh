@@ -41,6 +41,19 @@ for p in "${packages[@]}"; do
   esac
 done
 
+# The tests resolve "localhost" (tests/io/test_dns.c, test_tcp.c): glibc finds it in /etc/hosts,
+# which a container runtime or the installer writes but a bare debootstrap root lacks. Only a
+# missing file is written; an existing one is never touched.
+if [ ! -e /etc/hosts ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "calcifer: /etc/hosts is missing: the tests resolve localhost; as root write:" >&2
+    echo "calcifer:   printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' > /etc/hosts" >&2
+    exit 1
+  fi
+  echo "calcifer: writing /etc/hosts (localhost), which this system lacks" >&2
+  printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >/etc/hosts
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
