@@ -125,6 +125,15 @@ CF_EXTERN int cf_abort_signal_code(const cf_abort_signal *signal);
  */
 CF_EXTERN const cf_error *cf_abort_signal_reason(const cf_abort_signal *signal);
 
+/*
+ * The error an operation that `signal` aborted fails with: CF_ECANCELED, "The operation was
+ * aborted", with a copy of the signal's reason as its cause (cf_error_cause): the one abort
+ * error of the library, whatever aborted the signal (cf_abort, a timeout, `any`). Its site is
+ * empty; an operation sets its own. Ownership: the caller owns the result (cf_error_free).
+ * Returns NULL when `signal` is not aborted or memory is exhausted. Thread: loop only.
+ */
+CF_EXTERN cf_error *cf_abort_signal_error(const cf_abort_signal *signal);
+
 /* ---- listen ---- */
 
 /*

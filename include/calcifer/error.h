@@ -130,6 +130,7 @@ typedef struct cf_error {
     const char *file;    /* static string (__FILE__) or NULL */
     int line;
     const char *func; /* static string (__func__) or NULL */
+    struct cf_error *cause; /* what led to it (an abort's reason, say); owned; NULL when none */
 } cf_error;
 
 /*
@@ -151,7 +152,18 @@ CF_EXTERN cf_error *cf_error_sys(int code, const char *file, int line, const cha
 /* A deep copy of `e` (NULL for NULL or when memory is exhausted). Caller owns it. */
 CF_EXTERN cf_error *cf_error_copy(const cf_error *e);
 
-/* Free an error made by this API. NULL is a no-op. Usable as a promise value destructor. */
+/*
+ * Attach `cause` to `e` (≈ `new Error(msg, { cause })`): `e` takes `cause`, replacing (and
+ * freeing) the cause it had. Returns `e`; with a NULL `e`, frees `cause` and returns NULL.
+ * Thread: any.
+ */
+CF_EXTERN cf_error *cf_error_set_cause(cf_error *e, cf_error *cause);
+
+/* The error that led to `e` (≈ error.cause), or NULL. Borrowed from `e`. Thread: any. */
+CF_EXTERN const cf_error *cf_error_cause(const cf_error *e);
+
+/* Free an error made by this API, with its causes. NULL is a no-op. Usable as a promise value
+ * destructor. */
 CF_EXTERN void cf_error_free(void *e);
 
 /* Write "message (at file:line in func)" and a newline to `stream` (a FILE *). */

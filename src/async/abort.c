@@ -277,6 +277,18 @@ int cf_abort_signal_code(const cf_abort_signal *s)
     return s ? s->code : 0;
 }
 
+cf_error *cf_abort_signal_error(const cf_abort_signal *s)
+{
+    if (!s || !s->code)
+        return NULL;
+    cf_error *e = cf_error_new(CF_ECANCELED, NULL, 0, NULL, "The operation was aborted");
+    if (e && s->reason && !cf_error_set_cause(e, cf_error_copy(s->reason))->cause) {
+        cf_error_free(e); /* without its reason the error would not say why */
+        return NULL;
+    }
+    return e;
+}
+
 const cf_error *cf_abort_signal_reason(const cf_abort_signal *s)
 {
     return s ? s->reason : NULL;

@@ -46,7 +46,7 @@ typedef struct spare {
 
 /* The error of an await cancelled by the loop closing (no signal to take a reason from). */
 static const cf_error closing_error = {CF_ECANCELED, "task cancelled: the loop is closing", NULL, 0,
-                                       NULL};
+                                       NULL, NULL};
 
 static void task_resume(cf_task *t, int in_micro);
 

@@ -71,6 +71,7 @@ static cf_error *error_make(int code, const char *file, int line, const char *fu
     e->file = file;
     e->line = line;
     e->func = func;
+    e->cause = NULL;
     return e;
 }
 
@@ -118,12 +119,39 @@ cf_error *cf_error_copy(const cf_error *e)
     if (!e)
         return NULL;
     const char *m = e->message ? e->message : "";
-    return error_make(e->code, e->file, e->line, e->func, m, strlen(m));
+    cf_error *c = error_make(e->code, e->file, e->line, e->func, m, strlen(m));
+    if (c && e->cause && !(c->cause = cf_error_copy(e->cause))) {
+        cf__free(c); /* a copy without its cause would lie about what happened */
+        return NULL;
+    }
+    return c;
+}
+
+cf_error *cf_error_set_cause(cf_error *e, cf_error *cause)
+{
+    if (!e) {
+        cf_error_free(cause);
+        return NULL;
+    }
+    cf_error_free(e->cause);
+    e->cause = cause;
+    return e;
+}
+
+const cf_error *cf_error_cause(const cf_error *e)
+{
+    return e ? e->cause : NULL;
 }
 
 void cf_error_free(void *e)
 {
-    cf__free(e);
+    /* Iterative, so that a long chain of causes cannot exhaust the stack. */
+    cf_error *cur = e;
+    while (cur) {
+        cf_error *next = cur->cause;
+        cf__free(cur);
+        cur = next;
+    }
 }
 
 void cf_error_print(const cf_error *e, void *stream)
@@ -137,6 +165,12 @@ void cf_error_print(const cf_error *e, void *stream)
     if (e->file)
         fprintf(f, " (at %s:%d in %s)", e->file, e->line, e->func ? e->func : "?");
     fputc('\n', f);
+    for (const cf_error *c = e->cause; c; c = c->cause) {
+        fprintf(f, "  caused by: %s", c->message ? c->message : cf_strerror(c->code));
+        if (c->file)
+            fprintf(f, " (at %s:%d in %s)", c->file, c->line, c->func ? c->func : "?");
+        fputc('\n', f);
+    }
 }
 
 const char *cf_error_message(const cf_error *e)
