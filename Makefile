@@ -1,7 +1,8 @@
 # Calcifer: the commands a user types. CMake does the building; this file only drives it.
 #
 #   make            build build/lib/libcalcifer.{a,so}, build/bin/*, the pkg-config file
-#   make demo       the main job: fetch the Ghibli films offline in all three styles
+#   make demo       the main job: fetch the Ghibli films offline in all three styles, then
+#                   draw one traced run as docs/ghibli-films-trace.svg
 #   make test       the whole suite, then again under ASan+UBSan, the pool under TSan
 #   make install PREFIX=/usr/local
 #   make bench      build and run the benchmarks side by side with their peers
@@ -34,6 +35,12 @@ demo: configure
 	@echo "calcifer: building ($(BUILD)/build.log)"
 	@cmake --build $(BUILD) -j $(JOBS) > $(BUILD)/build.log 2>&1 || { tail -n 40 $(BUILD)/build.log; exit 1; }
 	@scripts/demo.sh $(BUILD)
+	@echo "calcifer: tracing one 'ghibli films --offline' run (docs/observability.md)"
+	@$(BUILD)/bin/ghibli films --offline -o $(BUILD)/films-traced.csv \
+	    --trace $(BUILD)/ghibli-films-trace.json
+	@python3 scripts/trace2svg.py $(BUILD)/ghibli-films-trace.json \
+	    -o docs/ghibli-films-trace.svg
+	@echo "calcifer: wrote docs/ghibli-films-trace.svg (open $(BUILD)/ghibli-films-trace.json in ui.perfetto.dev)"
 
 test: deps lint test-debug test-tidy test-clang test-asan test-tsan test-ucontext test-valgrind test-fuzz \
       test-lean

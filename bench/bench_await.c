@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "calcifer/coro.h"
+#include "calcifer/task.h"
 #include "calcifer/loop.h"
 #include "calcifer/promise.h"
 
@@ -65,10 +65,10 @@ static int await_settled(cf_task *task, void *arg)
     (void)arg;
     cf_promise *p = cf_promise_resolved(cf_task_loop(task), (void *)1, NULL);
     for (long i = 0; i < n_awaits; i++) {
-        void *v = NULL;
-        if (cf_await(cf_promise_retain(p), &v) < 0)
+        cf_result r = cf_await(cf_promise_retain(p));
+        if (r.status < 0)
             break;
-        count += (long)(intptr_t)v;
+        count += (long)(intptr_t)r.value;
     }
     cf_promise_release(p);
     return 0;
@@ -79,10 +79,10 @@ static int await_fresh(cf_task *task, void *arg)
     (void)arg;
     cf_loop *loop = cf_task_loop(task);
     for (long i = 0; i < n_awaits; i++) {
-        void *v = NULL;
-        if (cf_await(cf_promise_resolved(loop, (void *)1, NULL), &v) < 0)
+        cf_result r = cf_await(cf_promise_resolved(loop, (void *)1, NULL));
+        if (r.status < 0)
             break;
-        count += (long)(intptr_t)v;
+        count += (long)(intptr_t)r.value;
     }
     return 0;
 }
@@ -92,7 +92,7 @@ static int await_null(cf_task *task, void *arg)
     (void)task;
     (void)arg;
     for (long i = 0; i < n_awaits; i++) {
-        if (cf_await_null() < 0)
+        if (cf_await_null().status < 0)
             break;
         count++;
     }
@@ -104,10 +104,10 @@ static int await_half(cf_task *task, void *arg)
     (void)task;
     cf_promise *p = arg;
     for (long i = 0; i < n_awaits / 2; i++) {
-        void *v = NULL;
-        if (cf_await(cf_promise_retain(p), &v) < 0)
+        cf_result r = cf_await(cf_promise_retain(p));
+        if (r.status < 0)
             break;
-        count += (long)(intptr_t)v;
+        count += (long)(intptr_t)r.value;
     }
     return 0;
 }
@@ -151,7 +151,7 @@ static long sleepers_done;
 static int sleeper(cf_task *task, void *arg)
 {
     long i = (long)(intptr_t)arg;
-    if (cf_sleep(cf_task_loop(task), 10 + (uint64_t)(i % 41)) == 0)
+    if (cf_sleep(cf_task_loop(task), 10 + (uint64_t)(i % 41)).status == 0)
         sleepers_done++;
     return 0;
 }

@@ -142,9 +142,9 @@ static void noop_work(void *d)
     (void)d;
 }
 
-static void work_done(cf_work_req *req, int status, void *d)
+static void work_done(int status, const cf_error *err, void *d)
 {
-    (void)req;
+    (void)err;
     (void)d;
     if (status == 0)
         counter++;
@@ -156,7 +156,7 @@ static double cf_pool(void)
     counter = 0;
     double t0 = now_s();
     for (size_t i = 0; i < N_POOL; i++) {
-        CHECK(cf_work(loop, noop_work, work_done, NULL, NULL));
+        CHECK(cf_work(loop, noop_work, NULL, work_done, NULL));
     }
     CHECK(cf_run(loop, CF_RUN_DEFAULT));
     double t = now_s() - t0;

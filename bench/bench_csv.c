@@ -63,7 +63,7 @@ typedef struct out_file {
     long long bytes;
 } out_file;
 
-static int to_file(void *ctx, const char *p, size_t len)
+static int to_file(const char *p, size_t len, void *ctx)
 {
     out_file *o = ctx;
     o->bytes += (long long)len;

@@ -49,7 +49,7 @@ static void on_read(int status, const cf_error *err, const char *bytes, size_t l
         r->failed = 1;
         return;
     }
-    if (--r->left > 0 && cf_fs_read_file(r->loop, r->path, on_read, r) < 0)
+    if (--r->left > 0 && cf_fs_read_file(r->loop, r->path, NULL, on_read, r) < 0)
         r->failed = 1;
 }
 
@@ -59,7 +59,7 @@ static double cf_reads(const char *path, size_t size)
     if (cf_loop_new(&r.loop) < 0)
         return -1;
     double t0 = now_s();
-    if (cf_fs_read_file(r.loop, path, on_read, &r) < 0 || cf_run(r.loop, CF_RUN_DEFAULT) < 0)
+    if (cf_fs_read_file(r.loop, path, NULL, on_read, &r) < 0 || cf_run(r.loop, CF_RUN_DEFAULT) < 0)
         r.failed = 1;
     double t = now_s() - t0;
     cf_loop_close(r.loop);

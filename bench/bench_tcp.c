@@ -164,7 +164,7 @@ static double run(bench *B)
     CHECK(cf_tcp_listen(B->server, "127.0.0.1", 0, 128, 0, on_connection, B));
     CHECK(cf_tcp_new(B->loop, &B->client));
     double t0 = now_s();
-    CHECK(cf_tcp_connect(B->client, "127.0.0.1", cf_tcp_port(B->server), 0, on_connect, B));
+    CHECK(cf_tcp_connect(B->client, "127.0.0.1", cf_tcp_port(B->server), NULL, on_connect, B));
     CHECK(cf_run(B->loop, CF_RUN_DEFAULT));
     double t = now_s() - t0;
     CHECK(cf_loop_close(B->loop));

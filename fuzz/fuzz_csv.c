@@ -17,7 +17,7 @@ static const uint8_t *next_field(size_t *len, int *last) /* *last: the field end
     return f;
 }
 
-static int check(void *guard, const cf_buf *fields, size_t n)
+static int check(const cf_buf *fields, size_t n, void *guard)
 {
     for (size_t i = 0, len, g; i < n; i++) {
         int last;

@@ -13,9 +13,11 @@
 #include "calcifer/watch.h"
 #include "calcifer/signal.h"
 #include "calcifer/pool.h"
+#include "calcifer/metrics.h"
+#include "calcifer/trace.h"
 #include "calcifer/promise.h"
 #include "calcifer/abort.h"
-#include "calcifer/coro.h"
+#include "calcifer/task.h"
 #include "calcifer/group.h"
 #include "calcifer/fs.h"
 #include "calcifer/tcp.h"
@@ -26,5 +28,6 @@
 #include "calcifer/http_parser.h"
 #include "calcifer/json.h"
 #include "calcifer/csv.h"
+#include "calcifer/stream.h"
 
 #endif /* CALCIFER_H */

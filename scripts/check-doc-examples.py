@@ -69,12 +69,14 @@ def code_of(line):
 
 
 def link_flags():
+    """What a program linked against the static library needs besides it (libcurl, and
+    libdw for resolving call sites)."""
     try:
-        out = subprocess.run(["pkg-config", "--libs", "libcurl"], capture_output=True,
+        out = subprocess.run(["pkg-config", "--libs", "libcurl", "libdw"], capture_output=True,
                              text=True, check=True).stdout.split()
     except (OSError, subprocess.CalledProcessError):
-        out = ["-lcurl"]
-    return out + ["-lpthread", "-lm"]
+        out = ["-lcurl", "-ldw", "-lelf"]
+    return out + ["-ldl", "-lpthread", "-lm"]
 
 
 class Checker:

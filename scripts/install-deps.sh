@@ -9,7 +9,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config clang clang-format clang-tidy libclang-rt-14-dev
-  libcurl4-openssl-dev libssl-dev zlib1g-dev ca-certificates
+  libcurl4-openssl-dev libssl-dev zlib1g-dev libdw-dev ca-certificates
   valgrind curl openssl nginx-light python3 jq nodejs npm
 )
 # The Promises/A+ test's Node-API addon needs node_api.h. Debian's nodejs (node 18) leaves it

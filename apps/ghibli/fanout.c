@@ -301,7 +301,7 @@ static int lookup_one(cf_task *task, const fanout *fo, target *t)
     opts.flags |= CF_HTTP_FAIL_ON_STATUS;
     opts.on_data = lookup_data;
     opts.on_data_ctx = lk;
-    int rc = cf_await(cf_http_request_p(cf_task_loop(task), t->url, &opts), NULL);
+    int rc = cf_await(cf_http_request_p(cf_task_loop(task), t->url, &opts)).status;
     if (rc == 0 || lk->parse_failed) {
         int done = lk->parse_failed ? rc : cf_json_parser_finish(&lk->parser);
         if (done < 0)
@@ -341,14 +341,14 @@ static int resolve_all(fanout *fo, cf_loop *loop, cf_error **error)
     for (size_t i = 0; rc == 0 && i < workers; i++) {
         rc = cf_group_spawn(g, lookup_worker, fo);
     }
-    int waited = cf_group_wait(g);
+    int waited = cf_group_wait(g).status;
     if (rc == 0)
         rc = waited;
     if (rc < 0) {
-        const cf_error *e = cf_group_error(g) ? cf_group_error(g) : cf_await_error();
+        const cf_error *e = cf_group_error(g); /* NULL when the wait itself was cancelled */
         *error = e ? cf_error_copy(e) : NULL;
     }
-    cf_group_close(g);
+    cf_group_close(g, NULL, NULL);
     if (fo->job->progress && rc < 0)
         fputs("\r\033[K", stderr);
     return rc;
@@ -396,9 +396,9 @@ static cf_json *with_labels(const fanout *fo, const cf_json *record)
     return row;
 }
 
-static int to_stdout(void *ctx, const char *bytes, size_t len)
+static int to_stdout(const char *bytes, size_t len, void *data)
 {
-    (void)ctx;
+    (void)data;
     errno = 0;
     return fwrite(bytes, 1, len, stdout) == len ? 0 : ghibli_stdout_error();
 }
@@ -433,13 +433,14 @@ static int fanout_task(cf_task *task, void *arg)
     cf_loop *loop = cf_task_loop(task);
     ghibli_stage stage = GHIBLI_FETCH;
     cf_error *thrown = NULL;
-    const cf_json *list;
 
     /* The list must outlive the lookups' awaits: keep a reference of our own. */
     cf_promise *fetching = cf_promise_retain(cf_http_get_json_p(loop, job->url, &job->http));
-    int rc = cf_await(fetching, (void **)&list);
+    cf_result r = cf_await(fetching);
+    int rc = r.status;
     if (rc < 0)
         goto catch_error;
+    const cf_json *list = r.value;
     stage = GHIBLI_SHAPE;
     if (cf_json_type_of(list) != CF_JSON_ARRAY) {
         rc = CF_EPARSE;
@@ -469,7 +470,7 @@ static int fanout_task(cf_task *task, void *arg)
         }
     } else {
         cf_fs_writer *writer;
-        rc = cf_fs_writer_open(loop, job->output, 0, &writer);
+        rc = cf_fs_writer_open(loop, job->output, 0, NULL, &writer);
         if (rc < 0) {
             thrown = CF_ERROR_SYS(rc, "open '%s'", job->output);
             goto catch_error;
@@ -479,7 +480,8 @@ static int fanout_task(cf_task *task, void *arg)
             cf_fs_writer_abort(writer, NULL, NULL);
             goto catch_error;
         }
-        rc = cf_await(cf_fs_writer_commit_p(writer), NULL); /* reports a failed write too */
+        r = cf_await(cf_fs_writer_commit_p(writer)); /* reports a failed write too */
+        rc = r.status;
         if (rc < 0)
             goto catch_error;
     }
@@ -490,7 +492,7 @@ static int fanout_task(cf_task *task, void *arg)
 
 catch_error:
     job->status = rc;
-    job->error = thrown ? thrown : copy_error(cf_await_error());
+    job->error = thrown ? thrown : copy_error(r.status < 0 ? r.error : NULL);
     job->failed_at = stage;
     cf_promise_release(fetching);
     job->done(job);

@@ -2,11 +2,12 @@
  * The `ghibli` command: what its parts agree on.
  *
  * main.c reads the command line into a `ghibli_job` and starts one of the four ways of doing
- * it: films_callbacks.c, films_promises.c and films_async.c (the same job in the three
- * styles of the tutorial, sharing nothing but the library), and fanout.c (--with, the
- * concurrent lookups, in async/await). Each fetches the JSON array at `job->url`, writes it as
- * RFC 4180 CSV to `job->output` (through the atomic file writer, or to standard output), then
- * records the outcome in the job and calls `job->done(job)` exactly once, from the loop.
+ * it: films_callbacks.c, films_promises.c and films_async.c (the same stream pipeline, made
+ * by pipeline.c, run in the three styles of the tutorial), and fanout.c (--with, the
+ * concurrent lookups, in async/await; it needs the whole list, so it fetches and parses it
+ * whole). Each fetches the JSON array at `job->url`, writes it as RFC 4180 CSV to
+ * `job->output` (through the atomic file writer, or to standard output), then records the
+ * outcome in the job and calls `job->done(job)` exactly once, from the loop.
  * main.c turns the outcome into a message and an exit status (docs/ghibli.1).
  */
 #ifndef GHIBLI_H
@@ -95,6 +96,19 @@ static inline int ghibli_flush_stdout(void)
     errno = 0;
     return fflush(stdout) == 0 ? 0 : ghibli_stdout_error();
 }
+
+/*
+ * The job's stages as a stream pipeline (pipeline.c): HTTP body -> JSON array elements ->
+ * CSV rows -> the atomic file or standard output, with the checks above done element by
+ * element. ghibli_pipe_new makes the stages (NULL on failure, with the outcome recorded in
+ * the job: call job->done); run ghibli_pipe_stages with cf_stream_pipeline or _p; then
+ * ghibli_pipe_end(p, status, err) records the outcome in the job (err borrowed), closes the
+ * stages, lets `p` go and returns the job, for the caller to call job->done.
+ */
+typedef struct ghibli_pipe ghibli_pipe;
+ghibli_pipe *ghibli_pipe_new(ghibli_job *job);
+cf_stream *const *ghibli_pipe_stages(const ghibli_pipe *p, size_t *n);
+ghibli_job *ghibli_pipe_end(ghibli_pipe *p, int status, const cf_error *err);
 
 /* Start the job in one style; each calls job->done(job) once, later, from the loop. */
 void ghibli_films_callbacks(ghibli_job *job);

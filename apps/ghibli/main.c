@@ -6,6 +6,7 @@
  *   ghibli people|locations|species|vehicles ...     the same for the other resources
  *   ghibli people --with films [--concurrency N]     look up the URLs inside each record
  *   ghibli serve [--port N]                          run the bundled API stand-in
+ *   --trace FILE (every command): a Chrome trace of the loop (calcifer/trace.h)
  *
  * This file reads the command line into a ghibli_job (ghibli.h), starts the style asked for,
  * runs the loop, and turns the job's outcome into a one-line message and an exit status:
@@ -89,6 +90,8 @@ static const char usage_text[] =
     "      --csv-guard        prefix a ' to fields starting with = + - @ TAB or CR, so a\n"
     "                         spreadsheet shows them as text, not formulas\n"
     "  -p, --port N           serve: the port (default 8080; 0 picks a free one)\n"
+    "      --trace FILE       write a Chrome trace of the event loop to FILE (open it in\n"
+    "                         Perfetto; scripts/trace2svg.py draws it); SIGUSR2 flushes\n"
     "  -h, --help             show this help\n"
     "  -V, --version          show the version\n"
     "\n"
@@ -194,6 +197,7 @@ typedef struct options {
     size_t max_body;
     int csv_guard;
     int port;
+    const char *trace; /* --trace FILE: Chrome trace of the loop (calcifer/trace.h) */
 } options;
 
 /*
@@ -259,13 +263,22 @@ static int parse_unsigned(const char *s, unsigned long max, unsigned long *out)
 static int parse_options(int argc, char **argv, options *o)
 {
     static const struct option long_opts[] = {
-        {"output", required_argument, NULL, 'o'},      {"fields", required_argument, NULL, 'f'},
-        {"url", required_argument, NULL, 'u'},         {"offline", no_argument, NULL, 'O'},
-        {"style", required_argument, NULL, 's'},       {"with", required_argument, NULL, 'w'},
-        {"concurrency", required_argument, NULL, 'j'}, {"timeout", required_argument, NULL, 't'},
-        {"port", required_argument, NULL, 'p'},        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},           {"max-body", required_argument, NULL, 'm'},
-        {"csv-guard", no_argument, NULL, 'G'},         {NULL, 0, NULL, 0}};
+        {"output", required_argument, NULL, 'o'},
+        {"fields", required_argument, NULL, 'f'},
+        {"url", required_argument, NULL, 'u'},
+        {"offline", no_argument, NULL, 'O'},
+        {"style", required_argument, NULL, 's'},
+        {"with", required_argument, NULL, 'w'},
+        {"concurrency", required_argument, NULL, 'j'},
+        {"timeout", required_argument, NULL, 't'},
+        {"port", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"max-body", required_argument, NULL, 'm'},
+        {"csv-guard", no_argument, NULL, 'G'},
+        {"trace", required_argument, NULL, 'T'},
+        {NULL, 0, NULL, 0},
+    };
     opterr = 0;
     optind = 1;
     for (;;) {
@@ -312,6 +325,9 @@ static int parse_options(int argc, char **argv, options *o)
             break;
         case 'G':
             o->csv_guard = 1;
+            break;
+        case 'T':
+            o->trace = optarg;
             break;
         case 'p':
             if (parse_unsigned(optarg, 65535, &n) != 0)
@@ -584,6 +600,8 @@ static int cmd_fetch(const struct resource *res, int argc, char **argv)
         status = EXIT_FAILURE_OTHER;
         goto out;
     }
+    if (o.trace) /* a file that cannot be written is reported; the command runs untraced */
+        (void)cf_trace_start(job->loop, o.trace, 0);
     char url[4096];
     if (o.offline) {
         if (start_offline(&r, res, url, sizeof url) < 0) {
@@ -648,6 +666,8 @@ static int cmd_serve(int argc, char **argv)
     cf_loop *loop;
     if (cf_loop_new(&loop) != 0)
         return EXIT_FAILURE_OTHER;
+    if (o.trace) /* flushed when the server stops, or on SIGUSR2 while it runs */
+        (void)cf_trace_start(loop, o.trace, 0);
     serving s = {0};
     cf_error *error = NULL;
     int rc = ghibli_offline_start(loop, o.port, NULL, &s.server, &error);

@@ -866,7 +866,7 @@ struct ghibli_server {
     ghibli_api *api;
     int port;
     char url[128];
-    cf_callback close_cb;
+    cf_close_cb close_cb;
     void *close_data;
 };
 
@@ -886,9 +886,8 @@ static void url_for(ghibli_server *s, const char *host)
         snprintf(s->url, sizeof s->url, "http://%s:%d", host, s->port);
 }
 
-static void ghibli_free(cf_http_server *srv, void *data)
+static void ghibli_free(void *data)
 {
-    (void)srv;
     ghibli_server *s = data;
     if (s->close_cb)
         s->close_cb(s->close_data);
@@ -952,7 +951,7 @@ ghibli_api *ghibli_server_api(const ghibli_server *s)
     return s ? s->api : NULL;
 }
 
-int ghibli_server_close(ghibli_server *s, cf_callback cb, void *data)
+int ghibli_server_close(ghibli_server *s, cf_close_cb cb, void *data)
 {
     if (!s)
         return CF_EINVAL;

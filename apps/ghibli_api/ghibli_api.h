@@ -127,7 +127,7 @@ ghibli_api *ghibli_server_api(const ghibli_server *s);
  * NULL) runs from the loop when done, with `data` (borrowed until then). Returns 0,
  * CF_EINVAL (NULL s), CF_ECLOSED (already closing). Thread: loop.
  */
-int ghibli_server_close(ghibli_server *s, cf_callback cb, void *data);
+int ghibli_server_close(ghibli_server *s, cf_close_cb cb, void *data);
 
 /* Promise form: fulfils with no value once closed; rejects with CF_ECLOSED when already
  * closing. NULL when `s` is NULL or the promise cannot be allocated (cf_await(NULL) gives

@@ -6,7 +6,8 @@
 // and prints two lines:
 //   bytes B   resident memory gained per pending async function, measured (after a full GC)
 //             once all N are suspended;
-//   wall MS   milliseconds from the first start to the last one finishing.
+//   wall MS   milliseconds from the first start to the last one finishing;
+//   peak B    the process's peak resident memory (maxRSS), printed at the end.
 'use strict';
 
 const { setTimeout: sleep } = require('timers/promises');
@@ -21,6 +22,7 @@ async function task(i) {
   await sleep(10 + (i % 41));
   if (++done === N) {
     process.stdout.write(`wall ${(Number(process.hrtime.bigint() - start) / 1e6).toFixed(3)}\n`);
+    process.stdout.write(`peak ${process.resourceUsage().maxRSS * 1024}\n`);
   }
 }
 

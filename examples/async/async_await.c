@@ -30,7 +30,7 @@
 static int fetch_greeting(cf_task *task, void *arg)
 {
     (void)arg;
-    int rc = cf_sleep(cf_task_loop(task), 100);
+    int rc = cf_sleep(cf_task_loop(task), 100).status;
     if (rc < 0)
         return rc;
     return cf_task_return(task, (void *)"Hello from an async function", NULL);
@@ -38,7 +38,7 @@ static int fetch_greeting(cf_task *task, void *arg)
 
 static int save_greeting(cf_task *task, void *arg)
 {
-    int rc = cf_sleep(cf_task_loop(task), 50);
+    int rc = cf_sleep(cf_task_loop(task), 50).status;
     if (rc < 0)
         return rc;
     (void)arg; /* the greeting would be written to greeting.txt */
@@ -49,16 +49,15 @@ static int main_task(cf_task *task, void *arg)
 {
     (void)arg;
     cf_loop *loop = cf_task_loop(task);
-    const char *greeting;
-    int rc = cf_await(cf_async(loop, fetch_greeting, NULL), (void **)&greeting);
-    if (rc == 0) {
+    cf_result r = cf_await(cf_async(loop, fetch_greeting, NULL));
+    if (r.status == 0) {
+        const char *greeting = r.value;
         printf("%s\n", greeting);
-        rc = cf_await(cf_async(loop, save_greeting, (void *)greeting), NULL);
+        r = cf_await(cf_async(loop, save_greeting, (void *)greeting));
     }
-    if (rc < 0) {
+    if (r.status < 0) {
         /* The error says where it was made: the line of the CF_ERROR in save_greeting. */
-        const cf_error *e = cf_await_error();
-        fprintf(stderr, "Could not save the greeting: %s\n", e ? e->message : cf_strerror(rc));
+        fprintf(stderr, "Could not save the greeting: %s\n", cf_error_message(r.error));
         return 0;
     }
     printf("Saved\n");

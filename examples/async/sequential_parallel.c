@@ -23,9 +23,9 @@ static int sequential(cf_task *task, void *arg)
     cf_loop *loop = cf_task_loop(task);
     uint64_t start = cf_now(loop);
     for (int i = 0; i < 2; i++) {
-        int rc = cf_sleep(loop, 200);
-        if (rc < 0)
-            return rc;
+        cf_result r = cf_sleep(loop, 200);
+        if (r.status < 0)
+            return r.status;
     }
     printf("sequential: two sleeps of 200 ms took about %lu ms\n", since(loop, start));
     return 0;
@@ -36,13 +36,13 @@ static int parallel(cf_task *task, void *arg)
     (void)arg;
     cf_loop *loop = cf_task_loop(task);
     uint64_t start = cf_now(loop);
-    cf_promise *both[] = {cf_sleep_p(loop, 200), cf_sleep_p(loop, 200)};
+    cf_promise *both[] = {cf_sleep_p(loop, 200, NULL), cf_sleep_p(loop, 200, NULL)};
     cf_promise *all = cf_promise_allv(loop, both, 2);
     cf_promise_release(both[0]);
     cf_promise_release(both[1]);
-    int rc = cf_await(all, NULL);
-    if (rc < 0)
-        return rc;
+    cf_result r = cf_await(all);
+    if (r.status < 0)
+        return r.status;
     printf("parallel: two sleeps of 200 ms took about %lu ms\n", since(loop, start));
     return 0;
 }
@@ -52,9 +52,9 @@ static int both(cf_task *task, void *arg)
 {
     (void)arg;
     cf_loop *loop = cf_task_loop(task);
-    int rc = cf_await(cf_async(loop, sequential, NULL), NULL);
+    int rc = cf_await(cf_async(loop, sequential, NULL)).status;
     if (rc == 0)
-        rc = cf_await(cf_async(loop, parallel, NULL), NULL);
+        rc = cf_await(cf_async(loop, parallel, NULL)).status;
     return rc;
 }
 

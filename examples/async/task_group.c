@@ -17,7 +17,7 @@ typedef struct download {
 static int fetch(cf_task *task, void *arg)
 {
     download *d = arg;
-    int rc = cf_sleep(cf_task_loop(task), d->ms);
+    int rc = cf_sleep(cf_task_loop(task), d->ms).status;
     if (rc < 0) {
         printf("  %-8s cancelled (%s)\n", d->name, cf_err_name(rc));
         return rc;
@@ -38,10 +38,10 @@ static int fetch_all(cf_loop *loop, download *list, size_t n)
         rc = cf_group_spawn(g, fetch, &list[i]);
     }
     if (rc == 0)
-        rc = cf_group_wait(g);
+        rc = cf_group_wait(g).status;
     if (rc < 0)
         printf("  first failure: %s\n", cf_group_error(g) ? cf_group_error(g)->message : "?");
-    cf_group_close(g); /* nothing of the group runs after this */
+    cf_group_close(g, NULL, NULL); /* nothing of the group runs after this */
     return rc;
 }
 

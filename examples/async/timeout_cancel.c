@@ -18,14 +18,14 @@ static int slow_work(cf_task *task, void *arg)
     (void)arg;
     cf_loop *loop = cf_task_loop(task);
     int steps = 0;
-    int rc = cf_sleep(loop, 20);
-    while (rc == 0) {
+    cf_result r = cf_sleep(loop, 20);
+    while (r.status == 0) {
         steps++;
-        rc = cf_sleep(loop, 20);
+        r = cf_sleep(loop, 20);
     }
     printf("worker: stopped after %s (%s), cleaning up\n", steps > 0 ? "some steps" : "no step",
-           cf_await_error()->message);
-    return rc;
+           cf_error_message(r.error));
+    return r.status;
 }
 
 static void abort_now(void *data)
@@ -40,8 +40,15 @@ static int main_task(cf_task *task, void *arg)
     cf_loop *loop = cf_task_loop(task);
 
     /* 1. An await with a deadline: the slow promise goes on, the await gives up. */
-    int rc = cf_await_timeout(cf_sleep_p(loop, 300), 100, NULL);
-    printf("deadline: %s\n", rc == CF_ETIMEDOUT ? "timed out after 100 ms" : "finished");
+    cf_abort_signal *deadline;
+    if (cf_abort_signal_timeout(loop, 100, &deadline) != 0)
+        return CF_ENOMEM;
+    cf_result r = cf_await_signal(cf_sleep_p(loop, 300, NULL), deadline);
+    printf("deadline: %s\n", r.status == CF_ECANCELED ? "gave up after 100 ms" : "finished");
+    if (r.status == CF_ECANCELED)
+        printf("deadline: %s, because: %s\n", cf_error_message(r.error),
+               cf_error_message(cf_error_cause(r.error)));
+    cf_abort_signal_release(deadline);
 
     /* 2. A task cancelled through its controller. */
     cf_abort_controller *ctrl;
@@ -50,21 +57,21 @@ static int main_task(cf_task *task, void *arg)
     cf_task_opts opts = {.signal = cf_abort_get_signal(ctrl)};
     cf_promise *worker = cf_async_ex(loop, slow_work, NULL, &opts);
     cf_set_timeout(loop, 50, abort_now, ctrl, NULL);
-    rc = cf_await(worker, NULL);
-    printf("main: the worker ended with %s\n", cf_err_name(rc));
+    r = cf_await(worker);
+    printf("main: the worker ended with %s\n", cf_err_name(r.status));
     cf_abort_free(ctrl);
 
-    /* 3. A timeout signal shared by several awaits. */
-    cf_abort_signal *deadline;
+    /* 3. A timeout signal shared by several sleeps: the one it aborts is cancelled. */
     if (cf_abort_signal_timeout(loop, 100, &deadline) != 0)
         return CF_ENOMEM;
     int done = 0;
-    rc = cf_await_signal(cf_sleep_p(loop, 30), deadline, NULL);
-    while (rc == 0) {
+    r = cf_await(cf_sleep_p(loop, 30, deadline));
+    while (r.status == 0) {
         done++;
-        rc = cf_await_signal(cf_sleep_p(loop, 30), deadline, NULL);
+        r = cf_await(cf_sleep_p(loop, 30, deadline));
     }
-    printf("signal: %d sleeps of 30 ms fit in 100 ms, then %s\n", done, cf_await_error()->message);
+    printf("signal: %d sleeps of 30 ms fit in 100 ms, then %s\n", done,
+           cf_error_message(cf_error_cause(r.error)));
     cf_abort_signal_release(deadline);
     return 0;
 }

@@ -22,21 +22,21 @@ static int serve_connection(cf_task *task, void *arg)
     cf_tcp *conn = arg;
     int rc = 0;
     for (;;) {
-        void *value;
-        rc = cf_await(cf_tcp_read_p(conn), &value);
+        cf_result r = cf_await(cf_tcp_read_p(conn, NULL));
+        rc = r.status;
         if (rc < 0)
             break;
-        const cf_buf *chunk = value; /* borrowed until the next await */
+        const cf_buf *chunk = r.value; /* borrowed until the next await */
         if (chunk->len == 0)
             break; /* the client ended its side */
         /* The chunk lives until the next await; write a copy so it can be awaited safely. */
         rc = cf_tcp_write_copy(conn, chunk->base, chunk->len);
         if (rc == CF_TCP_FULL)
-            rc = cf_await(cf_tcp_write_p(conn, "", 0), NULL); /* wait for the queue to drain */
+            rc = cf_await(cf_tcp_write_p(conn, "", 0, NULL)).status; /* wait for the queue to drain */
         if (rc < 0)
             break;
     }
-    cf_await(cf_tcp_close_p(conn), NULL);
+    (void)cf_await(cf_tcp_close_p(conn));
     return rc == CF_ECONNRESET ? 0 : rc;
 }
 
@@ -59,19 +59,19 @@ static int demo_client(cf_task *task, void *arg)
     if (rc < 0)
         return rc;
     const char *msg = "Hello from Calcifer!";
-    void *reply = NULL;
-    rc = cf_await(cf_tcp_connect_p(t, "127.0.0.1", cf_tcp_port(server), 5000), NULL);
+    cf_result r = cf_await(cf_tcp_connect_p(t, "127.0.0.1", cf_tcp_port(server), NULL));
+    if (r.status == 0)
+        r = cf_await(cf_tcp_write_p(t, msg, strlen(msg), NULL));
+    if (r.status == 0)
+        r = cf_await(cf_tcp_end_p(t, NULL));
+    if (r.status == 0)
+        r = cf_await(cf_tcp_read_all_p(t, 0, NULL));
+    rc = r.status;
     if (rc == 0)
-        rc = cf_await(cf_tcp_write_p(t, msg, strlen(msg)), NULL);
-    if (rc == 0)
-        rc = cf_await(cf_tcp_end_p(t), NULL);
-    if (rc == 0)
-        rc = cf_await(cf_tcp_read_all_p(t, 0), &reply);
-    if (rc == 0)
-        printf("echo: %s\n", ((const cf_buf *)reply)->base);
+        printf("echo: %s\n", ((const cf_buf *)r.value)->base);
     else
-        fprintf(stderr, "echo_server: %s\n", cf_await_error() ? cf_await_error()->message : "");
-    cf_await(cf_tcp_close_p(t), NULL);
+        fprintf(stderr, "echo_server: %s\n", cf_error_message(r.error));
+    (void)cf_await(cf_tcp_close_p(t));
     cf_tcp_close(server, NULL, NULL);
     return rc;
 }

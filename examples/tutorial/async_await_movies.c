@@ -22,8 +22,8 @@
  *   saveMovies();
  *
  * cf_async runs save_movies as a task on a stack of its own; cf_await suspends it until a
- * promise settles and returns 0 or the rejection's code, so `try { ... } catch (error)`
- * becomes "on a negative code, go to catch_error". The API's address comes from GHIBLI_API_URL
+ * promise settles and returns its outcome (a status, the value, the error), so
+ * `try { ... } catch (error)` becomes "on a negative status, go to catch_error". The API's address comes from GHIBLI_API_URL
  * (default https://ghibliapi.vercel.app); the program requests <GHIBLI_API_URL>/films.
  *
  * Exit status, as Node's: 0, failures included, since the catch handles every one of them.
@@ -63,10 +63,9 @@ static void put_value(FILE *out, const cf_json *value)
     }
 }
 
-/* The text of the caught error: ours, or the failed await's. */
-static const char *message_of(const cf_error *thrown)
+/* The text of the caught error. */
+static const char *message_of(const cf_error *error)
 {
-    const cf_error *error = thrown ? thrown : cf_await_error();
     return error ? error->message : cf_strerror(CF_ENOMEM);
 }
 
@@ -77,18 +76,20 @@ static int save_movies(cf_task *task, void *url)
     char *movie_list = NULL;
     size_t movie_list_len = 0;
     cf_error *thrown = NULL; /* an error this function throws itself */
-    const cf_json *data;
-
-    if (cf_await(cf_http_get_json_p(loop, url, NULL), (void **)&data) < 0)
+    cf_result r = cf_await(cf_http_get_json_p(loop, url, NULL));
+    if (r.status < 0)
         goto catch_error;
+    const cf_json *data = r.value;
     if (cf_json_type_of(data) != CF_JSON_ARRAY) {
         thrown = CF_ERROR(CF_EPARSE, "the API's answer is a JSON %s, not an array",
                           cf_json_type_name(cf_json_type_of(data)));
         goto catch_error;
     }
     FILE *list = open_memstream(&movie_list, &movie_list_len);
-    if (!list)
+    if (!list) {
+        thrown = CF_ERROR_SYS(CF_ENOMEM, "open_memstream");
         goto catch_error;
+    }
     for (size_t i = 0; i < cf_json_size(data); i++) {
         const cf_json *movie = cf_json_at(data, i);
         put_value(list, cf_json_get(movie, "title"));
@@ -97,14 +98,15 @@ static int save_movies(cf_task *task, void *url)
         fputs("\n", list);
     }
     fclose(list);
-    if (cf_await(cf_fs_write_file_p(loop, "asyncAwaitMovies.csv", movie_list, movie_list_len, 0),
-                 NULL) < 0)
+    r = cf_await(cf_fs_write_file_p(loop, "asyncAwaitMovies.csv", movie_list, movie_list_len, 0, NULL));
+    if (r.status < 0)
         goto catch_error;
     free(movie_list);
     return 0;
 
 catch_error:
-    fprintf(stderr, "Could not save the Ghibli movies to a file: %s\n", message_of(thrown));
+    fprintf(stderr, "Could not save the Ghibli movies to a file: %s\n",
+            message_of(thrown ? thrown : r.error));
     cf_error_free(thrown);
     free(movie_list);
     return 0;

@@ -108,7 +108,7 @@ static void save_movies(cf_promise *response, cf_promise *next, void *data)
     fclose(movie_list);
     cf_json_free(list);
     cf_promise *written =
-        cf_fs_write_file_p(m->loop, "promiseMovies.csv", m->movie_list, m->movie_list_len, 0);
+        cf_fs_write_file_p(m->loop, "promiseMovies.csv", m->movie_list, m->movie_list_len, 0, NULL);
     cf_promise_adopt(next, written);
     cf_promise_release(written);
 }

@@ -34,12 +34,13 @@ extern "C" {
 /* ---- types: writer ---- */
 
 /*
- * A sink: receives the next `len` bytes of CSV text, borrowed until it returns. Return 0, or
- * a negative CF_E* to stop: the writer call in progress returns it, and so does every later
- * call on that writer (a positive return is reported as CF_EIO). `ctx` is the pointer given
- * to cf_csv_writer_init, borrowed.
+ * A sink (docs/conventions.md): receives the next `len` bytes of CSV text at `bytes`, borrowed
+ * until it returns. Return 0, or a negative CF_E* to stop: the writer call in progress returns
+ * it, and so does every later call on that writer (a positive return is reported as CF_EIO).
+ * `data` is the pointer given to cf_csv_writer_init, borrowed. cf_fs_writer_sink and
+ * cf_csv_mem_write have this shape.
  */
-typedef int (*cf_csv_write_fn)(void *ctx, const char *p, size_t len);
+typedef int (*cf_csv_write_fn)(const char *bytes, size_t len, void *data);
 
 /* Size of the writer's staging buffer (a longer run of bytes goes to the sink in one call). */
 #define CF_CSV_WRITER_BUFSIZE 4096
@@ -94,13 +95,14 @@ typedef struct cf_csv_mem {
 /* ---- types: reader ---- */
 
 /*
- * Receives one record: `fields[0..nfields-1]`, unquoted, each NUL-terminated after its `len`
- * bytes (a field may also contain NUL bytes of its own). `nfields` is at least 1. The array
- * and the bytes are borrowed until the callback returns. Return 0 to go on, or a negative
- * CF_E* to stop: the feed/finish call in progress returns it, and so does every later call.
- * `data` is the pointer given to cf_csv_reader_init, borrowed.
+ * An event callback that receives one record: `fields[0..nfields-1]`, unquoted, each
+ * NUL-terminated after its `len` bytes (a field may also contain NUL bytes of its own).
+ * `nfields` is at least 1. The array and the bytes are borrowed until the callback returns.
+ * Return 0 to go on, or a negative CF_E* to stop: the feed/finish call in progress returns
+ * it, and so does every later call. `data` is the pointer given to cf_csv_reader_init,
+ * borrowed.
  */
-typedef int (*cf_csv_record_cb)(void *data, const cf_buf *fields, size_t nfields);
+typedef int (*cf_csv_record_cb)(const cf_buf *fields, size_t nfields, void *data);
 
 /* Record size allowed when `max_record` is 0: field bytes plus one per field. */
 #define CF_CSV_DEFAULT_MAX_RECORD (1u << 20)
@@ -152,13 +154,13 @@ typedef struct cf_csv_json cf_csv_json;
 /*
  * Prepare `w` to write CSV through `write` (≈ a Writable that CSV text is pushed into).
  * `flags` combines CF_CSV_LF, CF_CSV_QUOTE_ALL and CF_CSV_FORMULA_GUARD. Returns 0, or
- * CF_EINVAL when `w` or `write` is NULL or `flags` has unknown bits.
- * Ownership: `ctx` is borrowed for as long as `w` is used; `w` is the caller's and holds
- * nothing to free. Calling it again starts a new document (unflushed bytes are dropped).
- * Thread: any.
+ * CF_EINVAL when `w` or `write` is NULL or `flags` has unknown bits. `data` goes to every
+ * `write` call. Ownership: `data` is borrowed for as long as `w` is used; `w` is the caller's
+ * and holds nothing to free. Calling it again starts a new document (unflushed bytes are
+ * dropped). Thread: any.
  */
 CF_EXTERN int cf_csv_writer_init(cf_csv_writer *w, unsigned flags, cf_csv_write_fn write,
-                                 void *ctx);
+                                 void *data);
 
 /*
  * Append one field of `len` bytes to the current record, quoted if it needs to be (see the
@@ -208,10 +210,11 @@ CF_EXTERN int cf_csv_writer_flush(cf_csv_writer *w);
 CF_EXTERN uint64_t cf_csv_writer_records(const cf_csv_writer *w);
 
 /*
- * A cf_csv_write_fn appending to the cf_csv_mem `mem`. Returns 0, CF_ETOOBIG (past `max`;
- * nothing is appended) or CF_ENOMEM. Thread: the cf_csv_mem's.
+ * A cf_csv_write_fn appending `len` bytes to the cf_csv_mem `mem`. Returns 0, CF_EINVAL (NULL
+ * `mem`, or NULL `bytes` with `len` > 0), CF_ETOOBIG (past `max`; nothing is appended) or
+ * CF_ENOMEM. Thread: the cf_csv_mem's.
  */
-CF_EXTERN int cf_csv_mem_write(void *mem, const char *p, size_t len);
+CF_EXTERN int cf_csv_mem_write(const char *bytes, size_t len, void *mem);
 
 /* Free the bytes of `m` and zero it, keeping `max`. NULL is a no-op. */
 CF_EXTERN void cf_csv_mem_free(cf_csv_mem *m);

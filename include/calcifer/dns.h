@@ -2,11 +2,19 @@
  * Calcifer: name resolution (≈ Node's `dns.lookup` and `dns.lookupService`).
  *
  * getaddrinfo(3) and getnameinfo(3) run on the thread pool; results come back on the loop
- * thread in the poll phase. A lookup can be cancelled: before a worker picks it up it is
- * removed from the pool's queue; after that its result is dropped. Either way its callback
- * runs with CF_ECANCELED.
+ * thread in the poll phase.
  *
- * Callback convention as in calcifer/fs.h: `int status` and `const cf_error *err` (NULL on
+ * Cancelling: every lookup takes a `cf_abort_signal *signal` (NULL: none) right before its
+ * callback, or last in the promise form (≈ an AbortSignal). An aborted lookup fails with
+ * CF_ECANCELED, "The operation was aborted", whose cause (cf_error_cause) is the signal's
+ * reason and whose place is the line that started it. A signal already aborted: the lookup
+ * does not start; the callback runs from the loop (the promise rejects). Aborted before a
+ * pool thread takes it: it is removed from the queue and never runs. Aborted while it runs:
+ * getaddrinfo(3) cannot be interrupted, so it finishes and its result is dropped; the
+ * callback reports the abort. After the callback the signal is ignored (the lookup keeps a
+ * reference to it only until then).
+ *
+ * Callback convention (docs/conventions.md): `int status` and `const cf_error *err` (NULL on
  * success), borrowed until the callback returns. The message gives Node's words with Node's
  * code names (ENOTFOUND, EAI_AGAIN for CF_EDNSAGAIN, EAI_FAIL, EAI_SERVICE, ...), the names
  * looked up and what the code means: "getaddrinfo ENOTFOUND example.invalid: host name not
@@ -21,6 +29,7 @@
 
 #include <sys/socket.h>
 
+#include "calcifer/abort.h"
 #include "calcifer/common.h"
 #include "calcifer/error.h"
 #include "calcifer/loop.h"
@@ -38,9 +47,6 @@ struct addrinfo;
 /* Sizes of cf_dns_name's fields (glibc's NI_MAXHOST and NI_MAXSERV). */
 #define CF_DNS_MAXHOST 1025
 #define CF_DNS_MAXSERV 32
-
-/* A lookup in flight; valid until its callback returns. Opaque. */
-typedef struct cf_dns_req cf_dns_req;
 
 /* The value of cf_dns_getnameinfo_p: the host and service names. */
 typedef struct cf_dns_name {
@@ -67,39 +73,35 @@ typedef void (*cf_dns_nameinfo_cb)(int status, const cf_error *err, const char *
  * also a name where AI_NUMERICSERV wants a number), CF_EAI_NODATA, CF_EAI_ADDRFAMILY (no
  * address of the family asked for), CF_EDNSAGAIN (temporary failure), CF_EAI_FAIL,
  * CF_EAI_BADFLAGS / CF_EAI_FAMILY / CF_EAI_SOCKTYPE (bad hints), CF_EAI_IDN_ENCODE,
- * CF_ECANCELED, CF_ENOMEM, -errno (EAI_SYSTEM).
- * Returns 0, CF_EINVAL (both names NULL), CF_ENOMEM. When `req` is not NULL it receives the
- * request, for cf_dns_cancel, valid until `cb` returns. Ownership: `host`, `service` and
- * `hints` copied. Thread: loop only.
+ * CF_ECANCELED (the signal aborted), CF_ENOMEM, -errno (EAI_SYSTEM).
+ * Returns 0, CF_EINVAL (both names NULL, NULL callback), CF_ENOMEM. Ownership: `host`,
+ * `service` and `hints` copied; `signal` borrowed (the lookup keeps a reference until its
+ * callback returns). Thread: loop only.
  */
 CF_EXTERN int cf_dns_getaddrinfo(cf_loop *loop, const char *host, const char *service,
-                                 const struct addrinfo *hints, cf_dns_addrinfo_cb cb, void *data,
-                                 cf_dns_req **req);
+                                 const struct addrinfo *hints, cf_abort_signal *signal,
+                                 cf_dns_addrinfo_cb cb, void *data);
 /*
  * Promise form: fulfils with the `struct addrinfo *` list, owned by the promise (freed with
  * freeaddrinfo). Errors reject, as above.
  */
 CF_EXTERN cf_promise *cf_dns_getaddrinfo_p(cf_loop *loop, const char *host, const char *service,
-                                           const struct addrinfo *hints);
+                                           const struct addrinfo *hints, cf_abort_signal *signal);
 
 /*
  * Turn an address into a host and service name (≈ dns.lookupService). `flags` are NI_*
  * flags (NI_NUMERICHOST, NI_NAMEREQD, ...). Errors: CF_ENOTFOUND, CF_EDNSAGAIN, CF_EAI_FAMILY
- * (an address family the resolver does not know), CF_EAI_FAIL, CF_EAI_OVERFLOW, CF_ECANCELED,
- * CF_ENOMEM, -errno. Returns 0, CF_EINVAL (NULL or oversized address), CF_ENOMEM.
- * Ownership: `addr` copied. Thread: loop only.
+ * (an address family the resolver does not know), CF_EAI_FAIL, CF_EAI_OVERFLOW, CF_ECANCELED
+ * (the signal aborted), CF_ENOMEM, -errno. Returns 0, CF_EINVAL (NULL or oversized address,
+ * NULL callback), CF_ENOMEM. Ownership: `addr` copied; `signal` borrowed (a reference is kept
+ * until the callback returns). Thread: loop only.
  */
 CF_EXTERN int cf_dns_getnameinfo(cf_loop *loop, const struct sockaddr *addr, socklen_t addrlen,
-                                 int flags, cf_dns_nameinfo_cb cb, void *data, cf_dns_req **req);
+                                 int flags, cf_abort_signal *signal, cf_dns_nameinfo_cb cb,
+                                 void *data);
 /* Promise form: fulfils with a `cf_dns_name *` the promise owns. */
 CF_EXTERN cf_promise *cf_dns_getnameinfo_p(cf_loop *loop, const struct sockaddr *addr,
-                                           socklen_t addrlen, int flags);
-
-/*
- * Cancel a lookup whose callback has not run yet: its callback runs with CF_ECANCELED (later,
- * never inside this call). Returns 0, or CF_EINVAL for NULL. Thread: loop only.
- */
-CF_EXTERN int cf_dns_cancel(cf_dns_req *req);
+                                           socklen_t addrlen, int flags, cf_abort_signal *signal);
 
 /*
  * A getaddrinfo/getnameinfo EAI_* code as a CF_E* code, one code for each (after libuv):
@@ -113,13 +115,9 @@ CF_EXTERN int cf_dns_cancel(cf_dns_req *req);
 CF_EXTERN int cf_dns_translate_error(int eai);
 
 /*
- * The lookups record their caller's place (calcifer/error.h, CF_AT), so the error they report
+ * The lookups record their caller's place (calcifer/error.h, cf_site), so the error they report
  * later names the line that started the lookup.
  */
-#define cf_dns_getaddrinfo(...)   CF_AT(cf_dns_getaddrinfo(__VA_ARGS__))
-#define cf_dns_getaddrinfo_p(...) CF_AT(cf_dns_getaddrinfo_p(__VA_ARGS__))
-#define cf_dns_getnameinfo(...)   CF_AT(cf_dns_getnameinfo(__VA_ARGS__))
-#define cf_dns_getnameinfo_p(...) CF_AT(cf_dns_getnameinfo_p(__VA_ARGS__))
 
 #ifdef __cplusplus
 }

@@ -127,10 +127,12 @@ CF_EXTERN int cf_translate_sys_error(int sys_errno);
 typedef struct cf_error {
     int code;            /* negative CF_E* */
     const char *message; /* "open 'films.csv': permission denied"; owned by the error */
-    const char *file;    /* static string (__FILE__) or NULL */
+    const char *file;    /* static string (__FILE__, or a resolved site's: cf_site) or NULL */
     int line;
-    const char *func; /* static string (__func__) or NULL */
+    const char *func;       /* static string (__func__, or a resolved site's) or NULL */
     struct cf_error *cause; /* what led to it (an abort's reason, say); owned; NULL when none */
+    const struct cf_site *rethrown; /* where it was rethrown (cf_error_rethrow), first place
+                                       first, chained by ->rethrown; owned; NULL when never */
 } cf_error;
 
 /*
@@ -166,7 +168,11 @@ CF_EXTERN const cf_error *cf_error_cause(const cf_error *e);
  * destructor. */
 CF_EXTERN void cf_error_free(void *e);
 
-/* Write "message (at file:line in func)" and a newline to `stream` (a FILE *). */
+/*
+ * Write "message (at file:line in func)" and a newline to `stream` (a FILE *), then one line
+ * "  rethrown at file:line in func" per rethrow (cf_error_rethrow), then one line per cause.
+ * A site known only by its symbol prints as "(at sym+0x1c in /path/to/object)".
+ */
 CF_EXTERN void cf_error_print(const cf_error *e, void *stream);
 
 /*
@@ -181,37 +187,57 @@ CF_EXTERN const char *cf_error_message(const cf_error *e);
 CF_EXTERN int cf_error_code(const cf_error *e);
 
 /*
- * The place a user's call was made. The public headers wrap the functions that start an
- * operation in a macro (CF_AT) that records the caller's file, line and function just before
- * the call; the operation takes the record at its start (cf_site_take) and names that place
- * in the errors it reports later, from the loop. So a rejection printed at the top of a program
- * says where the failing operation began, not where inside the library it failed. To call such
- * a function without the macro (to take its address, say), write its name in parentheses.
+ * The place a user's call was made. Every public function that starts an operation (one that
+ * fails later, from the loop: a read, a connect, a lookup, a request, a task) records the code
+ * address its caller returns to (no macro in the caller's code: the functions are plain
+ * functions, and a pointer to one works the same). Only when an error is made is that address
+ * resolved, once per address and cached, to the caller's file, line and function, which the
+ * operation's errors then name. So a rejection printed at the top of a program says where the
+ * failing operation began, not where inside the library it failed.
+ *
+ * What a program gets depends on how it was built:
+ *  - with debug info (-g, any -O level): the source file, the exact line of the call and the
+ *    calling function (the inlined one, when the call was inlined into another function);
+ *  - without it: `file` is the object's path (the program or the shared library), `line` is 0
+ *    and `func` the nearest symbol and the offset, "main+0x2c" (a static function of a program
+ *    linked without -rdynamic may show as its neighbour, or as the address);
+ *  - with no symbol at all (a stripped program): `func` is the address, "0x55d0c2a1b2c4".
+ * A call in tail position (`return cf_fs_read(...);`) compiled with optimisation may be
+ * reported at its caller's own call site, since the compiler reuses that frame.
  */
 typedef struct cf_site {
-    const char *file; /* static string, or NULL when no site was recorded */
-    int line;
-    const char *func;
+    const char *file; /* static string (lives as long as the process), or NULL when none */
+    int line;         /* 0 when unknown */
+    const char *func; /* static string, or NULL */
+    const void *pc;   /* the address in the caller's code the place comes from; NULL if none */
+    const struct cf_site *rethrown; /* cf_error_site: where the error was rethrown, or NULL */
 } cf_site;
 
 /*
- * Where the failing operation `e` reports was started; {NULL, 0, NULL} for NULL or when no
- * place was recorded. Thread: any.
+ * Where the failing operation `e` reports was started; all zero for NULL or when no place was
+ * recorded. When `e` was rethrown (cf_error_rethrow), `.rethrown` points to the first place it
+ * was rethrown at, and each such place's `.rethrown` to the next (borrowed from `e`).
+ * Thread: any.
  */
 CF_EXTERN cf_site cf_error_site(const cf_error *e);
 
-/* Record the caller's place for the next operation started on this thread. Thread: any. */
-CF_EXTERN void cf_site_set(const char *file, int line, const char *func);
+/*
+ * A copy of `e` (its message, site, causes and earlier rethrows) that also names this call's
+ * caller as a place it was rethrown at (≈ `catch (e) { throw e; }` keeping the first stack):
+ * cf_error_print adds "rethrown at file:line in func". Ownership: `e` is borrowed; the caller
+ * owns the result (cf_error_free). NULL for a NULL `e` or when memory is exhausted.
+ * Thread: any.
+ */
+CF_EXTERN cf_error *cf_error_rethrow(const cf_error *e);
 
-/* Take (and clear) the recorded place; {NULL, 0, NULL} when none. Thread: any. */
-CF_EXTERN cf_site cf_site_take(void);
-
-/* Like cf_error_new / cf_error_sys, at a recorded site (falls back to file/line/func). */
+/*
+ * Like cf_error_new / cf_error_sys, at `site` when it holds a place (an address is resolved
+ * then), else at file/line/func. `site` is as the library records it (the `pc` field alone).
+ */
 CF_EXTERN cf_error *cf_error_at(int code, cf_site site, const char *file, int line,
                                 const char *func, int append_code, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
 
-#define CF_AT(call) (cf_site_set(__FILE__, __LINE__, __func__), (call))
 #define CF_ERROR_AT(site, code, ...)                                                               \
     cf_error_at((code), (site), __FILE__, __LINE__, __func__, 0, __VA_ARGS__)
 #define CF_ERROR_SYS_AT(site, code, ...)                                                           \

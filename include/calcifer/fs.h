@@ -5,10 +5,23 @@
  * the poll phase. Each exists twice: a callback function (error first, ≈ `fs.readFile(path,
  * cb)`) and a `_p` function returning a promise (≈ `fs.promises.readFile`).
  *
- * Conventions shared by the whole io layer (docs/architecture-io.md):
+ * Conventions shared by the whole library (docs/conventions.md):
  * - A callback function returns 0 when the operation started; then its callback runs exactly
  *   once, later, on the loop thread. A negative return (CF_EINVAL, CF_ENOMEM) means it did not
  *   start and the callback never runs.
+ * - Cancelling: every operation takes a `cf_abort_signal *signal` (NULL: none) right before
+ *   its callback, or last in the promise form. An aborted operation fails with CF_ECANCELED,
+ *   "The operation was aborted", whose cause (cf_error_cause) is the signal's reason
+ *   (CF_ETIMEDOUT for cf_abort_signal_timeout) and whose place is the line that started it.
+ *   A signal already aborted: the operation does not start; it fails from the loop (the
+ *   callback runs later, the promise rejects). Aborted while waiting for a pool thread: it is
+ *   dropped and never runs. Aborted while a thread runs its system calls: those cannot be
+ *   taken back, so they finish (what they did stays: a file written, renamed, removed) and
+ *   the operation reports the abort all the same; what nobody would receive is given back
+ *   (an open's descriptor is closed, mkstemp's file removed). An open waiting for a FIFO's
+ *   peer is the exception: the abort ends the wait (opening the FIFO itself for an instant)
+ *   and nothing is read or written. After the callback has run the signal is ignored; the
+ *   operation keeps a reference to it only until then.
  * - Callbacks get `int status` first: 0 or a count on success, a negative CF_E* on failure,
  *   and `const cf_error *err`: NULL on success, otherwise the error with a message naming the
  *   operation and the path ("open 'films.csv': permission denied"). `err` is borrowed until
@@ -23,6 +36,7 @@
 
 #include <stdint.h>
 
+#include "calcifer/abort.h"
 #include "calcifer/common.h"
 #include "calcifer/error.h"
 #include "calcifer/loop.h"
@@ -127,17 +141,18 @@ typedef void (*cf_fs_path_cb)(int status, const cf_error *err, const char *path,
  * Errors: CF_ENOENT, CF_EACCES, CF_EEXIST, CF_EISDIR, CF_ENOTDIR, CF_EMFILE, or another -errno;
  * CF_EINVAL (NULL path), CF_ENOMEM. Ownership: `path` copied. Thread: loop only.
  */
-CF_EXTERN int cf_fs_open(cf_loop *loop, const char *path, int flags, int mode, cf_fs_cb cb,
-                         void *data);
+CF_EXTERN int cf_fs_open(cf_loop *loop, const char *path, int flags, int mode,
+                         cf_abort_signal *signal, cf_fs_cb cb, void *data);
 /* Promise form: fulfils with the descriptor as `(void *)(intptr_t)fd` (no destructor). */
-CF_EXTERN cf_promise *cf_fs_open_p(cf_loop *loop, const char *path, int flags, int mode);
+CF_EXTERN cf_promise *cf_fs_open_p(cf_loop *loop, const char *path, int flags, int mode,
+                                   cf_abort_signal *signal);
 
 /*
  * Close a descriptor (≈ fs.close). Errors: CF_EBADF, CF_EIO. Thread: loop only.
  */
-CF_EXTERN int cf_fs_close(cf_loop *loop, int fd, cf_fs_cb cb, void *data);
+CF_EXTERN int cf_fs_close(cf_loop *loop, int fd, cf_abort_signal *signal, cf_fs_cb cb, void *data);
 /* Promise form: fulfils with no value. */
-CF_EXTERN cf_promise *cf_fs_close_p(cf_loop *loop, int fd);
+CF_EXTERN cf_promise *cf_fs_close_p(cf_loop *loop, int fd, cf_abort_signal *signal);
 
 /*
  * Read up to `len` bytes at `offset` (≈ fs.read with a position); `offset` -1 reads at the
@@ -146,13 +161,14 @@ CF_EXTERN cf_promise *cf_fs_close_p(cf_loop *loop, int fd);
  * Ownership: `buf` is borrowed until the callback runs. Errors: CF_EBADF, CF_EISDIR, CF_EIO,
  * or another -errno; CF_EINVAL. Thread: loop only.
  */
-CF_EXTERN int cf_fs_read(cf_loop *loop, int fd, void *buf, size_t len, int64_t offset, cf_fs_cb cb,
-                         void *data);
+CF_EXTERN int cf_fs_read(cf_loop *loop, int fd, void *buf, size_t len, int64_t offset,
+                         cf_abort_signal *signal, cf_fs_cb cb, void *data);
 /*
  * Promise form: fulfils with the byte count as `(void *)(intptr_t)n`; `buf` is borrowed until
  * the promise settles.
  */
-CF_EXTERN cf_promise *cf_fs_read_p(cf_loop *loop, int fd, void *buf, size_t len, int64_t offset);
+CF_EXTERN cf_promise *cf_fs_read_p(cf_loop *loop, int fd, void *buf, size_t len, int64_t offset,
+                                   cf_abort_signal *signal);
 
 /*
  * Write all `len` bytes at `offset` (≈ fs.write, repeated until everything is written);
@@ -161,14 +177,36 @@ CF_EXTERN cf_promise *cf_fs_read_p(cf_loop *loop, int fd, void *buf, size_t len,
  * CF_EBADF, CF_EFBIG, CF_EIO, or another -errno; CF_EINVAL. Thread: loop only.
  */
 CF_EXTERN int cf_fs_write(cf_loop *loop, int fd, const void *buf, size_t len, int64_t offset,
-                          cf_fs_cb cb, void *data);
+                          cf_abort_signal *signal, cf_fs_cb cb, void *data);
 /* Promise form: fulfils with the byte count as `(void *)(intptr_t)n`. */
 CF_EXTERN cf_promise *cf_fs_write_p(cf_loop *loop, int fd, const void *buf, size_t len,
-                                    int64_t offset);
+                                    int64_t offset, cf_abort_signal *signal);
+
+/*
+ * Copy up to `len` bytes from `fd_in` at `off_in` to `fd_out` at `off_out` inside the kernel
+ * (copy_file_range(2), ≈ what `cat` and `cp` do), on the pool; an offset of -1 uses (and
+ * advances) that descriptor's file position. Where the kernel cannot (CF_EXDEV, CF_EINVAL,
+ * CF_ENOSYS, CF_ENOTSUP, CF_EBADF: another file system, a pipe or device, an O_APPEND output,
+ * an old kernel) the bytes go through memory instead (read, then write everything read), so a
+ * caller never has to fall back itself. `status` is the number of bytes copied, 0 at the end
+ * of the input; `len` is capped at 1 GiB per call, and a call may copy fewer bytes than asked
+ * (call again from the new offsets). An abort stops the copy before it starts; one already in
+ * the kernel finishes its chunk, and the callback then reports the abort (CF_ECANCELED): the
+ * bytes it moved stay written. Errors: CF_EBADF (not open for reading / writing), CF_EISDIR,
+ * CF_ENOSPC, CF_EFBIG, CF_EIO, or another -errno; CF_EINVAL (negative descriptor, offset below
+ * -1). Ownership: the descriptors are borrowed until the callback runs. Thread: loop only.
+ */
+CF_EXTERN int cf_fs_copy_file_range(cf_loop *loop, int fd_in, int64_t off_in, int fd_out,
+                                    int64_t off_out, size_t len, cf_abort_signal *signal,
+                                    cf_fs_cb cb, void *data);
+/* Promise form: fulfils with the byte count as `(void *)(intptr_t)n`. */
+CF_EXTERN cf_promise *cf_fs_copy_file_range_p(cf_loop *loop, int fd_in, int64_t off_in, int fd_out,
+                                              int64_t off_out, size_t len,
+                                              cf_abort_signal *signal);
 
 /* Flush a descriptor to the disk (≈ fs.fsync). Errors: CF_EBADF, CF_EIO, CF_ENOSPC. */
-CF_EXTERN int cf_fs_fsync(cf_loop *loop, int fd, cf_fs_cb cb, void *data);
-CF_EXTERN cf_promise *cf_fs_fsync_p(cf_loop *loop, int fd);
+CF_EXTERN int cf_fs_fsync(cf_loop *loop, int fd, cf_abort_signal *signal, cf_fs_cb cb, void *data);
+CF_EXTERN cf_promise *cf_fs_fsync_p(cf_loop *loop, int fd, cf_abort_signal *signal);
 
 /* ---- whole files ---- */
 
@@ -178,9 +216,10 @@ CF_EXTERN cf_promise *cf_fs_fsync_p(cf_loop *loop, int fd);
  * or another -errno; CF_EINVAL. Ownership: `path` copied; the bytes are borrowed until `cb`
  * returns. Thread: loop only. On a non-zero return `cb` is never called.
  */
-CF_EXTERN int cf_fs_read_file(cf_loop *loop, const char *path, cf_fs_data_cb cb, void *data);
+CF_EXTERN int cf_fs_read_file(cf_loop *loop, const char *path, cf_abort_signal *signal,
+                              cf_fs_data_cb cb, void *data);
 /* Promise form: fulfils with a `cf_buf *` (base NUL-terminated) that the promise owns. */
-CF_EXTERN cf_promise *cf_fs_read_file_p(cf_loop *loop, const char *path);
+CF_EXTERN cf_promise *cf_fs_read_file_p(cf_loop *loop, const char *path, cf_abort_signal *signal);
 
 /*
  * Write a whole file, creating or truncating it (≈ fs.writeFile), mode 0666 less the umask.
@@ -202,18 +241,18 @@ CF_EXTERN cf_promise *cf_fs_read_file_p(cf_loop *loop, const char *path);
  * Thread: loop only.
  */
 CF_EXTERN int cf_fs_write_file(cf_loop *loop, const char *path, const void *bytes, size_t len,
-                               int flags, cf_fs_cb cb, void *data);
+                               int flags, cf_abort_signal *signal, cf_fs_cb cb, void *data);
 /* Promise form: fulfils with no value; `bytes` borrowed until it settles. */
 CF_EXTERN cf_promise *cf_fs_write_file_p(cf_loop *loop, const char *path, const void *bytes,
-                                         size_t len, int flags);
+                                         size_t len, int flags, cf_abort_signal *signal);
 
 /*
  * Append bytes to a file, creating it if needed (≈ fs.appendFile). Errors as cf_fs_write_file.
  */
 CF_EXTERN int cf_fs_append_file(cf_loop *loop, const char *path, const void *bytes, size_t len,
-                                cf_fs_cb cb, void *data);
+                                cf_abort_signal *signal, cf_fs_cb cb, void *data);
 CF_EXTERN cf_promise *cf_fs_append_file_p(cf_loop *loop, const char *path, const void *bytes,
-                                          size_t len);
+                                          size_t len, cf_abort_signal *signal);
 
 /* ---- names and folders ---- */
 
@@ -221,41 +260,47 @@ CF_EXTERN cf_promise *cf_fs_append_file_p(cf_loop *loop, const char *path, const
  * Rename `from` to `to`, replacing `to` atomically (≈ fs.rename). The message names both
  * paths. Errors: CF_ENOENT, CF_EACCES, CF_EXDEV, CF_EISDIR, CF_ENOTEMPTY, or another -errno.
  */
-CF_EXTERN int cf_fs_rename(cf_loop *loop, const char *from, const char *to, cf_fs_cb cb,
-                           void *data);
-CF_EXTERN cf_promise *cf_fs_rename_p(cf_loop *loop, const char *from, const char *to);
+CF_EXTERN int cf_fs_rename(cf_loop *loop, const char *from, const char *to, cf_abort_signal *signal,
+                           cf_fs_cb cb, void *data);
+CF_EXTERN cf_promise *cf_fs_rename_p(cf_loop *loop, const char *from, const char *to,
+                                     cf_abort_signal *signal);
 
 /* Remove a file (≈ fs.unlink). Errors: CF_ENOENT, CF_EACCES, CF_EISDIR, or another -errno. */
-CF_EXTERN int cf_fs_unlink(cf_loop *loop, const char *path, cf_fs_cb cb, void *data);
-CF_EXTERN cf_promise *cf_fs_unlink_p(cf_loop *loop, const char *path);
+CF_EXTERN int cf_fs_unlink(cf_loop *loop, const char *path, cf_abort_signal *signal, cf_fs_cb cb,
+                           void *data);
+CF_EXTERN cf_promise *cf_fs_unlink_p(cf_loop *loop, const char *path, cf_abort_signal *signal);
 
 /*
  * Create a folder (≈ fs.mkdir); with CF_FS_RECURSIVE create the missing parents too and
  * accept a folder that exists. Errors: CF_EEXIST, CF_ENOENT, CF_ENOTDIR, CF_EACCES, or
  * another -errno.
  */
-CF_EXTERN int cf_fs_mkdir(cf_loop *loop, const char *path, int mode, int flags, cf_fs_cb cb,
-                          void *data);
-CF_EXTERN cf_promise *cf_fs_mkdir_p(cf_loop *loop, const char *path, int mode, int flags);
+CF_EXTERN int cf_fs_mkdir(cf_loop *loop, const char *path, int mode, int flags,
+                          cf_abort_signal *signal, cf_fs_cb cb, void *data);
+CF_EXTERN cf_promise *cf_fs_mkdir_p(cf_loop *loop, const char *path, int mode, int flags,
+                                    cf_abort_signal *signal);
 
 /* Remove an empty folder (≈ fs.rmdir). Errors: CF_ENOENT, CF_ENOTEMPTY, CF_ENOTDIR, or another
  * -errno. */
-CF_EXTERN int cf_fs_rmdir(cf_loop *loop, const char *path, cf_fs_cb cb, void *data);
-CF_EXTERN cf_promise *cf_fs_rmdir_p(cf_loop *loop, const char *path);
+CF_EXTERN int cf_fs_rmdir(cf_loop *loop, const char *path, cf_abort_signal *signal, cf_fs_cb cb,
+                          void *data);
+CF_EXTERN cf_promise *cf_fs_rmdir_p(cf_loop *loop, const char *path, cf_abort_signal *signal);
 
 /*
  * List a folder (≈ fs.readdir with {withFileTypes:true}), sorted by name, without "." and "..".
  * Errors: CF_ENOENT, CF_ENOTDIR, CF_EACCES, CF_ENOMEM, or another -errno.
  */
-CF_EXTERN int cf_fs_readdir(cf_loop *loop, const char *path, cf_fs_readdir_cb cb, void *data);
+CF_EXTERN int cf_fs_readdir(cf_loop *loop, const char *path, cf_abort_signal *signal,
+                            cf_fs_readdir_cb cb, void *data);
 /* Promise form: fulfils with a `cf_dirlist *` the promise owns. */
-CF_EXTERN cf_promise *cf_fs_readdir_p(cf_loop *loop, const char *path);
+CF_EXTERN cf_promise *cf_fs_readdir_p(cf_loop *loop, const char *path, cf_abort_signal *signal);
 
 /* Resolve a path to its absolute, canonical form (≈ fs.realpath). Errors: CF_ENOENT, CF_ELOOP, ...
  */
-CF_EXTERN int cf_fs_realpath(cf_loop *loop, const char *path, cf_fs_path_cb cb, void *data);
+CF_EXTERN int cf_fs_realpath(cf_loop *loop, const char *path, cf_abort_signal *signal,
+                             cf_fs_path_cb cb, void *data);
 /* Promise form: fulfils with a `char *` path the promise owns. */
-CF_EXTERN cf_promise *cf_fs_realpath_p(cf_loop *loop, const char *path);
+CF_EXTERN cf_promise *cf_fs_realpath_p(cf_loop *loop, const char *path, cf_abort_signal *signal);
 
 /*
  * Create a new temporary file `<dir>/<prefix>XXXXXX`, opened read-write with mode 0600
@@ -263,25 +308,29 @@ CF_EXTERN cf_promise *cf_fs_realpath_p(cf_loop *loop, const char *path);
  * callback owns; `path` is borrowed until it returns. Errors: CF_ENOENT, CF_EACCES, CF_EEXIST,
  * or another -errno; CF_EINVAL. Ownership: `dir` and `prefix` copied. Thread: loop only.
  */
-CF_EXTERN int cf_fs_mkstemp(cf_loop *loop, const char *dir, const char *prefix, cf_fs_path_cb cb,
-                            void *data);
+CF_EXTERN int cf_fs_mkstemp(cf_loop *loop, const char *dir, const char *prefix,
+                            cf_abort_signal *signal, cf_fs_path_cb cb, void *data);
 /* Promise form: fulfils with a `cf_fs_tempfile *` the promise owns (the descriptor is the
  * caller's). */
-CF_EXTERN cf_promise *cf_fs_mkstemp_p(cf_loop *loop, const char *dir, const char *prefix);
+CF_EXTERN cf_promise *cf_fs_mkstemp_p(cf_loop *loop, const char *dir, const char *prefix,
+                                      cf_abort_signal *signal);
 
 /* ---- metadata ---- */
 
 /* File metadata, following symbolic links (≈ fs.stat). Errors: CF_ENOENT, CF_ENOTDIR, CF_EACCES,
  * ... */
-CF_EXTERN int cf_fs_stat(cf_loop *loop, const char *path, cf_fs_stat_cb cb, void *data);
+CF_EXTERN int cf_fs_stat(cf_loop *loop, const char *path, cf_abort_signal *signal, cf_fs_stat_cb cb,
+                         void *data);
 /* Metadata of the link itself (≈ fs.lstat). */
-CF_EXTERN int cf_fs_lstat(cf_loop *loop, const char *path, cf_fs_stat_cb cb, void *data);
+CF_EXTERN int cf_fs_lstat(cf_loop *loop, const char *path, cf_abort_signal *signal,
+                          cf_fs_stat_cb cb, void *data);
 /* Metadata of an open descriptor (≈ fs.fstat). Errors: CF_EBADF. */
-CF_EXTERN int cf_fs_fstat(cf_loop *loop, int fd, cf_fs_stat_cb cb, void *data);
+CF_EXTERN int cf_fs_fstat(cf_loop *loop, int fd, cf_abort_signal *signal, cf_fs_stat_cb cb,
+                          void *data);
 /* Promise forms: fulfil with a `cf_stat *` the promise owns. */
-CF_EXTERN cf_promise *cf_fs_stat_p(cf_loop *loop, const char *path);
-CF_EXTERN cf_promise *cf_fs_lstat_p(cf_loop *loop, const char *path);
-CF_EXTERN cf_promise *cf_fs_fstat_p(cf_loop *loop, int fd);
+CF_EXTERN cf_promise *cf_fs_stat_p(cf_loop *loop, const char *path, cf_abort_signal *signal);
+CF_EXTERN cf_promise *cf_fs_lstat_p(cf_loop *loop, const char *path, cf_abort_signal *signal);
+CF_EXTERN cf_promise *cf_fs_fstat_p(cf_loop *loop, int fd, cf_abort_signal *signal);
 
 /* ---- atomic streaming writer ---- */
 
@@ -296,7 +345,7 @@ CF_EXTERN cf_promise *cf_fs_fstat_p(cf_loop *loop, int fd);
  */
 typedef struct cf_fs_writer cf_fs_writer;
 
-/* Writer events: drain, commit and abort completions. `err` as everywhere in this header. */
+/* Writer completions: drain, commit and abort. `err` as everywhere in this header. */
 typedef void (*cf_fs_writer_cb)(cf_fs_writer *w, int status, const cf_error *err, void *data);
 
 /* cf_fs_writer_write's "the queue passed the high-water mark" result (≈ write() returning false).
@@ -312,11 +361,17 @@ typedef void (*cf_fs_writer_cb)(cf_fs_writer *w, int status, const cf_error *err
  * past which writes report CF_FS_WRITER_FULL (0: CF_FS_WRITER_HIGH_WATER). Errors of the creation
  * come through the first failing call or callback (write, drain, commit); the error objects of the
  * creation and of the writes name the place of this call, those of the commit's fsync and rename
- * the commit's. Returns 0, CF_EINVAL, CF_ENOMEM. Ownership: `path` copied; the caller owns the
- * writer until it calls commit or abort, which free it after their callback. Thread: loop only.
+ * the commit's. `signal` (NULL: none) cancels the creation (not the writer once created): an
+ * abort before the output is open (a signal already aborted, or one that aborts while the
+ * creation waits for a pool thread or for a FIFO's reader) makes the abort error, CF_ECANCELED
+ * with the signal's reason as its cause, the writer's error, reported by the next write, drain
+ * or commit; the temporary file, if one was made, is removed. The writer keeps a reference to
+ * `signal` until the creation is done. Returns 0, CF_EINVAL, CF_ENOMEM. Ownership: `path`
+ * copied; the caller owns the writer until it calls commit or abort, which free it after their
+ * callback. Thread: loop only.
  */
 CF_EXTERN int cf_fs_writer_open(cf_loop *loop, const char *path, size_t high_water,
-                                cf_fs_writer **out);
+                                cf_abort_signal *signal, cf_fs_writer **out);
 
 /*
  * Queue `len` bytes (copied). Returns 0 when the caller may go on, CF_FS_WRITER_FULL when
@@ -328,21 +383,23 @@ CF_EXTERN int cf_fs_writer_open(cf_loop *loop, const char *path, size_t high_wat
 CF_EXTERN int cf_fs_writer_write(cf_fs_writer *w, const void *bytes, size_t len);
 
 /*
- * The same, in the shape of the CSV writer's sink, `int (*)(void *ctx, const char *p, size_t
- * n)`: `ctx` is the writer. Returns 0 (also when the queue is full: check
- * cf_fs_writer_full) or the writer's error.
+ * The same, in the shape of every sink (the CSV writer's among them), `int (*)(const char
+ * *bytes, size_t len, void *data)`: `data` is the writer. Returns 0 (also when the queue is
+ * full: check cf_fs_writer_full) or the writer's error.
  */
-CF_EXTERN int cf_fs_writer_sink(void *ctx, const char *bytes, size_t len);
+CF_EXTERN int cf_fs_writer_sink(const char *bytes, size_t len, void *data);
 
 /* Non-zero while the queue holds `high_water` bytes or more. Thread: loop only. */
 CF_EXTERN int cf_fs_writer_full(const cf_fs_writer *w);
 
 /*
- * Call `cb` once, when the queue falls under the high-water mark (≈ the 'drain' event), with
- * status 0, or with the writer's error if a write fails first. If the queue is not full it
- * runs on a later loop turn. Replaces an earlier drain callback. Returns 0 or CF_ECLOSED.
+ * Wait for the queue to fall under the high-water mark (≈ `await once(stream, 'drain')`):
+ * `cb` runs once, with status 0, or with the writer's error if a write fails first (or
+ * CF_ECLOSED when the writer is committed or aborted before). If the queue is not full it runs
+ * on a later loop turn. Replaces an earlier drain callback. Returns 0, CF_EINVAL (NULL
+ * writer or callback) or CF_ECLOSED. Thread: loop only.
  */
-CF_EXTERN int cf_fs_writer_on_drain(cf_fs_writer *w, cf_fs_writer_cb cb, void *data);
+CF_EXTERN int cf_fs_writer_drain(cf_fs_writer *w, cf_fs_writer_cb cb, void *data);
 /* Promise form: fulfils when the queue is under the mark (at once if it is), rejects on error. */
 CF_EXTERN cf_promise *cf_fs_writer_drain_p(cf_fs_writer *w);
 
@@ -407,48 +464,8 @@ CF_EXTERN int cf_fs_temp_cleanup_on_signals(void);
 
 /*
  * The functions that start an operation record their caller's place (calcifer/error.h,
- * CF_AT), so the error they report later names the line that started the operation.
+ * cf_site), so the error they report later names the line that started the operation.
  */
-#define cf_fs_open(...)            CF_AT(cf_fs_open(__VA_ARGS__))
-#define cf_fs_open_p(...)          CF_AT(cf_fs_open_p(__VA_ARGS__))
-#define cf_fs_close(...)           CF_AT(cf_fs_close(__VA_ARGS__))
-#define cf_fs_close_p(...)         CF_AT(cf_fs_close_p(__VA_ARGS__))
-#define cf_fs_read(...)            CF_AT(cf_fs_read(__VA_ARGS__))
-#define cf_fs_read_p(...)          CF_AT(cf_fs_read_p(__VA_ARGS__))
-#define cf_fs_write(...)           CF_AT(cf_fs_write(__VA_ARGS__))
-#define cf_fs_write_p(...)         CF_AT(cf_fs_write_p(__VA_ARGS__))
-#define cf_fs_fsync(...)           CF_AT(cf_fs_fsync(__VA_ARGS__))
-#define cf_fs_fsync_p(...)         CF_AT(cf_fs_fsync_p(__VA_ARGS__))
-#define cf_fs_read_file(...)       CF_AT(cf_fs_read_file(__VA_ARGS__))
-#define cf_fs_read_file_p(...)     CF_AT(cf_fs_read_file_p(__VA_ARGS__))
-#define cf_fs_write_file(...)      CF_AT(cf_fs_write_file(__VA_ARGS__))
-#define cf_fs_write_file_p(...)    CF_AT(cf_fs_write_file_p(__VA_ARGS__))
-#define cf_fs_append_file(...)     CF_AT(cf_fs_append_file(__VA_ARGS__))
-#define cf_fs_append_file_p(...)   CF_AT(cf_fs_append_file_p(__VA_ARGS__))
-#define cf_fs_rename(...)          CF_AT(cf_fs_rename(__VA_ARGS__))
-#define cf_fs_rename_p(...)        CF_AT(cf_fs_rename_p(__VA_ARGS__))
-#define cf_fs_unlink(...)          CF_AT(cf_fs_unlink(__VA_ARGS__))
-#define cf_fs_unlink_p(...)        CF_AT(cf_fs_unlink_p(__VA_ARGS__))
-#define cf_fs_mkdir(...)           CF_AT(cf_fs_mkdir(__VA_ARGS__))
-#define cf_fs_mkdir_p(...)         CF_AT(cf_fs_mkdir_p(__VA_ARGS__))
-#define cf_fs_rmdir(...)           CF_AT(cf_fs_rmdir(__VA_ARGS__))
-#define cf_fs_rmdir_p(...)         CF_AT(cf_fs_rmdir_p(__VA_ARGS__))
-#define cf_fs_readdir(...)         CF_AT(cf_fs_readdir(__VA_ARGS__))
-#define cf_fs_readdir_p(...)       CF_AT(cf_fs_readdir_p(__VA_ARGS__))
-#define cf_fs_realpath(...)        CF_AT(cf_fs_realpath(__VA_ARGS__))
-#define cf_fs_realpath_p(...)      CF_AT(cf_fs_realpath_p(__VA_ARGS__))
-#define cf_fs_mkstemp(...)         CF_AT(cf_fs_mkstemp(__VA_ARGS__))
-#define cf_fs_mkstemp_p(...)       CF_AT(cf_fs_mkstemp_p(__VA_ARGS__))
-#define cf_fs_stat(...)            CF_AT(cf_fs_stat(__VA_ARGS__))
-#define cf_fs_lstat(...)           CF_AT(cf_fs_lstat(__VA_ARGS__))
-#define cf_fs_fstat(...)           CF_AT(cf_fs_fstat(__VA_ARGS__))
-#define cf_fs_stat_p(...)          CF_AT(cf_fs_stat_p(__VA_ARGS__))
-#define cf_fs_lstat_p(...)         CF_AT(cf_fs_lstat_p(__VA_ARGS__))
-#define cf_fs_fstat_p(...)         CF_AT(cf_fs_fstat_p(__VA_ARGS__))
-#define cf_fs_writer_open(...)     CF_AT(cf_fs_writer_open(__VA_ARGS__))
-#define cf_fs_writer_drain_p(...)  CF_AT(cf_fs_writer_drain_p(__VA_ARGS__))
-#define cf_fs_writer_commit(...)   CF_AT(cf_fs_writer_commit(__VA_ARGS__))
-#define cf_fs_writer_commit_p(...) CF_AT(cf_fs_writer_commit_p(__VA_ARGS__))
 
 #ifdef __cplusplus
 }

@@ -9,7 +9,8 @@
  *    at once, so they clean up and end;
  *  - cf_group_cancel cancels them all the same way;
  *  - cf_group_close cancels whatever still runs and resumes those tasks right there until
- *    they have finished, then frees the group: once it returns, none of its tasks is running.
+ *    they have finished: once it returns, none of its tasks is running; then, as for every
+ *    handle, its close callback runs from the loop and the group is freed.
  *
  * The group's signal (cf_group_signal) is the tasks' cancellation signal: hand it to the
  * operations they start. A group made inside a task is cancelled with that task (its signal
@@ -19,8 +20,8 @@
  *     cf_group_new(loop, &g);
  *     for (size_t i = 0; i < n; i++)
  *         cf_group_spawn(g, fetch_one, &jobs[i]);
- *     int rc = cf_group_wait(g);          // in a task: 0, or the first failure's code
- *     cf_group_close(g);
+ *     cf_result r = cf_group_wait(g);     // in a task: status 0, or the first failure
+ *     cf_group_close(g, NULL, NULL);      // no task of g runs after this
  *
  * Everything is loop-thread only.
  */
@@ -28,13 +29,18 @@
 #define CALCIFER_GROUP_H
 
 #include "calcifer/common.h"
-#include "calcifer/coro.h"
+#include "calcifer/task.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* A task group. Opaque; owned by its creator until cf_group_close. */
+/*
+ * A task group. Opaque; a handle like the others (calcifer/loop.h's cf_close_cb): owned by
+ * its creator until cf_group_close, and cf_loop_close returns CF_EBUSY until it is closed and
+ * its close callback has run. It has no ref/unref: a group holds nothing that keeps the loop
+ * alive; its tasks do, through what they await (a pending promise does not, as in Node).
+ */
 typedef struct cf_group cf_group;
 
 /* ---- create ---- */
@@ -71,13 +77,13 @@ CF_EXTERN int cf_group_spawn_ex(cf_group *g, cf_async_fn fn, void *arg, const cf
 
 /*
  * From a task: wait until every task of the group has ended (≈ `await Promise.all(tasks)`,
- * without the early exit: after a failure the others are cancelled and waited for). Returns
- * 0, or the code of the group's first failure (its error from cf_await_error); CF_ENOTASK
- * outside a task; CF_EBUSY from one of the group's own tasks; or the waiting task's own
- * cancellation code (the group goes on). An empty group is waited for in one microtask turn.
- * Thread: loop only.
+ * without the early exit: after a failure the others are cancelled and waited for). Like every
+ * call that suspends a task, returns a cf_result: status 0, or the code of the group's first
+ * failure with its error; CF_ENOTASK outside a task; CF_EINVAL for a NULL group; CF_EBUSY from
+ * one of the group's own tasks; or CF_ECANCELED when the waiting task itself is cancelled (the
+ * group goes on). An empty group is waited for in one microtask turn. Thread: loop only.
  */
-CF_EXTERN int cf_group_wait(cf_group *g);
+CF_EXTERN cf_result cf_group_wait(cf_group *g);
 
 /*
  * Promise form of cf_group_wait: fulfilled with NULL once every task has ended, or rejected
@@ -111,18 +117,27 @@ CF_EXTERN size_t cf_group_count(const cf_group *g);
  */
 CF_EXTERN const cf_error *cf_group_error(const cf_group *g);
 
+/*
+ * Non-zero while some task of the group has not ended (cf_group_count > 0); 0 for NULL.
+ * Thread: loop only.
+ */
+CF_EXTERN int cf_group_is_active(const cf_group *g);
+
 /* ---- close ---- */
 
 /*
- * Cancel the tasks still running, resume each of them here until it has ended (their awaits
- * fail at once with CF_ECANCELED, so they run their cleanup and return), settle any pending
- * cf_group_wait_p promise, and free the group (≈ libdill's hclose on a bundle). When it
- * returns 0, none of the group's tasks runs any more. Returns 0, CF_EINVAL (NULL), or
- * CF_EBUSY when called from one of the group's own tasks (or a task one of them started and
- * is running): nothing is done then; cancel instead, and close from outside.
- * Ownership: `g` must not be used after a 0 return. Thread: loop only.
+ * Close the group as a handle (≈ uv_close; libdill's hclose on a bundle): cancel the tasks
+ * still running and resume each of them here until it has ended (their awaits fail at once
+ * with CF_ECANCELED, so they run their cleanup and return), settle any pending
+ * cf_group_wait_p promise, refuse new tasks; then `cb(data)` (may be NULL) runs later, in the
+ * close phase, and the group is freed before it runs. When this returns 0, none of the
+ * group's tasks runs any more. Returns 0, CF_EINVAL (NULL), CF_ECLOSED (already closing:
+ * then `cb` never runs), or CF_EBUSY when called from one of the group's own tasks (or a task
+ * one of them started and is running): nothing is done then; cancel instead, and close from
+ * outside. Ownership: `g` must not be used after a 0 return; `data` is the caller's.
+ * Thread: loop only.
  */
-CF_EXTERN int cf_group_close(cf_group *g);
+CF_EXTERN int cf_group_close(cf_group *g, cf_close_cb cb, void *data);
 
 #ifdef __cplusplus
 }

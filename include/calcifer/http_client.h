@@ -20,12 +20,19 @@
  * than 20)"), CF_ETOOBIG (the body passed max_body), CF_ECONNRESET (reset, closed mid-body,
  * or closed with no reply: the message says which), CF_EBADRESP (a reply that is not HTTP,
  * headers over curl's limits of 300 KiB in all or 100 KiB for one line, or garbage),
- * CF_EHTTP (non-2xx, when asked), CF_ECANCELED (cancelled or aborted), CF_ENOMEM.
+ * CF_EHTTP (non-2xx, when asked), CF_ECANCELED (cancelled, or aborted: see below), CF_ENOMEM.
  * Every error message is one line and starts with the method and the URL: "GET
  * http://127.0.0.1:1/films: connection refused"; control characters and bytes that are not
  * valid UTF-8 in it are escaped (\r, \xNN) and a URL's credentials are shown as "***@". A
  * detail in parentheses is curl's, and only ever that of the final attempt: curl's words
  * about an attempt it retried (a reused connection found closed) are dropped.
+ *
+ * Cancellation: `opts.signal` (NULL: none). When it aborts, the request stops (its connection
+ * is dropped) and fails with cf_abort_signal_error(signal): CF_ECANCELED, "The operation was
+ * aborted", the signal's reason as its cause and the line that started the request as its
+ * site (the one abort error of the library; a deadline is cf_abort_signal_timeout). A signal
+ * that is already aborted fails the request from the loop before anything is sent. The
+ * request stops listening to the signal when it completes.
  *
  * No libcurl type appears here. Everything is loop-thread only.
  */
@@ -58,11 +65,12 @@ typedef struct cf_http_header {
 } cf_http_header;
 
 /*
- * Streaming body callback: `len` bytes of the (decoded) body, borrowed until it returns.
- * Return 0 to go on, or a negative CF_E* to fail the request with that code. Call
- * cf_http_req_pause(req) inside it to stop the flow until cf_http_req_resume (backpressure).
+ * Streaming body callback (an event callback, ≈ 'data'): `len` bytes of the (decoded) body at
+ * `bytes`, borrowed until it returns; `data` is the options' `on_data_ctx`. Return 0 to go
+ * on, or a negative CF_E* to fail the request with that code. Call cf_http_req_pause(req)
+ * inside it to stop the flow until cf_http_req_resume (backpressure).
  */
-typedef int (*cf_http_data_cb)(cf_http_req *req, const char *data, size_t len, void *ctx);
+typedef int (*cf_http_data_cb)(cf_http_req *req, const char *bytes, size_t len, void *data);
 
 /*
  * Completion callback. `status` is 0 or a negative CF_E*; `err` (NULL on success) says what
@@ -101,7 +109,8 @@ typedef struct cf_http_options {
                                     body is buffered, no limit when it goes to on_data */
     unsigned flags;              /* CF_HTTP_* */
     const char *ca_file;         /* PEM bundle to verify the server with, instead of the system's */
-    cf_abort_signal *signal;     /* aborting it cancels the request (CF_ECANCELED) */
+    cf_abort_signal *signal;     /* aborting it fails the request with the abort error;
+                                    borrowed (a reference is kept until completion) */
     cf_http_data_cb on_data;     /* stream the body here instead of buffering it */
     void *on_data_ctx;
 } cf_http_options;
@@ -174,30 +183,58 @@ CF_EXTERN int cf_http_get_json(cf_loop *loop, const char *url, const cf_http_opt
                                cf_http_json_cb cb, void *data);
 
 /*
- * Called with each element of the streamed JSON array, as soon as it is complete; `value` is
- * borrowed until the callback returns. Return 0 to go on, a negative CF_E* to stop the
- * transfer with that error.
+ * An event callback, run with each element of the streamed JSON array as soon as it is
+ * complete; `value` is borrowed until the callback returns. Return 0 to go on, a negative CF_E*
+ * to stop the transfer with that error.
  */
-typedef int (*cf_http_element_cb)(cf_json *value, size_t index, void *ctx);
+typedef int (*cf_http_element_cb)(cf_json *value, size_t index, void *data);
+
+/* A completion without a result: `status` 0 or a negative CF_E*; `err` NULL exactly on 0. */
+typedef void (*cf_http_done_cb)(int status, const cf_error *err, void *data);
 
 /*
  * GET `url` and stream the elements of the JSON array at `path` ("" or NULL: the top-level
- * array; "data.items": the array at that path) to `on_element`, one at a time, with memory
+ * array; "data.items": the array at that path) to `element_cb`, one at a time, with memory
  * bounded by the largest element (≈ piping a response through a streaming JSON parser).
- * Fulfils with NULL after the last element; rejects as cf_http_get_json_p, or with the error
- * `on_element` returned, or CF_EPARSE when the body is not JSON or holds no array at `path`.
- * Ownership: `ctx` is borrowed until the promise settles. `opts` may be NULL.
+ * `element_cb` is an event callback (it runs once per element); the completion is `done`,
+ * which runs once, after the last element with status 0, or with an error: as
+ * cf_http_get_json, the error `element_cb` returned, CF_EPARSE when the body is not JSON or
+ * holds no array at `path`, or the abort error of `opts->signal`. `data` goes to both.
+ * Returns 0, CF_EINVAL (NULL loop, url, on_element or done), CF_EURL, CF_ENOMEM; then no
+ * callback runs. Ownership: `url`, `path` and `opts` copied; `data` borrowed until `done` has
+ * run. `opts` may be NULL. Thread: loop only.
+ */
+CF_EXTERN int cf_http_stream_json(cf_loop *loop, const char *url, const char *path,
+                                  const cf_http_options *opts, cf_http_element_cb element_cb,
+                                  cf_http_done_cb done, void *data);
+
+/*
+ * Promise form: the elements still go to the event callback `element_cb`; the promise is the
+ * completion: it fulfils with NULL after the last element and rejects with the errors of
+ * cf_http_stream_json. Ownership: `data` borrowed until the promise settles.
  */
 CF_EXTERN cf_promise *cf_http_stream_json_p(cf_loop *loop, const char *url, const char *path,
                                             const cf_http_options *opts,
-                                            cf_http_element_cb on_element, void *ctx);
+                                            cf_http_element_cb element_cb, void *data);
 
 /*
  * GET `url` into the file `path`, replaced atomically: the body goes to a temporary file in
  * the same folder, which is synced and renamed over `path` only when the whole body arrived
  * with a 2xx status; on any failure the previous file is left as it was (≈ curl -o with
- * atomic replace). Fulfils with the number of body bytes written, as a (size_t *) owned by
- * the promise. `opts` may be NULL.
+ * atomic replace). `cb(status, err, written, data)` runs once: status 0 with the number of
+ * body bytes written, or the error (as cf_http_request's, CF_EHTTP for a non-2xx status, the
+ * file's, or the abort error of `opts->signal`). Returns 0, CF_EINVAL (NULL loop, url, path or
+ * cb), CF_EURL, the file's error opening the temporary file, CF_ENOMEM; then `cb` never runs.
+ * Ownership: `url`, `path`, `opts` copied; `data` borrowed until `cb` has run. `opts` may be
+ * NULL. Thread: loop only.
+ */
+typedef void (*cf_http_download_cb)(int status, const cf_error *err, size_t written, void *data);
+CF_EXTERN int cf_http_download(cf_loop *loop, const char *url, const char *path,
+                               const cf_http_options *opts, cf_http_download_cb cb, void *data);
+
+/*
+ * Promise form: fulfils with the number of body bytes written, as a (size_t *) owned by the
+ * promise.
  */
 CF_EXTERN cf_promise *cf_http_download_p(cf_loop *loop, const char *url, const char *path,
                                          const cf_http_options *opts);
@@ -240,15 +277,9 @@ CF_EXTERN cf_http_response *cf_http_response_take(cf_http_req *req);
 CF_EXTERN void cf_http_response_free(void *res);
 
 /*
- * The functions that start a request record their caller's place (calcifer/error.h, CF_AT),
+ * The functions that start a request record their caller's place (calcifer/error.h, cf_site),
  * so an error they report later names the line that started the request.
  */
-#define cf_http_request(...)       CF_AT(cf_http_request(__VA_ARGS__))
-#define cf_http_request_p(...)     CF_AT(cf_http_request_p(__VA_ARGS__))
-#define cf_http_get_json(...)      CF_AT(cf_http_get_json(__VA_ARGS__))
-#define cf_http_get_json_p(...)    CF_AT(cf_http_get_json_p(__VA_ARGS__))
-#define cf_http_stream_json_p(...) CF_AT(cf_http_stream_json_p(__VA_ARGS__))
-#define cf_http_download_p(...)    CF_AT(cf_http_download_p(__VA_ARGS__))
 
 #ifdef __cplusplus
 }

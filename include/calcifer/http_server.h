@@ -49,11 +49,12 @@
 
 #include <stdint.h>
 
+#include "calcifer/abort.h"
 #include "calcifer/common.h"
 #include "calcifer/error.h"
 #include "calcifer/loop.h"
 #include "calcifer/promise.h"
-#include "calcifer/coro.h"
+#include "calcifer/task.h"
 #include "calcifer/http_parser.h"
 
 #ifdef __cplusplus
@@ -85,6 +86,14 @@ typedef struct cf_http_server_opts {
     size_t high_water; /* bytes queued before writes return CF_HTTP_RES_FULL; 0: 64 KiB */
     unsigned max_requests_per_connection; /* 0: no limit (≈ server.maxRequestsPerSocket) */
     uint64_t send_timeout_ms; /* output stalled; 0: 60,000 (nginx); CF_HTTP_NO_TIMEOUT: none */
+    /*
+     * Closes the server when it aborts (≈ server.listen({ signal })): from then on it stops
+     * accepting, closes idle connections and lets requests in progress finish, as
+     * cf_http_server_close does. The handle stays the caller's: cf_http_server_close still
+     * frees it (it returns 0 and its callback runs once the last connection is gone). NULL:
+     * none. The server keeps a reference from cf_http_server_new until cf_http_server_close.
+     */
+    cf_abort_signal *signal;
 } cf_http_server_opts;
 
 /* ---- callback types ---- */
@@ -128,13 +137,6 @@ typedef void (*cf_http_res_cb)(cf_http_res *res, int status, void *data);
 /* The response's queue emptied after a write returned CF_HTTP_RES_FULL (≈ 'drain'). */
 typedef void (*cf_http_res_drain_cb)(cf_http_res *res, void *data);
 
-/*
- * The server is closed (≈ server.close(cb)): it no longer accepts and its last connection is
- * gone. The server must not be used after this returns; its memory goes once the sockets'
- * own closing is over.
- */
-typedef void (*cf_http_server_close_cb)(cf_http_server *srv, void *data);
-
 /* The server listens (≈ the 'listening' event). */
 typedef void (*cf_http_server_listening_cb)(cf_http_server *srv, void *data);
 
@@ -169,7 +171,7 @@ CF_EXTERN int cf_http_server_new(cf_loop *loop, const cf_http_server_opts *opts,
 
 /*
  * Same, but each request runs `handler` as an async task (≈ an `async (req, res) => {...}`
- * handler) that may await promises. Tasks use the loop's default stack (calcifer/coro.h).
+ * handler) that may await promises. Tasks use the loop's default stack (calcifer/task.h).
  */
 CF_EXTERN int cf_http_server_new_async(cf_loop *loop, const cf_http_server_opts *opts,
                                        cf_http_async_handler handler, void *data,
@@ -179,9 +181,24 @@ CF_EXTERN int cf_http_server_new_async(cf_loop *loop, const cf_http_server_opts 
  * Listen on `host`:`port` (≈ server.listen(port, host)); `host` NULL or "" means every IPv4
  * address, `port` 0 picks a free one (cf_http_server_port). Synchronous: returns 0,
  * CF_EADDRINUSE, CF_EACCES, CF_EADDRNOTAVAIL, CF_EINVAL (bad address, already listening,
- * closing), CF_ENOMEM, or another -errno. `host` is copied. Thread: loop only.
+ * closing), CF_ENOMEM, CF_ECANCELED (the options' `signal` is already aborted: nothing was
+ * started; close the server as usual), or another -errno. `host` is copied. While
+ * listening, the server watches the options' `signal` (see cf_http_server_opts). Thread:
+ * loop only.
  */
 CF_EXTERN int cf_http_server_listen(cf_http_server *srv, const char *host, int port);
+
+/*
+ * Whether the listening socket keeps the loop alive (≈ server.ref()/unref()/hasRef()):
+ * referenced by default; the setting carries over to a later listen. Connections in progress
+ * keep the loop alive either way. NULL is a no-op (has_ref: 0). Thread: loop only.
+ */
+CF_EXTERN void cf_http_server_ref(cf_http_server *srv);
+CF_EXTERN void cf_http_server_unref(cf_http_server *srv);
+CF_EXTERN int cf_http_server_has_ref(const cf_http_server *srv);
+
+/* Non-zero while the server listens and is not closing (≈ server.listening). Thread: loop only. */
+CF_EXTERN int cf_http_server_is_active(const cf_http_server *srv);
 
 /*
  * Register the listening callback (≈ server.on('listening') / listen's callback), before
@@ -220,15 +237,16 @@ CF_EXTERN int cf_http_server_get_connections(cf_http_server *srv, cf_http_server
 /*
  * Close gracefully (≈ server.close(cb), which in Node 19+ also runs closeIdleConnections()):
  * stop accepting, close idle keep-alive connections at once, let every request in progress
- * finish (its response says `Connection: close`), then close those connections too. `cb`
+ * finish (its response says `Connection: close`), then close those connections too. `cb(data)`
  * (may be NULL) runs as Node delivers 'close': from a tick queued when the last connection
  * is closed, or by this call when none is open (never inside it, never in the close phase);
- * the server's memory goes after it. A server that never listened closes the same way (Node
- * passes ERR_SERVER_NOT_RUNNING to its callback there). This is also how a server is freed.
- * Returns 0, CF_EINVAL (NULL) or CF_ECLOSED (already closing: a second close; `cb` will not
- * run). Thread: loop only.
+ * the server is gone when it runs and its memory goes after it. A server that never listened
+ * closes the same way (Node passes ERR_SERVER_NOT_RUNNING to its callback there), and so does
+ * one its `signal` already closed (the close then only waits for what is left). This is also
+ * how a server is freed. Returns 0, CF_EINVAL (NULL) or CF_ECLOSED (a second close; `cb` will
+ * not run). Thread: loop only.
  */
-CF_EXTERN int cf_http_server_close(cf_http_server *srv, cf_http_server_close_cb cb, void *data);
+CF_EXTERN int cf_http_server_close(cf_http_server *srv, cf_close_cb cb, void *data);
 
 /* Promise form: fulfils with no value once closed; rejects with CF_ECLOSED if already closing. */
 CF_EXTERN cf_promise *cf_http_server_close_p(cf_http_server *srv);
@@ -316,6 +334,7 @@ CF_EXTERN void cf_http_incoming_resume(cf_http_incoming *req);
  * body, then with len 0.
  */
 CF_EXTERN cf_promise *cf_http_incoming_read_p(cf_http_incoming *req);
+/* (Its callback form is cf_http_incoming_read: the body is a stream of events.) */
 
 /* ---- the response: status and headers ---- */
 
@@ -402,6 +421,7 @@ CF_EXTERN int cf_http_res_end_file(cf_http_res *res, int fd, uint64_t offset, co
  * CF_ECANCELED when the connection is lost first. The response is ended either way.
  */
 CF_EXTERN cf_promise *cf_http_res_end_p(cf_http_res *res, const void *bytes, size_t len);
+/* (Its callback form is cf_http_res_on_finish, registered before cf_http_res_end.) */
 
 /*
  * Shorthand for a whole response: status, Content-Type (NULL: none), body (copied), end.
@@ -422,6 +442,7 @@ CF_EXTERN void cf_http_res_on_drain(cf_http_res *res, cf_http_res_drain_cb cb, v
  * when the connection is lost.
  */
 CF_EXTERN cf_promise *cf_http_res_drain_p(cf_http_res *res);
+/* (Its callback form is cf_http_res_on_drain: draining is an event, which may come again.) */
 
 /*
  * Call `cb` once with the response's outcome (see cf_http_res_cb), from the loop, never
@@ -445,11 +466,7 @@ CF_EXTERN int cf_http_query_next(const char *query, size_t len, size_t *pos, cf_
  */
 CF_EXTERN long cf_http_url_decode(const char *src, size_t len, char *dst, int form);
 
-/* The promise forms record their caller's place (calcifer/error.h, CF_AT) for their errors. */
-#define cf_http_server_close_p(...)  CF_AT(cf_http_server_close_p(__VA_ARGS__))
-#define cf_http_incoming_read_p(...) CF_AT(cf_http_incoming_read_p(__VA_ARGS__))
-#define cf_http_res_end_p(...)       CF_AT(cf_http_res_end_p(__VA_ARGS__))
-#define cf_http_res_drain_p(...)     CF_AT(cf_http_res_drain_p(__VA_ARGS__))
+/* The promise forms record their caller's place (calcifer/error.h, cf_site) for their errors. */
 
 #ifdef __cplusplus
 }

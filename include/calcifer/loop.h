@@ -22,8 +22,17 @@ extern "C" {
 /* An event loop. Opaque; create with cf_loop_new, free with cf_loop_close. */
 typedef struct cf_loop cf_loop;
 
-/* The plain callback of ticks, microtasks, immediates and JS-style timers. */
+/* The plain callback of ticks, microtasks, immediates and timeouts. */
 typedef void (*cf_callback)(void *data);
+
+/*
+ * The close callback of every handle (cf_timer_close, cf_signal_close, cf_watch_close,
+ * cf_tcp_close, cf_group_close, ...): `cb(data)` runs once, from the loop (never inside the
+ * close call), after the handle's pending operations have finished with CF_ECANCELED. The
+ * handle is gone when it runs: free what you kept beside it. Ownership: `data` is the
+ * caller's; the library never reads it. Thread: runs on the loop thread.
+ */
+typedef void (*cf_close_cb)(void *data);
 
 /* How cf_run runs (≈ uv_run_mode). */
 typedef enum cf_run_mode {

@@ -22,16 +22,28 @@
  * cf_tcp_try_write and cf_tcp_try_send_file write only what the kernel takes now and leave the
  * rest to the caller. A failed read or write is the stream's sticky error (cf_tcp_error).
  *
- * Callback convention (the whole io layer, docs/architecture-io.md): `int status` (0 or a
- * negative CF_E*) and `const cf_error *err` (NULL on success; otherwise a message with the
- * address, "connect 127.0.0.1:1: connection refused", borrowed until the callback returns).
- * Every callback runs on the loop thread, never inside the call that scheduled it.
+ * Callback convention (docs/conventions.md): `int status` (0 or a negative CF_E*) and
+ * `const cf_error *err` (NULL on success; otherwise a message with the address, "connect
+ * 127.0.0.1:1: connection refused", borrowed until the callback returns); `data` last. Every
+ * callback runs on the loop thread, never inside the call that scheduled it.
+ *
+ * Cancellation: the operations that wait (connect, the promise reads, writes and ends, and
+ * cf_tcp_read_all) take a `cf_abort_signal *signal` (NULL: none). When it aborts, the
+ * operation fails with cf_abort_signal_error(signal): CF_ECANCELED, "The operation was
+ * aborted", the signal's reason as its cause and the line that started the operation as its
+ * site; a signal that is already aborted fails the operation without starting it. The
+ * operation stops listening to the signal when it completes, so it keeps no reference. A
+ * deadline is cf_abort_signal_timeout (calcifer/abort.h). The callback forms cf_tcp_write and
+ * cf_tcp_end take no signal: bytes handed to a stream cannot be taken back without breaking
+ * it, so what cancels them is cf_tcp_close (they complete with CF_ECANCELED); their promise
+ * forms take one to stop waiting (see cf_tcp_write_p).
  */
 #ifndef CALCIFER_TCP_H
 #define CALCIFER_TCP_H
 
 #include <stdint.h>
 
+#include "calcifer/abort.h"
 #include "calcifer/common.h"
 #include "calcifer/error.h"
 #include "calcifer/loop.h"
@@ -78,9 +90,6 @@ typedef void (*cf_tcp_alloc_cb)(cf_tcp *t, size_t suggested, cf_buf *buf, void *
 /* The write queue emptied after cf_tcp_write returned CF_TCP_FULL (≈ 'drain'). */
 typedef void (*cf_tcp_drain_cb)(cf_tcp *t, void *data);
 
-/* The handle is closed (≈ 'close'); its memory goes when this returns. */
-typedef void (*cf_tcp_close_cb)(cf_tcp *t, void *data);
-
 /* A server's count of open connections (≈ server.getConnections(cb)). */
 typedef void (*cf_tcp_count_cb)(cf_tcp *server, size_t count, void *data);
 
@@ -112,24 +121,34 @@ CF_EXTERN cf_loop *cf_tcp_loop(const cf_tcp *t);
 /* ---- client ---- */
 
 /*
- * Connect to `host`:`port` (≈ net.connect({host, port, timeout})). `host` is a name or an
+ * Connect to `host`:`port` (≈ net.connect({host, port, signal})). `host` is a name or an
  * IPv4/IPv6 address; names are resolved on the thread pool and each address is tried in
- * turn. `timeout_ms` bounds the whole attempt (0: no limit); when it passes the connect fails
- * with CF_ETIMEDOUT. `cb` gets 0 once connected, or an error naming the address:
- * CF_ECONNREFUSED, CF_ETIMEDOUT, CF_ENETUNREACH, CF_EHOSTUNREACH, CF_ENOTFOUND,
- * CF_EDNSAGAIN, another CF_EAI_* code of the host's resolution (docs/errors.md),
- * CF_ECANCELED (closed meanwhile), or another -errno.
- * Returns 0, CF_EINVAL (NULL host, a port outside 0..65535, a handle already in use), CF_ENOMEM.
- * Ownership: `host` copied. Thread: loop only.
+ * turn. `signal` (NULL: none) bounds the whole attempt: when it aborts, the attempt stops
+ * (the socket is closed) and the connect fails with the abort error (see the top); for a
+ * deadline pass cf_abort_signal_timeout(loop, ms, &s). `cb` gets 0 once connected, or an
+ * error naming the address: CF_ECONNREFUSED, CF_ETIMEDOUT (the kernel gave up),
+ * CF_ENETUNREACH, CF_EHOSTUNREACH, CF_ENOTFOUND, CF_EDNSAGAIN, another CF_EAI_* code of the
+ * host's resolution (docs/errors.md), CF_ECANCELED (aborted, or closed meanwhile), or
+ * another -errno. With an already aborted `signal` nothing is started and `cb` gets the
+ * abort error from the loop.
+ * Returns 0, CF_EINVAL (NULL host or cb, a port outside 0..65535, a handle already in use),
+ * CF_ECLOSED, CF_ENOMEM; then `cb` never runs.
+ * Ownership: `host` copied; `signal` borrowed (the connect keeps its own reference until it
+ * completes). Thread: loop only.
  */
-CF_EXTERN int cf_tcp_connect(cf_tcp *t, const char *host, int port, uint64_t timeout_ms,
+CF_EXTERN int cf_tcp_connect(cf_tcp *t, const char *host, int port, cf_abort_signal *signal,
                              cf_tcp_cb cb, void *data);
 /* Promise form: fulfils with `t` itself (borrowed: the caller still owns and closes it). */
-CF_EXTERN cf_promise *cf_tcp_connect_p(cf_tcp *t, const char *host, int port, uint64_t timeout_ms);
+CF_EXTERN cf_promise *cf_tcp_connect_p(cf_tcp *t, const char *host, int port,
+                                       cf_abort_signal *signal);
 
-/* Connect to a Unix domain socket at `path` (≈ net.connect(path)). Errors as cf_tcp_connect. */
-CF_EXTERN int cf_tcp_connect_unix(cf_tcp *t, const char *path, cf_tcp_cb cb, void *data);
-CF_EXTERN cf_promise *cf_tcp_connect_unix_p(cf_tcp *t, const char *path);
+/*
+ * Connect to a Unix domain socket at `path` (≈ net.connect({path, signal})). Errors, signal
+ * and ownership as cf_tcp_connect.
+ */
+CF_EXTERN int cf_tcp_connect_unix(cf_tcp *t, const char *path, cf_abort_signal *signal,
+                                  cf_tcp_cb cb, void *data);
+CF_EXTERN cf_promise *cf_tcp_connect_unix_p(cf_tcp *t, const char *path, cf_abort_signal *signal);
 
 /* ---- server ---- */
 
@@ -181,13 +200,14 @@ CF_EXTERN int cf_tcp_get_connections(cf_tcp *server, cf_tcp_count_cb cb, void *d
 
 /*
  * Close every connection the server accepted that is still open, as cf_tcp_close(conn, cb,
- * data) on each (≈ destroying each socket; http.Server's closeAllConnections for TCP). `cb`
- * (may be NULL) runs once per connection, in the close phase, and may free what the
- * connection's user pointer holds. Allowed while the server is closing, the usual way to
+ * data) on each (≈ destroying each socket; http.Server's closeAllConnections for TCP):
+ * `cb(data)` (may be NULL) runs once per connection, in the close phase (free what a
+ * connection's user pointer holds before this call; count the calls to know when every
+ * connection is gone). Allowed while the server is closing, the usual way to
  * make its close callback run soon. Returns the number of connections closed, or CF_EINVAL
  * (NULL, or a handle that never listened). Thread: loop only.
  */
-CF_EXTERN int cf_tcp_close_connections(cf_tcp *server, cf_tcp_close_cb cb, void *data);
+CF_EXTERN int cf_tcp_close_connections(cf_tcp *server, cf_close_cb cb, void *data);
 
 /* ---- reading ---- */
 
@@ -217,16 +237,27 @@ CF_EXTERN int cf_tcp_read_stop(cf_tcp *t);
 /*
  * Promise form of one read: fulfils with the next chunk as a `cf_buf *` the promise owns
  * (len 0 at the end of the stream), rejects on error. One read at a time; do not mix with
- * cf_tcp_read_start. Errors: CF_ECONNRESET, CF_ECLOSED, CF_EBUSY (a read is pending), ...
+ * cf_tcp_read_start. Errors: CF_ECONNRESET, CF_ECLOSED, CF_EBUSY (a read is pending), ...;
+ * when `signal` (NULL: none) aborts, reading stops and the promise rejects with the abort
+ * error; the bytes not read stay in the kernel for the next read. Its callback form is
+ * cf_tcp_read_start: reading is a stream of events, and one chunk is the first of them
+ * (cf_tcp_read_stop in the callback). Thread: loop only.
  */
-CF_EXTERN cf_promise *cf_tcp_read_p(cf_tcp *t);
+CF_EXTERN cf_promise *cf_tcp_read_p(cf_tcp *t, cf_abort_signal *signal);
 
 /*
- * Read until the peer ends the stream (≈ collecting 'data' until 'end'): fulfils with every
- * byte as a `cf_buf *` the promise owns (NUL-terminated). More than `max` bytes (0: 64 MiB)
- * rejects with CF_ETOOBIG.
+ * Read until the peer ends the stream (≈ collecting 'data' until 'end'): `cb` gets status 0
+ * with every byte (`bytes`, NUL-terminated, `len` of them, borrowed until it returns), or an
+ * error: CF_ETOOBIG past `max` bytes (0: 64 MiB), the stream's errors, CF_ECANCELED (closed
+ * meanwhile, or `signal` aborted: the abort error). Reading stops either way.
+ * Returns 0, or CF_EINVAL (NULL `t` or `cb`), CF_EBUSY (already reading), CF_ECLOSED,
+ * CF_ENOTCONN, CF_ENOMEM, the stream's earlier error; then `cb` never runs. Ownership:
+ * `signal` borrowed (a reference is kept until completion). Thread: loop only.
  */
-CF_EXTERN cf_promise *cf_tcp_read_all_p(cf_tcp *t, size_t max);
+CF_EXTERN int cf_tcp_read_all(cf_tcp *t, size_t max, cf_abort_signal *signal, cf_tcp_read_cb cb,
+                              void *data);
+/* Promise form: fulfils with every byte as a `cf_buf *` the promise owns (NUL-terminated). */
+CF_EXTERN cf_promise *cf_tcp_read_all_p(cf_tcp *t, size_t max, cf_abort_signal *signal);
 
 /* ---- writing ---- */
 
@@ -292,9 +323,14 @@ CF_EXTERN int cf_tcp_try_write(cf_tcp *t, const cf_buf *bufs, size_t nbufs, size
 CF_EXTERN int cf_tcp_try_send_file(cf_tcp *t, const cf_buf *head, size_t nhead, int fd,
                                    uint64_t offset, size_t len, size_t *written);
 
-/* Promise form of cf_tcp_write with one buffer: fulfils when it is sent. `bytes` borrowed until it
- * settles. */
-CF_EXTERN cf_promise *cf_tcp_write_p(cf_tcp *t, const void *bytes, size_t len);
+/*
+ * Promise form of cf_tcp_write with one buffer: fulfils when it is sent. `bytes` is copied
+ * (free on return). When `signal` (NULL: none) aborts first, the promise rejects with the
+ * abort error at once; the bytes stay queued and are still sent, in order (a stream cannot
+ * take back part of what it was given: close it to drop them). Thread: loop only.
+ */
+CF_EXTERN cf_promise *cf_tcp_write_p(cf_tcp *t, const void *bytes, size_t len,
+                                     cf_abort_signal *signal);
 
 /* Register the drain callback (≈ socket.on('drain')); NULL removes it. */
 CF_EXTERN void cf_tcp_on_drain(cf_tcp *t, cf_tcp_drain_cb cb, void *data);
@@ -318,7 +354,11 @@ CF_EXTERN int cf_tcp_error(const cf_tcp *t);
  * CF_ENOTCONN, CF_ECLOSED, CF_EPIPE (already ended).
  */
 CF_EXTERN int cf_tcp_end(cf_tcp *t, cf_tcp_cb cb, void *data);
-CF_EXTERN cf_promise *cf_tcp_end_p(cf_tcp *t);
+/*
+ * Promise form: fulfils after shutdown(2). When `signal` (NULL: none) aborts first, it
+ * rejects with the abort error at once; the end stays requested (as with cf_tcp_write_p).
+ */
+CF_EXTERN cf_promise *cf_tcp_end_p(cf_tcp *t, cf_abort_signal *signal);
 
 /* ---- options and addresses ---- */
 
@@ -339,16 +379,26 @@ CF_EXTERN int cf_tcp_port(const cf_tcp *t);
 /* The socket's descriptor, -1 before connect or listen (borrowed: do not close it). */
 CF_EXTERN int cf_tcp_fd(const cf_tcp *t);
 
-/* Keep-alive accounting (≈ socket.ref()/unref()). */
+/*
+ * Whether the handle keeps the loop alive while active (≈ socket.ref()/unref()/hasRef());
+ * referenced by default. NULL is a no-op (cf_tcp_has_ref: 0). Thread: loop only.
+ */
 CF_EXTERN void cf_tcp_ref(cf_tcp *t);
 CF_EXTERN void cf_tcp_unref(cf_tcp *t);
+CF_EXTERN int cf_tcp_has_ref(const cf_tcp *t);
+
+/*
+ * Non-zero while the handle is doing something: connecting, listening, reading, writing or
+ * ending (≈ uv_is_active). 0 for NULL and once closing. Thread: loop only.
+ */
+CF_EXTERN int cf_tcp_is_active(const cf_tcp *t);
 
 /* ---- close ---- */
 
 /*
  * Close the socket at once (≈ socket.destroy()). Queued writes, a pending end and a pending
- * connect complete first with CF_ECANCELED; then `cb` (may be NULL) runs in the close phase
- * and the memory goes after it.
+ * connect complete first with CF_ECANCELED; then `cb(data)` (may be NULL) runs in the close
+ * phase and the memory goes after it (the handle is gone when `cb` runs).
  * A server (a handle that listened) closes as Node's server.close(cb): it stops accepting at
  * once, and `cb` runs once the last connection it accepted has been closed (cf_tcp_close on
  * it, or cf_tcp_close_connections), from a tick queued right then; with no connection open,
@@ -356,32 +406,17 @@ CF_EXTERN void cf_tcp_unref(cf_tcp *t);
  * connections stay the caller's to close. Returns 0, CF_EINVAL (NULL) or CF_ECLOSED (already
  * closing: a second close). Thread: loop only.
  */
-CF_EXTERN int cf_tcp_close(cf_tcp *t, cf_tcp_close_cb cb, void *data);
+CF_EXTERN int cf_tcp_close(cf_tcp *t, cf_close_cb cb, void *data);
 /* Promise form: fulfils with no value once closed; rejects with CF_ECLOSED if already closing. */
 CF_EXTERN cf_promise *cf_tcp_close_p(cf_tcp *t);
 
 /*
  * The functions that start an operation record their caller's place (calcifer/error.h,
- * CF_AT), so the error they report later names the line that started it: a connect's, a
+ * cf_site), so the error they report later names the line that started it: a connect's, a
  * write's, an end's, the reads' (cf_tcp_read_start, cf_tcp_read_start_into, cf_tcp_read_p,
- * cf_tcp_read_all_p) and a server's accept errors (cf_tcp_listen); the close errors of those it
- * cancels too.
+ * cf_tcp_read_all, cf_tcp_read_all_p) and a server's accept errors (cf_tcp_listen); the close
+ * errors of those it cancels and the abort errors too.
  */
-#define cf_tcp_connect(...)         CF_AT(cf_tcp_connect(__VA_ARGS__))
-#define cf_tcp_connect_p(...)       CF_AT(cf_tcp_connect_p(__VA_ARGS__))
-#define cf_tcp_connect_unix(...)    CF_AT(cf_tcp_connect_unix(__VA_ARGS__))
-#define cf_tcp_connect_unix_p(...)  CF_AT(cf_tcp_connect_unix_p(__VA_ARGS__))
-#define cf_tcp_listen(...)          CF_AT(cf_tcp_listen(__VA_ARGS__))
-#define cf_tcp_listen_unix(...)     CF_AT(cf_tcp_listen_unix(__VA_ARGS__))
-#define cf_tcp_read_start(...)      CF_AT(cf_tcp_read_start(__VA_ARGS__))
-#define cf_tcp_read_start_into(...) CF_AT(cf_tcp_read_start_into(__VA_ARGS__))
-#define cf_tcp_read_p(...)          CF_AT(cf_tcp_read_p(__VA_ARGS__))
-#define cf_tcp_read_all_p(...)      CF_AT(cf_tcp_read_all_p(__VA_ARGS__))
-#define cf_tcp_write(...)           CF_AT(cf_tcp_write(__VA_ARGS__))
-#define cf_tcp_write_p(...)         CF_AT(cf_tcp_write_p(__VA_ARGS__))
-#define cf_tcp_end(...)             CF_AT(cf_tcp_end(__VA_ARGS__))
-#define cf_tcp_end_p(...)           CF_AT(cf_tcp_end_p(__VA_ARGS__))
-#define cf_tcp_close_p(...)         CF_AT(cf_tcp_close_p(__VA_ARGS__))
 
 #ifdef __cplusplus
 }

@@ -1,24 +1,29 @@
 /*
- * Calcifer: timers and immediates (≈ Node's setTimeout, setInterval, setImmediate and their
- * clear functions; libuv's uv_timer_t).
+ * Calcifer: timeouts, timers and immediates (≈ Node's setTimeout, setInterval, setImmediate and
+ * their clear functions; libuv's uv_timer_t).
  *
- * Two ways to use timers:
- *  - JS style: cf_set_timeout / cf_set_interval return a cf_timer that the loop owns and
- *    frees by itself, after a timeout has fired (when its callback returns) or after
- *    cf_clear_timeout / cf_clear_interval. A delay below 1 ms, or above 2147483647 ms, is 1 ms,
- *    as in Node.
- *  - Handle style (≈ uv_timer_t): cf_timer_new, cf_timer_start (any number of times),
- *    cf_timer_stop, cf_timer_close(cb); the caller owns the handle until its close callback.
- *    A timeout of 0 is allowed and means "in the next timers phase".
+ * Two types, one per lifetime:
+ *  - cf_timeout (≈ Node's Timeout object): cf_set_timeout / cf_set_interval make one that the
+ *    loop owns and frees by itself, after a timeout has fired (when its callback returns) or
+ *    after cf_clear_timeout / cf_clear_interval. A delay below 1 ms, or above 2147483647 ms,
+ *    is 1 ms, as in Node. cf_timeout_refresh re-arms it and cf_timeout_hold keeps a fired one.
+ *  - cf_timer (≈ uv_timer_t): a reusable loop timer that its caller owns: cf_timer_new,
+ *    cf_timer_start (any number of times), cf_timer_stop, cf_timer_close(cb, data); the
+ *    memory is freed after the close callback. A timeout of 0 is allowed and means "in the
+ *    next timers phase".
+ * The two are distinct types, so one is never passed where the other is expected.
  *
- * Order: timers run in the timers phase in order of due time, then of start; a timer started
- * during the timers phase never runs in that same phase. Due times are relative to the loop's
- * cached clock (cf_now). The loop drains nextTicks and microtasks after each timer callback.
+ * Order: timeouts and timers run in the timers phase in order of due time, then of start; one
+ * started during the timers phase never runs in that same phase. Due times are relative to
+ * the loop's cached clock (cf_now). The loop drains nextTicks and microtasks after each
+ * callback.
  *
  * Immediates (cf_set_immediate) run in the check phase, in the order they were queued; those
  * queued while the check phase runs wait for the next iteration.
  *
- * A started timer and a queued immediate keep the loop alive unless unref'd.
+ * Keep-alive, the same rules for all three: a pending timeout, a started timer and a queued
+ * immediate keep the loop alive unless unref'd (cf_x_unref); ref/unref are idempotent and
+ * survive restarts; cf_x_has_ref says which it is.
  */
 #ifndef CALCIFER_TIMER_H
 #define CALCIFER_TIMER_H
@@ -30,27 +35,30 @@
 extern "C" {
 #endif
 
-/* A timer (≈ Node's Timeout object, uv_timer_t). Opaque. */
+/* A loop-owned timeout or interval (≈ Node's Timeout object). Opaque. */
+typedef struct cf_timeout cf_timeout;
+
+/* A reusable timer that its caller owns (≈ uv_timer_t). Opaque. */
 typedef struct cf_timer cf_timer;
 
 /* A queued immediate (≈ Node's Immediate object). Opaque, owned by the loop. */
 typedef struct cf_immediate cf_immediate;
 
-/* Callback of handle-style timers. Ownership: `data` is borrowed. */
+/* Event callback of a cf_timer: it fired. Ownership: `data` is borrowed. */
 typedef void (*cf_timer_cb)(cf_timer *timer, void *data);
 
-/* ---- JS style ---- */
+/* ---- timeouts (loop-owned) ---- */
 
 /*
  * Call `fn(data)` once, `delay_ms` from now (≈ setTimeout). `*out` (if `out` is not NULL)
- * receives the timer, for cf_clear_timeout and cf_timer_ref/unref.
- * Ownership: the loop owns the timer; `*out` is borrowed until `fn` returns or until
- * cf_clear_timeout. `data` is borrowed until then too.
+ * receives the timeout, for cf_clear_timeout and cf_timeout_ref/unref/refresh/hold.
+ * Ownership: the loop owns the timeout; `*out` is borrowed until `fn` returns or until
+ * cf_clear_timeout (a held timeout: until cf_clear_timeout). `data` is borrowed until then too.
  * Returns 0, CF_EINVAL (NULL loop or fn) or CF_ENOMEM (then `fn` never runs).
  * Thread: loop only.
  */
 CF_EXTERN int cf_set_timeout(cf_loop *loop, uint64_t delay_ms, cf_callback fn, void *data,
-                             cf_timer **out);
+                             cf_timeout **out);
 
 /*
  * Call `fn(data)` every `delay_ms` (≈ setInterval); the next run is `delay_ms` after the
@@ -58,53 +66,71 @@ CF_EXTERN int cf_set_timeout(cf_loop *loop, uint64_t delay_ms, cf_callback fn, v
  * cf_clear_interval. Returns 0, CF_EINVAL or CF_ENOMEM. Thread: loop only.
  */
 CF_EXTERN int cf_set_interval(cf_loop *loop, uint64_t delay_ms, cf_callback fn, void *data,
-                              cf_timer **out);
+                              cf_timeout **out);
 
 /*
- * Cancel a JS-style timer and free it (≈ clearTimeout, clearInterval). Calling it from the
- * timer's own callback is allowed (an interval then stops). NULL is ignored. On a
- * handle-style timer it only stops it (as cf_timer_stop). Thread: loop only.
+ * Cancel a timeout or interval and free it (≈ clearTimeout, clearInterval). Calling it from
+ * its own callback is allowed (an interval then stops). NULL, and a timeout that fired or was
+ * cleared already (see cf_timeout_refresh), are ignored. Thread: loop only.
  */
-CF_EXTERN void cf_clear_timeout(cf_timer *timer);
-CF_EXTERN void cf_clear_interval(cf_timer *timer);
+CF_EXTERN void cf_clear_timeout(cf_timeout *timeout);
+CF_EXTERN void cf_clear_interval(cf_timeout *timeout);
 
 /*
- * Restart a JS-style timer with its delay from now (≈ timeout.refresh()): a pending one moves,
- * and goes after the timers of the same delay started before this call, as in Node; an
- * unref'd one stays unref'd. From its own callback, or on a fired timeout held with
- * cf_timer_hold, it re-arms a timeout that has fired, as Node 20 does. An interval restarts
- * its period from now.
- * Returns 0, CF_EINVAL (NULL, or a handle-style timer: use cf_timer_start/cf_timer_again),
- * CF_ECLOSED (a timer already cleared, or a timeout that fired and was not held, as long as
- * its memory has not been reused by a new timer: the pointer is invalid then and this check
- * is a courtesy) or CF_ENOMEM (the timer is then stopped). Thread: loop only.
+ * Restart a timeout with its delay from now (≈ timeout.refresh()): a pending one moves, and
+ * goes after the timeouts of the same delay started before this call, as in Node; an unref'd
+ * one stays unref'd. From its own callback, or on a fired timeout held with cf_timeout_hold,
+ * it re-arms a timeout that has fired, as Node 20 does. An interval restarts its period from
+ * now.
+ * Returns 0, CF_EINVAL (NULL), CF_ECLOSED (a timeout already cleared, or one that fired and
+ * was not held, as long as its memory has not been reused by a new timeout: the pointer is
+ * invalid then and this check is a courtesy) or CF_ENOMEM (the timeout is then stopped).
+ * Thread: loop only.
  */
-CF_EXTERN int cf_timer_refresh(cf_timer *timer);
+CF_EXTERN int cf_timeout_refresh(cf_timeout *timeout);
 
 /*
- * Keep a JS-style timer valid after it fires, so that a later cf_timer_refresh can re-arm it
- * (a JavaScript program keeps its Timeout object and calls refresh() on it later). A held
- * timeout that has fired is stopped, does not keep the loop alive, and stays valid until
- * cf_clear_timeout frees it (or cf_loop_close, which frees every JS-style timer).
- * Returns 0, CF_EINVAL (NULL or a handle-style timer, which never goes away by itself) or
- * CF_ECLOSED (cleared or fired already, see cf_timer_refresh). Idempotent. Thread: loop only.
+ * Keep a timeout valid after it fires, so that a later cf_timeout_refresh can re-arm it (a
+ * JavaScript program keeps its Timeout object and calls refresh() on it later). A held timeout
+ * that has fired is stopped, does not keep the loop alive, and stays valid until
+ * cf_clear_timeout frees it (or cf_loop_close, which frees every timeout).
+ * Returns 0, CF_EINVAL (NULL) or CF_ECLOSED (cleared or fired already, see
+ * cf_timeout_refresh). Idempotent. Thread: loop only.
  */
-CF_EXTERN int cf_timer_hold(cf_timer *timer);
+CF_EXTERN int cf_timeout_hold(cf_timeout *timeout);
 
-/* ---- handle style ---- */
+/*
+ * Keep-alive (≈ timeout.ref()/unref()/hasRef()): an unref'd timeout does not keep the loop
+ * alive but fires normally while the loop runs for other reasons. Idempotent. The setting
+ * survives cf_timeout_refresh and firing (a held timeout keeps it). NULL, or a timeout already
+ * cleared or fired (see cf_timeout_refresh), is ignored and has no ref (0). Thread: loop only.
+ */
+CF_EXTERN void cf_timeout_ref(cf_timeout *timeout);
+CF_EXTERN void cf_timeout_unref(cf_timeout *timeout);
+CF_EXTERN int cf_timeout_has_ref(const cf_timeout *timeout);
+
+/*
+ * Non-zero while the timeout is pending (an interval: until cleared); 0 for a held timeout
+ * that has fired, for NULL, and for one cleared or fired (see cf_timeout_refresh).
+ * Thread: loop only.
+ */
+CF_EXTERN int cf_timeout_is_active(const cf_timeout *timeout);
+
+/* ---- timers (caller-owned handles) ---- */
 
 /*
  * Create a stopped timer (≈ uv_timer_init). Ownership: `*out` is owned by the caller until
- * cf_timer_close's callback. Returns 0, CF_EINVAL or CF_ENOMEM. Thread: loop only.
+ * cf_timer_close's callback. Returns 0, CF_EINVAL (NULL loop or out) or CF_ENOMEM.
+ * Thread: loop only.
  */
 CF_EXTERN int cf_timer_new(cf_loop *loop, cf_timer **out);
 
 /*
  * Start (or restart) the timer (≈ uv_timer_start): `cb(timer, data)` runs `timeout_ms` after
  * cf_now, then every `repeat_ms` if that is not 0. Restarting a started timer moves it.
- * Never calls `cb` inside this call. Returns 0, CF_EINVAL (NULL, NULL cb, closing or a
- * JS-style timer) or CF_ENOMEM (the timer is then stopped). Ownership: `data` is borrowed
- * while the timer is started. Thread: loop only.
+ * Never calls `cb` inside this call. Returns 0, CF_EINVAL (NULL timer or cb), CF_ECLOSED
+ * (closing) or CF_ENOMEM (the timer is then stopped). Ownership: `data` is borrowed while the
+ * timer is started. Thread: loop only.
  */
 CF_EXTERN int cf_timer_start(cf_timer *timer, uint64_t timeout_ms, uint64_t repeat_ms,
                              cf_timer_cb cb, void *data);
@@ -113,10 +139,10 @@ CF_EXTERN int cf_timer_start(cf_timer *timer, uint64_t timeout_ms, uint64_t repe
 CF_EXTERN int cf_timer_stop(cf_timer *timer);
 
 /*
- * Handle style (≈ uv_timer_again): restart a timer that has a repeat interval, with that
- * interval as timeout; a timer without one is left as it is. JS style: cf_timer_refresh.
- * Returns 0, CF_EINVAL if the timer was never started or is closing, CF_ECLOSED (JS style,
- * as cf_timer_refresh), or CF_ENOMEM. Thread: loop only.
+ * Restart a timer that has a repeat interval, with that interval as timeout (≈ uv_timer_again);
+ * a timer without one is left as it is. (A timeout's equivalent is cf_timeout_refresh.)
+ * Returns 0, CF_EINVAL if the timer is NULL or was never started, CF_ECLOSED (closing), or
+ * CF_ENOMEM. Thread: loop only.
  */
 CF_EXTERN int cf_timer_again(cf_timer *timer);
 
@@ -127,26 +153,25 @@ CF_EXTERN uint64_t cf_timer_get_repeat(const cf_timer *timer);
 /* Milliseconds until the timer is due (0 if due or stopped) (≈ uv_timer_get_due_in). */
 CF_EXTERN uint64_t cf_timer_get_due_in(const cf_timer *timer);
 
-/* Non-zero while the timer is started. Thread: loop only. */
+/* Non-zero while the timer is started (0 for NULL). Thread: loop only. */
 CF_EXTERN int cf_timer_is_active(const cf_timer *timer);
 
 /*
- * Keep-alive (≈ timeout.ref()/unref()/hasRef()): an unref'd timer does not keep the loop
- * alive but fires normally while the loop runs for other reasons. Idempotent; any timer. The
- * setting survives cf_timer_refresh and firing (a held timeout keeps it). NULL, or a JS-style
- * timer already cleared or fired (see cf_timer_refresh), is ignored and has no ref (0).
+ * Keep-alive (≈ uv_ref/uv_unref/uv_has_ref): an unref'd timer does not keep the loop alive
+ * but fires normally while the loop runs for other reasons. Idempotent, in any state; the
+ * setting survives restarts. NULL is ignored and has no ref (0). Thread: loop only.
  */
 CF_EXTERN void cf_timer_ref(cf_timer *timer);
 CF_EXTERN void cf_timer_unref(cf_timer *timer);
 CF_EXTERN int cf_timer_has_ref(const cf_timer *timer);
 
 /*
- * Stop and close a handle-style timer (≈ uv_close). `close_cb(data)` (may be NULL) runs in
- * the close phase; the memory is freed after it. On a JS-style timer it is cf_clear_timeout
- * and `close_cb` never runs. Returns 0 or CF_EINVAL (NULL or already closing: then close_cb
- * never runs). Ownership: `timer` must not be used after this call. Thread: loop only.
+ * Stop and close the timer (≈ uv_close). `cb(data)` (may be NULL) runs later, in the close
+ * phase, and the memory is freed before it runs. Returns 0, CF_EINVAL (NULL) or CF_ECLOSED
+ * (already closing: then `cb` never runs). Ownership: `timer` must not be used after this
+ * call; `data` is the caller's. Thread: loop only.
  */
-CF_EXTERN int cf_timer_close(cf_timer *timer, cf_callback close_cb, void *data);
+CF_EXTERN int cf_timer_close(cf_timer *timer, cf_close_cb cb, void *data);
 
 /* ---- immediates ---- */
 
@@ -165,7 +190,11 @@ CF_EXTERN int cf_set_immediate(cf_loop *loop, cf_callback fn, void *data, cf_imm
  */
 CF_EXTERN void cf_clear_immediate(cf_immediate *imm);
 
-/* Keep-alive of a queued immediate (≈ immediate.ref()/unref()/hasRef()). */
+/*
+ * Keep-alive of a queued immediate (≈ immediate.ref()/unref()/hasRef()): an unref'd one does
+ * not keep the loop alive but runs if the loop goes round. Idempotent. NULL, and an immediate
+ * that has run or was cleared, are ignored and have no ref (0), as in Node. Thread: loop only.
+ */
 CF_EXTERN void cf_immediate_ref(cf_immediate *imm);
 CF_EXTERN void cf_immediate_unref(cf_immediate *imm);
 CF_EXTERN int cf_immediate_has_ref(const cf_immediate *imm);

@@ -9,7 +9,7 @@
  * watched (CF_EPERM); use calcifer/fs.h for them.
  *
  * Lifecycle: cf_watch_new -> cf_watch_start (any number of times, also to change the events)
- * -> cf_watch_stop -> cf_watch_close(cb); the memory is freed after the close callback. A
+ * -> cf_watch_stop -> cf_watch_close(cb, data); the memory is freed before the close callback. A
  * started watcher keeps the loop alive unless unref'd. Closing the watcher never closes the fd:
  * close the fd yourself, after cf_watch_close (or after cf_watch_stop).
  */
@@ -57,10 +57,10 @@ CF_EXTERN int cf_watch_new(cf_loop *loop, int fd, cf_watch **out);
  * Watch for `events` (CF_WATCH_READABLE and/or CF_WATCH_WRITABLE) and call `cb(w, revents,
  * data)` when they are ready (≈ uv_poll_start). Calling it again replaces the events, the
  * callback and the data. Never calls `cb` inside this call.
- * Returns 0, CF_EINVAL (no event, an unknown bit, NULL cb, or a closing watcher), CF_EEXIST
- * (another watcher of this loop watches the fd), CF_EPERM (the fd cannot be polled: a regular
- * file), CF_EBADF, or CF_ENOMEM; on error the watcher is left stopped.
- * Ownership: `data` is borrowed until the watcher is stopped or closed. Thread: loop only.
+ * Returns 0, CF_EINVAL (no event, an unknown bit, NULL cb), CF_ECLOSED (a closing watcher),
+ * CF_EEXIST (another watcher of this loop watches the fd), CF_EPERM (the fd cannot be polled: a
+ * regular file), CF_EBADF, or CF_ENOMEM; on error the watcher is left stopped. Ownership: `data` is
+ * borrowed until the watcher is stopped or closed. Thread: loop only.
  */
 CF_EXTERN int cf_watch_start(cf_watch *w, unsigned events, cf_watch_cb cb, void *data);
 
@@ -72,22 +72,25 @@ CF_EXTERN int cf_watch_fd(const cf_watch *w);
 
 /*
  * Keep-alive (≈ uv_ref/uv_unref/uv_has_ref): an unref'd watcher does not keep the loop
- * alive, but still reports while the loop runs. Idempotent. Thread: loop only.
+ * alive, but still reports while the loop runs. Idempotent, in any state; the setting
+ * survives restarts. NULL is ignored and has no ref (0). Thread: loop only.
  */
 CF_EXTERN void cf_watch_ref(cf_watch *w);
 CF_EXTERN void cf_watch_unref(cf_watch *w);
 CF_EXTERN int cf_watch_has_ref(const cf_watch *w);
 
+/* Non-zero while the watcher is started (0 for NULL). Thread: loop only. */
+CF_EXTERN int cf_watch_is_active(const cf_watch *w);
+
 /* ---- close ---- */
 
 /*
- * Stop and close the watcher (≈ uv_close). `close_cb(data)` (may be NULL) runs in the close
- * phase; the watcher's memory is freed after it returns. The fd is not closed.
- * Returns 0, or CF_EINVAL (NULL, or already closing: then `close_cb` never runs).
- * Ownership: `w` must not be used after this call; `data` is borrowed until close_cb runs.
- * Thread: loop only.
+ * Stop and close the watcher (≈ uv_close). `cb(data)` (may be NULL) runs later, in the close
+ * phase; the watcher's memory is freed before it runs. The fd is not closed.
+ * Returns 0, CF_EINVAL (NULL) or CF_ECLOSED (already closing: then `cb` never runs).
+ * Ownership: `w` must not be used after this call; `data` is the caller's. Thread: loop only.
  */
-CF_EXTERN int cf_watch_close(cf_watch *w, cf_callback close_cb, void *data);
+CF_EXTERN int cf_watch_close(cf_watch *w, cf_close_cb cb, void *data);
 
 #ifdef __cplusplus
 }

@@ -33,7 +33,7 @@ struct cf_abort_signal {
     cf_abort_listener *head;
     cf_abort_listener *tail;
     /* timeout signals */
-    cf_timer *timer;
+    cf_timeout *timer;
     cf_queue tlink;
     /* `any` signals */
     cf_abort_listener *sources;
@@ -187,7 +187,7 @@ int cf_abort(cf_abort_controller *ctrl, cf_error *reason)
 static void timeout_fired(void *data)
 {
     cf_abort_signal *s = data;
-    s->timer = NULL; /* the loop frees a fired timer */
+    s->timer = NULL; /* the loop frees a fired timeout */
     cf_queue_remove(&s->tlink);
     cf_error *reason =
         cf_error_new(CF_ETIMEDOUT, NULL, 0, NULL, "The operation was aborted due to timeout");
@@ -201,7 +201,7 @@ int cf_abort_signal_timeout(cf_loop *loop, uint64_t ms, cf_abort_signal **out)
     *out = NULL;
     if (!loop)
         return CF_EINVAL;
-    cf__coro_loop *cl = cf__coro_loop_get(loop);
+    cf__task_loop *cl = cf__task_loop_get(loop);
     cf_abort_signal *s = cl ? signal_new() : NULL;
     if (!s)
         return CF_ENOMEM;
@@ -210,13 +210,13 @@ int cf_abort_signal_timeout(cf_loop *loop, uint64_t ms, cf_abort_signal **out)
         cf__free(s);
         return rc;
     }
-    cf_timer_unref(s->timer);
+    cf_timeout_unref(s->timer);
     cf_queue_insert_tail(&cl->timeouts, &s->tlink);
     *out = s;
     return 0;
 }
 
-void cf__abort_loop_closing(cf__coro_loop *cl)
+void cf__abort_loop_closing(cf__task_loop *cl)
 {
     while (!cf_queue_empty(&cl->timeouts)) {
         cf_abort_signal *s = cf_queue_data(cf_queue_head(&cl->timeouts), cf_abort_signal, tlink);

@@ -91,7 +91,7 @@ static cf_error *aggregate_new(cf_promise *const *items, size_t n)
     cf_error *errs = (cf_error *)(h + 1);
     char *text = (char *)(errs + n);
     memcpy(text, agg_message, sizeof(agg_message));
-    h->base = (cf_error){CF_EAGGREGATE, text, NULL, 0, NULL, NULL};
+    h->base = (cf_error){CF_EAGGREGATE, text, NULL, 0, NULL, NULL, NULL};
     h->magic = AGG_MAGIC;
     h->len = n;
     text += sizeof(agg_message);
@@ -100,7 +100,7 @@ static cf_error *aggregate_new(cf_promise *const *items, size_t n)
         const char *m = e && e->message ? e->message : "";
         size_t len = strlen(m) + 1;
         memcpy(text, m, len);
-        errs[i] = e ? *e : (cf_error){CF_EUNKNOWN, NULL, NULL, 0, NULL, NULL};
+        errs[i] = e ? *e : (cf_error){CF_EUNKNOWN, NULL, NULL, 0, NULL, NULL, NULL};
         errs[i].message = text;
         errs[i].cause = NULL; /* the items live in this block; a cause stays with its error */
         text += len;

@@ -1,5 +1,5 @@
 /*
- * Fibers: stackful coroutines over the per-architecture context switch (coro_switch.h).
+ * Fibers: stackful coroutines over the per-architecture context switch (fiber_switch.h).
  * The semantics are documented in fiber.h; this comment is about how they are kept.
  *
  * Per thread, `ts` holds a pseudo-fiber for the thread's own stack (`main`), the fiber
@@ -29,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "async/coro_switch.h"
+#include "async/fiber_switch.h"
 #include "async/fiber.h"
 #include "async/fiber_stack.h"
 #include "calcifer/error.h"
@@ -77,20 +77,31 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 
 enum fiber_state { F_NEW, F_RUNNING, F_SUSPENDED, F_DONE };
 
+/*
+ * Copy mode keeps a suspended fiber's image in the fiber's own block when it fits: a task
+ * suspended in an await or a sleep saves about 260 bytes, and one block instead of two saves
+ * an allocation's overhead per suspended task (the whole block is 336 bytes).
+ */
+#define IMAGE_BLOCK 336
+#define IMAGE_INLINE                                                                               \
+    (sizeof(struct cf__fiber) < IMAGE_BLOCK ? IMAGE_BLOCK - sizeof(struct cf__fiber) : 0)
+
 struct cf__fiber {
     cf__ctx ctx;        /* the saved context while not running */
     cf__fiber *resumer; /* where yield and return go */
     cf__stack *stack;   /* dedicated (held until done) or the shared run stack */
     cf__fiber_fn fn;
     void *arg;
-    char *save;         /* copy mode: the stack image while copied out */
-    size_t save_len;    /* bytes of the image */
-    size_t save_cap;    /* bytes allocated for it */
-    size_t stack_size;  /* usable stack bytes */
-    const void *thread; /* the owning thread's `ts`, to catch cross-thread use */
+    char *save;          /* copy mode: the stack image while copied out (`image` or heap) */
+    uint32_t save_len;   /* bytes of the image */
+    uint32_t save_cap;   /* bytes of `save` (0 while it is `image` or NULL) */
+    uint32_t stack_size; /* usable stack bytes (at most 1 GiB) */
     unsigned char state;
     unsigned char copy; /* copy-stack mode */
     unsigned char made; /* copy mode: the first frame has been written (ctx is valid) */
+#if !defined(NDEBUG) || defined(CF_TESTING)
+    const void *thread; /* the owning thread's `ts`, to catch cross-thread use */
+#endif
 #if defined(CF_ASAN)
     void *asan_fake;
     const void *asan_bottom;
@@ -100,6 +111,9 @@ struct cf__fiber {
     void *tsan;
 #endif
 };
+
+/* Copy mode: IMAGE_INLINE bytes right after the struct, in the same block. */
+#define IMAGE_OF(f) ((char *)((f) + 1))
 
 typedef struct fiber_thread {
     cf__fiber main;        /* the thread's own stack */
@@ -113,7 +127,12 @@ typedef struct fiber_thread {
     size_t saved_bytes;
 } fiber_thread;
 
-static _Thread_local fiber_thread ts;
+/*
+ * Initial-exec: the library is position-independent, and the general-dynamic model would
+ * cost a __tls_get_addr call on every switch; this costs some static TLS space (a few hundred
+ * bytes, well within what glibc keeps for libraries loaded at startup or by dlopen).
+ */
+static _Thread_local fiber_thread ts __attribute__((tls_model("initial-exec")));
 
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;
@@ -157,6 +176,7 @@ static void san_bounds(cf__fiber *f)
 #endif
 }
 
+#if defined(CF_ASAN) || defined(CF_TSAN)
 static void san_start(cf__fiber *from, cf__fiber *to, int from_done)
 {
 #if defined(CF_ASAN)
@@ -172,6 +192,7 @@ static void san_start(cf__fiber *from, cf__fiber *to, int from_done)
     (void)to;
 #endif
 }
+#endif
 
 /* Now running as `self`, arrived from ts.prev. */
 static void san_finish(cf__fiber *self)
@@ -223,12 +244,14 @@ static void make_key(void)
         exit_key = 0;
 }
 
-static cf__fiber *current(void)
+static inline cf__fiber *current(void)
 {
     if (CF_UNLIKELY(!ts.current)) {
         ts.current = &ts.main;
         ts.main.state = F_RUNNING;
+#if !defined(NDEBUG) || defined(CF_TESTING)
         ts.main.thread = &ts;
+#endif
 #if defined(CF_TSAN)
         ts.main.tsan = __tsan_get_current_fiber();
 #endif
@@ -260,9 +283,11 @@ static int helper_setup(void)
     if (!s)
         return CF_ENOMEM;
     ts.helper.stack = s;
-    ts.helper.stack_size = s->size;
+    ts.helper.stack_size = (uint32_t)s->size;
     ts.helper.state = F_RUNNING;
+#if !defined(NDEBUG) || defined(CF_TESTING)
     ts.helper.thread = &ts;
+#endif
     san_bounds(&ts.helper);
     san_fiber_new(&ts.helper);
     cf__ctx_make(&ts.helper.ctx, s->lo, (size_t)(s->hi - s->lo), helper_entry, NULL);
@@ -288,16 +313,23 @@ static void image_save(cf__fiber *f)
 {
     char *sp = cf__ctx_sp(&f->ctx);
     size_t len = (size_t)(f->stack->hi - sp);
-    if (len > f->save_cap || f->save_cap > 2 * len + 256) {
-        char *buf = cf__realloc(f->save, len);
+    if (len <= IMAGE_INLINE) {
+        if (f->save_cap) {
+            cf__free(f->save);
+            ts.saved_bytes -= f->save_cap;
+            f->save_cap = 0;
+        }
+        f->save = IMAGE_OF(f);
+    } else if (len > f->save_cap || f->save_cap > 2 * len + 256) {
+        char *buf = cf__realloc(f->save_cap ? f->save : NULL, len);
         if (!buf)
             fatal_oom();
         ts.saved_bytes = ts.saved_bytes - f->save_cap + len;
         f->save = buf;
-        f->save_cap = len;
+        f->save_cap = (uint32_t)len;
     }
     memcpy(f->save, sp, len);
-    f->save_len = len;
+    f->save_len = (uint32_t)len;
     ts.stack_copies++;
 }
 
@@ -330,26 +362,45 @@ static void swap_in(cf__fiber *to)
 
 /* ---- switching ---- */
 
-static void raw_switch(cf__fiber *from, cf__fiber *to, int from_done)
+/*
+ * The switch itself. Without sanitizers nothing runs after cf__ctx_switch, so callers end
+ * with it as a tail call: the fiber switched back to then continues straight in its caller
+ * (task code), and no `ret` lands in another stack's call chain, which the CPU's return
+ * predictor would miss every time (two misses per round trip cost more than the switch).
+ */
+static inline void raw_switch(cf__fiber *from, cf__fiber *to, int from_done)
 {
-    ts.prev = from;
     ts.current = to;
+#if defined(CF_ASAN) || defined(CF_TSAN)
+    ts.prev = from;
     san_start(from, to, from_done);
     cf__ctx_switch(&from->ctx, &to->ctx);
     san_finish(from);
+#else
+    (void)from_done;
+    cf__ctx_switch(&from->ctx, &to->ctx);
+#endif
 }
 
-static void switch_to(cf__fiber *from, cf__fiber *to, int from_done)
+/*
+ * The copy-stack work before switching to `to` from a flow running on `on` (a stack that
+ * may already be given back); returns the context to switch to.
+ */
+static cf__fiber *prepare_copy(const cf__stack *on, cf__fiber *to)
 {
-    if (to->copy && to->stack->owner != to) {
-        if (from->copy && from->stack == to->stack) {
-            ts.helper_to = to;
-            ts.helper_trips++;
-            raw_switch(from, &ts.helper, from_done);
-            return;
-        }
-        swap_in(to);
+    if (on == to->stack) {
+        ts.helper_to = to;
+        ts.helper_trips++;
+        return &ts.helper;
     }
+    swap_in(to);
+    return to;
+}
+
+static inline void switch_to(cf__fiber *from, cf__fiber *to, int from_done)
+{
+    if (CF_UNLIKELY(to->copy && to->stack->owner != to))
+        to = prepare_copy(from->stack, to);
     raw_switch(from, to, from_done);
 }
 
@@ -364,17 +415,7 @@ static void helper_entry(void *arg)
     }
 }
 
-static void fiber_entry(void *arg)
-{
-    cf__fiber *f = arg;
-    san_finish(f);
-    f->fn(f->arg);
-    f->state = F_DONE;
-    switch_to(f, f->resumer, 1);
-    abort(); /* a done fiber is never switched to */
-}
-
-/* A finished fiber gives its stack back (run from its resumer, off that stack). */
+/* A finished fiber gives its stack back. */
 static void fiber_release_stack(cf__fiber *f)
 {
     if (!f->stack)
@@ -384,7 +425,8 @@ static void fiber_release_stack(cf__fiber *f)
             f->stack->owner = NULL;
         cf__stack_unshare(f->stack);
         ts.saved_bytes -= f->save_cap;
-        cf__free(f->save);
+        if (f->save_cap)
+            cf__free(f->save);
         f->save = NULL;
         f->save_len = 0;
         f->save_cap = 0;
@@ -392,6 +434,26 @@ static void fiber_release_stack(cf__fiber *f)
         cf__stack_release(f->stack);
     }
     f->stack = NULL;
+}
+
+/*
+ * The fiber's function has returned. Its stack goes back now, while the fiber still runs on
+ * it: nothing else runs on this thread before the switch below leaves it for good, so no
+ * other fiber can take it meanwhile, and the resumer has nothing left to do after the switch.
+ */
+static void fiber_entry(void *arg)
+{
+    cf__fiber *f = arg;
+    san_finish(f);
+    f->fn(f->arg);
+    f->state = F_DONE;
+    const cf__stack *on = f->stack;
+    fiber_release_stack(f);
+    cf__fiber *to = f->resumer;
+    if (to->copy && to->stack->owner != to)
+        to = prepare_copy(on, to);
+    raw_switch(f, to, 1);
+    abort(); /* a done fiber is never switched to */
 }
 
 /* ---- the private API ---- */
@@ -421,15 +483,18 @@ int cf__fiber_new(cf__fiber **out, cf__fiber_fn fn, void *arg, const cf__fiber_o
     if (rc != 0)
         return rc;
     size_t want = opts && opts->stack_size ? opts->stack_size : cf__fiber_default_stack_size();
-    cf__fiber *f = cf__calloc(1, sizeof *f);
+    int copy = opts && opts->shared_stack ? 1 : 0;
+    cf__fiber *f = cf__calloc(1, sizeof *f + (copy ? IMAGE_INLINE : 0));
     if (!f)
         return CF_ENOMEM;
     f->fn = fn;
     f->arg = arg;
-    f->copy = opts && opts->shared_stack ? 1 : 0;
+    f->copy = (unsigned char)copy;
     f->state = F_NEW;
+#if !defined(NDEBUG) || defined(CF_TESTING)
     f->thread = &ts;
-    f->stack_size = cf__stack_round(want);
+#endif
+    f->stack_size = (uint32_t)cf__stack_round(want);
     rc = fiber_attach_stack(f, f->stack_size);
     if (rc != 0) {
         cf__free(f);
@@ -448,9 +513,7 @@ void cf__fiber_resume(cf__fiber *f)
     cf__fiber *self = current();
     f->resumer = self;
     f->state = F_RUNNING;
-    switch_to(self, f, 0);
-    if (f->state == F_DONE)
-        fiber_release_stack(f);
+    switch_to(self, f, 0); /* a tail call: see raw_switch */
 }
 
 void cf__fiber_yield(void)
@@ -460,7 +523,18 @@ void cf__fiber_yield(void)
     if (!self || self == &ts.main)
         return;
     self->state = F_SUSPENDED;
-    switch_to(self, self->resumer, 0);
+    switch_to(self, self->resumer, 0); /* a tail call: see raw_switch */
+}
+
+void cf__fiber_transfer(cf__fiber *to)
+{
+    cf__fiber *self = ts.current;
+    CF_ASSERT(self && self != &ts.main && to && to != self && to->thread == &ts);
+    CF_ASSERT(to->state == F_NEW || to->state == F_SUSPENDED);
+    to->resumer = self->resumer;
+    to->state = F_RUNNING;
+    self->state = F_SUSPENDED;
+    switch_to(self, to, 0); /* a tail call: see raw_switch */
 }
 
 cf__fiber *cf__fiber_current(void)
@@ -498,6 +572,11 @@ void cf__fiber_free(cf__fiber *f)
 void cf__fiber_pool_trim(void)
 {
     cf__stack_trim();
+}
+
+int cf__ptr_on_movable_stack(const void *p)
+{
+    return p && cf__stack_in_shared(p);
 }
 
 void cf__fiber_stats_get(cf__fiber_stats *out)

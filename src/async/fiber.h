@@ -18,19 +18,25 @@
  * - When the fiber's function returns, the fiber is done: control goes back to its resumer,
  *   as from a yield, and its stack goes back to the pool at once. A done fiber cannot be
  *   resumed again; only cf__fiber_free remains.
- * - Stacks: mmap'd, with a PROT_NONE guard page below, pooled per thread (a bounded free
- *   list). Default size 64 KiB, or the CF_STACK_SIZE environment variable (bytes, or with a
- *   K/M suffix; read once per process; at least 16 KiB), or `opts->stack_size`. Running into
- *   the guard page prints `calcifer: coroutine stack overflow (stack size N bytes); raise it
- *   with CF_STACK_SIZE or cf_async options` and kills the process with SIGSEGV.
+ * - Stacks: dedicated stacks are carved from large per-thread regions (no memory mapping of
+ *   their own), each with a guard page below it, and pooled per thread (free lists per size,
+ *   the part that keeps its pages bounded). Default size 64 KiB, or the CF_STACK_SIZE
+ *   environment variable (bytes, or with a K/M suffix; read once per process; at least
+ *   16 KiB), or `opts->stack_size`. Running into a guard page (in either mode) prints
+ *   `calcifer: coroutine stack overflow (stack size N bytes); raise it with CF_STACK_SIZE or
+ *   cf_async options` and kills the process with SIGSEGV.
  * - Copy-stack mode (`opts->shared_stack`): the fiber runs on one of a few run stacks shared
  *   by the thread's fibers; when another fiber needs that run stack, the used part of the
  *   suspended one's stack is copied out to a heap buffer of the right size, and copied back
- *   when it is resumed. A suspended fiber then costs a few hundred bytes instead of at least
- *   a page. The price: while it is suspended, pointers into its stack are invalid, so such a
- *   fiber must not hand out pointers to its locals to other fibers or callbacks that run
- *   while it waits (pass heap memory instead); and an allocation failure while saving a
- *   stack is fatal (prints and aborts), since a switch cannot fail.
+ *   when it is resumed (a small image is kept in the fiber's own block). A suspended fiber
+ *   then costs a few hundred bytes instead of at least a page. The price: while it is
+ *   suspended, pointers into its stack are invalid, so such a fiber must not hand out
+ *   pointers to its locals to other fibers or callbacks that run while it waits (pass heap
+ *   memory instead; cf__ptr_on_movable_stack below lets the library check); and an
+ *   allocation failure while saving a large image is fatal (prints and aborts), since a
+ *   switch cannot fail.
+ * - Switches save the callee-saved registers only: the fibers of a thread share its
+ *   floating-point environment and signal mask.
  * - Under AddressSanitizer every switch is annotated (__sanitizer_start/finish_switch_fiber),
  *   under ThreadSanitizer every fiber is a TSan fiber, and every stack is registered with
  *   valgrind.
@@ -54,9 +60,10 @@ typedef struct cf__fiber_opts {
 
 /* Counters of the calling thread's fibers, for tests and benchmarks. */
 typedef struct cf__fiber_stats {
-    uint64_t stacks_mapped;   /* stacks mmap'd by this thread so far (pool misses) */
-    uint64_t stacks_unmapped; /* stacks munmap'd by this thread so far */
-    size_t stacks_pooled;     /* stacks waiting in this thread's pool now */
+    uint64_t stacks_mapped;   /* stacks made by this thread so far (pool misses) */
+    uint64_t stacks_unmapped; /* stacks whose pages this thread gave back so far */
+    size_t stacks_pooled;     /* stacks waiting in this thread's pool with their pages now */
+    size_t regions;           /* regions (mappings of many dedicated stacks) mapped now */
     size_t saved_bytes;       /* copy mode: bytes of stack images held in heap buffers now */
     uint64_t stack_copies;    /* copy mode: stack images copied out or in so far */
     uint64_t helper_trips;    /* copy mode: switches between two fibers of one run stack */
@@ -64,10 +71,10 @@ typedef struct cf__fiber_stats {
 
 /*
  * Create a fiber that will run `fn(arg)` when first resumed; it does not start yet.
- * Returns 0 and sets `*out`, or CF_ENOMEM (no memory, or no stack could be mapped: note
- * that every dedicated stack costs two memory mappings, and vm.max_map_count, 65530 by
- * default, bounds them to about 32,000 live fibers per process; copy-stack mode has no such
- * bound), or CF_EINVAL (NULL out or fn). Ownership: the caller owns the fiber (free it with
+ * Returns 0 and sets `*out`, or CF_ENOMEM (no memory, or no region or run stack could be
+ * mapped; on kernels without MADV_GUARD_INSTALL, before Linux 6.13, each dedicated stack's
+ * guard page splits its region, so vm.max_map_count bounds live dedicated stacks to about
+ * 32,000 there), or CF_EINVAL (NULL out or fn). Ownership: the caller owns the fiber (free it with
  * cf__fiber_free); `arg` is borrowed until the fiber is done or freed; `opts` is copied.
  * Thread: any, but the fiber then belongs to this thread.
  */
@@ -87,6 +94,15 @@ void cf__fiber_resume(cf__fiber *f);
  * bug: CF_ASSERT, and a no-op in release builds. Thread: the fiber's thread.
  */
 void cf__fiber_yield(void);
+
+/*
+ * From inside a fiber: suspend it and switch straight to `to` (new or suspended), which takes
+ * over the current fiber's resumer: when `to` yields or returns, control goes where the
+ * current fiber's yield would have gone. One switch instead of two (yield, then resume) for a
+ * scheduler that knows which fiber runs next. Returns when the fiber is resumed again.
+ * Transferring to a running or done fiber is a caller bug (CF_ASSERT). Thread: the fibers'.
+ */
+void cf__fiber_transfer(cf__fiber *to);
 
 /* The fiber running now, or NULL on the thread's own stack. Thread: any (thread-local). */
 cf__fiber *cf__fiber_current(void);
@@ -119,6 +135,19 @@ void cf__fiber_pool_trim(void);
 
 /* The default usable stack size: CF_STACK_SIZE when set and valid, else 64 KiB. Thread: any. */
 size_t cf__fiber_default_stack_size(void);
+
+/*
+ * Non-zero when `p` points into one of the calling thread's shared run stacks: memory of a
+ * copy-stack fiber's frames, which is copied out and overwritten by other fibers while that
+ * fiber is suspended. Library calls that keep a caller's buffer past their return (and so,
+ * possibly, across a suspension of the calling task) refuse such a pointer with CF_EINVAL
+ * and CF__MOVABLE_STACK_RULE as the error's message. NULL: 0. Thread: any (its own stacks).
+ */
+int cf__ptr_on_movable_stack(const void *p);
+
+#define CF__MOVABLE_STACK_RULE                                                                     \
+    "the buffer is on the stack of a copy-stack task, which moves while the task waits: "          \
+    "pass heap memory, or start the task with a dedicated stack (CF_STACK_DEDICATED)"
 
 /* Fill `out` with the calling thread's counters. Thread: any. */
 void cf__fiber_stats_get(cf__fiber_stats *out);

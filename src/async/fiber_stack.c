@@ -1,22 +1,30 @@
 /*
- * Fiber stacks: mapping with a guard page, the per-thread pool, shared run stacks.
+ * Fiber stacks: regions of dedicated stacks, the per-thread pool, shared run stacks.
  *
- * Every stack is one mmap: the guard page (PROT_NONE) at the low end, the usable bytes,
- * and the cf__stack descriptor in the top bytes of the mapping, so the pool and the shared
- * list are intrusive and allocate nothing (they never show up in the allocation counts that
- * tests check). Each stack is registered with valgrind for as long as it is mapped.
+ * Dedicated stacks are slots carved from regions: one anonymous mapping of 32 MiB (or one
+ * slot, for huge stacks) holds a header page and as many slots as fit, each slot a guard
+ * page and the usable bytes, with the cf__stack descriptor in the top bytes of the slot.
+ * A stack thus costs no mapping of its own: vm.max_map_count (65530 by default) no longer
+ * bounds the number of live tasks. The guard pages are installed with MADV_GUARD_INSTALL
+ * (Linux 6.13), which makes pages fault without splitting the mapping; on older kernels
+ * they fall back to mprotect, which splits it (then each stack costs two mappings again, as
+ * a stack of its own would, and overflow detection stays exact either way). Regions are
+ * reserved with MAP_NORESERVE and cost resident memory only for the pages stacks touch.
  *
- * Invariants: the pool (a LIFO free list, per thread) holds at most POOL_MAX_BYTES of
- * usable stack; a stack is either in the pool, held by one fiber, or a shared stack in the
- * thread's shared list. Pooled stacks keep the pages their last fiber touched: re-touching
- * them would cost page faults on every task, and the pool bound caps what that keeps.
+ * Invariants: per size class, a free stack is `warm` (its pages kept: the pool, at most
+ * POOL_MAX_BYTES of usable stack per thread) or `cold` (pages given back with
+ * MADV_DONTNEED, except the top page with the descriptor); every other carved slot is held
+ * by one fiber. A region's `live` counts its held slots; a region with none is unmapped by
+ * cf__stack_trim (and at thread exit). The lists are intrusive and allocate nothing (they
+ * never show up in the allocation counts that tests check). Each stack is registered with
+ * valgrind from its carving until its region is unmapped.
  *
- * Trade-off: the guard page makes each stack two memory mappings, so vm.max_map_count
- * (65530 by default) limits a process to about 32,000 dedicated stacks alive at once.
- * Copy-stack mode, which needs a handful of stacks per thread, is the answer for more tasks.
+ * Shared run stacks (copy-stack mode, a handful per thread) are mappings of their own with
+ * an mprotect'd guard page.
  */
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -36,10 +44,30 @@
 #define DEFAULT_SIZE     ((size_t)64 * 1024)
 #define MAX_SIZE         ((size_t)1024 * 1024 * 1024)
 #define DESCRIPTOR_SPACE 128 /* bytes kept above `hi` for the descriptor, 16-aligned */
+#define MAX_CLASSES      16  /* distinct dedicated stack sizes per thread */
+#define REGION_BYTES     ((size_t)32 * 1024 * 1024) /* address space reserved per region */
+#define REGION_MAX_SLOTS 4096
+
+#ifndef MADV_GUARD_INSTALL
+#define CF_MADV_GUARD_INSTALL 102 /* Linux 6.13; older kernels fail with EINVAL */
+#else
+#define CF_MADV_GUARD_INSTALL MADV_GUARD_INSTALL
+#endif
+
+/* The free dedicated stacks of one size, and the region being carved for it. */
+typedef struct stack_class {
+    size_t size;
+    cf__stack *warm;   /* free, pages kept (the pool), most recently used first */
+    cf__stack *cold;   /* free, pages given back */
+    cf__region *fresh; /* the region new slots are carved from */
+} stack_class;
 
 typedef struct stack_thread {
-    cf__stack *pool;   /* free dedicated stacks, most recently used first */
-    size_t pool_bytes; /* usable bytes in the pool */
+    stack_class classes[MAX_CLASSES];
+    size_t n_classes;
+    cf__region *regions; /* every region of this thread */
+    size_t n_regions;
+    size_t pool_bytes; /* usable bytes in the warm lists */
     size_t pool_count;
     cf__stack *shared; /* the shared run stacks of this thread */
     unsigned shared_next;
@@ -47,7 +75,7 @@ typedef struct stack_thread {
     uint64_t unmapped;
 } stack_thread;
 
-static _Thread_local stack_thread st;
+static _Thread_local stack_thread st __attribute__((tls_model("initial-exec")));
 
 static pthread_once_t sizes_once = PTHREAD_ONCE_INIT;
 static size_t page_bytes = 4096;
@@ -109,36 +137,58 @@ size_t cf__fiber_default_stack_size(void)
     return default_size;
 }
 
-/* Map a new stack of `size` usable bytes (already rounded), guard page and descriptor. */
-static cf__stack *stack_map(size_t size)
+/*
+ * Make [p, p + len) inaccessible without splitting its mapping when the kernel can
+ * (MADV_GUARD_INSTALL, Linux 6.13), else with mprotect (one more mapping). Returns 0 or -1.
+ */
+static int guard_pages(char *p, size_t len)
+{
+    static int no_madv_guard;
+    if (!no_madv_guard) {
+        if (madvise(p, len, CF_MADV_GUARD_INSTALL) == 0)
+            return 0;
+        no_madv_guard = 1; /* EINVAL: an older kernel; benign race between threads */
+    }
+    return mprotect(p, len, PROT_NONE);
+}
+
+/* Fill in the descriptor of a stack whose guard starts at `base`. */
+static cf__stack *stack_init(char *base, size_t size, cf__region *r)
 {
     size_t guard = page_size();
-    size_t len = size + guard;
-    char *map = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (map == MAP_FAILED)
-        return NULL;
-    if (mprotect(map, guard, PROT_NONE) != 0) {
-        munmap(map, len);
-        return NULL;
-    }
-    cf__stack *s = (cf__stack *)(map + len - DESCRIPTOR_SPACE);
-    s->map = map;
-    s->map_len = len;
-    s->lo = map + guard;
+    cf__stack *s = (cf__stack *)(base + guard + size - DESCRIPTOR_SPACE);
+    s->map = base;
+    s->map_len = guard + size;
+    s->lo = base + guard;
     s->hi = (char *)s;
     s->size = size;
     s->next = NULL;
     s->owner = NULL;
     s->users = 0;
     s->shared = 0;
+    s->region = r;
 #if defined(CF_HAVE_VALGRIND)
     s->vg_id = VALGRIND_STACK_REGISTER(s->lo, s->hi);
 #else
     s->vg_id = 0;
 #endif
-    st.mapped++;
     return s;
+}
+
+/* Map a stack of its own (a shared run stack): `size` usable bytes, guard page below. */
+static cf__stack *stack_map(size_t size)
+{
+    size_t len = size + page_size();
+    char *map = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (map == MAP_FAILED)
+        return NULL;
+    if (mprotect(map, page_size(), PROT_NONE) != 0) {
+        munmap(map, len);
+        return NULL;
+    }
+    st.mapped++;
+    return stack_init(map, size, NULL);
 }
 
 static void stack_unmap(cf__stack *s)
@@ -150,35 +200,158 @@ static void stack_unmap(cf__stack *s)
     munmap(s->map, s->map_len);
 }
 
+/* ---- regions: dedicated stacks carved from large mappings ---- */
+
+/* The size class of `size`, made on first use; NULL when all classes are taken. */
+static stack_class *class_of(size_t size)
+{
+    for (size_t i = 0; i < st.n_classes; i++) {
+        if (st.classes[i].size == size)
+            return &st.classes[i];
+    }
+    if (st.n_classes == MAX_CLASSES)
+        return NULL;
+    stack_class *c = &st.classes[st.n_classes++];
+    memset(c, 0, sizeof *c);
+    c->size = size;
+    return c;
+}
+
+/* Map a region for `c`: REGION_BYTES or at least one slot, each slot guard + stack. */
+static cf__region *region_map(stack_class *c)
+{
+    size_t slot = c->size + page_size();
+    size_t n = REGION_BYTES / slot;
+    if (n < 1)
+        n = 1;
+    if (n > REGION_MAX_SLOTS)
+        n = REGION_MAX_SLOTS;
+    size_t len = page_size() + n * slot; /* a header page, then the slots */
+    char *map = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (map == MAP_FAILED)
+        return NULL;
+    cf__region *r = (cf__region *)map;
+    r->map = map;
+    r->len = len;
+    r->slot_len = slot;
+    r->n_slots = n;
+    r->carved = 0;
+    r->live = 0;
+    r->next = st.regions;
+    st.regions = r;
+    st.n_regions++;
+    return r;
+}
+
+/* A never-used slot of `c`'s newest region, mapping a region when it is full. */
+static cf__stack *carve(stack_class *c)
+{
+    cf__region *r = c->fresh;
+    if (!r || r->carved == r->n_slots) {
+        r = region_map(c);
+        if (!r)
+            return NULL;
+        c->fresh = r;
+    }
+    char *base = r->map + page_size() + r->carved * r->slot_len;
+    if (guard_pages(base, page_size()) != 0)
+        return NULL;
+    r->carved++;
+    st.mapped++;
+    return stack_init(base, c->size, r);
+}
+
+/* Give the pages of a free slot back to the system (it stays carved, for reuse). */
+static void slot_cool(stack_class *c, cf__stack *s)
+{
+    /* Keep the page with the descriptor; the rest is read as zeros when touched again. */
+    char *top = (char *)((uintptr_t)s->hi & ~(uintptr_t)(page_size() - 1));
+    if (top > s->lo)
+        (void)madvise(s->lo, (size_t)(top - s->lo), MADV_DONTNEED);
+    s->next = c->cold;
+    c->cold = s;
+    st.unmapped++;
+}
+
 cf__stack *cf__stack_acquire(size_t size)
 {
     size = cf__stack_round(size);
-    cf__stack **link = &st.pool;
-    while (*link) {
-        cf__stack *s = *link;
-        if (s->size == size) {
-            *link = s->next;
-            s->next = NULL;
-            st.pool_bytes -= size;
-            st.pool_count--;
-            return s;
-        }
-        link = &s->next;
+    stack_class *c = class_of(size);
+    if (!c)
+        return NULL;
+    cf__stack *s = c->warm;
+    if (s) {
+        c->warm = s->next;
+        st.pool_bytes -= size;
+        st.pool_count--;
+    } else if ((s = c->cold) != NULL) {
+        c->cold = s->next;
+        st.mapped++; /* its pages were given back: a pool miss, as a fresh slot */
+    } else if ((s = carve(c)) == NULL) {
+        return NULL;
     }
-    return stack_map(size);
+    s->next = NULL;
+    s->region->live++;
+    return s;
 }
 
+/*
+ * Back to the pool. The stack may be the one running now (a fiber that just finished), so
+ * its own pages are never given back here: when the pool is full, the stack that was at its
+ * head goes cold instead.
+ */
 void cf__stack_release(cf__stack *s)
 {
-    CF_ASSERT(!s->shared);
-    if (st.pool_bytes + s->size > POOL_MAX_BYTES) {
-        stack_unmap(s);
-        return;
+    CF_ASSERT(!s->shared && s->region);
+    stack_class *c = class_of(s->size);
+    s->region->live--;
+    if (st.pool_bytes + s->size > POOL_MAX_BYTES && c->warm) {
+        cf__stack *old = c->warm;
+        c->warm = old->next;
+        st.pool_bytes -= old->size;
+        st.pool_count--;
+        slot_cool(c, old);
     }
-    s->next = st.pool;
-    st.pool = s;
+    s->next = c->warm;
+    c->warm = s;
     st.pool_bytes += s->size;
     st.pool_count++;
+}
+
+/* Unmap the regions with no stack in use, and drop their slots from the cold lists. */
+static void regions_trim(void)
+{
+    for (size_t i = 0; i < st.n_classes; i++) {
+        stack_class *c = &st.classes[i];
+        cf__stack **link = &c->cold;
+        while (*link) {
+            if ((*link)->region->live == 0)
+                *link = (*link)->next;
+            else
+                link = &(*link)->next;
+        }
+        if (c->fresh && c->fresh->live == 0)
+            c->fresh = NULL;
+    }
+    cf__region **rl = &st.regions;
+    while (*rl) {
+        cf__region *r = *rl;
+        if (r->live != 0) {
+            rl = &r->next;
+            continue;
+        }
+        *rl = r->next;
+        st.n_regions--;
+#if defined(CF_HAVE_VALGRIND)
+        for (size_t k = 0; k < r->carved; k++) {
+            char *base = r->map + page_size() + k * r->slot_len;
+            VALGRIND_STACK_DEREGISTER(
+                ((cf__stack *)(base + r->slot_len - DESCRIPTOR_SPACE))->vg_id);
+        }
+#endif
+        munmap(r->map, r->len);
+    }
 }
 
 cf__stack *cf__stack_share(size_t size)
@@ -215,6 +388,16 @@ cf__stack *cf__stack_share(size_t size)
     return s;
 }
 
+int cf__stack_in_shared(const void *p)
+{
+    const char *c = p;
+    for (const cf__stack *s = st.shared; s; s = s->next) {
+        if (c >= s->lo && c < s->hi)
+            return 1;
+    }
+    return 0;
+}
+
 void cf__stack_unshare(cf__stack *s)
 {
     CF_ASSERT(s->shared && s->users > 0);
@@ -223,13 +406,17 @@ void cf__stack_unshare(cf__stack *s)
 
 void cf__stack_trim(void)
 {
-    while (st.pool) {
-        cf__stack *s = st.pool;
-        st.pool = s->next;
-        stack_unmap(s);
+    for (size_t i = 0; i < st.n_classes; i++) {
+        stack_class *c = &st.classes[i];
+        while (c->warm) {
+            cf__stack *s = c->warm;
+            c->warm = s->next;
+            slot_cool(c, s);
+        }
     }
     st.pool_bytes = 0;
     st.pool_count = 0;
+    regions_trim();
     cf__stack **link = &st.shared;
     while (*link) {
         cf__stack *s = *link;
@@ -247,4 +434,5 @@ void cf__stack_stats(cf__fiber_stats *out)
     out->stacks_mapped += st.mapped;
     out->stacks_unmapped += st.unmapped;
     out->stacks_pooled += st.pool_count;
+    out->regions += st.n_regions;
 }

@@ -1,11 +1,13 @@
 /*
  * Fiber stacks (private to fiber.c, fiber_stack.c and fiber_guard.c).
  *
- * A stack is one anonymous mapping: a PROT_NONE guard page at the low end, then the usable
- * bytes [lo, hi), and this descriptor in the last bytes above `hi`, so that pooling a stack
- * allocates nothing. Dedicated stacks belong to one fiber at a time and go back to a
- * per-thread pool (a LIFO free list bounded in bytes); shared run stacks (copy-stack mode)
- * are bound to many fibers, of which one, `owner`, has its frames on the stack at a time.
+ * A stack is a guard page at the low end, then the usable bytes [lo, hi), and this
+ * descriptor in the last bytes above `hi`, so that pooling a stack allocates nothing.
+ * Dedicated stacks are slots carved from large per-thread regions (one mapping for many
+ * stacks), belong to one fiber at a time and go back to a per-thread pool (LIFO free lists
+ * per size, the part that keeps its pages bounded in bytes). Shared run stacks (copy-stack
+ * mode) are mappings of their own, bound to many fibers, of which one, `owner`, has its
+ * frames on the stack at a time.
  */
 #ifndef CF_ASYNC_FIBER_STACK_H
 #define CF_ASYNC_FIBER_STACK_H
@@ -15,13 +17,25 @@
 
 #include "async/fiber.h"
 
+/* A region: a header page (this struct), then `n_slots` slots of guard page + stack. */
+typedef struct cf__region {
+    char *map;
+    size_t len;
+    size_t slot_len;
+    size_t n_slots;
+    size_t carved; /* slots handed out at least once (the lowest ones) */
+    size_t live;   /* slots held by fibers now */
+    struct cf__region *next;
+} cf__region;
+
 typedef struct cf__stack {
-    char *map;              /* the mapping; [map, lo) is the guard page */
-    size_t map_len;         /* the mapping's length */
+    char *map;              /* where the stack starts; [map, lo) is the guard page */
+    size_t map_len;         /* guard page + usable bytes (a shared stack's whole mapping) */
     char *lo;               /* lowest usable byte */
     char *hi;               /* one past the highest usable byte (16-byte aligned) */
     size_t size;            /* the usable size asked for (what overflow messages print) */
     struct cf__stack *next; /* pool or shared-stack list link */
+    cf__region *region;     /* dedicated: the region it was carved from */
     cf__fiber *owner;       /* shared: the fiber whose frames are on the stack, or NULL */
     size_t users;           /* shared: fibers bound to the stack and not done */
     unsigned vg_id;         /* valgrind's stack id */
@@ -35,12 +49,16 @@ typedef struct cf__stack {
 size_t cf__stack_round(size_t size);
 
 /*
- * A dedicated stack of `size` usable bytes (rounded), from the thread's pool or a new
- * mapping. Returns NULL when no mapping can be made. Thread: any (per-thread pool).
+ * A dedicated stack of `size` usable bytes (rounded), from the thread's pool or carved from
+ * one of its regions (mapping one when all are taken). Returns NULL when no region can be
+ * mapped or more than 16 distinct sizes are in use. Thread: any (per-thread pool).
  */
 cf__stack *cf__stack_acquire(size_t size);
 
-/* Give a dedicated stack back to the thread's pool, or unmap it when the pool is full. */
+/*
+ * Give a dedicated stack back to the thread's pool; when the pool is full, another free
+ * stack's pages are given back to the system. The stack may be the one running now.
+ */
 void cf__stack_release(cf__stack *s);
 
 /*
@@ -49,10 +67,16 @@ void cf__stack_release(cf__stack *s);
  */
 cf__stack *cf__stack_share(size_t size);
 
+/* Non-zero when `p` lies in one of the thread's shared run stacks (usable part). */
+int cf__stack_in_shared(const void *p);
+
 /* A fiber bound by cf__stack_share is done or freed: one user fewer. */
 void cf__stack_unshare(cf__stack *s);
 
-/* Unmap the thread's pooled stacks and its shared stacks that have no users. */
+/*
+ * Give back the pages of the thread's pooled stacks, unmap its regions that have no stack in
+ * use, and its shared stacks that have no users.
+ */
 void cf__stack_trim(void);
 
 /* Add the thread's stack counters (mapped, unmapped, pooled) to `out`. */

@@ -15,15 +15,21 @@
  *  - the first failure is kept in `error_code` (and `error`, a copy); any failure aborts the
  *    group's signal (fail fast);
  *  - closing resumes every suspended task with CF_ECANCELED until it ends; since every await
- *    of a cancelled task fails at once, each ends within that one resumption.
+ *    of a cancelled task fails at once, each ends within that one resumption;
+ *  - the group is a loop handle (core/handle.h) so that its close callback runs in the close
+ *    phase like every handle's, and cf_loop_close reports a group never closed (CF_EBUSY). It
+ *    is never ACTIVE for keep-alive: a group holds no loop resource of its own, its tasks
+ *    keep the loop alive through what they await (as pending promises do not, in Node).
  */
 #include "calcifer/group.h"
 
 #include "async/task.h"
+#include "core/handle.h"
 #include "util/alloc.h"
 #include "util/util.h"
 
 struct cf_group {
+    cf__handle h;
     cf_loop *loop;
     cf_abort_controller *ctrl;
     cf_queue tasks; /* tasks that have not ended (cf_task.glink) */
@@ -33,6 +39,8 @@ struct cf_group {
     cf_promise *idle;         /* what waiters wait on while tasks run */
     cf_abort_listener parent; /* on the signal of the task that made the group */
     int closing;
+    cf_close_cb close_cb;
+    void *close_data;
 };
 
 static void on_parent_abort(cf_abort_listener *l, cf_abort_signal *s)
@@ -57,6 +65,7 @@ int cf_group_new(cf_loop *loop, cf_group **out)
         return CF_ENOMEM;
     }
     g->loop = loop;
+    cf__handle_init(loop, &g->h);
     cf_queue_init(&g->tasks);
     cf_task *t = cf_task_current();
     cf_abort_signal *parent = t && cf_task_loop(t) == loop ? cf_task_signal(t) : NULL;
@@ -154,16 +163,22 @@ cf_promise *cf_group_wait_p(cf_group *g)
     return cf_promise_retain(g->idle);
 }
 
-int cf_group_wait(cf_group *g)
+/* The errors of waits that cannot start. */
+static const cf_error wait_notask = {.code = CF_ENOTASK, .message = "group wait outside a task"};
+static const cf_error wait_null = {.code = CF_EINVAL, .message = "group wait on a NULL group"};
+static const cf_error wait_own = {.code = CF_EBUSY,
+                                  .message = "group wait from one of the group's own tasks"};
+
+cf_result cf_group_wait(cf_group *g)
 {
     cf_task *t = cf_task_current();
     if (!t)
-        return CF_ENOTASK;
+        return (cf_result){CF_ENOTASK, 0, NULL, &wait_notask};
     if (!g)
-        return CF_EINVAL;
+        return (cf_result){CF_EINVAL, 0, NULL, &wait_null};
     if (t->group == g)
-        return CF_EBUSY;
-    return cf_await(cf_group_wait_p(g), NULL);
+        return (cf_result){CF_EBUSY, 0, NULL, &wait_own};
+    return cf_await(cf_group_wait_p(g));
 }
 
 void cf_group_cancel(cf_group *g)
@@ -189,12 +204,32 @@ const cf_error *cf_group_error(const cf_group *g)
     return g ? g->error : NULL;
 }
 
+int cf_group_is_active(const cf_group *g)
+{
+    return g && g->count > 0;
+}
+
 /* ---- close ---- */
 
-int cf_group_close(cf_group *g)
+/* The close phase: the tasks ended in cf_group_close; free the rest, then the callback. */
+static void group_closed(cf__handle *h)
 {
-    if (!g || g->closing)
+    cf_group *g = CF_CONTAINER_OF(h, cf_group, h);
+    cf_close_cb cb = g->close_cb;
+    void *data = g->close_data;
+    cf_abort_free(g->ctrl);
+    cf_error_free(g->error);
+    cf__free(g);
+    if (cb)
+        cb(data);
+}
+
+int cf_group_close(cf_group *g, cf_close_cb cb, void *data)
+{
+    if (!g)
         return CF_EINVAL;
+    if (g->closing)
+        return CF_ECLOSED;
     if (cf__task_chain_in_group(g))
         return CF_EBUSY;
     g->closing = 1;
@@ -206,8 +241,7 @@ int cf_group_close(cf_group *g)
     }
     CF_ASSERT(!g->idle);
     cf_abort_signal_unlisten(&g->parent);
-    cf_abort_free(g->ctrl);
-    cf_error_free(g->error);
-    cf__free(g);
-    return 0;
+    g->close_cb = cb;
+    g->close_data = data;
+    return cf__handle_close(&g->h, group_closed);
 }

@@ -135,11 +135,11 @@ typedef struct cf__async {
     cf__async_res res; /* head of the tracked resources (circular) */
 } cf__async;
 
-const cf_error cf__promise_enomem = {CF_ENOMEM, "not enough memory", NULL, 0, NULL, NULL};
+const cf_error cf__promise_enomem = {.code = CF_ENOMEM, .message = "not enough memory"};
 
 /* What cf_promise_error lends for a rejection whose reason is a value, not a cf_error. */
 const cf_error cf__promise_value_reason = {
-    CF_EUNKNOWN, "promise rejected with a value that is not an error", NULL, 0, NULL, NULL};
+    .code = CF_EUNKNOWN, .message = "promise rejected with a value that is not an error"};
 
 static cf_unhandled_mode mode_from_env(void);
 

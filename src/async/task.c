@@ -1,5 +1,5 @@
 /*
- * async/await: tasks on fibers (calcifer/coro.h).
+ * async/await: tasks on fibers (calcifer/task.h).
  *
  * A task is a fiber running the user's function plus the state of its current suspension.
  * Every way of suspending (cf_await*, cf_sleep, cf_await_null, cf_group_wait) goes through
@@ -7,15 +7,15 @@
  * suspension:
  *  - the awaited promise settles: the task's reaction runs as a microtask and resumes the
  *    task right there (≈ V8's await: one PerformPromiseThen, no derived promise);
- *  - a timer (sleep, deadline), an abort signal, or a queued turn: wake_later() records the
+ *  - a timer (sleep), an abort signal, or a queued turn: wake_later() records the
  *    outcome and queues a microtask that resumes the task, so a task always continues as a
  *    microtask, never inside a timer callback or inside cf_abort;
  *  - cf__task_force (group close, loop close): resumed at once with the cancellation code.
  * `wake_set` says the outcome is decided; later wake-ups of the same suspension are ignored
- * (a reaction that arrives after a deadline is "stale" and only drops its reference).
+ * (a reaction that arrives after an abort is "stale" and only drops its reference).
  *
  * The embedded reaction can be attached to one promise at a time; when an await finds it
- * still attached to a promise a deadline gave up on, it uses a spare one from the heap
+ * still attached to a promise an abort gave up on, it uses a spare one from the heap
  * (tracked per loop, since a promise that never settles never runs it).
  *
  * Fast path: a task resumed by a microtask that awaits an already fulfilled promise while the
@@ -28,14 +28,16 @@
  * await) and what it lends (value, error) live until the next await returns, or the end;
  * `current_task` is the task whose fiber runs, `run_parent` the chain of tasks resuming it.
  */
-#include "calcifer/coro.h"
+#include "calcifer/task.h"
 
 #include <string.h>
 
 #include "async/task.h"
 #include "core/loop.h"
+#include "core/metrics.h"
 #include "util/alloc.h"
 #include "util/util.h"
+#include "util/site.h"
 
 /* A reaction used when the task's own is still attached to a promise it gave up on. */
 typedef struct spare {
@@ -45,8 +47,15 @@ typedef struct spare {
 } spare;
 
 /* The error of an await cancelled by the loop closing (no signal to take a reason from). */
-static const cf_error closing_error = {CF_ECANCELED, "task cancelled: the loop is closing", NULL, 0,
-                                       NULL, NULL};
+static const cf_error closing_error = {.code = CF_ECANCELED,
+                                       .message = "task cancelled: the loop is closing"};
+
+/* The errors of awaits that cannot even start. */
+static const cf_error notask_error = {.code = CF_ENOTASK, .message = "await outside a task"};
+static const cf_error foreign_error = {
+    .code = CF_EINVAL, .message = "await of a promise that belongs to another loop"};
+static const cf_error other_loop_error = {.code = CF_EINVAL,
+                                          .message = "sleep on a loop that is not the task's"};
 
 static void task_resume(cf_task *t, int in_micro);
 
@@ -60,6 +69,7 @@ static _Thread_local cf_task *current_task;
 
 static void task_free(cf_task *t)
 {
+    cf_error_free(t->cancel_err);
     cf_queue_remove(&t->link);
     cf__free(t);
 }
@@ -75,7 +85,7 @@ static void task_unref(cf_task *t)
  * Resume every suspended task of a closing loop with CF_ECANCELED until it ends. A task's
  * cleanup may start other tasks: passes repeat until one finds nothing to finish.
  */
-static void finish_all(cf__coro_loop *cl)
+static void finish_all(cf__task_loop *cl)
 {
     int forced = 1;
     while (forced) {
@@ -94,10 +104,23 @@ static void finish_all(cf__coro_loop *cl)
     }
 }
 
-static void coro_loop_free(void *p)
+/* With the blocked-loop detector on, name the tasks the loop's end finds still suspended. */
+static void report_left(cf__task_loop *cl)
 {
-    cf__coro_loop *cl = p;
+    if (!cf__obs_detecting(cl->loop))
+        return;
+    for (cf_queue *q = cl->tasks.next; q != &cl->tasks; q = q->next) {
+        cf_task *t = cf_queue_data(q, cf_task, link);
+        if (!t->done && t->waiting)
+            cf__obs_report_left(cl->loop, "task", (const void *)t->fn, t->site.pc, t->wait_pc);
+    }
+}
+
+static void task_loop_free(void *p)
+{
+    cf__task_loop *cl = p;
     cl->closing = 1;
+    report_left(cl);
     finish_all(cl);
     /* What is left waits on reactions and microtasks that will never run now. */
     while (!cf_queue_empty(&cl->spares)) {
@@ -112,9 +135,9 @@ static void coro_loop_free(void *p)
     cf__free(cl);
 }
 
-cf__coro_loop *cf__coro_loop_get(cf_loop *loop)
+cf__task_loop *cf__task_loop_get(cf_loop *loop)
 {
-    cf__coro_loop *cl = cf__loop_slot(loop, CF__SLOT_CORO);
+    cf__task_loop *cl = cf__loop_slot(loop, CF__SLOT_TASK);
     if (CF_LIKELY(cl))
         return cl;
     cl = cf__calloc(1, sizeof(*cl));
@@ -124,7 +147,7 @@ cf__coro_loop *cf__coro_loop_get(cf_loop *loop)
     cf_queue_init(&cl->tasks);
     cf_queue_init(&cl->spares);
     cf_queue_init(&cl->timeouts);
-    cf__loop_slot_set(loop, CF__SLOT_CORO, cl, coro_loop_free);
+    cf__loop_slot_set(loop, CF__SLOT_TASK, cl, task_loop_free);
     return cl;
 }
 
@@ -132,7 +155,7 @@ int cf_task_set_defaults(cf_loop *loop, const cf_task_opts *opts)
 {
     if (!loop || !opts || opts->signal || opts->stack > CF_STACK_COPY)
         return CF_EINVAL;
-    cf__coro_loop *cl = cf__coro_loop_get(loop);
+    cf__task_loop *cl = cf__task_loop_get(loop);
     if (!cl)
         return CF_ENOMEM;
     cl->stack_size = opts->stack_size;
@@ -242,6 +265,16 @@ int cf_task_throw(cf_task *t, cf_error *err)
     return code < 0 ? code : CF_EINVAL;
 }
 
+CF__NOINLINE int cf_task_rethrow(cf_task *t, const cf_error *err)
+{
+    if (!t)
+        return CF_EINVAL;
+    if (!err)
+        return cf_task_throw(t, NULL);
+    /* The copy keeps the failed operation's site and adds this call's caller. */
+    return cf_task_throw(t, cf__error_rethrow_at(err, CF__SITE_CALLER().pc));
+}
+
 int cf_task_throw_value(cf_task *t, void *value, void (*dtor)(void *))
 {
     if (!t) {
@@ -269,6 +302,32 @@ static inline void disarm(cf_task *t)
         cf_abort_signal_unlisten(&t->await_listener);
 }
 
+static void wake_cb(void *data);
+
+/*
+ * Leave the current task `t`, just suspended. When `t` runs as a microtask of the loop's
+ * drain and the next microtask is the wake-up of another task, switch straight to that task
+ * (symmetric transfer): the drain would resume it next anyway, so everything happens in the
+ * same order, with one switch instead of two. That task takes over `t`'s place: when it
+ * suspends in turn, control goes where `t`'s yield would have gone (task_resume finishes
+ * whichever task ran last). Else yield to whoever resumed `t`.
+ */
+static void task_leave(cf_task *t)
+{
+    cf_task *next =
+        t->in_micro && !t->run_parent ? cf__loop_microtask_peek(t->loop, wake_cb) : NULL;
+    if (!next || next == t || !next->waiting || !next->wake_set || next->seq != next->wake_seq) {
+        cf__fiber_yield();
+        return;
+    }
+    cf__loop_microtask_skip(t->loop);
+    next->in_micro = 1;
+    next->run_parent = NULL;
+    current_task = next;
+    task_unref(next); /* the wake-up's reference; its unfinished fiber holds another */
+    cf__fiber_transfer(next->fiber);
+}
+
 /* Suspend the current task `t` until one wake-up; returns its code. */
 static int task_suspend(cf_task *t)
 {
@@ -276,7 +335,7 @@ static int task_suspend(cf_task *t)
     t->waiting = 1;
     t->wake_set = 0;
     t->wake_err = NULL;
-    cf__fiber_yield();
+    task_leave(t);
     t->waiting = 0;
     return t->wake_rc;
 }
@@ -311,28 +370,37 @@ static int wake_later(cf_task *t, int rc, const cf_error *err)
     return 1;
 }
 
-/* The error of the current cancellation. */
+/* The error of the current cancellation: the abort error of the task's signal, or the loop's
+ * closing. */
 static const cf_error *cancel_error(const cf_task *t)
 {
-    const cf_error *e = t->signal ? cf_abort_signal_reason(t->signal) : NULL;
-    if (e && e->code == t->cancel_rc)
-        return e;
-    return t->cancel_rc == CF_ECANCELED ? &closing_error : NULL;
+    return t->cancel_err ? t->cancel_err : &closing_error;
+}
+
+/* The abort error of `s` at the task's site (NULL when memory is exhausted). */
+static cf_error *abort_error_at(const cf_task *t, const cf_abort_signal *s)
+{
+    return cf__error_set_site(cf_abort_signal_error(s), t->site);
 }
 
 static void on_task_abort(cf_abort_listener *l, cf_abort_signal *s)
 {
     cf_task *t = CF_CONTAINER_OF(l, cf_task, sig_listener);
-    if (!t->cancel_rc)
-        t->cancel_rc = cf_abort_signal_code(s);
+    if (!t->cancel_rc) {
+        t->cancel_rc = CF_ECANCELED;
+        t->cancel_err = abort_error_at(t, s);
+    }
     (void)wake_later(t, t->cancel_rc, cancel_error(t));
 }
 
 static void on_await_abort(cf_abort_listener *l, cf_abort_signal *s)
 {
     cf_task *t = CF_CONTAINER_OF(l, cf_task, await_listener);
-    if (wake_later(t, cf_abort_signal_code(s), cf_abort_signal_reason(s)))
-        t->held_signal = cf_abort_signal_retain(s);
+    cf_error *err = abort_error_at(t, s);
+    if (wake_later(t, CF_ECANCELED, err))
+        t->own_error = err;
+    else
+        cf_error_free(err);
 }
 
 void cf__task_force(cf_task *t, int code)
@@ -352,7 +420,7 @@ void cf__task_force(cf_task *t, int code)
 
 /* ---- start and end ---- */
 
-/* The rejection of a task that returned `rc` < 0 (see coro.h); NULL stands for CF_ENOMEM. */
+/* The rejection of a task that returned `rc` < 0 (see calcifer/task.h); NULL stands for CF_ENOMEM. */
 static cf_error *task_error(cf_task *t, int rc)
 {
     if (t->thrown) {
@@ -371,10 +439,6 @@ static inline void drop_held(cf_task *t)
     if (t->held) {
         cf_promise_release(t->held);
         t->held = NULL;
-    }
-    if (CF_UNLIKELY(t->held_signal)) {
-        cf_abort_signal_release(t->held_signal);
-        t->held_signal = NULL;
     }
     if (CF_UNLIKELY(t->own_error)) {
         cf_error_free(t->own_error);
@@ -456,17 +520,28 @@ static void task_finish(cf_task *t)
     task_unref(t);
 }
 
-/* Switch into `t` until it suspends or ends. `t` may be freed when this returns. */
+/*
+ * Switch into `t` until it suspends or ends. `t` may be freed when this returns. Control comes
+ * back from `t`, or from the last task it handed over to (task_leave), which may have ended.
+ */
 static void task_resume(cf_task *t, int in_micro)
 {
+    /* A step of the task, for the blocked-loop detector and the trace (core/metrics.h). */
+    cf_loop *loop = t->loop;
+    uint64_t t0 = cf__obs_step_begin(loop);
+    const void *fn = (const void *)t->fn;
+    const void *site = t->site.pc;
+    cf_task *parent = current_task;
     t->in_micro = (uint8_t)in_micro;
-    t->run_parent = current_task;
+    t->run_parent = parent;
     current_task = t;
     cf__fiber_resume(t->fiber);
-    current_task = t->run_parent;
-    t->run_parent = NULL;
-    if (cf__fiber_done(t->fiber))
-        task_finish(t);
+    cf_task *ran = current_task;
+    current_task = parent;
+    ran->run_parent = NULL;
+    if (cf__fiber_done(ran->fiber))
+        task_finish(ran); /* may free it */
+    cf__obs_step_end(loop, t0, fn, site);
 }
 
 static void task_entry(void *arg)
@@ -479,7 +554,7 @@ static void task_entry(void *arg)
 static int task_start(cf_loop *loop, cf_async_fn fn, void *arg, const cf_task_opts *opts,
                       cf_group *g, cf_promise *result, cf_site site)
 {
-    cf__coro_loop *cl = cf__coro_loop_get(loop);
+    cf__task_loop *cl = cf__task_loop_get(loop);
     if (!cl)
         return CF_ENOMEM;
     cf_abort_signal *signal = g ? cf_group_signal(g) : (opts ? opts->signal : NULL);
@@ -490,7 +565,7 @@ static int task_start(cf_loop *loop, cf_async_fn fn, void *arg, const cf_task_op
         return CF_ENOMEM;
     cf_stack_mode mode = opts && opts->stack ? opts->stack : cl->stack;
     cf__fiber_opts fo = {.stack_size = opts && opts->stack_size ? opts->stack_size : cl->stack_size,
-                         .shared_stack = mode == CF_STACK_COPY};
+                         .shared_stack = mode != CF_STACK_DEDICATED}; /* docs/stacks.md */
     if (cf__fiber_new(&t->fiber, task_entry, t, &fo) < 0) {
         cf__free(t);
         return CF_ENOMEM;
@@ -519,7 +594,7 @@ static int task_start(cf_loop *loop, cf_async_fn fn, void *arg, const cf_task_op
 int cf__task_start(cf_loop *loop, cf_async_fn fn, void *arg, const cf_task_opts *opts, cf_group *g,
                    cf_promise *result)
 {
-    cf_site none = {NULL, 0, NULL};
+    cf_site none = {0};
     return task_start(loop, fn, arg, opts, g, result, none);
 }
 
@@ -544,14 +619,15 @@ static cf_promise *async_start(cf_loop *loop, cf_async_fn fn, void *arg, const c
     return p;
 }
 
-cf_promise *(cf_async_ex)(cf_loop *loop, cf_async_fn fn, void *arg, const cf_task_opts *opts)
+CF__NOINLINE cf_promise *cf_async_ex(cf_loop *loop, cf_async_fn fn, void *arg,
+                                     const cf_task_opts *opts)
 {
-    return async_start(loop, fn, arg, opts, cf_site_take());
+    return async_start(loop, fn, arg, opts, CF__SITE_CALLER());
 }
 
-cf_promise *(cf_async)(cf_loop *loop, cf_async_fn fn, void *arg)
+CF__NOINLINE cf_promise *cf_async(cf_loop *loop, cf_async_fn fn, void *arg)
 {
-    return async_start(loop, fn, arg, NULL, cf_site_take());
+    return async_start(loop, fn, arg, NULL, CF__SITE_CALLER());
 }
 
 int cf__task_chain_in_group(const cf_group *g)
@@ -566,23 +642,20 @@ int cf__task_chain_in_group(const cf_group *g)
 /* ---- await ---- */
 
 /*
- * What an await lends the task: the awaited promise (its value or error), the signal whose
- * reason it returned, an error it made. An await takes the previous await's lease at its start
+ * What an await lends the task: the awaited promise (its value or error) and an error it
+ * made (an abort's). An await takes the previous await's lease at its start
  * and ends it when it returns, so a value can be handed to the operation awaited next.
  */
 typedef struct lease {
     cf_promise *held;
-    cf_abort_signal *held_signal;
     cf_error *own_error;
 } lease;
 
 static inline void lease_take(cf_task *t, lease *old)
 {
     old->held = t->held;
-    old->held_signal = t->held_signal;
     old->own_error = t->own_error;
     t->held = NULL;
-    t->held_signal = NULL;
     t->own_error = NULL;
     t->last_error = NULL;
 }
@@ -591,8 +664,6 @@ static inline void lease_end(lease *old)
 {
     if (old->held)
         cf_promise_release(old->held);
-    if (CF_UNLIKELY(old->held_signal))
-        cf_abort_signal_release(old->held_signal);
     if (CF_UNLIKELY(old->own_error))
         cf_error_free(old->own_error);
 }
@@ -669,17 +740,6 @@ static int attach(cf_task *t, cf_promise *p)
     return 0;
 }
 
-static void deadline_fired(void *data)
-{
-    cf_task *t = data;
-    t->timer = NULL; /* the loop frees a fired timer */
-    cf_error *err = cf_error_new(CF_ETIMEDOUT, NULL, 0, NULL, "await timed out");
-    if (wake_later(t, CF_ETIMEDOUT, err))
-        t->own_error = err;
-    else
-        cf_error_free(err);
-}
-
 /*
  * Suspend `t` for exactly one microtask turn (a wake-up queued now). Returns 0, CF_ENOMEM,
  * or the cancellation's code when the task is forced to end meanwhile.
@@ -698,7 +758,7 @@ static int suspend_one_turn(cf_task *t)
     t->wake_rc = 0;
     t->wake_err = NULL;
     t->wake_seq = t->seq;
-    cf__fiber_yield();
+    task_leave(t);
     t->waiting = 0;
     if (t->wake_rc < 0)
         t->last_error = t->wake_err;
@@ -713,30 +773,30 @@ static int await_result(cf_task *t, cf_promise *p, int rc, void **value)
         return rc;
     }
     if (cf_promise_state(p) == CF_PROMISE_FULFILLED) {
-        if (value)
-            *value = cf_promise_value(p);
+        *value = cf_promise_value(p);
         return 0;
     }
     t->last_error = cf_promise_error(p);
     return cf_promise_code(p);
 }
 
-/* The await of `p` by `t`, with a deadline (`timed`) or a signal. */
-static int await_promise(cf_task *t, cf_promise *p, uint64_t ms, int timed, cf_abort_signal *signal,
-                         void **value)
+/* The await of `p` by `t`, given up when `signal` aborts. */
+static int await_promise(cf_task *t, cf_promise *p, cf_abort_signal *signal, void **value)
 {
     if (!p)
         return CF_ENOMEM;
     t->held = p;
-    if (cf_promise_loop(p) != t->loop)
+    if (cf_promise_loop(p) != t->loop) {
+        t->last_error = &foreign_error;
         return CF_EINVAL;
+    }
     int rc = check_cancel(t);
     if (rc < 0)
         return rc;
     if (signal && cf_abort_signal_aborted(signal)) {
-        t->held_signal = cf_abort_signal_retain(signal);
-        t->last_error = cf_abort_signal_reason(signal);
-        return cf_abort_signal_code(signal);
+        t->own_error = abort_error_at(t, signal);
+        t->last_error = t->own_error;
+        return CF_ECANCELED;
     }
     if (t->in_micro && cf_promise_state(p) == CF_PROMISE_FULFILLED) {
         /* Resumed by a microtask, so no handler is settling `p` right now: its reaction
@@ -746,99 +806,83 @@ static int await_promise(cf_task *t, cf_promise *p, uint64_t ms, int timed, cf_a
             if (rc < 0)
                 return await_result(t, p, rc, value);
         }
-        if (value)
-            *value = cf_promise_value(p);
+        *value = cf_promise_value(p);
         return 0;
     }
     rc = attach(t, p);
     if (rc < 0)
         return rc;
-    if (timed) {
-        rc = cf_set_timeout(t->loop, ms, deadline_fired, t, &t->timer);
-        if (rc < 0)
-            return rc; /* the reaction stays attached and will find the task elsewhere */
-    }
     if (signal)
         (void)cf_abort_signal_listen(signal, &t->await_listener, on_await_abort);
     rc = task_suspend(t);
     return await_result(t, p, rc, value);
 }
 
-/* The await behind cf_await, cf_await_timeout and cf_await_signal. */
-static inline int await_full(cf_promise *p, uint64_t ms, int timed, cf_abort_signal *signal,
-                             void **value)
+/* What the await that ended with `rc` gives the task (see cf_result in task.h). */
+static cf_result make_result(const cf_task *t, int rc, void *value)
+{
+    cf_result r = {rc, 0, rc < 0 ? NULL : value, rc < 0 ? t->last_error : NULL};
+    cf_promise *h = t->held;
+    if (rc < 0 && h && t->last_error && t->last_error == cf_promise_error(h) &&
+        cf_promise_reason_is_error(h) == 0) {
+        r.value = cf_promise_reason(h); /* ≈ `throw 42`: the value is what was thrown */
+        r.value_is_reason = 1;
+    }
+    return r;
+}
+
+/* The await behind cf_await and cf_await_signal. */
+static cf_result await_full(cf_promise *p, cf_abort_signal *signal)
 {
     cf_task *t = current_task;
     if (!t) {
         cf_promise_release(p);
-        return CF_ENOTASK;
+        return (cf_result){CF_ENOTASK, 0, NULL, &notask_error};
     }
     lease old;
     lease_take(t, &old);
-    int rc = await_promise(t, p, ms, timed, signal, value);
+    void *value = NULL;
+    int rc = await_promise(t, p, signal, &value);
     lease_end(&old);
-    return rc;
+    return make_result(t, rc, value);
 }
 
-int cf_await(cf_promise *p, void **value)
+cf_result cf_await(cf_promise *p)
 {
     /* The fast path of await_promise, kept small: nothing to arm, nothing to report. */
     cf_task *t = current_task;
-    if (CF_LIKELY(t && p && t->in_micro && !t->cancel_rc && !t->held_signal && !t->own_error) &&
+    if (CF_LIKELY(t && p && t->in_micro && !t->cancel_rc && !t->own_error) &&
         cf_promise_state(p) == CF_PROMISE_FULFILLED && cf__loop_microtasks_idle(t->loop) &&
         cf_promise_loop(p) == t->loop) {
         cf_promise *old = t->held;
         t->held = p;
         t->last_error = NULL;
-        if (value)
-            *value = cf_promise_value(p);
         if (old)
             cf_promise_release(old);
-        return 0;
+        return (cf_result){0, 0, cf_promise_value(p), NULL};
     }
-    return await_full(p, 0, 0, NULL, value);
+    if (t) /* where it waits, should the loop end first (not on the fast path) */
+        t->wait_pc = __builtin_extract_return_addr(__builtin_return_address(0));
+    return await_full(p, NULL);
 }
 
-int cf_await_timeout(cf_promise *p, uint64_t ms, void **value)
+cf_result cf_await_signal(cf_promise *p, cf_abort_signal *signal)
 {
-    return await_full(p, ms, 1, NULL, value);
+    if (current_task)
+        current_task->wait_pc = __builtin_extract_return_addr(__builtin_return_address(0));
+    return await_full(p, signal);
 }
 
-int cf_await_signal(cf_promise *p, cf_abort_signal *signal, void **value)
-{
-    return await_full(p, 0, 0, signal, value);
-}
-
-const cf_error *cf_await_error(void)
-{
-    cf_task *t = cf_task_current();
-    return t ? t->last_error : NULL;
-}
-
-int cf_await_reason(void **reason)
-{
-    cf_task *t = cf_task_current();
-    if (!t)
-        return CF_ENOTASK;
-    cf_promise *h = t->held;
-    if (!h || !t->last_error || cf_promise_state(h) != CF_PROMISE_REJECTED ||
-        t->last_error != cf_promise_error(h))
-        return CF_EINVAL;
-    if (reason)
-        *reason = cf_promise_reason(h);
-    return cf_promise_reason_is_error(h);
-}
-
-int cf_await_thenable(cf_thenable *th, void **value)
+cf_result cf_await_thenable(cf_thenable *th)
 {
     cf_task *t = current_task;
     if (!t) {
         if (th && th->release)
             th->release(th);
-        return CF_ENOTASK;
+        return (cf_result){CF_ENOTASK, 0, NULL, &notask_error};
     }
     /* ≈ V8's await: PromiseResolve(thenable) makes a promise whose job calls then. */
-    return cf_await(cf_promise_from_thenable(t->loop, th), value);
+    return cf_await(cf_promise_from_thenable(t->loop, th));
 }
 
 /* One microtask turn for `t` (cf_await_null). */
@@ -850,16 +894,16 @@ static int await_turn(cf_task *t)
     return suspend_one_turn(t);
 }
 
-int cf_await_null(void)
+cf_result cf_await_null(void)
 {
     cf_task *t = current_task;
     if (!t)
-        return CF_ENOTASK;
+        return (cf_result){CF_ENOTASK, 0, NULL, &notask_error};
     lease old;
     lease_take(t, &old);
     int rc = await_turn(t);
     lease_end(&old);
-    return rc;
+    return (cf_result){rc, 0, NULL, rc < 0 ? t->last_error : NULL};
 }
 
 /* ---- sleep ---- */
@@ -874,8 +918,10 @@ static void sleep_fired(void *data)
 /* The sleep of `t` (cf_sleep). */
 static int sleep_task(cf_task *t, cf_loop *loop, uint64_t ms)
 {
-    if (loop != t->loop)
+    if (loop != t->loop) {
+        t->last_error = &other_loop_error;
         return CF_EINVAL;
+    }
     int rc = check_cancel(t);
     if (rc < 0)
         return rc;
@@ -888,34 +934,81 @@ static int sleep_task(cf_task *t, cf_loop *loop, uint64_t ms)
     return rc;
 }
 
-int cf_sleep(cf_loop *loop, uint64_t ms)
+cf_result cf_sleep(cf_loop *loop, uint64_t ms)
 {
     cf_task *t = current_task;
     if (!t)
-        return CF_ENOTASK;
+        return (cf_result){CF_ENOTASK, 0, NULL, &notask_error};
+    t->wait_pc = __builtin_extract_return_addr(__builtin_return_address(0));
     lease old;
     lease_take(t, &old);
     int rc = sleep_task(t, loop, ms);
     lease_end(&old);
-    return rc;
+    return (cf_result){rc, 0, NULL, rc < 0 ? t->last_error : NULL};
+}
+
+/*
+ * A promise sleep: its timeout, the listener on its signal (if any), its promise, and the
+ * caller's site for the abort error. Exactly one of the timeout and the abort settles it.
+ */
+typedef struct sleep_req {
+    cf_promise *p;
+    cf_timeout *timer;
+    cf_abort_listener on_abort;
+    cf_site site;
+} sleep_req;
+
+static void sleep_req_done(sleep_req *r)
+{
+    cf_promise_release(r->p);
+    cf__free(r);
 }
 
 static void sleep_p_fired(void *data)
 {
-    cf_promise *p = data;
-    (void)cf_promise_resolve(p, NULL, NULL);
-    cf_promise_release(p);
+    sleep_req *r = data;
+    r->timer = NULL; /* the loop frees a fired timeout */
+    cf_abort_signal_unlisten(&r->on_abort);
+    (void)cf_promise_resolve(r->p, NULL, NULL);
+    sleep_req_done(r);
 }
 
-cf_promise *cf_sleep_p(cf_loop *loop, uint64_t ms)
+/* The one abort error, at the caller's line; CF_ECANCELED alone when memory is short. */
+static cf_error *sleep_abort_error(const cf_abort_signal *signal, cf_site site)
 {
+    cf_error *e = cf_abort_signal_error(signal);
+    if (!e)
+        return CF_ERROR_AT(site, CF_ECANCELED, "The operation was aborted");
+    return cf__error_set_site(e, site);
+}
+
+static void sleep_p_aborted(cf_abort_listener *l, cf_abort_signal *signal)
+{
+    sleep_req *r = CF_CONTAINER_OF(l, sleep_req, on_abort);
+    cf_clear_timeout(r->timer);
+    (void)cf_promise_reject(r->p, sleep_abort_error(signal, r->site));
+    sleep_req_done(r);
+}
+
+CF__NOINLINE cf_promise *cf_sleep_p(cf_loop *loop, uint64_t ms, cf_abort_signal *signal)
+{
+    cf_site site = CF__SITE_CALLER();
     cf_promise *p = cf_promise_new(loop);
     if (!p)
         return NULL;
-    cf_promise_retain(p); /* the timer's */
-    if (cf_set_timeout(loop, ms, sleep_p_fired, p, NULL) < 0) {
-        cf_promise_release(p);
-        (void)cf_promise_reject(p, CF_ERROR(CF_ENOMEM, "sleep: cannot start a timer"));
+    if (cf_abort_signal_aborted(signal)) {
+        (void)cf_promise_reject(p, sleep_abort_error(signal, site));
+        return p;
     }
+    sleep_req *r = cf__calloc(1, sizeof(*r));
+    if (!r || cf_set_timeout(loop, ms, sleep_p_fired, r, &r->timer) < 0) {
+        cf__free(r);
+        (void)cf_promise_reject(p, CF_ERROR_AT(site, CF_ENOMEM, "sleep: cannot start a timer"));
+        return p;
+    }
+    r->p = cf_promise_retain(p);
+    r->site = site;
+    if (signal)
+        (void)cf_abort_signal_listen(signal, &r->on_abort, sleep_p_aborted); /* not aborted */
     return p;
 }

@@ -2,7 +2,7 @@
  * Tasks, abort signals and groups: the declarations shared by task.c, abort.c and group.c.
  * Nothing here is public.
  *
- * - Per loop, the task layer keeps a cf__coro_loop in the loop's CF__SLOT_CORO slot: the
+ * - Per loop, the task layer keeps a cf__task_loop in the loop's CF__SLOT_TASK slot: the
  *   list of live tasks, the spare reactions still attached to promises, the timeout signals
  *   whose timer runs, and the default stack options. Its destructor (at cf_loop_close, before
  *   the promise layer's) resumes every suspended task with CF_ECANCELED until it ends, then
@@ -19,12 +19,12 @@
 #include "async/fiber.h"
 #include "async/promise.h"
 #include "calcifer/abort.h"
-#include "calcifer/coro.h"
+#include "calcifer/task.h"
 #include "calcifer/group.h"
 #include "calcifer/timer.h"
 #include "util/queue.h"
 
-typedef struct cf__coro_loop {
+typedef struct cf__task_loop {
     cf_loop *loop;
     cf_queue tasks;    /* every task not yet freed */
     cf_queue spares;   /* spare reactions attached to promises (struct spare in task.c) */
@@ -32,10 +32,10 @@ typedef struct cf__coro_loop {
     size_t stack_size; /* default for new tasks; 0: the fiber layer's */
     cf_stack_mode stack;
     int closing; /* the loop is closing: tasks are being finished */
-} cf__coro_loop;
+} cf__task_loop;
 
 /* The loop's task-layer state, made on first use. NULL when memory is exhausted. */
-cf__coro_loop *cf__coro_loop_get(cf_loop *loop);
+cf__task_loop *cf__task_loop_get(cf_loop *loop);
 
 struct cf_task {
     uint8_t waiting;    /* suspended in an await, sleep or wait */
@@ -50,7 +50,7 @@ struct cf_task {
     unsigned seq;      /* suspension count */
     unsigned wake_seq; /* the suspension a queued wake-up microtask is for */
     cf_loop *loop;
-    cf__coro_loop *cl;
+    cf__task_loop *cl;
     cf__fiber *fiber;
     cf_async_fn fn;
     void *arg;
@@ -64,11 +64,11 @@ struct cf_task {
     void (*thrown_value_dtor)(void *);
     uint8_t thrown_is_value;
     cf_promise *held;             /* the promise of the last await (one reference) */
-    cf_abort_signal *held_signal; /* the signal of the last cf_await_signal that fired */
     const cf_error *last_error;   /* of the last failed await (borrowed) */
     const cf_error *wake_err;     /* the error that goes with wake_rc */
     cf_error *own_error;          /* an error of the last await that the task owns */
-    cf_timer *timer;              /* sleep or deadline, while armed */
+    cf_error *cancel_err;         /* why the task was cancelled (owned), once it was */
+    cf_timeout *timer;            /* a sleep's, while armed */
     cf_abort_signal *signal;      /* cancels the task (one reference), or NULL */
     cf_abort_listener sig_listener;
     cf_abort_listener await_listener; /* cf_await_signal */
@@ -78,6 +78,7 @@ struct cf_task {
     cf_queue link;       /* in cl->tasks */
     cf_task *run_parent; /* the task that resumed this one, while it runs */
     cf_site site;        /* where cf_async was called: the place of the task's own errors */
+    const void *wait_pc; /* return address of the await or sleep it is suspended in (reports) */
 };
 
 /*
@@ -103,6 +104,6 @@ void cf__group_task_joined(cf_group *g, cf_task *t);
 void cf__group_task_ended(cf_group *g, cf_task *t, int rc, const cf_error *err);
 
 /* Unlink the timeout signals of a closing loop from its timers (abort.c). */
-void cf__abort_loop_closing(cf__coro_loop *cl);
+void cf__abort_loop_closing(cf__task_loop *cl);
 
 #endif

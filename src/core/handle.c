@@ -38,6 +38,8 @@ void cf__handle_init(cf_loop *loop, cf__handle *h)
     h->flags = CF__HANDLE_REF;
     h->close_fn = NULL;
     cf_queue_init(&h->close_link);
+    h->origin = __builtin_return_address(0);
+    cf_queue_insert_tail(&loop->all_handles, &h->all_link);
     loop->open_handles++;
 }
 
@@ -47,6 +49,8 @@ void cf__handle_init_internal(cf_loop *loop, cf__handle *h)
     h->flags = CF__HANDLE_REF | CF__HANDLE_INTERNAL;
     h->close_fn = NULL;
     cf_queue_init(&h->close_link);
+    cf_queue_init(&h->all_link);
+    h->origin = NULL;
 }
 
 void cf__handle_start(cf__handle *h)

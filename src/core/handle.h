@@ -12,9 +12,11 @@
  * queues it for the close phase of the current iteration (one that has not reached it yet)
  * or of the next one. A closing handle keeps the loop alive. In the close phase the loop
  * calls the handle's `close_fn(h)`; that function belongs to the module: it completes what
- * is still pending with CF_ECANCELED if not done already, calls the user's close callback,
- * then frees the memory. After `close_fn` the loop drains ticks and microtasks. The module
- * must not touch `h` after its memory is freed, and must never free it before `close_fn`.
+ * is still pending with CF_ECANCELED if not done already, frees the memory, then calls the
+ * user's cf_close_cb (the handle is gone when it runs, as docs/conventions.md promises: the
+ * callback may free what the caller kept beside it). After `close_fn` the loop drains ticks
+ * and microtasks. Closing a closing handle is refused (the public calls return CF_ECLOSED). The
+ * module must not touch `h` after its memory is freed, and must never free it before `close_fn`.
  *
  * A typical module:
  *
@@ -23,7 +25,7 @@
  *     cf__handle_start(&t->h);                // when it starts doing something
  *     cf__handle_stop(&t->h);                 // when it goes idle
  *     cf__handle_close(&t->h, thing_closed);  // user's close: stop work, queue the close
- *     static void thing_closed(cf__handle *h) // close phase: user cb, then cf__free(thing)
+ *     static void thing_closed(cf__handle *h) // close phase: cf__free(thing), then user cb
  *
  * Every function is loop-thread only and cannot fail.
  */
@@ -51,6 +53,8 @@ struct cf__handle {
     unsigned flags;
     cf__close_fn close_fn;
     cf_queue close_link; /* in loop->closing while CLOSING */
+    cf_queue all_link;   /* in loop->all_handles until close_fn runs (internal ones: never) */
+    const void *origin;  /* return address in the call that made it (cf_loop_print_handles) */
 };
 
 /*
@@ -61,7 +65,7 @@ void cf__handle_init(cf_loop *loop, cf__handle *h);
 
 /*
  * The same for a handle that the library owns and frees by itself without the close phase
- * (a JS-style timer, a timer or watcher of a layer's per-loop state freed by its slot
+ * (a timeout, a timer or watcher of a layer's per-loop state freed by its slot
  * destructor): it is not counted as open, so cf_loop_close does not wait for it. It must be
  * stopped (or unref'd) by the time cf_loop_close runs, or the loop is still alive.
  */

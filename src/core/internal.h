@@ -13,6 +13,7 @@
 #include "calcifer/loop.h"
 #include "core/loop.h"
 #include "core/handle.h"
+#include "core/metrics.h"
 #include "core/watch.h"
 #include "util/queue.h"
 
@@ -86,7 +87,7 @@ typedef struct cf__loop_pool {
     struct cf__work *leftover; /* a failed run's unprocessed jobs, oldest first */
     int wake_fd;               /* eventfd written by workers, -1 until the first job */
     cf__io wake_io;            /* reads wake_fd in the poll phase */
-    struct cf_work_req *free;  /* recycled cf_work_req requests */
+    struct work_req *free;     /* recycled cf_work requests (pool.c) */
     void *slabs;               /* the blocks they are carved from */
     size_t slab_bytes;         /* the size of the newest slab (they double) */
     /*
@@ -150,6 +151,7 @@ struct cf_loop {
     unsigned open_handles;   /* handles not closed yet (internal ones excepted) */
     unsigned active_handles; /* ACTIVE and REF'd handles */
     unsigned active_reqs;
+    cf_queue all_handles; /* open handles, oldest first (cf_loop_print_handles) */
 
     /* timers and immediates (timer.c) */
     cf__timers timers;
@@ -177,6 +179,9 @@ struct cf_loop {
     cf__hooks exit_hooks;
     int exiting; /* cf_loop_close is running the exit hooks */
     int exited;  /* the exit hooks have run: they never run again */
+
+    /* observability: counters, utilization, detector, trace (metrics.c, trace.c) */
+    cf__obs_loop obs;
 
     /* higher layers */
     void *slots[CF__SLOT_COUNT];

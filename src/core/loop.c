@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "calcifer/error.h"
+#include "calcifer/metrics.h"
 #include "util/alloc.h"
 #include "util/util.h"
 
@@ -51,11 +52,6 @@ static uint64_t monotonic_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static uint64_t monotonic_ms(void)
-{
-    return monotonic_us() / 1000u;
-}
-
 void cf__loop_update_time(cf_loop *loop)
 {
 #ifdef CF_TESTING
@@ -64,9 +60,27 @@ void cf__loop_update_time(cf_loop *loop)
         return;
     }
 #endif
-    uint64_t now = monotonic_ms();
+    uint64_t now_us = monotonic_us();
+    uint64_t now = now_us / 1000u;
     if (now > loop->time)
         loop->time = now;
+#ifndef CF_NO_OBSERVE
+    loop->obs.clock_us = now_us; /* where a poll wait ended (wait_end); a store, no branch */
+#endif
+}
+
+/*
+ * A poll wait that may have slept has ended: its time, up to the clock read the backend made
+ * when the wait returned, is idle. (An I/O callback that calls cf_update_time moves that
+ * read, and its own time then counts as idle: a rare call, a small error.)
+ */
+static void wait_end(cf_loop *loop)
+{
+    uint64_t end = loop->obs.clock_us * 1000u;
+    uint64_t start = loop->obs.wait_start;
+    loop->obs.idle_ns += end > start ? end - start : 0;
+    loop->obs.last_wait = start;
+    loop->obs.wait_start = 0;
 }
 
 uint64_t cf_now(const cf_loop *loop)
@@ -117,6 +131,7 @@ int cf_loop_new(cf_loop **out)
     loop->thread = pthread_self();
     cf_queue_init(&loop->pending);
     cf_queue_init(&loop->closing);
+    cf_queue_init(&loop->all_handles);
     cf__timers_init(loop);
     cf__immediates_init(loop);
     cf__pool_loop_init(loop);
@@ -127,6 +142,7 @@ int cf_loop_new(cf_loop **out)
     if (rc < 0)
         goto fail_watchers;
     cf__loop_update_time(loop);
+    cf__obs_loop_init(loop);
     *out = loop;
     return 0;
 
@@ -307,6 +323,7 @@ int cf_loop_close(cf_loop *loop)
         loop->slots[s] = NULL;
         loop->slot_dtors[s] = NULL;
     }
+    cf__obs_loop_close(loop); /* flushes the trace; after the layers' end-of-loop reports */
     cf__signals_free(loop);
     cf__pool_loop_free(loop);
     cf__immediates_free(loop);
@@ -322,7 +339,8 @@ int cf_loop_close(cf_loop *loop)
 /* ---- the phases ---- */
 
 /* Pending callbacks: the ones deferred before the phase began, in order. */
-static void run_pending(cf_loop *loop)
+/* Inlined into the plain iteration, as before the observed one took its address. */
+__attribute__((always_inline)) static inline void run_pending(cf_loop *loop)
 {
     if (cf_queue_empty(&loop->pending) || cf__loop_failed(loop))
         return;
@@ -331,7 +349,9 @@ static void run_pending(cf_loop *loop)
     while (!cf_queue_empty(&batch) && !cf__loop_failed(loop)) {
         cf__pending *p = cf_queue_data(cf_queue_head(&batch), cf__pending, link);
         cf_queue_remove(&p->link);
+        uint64_t t0 = CF__OBS_CB_BEGIN(loop);
         p->fn(loop, p);
+        CF__OBS_CB_END(loop, t0, CF__OBS_PENDING, p->fn, NULL);
         cf__after_callback(loop);
     }
     /* A failed run leaves the rest for a later run, in order. */
@@ -429,14 +449,20 @@ static void run_poll(cf_loop *loop, int timeout)
     if (waits && loop->busy_poll_us && busy_poll(loop, &timeout) != 0)
         return;
     int n = 0;
+#ifndef CF_NO_OBSERVE
+    if (timeout != 0) /* the utilization's idle time: from here to the backend's clock read */
+        loop->obs.wait_start = cf__obs_now_ns();
+#endif
     if (!cf__loop_failed(loop))
         n = cf__poll_wait(loop, timeout);
     if (waits && timeout == 0 && n == 0)
         cf__loop_update_time(loop);
+    if (loop->obs.wait_start) /* the backend read the clock when its wait returned */
+        wait_end(loop);
 }
 
 /* Close callbacks: the handles closed before the phase began, in order of close. */
-static void run_closing(cf_loop *loop)
+__attribute__((always_inline)) static inline void run_closing(cf_loop *loop)
 {
     if (cf_queue_empty(&loop->closing) || cf__loop_failed(loop))
         return;
@@ -448,7 +474,11 @@ static void run_closing(cf_loop *loop)
         h->flags = (h->flags & ~(unsigned)CF__HANDLE_CLOSING) | CF__HANDLE_CLOSED;
         if (!(h->flags & CF__HANDLE_INTERNAL))
             loop->open_handles--;
-        h->close_fn(h); /* may free h */
+        cf_queue_remove(&h->all_link);
+        cf__close_fn close_fn = h->close_fn;
+        uint64_t t0 = CF__OBS_CB_BEGIN(loop);
+        close_fn(h); /* may free h */
+        CF__OBS_CB_END(loop, t0, CF__OBS_CLOSE, close_fn, NULL);
         cf__after_callback(loop);
     }
 }
@@ -475,8 +505,62 @@ static void run_check(cf_loop *loop)
  * One iteration: the phases of DESIGN.md, in order. A failed run (cf__loop_fail) makes every
  * remaining phase return at once; what they would have run stays queued for a later cf_run.
  */
+#ifndef CF_NO_OBSERVE
+static void phase_timers(cf_loop *loop, int arg)
+{
+    (void)arg;
+    run_timers(loop);
+}
+
+static void phase_pending(cf_loop *loop, int arg)
+{
+    (void)arg;
+    run_pending(loop);
+}
+
+static void phase_poll(cf_loop *loop, int timeout)
+{
+    run_poll(loop, timeout);
+}
+
+static void phase_check(cf_loop *loop, int arg)
+{
+    (void)arg;
+    run_check(loop);
+}
+
+static void phase_closing(cf_loop *loop, int arg)
+{
+    (void)arg;
+    run_closing(loop);
+}
+
+/*
+ * The same iteration with metrics, detector or trace on: one clock read per phase boundary.
+ * Out of line, so that the plain iteration's code stays as it was.
+ */
+__attribute__((noinline, cold)) static void iterate_observed(cf_loop *loop, cf_run_mode mode)
+{
+    cf__obs_iteration_begin(loop);
+    cf__obs_phase(loop, CF_PHASE_TIMERS, phase_timers, 0);
+    cf__obs_phase(loop, CF_PHASE_PENDING, phase_pending, 0);
+    cf__obs_phase(loop, CF_PHASE_POLL, phase_poll, poll_timeout(loop, mode));
+    cf__obs_phase(loop, CF_PHASE_CHECK, phase_check, 0);
+    cf__obs_phase(loop, CF_PHASE_CLOSE, phase_closing, 0);
+    cf__obs_iteration_end(loop);
+    if (loop->obs.trace)
+        cf__trace_iteration(loop);
+}
+#endif
+
 static void iterate(cf_loop *loop, cf_run_mode mode)
 {
+#ifndef CF_NO_OBSERVE
+    if (CF__OBS_ON(loop)) {
+        iterate_observed(loop, mode);
+        return;
+    }
+#endif
     run_timers(loop);                         /* 1. timers */
     run_pending(loop);                        /* 2. pending callbacks */
     run_poll(loop, poll_timeout(loop, mode)); /* 3. poll (I/O, pool completions, signals) */
@@ -502,6 +586,10 @@ int cf_run(cf_loop *loop, cf_run_mode mode)
         return CF_EINVAL;
     CF_ASSERT(cf__loop_is_loop_thread(loop));
     loop->running = 1;
+    if (!loop->obs.start_ns)
+        loop->obs.start_ns = cf__obs_now_ns();
+    if (CF__OBS_ON(loop))
+        cf__obs_run_begin(loop);
     cf__drain_ticks(loop);
     int alive = loop_alive(loop);
     if (!alive)

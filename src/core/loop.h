@@ -55,7 +55,7 @@ void cf__loop_fail(cf_loop *loop, int code);
 /* The slots of the higher layers (one per-loop state object each). */
 enum cf__loop_slot {
     CF__SLOT_ASYNC,
-    CF__SLOT_CORO,
+    CF__SLOT_TASK,
     CF__SLOT_IO,
     CF__SLOT_HTTP_CLIENT,
     CF__SLOT_HTTP_SERVER,
@@ -87,6 +87,16 @@ int cf__loop_is_loop_thread(const cf_loop *loop);
  * microtask, a microtask queued now would be the next callback to run (the await fast path).
  */
 int cf__loop_microtasks_idle(const cf_loop *loop);
+
+/*
+ * The await's symmetric transfer (task.c). cf__loop_microtask_peek: the data of the next
+ * microtask when it is a call of `fn` that the drain would run next (a drain is under way,
+ * the run has not failed, callbacks are not being timed); else NULL. cf__loop_microtask_skip
+ * removes that microtask, counted as run: the caller does its work in its place, at once.
+ * Thread: loop only.
+ */
+void *cf__loop_microtask_peek(const cf_loop *loop, cf_callback fn);
+void cf__loop_microtask_skip(cf_loop *loop);
 
 /*
  * A deferred callback for the "pending callbacks" phase. Embed it in your request or handle;

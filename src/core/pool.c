@@ -43,9 +43,13 @@
  *
  * Job states: QUEUED (in the inbox or the FIFO) -> RUNNING (taken by a worker; it stays so
  * until `done`), or QUEUED -> CANCELED. After the push, a job's state is read and written
- * under the mutex only, and cf_work_cancel empties the inbox before it looks.
- * Cancelling posts the job to its loop's completion list like a finished one, with
- * CF_ECANCELED, so `done` always runs in the poll phase and never inside cf_work_cancel.
+ * under the mutex only, and an abort empties the inbox before it looks.
+ * Cancellation is the job's abort signal: its listener (loop thread) removes a queued job and
+ * posts it to its loop's completion list like a finished one, with CF_ECANCELED, so `done`
+ * always runs in the poll phase and never inside cf_abort. A job that a worker has taken
+ * runs to its end and reports the abort (as libuv's uv_cancel and Node do: a system call
+ * cannot be taken back). The listener is removed just before `done`, so a signal that
+ * outlives the job holds nothing of it.
  *
  * Shutdown (model: libuv's uv_library_shutdown): when the process exits, or the shared
  * library is unloaded, a destructor stops the pool and joins every worker that runs no job.
@@ -67,6 +71,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -74,10 +79,11 @@
 #include "util/alloc.h"
 #include "util/sys.h"
 #include "util/util.h"
+#include "util/site.h"
 
 #define POOL_DEFAULT_SIZE 4
 #define POOL_MAX_SIZE     1024
-#define REQ_SLAB          256 /* cf_work_req in the first slab */
+#define REQ_SLAB          256 /* work_req in the first slab */
 #define TAKE_MAX          8   /* jobs a worker takes at once when there is a long backlog */
 #define CACHE_LINE        64
 
@@ -163,7 +169,14 @@ static void take_inbox(void)
  */
 static int claim_wakeup(void)
 {
-    if (pool.queued == 0 || pool.idle <= pool.wakeups)
+    /*
+     * Jobs still in the inbox count: pushed while a wakeup was on its way, they were left
+     * for the worker it woke, which takes from the FIFO first; if that worker's job blocks
+     * (a FIFO's open, a job waiting for another), they must not wait for it.
+     */
+    int waiting =
+        pool.queued > 0 || atomic_load_explicit(&pool_inbox.head, memory_order_relaxed) != NULL;
+    if (!waiting || pool.idle <= pool.wakeups)
         return 0;
     pool.wakeups++;
     update_hungry();
@@ -249,6 +262,23 @@ static int wait_for_jobs(void)
     }
 }
 
+/* Run a job's work function; an observed one (core/metrics.h) gets its worker and times. */
+static void run_job(cf__work *w, pool_slot *slot)
+{
+#ifndef CF_NO_OBSERVE
+    if (CF_UNLIKELY(w->obs_submit_ns)) {
+        w->obs_worker = (int)(slot - pool_slots);
+        atomic_fetch_sub_explicit(&w->loop->obs.pool_queued, 1, memory_order_relaxed);
+        w->obs_start_ns = cf__obs_now_ns();
+        w->work(w);
+        w->obs_end_ns = cf__obs_now_ns();
+        return;
+    }
+#endif
+    (void)slot;
+    w->work(w);
+}
+
 static void *worker_main(void *arg)
 {
     pool_slot *slot = arg;
@@ -264,7 +294,7 @@ static void *worker_main(void *arg)
             pthread_cond_signal(&pool.cond);
         while (w) {
             cf__work *next = w->next_done;
-            w->work(w);
+            run_job(w, slot);
             w->status = 0;
             if (!next) /* no user code left in this batch: shutdown may join this worker */
                 atomic_store_explicit(&slot->busy, 0, memory_order_relaxed);
@@ -364,12 +394,14 @@ void cf__pool_loop_init(cf_loop *loop)
     lp->slab_bytes = 0;
 }
 
-struct cf_work_req {
+typedef struct work_req work_req;
+struct work_req {
     cf__work w;
     cf_work_fn work;
     cf_work_done_cb done;
     void *data;
-    cf_work_req *next_free;
+    cf_site site; /* where cf_work was called: an abort's error names it */
+    work_req *next_free;
 };
 
 /*
@@ -383,33 +415,33 @@ typedef struct req_slab {
     struct req_slab *next;
     void *raw; /* the block to free */
     char pad[48];
-    cf_work_req reqs[];
+    work_req reqs[];
 } req_slab;
 
-static cf_work_req *req_alloc(cf__loop_pool *lp)
+static work_req *req_alloc(cf__loop_pool *lp)
 {
     if (!lp->free) {
         size_t bytes = lp->slab_bytes;
         void *raw;
         req_slab *slab =
-            cf__slab_alloc(sizeof(req_slab) + REQ_SLAB * sizeof(cf_work_req), &bytes, &raw);
+            cf__slab_alloc(sizeof(req_slab) + REQ_SLAB * sizeof(work_req), &bytes, &raw);
         if (!slab)
             return NULL;
         slab->next = lp->slabs;
         slab->raw = raw;
         lp->slabs = slab;
         lp->slab_bytes = bytes;
-        for (size_t i = (bytes - sizeof(req_slab)) / sizeof(cf_work_req); i-- > 0;) {
+        for (size_t i = (bytes - sizeof(req_slab)) / sizeof(work_req); i-- > 0;) {
             slab->reqs[i].next_free = lp->free;
             lp->free = &slab->reqs[i];
         }
     }
-    cf_work_req *req = lp->free;
+    work_req *req = lp->free;
     lp->free = req->next_free;
     return req;
 }
 
-static void req_release(cf__loop_pool *lp, cf_work_req *req)
+static void req_release(cf__loop_pool *lp, work_req *req)
 {
     req->next_free = lp->free;
     lp->free = req;
@@ -472,7 +504,23 @@ static void wake_cb(cf_loop *loop, cf__io *io, unsigned revents)
     while (w) {
         cf__work *next = w->next_done;
         cf__loop_req_done(loop);
-        w->done(w, w->status); /* may free w */
+        cf_abort_signal *signal = w->signal;
+        int status = w->status;
+        if (signal) {
+            cf_abort_signal_unlisten(&w->listener);
+            if (status == 0 && cf_abort_signal_aborted(signal))
+                status = CF_ECANCELED; /* ran to its end, but the caller gave up on it */
+        }
+        uint64_t t0 = CF__OBS_CB_BEGIN(loop);
+        const void *origin = (const void *)w->done;
+        (void)origin;                        /* unused when the hooks are compiled out */
+        if (CF_UNLIKELY(w->obs_submit_ns)) { /* observed since its submission */
+            origin = w->obs_origin;
+            cf__obs_work_done(loop, w, t0);
+        }
+        w->done(w, status); /* may free w */
+        CF__OBS_CB_END(loop, t0, CF__OBS_POOL, origin, NULL);
+        cf_abort_signal_release(signal);
         cf__after_callback(loop);
         w = next;
         if (w && cf__loop_failed(loop)) {
@@ -522,7 +570,44 @@ static void submit_job(cf__work *w)
         pthread_cond_signal(&pool.cond);
 }
 
-int cf__work_submit(cf_loop *loop, cf__work *w, cf__work_fn work, cf__work_done_fn done)
+/* Loop thread: remove `w` from the queue if no worker has taken it. Returns 1 when removed. */
+static int unqueue(cf__work *w)
+{
+    pthread_mutex_lock(&pool.mutex);
+    take_inbox(); /* a job still in the inbox moves to the FIFO, where it can be removed */
+    int queued = w->state == JOB_QUEUED;
+    if (queued) {
+        cf_queue_remove(&w->link);
+        pool.queued--;
+        w->state = JOB_CANCELED;
+    }
+    pthread_mutex_unlock(&pool.mutex);
+    return queued;
+}
+
+/* The job's signal aborted (loop thread, inside cf_abort or a timeout's callback). */
+static void on_signal_abort(cf_abort_listener *l, cf_abort_signal *signal)
+{
+    (void)signal;
+    cf__work *w = CF_CONTAINER_OF(l, cf__work, listener);
+    if (unqueue(w)) {
+        w->status = CF_ECANCELED;
+        post_done(w, NULL); /* `done` runs in the poll phase, never inside cf_abort */
+        return;
+    }
+    if (w->on_abort)
+        w->on_abort(w);
+}
+
+cf_error *cf__work_abort_error(const cf__work *w, cf_site site)
+{
+    return cf__error_set_site(cf_abort_signal_error(w->signal), site);
+}
+
+static void job_work(cf__work *w);
+
+int cf__work_submit(cf_loop *loop, cf__work *w, cf_abort_signal *signal, cf__work_fn work,
+                    cf__work_done_fn done)
 {
     CF_ASSERT(cf__loop_is_loop_thread(loop));
     if (atomic_load_explicit(&pool_stopping, memory_order_relaxed))
@@ -539,28 +624,25 @@ int cf__work_submit(cf_loop *loop, cf__work *w, cf__work_fn work, cf__work_done_
     w->work = work;
     w->done = done;
     w->status = 0;
-    w->state = JOB_QUEUED;
-    cf__loop_req_start(loop);
-    submit_job(w);
-    return 0;
-}
-
-int cf__work_cancel(cf__work *w)
-{
-    CF_ASSERT(cf__loop_is_loop_thread(w->loop));
-    pthread_mutex_lock(&pool.mutex);
-    take_inbox(); /* a job still in the inbox moves to the FIFO, where it can be removed */
-    int queued = w->state == JOB_QUEUED;
-    if (queued) {
-        cf_queue_remove(&w->link);
-        pool.queued--;
-        w->state = JOB_CANCELED;
+    w->signal = cf_abort_signal_retain(signal);
+    memset(&w->listener, 0, sizeof w->listener);
+    w->obs_submit_ns = 0;
+    if (CF__OBS_ON(loop) && (loop->obs.flags & (CF__OBS_METRICS | CF__OBS_TRACE))) {
+        /* A public job is named by the user's work function, not the wrapper. */
+        w->obs_origin = work == job_work ? (const void *)CF_CONTAINER_OF(w, work_req, w)->work
+                                         : (const void *)work;
+        cf__obs_work_submit(loop, w);
     }
-    pthread_mutex_unlock(&pool.mutex);
-    if (!queued)
-        return CF_EBUSY;
-    w->status = CF_ECANCELED;
-    post_done(w, NULL);
+    cf__loop_req_start(loop);
+    if (signal && cf_abort_signal_listen(signal, &w->listener, on_signal_abort) < 0) {
+        /* Already aborted: the job never starts, and fails from the loop as any other. */
+        w->state = JOB_CANCELED;
+        w->status = CF_ECANCELED;
+        post_done(w, NULL);
+        return 0;
+    }
+    w->state = JOB_QUEUED;
+    submit_job(w);
     return 0;
 }
 
@@ -568,45 +650,49 @@ int cf__work_cancel(cf__work *w)
 
 static void job_work(cf__work *w)
 {
-    cf_work_req *req = CF_CONTAINER_OF(w, cf_work_req, w);
+    work_req *req = CF_CONTAINER_OF(w, work_req, w);
     req->work(req->data);
 }
 
 static void job_done(cf__work *w, int status)
 {
-    cf_work_req *req = CF_CONTAINER_OF(w, cf_work_req, w);
+    work_req *req = CF_CONTAINER_OF(w, work_req, w);
     cf_loop *loop = w->loop;
-    if (req->done)
-        req->done(req, status, req->data);
-    req_release(&loop->pool, req);
+    cf_work_done_cb done = req->done;
+    void *data = req->data;
+    cf_error *err = NULL;
+    if (status < 0) {
+        err = w->signal && cf_abort_signal_aborted(w->signal)
+                  ? cf__work_abort_error(w, req->site)
+                  : cf_error_at(status, req->site, NULL, 0, NULL, 1, "work");
+    }
+    req_release(&loop->pool, req); /* before the callback, which may submit again */
+    if (done) {
+        cf_error fb = {.code = status, .message = cf_strerror(status)};
+        done(status, err ? err : status < 0 ? &fb : NULL, data);
+    }
+    cf_error_free(err);
 }
 
-int cf_work(cf_loop *loop, cf_work_fn work, cf_work_done_cb done, void *data, cf_work_req **out)
+CF__NOINLINE int cf_work(cf_loop *loop, cf_work_fn work, cf_abort_signal *signal,
+                         cf_work_done_cb done, void *data)
 {
-    if (out)
-        *out = NULL;
+    cf_site site = CF__SITE_CALLER();
     if (!loop || !work)
         return CF_EINVAL;
     CF_ASSERT(cf__loop_is_loop_thread(loop));
-    cf_work_req *req = req_alloc(&loop->pool);
+    work_req *req = req_alloc(&loop->pool);
     if (!req)
         return CF_ENOMEM;
     req->work = work;
     req->done = done;
     req->data = data;
-    int rc = cf__work_submit(loop, &req->w, job_work, job_done);
+    req->site = site;
+    req->w.on_abort = NULL;
+    int rc = cf__work_submit(loop, &req->w, signal, job_work, job_done);
     if (rc < 0) {
         req_release(&loop->pool, req);
         return rc;
     }
-    if (out)
-        *out = req;
     return 0;
-}
-
-int cf_work_cancel(cf_work_req *req)
-{
-    if (!req)
-        return CF_EINVAL;
-    return cf__work_cancel(&req->w);
 }

@@ -16,12 +16,16 @@
 #ifndef CF_CORE_POOL_H
 #define CF_CORE_POOL_H
 
+#include <stdint.h>
+
+#include "calcifer/abort.h"
 #include "calcifer/loop.h"
 #include "util/queue.h"
 
 typedef struct cf__work cf__work;
 typedef void (*cf__work_fn)(cf__work *w);
 typedef void (*cf__work_done_fn)(cf__work *w, int status);
+typedef void (*cf__work_abort_fn)(cf__work *w);
 
 struct cf__work {
     cf_queue link;              /* in the pool's queue while queued */
@@ -29,8 +33,23 @@ struct cf__work {
     cf_loop *loop;
     cf__work_fn work;
     cf__work_done_fn done;
-    int state; /* private to pool.c (under the pool's lock) */
+    /*
+     * Set by the owner before cf__work_submit (zero: none). Loop thread: the signal aborted
+     * while a worker runs `work`, so that the owner can end a wait that would never end by
+     * itself (a FIFO's open); `work` still returns before `done` runs.
+     */
+    cf__work_abort_fn on_abort;
+    cf_abort_signal *signal;    /* watched while submitted (one reference), until `done` returns */
+    cf_abort_listener listener; /* on `signal` */
+    int state;                  /* private to pool.c (under the pool's lock) */
     int status;
+    /* Observed jobs only (core/metrics.h): set by the loop, then by the worker. */
+    int obs_worker;         /* the worker that ran it, from 0; -1 when it never ran */
+    const void *obs_origin; /* the work function, to name the job */
+    uint64_t obs_flow;      /* the trace's flow id, 0 when not traced */
+    uint64_t obs_submit_ns; /* 0 when not observed */
+    uint64_t obs_start_ns;
+    uint64_t obs_end_ns;
 };
 
 /*
@@ -39,14 +58,24 @@ struct cf__work {
  * CF_ECANCELED once the pool has stopped (the process is exiting: cf__pool_shutdown); on
  * error nothing runs and `w` is not used. Ownership: `w` is borrowed until `done` runs.
  * Thread: loop only.
+ *
+ * `signal` (NULL: none) cancels the job, the one abort mechanism of everything built on the
+ * pool. `done` then gets CF_ECANCELED (build the error with cf__work_abort_error):
+ * - already aborted: `work` never runs; `done` runs in the next poll phase;
+ * - aborted while queued: the job leaves the queue, `work` never runs;
+ * - aborted while `work` runs (or after it returned, before `done`): `on_abort` is called if
+ *   set, `work` finishes (its effects stay) and `done` reports the abort.
+ * The listener is removed and the signal released just before `done`, which may free `w`.
  */
-int cf__work_submit(cf_loop *loop, cf__work *w, cf__work_fn work, cf__work_done_fn done);
+int cf__work_submit(cf_loop *loop, cf__work *w, cf_abort_signal *signal, cf__work_fn work,
+                    cf__work_done_fn done);
 
 /*
- * Cancel `w` if no worker has taken it: `done(w, CF_ECANCELED)` then runs in the poll phase.
- * Returns 0, or CF_EBUSY when it is running or finished (done reports 0). Thread: loop only.
+ * In `done`, when status is CF_ECANCELED because of the signal: the abort error
+ * (cf_abort_signal_error) placed at `site`. Ownership: the caller owns it (cf_error_free).
+ * NULL when the job has no aborted signal or memory is exhausted. Thread: loop only.
  */
-int cf__work_cancel(cf__work *w);
+cf_error *cf__work_abort_error(const cf__work *w, cf_site site);
 
 /*
  * Stop the pool: every worker that runs no job exits and is joined (its stack and

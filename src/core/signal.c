@@ -48,7 +48,7 @@ struct cf_signal {
     int signum;
     cf_signal_cb cb;
     void *data;
-    cf_callback close_cb;
+    cf_close_cb close_cb;
     void *close_data;
 };
 
@@ -269,10 +269,10 @@ int cf_signal_stop(cf_signal *sig)
 
 int cf_signal_start(cf_signal *sig, int signum, cf_signal_cb cb, void *data)
 {
-    if (!sig || !cb || signum <= 0 || signum >= SIG_MAX || signum == SIGKILL || signum == SIGSTOP ||
-        cf__handle_is_closing(&sig->h)) {
+    if (!sig || !cb || signum <= 0 || signum >= SIG_MAX || signum == SIGKILL || signum == SIGSTOP)
         return CF_EINVAL;
-    }
+    if (cf__handle_is_closing(&sig->h))
+        return CF_ECLOSED;
     cf_signal_stop(sig);
     struct cf__sigloop *s = NULL;
     int rc = sigloop_get(sig->h.loop, &s);
@@ -314,22 +314,29 @@ int cf_signal_has_ref(const cf_signal *sig)
     return sig && cf__handle_has_ref(&sig->h);
 }
 
+int cf_signal_is_active(const cf_signal *sig)
+{
+    return sig && cf__handle_is_active(&sig->h);
+}
+
 static void signal_closed(cf__handle *h)
 {
     cf_signal *sig = CF_CONTAINER_OF(h, cf_signal, h);
-    cf_callback cb = sig->close_cb;
+    cf_close_cb cb = sig->close_cb;
     void *data = sig->close_data;
     cf__free(sig);
     if (cb)
         cb(data);
 }
 
-int cf_signal_close(cf_signal *sig, cf_callback close_cb, void *data)
+int cf_signal_close(cf_signal *sig, cf_close_cb cb, void *data)
 {
-    if (!sig || cf__handle_is_closing(&sig->h))
+    if (!sig)
         return CF_EINVAL;
+    if (cf__handle_is_closing(&sig->h))
+        return CF_ECLOSED;
     cf_signal_stop(sig);
-    sig->close_cb = close_cb;
+    sig->close_cb = cb;
     sig->close_data = data;
     return cf__handle_close(&sig->h, signal_closed);
 }

@@ -94,12 +94,32 @@ int cf_queue_microtask(cf_loop *loop, cf_callback fn, void *data)
     return ring_push(&loop->micro, fn, data);
 }
 
+/* ring_run, observed (core/metrics.h): one clock read per task, its end the next one's start. */
+__attribute__((noinline, cold)) static int ring_run_observed(cf_loop *loop, cf__ring *r, int kind)
+{
+    uint64_t t0 = cf__obs_begin(loop);
+    while (r->head != r->tail) {
+        cf__task t = r->items[r->head & r->mask];
+        r->head++;
+        t.fn(t.data);
+        if (t0 == 1) /* counted only: no call */
+            loop->obs.microtasks++;
+        else
+            t0 = cf__obs_callback(loop, t0, kind, (const void *)t.fn, NULL);
+        if (CF_UNLIKELY(loop->fail_code))
+            return 1;
+    }
+    return 0;
+}
+
 /*
  * Run the ring's tasks until it is empty, tasks queued meanwhile included. Returns non-zero
  * when the run failed meanwhile (the rest stays queued).
  */
-static int ring_run(cf_loop *loop, cf__ring *r)
+static int ring_run(cf_loop *loop, cf__ring *r, int kind)
 {
+    if (CF__OBS_ON(loop))
+        return ring_run_observed(loop, r, kind);
     while (r->head != r->tail) {
         cf__task t = r->items[r->head & r->mask];
         r->head++;
@@ -117,7 +137,8 @@ void cf__drain_ticks(cf_loop *loop)
     loop->draining = 1;
     for (;;) {
         while (!cf__ring_empty(&loop->ticks) || !cf__ring_empty(&loop->micro)) {
-            if (ring_run(loop, &loop->ticks) || ring_run(loop, &loop->micro))
+            if (ring_run(loop, &loop->ticks, CF__OBS_TICK) ||
+                ring_run(loop, &loop->micro, CF__OBS_MICROTASK))
                 goto out;
         }
         if (!loop->drain_hook)
@@ -149,4 +170,20 @@ void cf__loop_set_drain_hook(cf_loop *loop, void (*hook)(cf_loop *loop, void *ar
 int cf__loop_microtasks_idle(const cf_loop *loop)
 {
     return cf__ring_empty(&loop->micro) && !loop->fail_code;
+}
+
+void *cf__loop_microtask_peek(const cf_loop *loop, cf_callback fn)
+{
+    const cf__ring *r = &loop->micro;
+    if (cf__ring_empty(r) || !loop->draining || loop->fail_code || CF__OBS_ON(loop))
+        return NULL;
+    const cf__task *t = &r->items[r->head & r->mask];
+    return t->fn == fn ? t->data : NULL;
+}
+
+void cf__loop_microtask_skip(cf_loop *loop)
+{
+    CF_ASSERT(!cf__ring_empty(&loop->micro));
+    loop->micro.head++;
+    loop->obs.microtasks++;
 }

@@ -19,14 +19,16 @@
  * The heap entries carry their list's first (due, seq), so sifting touches only the heap
  * array, never the timers.
  *
- * JS-style timers (cf_set_timeout, cf_set_interval) are timers the loop owns, carved from
+ * Timeouts (cf_set_timeout, cf_set_interval) are timers the loop owns, carved from
  * slabs and recycled through a free list, so starting one allocates nothing after warm-up and
  * firing one frees nothing. Slabs double from TIMER_SLAB timers up to 2 MiB huge pages
  * (cf__slab_alloc): timers due one after the other lie far apart (with 100 durations, a page
  * apart), so with 4 KiB pages a million of them cost a page fault each to start and a TLB miss
  * each to fire. Trade-off: their memory stays at the peak number alive at once until
- * cf_loop_close, which frees the slabs (and with them the unref'd timers still queued). They
- * are internal handles (not counted by cf_loop_close).
+ * cf_loop_close, which frees the slabs (and with them the unref'd timeouts still queued). They
+ * are internal handles (not counted by cf_loop_close). The public cf_timeout is the same
+ * struct cf_timer under another, opaque name, so that a timeout and a caller-owned timer are
+ * distinct types to the compiler: as_timer/as_timeout convert at the boundary.
  * Immediates are a FIFO of small records with a bounded free list.
  */
 #include "calcifer/timer.h"
@@ -39,17 +41,17 @@
 #include "util/util.h"
 
 #define TIMEOUT_MAX        2147483647u /* Node's TIMEOUT_MAX: longer delays become 1 ms */
-#define TIMER_SLAB         256         /* JS-style timers in the first slab */
+#define TIMER_SLAB         256         /* timeouts in the first slab */
 #define FREE_LISTS_MAX     64
 #define FREE_IMMEDIATE_MAX 4096
 
 enum {
-    TIMER_JS = CF__HANDLE_USER,            /* owned by the loop (cf_set_timeout/interval) */
+    TIMER_JS = CF__HANDLE_USER,            /* a cf_timeout, owned by the loop */
     TIMER_RUNNING = CF__HANDLE_USER << 1,  /* inside its own callback */
     TIMER_REINSERT = CF__HANDLE_USER << 2, /* repeating: put back after the callback */
     TIMER_STARTED = CF__HANDLE_USER << 3,  /* started at least once */
-    TIMER_HELD = CF__HANDLE_USER << 4,     /* JS style: kept after firing (cf_timer_hold) */
-    TIMER_DEAD = CF__HANDLE_USER << 5      /* JS style: cleared or fired, back in its slab */
+    TIMER_HELD = CF__HANDLE_USER << 4,     /* timeout: kept after firing (cf_timeout_hold) */
+    TIMER_DEAD = CF__HANDLE_USER << 5      /* timeout: cleared or fired, back in its slab */
 };
 
 struct cf_timer {
@@ -59,8 +61,8 @@ struct cf_timer {
     uint64_t seq;
     struct cf__tlist *list; /* NULL when not queued */
     union {
-        cf_timer_cb cb; /* handle style */
-        cf_callback fn; /* JS style (TIMER_JS) */
+        cf_timer_cb cb; /* cf_timer */
+        cf_callback fn; /* cf_timeout (TIMER_JS) */
     } u;
     void *data;
     uint64_t repeat;
@@ -68,11 +70,27 @@ struct cf_timer {
     cf__handle h;
     union {
         uint64_t timeout;    /* the duration of the current run (picks the list) */
-        cf_timer *next_free; /* on the free list (JS style, not in use) */
+        cf_timer *next_free; /* on the free list (a timeout not in use) */
     } v;
-    cf_callback close_cb;
+    cf_close_cb close_cb;
     void *close_data;
+    const void *site; /* cf_timeout: return address of cf_set_timeout's caller (metrics.h) */
 };
+
+static inline cf_timer *as_timer(cf_timeout *o)
+{
+    return (cf_timer *)(void *)o;
+}
+
+static inline const cf_timer *as_ctimer(const cf_timeout *o)
+{
+    return (const cf_timer *)(const void *)o;
+}
+
+static inline cf_timeout *as_timeout(cf_timer *t)
+{
+    return (cf_timeout *)(void *)t;
+}
 
 typedef struct cf__tlist {
     uint64_t duration;
@@ -376,10 +394,10 @@ static void timer_disarm(cf_timer *t)
     cf__handle_stop(&t->h);
 }
 
-/* ---- JS-style timers ---- */
+/* ---- timeouts (loop-owned) ---- */
 
 /*
- * Put a JS-style timer back on the free list. Its slot stays mapped until cf_loop_close, so it
+ * Put a timeout back on the free list. Its slot stays mapped until cf_loop_close, so it
  * is marked dead (and closed, which every "closing" check already refuses): a call made with
  * the stale pointer before the slot is reused fails with an error instead of re-arming a timer
  * nobody owns.
@@ -413,7 +431,7 @@ static int slab_add(cf__timers *T)
     return 0;
 }
 
-/* A JS-style timer from the free list, carving a new slab when it is empty. */
+/* A timeout's timer from the free list, carving a new slab when it is empty. */
 static cf_timer *js_alloc(cf__timers *T)
 {
     if (!T->free_timers && slab_add(T) < 0)
@@ -429,7 +447,7 @@ static uint64_t js_delay(uint64_t ms)
 }
 
 static int js_start(cf_loop *loop, uint64_t delay_ms, uint64_t repeat, cf_callback fn, void *data,
-                    cf_timer **out)
+                    cf_timeout **out, const void *site)
 {
     if (out)
         *out = NULL;
@@ -446,29 +464,31 @@ static int js_start(cf_loop *loop, uint64_t delay_ms, uint64_t repeat, cf_callba
     t->u.fn = fn;
     t->data = data;
     t->close_cb = NULL;
+    t->site = site;
     int rc = timer_arm(t, delay_ms);
     if (rc < 0) {
         js_release(loop, t);
         return rc;
     }
     if (out)
-        *out = t;
+        *out = as_timeout(t);
     return 0;
 }
 
-int cf_set_timeout(cf_loop *loop, uint64_t delay_ms, cf_callback fn, void *data, cf_timer **out)
+int cf_set_timeout(cf_loop *loop, uint64_t delay_ms, cf_callback fn, void *data, cf_timeout **out)
 {
-    return js_start(loop, js_delay(delay_ms), 0, fn, data, out);
+    return js_start(loop, js_delay(delay_ms), 0, fn, data, out, __builtin_return_address(0));
 }
 
-int cf_set_interval(cf_loop *loop, uint64_t delay_ms, cf_callback fn, void *data, cf_timer **out)
+int cf_set_interval(cf_loop *loop, uint64_t delay_ms, cf_callback fn, void *data, cf_timeout **out)
 {
     uint64_t d = js_delay(delay_ms);
-    return js_start(loop, d, d, fn, data, out);
+    return js_start(loop, d, d, fn, data, out, __builtin_return_address(0));
 }
 
-void cf_clear_timeout(cf_timer *t)
+void cf_clear_timeout(cf_timeout *o)
 {
+    cf_timer *t = as_timer(o);
     if (!t)
         return;
     if (t->h.flags & TIMER_DEAD)
@@ -477,18 +497,68 @@ void cf_clear_timeout(cf_timer *t)
     timer_disarm(t);
     /* From its own callback, the timer is released when the callback returns (held or not). */
     t->h.flags &= ~(unsigned)TIMER_HELD;
-    if ((t->h.flags & TIMER_JS) && !(t->h.flags & TIMER_RUNNING))
+    if (!(t->h.flags & TIMER_RUNNING))
         js_release(t->h.loop, t);
 }
 
-void cf_clear_interval(cf_timer *t)
+void cf_clear_interval(cf_timeout *o)
 {
-    cf_clear_timeout(t);
+    cf_clear_timeout(o);
+}
+
+int cf_timeout_refresh(cf_timeout *o)
+{
+    cf_timer *t = as_timer(o);
+    if (!t)
+        return CF_EINVAL;
+    if (t->h.flags & TIMER_DEAD)
+        return CF_ECLOSED;
+    CF_ASSERT(t->h.flags & TIMER_JS);
+    CF_ASSERT(cf__loop_is_loop_thread(t->h.loop));
+    /* As Node: the same duration from now, at the end of that duration's list, ref kept. */
+    return timer_arm(t, t->repeat ? t->repeat : t->v.timeout);
+}
+
+int cf_timeout_hold(cf_timeout *o)
+{
+    cf_timer *t = as_timer(o);
+    if (!t)
+        return CF_EINVAL;
+    if (t->h.flags & TIMER_DEAD)
+        return CF_ECLOSED;
+    t->h.flags |= TIMER_HELD;
+    return 0;
+}
+
+void cf_timeout_ref(cf_timeout *o)
+{
+    cf_timer *t = as_timer(o);
+    if (t && !(t->h.flags & TIMER_DEAD))
+        cf__handle_ref(&t->h);
+}
+
+void cf_timeout_unref(cf_timeout *o)
+{
+    cf_timer *t = as_timer(o);
+    if (t && !(t->h.flags & TIMER_DEAD))
+        cf__handle_unref(&t->h);
+}
+
+int cf_timeout_has_ref(const cf_timeout *o)
+{
+    const cf_timer *t = as_ctimer(o);
+    return t && !(t->h.flags & TIMER_DEAD) && cf__handle_has_ref(&t->h);
+}
+
+int cf_timeout_is_active(const cf_timeout *o)
+{
+    const cf_timer *t = as_ctimer(o);
+    return t && !(t->h.flags & TIMER_DEAD) && cf__handle_is_active(&t->h);
 }
 
 /* ---- the timers phase ---- */
 
-/* Run `t`, just taken off its list, then requeue it if it repeats or free it if JS. */
+/* Run `t`, just taken off its list, then requeue it if it repeats or free it if a timeout. */
 static void timer_fire(cf_loop *loop, cf_timer *t)
 {
     if (t->repeat)
@@ -496,10 +566,14 @@ static void timer_fire(cf_loop *loop, cf_timer *t)
     else
         cf__handle_stop(&t->h);
     t->h.flags |= TIMER_RUNNING;
-    if (t->h.flags & TIMER_JS)
+    uint64_t t0 = CF__OBS_CB_BEGIN(loop);
+    if (t->h.flags & TIMER_JS) {
         t->u.fn(t->data);
-    else
+        CF__OBS_CB_END(loop, t0, CF__OBS_TIMER, t->u.fn, t->site);
+    } else {
         t->u.cb(t, t->data);
+        CF__OBS_CB_END(loop, t0, CF__OBS_TIMER, t->u.cb, t->h.origin);
+    }
     t->h.flags &= ~(unsigned)TIMER_RUNNING;
     if (t->h.flags & TIMER_REINSERT) {
         /* The repeat read now: a callback that set it to 0 ends the series. */
@@ -562,7 +636,7 @@ void cf__timers_init(cf_loop *loop)
 void cf__timers_free(cf_loop *loop)
 {
     cf__timers *T = &loop->timers;
-    /* Only loop-owned (JS-style, unref'd) timers can still be queued here. */
+    /* Only loop-owned (unref'd) timeouts can still be queued here. */
     for (size_t i = 0; i < T->heap_len; i++) {
         tlist *l = T->heap[i].list;
         while (!cf_queue_empty(&l->timers)) {
@@ -587,7 +661,7 @@ void cf__timers_free(cf_loop *loop)
     cf__timers_init(loop);
 }
 
-/* ---- handle-style timers ---- */
+/* ---- timers (caller-owned handles) ---- */
 
 int cf_timer_new(cf_loop *loop, cf_timer **out)
 {
@@ -606,8 +680,10 @@ int cf_timer_new(cf_loop *loop, cf_timer **out)
 
 int cf_timer_start(cf_timer *t, uint64_t timeout_ms, uint64_t repeat_ms, cf_timer_cb cb, void *data)
 {
-    if (!t || !cb || (t->h.flags & TIMER_JS) || cf__handle_is_closing(&t->h))
+    if (!t || !cb)
         return CF_EINVAL;
+    if (cf__handle_is_closing(&t->h))
+        return CF_ECLOSED;
     t->u.cb = cb;
     t->data = data;
     t->repeat = repeat_ms;
@@ -622,36 +698,13 @@ int cf_timer_stop(cf_timer *t)
     return 0;
 }
 
-int cf_timer_refresh(cf_timer *t)
-{
-    if (!t)
-        return CF_EINVAL;
-    if (t->h.flags & TIMER_DEAD)
-        return CF_ECLOSED;
-    if (!(t->h.flags & TIMER_JS))
-        return CF_EINVAL;
-    CF_ASSERT(cf__loop_is_loop_thread(t->h.loop));
-    /* As Node: the same duration from now, at the end of that duration's list, ref kept. */
-    return timer_arm(t, t->repeat ? t->repeat : t->v.timeout);
-}
-
-int cf_timer_hold(cf_timer *t)
-{
-    if (!t)
-        return CF_EINVAL;
-    if (t->h.flags & TIMER_DEAD)
-        return CF_ECLOSED;
-    if (!(t->h.flags & TIMER_JS))
-        return CF_EINVAL;
-    t->h.flags |= TIMER_HELD;
-    return 0;
-}
-
 int cf_timer_again(cf_timer *t)
 {
-    if (t && (t->h.flags & (TIMER_JS | TIMER_DEAD)))
-        return cf_timer_refresh(t);
-    if (!t || !(t->h.flags & TIMER_STARTED) || cf__handle_is_closing(&t->h))
+    if (!t)
+        return CF_EINVAL;
+    if (cf__handle_is_closing(&t->h))
+        return CF_ECLOSED;
+    if (!(t->h.flags & TIMER_STARTED))
         return CF_EINVAL;
     if (!t->repeat)
         return 0;
@@ -660,7 +713,7 @@ int cf_timer_again(cf_timer *t)
 
 void cf_timer_set_repeat(cf_timer *t, uint64_t repeat_ms)
 {
-    if (t && !(t->h.flags & (TIMER_JS | TIMER_DEAD)))
+    if (t)
         t->repeat = repeat_ms;
 }
 
@@ -683,41 +736,39 @@ int cf_timer_is_active(const cf_timer *t)
 
 void cf_timer_ref(cf_timer *t)
 {
-    if (t && !(t->h.flags & TIMER_DEAD))
+    if (t)
         cf__handle_ref(&t->h);
 }
 
 void cf_timer_unref(cf_timer *t)
 {
-    if (t && !(t->h.flags & TIMER_DEAD))
+    if (t)
         cf__handle_unref(&t->h);
 }
 
 int cf_timer_has_ref(const cf_timer *t)
 {
-    return t && !(t->h.flags & TIMER_DEAD) && cf__handle_has_ref(&t->h);
+    return t && cf__handle_has_ref(&t->h);
 }
 
 static void timer_closed(cf__handle *h)
 {
     cf_timer *t = CF_CONTAINER_OF(h, cf_timer, h);
-    cf_callback cb = t->close_cb;
+    cf_close_cb cb = t->close_cb;
     void *data = t->close_data;
     cf__free(t);
     if (cb)
         cb(data);
 }
 
-int cf_timer_close(cf_timer *t, cf_callback close_cb, void *data)
+int cf_timer_close(cf_timer *t, cf_close_cb cb, void *data)
 {
-    if (!t || cf__handle_is_closing(&t->h))
+    if (!t)
         return CF_EINVAL;
-    if (t->h.flags & TIMER_JS) {
-        cf_clear_timeout(t);
-        return 0;
-    }
+    if (cf__handle_is_closing(&t->h))
+        return CF_ECLOSED;
     timer_disarm(t);
-    t->close_cb = close_cb;
+    t->close_cb = cb;
     t->close_data = data;
     return cf__handle_close(&t->h, timer_closed);
 }
@@ -808,22 +859,21 @@ void cf_clear_immediate(cf_immediate *imm)
     imm_release(loop, imm);
 }
 
+/* Only a queued immediate changes: one that ran or was cleared has no ref, as in Node. */
 void cf_immediate_ref(cf_immediate *imm)
 {
-    if (!imm || (imm->flags & IMM_REF))
+    if (!imm || (imm->flags & (IMM_REF | IMM_QUEUED)) != IMM_QUEUED)
         return;
     imm->flags |= IMM_REF;
-    if (imm->flags & IMM_QUEUED)
-        imm->loop->immediate_refs++;
+    imm->loop->immediate_refs++;
 }
 
 void cf_immediate_unref(cf_immediate *imm)
 {
-    if (!imm || !(imm->flags & IMM_REF))
+    if (!imm || (imm->flags & (IMM_REF | IMM_QUEUED)) != (IMM_REF | IMM_QUEUED))
         return;
     imm->flags &= ~(unsigned)IMM_REF;
-    if (imm->flags & IMM_QUEUED)
-        imm->loop->immediate_refs--;
+    imm->loop->immediate_refs--;
 }
 
 int cf_immediate_has_ref(const cf_immediate *imm)
@@ -831,11 +881,13 @@ int cf_immediate_has_ref(const cf_immediate *imm)
     return imm && (imm->flags & IMM_REF);
 }
 
-/* The check phase: the immediates queued before it began, in order. */
-void cf__immediates_run(cf_loop *loop)
+/*
+ * The check phase: the immediates queued before it began, in order. Two copies of the loop,
+ * one observed (core/metrics.h), chosen once per phase: a check per immediate cost 3% of a
+ * loop that runs one immediate per iteration.
+ */
+__attribute__((always_inline)) static inline void immediates_run(cf_loop *loop, int observed)
 {
-    if (cf_queue_empty(&loop->immediates))
-        return;
     cf_queue batch;
     cf_queue_move(&loop->immediates, &batch);
     while (!cf_queue_empty(&batch) && !cf__loop_failed(loop)) {
@@ -844,7 +896,17 @@ void cf__immediates_run(cf_loop *loop)
         if (imm->flags & IMM_REF)
             loop->immediate_refs--;
         imm->flags = 0;
-        imm->fn(imm->data);
+        if (observed) {
+            uint64_t t0 = cf__obs_begin(loop);
+            cf_callback fn = imm->fn;
+            fn(imm->data);
+            if (t0 == 1) /* counted only: no call */
+                loop->obs.callbacks++;
+            else
+                (void)cf__obs_callback(loop, t0, CF__OBS_IMMEDIATE, (const void *)fn, NULL);
+        } else {
+            imm->fn(imm->data);
+        }
         imm_release(loop, imm);
         cf__after_callback(loop);
     }
@@ -854,6 +916,23 @@ void cf__immediates_run(cf_loop *loop)
         cf_queue_remove(q);
         cf_queue_insert_head(&loop->immediates, q);
     }
+}
+
+/* Out of line, so that the plain copy keeps its registers. */
+__attribute__((noinline, cold)) static void immediates_run_observed(cf_loop *loop)
+{
+    immediates_run(loop, 1);
+}
+
+void cf__immediates_run(cf_loop *loop)
+{
+    if (cf_queue_empty(&loop->immediates))
+        return;
+    if (CF__OBS_ON(loop)) {
+        immediates_run_observed(loop);
+        return;
+    }
+    immediates_run(loop, 0);
 }
 
 /* ---- internal timers of higher layers' per-loop state ---- */

@@ -133,7 +133,10 @@ void cf__io_dispatch(cf_loop *loop, int fd, unsigned revents)
     revents &= io->events | CF__IO_ERR | CF__IO_HUP;
     if (!(revents & (CF__IO_IN | CF__IO_OUT)))
         return;
-    io->cb(loop, io, revents);
+    cf__io_cb cb = io->cb;
+    uint64_t t0 = CF__OBS_CB_BEGIN(loop);
+    cb(loop, io, revents);
+    CF__OBS_CB_END(loop, t0, CF__OBS_IO, cb, NULL);
     cf__after_callback(loop);
 }
 
@@ -144,7 +147,7 @@ struct cf_watch {
     cf__io io;
     cf_watch_cb cb;
     void *data;
-    cf_callback close_cb;
+    cf_close_cb close_cb;
     void *close_data;
 };
 
@@ -196,7 +199,7 @@ int cf_watch_start(cf_watch *w, unsigned events, cf_watch_cb cb, void *data)
     if (!w || !cb || events == 0 || (events & ~(unsigned)(CF_WATCH_READABLE | CF_WATCH_WRITABLE)))
         return CF_EINVAL;
     if (cf__handle_is_closing(&w->h))
-        return CF_EINVAL;
+        return CF_ECLOSED;
     cf_loop *loop = w->h.loop;
     unsigned want = to_io(events);
     cf__io_stop(loop, &w->io, ~want);
@@ -243,22 +246,29 @@ int cf_watch_has_ref(const cf_watch *w)
     return w ? cf__handle_has_ref(&w->h) : 0;
 }
 
+int cf_watch_is_active(const cf_watch *w)
+{
+    return w && cf__handle_is_active(&w->h);
+}
+
 static void watch_closed(cf__handle *h)
 {
     cf_watch *w = CF_CONTAINER_OF(h, cf_watch, h);
-    cf_callback cb = w->close_cb;
+    cf_close_cb cb = w->close_cb;
     void *data = w->close_data;
     cf__free(w);
     if (cb)
         cb(data);
 }
 
-int cf_watch_close(cf_watch *w, cf_callback close_cb, void *data)
+int cf_watch_close(cf_watch *w, cf_close_cb cb, void *data)
 {
-    if (!w || cf__handle_is_closing(&w->h))
+    if (!w)
         return CF_EINVAL;
+    if (cf__handle_is_closing(&w->h))
+        return CF_ECLOSED;
     cf__io_close(w->h.loop, &w->io);
-    w->close_cb = close_cb;
+    w->close_cb = cb;
     w->close_data = data;
     return cf__handle_close(&w->h, watch_closed);
 }

@@ -55,12 +55,12 @@ enum { FIELD_NONE = 0, FIELD_PLAIN, FIELD_QUOTED };
 
 #define KNOWN_FLAGS (CF_CSV_LF | CF_CSV_QUOTE_ALL | CF_CSV_FORMULA_GUARD)
 
-int cf_csv_writer_init(cf_csv_writer *w, unsigned flags, cf_csv_write_fn write, void *ctx)
+int cf_csv_writer_init(cf_csv_writer *w, unsigned flags, cf_csv_write_fn write, void *data)
 {
     if (!w || !write || (flags & ~KNOWN_FLAGS))
         return CF_EINVAL;
     w->_write = write;
-    w->_ctx = ctx;
+    w->_ctx = data;
     w->_flags = flags;
     w->_status = 0;
     w->_nfields = 0;
@@ -74,7 +74,7 @@ int cf_csv_writer_init(cf_csv_writer *w, unsigned flags, cf_csv_write_fn write, 
 /* Pass `len` bytes to the sink, turning a failure into the writer's sticky status. */
 static int sink(cf_csv_writer *w, const char *p, size_t len)
 {
-    int rc = w->_write(w->_ctx, p, len);
+    int rc = w->_write(p, len, w->_ctx);
     if (rc > 0)
         rc = CF_EIO;
     if (rc)
@@ -332,7 +332,7 @@ uint64_t cf_csv_writer_records(const cf_csv_writer *w)
 
 /* ---- memory sink ---- */
 
-int cf_csv_mem_write(void *mem, const char *p, size_t len)
+int cf_csv_mem_write(const char *p, size_t len, void *mem)
 {
     cf_csv_mem *m = mem;
     if (!m || (!p && len))
@@ -458,7 +458,7 @@ static int emit(cf_csv_reader *r)
         r->_fields[i].base = r->_rec + off;
         off += r->_fields[i].len + 1;
     }
-    int rc = r->on_record ? r->on_record(r->data, r->_fields, r->_nfields) : 0;
+    int rc = r->on_record ? r->on_record(r->_fields, r->_nfields, r->data) : 0;
     r->_records++;
     r->_rec_len = 0;
     r->_field_start = 0;

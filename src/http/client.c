@@ -35,13 +35,16 @@
 #include "calcifer/fs.h"
 #include "calcifer/http_client.h"
 #include "calcifer/timer.h"
+#include "async/fiber.h"
 #include "core/loop.h"
 #include "core/watch.h"
+#include "io/internal.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/queue.h"
 #include "util/sys.h"
 #include "util/util.h"
+#include "util/site.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 30000
 #define DEFAULT_MAX_REDIRECTS      20
@@ -105,6 +108,7 @@ struct cf_http_req {
     uint64_t timeout_ms;          /* the whole transfer's limit, 0: none */
     cf_queue done_link;           /* in client->done once finished */
     cf_abort_signal *signal;
+    int aborted; /* the signal aborted it: it fails with the one abort error */
     cf_abort_listener abort_listener;
     cf_site site; /* where the user started the request: errors name it */
 };
@@ -859,9 +863,11 @@ static cf_error *make_error(cf_http_req *req, int code)
         return CF_ERROR_AT(req->site, code, "%s %s: response body larger than the limit of %s", m,
                            u, size);
     }
-    if (req->signal && cf_abort_signal_aborted(req->signal) && cf_abort_signal_reason(req->signal))
-        return CF_ERROR_AT(req->site, code, "%s %s: %s", m, u,
-                           cf_abort_signal_reason(req->signal)->message);
+    if (req->aborted && code == CF_ECANCELED) {
+        cf_error *e = cf_abort_signal_error(req->signal);
+        if (e)
+            return cf__error_set_site(e, req->site);
+    }
     char words[160];
     int detail = 0;
     const char *what = what_happened(req, code, words, sizeof words, &detail);
@@ -952,6 +958,7 @@ static int req_status(cf_http_req *req)
 
 static void req_complete(cf_http_req *req)
 {
+    cf_abort_signal_unlisten(&req->abort_listener); /* completion: an abort changes nothing now */
     int code = req_status(req);
     cf_error *err = code ? make_error(req, code) : NULL;
     cf_http_response *res = req->res;
@@ -1115,6 +1122,8 @@ static int set_body(cf_http_req *req, const cf_http_options *o)
         curl_easy_setopt(e, CURLOPT_SEEKDATA, req);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)st.st_size);
     } else if (o && o->body) {
+        if (cf__ptr_on_movable_stack(o->body))
+            return CF_EINVAL; /* borrowed until completion: see CF__MOVABLE_STACK_RULE */
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, o->body);
     } else if (strcmp(req->method, "HEAD") == 0) {
@@ -1173,11 +1182,20 @@ static void set_transfer_options(cf_http_req *req, const cf_http_options *o)
 
 static void on_abort(cf_abort_listener *l, cf_abort_signal *signal)
 {
+    (void)signal;
     cf_http_req *req = l->data;
-    int code = cf_abort_signal_code(signal);
-    if (req->state != REQ_RUNNING)
-        return;
-    req_finish(req, code ? code : CF_ECANCELED);
+    req->aborted = 1;
+    if (req->state != REQ_RUNNING) {
+        /*
+         * The transfer is over but its completion not yet delivered (the listener goes just
+         * before it): the operation still fails with the abort, and no more bytes are handed
+         * out.
+         */
+        req->fail_code = CF_ECANCELED;
+        cf__dbuf_reset(&req->pending);
+    } else {
+        req_finish(req, CF_ECANCELED);
+    }
     client_kick(req->c);
 }
 
@@ -1259,8 +1277,9 @@ static int request_start(cf_loop *loop, const char *url, const cf_http_options *
         req->signal = cf_abort_signal_retain(opts->signal);
         req->abort_listener.data = req;
         int ar = cf_abort_signal_listen(req->signal, &req->abort_listener, on_abort);
-        if (ar < 0) {
-            req_finish(req, ar);
+        if (ar < 0) { /* already aborted: it fails from the loop, as any abort */
+            req->aborted = 1;
+            req_finish(req, CF_ECANCELED);
             client_kick(c);
         }
     }
@@ -1269,10 +1288,10 @@ static int request_start(cf_loop *loop, const char *url, const cf_http_options *
     return 0;
 }
 
-int(cf_http_request)(cf_loop *loop, const char *url, const cf_http_options *opts, cf_http_cb cb,
-                     void *data, cf_http_req **out)
+CF__NOINLINE int cf_http_request(cf_loop *loop, const char *url, const cf_http_options *opts,
+                                 cf_http_cb cb, void *data, cf_http_req **out)
 {
-    return request_start(loop, url, opts, cb, data, out, cf_site_take());
+    return request_start(loop, url, opts, cb, data, out, CF__SITE_CALLER());
 }
 
 int cf_http_req_pause(cf_http_req *req)
@@ -1322,6 +1341,8 @@ typedef struct preq {
     cf_json_select *sel;
     cf_http_element_cb on_element;
     void *element_ctx;
+    cf_http_done_cb done;           /* callback form (cf_http_stream_json): instead of `p` */
+    cf_http_download_cb downloaded; /* callback form (cf_http_download): instead of `p` */
     /* download */
     cf_fs_writer *writer;
     cf_http_req *req;
@@ -1336,7 +1357,8 @@ static void preq_free(preq *pr)
     if (pr->sel)
         cf_json_select_free(pr->sel);
     cf_error_free(pr->err);
-    cf_promise_release(pr->p);
+    if (pr->p)
+        cf_promise_release(pr->p);
     cf__free(pr);
 }
 
@@ -1345,7 +1367,7 @@ static preq *preq_new(cf_loop *loop, cf_promise *p)
     preq *pr = cf__calloc(1, sizeof *pr);
     if (!pr)
         return NULL;
-    pr->p = cf_promise_retain(p);
+    pr->p = p ? cf_promise_retain(p) : NULL;
     pr->loop = loop;
     return pr;
 }
@@ -1401,9 +1423,10 @@ static cf_promise *start_p(cf_loop *loop, const char *url, const cf_http_options
     return p;
 }
 
-cf_promise *(cf_http_request_p)(cf_loop *loop, const char *url, const cf_http_options *opts)
+CF__NOINLINE cf_promise *cf_http_request_p(cf_loop *loop, const char *url,
+                                           const cf_http_options *opts)
 {
-    cf_site site = cf_site_take();
+    cf_site site = CF__SITE_CALLER();
     if (!loop)
         return NULL;
     return start_p(loop, url, opts, on_response_p, NULL, site);
@@ -1443,9 +1466,10 @@ static void on_json_p(cf_http_req *req, int status, const cf_error *err, cf_http
     preq_free(pr);
 }
 
-cf_promise *(cf_http_get_json_p)(cf_loop *loop, const char *url, const cf_http_options *opts)
+CF__NOINLINE cf_promise *cf_http_get_json_p(cf_loop *loop, const char *url,
+                                            const cf_http_options *opts)
 {
-    cf_site site = cf_site_take();
+    cf_site site = CF__SITE_CALLER();
     if (!loop)
         return NULL;
     cf_http_options o = {0};
@@ -1478,10 +1502,10 @@ static void on_json(cf_http_req *req, int status, const cf_error *err, cf_http_r
     cf_json_free(root);
 }
 
-int(cf_http_get_json)(cf_loop *loop, const char *url, const cf_http_options *opts,
-                      cf_http_json_cb cb, void *data)
+CF__NOINLINE int cf_http_get_json(cf_loop *loop, const char *url, const cf_http_options *opts,
+                                  cf_http_json_cb cb, void *data)
 {
-    cf_site site = cf_site_take();
+    cf_site site = CF__SITE_CALLER();
     if (!cb)
         return CF_EINVAL;
     json_cb_ctx *ctx = cf__malloc(sizeof *ctx);
@@ -1505,15 +1529,19 @@ int(cf_http_get_json)(cf_loop *loop, const char *url, const cf_http_options *opt
 static int on_element(cf_json *item, size_t index, void *data)
 {
     preq *pr = data;
+    if (pr->req && pr->req->aborted)
+        return CF_ECANCELED; /* no element after an abort */
     return pr->on_element(item, index, pr->element_ctx);
 }
 
 static int stream_data(cf_http_req *req, const char *data, size_t len, void *ctx)
 {
     preq *pr = ctx;
-    if (cf_http_response_status(req->res) / 100 != 2)
-        return 0; /* an error page: ignored, the status rejects */
+    if (cf_http_response_status(req->res) / 100 != 2 || req->aborted)
+        return 0; /* an error page: ignored, the status rejects (an abort: it fails the request) */
     int rc = cf_json_select_feed(pr->sel, data, len);
+    if (req->aborted)
+        return 0;
     if (rc < 0 && !pr->err) {
         const char *m = cf_json_select_error(pr->sel);
         pr->err = CF_ERROR_AT(req->site, rc, "%s %s: %s", req->method, req->shown_url,
@@ -1522,33 +1550,87 @@ static int stream_data(cf_http_req *req, const char *data, size_t len, void *ctx
     return rc < 0 ? rc : 0;
 }
 
+/* The stream's outcome: the promise settles, or the done callback runs (callback form). */
+static void stream_settle(preq *pr, int status, cf_error *err)
+{
+    if (pr->p) {
+        if (status)
+            cf_promise_reject(pr->p, err);
+        else
+            cf_promise_resolve(pr->p, NULL, NULL);
+        return;
+    }
+    pr->done(status, err, pr->element_ctx);
+    cf_error_free(err);
+}
+
 static void on_stream_done(cf_http_req *req, int status, const cf_error *err, cf_http_response *res,
                            void *data)
 {
     (void)res;
     preq *pr = data;
+    pr->req = NULL;
     if (status == 0) {
         int rc = cf_json_select_finish(pr->sel);
+        cf_error *e = NULL;
         if (rc < 0) {
             const char *m = cf_json_select_error(pr->sel);
-            cf_promise_reject(pr->p, CF_ERROR_AT(req->site, rc, "%s %s: %s", req->method,
-                                                 req->shown_url, m ? m : cf_strerror(rc)));
-        } else {
-            cf_promise_resolve(pr->p, NULL, NULL);
+            e = CF_ERROR_AT(req->site, rc, "%s %s: %s", req->method, req->shown_url,
+                            m ? m : cf_strerror(rc));
         }
+        stream_settle(pr, rc < 0 ? rc : 0, e);
     } else if (pr->err && status == pr->err->code) {
-        cf_promise_reject(pr->p, pr->err);
+        cf_error *e = pr->err;
         pr->err = NULL;
+        stream_settle(pr, status, e);
     } else {
-        cf_promise_reject(pr->p, cf_error_copy(err));
+        stream_settle(pr, status, cf_error_copy(err));
     }
     preq_free(pr);
 }
 
-cf_promise *(cf_http_stream_json_p)(cf_loop *loop, const char *url, const char *path,
-                                    const cf_http_options *opts, cf_http_element_cb cb, void *ctx)
+/* Start streaming for `pr` (its callbacks set). Returns 0 or the code it could not start with. */
+static int stream_start(preq *pr, const char *url, const char *path, const cf_http_options *opts,
+                        cf_site site)
 {
-    cf_site site = cf_site_take();
+    if (!pr->on_element)
+        return CF_EINVAL;
+    int rc = cf_json_select_new(&pr->sel, path, NULL, on_element, pr);
+    if (rc)
+        return rc;
+    cf_http_options o = {0};
+    if (opts)
+        o = *opts;
+    o.flags |= CF_HTTP_FAIL_ON_STATUS;
+    o.on_data = stream_data;
+    o.on_data_ctx = pr;
+    return request_start(pr->loop, url, &o, on_stream_done, pr, &pr->req, site);
+}
+
+CF__NOINLINE int cf_http_stream_json(cf_loop *loop, const char *url, const char *path,
+                                     const cf_http_options *opts, cf_http_element_cb element_cb,
+                                     cf_http_done_cb done, void *data)
+{
+    cf_site site = CF__SITE_CALLER();
+    if (!loop || !element_cb || !done)
+        return CF_EINVAL;
+    preq *pr = preq_new(loop, NULL);
+    if (!pr)
+        return CF_ENOMEM;
+    pr->on_element = element_cb;
+    pr->element_ctx = data;
+    pr->done = done;
+    int rc = stream_start(pr, url, path, opts, site);
+    if (rc)
+        preq_free(pr);
+    return rc;
+}
+
+CF__NOINLINE cf_promise *cf_http_stream_json_p(cf_loop *loop, const char *url, const char *path,
+                                               const cf_http_options *opts,
+                                               cf_http_element_cb element_cb, void *data)
+{
+    cf_site site = CF__SITE_CALLER();
     if (!loop)
         return NULL;
     cf_promise *p = cf_promise_new(loop);
@@ -1556,27 +1638,15 @@ cf_promise *(cf_http_stream_json_p)(cf_loop *loop, const char *url, const char *
         return NULL;
     preq *pr = preq_new(loop, p);
     int rc = pr ? 0 : CF_ENOMEM;
-    if (!rc && !cb)
-        rc = CF_EINVAL;
-    if (!rc)
-        rc = cf_json_select_new(&pr->sel, path, NULL, on_element, pr);
+    if (!rc) {
+        pr->on_element = element_cb;
+        pr->element_ctx = data;
+        rc = stream_start(pr, url, path, opts, site);
+    }
     if (rc) {
         if (pr)
             preq_free(pr);
         return reject_start(p, site, rc, opts ? opts->method : NULL, url);
-    }
-    pr->on_element = cb;
-    pr->element_ctx = ctx;
-    cf_http_options o = {0};
-    if (opts)
-        o = *opts;
-    o.flags |= CF_HTTP_FAIL_ON_STATUS;
-    o.on_data = stream_data;
-    o.on_data_ctx = pr;
-    rc = request_start(loop, url, &o, on_stream_done, pr, &pr->req, site);
-    if (rc) {
-        preq_free(pr);
-        return reject_start(p, site, rc, o.method, url);
     }
     return p;
 }
@@ -1603,15 +1673,27 @@ static int download_data(cf_http_req *req, const char *data, size_t len, void *c
     pr->written += len;
     if (rc == CF_FS_WRITER_FULL) {
         cf_http_req_pause(req);
-        return cf_fs_writer_on_drain(pr->writer, on_writer_drain, pr);
+        return cf_fs_writer_drain(pr->writer, on_writer_drain, pr);
     }
     return 0;
+}
+
+/* The download's outcome, in the callback form; takes `err`. */
+static void download_report(preq *pr, int status, cf_error *err)
+{
+    pr->downloaded(status, status ? err : NULL, status ? 0 : pr->written, pr->element_ctx);
+    cf_error_free(err);
+    preq_free(pr);
 }
 
 static void on_commit(cf_fs_writer *w, int status, const cf_error *err, void *data)
 {
     (void)w;
     preq *pr = data;
+    if (!pr->p) {
+        download_report(pr, status, status ? cf_error_copy(err) : NULL);
+        return;
+    }
     if (status) {
         cf_promise_reject(pr->p, cf_error_copy(err));
     } else {
@@ -1632,8 +1714,13 @@ static void on_aborted(cf_fs_writer *w, int status, const cf_error *err, void *d
     (void)status;
     (void)err;
     preq *pr = data;
-    cf_promise_reject(pr->p, pr->err);
+    cf_error *e = pr->err;
     pr->err = NULL;
+    if (!pr->p) {
+        download_report(pr, e ? e->code : CF_ENOMEM, e);
+        return;
+    }
+    cf_promise_reject(pr->p, e);
     preq_free(pr);
 }
 
@@ -1648,8 +1735,7 @@ static void on_download_done(cf_http_req *req, int status, const cf_error *err,
     pr->writer = NULL;
     if (status == 0) {
         /* The writer's own errors name the user's call too, not this file. */
-        cf_site_set(pr->site.file, pr->site.line, pr->site.func);
-        if ((cf_fs_writer_commit)(w, on_commit, pr) == 0)
+        if (cf__fs_writer_commit_at(w, on_commit, pr, pr->site) == 0)
             return;
     }
     pr->err = status ? cf_error_copy(err) : CF_ERROR(CF_ECLOSED, "download: writer closed");
@@ -1657,40 +1743,62 @@ static void on_download_done(cf_http_req *req, int status, const cf_error *err,
         on_aborted(w, 0, NULL, pr);
 }
 
-cf_promise *(cf_http_download_p)(cf_loop *loop, const char *url, const char *path,
-                                 const cf_http_options *opts)
+/* Open the temporary file and start the transfer for `pr`. Returns 0 or the start's code. */
+static int download_start(preq *pr, const char *url, const char *path, const cf_http_options *opts,
+                          cf_site site)
 {
-    cf_site site = cf_site_take();
-    if (!loop)
-        return NULL;
-    cf_promise *p = cf_promise_new(loop);
-    if (!p)
-        return NULL;
-    preq *pr = preq_new(loop, p);
-    int rc = pr ? 0 : CF_ENOMEM;
-    if (!rc && !path)
-        rc = CF_EINVAL;
-    if (!rc) {
-        pr->site = site;
-        cf_site_set(site.file, site.line, site.func);
-        rc = (cf_fs_writer_open)(loop, path, 0, &pr->writer);
-    }
-    if (rc) {
-        if (pr)
-            preq_free(pr);
-        return reject_start(p, site, rc, opts ? opts->method : NULL, url);
-    }
+    if (!path)
+        return CF_EINVAL;
+    pr->site = site;
+    int rc = cf__fs_writer_open_at(pr->loop, path, 0, NULL, &pr->writer, site);
+    if (rc)
+        return rc;
     cf_http_options o = {0};
     if (opts)
         o = *opts;
     o.flags |= CF_HTTP_FAIL_ON_STATUS;
     o.on_data = download_data;
     o.on_data_ctx = pr;
-    rc = request_start(loop, url, &o, on_download_done, pr, &pr->req, site);
+    rc = request_start(pr->loop, url, &o, on_download_done, pr, &pr->req, site);
     if (rc) {
         cf_fs_writer_abort(pr->writer, NULL, NULL);
+        pr->writer = NULL;
+    }
+    return rc;
+}
+
+CF__NOINLINE int cf_http_download(cf_loop *loop, const char *url, const char *path,
+                                  const cf_http_options *opts, cf_http_download_cb cb, void *data)
+{
+    cf_site site = CF__SITE_CALLER();
+    if (!loop || !cb)
+        return CF_EINVAL;
+    preq *pr = preq_new(loop, NULL);
+    if (!pr)
+        return CF_ENOMEM;
+    pr->downloaded = cb;
+    pr->element_ctx = data;
+    int rc = download_start(pr, url, path, opts, site);
+    if (rc)
         preq_free(pr);
-        return reject_start(p, site, rc, o.method, url);
+    return rc;
+}
+
+CF__NOINLINE cf_promise *cf_http_download_p(cf_loop *loop, const char *url, const char *path,
+                                            const cf_http_options *opts)
+{
+    cf_site site = CF__SITE_CALLER();
+    if (!loop)
+        return NULL;
+    cf_promise *p = cf_promise_new(loop);
+    if (!p)
+        return NULL;
+    preq *pr = preq_new(loop, p);
+    int rc = pr ? download_start(pr, url, path, opts, site) : CF_ENOMEM;
+    if (rc) {
+        if (pr)
+            preq_free(pr);
+        return reject_start(p, site, rc, opts ? opts->method : NULL, url);
     }
     return p;
 }

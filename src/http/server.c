@@ -72,10 +72,13 @@
 
 #include "calcifer/tcp.h"
 #include "calcifer/timer.h"
+#include "async/task.h"
+#include "io/internal.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/queue.h"
 #include "util/util.h"
+#include "util/site.h"
 
 /* ---- defaults ---- */
 
@@ -207,9 +210,12 @@ struct cf_http_server {
     cf_http_parser_config pcfg;
     cf_tcp *listener;
     int port;
-    int closing;
+    int closing;             /* stops accepting and drains: set by the close or by the signal */
+    int user_closed;         /* cf_http_server_close was called: the memory may go */
+    int unrefd;              /* cf_http_server_unref: the listener does not keep the loop alive */
+    cf_abort_listener abort; /* on o.signal while listening */
     int listener_closing;
-    cf_http_server_close_cb close_cb;
+    cf_close_cb close_cb;
     void *close_data;
     cf_promise *close_p;
     cf_queue conns;
@@ -607,9 +613,8 @@ static void conn_unref(conn *c)
         conn_free(c);
 }
 
-static void on_tcp_closed(cf_tcp *t, void *data)
+static void on_tcp_closed(void *data)
 {
-    (void)t;
     conn *c = data;
     c->t = NULL;
     conn_unref(c);
@@ -638,7 +643,7 @@ static void update_reading(conn *c)
         cf_tcp_read_stop(c->t);
         return;
     }
-    if ((cf_tcp_read_start_into)(c->t, on_alloc, on_read_fn, c) < 0)
+    if (cf__tcp_read_start_into_at(c->t, on_alloc, on_read_fn, c, CF__SITE_NONE) < 0)
         c->flags &= ~F_READING;
 }
 
@@ -699,7 +704,8 @@ static void conn_linger(conn *c)
     if (c->state >= C_LINGER)
         return;
     c->state = C_LINGER;
-    if ((cf_tcp_end)(c->t, NULL, NULL) < 0 || ((c->flags & F_EOF) && !(c->flags & F_WBUSY))) {
+    if (cf__tcp_end_at(c->t, NULL, NULL, CF__SITE_NONE) < 0 ||
+        ((c->flags & F_EOF) && !(c->flags & F_WBUSY))) {
         conn_destroy(c, 0);
         return;
     }
@@ -774,7 +780,7 @@ static int conn_queue(conn *c, const cf_buf *b, int n, unsigned copy)
             rc = cf_tcp_write_copyv(c->t, b + i, (size_t)(j - i));
         } else {
             j = i + 1;
-            rc = (cf_tcp_write)(c->t, &b[i], 1, NULL, NULL);
+            rc = cf__tcp_write_at(c->t, &b[i], 1, NULL, NULL, CF__SITE_NONE);
         }
         if (rc < 0)
             return rc;
@@ -1160,6 +1166,20 @@ static int async_main(cf_task *task, void *arg)
     return 0;
 }
 
+/*
+ * Start the task of one request: a task of the library's, so its own errors name no user's
+ * line (cf_async would name this file's). NULL when it cannot start.
+ */
+static cf_promise *handler_task(cf_loop *loop, conn *c)
+{
+    cf_promise *p = cf_promise_new(loop);
+    if (p && cf__task_start(loop, async_main, c, NULL, NULL, p) < 0) {
+        cf_promise_release(p);
+        return NULL;
+    }
+    return p;
+}
+
 /* Hand the request to the user: the response is theirs until they end it. */
 static void call_handler(conn *c)
 {
@@ -1172,7 +1192,7 @@ static void call_handler(conn *c)
         return;
     }
     conn_ref(c);
-    cf_promise *p = (cf_async)(srv->loop, async_main, c);
+    cf_promise *p = handler_task(srv->loop, c);
     if (!p) {
         conn_unref(c);
         cf_http_res_send(&c->s->res, 500, NULL, NULL, 0);
@@ -1573,6 +1593,7 @@ static void set_opts(cf_http_server *srv, const cf_http_server_opts *opts)
     if (opts)
         srv->o = *opts;
     cf_http_server_opts *o = &srv->o;
+    o->signal = cf_abort_signal_retain(o->signal); /* released by the close */
     int stream = (o->flags & CF_HTTP_SERVER_STREAM_BODY) != 0;
     o->max_header_size = o->max_header_size ? o->max_header_size : CF_HTTP_DEFAULT_MAX_HEAD_LEN;
     o->max_target_len = o->max_target_len ? o->max_target_len : CF_HTTP_DEFAULT_MAX_TARGET_LEN;
@@ -1674,10 +1695,23 @@ int cf_http_server_on_listening(cf_http_server *srv, cf_http_server_listening_cb
     return 0;
 }
 
+static void server_begin_close(cf_http_server *srv);
+
+/* The listen signal aborted (≈ server.listen({ signal })): close as cf_http_server_close does. */
+static void on_server_abort(cf_abort_listener *l, cf_abort_signal *signal)
+{
+    (void)signal;
+    cf_http_server *srv = l->data;
+    if (!srv->closing)
+        server_begin_close(srv);
+}
+
 int cf_http_server_listen(cf_http_server *srv, const char *host, int port)
 {
     if (!srv || srv->listener || srv->closing)
         return CF_EINVAL;
+    if (cf_abort_signal_aborted(srv->o.signal))
+        return CF_ECANCELED;
     cf_tcp *t;
     int rc = cf_tcp_new(srv->loop, &t);
     if (rc < 0)
@@ -1686,14 +1720,49 @@ int cf_http_server_listen(cf_http_server *srv, const char *host, int port)
     if (srv->listening_cb)
         rc = cf_tcp_on_listening(t, on_tcp_listening, srv);
     if (rc == 0)
-        rc = (cf_tcp_listen)(t, host, port, srv->o.backlog, flags, on_connection, srv);
+        rc = cf__tcp_listen_at(t, host, port, srv->o.backlog, flags, on_connection, srv,
+                               CF__SITE_NONE);
     if (rc < 0) {
         cf_tcp_close(t, NULL, NULL);
         return rc;
     }
     srv->listener = t;
     srv->port = cf_tcp_port(t);
+    if (srv->unrefd)
+        cf_tcp_unref(t);
+    if (srv->o.signal) {
+        srv->abort.data = srv;
+        (void)cf_abort_signal_listen(srv->o.signal, &srv->abort, on_server_abort);
+    }
     return 0;
+}
+
+void cf_http_server_ref(cf_http_server *srv)
+{
+    if (!srv)
+        return;
+    srv->unrefd = 0;
+    if (srv->listener)
+        cf_tcp_ref(srv->listener);
+}
+
+void cf_http_server_unref(cf_http_server *srv)
+{
+    if (!srv)
+        return;
+    srv->unrefd = 1;
+    if (srv->listener)
+        cf_tcp_unref(srv->listener);
+}
+
+int cf_http_server_has_ref(const cf_http_server *srv)
+{
+    return srv && !srv->unrefd;
+}
+
+int cf_http_server_is_active(const cf_http_server *srv)
+{
+    return srv && srv->listener && !srv->closing;
 }
 
 int cf_http_server_port(const cf_http_server *srv)
@@ -1750,7 +1819,7 @@ static void close_cb_run(cf_http_server *srv)
 {
     srv->cb_done = 1;
     if (srv->close_cb)
-        srv->close_cb(srv, srv->close_data);
+        srv->close_cb(srv->close_data);
 }
 
 static void close_tick(void *data)
@@ -1768,7 +1837,7 @@ static void close_tick(void *data)
  */
 static void maybe_close_cb(cf_http_server *srv)
 {
-    if (!srv->closing || srv->nlive || srv->cb_queued || srv->cb_done)
+    if (!srv->user_closed || srv->nlive || srv->cb_queued || srv->cb_done)
         return;
     if (cf_next_tick(srv->loop, close_tick, srv) < 0)
         return;
@@ -1803,16 +1872,15 @@ static void on_timer_closed(void *data)
 /* Once the listener and every connection are gone, close the timer; its callback ends it. */
 static void maybe_closed(cf_http_server *srv)
 {
-    if (!srv->closing || srv->listener_closing || srv->nconns || !srv->timer)
+    if (!srv->user_closed || srv->listener_closing || srv->nconns || !srv->timer)
         return;
     cf_timer *t = srv->timer;
     srv->timer = NULL;
     cf_timer_close(t, on_timer_closed, srv);
 }
 
-static void on_listener_closed(cf_tcp *t, void *data)
+static void on_listener_closed(void *data)
 {
-    (void)t;
     cf_http_server *srv = data;
     srv->listener_closing = 0;
     maybe_closed(srv);
@@ -1842,37 +1910,47 @@ int cf_http_server_close_idle_connections(cf_http_server *srv)
     return close_idle(srv);
 }
 
-int cf_http_server_close(cf_http_server *srv, cf_http_server_close_cb cb, void *data)
+/* Stop accepting, close idle connections, let requests in progress finish. */
+static void server_begin_close(cf_http_server *srv)
 {
-    if (!srv)
-        return CF_EINVAL;
-    if (srv->closing)
-        return CF_ECLOSED;
     srv->closing = 1;
-    srv->close_cb = cb;
-    srv->close_data = data;
     if (srv->listener) {
         srv->listener_closing = 1;
         cf_tcp_close(srv->listener, on_listener_closed, srv);
         srv->listener = NULL;
     }
     close_idle(srv);
+}
+
+int cf_http_server_close(cf_http_server *srv, cf_close_cb cb, void *data)
+{
+    if (!srv)
+        return CF_EINVAL;
+    if (srv->user_closed)
+        return CF_ECLOSED;
+    srv->user_closed = 1;
+    srv->close_cb = cb;
+    srv->close_data = data;
+    cf_abort_signal_unlisten(&srv->abort);
+    cf_abort_signal_release(srv->o.signal);
+    srv->o.signal = NULL;
+    if (!srv->closing)
+        server_begin_close(srv);
     maybe_close_cb(srv);
     maybe_closed(srv);
     return 0;
 }
 
-static void close_settle(cf_http_server *srv, void *data)
+static void close_settle(void *data)
 {
-    (void)srv;
     cf_promise *p = data;
     cf_promise_resolve(p, NULL, NULL);
     cf_promise_release(p);
 }
 
-cf_promise *(cf_http_server_close_p)(cf_http_server *srv)
+CF__NOINLINE cf_promise *cf_http_server_close_p(cf_http_server *srv)
 {
-    cf_site site = cf_site_take();
+    cf_site site = CF__SITE_CALLER();
     cf_promise *p = cf_promise_new(srv ? srv->loop : NULL);
     if (!p)
         return NULL;
@@ -2016,9 +2094,9 @@ static cf_promise *read_p_buffered(cf_http_incoming *req, cf_loop *loop)
     return cf_promise_resolved(loop, b, cf_free);
 }
 
-cf_promise *(cf_http_incoming_read_p)(cf_http_incoming *req)
+CF__NOINLINE cf_promise *cf_http_incoming_read_p(cf_http_incoming *req)
 {
-    cf_site site = cf_site_take();
+    cf_site site = CF__SITE_CALLER();
     cf_loop *loop = req->c->srv->loop;
     if (!(req->c->srv->o.flags & CF_HTTP_SERVER_STREAM_BODY))
         return read_p_buffered(req, loop);
@@ -2354,9 +2432,9 @@ int cf_http_res_end_file(cf_http_res *res, int fd, uint64_t offset, const void *
     return rc;
 }
 
-cf_promise *(cf_http_res_end_p)(cf_http_res *res, const void *bytes, size_t len)
+CF__NOINLINE cf_promise *cf_http_res_end_p(cf_http_res *res, const void *bytes, size_t len)
 {
-    cf_site site = cf_site_take();
+    cf_site site = CF__SITE_CALLER();
     if (!res)
         return NULL;
     cf_loop *loop = res->c->srv->loop;
@@ -2398,9 +2476,9 @@ void cf_http_res_on_drain(cf_http_res *res, cf_http_res_drain_cb cb, void *data)
     res->drain_data = data;
 }
 
-cf_promise *(cf_http_res_drain_p)(cf_http_res *res)
+CF__NOINLINE cf_promise *cf_http_res_drain_p(cf_http_res *res)
 {
-    cf_site site = cf_site_take();
+    cf_site site = CF__SITE_CALLER();
     cf_loop *loop = res->c->srv->loop;
     if (res->c->state == C_CLOSED) {
         int code = res->outcome ? res->outcome : CF_ECLOSED;

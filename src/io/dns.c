@@ -2,10 +2,10 @@
  * Name resolution on the thread pool (≈ Node's dns.lookup / dns.lookupService, libuv's
  * uv_getaddrinfo / uv_getnameinfo).
  *
- * A `cf_dns_req` embeds the pool job. Cancellation: cf_dns_cancel first asks the pool to
- * drop the job (then `done` runs with CF_ECANCELED and the lookup never happens); if a worker
- * already runs it, the request is marked and its result is thrown away when it comes back.
- * Either way the callback runs once, with CF_ECANCELED, in the poll phase.
+ * A `dns_req` embeds the pool job. Cancellation is the lookup's abort signal, watched by the
+ * pool (core/pool.h): an abort before a worker takes the job drops it (the lookup never
+ * happens); after that the lookup runs to its end and its result is thrown away. Either way
+ * the callback runs once, in the poll phase, with the abort error.
  */
 #include "calcifer/dns.h"
 
@@ -18,12 +18,12 @@
 #include "io/internal.h"
 #include "util/alloc.h"
 #include "util/util.h"
+#include "util/site.h"
 
-struct cf_dns_req {
+typedef struct dns_req {
     cf__work work;
     cf_loop *loop;
     int is_name; /* getnameinfo */
-    int cancelled;
     void *cb;
     void *data;
     cf_site site;        /* where the lookup was started: its error names it */
@@ -41,7 +41,7 @@ struct cf_dns_req {
     struct addrinfo *res;
     char name_host[NI_MAXHOST];
     char name_service[NI_MAXSERV];
-};
+} dns_req;
 
 /*
  * One CF code per EAI_* code, after libuv's uv__getaddrinfo_translate_error, with Node's names
@@ -117,7 +117,7 @@ void cf__dns_fault_set(int eai)
 
 static void work_fn(cf__work *w)
 {
-    cf_dns_req *r = CF_CONTAINER_OF(w, cf_dns_req, work);
+    dns_req *r = CF_CONTAINER_OF(w, dns_req, work);
 #ifdef CF_TESTING
     r->eai = atomic_load(&fault_eai);
     if (r->eai) {
@@ -151,14 +151,14 @@ static int all_digits(const char *s)
  * unknown name: no host was given, or AI_NUMERICSERV was set and the service is not a number.
  * Saying ENOTFOUND (a host name) there would blame the wrong input.
  */
-static int service_was_unknown(const cf_dns_req *r)
+static int service_was_unknown(const dns_req *r)
 {
     if (r->is_name || !r->service)
         return 0;
     return !r->host || ((r->hints.ai_flags & AI_NUMERICSERV) && !all_digits(r->service));
 }
 
-static int status_of(const cf_dns_req *r)
+static int status_of(const dns_req *r)
 {
     if (r->eai == EAI_SYSTEM)
         return r->sys_errno ? cf_translate_sys_error(r->sys_errno) : CF_EIO;
@@ -182,7 +182,7 @@ static const char *node_name(int status)
  * example.invalid: host name not found", "getaddrinfo EAI_SERVICE localhost, service x:
  * service not available for socket type", "getnameinfo EAI_FAMILY ?: ...".
  */
-static const cf_error *make_error(const cf_dns_req *r, int status, cf_error *fb)
+static const cf_error *make_error(const dns_req *r, int status, cf_error *fb)
 {
     const char *name = node_name(status);
     if (r->is_name) {
@@ -198,7 +198,7 @@ static const cf_error *make_error(const cf_dns_req *r, int status, cf_error *fb)
                       r->service);
 }
 
-static void req_free(cf_dns_req *r)
+static void req_free(dns_req *r)
 {
     if (r->res)
         freeaddrinfo(r->res);
@@ -212,15 +212,18 @@ static void freeaddrinfo_dtor(void *p)
     freeaddrinfo(p);
 }
 
-static void settle_addrinfo(cf_dns_req *r, int status, const cf_error *e);
+static void settle_addrinfo(dns_req *r, int status, const cf_error *e);
 
 static void done_fn(cf__work *w, int status)
 {
-    cf_dns_req *r = CF_CONTAINER_OF(w, cf_dns_req, work);
-    if (status == 0)
-        status = r->cancelled ? CF_ECANCELED : status_of(r);
+    dns_req *r = CF_CONTAINER_OF(w, dns_req, work);
+    cf_error *abort_err = NULL;
+    if (status == CF_ECANCELED && cf_abort_signal_aborted(w->signal))
+        abort_err = cf__work_abort_error(w, r->site);
+    else if (status == 0)
+        status = status_of(r);
     cf_error fb;
-    const cf_error *e = status < 0 ? make_error(r, status, &fb) : NULL;
+    const cf_error *e = abort_err ? abort_err : status < 0 ? make_error(r, status, &fb) : NULL;
     if (r->is_name) {
         cf_dns_nameinfo_cb cb = (cf_dns_nameinfo_cb)r->cb;
         cb(status, e, status ? NULL : r->name_host, status ? NULL : r->name_service, r->data);
@@ -230,29 +233,30 @@ static void done_fn(cf__work *w, int status)
         cf_dns_addrinfo_cb cb = (cf_dns_addrinfo_cb)r->cb;
         cb(status, e, status ? NULL : r->res, r->data);
     }
-    cf__io_err_free(e, &fb);
+    if (abort_err)
+        cf_error_free(abort_err);
+    else
+        cf__io_err_free(e, &fb);
     req_free(r);
 }
 
-static int submit(cf_dns_req *r, cf_dns_req **out)
+static int submit(dns_req *r, cf_abort_signal *signal)
 {
-    int rc = cf__work_submit(r->loop, &r->work, work_fn, done_fn);
+    int rc = cf__work_submit(r->loop, &r->work, signal, work_fn, done_fn);
     if (rc < 0) {
         req_free(r);
         return rc;
     }
-    if (out)
-        *out = r;
     return 0;
 }
 
 static int addrinfo_start(cf_loop *loop, const char *host, const char *service,
                           const struct addrinfo *hints, cf_dns_addrinfo_cb cb, void *data,
-                          cf_promise *promise, cf_dns_req **req, cf_site site)
+                          cf_promise *promise, cf_abort_signal *signal, cf_site site)
 {
     if (!loop || (!cb && !promise) || (!host && !service))
         return CF_EINVAL;
-    cf_dns_req *r = cf__calloc(1, sizeof *r);
+    dns_req *r = cf__calloc(1, sizeof *r);
     if (!r)
         return CF_ENOMEM;
     r->loop = loop;
@@ -277,25 +281,31 @@ static int addrinfo_start(cf_loop *loop, const char *host, const char *service,
         r->hints.ai_socktype = SOCK_STREAM;
         r->hints.ai_flags = AI_ADDRCONFIG;
     }
-    return submit(r, req);
+    return submit(r, signal);
 }
 
-int(cf_dns_getaddrinfo)(cf_loop *loop, const char *host, const char *service,
-                        const struct addrinfo *hints, cf_dns_addrinfo_cb cb, void *data,
-                        cf_dns_req **req)
+CF__NOINLINE int cf_dns_getaddrinfo(cf_loop *loop, const char *host, const char *service,
+                                    const struct addrinfo *hints, cf_abort_signal *signal,
+                                    cf_dns_addrinfo_cb cb, void *data)
 {
-    cf_site site = cf_site_take();
+    return cf__dns_getaddrinfo_at(loop, host, service, hints, signal, cb, data, CF__SITE_CALLER());
+}
+
+int cf__dns_getaddrinfo_at(cf_loop *loop, const char *host, const char *service,
+                           const struct addrinfo *hints, cf_abort_signal *signal,
+                           cf_dns_addrinfo_cb cb, void *data, cf_site site)
+{
     if (!cb)
         return CF_EINVAL;
-    return addrinfo_start(loop, host, service, hints, cb, data, NULL, req, site);
+    return addrinfo_start(loop, host, service, hints, cb, data, NULL, signal, site);
 }
 
 static int nameinfo_start(cf_loop *loop, const struct sockaddr *addr, socklen_t addrlen, int flags,
-                          cf_dns_nameinfo_cb cb, void *data, cf_dns_req **req, cf_site site)
+                          cf_dns_nameinfo_cb cb, void *data, cf_abort_signal *signal, cf_site site)
 {
     if (!loop || !cb || !addr || addrlen == 0 || addrlen > sizeof(struct sockaddr_storage))
         return CF_EINVAL;
-    cf_dns_req *r = cf__calloc(1, sizeof *r);
+    dns_req *r = cf__calloc(1, sizeof *r);
     if (!r)
         return CF_ENOMEM;
     r->loop = loop;
@@ -306,35 +316,27 @@ static int nameinfo_start(cf_loop *loop, const struct sockaddr *addr, socklen_t 
     memcpy(&r->addr, addr, addrlen);
     r->addrlen = addrlen;
     r->flags = flags;
-    return submit(r, req);
+    return submit(r, signal);
 }
 
-int(cf_dns_getnameinfo)(cf_loop *loop, const struct sockaddr *addr, socklen_t addrlen, int flags,
-                        cf_dns_nameinfo_cb cb, void *data, cf_dns_req **req)
+CF__NOINLINE int cf_dns_getnameinfo(cf_loop *loop, const struct sockaddr *addr, socklen_t addrlen,
+                                    int flags, cf_abort_signal *signal, cf_dns_nameinfo_cb cb,
+                                    void *data)
 {
-    return nameinfo_start(loop, addr, addrlen, flags, cb, data, req, cf_site_take());
-}
-
-int cf_dns_cancel(cf_dns_req *req)
-{
-    if (!req)
-        return CF_EINVAL;
-    if (cf__work_cancel(&req->work) == CF_EBUSY)
-        req->cancelled = 1;
-    return 0;
+    return nameinfo_start(loop, addr, addrlen, flags, cb, data, signal, CF__SITE_CALLER());
 }
 
 /* ---- promise forms ---- */
 
-cf_promise *(cf_dns_getaddrinfo_p)(cf_loop *loop, const char *host, const char *service,
-                                   const struct addrinfo *hints)
+CF__NOINLINE cf_promise *cf_dns_getaddrinfo_p(cf_loop *loop, const char *host, const char *service,
+                                              const struct addrinfo *hints, cf_abort_signal *signal)
 {
-    cf_site site = cf_site_take();
+    cf_site site = CF__SITE_CALLER();
     cf_promise *p = cf_promise_new(loop);
     if (!p)
         return NULL;
     int rc =
-        addrinfo_start(loop, host, service, hints, NULL, NULL, cf_promise_retain(p), NULL, site);
+        addrinfo_start(loop, host, service, hints, NULL, NULL, cf_promise_retain(p), signal, site);
     if (!host && !service)
         return cf__io_p_started(p, site, rc, "getaddrinfo: no host and no service given");
     if (!service)
@@ -345,7 +347,7 @@ cf_promise *(cf_dns_getaddrinfo_p)(cf_loop *loop, const char *host, const char *
 }
 
 /* The promise form's completion: the promise takes the addrinfo list (freeaddrinfo). */
-static void settle_addrinfo(cf_dns_req *r, int status, const cf_error *e)
+static void settle_addrinfo(dns_req *r, int status, const cf_error *e)
 {
     cf_promise *p = r->promise;
     if (status == 0) {
@@ -375,14 +377,14 @@ static void nameinfo_settle(int status, const cf_error *err, const char *host, c
     cf__io_settle(data, status, err, n, cf_free);
 }
 
-cf_promise *(cf_dns_getnameinfo_p)(cf_loop *loop, const struct sockaddr *addr, socklen_t addrlen,
-                                   int flags)
+CF__NOINLINE cf_promise *cf_dns_getnameinfo_p(cf_loop *loop, const struct sockaddr *addr,
+                                              socklen_t addrlen, int flags, cf_abort_signal *signal)
 {
-    cf_site site = cf_site_take();
+    cf_site site = CF__SITE_CALLER();
     cf_promise *p = cf_promise_new(loop);
     if (!p)
         return NULL;
-    int rc = nameinfo_start(loop, addr, addrlen, flags, nameinfo_settle, cf_promise_retain(p), NULL,
-                            site);
+    int rc = nameinfo_start(loop, addr, addrlen, flags, nameinfo_settle, cf_promise_retain(p),
+                            signal, site);
     return cf__io_p_started(p, site, rc, "getnameinfo");
 }

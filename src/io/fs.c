@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
+#include "async/fiber.h"
 #include "core/loop.h"
 #include "core/pool.h"
 #include "io/internal.h"
@@ -41,6 +42,7 @@
 #include "util/buf.h"
 #include "util/sys.h"
 #include "util/util.h"
+#include "util/site.h"
 
 /* One write(2) writes at most this much, so a long write is several calls. */
 #define WRITE_CHUNK ((size_t)1 << 20)
@@ -63,12 +65,14 @@ enum fs_op {
     OP_MKSTEMP,
     OP_STAT,
     OP_LSTAT,
-    OP_FSTAT
+    OP_FSTAT,
+    OP_COPY
 };
 
 static const char *const op_names[] = {
     "open",   "close", "read",  "write",   "fsync",    "open",    "open", "open",  "rename",
-    "unlink", "mkdir", "rmdir", "scandir", "realpath", "mkstemp", "stat", "lstat", "fstat"};
+    "unlink", "mkdir", "rmdir", "scandir", "realpath", "mkstemp", "stat", "lstat", "fstat",
+    "copy_file_range"};
 
 enum cb_kind { CB_PLAIN, CB_DATA, CB_STAT, CB_DIR, CB_PATH };
 
@@ -79,15 +83,22 @@ typedef struct fs_req {
     enum cb_kind kind;
     void *cb;
     void *data;
-    cf_site site; /* where the user started the operation: its error names it */
+    cf_site site;            /* where the user started the operation: its error names it */
+    cf_abort_signal *signal; /* borrowed until submitted (the pool job keeps a reference) */
+    _Atomic int aborting;    /* set by the abort (loop thread): stop at the next step */
+    _Atomic int fifo_wait;   /* 1 while the worker's open may wait for a FIFO's peer */
+    int wake_fd;             /* a FIFO opened by the abort to end that wait, or -1 */
+    cf__fs_out *o;           /* CF_FS_ATOMIC write_file's output (the abort can reach it) */
     char *path;
     char *path2;
     int fd;
+    int fd2; /* copy: the output */
     int flags;
     int mode;
     void *buf;
     size_t len;
     int64_t off;
+    int64_t off2; /* copy: the output's offset */
     /* outcome */
     int status;
     const char *failed; /* the system call that failed, when it is not the op's own name */
@@ -615,9 +626,29 @@ int cf__fs_out_wake(cf__fs_out *o)
 
 /* ---- the operations (worker threads) ---- */
 
+/*
+ * Open `r->path` for an operation that an abort may interrupt: a FIFO's open waits for its
+ * peer, which may never come, so while the open may wait `fifo_wait` is 1, and the abort
+ * (fifo_wake, loop thread) opens the FIFO itself to end the wait. The abort sets `aborting`
+ * before it reads `fifo_wait`, and the open clears `fifo_wait` before it reads `aborting`
+ * (sequentially consistent): either the open sees the abort and gives up, or the abort sees
+ * no wait and opens nothing. Returns the descriptor or a code (CF_ECANCELED when aborted).
+ */
+static int open_abortable(fs_req *r, int flags, int mode)
+{
+    atomic_store(&r->fifo_wait, 1);
+    int fd = atomic_load(&r->aborting) ? CF_ECANCELED : cf__sys_open(r->path, flags, (mode_t)mode);
+    atomic_store(&r->fifo_wait, 0);
+    if (fd >= 0 && atomic_load(&r->aborting)) {
+        close(fd);
+        return CF_ECANCELED;
+    }
+    return fd;
+}
+
 static void op_read_file(fs_req *r)
 {
-    int fd = cf__sys_open(r->path, O_RDONLY, 0);
+    int fd = open_abortable(r, O_RDONLY, 0);
     if (fd < 0) {
         r->status = fd;
         return;
@@ -675,13 +706,10 @@ static void op_read_file(fs_req *r)
 
 static void op_write_file_atomic(fs_req *r)
 {
-    cf__fs_out *o = cf__malloc(sizeof *o);
-    if (!o) {
-        r->status = CF_ENOMEM;
-        return;
-    }
-    cf__fs_out_init(o);
+    cf__fs_out *o = r->o;
     int rc = cf__fs_out_open(o, r->path);
+    if (rc == 0 && atomic_load(&o->cancel))
+        rc = CF_ECANCELED; /* the abort ended a FIFO's wait: write nothing into it */
     if (rc == 0) {
         o->step = "write";
         rc = write_all(o->fd, r->buf, r->len, -1);
@@ -693,7 +721,6 @@ static void op_write_file_atomic(fs_req *r)
         r->failed = o->step;
     }
     cf__fs_out_discard(o);
-    cf__free(o);
 }
 
 static void op_write_file(fs_req *r, int append)
@@ -703,7 +730,7 @@ static void op_write_file(fs_req *r, int append)
         return;
     }
     int oflags = O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC);
-    int fd = cf__sys_open(r->path, oflags, 0666);
+    int fd = open_abortable(r, oflags, 0666);
     if (fd < 0) {
         r->status = fd;
         return;
@@ -903,12 +930,59 @@ static void op_rw(fs_req *r)
     r->status = rc < 0 ? rc : (int)CF_MIN(r->len, (size_t)INT_MAX);
 }
 
+/* The errors of copy_file_range that mean "not here" rather than "failed": copy through memory. */
+static int copy_unsupported(ssize_t rc)
+{
+    return rc == CF_EXDEV || rc == CF_EINVAL || rc == CF_ENOSYS || rc == CF_ENOTSUP ||
+           rc == CF_EBADF || rc == -EOPNOTSUPP;
+}
+
+/* The copy through memory: one read of at most 1 MiB, then all of it written. */
+static void op_copy_fallback(fs_req *r, size_t len)
+{
+    len = CF_MIN(len, WRITE_CHUNK);
+    char *buf = cf__malloc(len ? len : 1);
+    if (!buf) {
+        r->status = CF_ENOMEM;
+        return;
+    }
+    ssize_t n = r->off < 0 ? cf__sys_read(r->fd, buf, len)
+                           : cf__sys_pread(r->fd, buf, len, (off_t)r->off);
+    if (n < 0) {
+        r->failed = "read";
+        r->status = (int)n;
+    } else {
+        int rc = n ? write_all(r->fd2, buf, (size_t)n, r->off2) : 0;
+        r->failed = rc < 0 ? "write" : NULL;
+        r->status = rc < 0 ? rc : (int)n;
+    }
+    cf__free(buf);
+}
+
+/*
+ * copy_file_range, or the copy through memory where the kernel cannot. A 0 is checked with a
+ * read: some files (procfs, sysfs) report 0 to copy_file_range whatever they hold, and at the
+ * real end of the input the read costs one system call.
+ */
+static void op_copy(fs_req *r)
+{
+    size_t len = CF_MIN(r->len, (size_t)1 << 30);
+    off_t in = (off_t)r->off, out = (off_t)r->off2;
+    ssize_t n = cf__sys_copy_file_range(r->fd, r->off < 0 ? NULL : &in, r->fd2,
+                                        r->off2 < 0 ? NULL : &out, len);
+    if (copy_unsupported(n) || (n == 0 && len)) {
+        op_copy_fallback(r, len);
+        return;
+    }
+    r->status = (int)n;
+}
+
 /* The system calls of `r`, on a worker thread. */
 static void run_op(fs_req *r)
 {
     switch (r->op) {
     case OP_OPEN:
-        r->status = cf__sys_open(r->path, r->flags, (mode_t)r->mode);
+        r->status = open_abortable(r, r->flags, r->mode);
         break;
     case OP_CLOSE:
         r->status = close_fd(r->fd);
@@ -954,6 +1028,9 @@ static void run_op(fs_req *r)
     case OP_FSTAT:
         op_stat(r);
         break;
+    case OP_COPY:
+        op_copy(r);
+        break;
     }
 }
 
@@ -961,6 +1038,9 @@ static void run_op(fs_req *r)
 
 static void req_free(fs_req *r)
 {
+    if (r->wake_fd >= 0)
+        close(r->wake_fd);
+    cf__free(r->o);
     cf__free(r->path);
     cf__free(r->path2);
     cf__free(r->bytes);
@@ -982,6 +1062,8 @@ static const cf_error *req_error(fs_req *r, cf_error *fb)
         return cf__io_err(fb, r->site, r->status, "%s '%s' -> '%s'", call, r->path, r->path2);
     if (r->path)
         return cf__io_err(fb, r->site, r->status, "%s '%s'", call, r->path);
+    if (r->op == OP_COPY)
+        return cf__io_err(fb, r->site, r->status, "%s (fd %d -> fd %d)", call, r->fd, r->fd2);
     return cf__io_err(fb, r->site, r->status, "%s (fd %d)", call, r->fd);
 }
 
@@ -1007,24 +1089,78 @@ static void call_back(fs_req *r, const cf_error *e)
     }
 }
 
+/*
+ * An aborted request reports the abort, whatever it did: give back what it made and nobody
+ * will receive (the descriptor of an open; mkstemp's file, whose name nobody learns).
+ */
+static void drop_results(fs_req *r)
+{
+    if (r->status >= 0 && (r->op == OP_OPEN || r->op == OP_MKSTEMP))
+        close(r->status);
+    if (r->status >= 0 && r->op == OP_MKSTEMP && r->out)
+        unlink(r->out);
+    r->status = CF_ECANCELED;
+}
+
 static void done_fn(cf__work *w, int status)
 {
     fs_req *r = CF_CONTAINER_OF(w, fs_req, work);
-    if (status < 0 && r->status >= 0)
-        r->status = status; /* the pool could not run it */
     cf_error fb;
-    const cf_error *e = r->status < 0 ? req_error(r, &fb) : NULL;
+    const cf_error *e = NULL;
+    cf_error *abort_err = NULL;
+    if (status == CF_ECANCELED && cf_abort_signal_aborted(w->signal)) {
+        drop_results(r);
+        abort_err = cf__work_abort_error(w, r->site);
+        e = abort_err ? abort_err : cf__io_err(&fb, r->site, CF_ECANCELED, "%s", op_names[r->op]);
+    } else {
+        if (status < 0 && r->status >= 0)
+            r->status = status; /* the pool could not run it */
+        e = r->status < 0 ? req_error(r, &fb) : NULL;
+    }
     call_back(r, e);
-    cf__io_err_free(e, &fb);
+    if (abort_err)
+        cf_error_free(abort_err);
+    else
+        cf__io_err_free(e, &fb);
     req_free(r);
 }
 
+/* The signal aborted while a worker runs the request (loop thread): end a FIFO's wait. */
+static void fifo_wake(fs_req *r)
+{
+    atomic_store(&r->aborting, 1);
+    if (r->wake_fd >= 0)
+        return;
+    if (r->o) {
+        r->wake_fd = cf__fs_out_wake(r->o);
+        return;
+    }
+    struct stat st;
+    if (!atomic_load(&r->fifo_wait) || stat(r->path, &st) != 0 || !S_ISFIFO(st.st_mode))
+        return;
+    /* Read-write: a peer for an open that waits for a reader or for a writer alike. */
+    int fd = cf__sys_open(r->path, O_RDWR | O_NONBLOCK | O_NOCTTY, 0);
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode))) {
+        close(fd);
+        fd = -1;
+    }
+    r->wake_fd = fd;
+}
+
+static void on_abort(cf__work *w)
+{
+    fifo_wake(CF_CONTAINER_OF(w, fs_req, work));
+}
+
 static fs_req *req_new(cf_loop *loop, enum fs_op op, enum cb_kind kind, void *cb, void *data,
-                       cf_site site)
+                       cf_abort_signal *signal, cf_site site)
 {
     fs_req *r = cf__calloc(1, sizeof *r);
     if (!r)
         return NULL;
+    r->signal = signal;
+    r->wake_fd = -1;
+    r->work.on_abort = on_abort;
     r->loop = loop;
     r->op = op;
     r->kind = kind;
@@ -1042,7 +1178,7 @@ static int req_submit(fs_req *r, const char *path, const char *path2)
         goto nomem;
     if (path2 && !(r->path2 = cf__strdup(path2)))
         goto nomem;
-    int rc = cf__work_submit(r->loop, &r->work, work_fn, done_fn);
+    int rc = cf__work_submit(r->loop, &r->work, r->signal, work_fn, done_fn);
     if (rc < 0) {
         req_free(r);
         return rc;
@@ -1054,11 +1190,11 @@ nomem:
 }
 
 /* The common start of a callback form: check, allocate. */
-#define REQ_NEW(r, loop, op, kind, cb, data, site)                                                 \
+#define REQ_NEW(r, loop, op, kind, cb, data, signal, site)                                         \
     do {                                                                                           \
         if (!(loop) || !(cb))                                                                      \
             return CF_EINVAL;                                                                      \
-        (r) = req_new((loop), (op), (kind), (void *)(cb), (data), (site));                         \
+        (r) = req_new((loop), (op), (kind), (void *)(cb), (data), (signal), (site));               \
         if (!(r))                                                                                  \
             return CF_ENOMEM;                                                                      \
     } while (0)
@@ -1066,61 +1202,66 @@ nomem:
 /*
  * ---- callback forms ----
  *
- * Each public function takes its caller's site (recorded by the header's CF_AT wrapper) and
+ * Each public function takes its caller's site (CF__SITE_CALLER, util/site.h) and
  * calls a helper that takes the site as an argument; the promise forms call the same helpers
- * with their own caller's site, never the public (wrapped) names.
+ * with their own caller's site, never the public functions.
  */
 
 static int open_op(cf_loop *loop, const char *path, int flags, int mode, cf_fs_cb cb, void *data,
-                   cf_site site)
+                   cf_abort_signal *signal, cf_site site)
 {
     if (!path)
         return CF_EINVAL;
     fs_req *r;
-    REQ_NEW(r, loop, OP_OPEN, CB_PLAIN, cb, data, site);
+    REQ_NEW(r, loop, OP_OPEN, CB_PLAIN, cb, data, signal, site);
     r->flags = flags;
     r->mode = mode;
     return req_submit(r, path, NULL);
 }
 
-int(cf_fs_open)(cf_loop *loop, const char *path, int flags, int mode, cf_fs_cb cb, void *data)
+CF__NOINLINE int cf_fs_open(cf_loop *loop, const char *path, int flags, int mode,
+                            cf_abort_signal *signal, cf_fs_cb cb, void *data)
 {
-    return open_op(loop, path, flags, mode, cb, data, cf_site_take());
+    return open_op(loop, path, flags, mode, cb, data, signal, CF__SITE_CALLER());
 }
 
 static int fd_op(cf_loop *loop, int fd, enum fs_op op, enum cb_kind kind, void *cb, void *data,
-                 cf_site site)
+                 cf_abort_signal *signal, cf_site site)
 {
     if (fd < 0)
         return CF_EINVAL;
     fs_req *r;
-    REQ_NEW(r, loop, op, kind, cb, data, site);
+    REQ_NEW(r, loop, op, kind, cb, data, signal, site);
     r->fd = fd;
     return req_submit(r, NULL, NULL);
 }
 
-int(cf_fs_close)(cf_loop *loop, int fd, cf_fs_cb cb, void *data)
+CF__NOINLINE int cf_fs_close(cf_loop *loop, int fd, cf_abort_signal *signal, cf_fs_cb cb,
+                             void *data)
 {
-    return fd_op(loop, fd, OP_CLOSE, CB_PLAIN, (void *)cb, data, cf_site_take());
+    return fd_op(loop, fd, OP_CLOSE, CB_PLAIN, (void *)cb, data, signal, CF__SITE_CALLER());
 }
 
-int(cf_fs_fsync)(cf_loop *loop, int fd, cf_fs_cb cb, void *data)
+CF__NOINLINE int cf_fs_fsync(cf_loop *loop, int fd, cf_abort_signal *signal, cf_fs_cb cb,
+                             void *data)
 {
-    return fd_op(loop, fd, OP_FSYNC, CB_PLAIN, (void *)cb, data, cf_site_take());
+    return fd_op(loop, fd, OP_FSYNC, CB_PLAIN, (void *)cb, data, signal, CF__SITE_CALLER());
 }
 
-int(cf_fs_fstat)(cf_loop *loop, int fd, cf_fs_stat_cb cb, void *data)
+CF__NOINLINE int cf_fs_fstat(cf_loop *loop, int fd, cf_abort_signal *signal, cf_fs_stat_cb cb,
+                             void *data)
 {
-    return fd_op(loop, fd, OP_FSTAT, CB_STAT, (void *)cb, data, cf_site_take());
+    return fd_op(loop, fd, OP_FSTAT, CB_STAT, (void *)cb, data, signal, CF__SITE_CALLER());
 }
 
 static int rw_op(cf_loop *loop, enum fs_op op, int fd, void *buf, size_t len, int64_t offset,
-                 cf_fs_cb cb, void *data, cf_site site)
+                 cf_fs_cb cb, void *data, cf_abort_signal *signal, cf_site site)
 {
-    if ((op == OP_WRITE && len > INT_MAX) || fd < 0 || (!buf && len) || offset < -1)
+    if ((op == OP_WRITE && len > INT_MAX) || fd < 0 || (!buf && len) || offset < -1 ||
+        cf__ptr_on_movable_stack(buf))
         return CF_EINVAL;
     fs_req *r;
-    REQ_NEW(r, loop, op, CB_PLAIN, cb, data, site);
+    REQ_NEW(r, loop, op, CB_PLAIN, cb, data, signal, site);
     r->fd = fd;
     r->buf = buf;
     r->len = len;
@@ -1128,121 +1269,171 @@ static int rw_op(cf_loop *loop, enum fs_op op, int fd, void *buf, size_t len, in
     return req_submit(r, NULL, NULL);
 }
 
-int(cf_fs_read)(cf_loop *loop, int fd, void *buf, size_t len, int64_t offset, cf_fs_cb cb,
-                void *data)
+CF__NOINLINE int cf_fs_read(cf_loop *loop, int fd, void *buf, size_t len, int64_t offset,
+                            cf_abort_signal *signal, cf_fs_cb cb, void *data)
 {
-    return rw_op(loop, OP_READ, fd, buf, len, offset, cb, data, cf_site_take());
+    return rw_op(loop, OP_READ, fd, buf, len, offset, cb, data, signal, CF__SITE_CALLER());
 }
 
-int(cf_fs_write)(cf_loop *loop, int fd, const void *buf, size_t len, int64_t offset, cf_fs_cb cb,
-                 void *data)
+CF__NOINLINE int cf_fs_write(cf_loop *loop, int fd, const void *buf, size_t len, int64_t offset,
+                             cf_abort_signal *signal, cf_fs_cb cb, void *data)
 {
-    return rw_op(loop, OP_WRITE, fd, (void *)buf, len, offset, cb, data, cf_site_take());
+    return rw_op(loop, OP_WRITE, fd, (void *)buf, len, offset, cb, data, signal, CF__SITE_CALLER());
+}
+
+static int copy_op(cf_loop *loop, int fd_in, int64_t off_in, int fd_out, int64_t off_out,
+                   size_t len, cf_fs_cb cb, void *data, cf_abort_signal *signal, cf_site site)
+{
+    if (fd_in < 0 || fd_out < 0 || off_in < -1 || off_out < -1)
+        return CF_EINVAL;
+    fs_req *r;
+    REQ_NEW(r, loop, OP_COPY, CB_PLAIN, cb, data, signal, site);
+    r->fd = fd_in;
+    r->fd2 = fd_out;
+    r->off = off_in;
+    r->off2 = off_out;
+    r->len = len;
+    return req_submit(r, NULL, NULL);
+}
+
+CF__NOINLINE int cf_fs_copy_file_range(cf_loop *loop, int fd_in, int64_t off_in, int fd_out,
+                                       int64_t off_out, size_t len, cf_abort_signal *signal,
+                                       cf_fs_cb cb, void *data)
+{
+    return copy_op(loop, fd_in, off_in, fd_out, off_out, len, cb, data, signal,
+                   CF__SITE_CALLER());
 }
 
 static int write_file(cf_loop *loop, enum fs_op op, const char *path, const void *bytes, size_t len,
-                      int flags, cf_fs_cb cb, void *data, cf_site site)
+                      int flags, cf_fs_cb cb, void *data, cf_abort_signal *signal, cf_site site)
 {
-    if (!path || (!bytes && len))
+    if (!path || (!bytes && len) || cf__ptr_on_movable_stack(bytes))
         return CF_EINVAL;
     fs_req *r;
-    REQ_NEW(r, loop, op, CB_PLAIN, cb, data, site);
+    REQ_NEW(r, loop, op, CB_PLAIN, cb, data, signal, site);
     r->buf = (void *)bytes;
     r->len = len;
     r->flags = flags;
+    if (op == OP_WRITE_FILE && (flags & CF_FS_ATOMIC)) {
+        r->o = cf__malloc(sizeof *r->o); /* here, so that an abort can reach it */
+        if (!r->o) {
+            req_free(r);
+            return CF_ENOMEM;
+        }
+        cf__fs_out_init(r->o);
+    }
     return req_submit(r, path, NULL);
 }
 
-int(cf_fs_write_file)(cf_loop *loop, const char *path, const void *bytes, size_t len, int flags,
-                      cf_fs_cb cb, void *data)
+CF__NOINLINE int cf_fs_write_file(cf_loop *loop, const char *path, const void *bytes, size_t len,
+                                  int flags, cf_abort_signal *signal, cf_fs_cb cb, void *data)
 {
-    return write_file(loop, OP_WRITE_FILE, path, bytes, len, flags, cb, data, cf_site_take());
+    return write_file(loop, OP_WRITE_FILE, path, bytes, len, flags, cb, data, signal,
+                      CF__SITE_CALLER());
 }
 
-int(cf_fs_append_file)(cf_loop *loop, const char *path, const void *bytes, size_t len, cf_fs_cb cb,
-                       void *data)
+CF__NOINLINE int cf_fs_append_file(cf_loop *loop, const char *path, const void *bytes, size_t len,
+                                   cf_abort_signal *signal, cf_fs_cb cb, void *data)
 {
-    return write_file(loop, OP_APPEND_FILE, path, bytes, len, 0, cb, data, cf_site_take());
+    return write_file(loop, OP_APPEND_FILE, path, bytes, len, 0, cb, data, signal,
+                      CF__SITE_CALLER());
 }
 
 static int path_op(cf_loop *loop, enum fs_op op, enum cb_kind kind, const char *path,
-                   const char *path2, void *cb, void *data, cf_site site)
+                   const char *path2, void *cb, void *data, cf_abort_signal *signal, cf_site site)
 {
     if (!path || (op == OP_RENAME && !path2))
         return CF_EINVAL;
     fs_req *r;
-    REQ_NEW(r, loop, op, kind, cb, data, site);
+    REQ_NEW(r, loop, op, kind, cb, data, signal, site);
     return req_submit(r, path, path2);
 }
 
-int(cf_fs_read_file)(cf_loop *loop, const char *path, cf_fs_data_cb cb, void *data)
+CF__NOINLINE int cf_fs_read_file(cf_loop *loop, const char *path, cf_abort_signal *signal,
+                                 cf_fs_data_cb cb, void *data)
 {
-    return path_op(loop, OP_READ_FILE, CB_DATA, path, NULL, (void *)cb, data, cf_site_take());
+    return path_op(loop, OP_READ_FILE, CB_DATA, path, NULL, (void *)cb, data, signal,
+                   CF__SITE_CALLER());
 }
 
-int(cf_fs_rename)(cf_loop *loop, const char *from, const char *to, cf_fs_cb cb, void *data)
+CF__NOINLINE int cf_fs_rename(cf_loop *loop, const char *from, const char *to,
+                              cf_abort_signal *signal, cf_fs_cb cb, void *data)
 {
-    return path_op(loop, OP_RENAME, CB_PLAIN, from, to, (void *)cb, data, cf_site_take());
+    return path_op(loop, OP_RENAME, CB_PLAIN, from, to, (void *)cb, data, signal,
+                   CF__SITE_CALLER());
 }
 
-int(cf_fs_unlink)(cf_loop *loop, const char *path, cf_fs_cb cb, void *data)
+CF__NOINLINE int cf_fs_unlink(cf_loop *loop, const char *path, cf_abort_signal *signal, cf_fs_cb cb,
+                              void *data)
 {
-    return path_op(loop, OP_UNLINK, CB_PLAIN, path, NULL, (void *)cb, data, cf_site_take());
+    return path_op(loop, OP_UNLINK, CB_PLAIN, path, NULL, (void *)cb, data, signal,
+                   CF__SITE_CALLER());
 }
 
-int(cf_fs_rmdir)(cf_loop *loop, const char *path, cf_fs_cb cb, void *data)
+CF__NOINLINE int cf_fs_rmdir(cf_loop *loop, const char *path, cf_abort_signal *signal, cf_fs_cb cb,
+                             void *data)
 {
-    return path_op(loop, OP_RMDIR, CB_PLAIN, path, NULL, (void *)cb, data, cf_site_take());
+    return path_op(loop, OP_RMDIR, CB_PLAIN, path, NULL, (void *)cb, data, signal,
+                   CF__SITE_CALLER());
 }
 
-int(cf_fs_readdir)(cf_loop *loop, const char *path, cf_fs_readdir_cb cb, void *data)
+CF__NOINLINE int cf_fs_readdir(cf_loop *loop, const char *path, cf_abort_signal *signal,
+                               cf_fs_readdir_cb cb, void *data)
 {
-    return path_op(loop, OP_READDIR, CB_DIR, path, NULL, (void *)cb, data, cf_site_take());
+    return path_op(loop, OP_READDIR, CB_DIR, path, NULL, (void *)cb, data, signal,
+                   CF__SITE_CALLER());
 }
 
-int(cf_fs_realpath)(cf_loop *loop, const char *path, cf_fs_path_cb cb, void *data)
+CF__NOINLINE int cf_fs_realpath(cf_loop *loop, const char *path, cf_abort_signal *signal,
+                                cf_fs_path_cb cb, void *data)
 {
-    return path_op(loop, OP_REALPATH, CB_PATH, path, NULL, (void *)cb, data, cf_site_take());
+    return path_op(loop, OP_REALPATH, CB_PATH, path, NULL, (void *)cb, data, signal,
+                   CF__SITE_CALLER());
 }
 
-int(cf_fs_stat)(cf_loop *loop, const char *path, cf_fs_stat_cb cb, void *data)
+CF__NOINLINE int cf_fs_stat(cf_loop *loop, const char *path, cf_abort_signal *signal,
+                            cf_fs_stat_cb cb, void *data)
 {
-    return path_op(loop, OP_STAT, CB_STAT, path, NULL, (void *)cb, data, cf_site_take());
+    return path_op(loop, OP_STAT, CB_STAT, path, NULL, (void *)cb, data, signal, CF__SITE_CALLER());
 }
 
-int(cf_fs_lstat)(cf_loop *loop, const char *path, cf_fs_stat_cb cb, void *data)
+CF__NOINLINE int cf_fs_lstat(cf_loop *loop, const char *path, cf_abort_signal *signal,
+                             cf_fs_stat_cb cb, void *data)
 {
-    return path_op(loop, OP_LSTAT, CB_STAT, path, NULL, (void *)cb, data, cf_site_take());
+    return path_op(loop, OP_LSTAT, CB_STAT, path, NULL, (void *)cb, data, signal,
+                   CF__SITE_CALLER());
 }
 
 static int mkstemp_op(cf_loop *loop, const char *dir, const char *prefix, cf_fs_path_cb cb,
-                      void *data, cf_site site)
+                      void *data, cf_abort_signal *signal, cf_site site)
 {
     if (prefix && strchr(prefix, '/'))
         return CF_EINVAL;
-    return path_op(loop, OP_MKSTEMP, CB_PATH, dir, prefix, (void *)cb, data, site);
+    return path_op(loop, OP_MKSTEMP, CB_PATH, dir, prefix, (void *)cb, data, signal, site);
 }
 
-int(cf_fs_mkstemp)(cf_loop *loop, const char *dir, const char *prefix, cf_fs_path_cb cb, void *data)
+CF__NOINLINE int cf_fs_mkstemp(cf_loop *loop, const char *dir, const char *prefix,
+                               cf_abort_signal *signal, cf_fs_path_cb cb, void *data)
 {
-    return mkstemp_op(loop, dir, prefix, cb, data, cf_site_take());
+    return mkstemp_op(loop, dir, prefix, cb, data, signal, CF__SITE_CALLER());
 }
 
 static int mkdir_op(cf_loop *loop, const char *path, int mode, int flags, cf_fs_cb cb, void *data,
-                    cf_site site)
+                    cf_abort_signal *signal, cf_site site)
 {
     if (!path)
         return CF_EINVAL;
     fs_req *r;
-    REQ_NEW(r, loop, OP_MKDIR, CB_PLAIN, cb, data, site);
+    REQ_NEW(r, loop, OP_MKDIR, CB_PLAIN, cb, data, signal, site);
     r->mode = mode;
     r->flags = flags;
     return req_submit(r, path, NULL);
 }
 
-int(cf_fs_mkdir)(cf_loop *loop, const char *path, int mode, int flags, cf_fs_cb cb, void *data)
+CF__NOINLINE int cf_fs_mkdir(cf_loop *loop, const char *path, int mode, int flags,
+                             cf_abort_signal *signal, cf_fs_cb cb, void *data)
 {
-    return mkdir_op(loop, path, mode, flags, cb, data, cf_site_take());
+    return mkdir_op(loop, path, mode, flags, cb, data, signal, CF__SITE_CALLER());
 }
 
 /* ---- promise forms ---- */
@@ -1340,147 +1531,177 @@ static void p_temp_cb(int status, const cf_error *err, const char *path, void *d
  * operation), then a promise, or NULL when it cannot be allocated.
  */
 #define P_NEW(p, site, loop)                                                                       \
-    cf_site site = cf_site_take();                                                                 \
+    cf_site site = CF__SITE_CALLER();                                                              \
     cf_promise *p = cf_promise_new(loop);                                                          \
     if (!p)                                                                                        \
     return NULL
 
 #define P_ARG(x) ((x) ? (x) : "(null)")
 
-cf_promise *(cf_fs_open_p)(cf_loop *loop, const char *path, int flags, int mode)
+CF__NOINLINE cf_promise *cf_fs_open_p(cf_loop *loop, const char *path, int flags, int mode,
+                                      cf_abort_signal *signal)
 {
     P_NEW(p, site, loop);
-    int rc = open_op(loop, path, flags, mode, p_int_cb, cf_promise_retain(p), site);
+    int rc = open_op(loop, path, flags, mode, p_int_cb, cf_promise_retain(p), signal, site);
     return cf__io_p_started(p, site, rc, "open '%s'", P_ARG(path));
 }
 
-cf_promise *(cf_fs_close_p)(cf_loop *loop, int fd)
+CF__NOINLINE cf_promise *cf_fs_close_p(cf_loop *loop, int fd, cf_abort_signal *signal)
 {
     P_NEW(p, site, loop);
-    int rc = fd_op(loop, fd, OP_CLOSE, CB_PLAIN, (void *)p_int_cb, cf_promise_retain(p), site);
+    int rc =
+        fd_op(loop, fd, OP_CLOSE, CB_PLAIN, (void *)p_int_cb, cf_promise_retain(p), signal, site);
     return cf__io_p_started(p, site, rc, "close (fd %d)", fd);
 }
 
-cf_promise *(cf_fs_read_p)(cf_loop *loop, int fd, void *buf, size_t len, int64_t offset)
+CF__NOINLINE cf_promise *cf_fs_read_p(cf_loop *loop, int fd, void *buf, size_t len, int64_t offset,
+                                      cf_abort_signal *signal)
 {
     P_NEW(p, site, loop);
-    int rc = rw_op(loop, OP_READ, fd, buf, len, offset, p_int_cb, cf_promise_retain(p), site);
+    int rc =
+        rw_op(loop, OP_READ, fd, buf, len, offset, p_int_cb, cf_promise_retain(p), signal, site);
+    if (cf__ptr_on_movable_stack(buf))
+        return cf__io_p_started(p, site, rc, "read (fd %d): %s", fd, CF__MOVABLE_STACK_RULE);
     return cf__io_p_started(p, site, rc, "read (fd %d)", fd);
 }
 
-cf_promise *(cf_fs_write_p)(cf_loop *loop, int fd, const void *buf, size_t len, int64_t offset)
+CF__NOINLINE cf_promise *cf_fs_write_p(cf_loop *loop, int fd, const void *buf, size_t len,
+                                       int64_t offset, cf_abort_signal *signal)
 {
     P_NEW(p, site, loop);
-    int rc =
-        rw_op(loop, OP_WRITE, fd, (void *)buf, len, offset, p_int_cb, cf_promise_retain(p), site);
+    int rc = rw_op(loop, OP_WRITE, fd, (void *)buf, len, offset, p_int_cb, cf_promise_retain(p),
+                   signal, site);
+    if (cf__ptr_on_movable_stack(buf))
+        return cf__io_p_started(p, site, rc, "write (fd %d): %s", fd, CF__MOVABLE_STACK_RULE);
     return cf__io_p_started(p, site, rc, "write (fd %d)", fd);
 }
 
-cf_promise *(cf_fs_fsync_p)(cf_loop *loop, int fd)
+CF__NOINLINE cf_promise *cf_fs_copy_file_range_p(cf_loop *loop, int fd_in, int64_t off_in,
+                                                 int fd_out, int64_t off_out, size_t len,
+                                                 cf_abort_signal *signal)
 {
     P_NEW(p, site, loop);
-    int rc = fd_op(loop, fd, OP_FSYNC, CB_PLAIN, (void *)p_int_cb, cf_promise_retain(p), site);
+    int rc = copy_op(loop, fd_in, off_in, fd_out, off_out, len, p_int_cb, cf_promise_retain(p),
+                     signal, site);
+    return cf__io_p_started(p, site, rc, "copy_file_range (fd %d -> fd %d)", fd_in, fd_out);
+}
+
+CF__NOINLINE cf_promise *cf_fs_fsync_p(cf_loop *loop, int fd, cf_abort_signal *signal)
+{
+    P_NEW(p, site, loop);
+    int rc =
+        fd_op(loop, fd, OP_FSYNC, CB_PLAIN, (void *)p_int_cb, cf_promise_retain(p), signal, site);
     return cf__io_p_started(p, site, rc, "fsync (fd %d)", fd);
 }
 
-cf_promise *(cf_fs_read_file_p)(cf_loop *loop, const char *path)
+CF__NOINLINE cf_promise *cf_fs_read_file_p(cf_loop *loop, const char *path, cf_abort_signal *signal)
 {
     P_NEW(p, site, loop);
     int rc = path_op(loop, OP_READ_FILE, CB_DATA, path, NULL, (void *)p_data_cb,
-                     cf_promise_retain(p), site);
+                     cf_promise_retain(p), signal, site);
     return cf__io_p_started(p, site, rc, "open '%s'", P_ARG(path));
 }
 
-cf_promise *(cf_fs_write_file_p)(cf_loop *loop, const char *path, const void *bytes, size_t len,
-                                 int flags)
+CF__NOINLINE cf_promise *cf_fs_write_file_p(cf_loop *loop, const char *path, const void *bytes,
+                                            size_t len, int flags, cf_abort_signal *signal)
 {
     P_NEW(p, site, loop);
     int rc = write_file(loop, OP_WRITE_FILE, path, bytes, len, flags, p_int_cb,
-                        cf_promise_retain(p), site);
+                        cf_promise_retain(p), signal, site);
+    if (cf__ptr_on_movable_stack(bytes))
+        return cf__io_p_started(p, site, rc, "write '%s': %s", P_ARG(path), CF__MOVABLE_STACK_RULE);
     return cf__io_p_started(p, site, rc, "open '%s'", P_ARG(path));
 }
 
-cf_promise *(cf_fs_append_file_p)(cf_loop *loop, const char *path, const void *bytes, size_t len)
+CF__NOINLINE cf_promise *cf_fs_append_file_p(cf_loop *loop, const char *path, const void *bytes,
+                                             size_t len, cf_abort_signal *signal)
 {
     P_NEW(p, site, loop);
-    int rc =
-        write_file(loop, OP_APPEND_FILE, path, bytes, len, 0, p_int_cb, cf_promise_retain(p), site);
+    int rc = write_file(loop, OP_APPEND_FILE, path, bytes, len, 0, p_int_cb, cf_promise_retain(p),
+                        signal, site);
+    if (cf__ptr_on_movable_stack(bytes))
+        return cf__io_p_started(p, site, rc, "append '%s': %s", P_ARG(path),
+                                CF__MOVABLE_STACK_RULE);
     return cf__io_p_started(p, site, rc, "open '%s'", P_ARG(path));
 }
 
-cf_promise *(cf_fs_rename_p)(cf_loop *loop, const char *from, const char *to)
+CF__NOINLINE cf_promise *cf_fs_rename_p(cf_loop *loop, const char *from, const char *to,
+                                        cf_abort_signal *signal)
 {
     P_NEW(p, site, loop);
-    int rc =
-        path_op(loop, OP_RENAME, CB_PLAIN, from, to, (void *)p_int_cb, cf_promise_retain(p), site);
+    int rc = path_op(loop, OP_RENAME, CB_PLAIN, from, to, (void *)p_int_cb, cf_promise_retain(p),
+                     signal, site);
     return cf__io_p_started(p, site, rc, "rename '%s' -> '%s'", P_ARG(from), P_ARG(to));
 }
 
-cf_promise *(cf_fs_unlink_p)(cf_loop *loop, const char *path)
+CF__NOINLINE cf_promise *cf_fs_unlink_p(cf_loop *loop, const char *path, cf_abort_signal *signal)
 {
     P_NEW(p, site, loop);
     int rc = path_op(loop, OP_UNLINK, CB_PLAIN, path, NULL, (void *)p_int_cb, cf_promise_retain(p),
-                     site);
+                     signal, site);
     return cf__io_p_started(p, site, rc, "unlink '%s'", P_ARG(path));
 }
 
-cf_promise *(cf_fs_mkdir_p)(cf_loop *loop, const char *path, int mode, int flags)
+CF__NOINLINE cf_promise *cf_fs_mkdir_p(cf_loop *loop, const char *path, int mode, int flags,
+                                       cf_abort_signal *signal)
 {
     P_NEW(p, site, loop);
-    int rc = mkdir_op(loop, path, mode, flags, p_int_cb, cf_promise_retain(p), site);
+    int rc = mkdir_op(loop, path, mode, flags, p_int_cb, cf_promise_retain(p), signal, site);
     return cf__io_p_started(p, site, rc, "mkdir '%s'", P_ARG(path));
 }
 
-cf_promise *(cf_fs_rmdir_p)(cf_loop *loop, const char *path)
+CF__NOINLINE cf_promise *cf_fs_rmdir_p(cf_loop *loop, const char *path, cf_abort_signal *signal)
 {
     P_NEW(p, site, loop);
-    int rc =
-        path_op(loop, OP_RMDIR, CB_PLAIN, path, NULL, (void *)p_int_cb, cf_promise_retain(p), site);
+    int rc = path_op(loop, OP_RMDIR, CB_PLAIN, path, NULL, (void *)p_int_cb, cf_promise_retain(p),
+                     signal, site);
     return cf__io_p_started(p, site, rc, "rmdir '%s'", P_ARG(path));
 }
 
-cf_promise *(cf_fs_readdir_p)(cf_loop *loop, const char *path)
+CF__NOINLINE cf_promise *cf_fs_readdir_p(cf_loop *loop, const char *path, cf_abort_signal *signal)
 {
     P_NEW(p, site, loop);
-    int rc =
-        path_op(loop, OP_READDIR, CB_DIR, path, NULL, (void *)p_dir_cb, cf_promise_retain(p), site);
+    int rc = path_op(loop, OP_READDIR, CB_DIR, path, NULL, (void *)p_dir_cb, cf_promise_retain(p),
+                     signal, site);
     return cf__io_p_started(p, site, rc, "scandir '%s'", P_ARG(path));
 }
 
-cf_promise *(cf_fs_realpath_p)(cf_loop *loop, const char *path)
+CF__NOINLINE cf_promise *cf_fs_realpath_p(cf_loop *loop, const char *path, cf_abort_signal *signal)
 {
     P_NEW(p, site, loop);
     int rc = path_op(loop, OP_REALPATH, CB_PATH, path, NULL, (void *)p_path_cb,
-                     cf_promise_retain(p), site);
+                     cf_promise_retain(p), signal, site);
     return cf__io_p_started(p, site, rc, "realpath '%s'", P_ARG(path));
 }
 
-cf_promise *(cf_fs_mkstemp_p)(cf_loop *loop, const char *dir, const char *prefix)
+CF__NOINLINE cf_promise *cf_fs_mkstemp_p(cf_loop *loop, const char *dir, const char *prefix,
+                                         cf_abort_signal *signal)
 {
     P_NEW(p, site, loop);
-    int rc = mkstemp_op(loop, dir, prefix, p_temp_cb, cf_promise_retain(p), site);
+    int rc = mkstemp_op(loop, dir, prefix, p_temp_cb, cf_promise_retain(p), signal, site);
     return cf__io_p_started(p, site, rc, "mkstemp '%s'", P_ARG(dir));
 }
 
-cf_promise *(cf_fs_stat_p)(cf_loop *loop, const char *path)
+CF__NOINLINE cf_promise *cf_fs_stat_p(cf_loop *loop, const char *path, cf_abort_signal *signal)
 {
     P_NEW(p, site, loop);
-    int rc =
-        path_op(loop, OP_STAT, CB_STAT, path, NULL, (void *)p_stat_cb, cf_promise_retain(p), site);
+    int rc = path_op(loop, OP_STAT, CB_STAT, path, NULL, (void *)p_stat_cb, cf_promise_retain(p),
+                     signal, site);
     return cf__io_p_started(p, site, rc, "stat '%s'", P_ARG(path));
 }
 
-cf_promise *(cf_fs_lstat_p)(cf_loop *loop, const char *path)
+CF__NOINLINE cf_promise *cf_fs_lstat_p(cf_loop *loop, const char *path, cf_abort_signal *signal)
 {
     P_NEW(p, site, loop);
-    int rc =
-        path_op(loop, OP_LSTAT, CB_STAT, path, NULL, (void *)p_stat_cb, cf_promise_retain(p), site);
+    int rc = path_op(loop, OP_LSTAT, CB_STAT, path, NULL, (void *)p_stat_cb, cf_promise_retain(p),
+                     signal, site);
     return cf__io_p_started(p, site, rc, "lstat '%s'", P_ARG(path));
 }
 
-cf_promise *(cf_fs_fstat_p)(cf_loop *loop, int fd)
+CF__NOINLINE cf_promise *cf_fs_fstat_p(cf_loop *loop, int fd, cf_abort_signal *signal)
 {
     P_NEW(p, site, loop);
-    int rc = fd_op(loop, fd, OP_FSTAT, CB_STAT, (void *)p_stat_cb, cf_promise_retain(p), site);
+    int rc =
+        fd_op(loop, fd, OP_FSTAT, CB_STAT, (void *)p_stat_cb, cf_promise_retain(p), signal, site);
     return cf__io_p_started(p, site, rc, "fstat (fd %d)", fd);
 }

@@ -6,7 +6,9 @@
  * temporary file beside the target, or the target itself for a device, a FIFO or a
  * descriptor of this process), write `flight`, commit (fsync, close, rename, fsync the
  * folder), or clean up (close, unlink). Opening a FIFO waits on the pool for a reader; an
- * abort during that wait opens the FIFO for reading itself, so the wait ends. When a write
+ * abort during that wait (cf_fs_writer_abort, or the open's signal) opens the FIFO for reading
+ * itself, so the wait ends. The open's signal watches the creation job only (the pool's
+ * listener, removed when the job is done): its abort becomes the writer's error. When a write
  * job ends, the buffers swap and the next job starts if there is more; the queue size the
  * high-water mark is measured against is fill.len + flight.len.
  *
@@ -19,6 +21,7 @@
  * Places: the error of a failure names the caller of cf_fs_writer_open (the creation and the
  * writes), or of cf_fs_writer_commit (the commit's fsync and rename).
  */
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -30,6 +33,7 @@
 #include "util/buf.h"
 #include "util/sys.h"
 #include "util/util.h"
+#include "util/site.h"
 
 enum job { JOB_NONE, JOB_CREATE, JOB_WRITE, JOB_COMMIT, JOB_CLEANUP };
 enum end { END_NONE, END_COMMIT, END_ABORT };
@@ -63,7 +67,7 @@ struct cf_fs_writer {
     void *end_data;
 };
 
-static void start_job(cf_fs_writer *w, enum job job);
+static void start_job(cf_fs_writer *w, enum job job, cf_abort_signal *signal);
 
 /* ---- worker side ---- */
 
@@ -91,6 +95,8 @@ static void work_fn(cf__work *wk)
     case JOB_CREATE:
         w->job_status = cf__fs_out_open(w->out, w->path);
         w->job_step = w->out->step;
+        if (w->job_status == 0 && atomic_load(&w->out->cancel))
+            w->job_status = CF_ECANCELED; /* an abort ended a FIFO's wait: write nothing */
         w->created = w->job_status == 0;
         if (w->job_status < 0)
             cf__fs_out_discard(w->out);
@@ -137,7 +143,7 @@ static void set_error(cf_fs_writer *w, cf_site site, int code, const char *step)
 /* The place of a failure at the end: the commit's caller, else the open's. */
 static cf_site end_site(const cf_fs_writer *w)
 {
-    return w->end_site.file ? w->end_site : w->site;
+    return w->end_site.pc ? w->end_site : w->site;
 }
 
 static const cf_error *error_of(cf_fs_writer *w, cf_error *fb)
@@ -210,7 +216,7 @@ static void next_step(cf_fs_writer *w)
         return;
     if (w->error || w->end == END_ABORT) {
         if (w->created) {
-            start_job(w, JOB_CLEANUP);
+            start_job(w, JOB_CLEANUP, NULL);
             return;
         }
         if (w->end != END_NONE)
@@ -224,12 +230,12 @@ static void next_step(cf_fs_writer *w)
         w->flight = w->fill;
         w->fill = t;
         cf__dbuf_reset(&w->fill);
-        start_job(w, JOB_WRITE);
+        start_job(w, JOB_WRITE, NULL);
         return;
     }
     if (w->end == END_COMMIT) {
         if (w->created)
-            start_job(w, JOB_COMMIT);
+            start_job(w, JOB_COMMIT, NULL);
         else
             cf__loop_defer(w->loop, &w->end_pend, finish_later);
     }
@@ -244,6 +250,11 @@ static void done_fn(cf__work *wk, int status)
     if (w->wake_fd >= 0) {
         close(w->wake_fd);
         w->wake_fd = -1;
+    }
+    if (job == JOB_CREATE && status == CF_ECANCELED && cf_abort_signal_aborted(wk->signal) &&
+        !w->error) {
+        w->error = CF_ECANCELED; /* the open's signal: the one abort error */
+        w->err = cf__work_abort_error(wk, w->site);
     }
     if (status == 0)
         status = w->job_status;
@@ -263,11 +274,20 @@ static void done_fn(cf__work *wk, int status)
     next_step(w);
 }
 
-static void start_job(cf_fs_writer *w, enum job job)
+/* The open's signal aborted while the creation runs (loop thread): end a FIFO's wait. */
+static void on_abort(cf__work *wk)
+{
+    cf_fs_writer *w = CF_CONTAINER_OF(wk, cf_fs_writer, work);
+    if (w->job == JOB_CREATE && w->wake_fd < 0)
+        w->wake_fd = cf__fs_out_wake(w->out);
+}
+
+static void start_job(cf_fs_writer *w, enum job job, cf_abort_signal *signal)
 {
     w->job = job;
     w->busy = 1;
-    int rc = cf__work_submit(w->loop, &w->work, work_fn, done_fn);
+    w->work.on_abort = on_abort;
+    int rc = cf__work_submit(w->loop, &w->work, signal, work_fn, done_fn);
     if (rc < 0) {
         w->busy = 0;
         w->job = JOB_NONE;
@@ -276,9 +296,9 @@ static void start_job(cf_fs_writer *w, enum job job)
     }
 }
 
-int(cf_fs_writer_open)(cf_loop *loop, const char *path, size_t high_water, cf_fs_writer **out)
+int cf__fs_writer_open_at(cf_loop *loop, const char *path, size_t high_water,
+                          cf_abort_signal *signal, cf_fs_writer **out, cf_site site)
 {
-    cf_site site = cf_site_take();
     if (!loop || !path || !*path || !out)
         return CF_EINVAL;
     cf_fs_writer *w = cf__calloc(1, sizeof *w);
@@ -299,7 +319,7 @@ int(cf_fs_writer_open)(cf_loop *loop, const char *path, size_t high_water, cf_fs
         return CF_ENOMEM;
     }
     cf__fs_out_init(w->out);
-    start_job(w, JOB_CREATE);
+    start_job(w, JOB_CREATE, signal);
     if (w->error) {
         int rc = w->error;
         writer_free(w);
@@ -307,6 +327,12 @@ int(cf_fs_writer_open)(cf_loop *loop, const char *path, size_t high_water, cf_fs
     }
     *out = w;
     return 0;
+}
+
+CF__NOINLINE int cf_fs_writer_open(cf_loop *loop, const char *path, size_t high_water,
+                                   cf_abort_signal *signal, cf_fs_writer **out)
+{
+    return cf__fs_writer_open_at(loop, path, high_water, signal, out, CF__SITE_CALLER());
 }
 
 int cf_fs_writer_write(cf_fs_writer *w, const void *bytes, size_t len)
@@ -324,9 +350,9 @@ int cf_fs_writer_write(cf_fs_writer *w, const void *bytes, size_t len)
     return cf_fs_writer_full(w) ? CF_FS_WRITER_FULL : 0;
 }
 
-int cf_fs_writer_sink(void *ctx, const char *bytes, size_t len)
+int cf_fs_writer_sink(const char *bytes, size_t len, void *data)
 {
-    int rc = cf_fs_writer_write(ctx, bytes, len);
+    int rc = cf_fs_writer_write(data, bytes, len);
     return rc > 0 ? 0 : rc;
 }
 
@@ -338,9 +364,9 @@ static void drain_later(cf_loop *loop, cf__pending *p)
         report_drain(w);
 }
 
-int cf_fs_writer_on_drain(cf_fs_writer *w, cf_fs_writer_cb cb, void *data)
+int cf_fs_writer_drain(cf_fs_writer *w, cf_fs_writer_cb cb, void *data)
 {
-    if (!w)
+    if (!w || !cb)
         return CF_EINVAL;
     if (w->end != END_NONE)
         return CF_ECLOSED;
@@ -351,9 +377,28 @@ int cf_fs_writer_on_drain(cf_fs_writer *w, cf_fs_writer_cb cb, void *data)
     return 0;
 }
 
-cf_promise *(cf_fs_writer_drain_p)(cf_fs_writer *w)
+int cf__fs_writer_idle(cf_fs_writer *w, cf_fs_writer_cb cb, void *data)
 {
-    cf_site site = cf_site_take();
+    if (!w || !cb)
+        return CF_EINVAL;
+    if (w->end != END_NONE)
+        return CF_ECLOSED;
+    w->drain_cb = cb;
+    w->drain_data = data;
+    /* Otherwise the creation's end (done_fn) reports it, the queue being empty. */
+    if (w->error || (w->opened && !w->busy && !queued(w)))
+        cf__loop_defer(w->loop, &w->drain_pend, drain_later);
+    return 0;
+}
+
+int cf__fs_writer_fd(const cf_fs_writer *w)
+{
+    return w && w->opened && !w->busy && !w->error && w->end == END_NONE ? w->out->fd : -1;
+}
+
+CF__NOINLINE cf_promise *cf_fs_writer_drain_p(cf_fs_writer *w)
+{
+    cf_site site = CF__SITE_CALLER();
     if (!w)
         return NULL;
     cf_promise *p = cf_promise_new(w->loop);
@@ -393,9 +438,14 @@ static int commit(cf_fs_writer *w, cf_fs_writer_cb cb, void *data, cf_site site)
     return 0;
 }
 
-int(cf_fs_writer_commit)(cf_fs_writer *w, cf_fs_writer_cb cb, void *data)
+CF__NOINLINE int cf_fs_writer_commit(cf_fs_writer *w, cf_fs_writer_cb cb, void *data)
 {
-    return commit(w, cb, data, cf_site_take());
+    return commit(w, cb, data, CF__SITE_CALLER());
+}
+
+int cf__fs_writer_commit_at(cf_fs_writer *w, cf_fs_writer_cb cb, void *data, cf_site site)
+{
+    return commit(w, cb, data, site);
 }
 
 static void commit_settle(cf_fs_writer *w, int status, const cf_error *err, void *data)
@@ -404,9 +454,9 @@ static void commit_settle(cf_fs_writer *w, int status, const cf_error *err, void
     cf__io_settle(data, status, err, NULL, NULL);
 }
 
-cf_promise *(cf_fs_writer_commit_p)(cf_fs_writer *w)
+CF__NOINLINE cf_promise *cf_fs_writer_commit_p(cf_fs_writer *w)
 {
-    cf_site site = cf_site_take();
+    cf_site site = CF__SITE_CALLER();
     if (!w)
         return NULL;
     cf_promise *p = cf_promise_new(w->loop);

@@ -18,6 +18,7 @@
 #include "calcifer/loop.h"
 #include "calcifer/tcp.h"
 #include "calcifer/dns.h"
+#include "calcifer/fs.h"
 #include "calcifer/promise.h"
 
 /*
@@ -77,6 +78,35 @@ int cf__tcp_is_closing(const cf_tcp *t);
  */
 void cf__tcp_reader_cancel(cf_tcp *t);
 
+/*
+ * ---- the public calls that start an operation, for callers inside the library ----
+ *
+ * Each takes the site its errors name (util/site.h): the user's call that led to it, or
+ * CF__SITE_NONE. The public functions would take the library's own line for the user's.
+ */
+
+int cf__fs_writer_open_at(cf_loop *loop, const char *path, size_t high_water,
+                          cf_abort_signal *signal, cf_fs_writer **out, cf_site site);
+int cf__fs_writer_commit_at(cf_fs_writer *w, cf_fs_writer_cb cb, void *data, cf_site site);
+/*
+ * For a copy that bypasses the queue (stream_fs.c): `cb` runs once the output exists and no
+ * job runs (status 0; then cf__fs_writer_fd gives its descriptor), or with the writer's error,
+ * or CF_ECLOSED when it is committed or aborted first. It takes the drain callback's place.
+ */
+int cf__fs_writer_idle(cf_fs_writer *w, cf_fs_writer_cb cb, void *data);
+/* The output's descriptor while the writer is open, idle and unfailed, else -1. */
+int cf__fs_writer_fd(const cf_fs_writer *w);
+int cf__dns_getaddrinfo_at(cf_loop *loop, const char *host, const char *service,
+                           const struct addrinfo *hints, cf_abort_signal *signal,
+                           cf_dns_addrinfo_cb cb, void *data, cf_site site);
+int cf__tcp_read_start_into_at(cf_tcp *t, cf_tcp_alloc_cb alloc, cf_tcp_read_cb cb, void *data,
+                               cf_site site);
+int cf__tcp_write_at(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb, void *data,
+                     cf_site site);
+int cf__tcp_end_at(cf_tcp *t, cf_tcp_cb cb, void *data, cf_site site);
+int cf__tcp_listen_at(cf_tcp *t, const char *host, int port, int backlog, int flags,
+                      cf_tcp_connection_cb cb, void *data, cf_site site);
+
 /* ---- where whole-file writes go (fs.c; used by fs_writer.c too) ---- */
 
 /*
@@ -117,7 +147,7 @@ int cf__fs_out_wake(cf__fs_out *o);
 /* ---- promise forms (io.c) ---- */
 
 /*
- * The promisify glue. A `_p` function takes its caller's site (cf_site_take) first, makes `p`,
+ * The promisify glue. A `_p` function takes its caller's site (CF__SITE_CALLER) first, makes `p`,
  * passes the callback form's static helper an extra reference (cf_promise_retain(p)) as its
  * data and the site, and ends with `return cf__io_p_started(p, site, rc, ...)`: when the
  * callback form failed (rc < 0), `p` is rejected with "<formatted text>: <cf_strerror(rc)>" at

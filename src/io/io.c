@@ -15,6 +15,7 @@
 #include "util/alloc.h"
 #include "util/sys.h"
 #include "util/util.h"
+#include "util/site.h"
 
 /* ---- per-loop state ---- */
 
@@ -60,6 +61,7 @@ err_va(cf_error *fb, cf_site site, int code, int plain, const char *fmt, va_list
     memset(fb, 0, sizeof *fb);
     fb->code = code;
     fb->message = cf_strerror(code);
+    cf__site_resolve(&site); /* no allocation: the resolved places have storage of their own */
     fb->file = site.file;
     fb->line = site.line;
     fb->func = site.func;

@@ -11,6 +11,11 @@
  * child exits; the loop then reaps it with waitpid(WNOHANG) in the poll phase. The handle is
  * active (keeps the loop alive) until the exit has been seen. Closing a process whose child
  * still runs completes once the child exits.
+ *
+ * The options' abort signal is watched from the spawn until the exit is seen or the object is
+ * closed, whichever comes first (a listener in the object; no reference is left after). Its
+ * abort sends SIGTERM (≈ Node's spawn `signal`) and keeps the abort error, which the exit
+ * then reports in place of success.
  */
 #include "calcifer/process.h"
 
@@ -29,6 +34,7 @@
 #include "io/internal.h"
 #include "util/alloc.h"
 #include "util/util.h"
+#include "util/site.h"
 
 extern char **environ;
 
@@ -46,9 +52,30 @@ struct cf_process {
     cf_tcp *stdio[3];
     cf_promise *exit_p;
     cf_site exit_site; /* where exit_p was first asked for: its rejection names it */
-    cf_process_close_cb close_cb;
+    cf_close_cb close_cb;
     void *close_data;
+    cf_site site;            /* where cf_process_spawn was called */
+    cf_abort_listener abort; /* on the options' signal, until the exit or the close */
+    int aborted;             /* the signal aborted before the exit */
+    cf_error *abort_err;     /* its error (NULL if it could not be allocated) */
 };
+
+/* Stop watching the signal: nothing of it is kept once the exit is seen or the close asked. */
+static void unwatch(cf_process *p)
+{
+    cf_abort_signal_unlisten(&p->abort);
+}
+
+/* The options' signal aborted while the child runs: end it with SIGTERM, as Node does. */
+static void on_abort(cf_abort_listener *l, cf_abort_signal *signal)
+{
+    cf_process *p = CF_CONTAINER_OF(l, cf_process, abort);
+    p->aborted = 1;
+    if (!p->abort_err) {
+        p->abort_err = cf__error_set_site(cf_abort_signal_error(signal), p->site);
+    }
+    cf_process_kill(p, SIGTERM);
+}
 
 static const char *const stdio_names[3] = {"child stdin", "child stdout", "child stderr"};
 
@@ -144,6 +171,12 @@ static void settle_exit(cf_process *p)
         return;
     cf_promise *pr = p->exit_p;
     p->exit_p = NULL;
+    if (p->aborted) {
+        cf_promise_reject(pr, p->abort_err ? cf_error_copy(p->abort_err)
+                                           : CF_ERROR_SYS_AT(p->site, CF_ECANCELED, "spawn"));
+        cf_promise_release(pr);
+        return;
+    }
     cf_process_exit *x = cf__malloc(sizeof *x);
     if (x) {
         x->exit_status = p->exit_status;
@@ -175,13 +208,19 @@ static void on_exit_ready(cf_loop *loop, cf__io *io, unsigned revents)
         p->exit_status = WEXITSTATUS(st);
     }
     cf__handle_stop(&p->h);
+    unwatch(p);
     settle_exit(p);
     if (p->close_wanted) {
         cf__handle_close(&p->h, process_closed);
         return;
     }
-    if (p->exit_cb)
-        p->exit_cb(p, 0, NULL, p->exit_status, p->term_signal, p->data);
+    if (p->exit_cb) {
+        /* An abort is reported as the outcome; the exit's figures still say how it ended. */
+        cf_error fb = {.code = CF_ECANCELED, .message = "The operation was aborted"};
+        const cf_error *e = p->abort_err ? p->abort_err : &fb;
+        p->exit_cb(p, p->aborted ? CF_ECANCELED : 0, p->aborted ? e : NULL, p->exit_status,
+                   p->term_signal, p->data);
+    }
 }
 
 static int watch_exit(cf_loop *loop, cf_process *p)
@@ -211,6 +250,15 @@ static int spawn_fail(cf_error **err, cf_site site, int rc, const char *file)
     return rc;
 }
 
+/* The options' signal is aborted already: no child is started (the one abort error). */
+static int spawn_aborted(cf_error **err, cf_site site, const cf_abort_signal *signal)
+{
+    if (err) {
+        *err = cf__error_set_site(cf_abort_signal_error(signal), site);
+    }
+    return CF_ECANCELED;
+}
+
 /* After a successful spawn: the streams, the exit watcher. */
 static int setup(cf_loop *loop, cf_process *p, int mine[3])
 {
@@ -226,10 +274,11 @@ static int setup(cf_loop *loop, cf_process *p, int mine[3])
     return watch_exit(loop, p);
 }
 
-int(cf_process_spawn)(cf_loop *loop, const cf_process_options *opts, cf_process_exit_cb exit_cb,
-                      void *data, cf_process **out, cf_error **err)
+CF__NOINLINE int cf_process_spawn(cf_loop *loop, const cf_process_options *opts,
+                                  cf_process_exit_cb exit_cb, void *data, cf_process **out,
+                                  cf_error **err)
 {
-    cf_site site = cf_site_take();
+    cf_site site = CF__SITE_CALLER();
     if (err)
         *err = NULL;
     if (!loop || !opts || !opts->file || !out)
@@ -238,6 +287,8 @@ int(cf_process_spawn)(cf_loop *loop, const cf_process_options *opts, cf_process_
         if (opts->stdio[i] < CF_STDIO_INHERIT || opts->stdio[i] > CF_STDIO_IGNORE)
             return spawn_fail(err, site, CF_EINVAL, opts->file);
     }
+    if (cf_abort_signal_aborted(opts->signal))
+        return spawn_aborted(err, site, opts->signal);
     if (!cf__io_loop_get(loop))
         return spawn_fail(err, site, CF_ENOMEM, opts->file);
     cf_process *p = cf__calloc(1, sizeof *p);
@@ -246,6 +297,7 @@ int(cf_process_spawn)(cf_loop *loop, const cf_process_options *opts, cf_process_
     p->pidfd = -1;
     p->exit_cb = exit_cb;
     p->data = data;
+    p->site = site;
     int mine[3];
     int theirs[3];
     int rc = make_pipes(opts, mine, theirs);
@@ -268,6 +320,8 @@ int(cf_process_spawn)(cf_loop *loop, const cf_process_options *opts, cf_process_
         cf_process_close(p, NULL, NULL);
         return spawn_fail(err, site, rc, opts->file);
     }
+    if (opts->signal)
+        cf_abort_signal_listen(opts->signal, &p->abort, on_abort); /* not aborted: checked above */
     *out = p;
     return 0;
 }
@@ -302,9 +356,9 @@ int cf_process_kill(cf_process *p, int signum)
     return 0;
 }
 
-cf_promise *(cf_process_exit_p)(cf_process *p)
+CF__NOINLINE cf_promise *cf_process_exit_p(cf_process *p)
 {
-    cf_site site = cf_site_take();
+    cf_site site = CF__SITE_CALLER();
     if (!p)
         return NULL;
     if (p->exited) {
@@ -340,18 +394,21 @@ static void process_closed(cf__handle *h)
             pr, CF_ERROR_SYS_AT(p->exit_site, CF_ECANCELED, "wait for pid %d", (int)p->pid));
         cf_promise_release(pr);
     }
+    unwatch(p);
+    cf_error_free(p->abort_err);
     if (p->close_cb)
-        p->close_cb(p, p->close_data);
+        p->close_cb(p->close_data);
     cf__free(p);
 }
 
-int cf_process_close(cf_process *p, cf_process_close_cb cb, void *data)
+int cf_process_close(cf_process *p, cf_close_cb cb, void *data)
 {
     if (!p)
         return CF_EINVAL;
     if (p->close_wanted || cf__handle_is_closing(&p->h))
         return CF_ECLOSED;
     p->close_wanted = 1;
+    unwatch(p); /* a closed object no longer ends its child */
     p->close_cb = cb;
     p->close_data = data;
     for (int i = 0; i < 3; i++) {
@@ -361,4 +418,28 @@ int cf_process_close(cf_process *p, cf_process_close_cb cb, void *data)
     if (p->exited)
         cf__handle_close(&p->h, process_closed);
     return 0;
+}
+
+/* ---- keep-alive and state ---- */
+
+void cf_process_ref(cf_process *p)
+{
+    if (p)
+        cf__handle_ref(&p->h);
+}
+
+void cf_process_unref(cf_process *p)
+{
+    if (p)
+        cf__handle_unref(&p->h);
+}
+
+int cf_process_has_ref(const cf_process *p)
+{
+    return p ? cf__handle_has_ref(&p->h) : 0;
+}
+
+int cf_process_is_active(const cf_process *p)
+{
+    return p && !p->close_wanted && cf__handle_is_active(&p->h);
 }

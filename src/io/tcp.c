@@ -38,7 +38,7 @@
  * empty.
  *
  * Places: each operation that reports an error later keeps the site of the user's call that
- * started it (calcifer/error.h, CF_AT): a write request its own, the handle one per kind
+ * started it (calcifer/error.h, cf_site): a write request its own, the handle one per kind
  * (connect, read, end, listen); the error names that site.
  *
  * SIGPIPE: writes use writev(2); SIGPIPE is set to ignored (as Node does) when the first
@@ -60,6 +60,7 @@
 #include <sys/un.h>
 
 #include "calcifer/timer.h"
+#include "async/fiber.h"
 #include "core/handle.h"
 #include "core/loop.h"
 #include "core/watch.h"
@@ -67,6 +68,7 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/queue.h"
+#include "util/site.h"
 #include "util/sys.h"
 #include "util/util.h"
 
@@ -89,7 +91,14 @@ enum {
 };
 
 /* What the pending phase has to report. */
-enum { PEND_WRITES = 1, PEND_END = 2, PEND_CONNECT = 4, PEND_TURN = 8, PEND_SRV_CLOSE = 16 };
+enum {
+    PEND_WRITES = 1,
+    PEND_END = 2,
+    PEND_CONNECT = 4,
+    PEND_TURN = 8,
+    PEND_SRV_CLOSE = 16,
+    PEND_READER = 32 /* a whole read's result decided inside a call or by an abort */
+};
 
 typedef struct wreq {
     cf_queue link;
@@ -139,6 +148,7 @@ struct cf_tcp {
     cf_tcp_cb connect_cb;
     void *connect_data;
     int connect_status;
+    cf_error *connect_err; /* the abort error a deferred connect failure reports, or NULL */
     cf_site connect_site;
 
     cf_tcp_connection_cb conn_cb;
@@ -154,7 +164,7 @@ struct cf_tcp {
     cf_tcp *server;    /* for an accepted connection: the server, until the connection closes */
     cf_queue srv_link; /* in server->conns */
 
-    cf_tcp_close_cb close_cb;
+    cf_close_cb close_cb;
     void *close_data;
     void (*free_hook)(cf_tcp *t, void *arg);
     void *free_arg;
@@ -168,6 +178,7 @@ struct cf_tcp {
 static void io_cb(cf_loop *loop, cf__io *io, unsigned revents);
 static void run_pending(cf_loop *loop, cf__pending *p);
 static void server_close_run(cf_tcp *t);
+static void reader_pending(cf_tcp *t);
 static int listening_later(cf_tcp *t, int lookup);
 
 /* The peer as text for messages: the address, or the stdio name. */
@@ -181,6 +192,16 @@ static void peer_text(const cf_tcp *t, char *buf, size_t len)
 }
 
 /* ---- create ---- */
+
+/*
+ * The one abort error (calcifer/abort.h) with the site of the call that started the operation;
+ * NULL when memory is exhausted (the caller then reports a plain CF_ECANCELED).
+ */
+static cf_error *abort_error(const cf_abort_signal *signal, cf_site site)
+{
+    cf_error *e = cf_abort_signal_error(signal);
+    return e ? cf__error_set_site(e, site) : NULL;
+}
 
 static int tcp_alloc(cf_loop *loop, cf_tcp **out)
 {
@@ -257,6 +278,16 @@ int cf_tcp_fd(const cf_tcp *t)
 void cf_tcp_ref(cf_tcp *t)
 {
     cf__handle_ref(&t->h);
+}
+
+int cf_tcp_has_ref(const cf_tcp *t)
+{
+    return t ? cf__handle_has_ref(&t->h) : 0;
+}
+
+int cf_tcp_is_active(const cf_tcp *t)
+{
+    return t && !cf__handle_is_closing(&t->h) && cf__handle_is_active(&t->h);
 }
 
 void cf_tcp_unref(cf_tcp *t)
@@ -556,6 +587,10 @@ static int tcp_write(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb, 
 {
     if (!t || (!bufs && nbufs) || nbufs > IOV_MAX)
         return CF_EINVAL;
+    for (size_t i = 0; i < nbufs; i++) {
+        if (cf__ptr_on_movable_stack(bufs[i].base))
+            return CF_EINVAL; /* borrowed until `cb`: see CF__MOVABLE_STACK_RULE */
+    }
     int rc = write_check(t);
     if (rc < 0)
         return rc;
@@ -598,9 +633,15 @@ static int tcp_write(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb, 
     return submit(t, w, tried);
 }
 
-int(cf_tcp_write)(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb, void *data)
+CF__NOINLINE int cf_tcp_write(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb, void *data)
 {
-    return tcp_write(t, bufs, nbufs, cb, data, cf_site_take());
+    return tcp_write(t, bufs, nbufs, cb, data, CF__SITE_CALLER());
+}
+
+int cf__tcp_write_at(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb, void *data,
+                     cf_site site)
+{
+    return tcp_write(t, bufs, nbufs, cb, data, site);
 }
 
 static size_t bufs_bytes(const cf_buf *bufs, size_t nbufs)
@@ -666,7 +707,7 @@ static wreq *wreq_copy(const cf_buf *bufs, size_t nbufs, size_t skip, size_t len
     }
     w->cb = NULL;
     w->data = NULL;
-    w->site = (cf_site){NULL, 0, NULL};
+    w->site = (cf_site){0};
     w->iov = w->inl;
     w->inl[0].iov_base = w + 1;
     w->inl[0].iov_len = len;
@@ -833,9 +874,14 @@ static int tcp_end(cf_tcp *t, cf_tcp_cb cb, void *data, cf_site site)
     return 0;
 }
 
-int(cf_tcp_end)(cf_tcp *t, cf_tcp_cb cb, void *data)
+CF__NOINLINE int cf_tcp_end(cf_tcp *t, cf_tcp_cb cb, void *data)
 {
-    return tcp_end(t, cb, data, cf_site_take());
+    return tcp_end(t, cb, data, CF__SITE_CALLER());
+}
+
+int cf__tcp_end_at(cf_tcp *t, cf_tcp_cb cb, void *data, cf_site site)
+{
+    return tcp_end(t, cb, data, site);
 }
 
 /* ---- reading ---- */
@@ -932,14 +978,20 @@ static int read_start(cf_tcp *t, cf_tcp_alloc_cb alloc, cf_tcp_read_cb cb, void 
     return rc;
 }
 
-int(cf_tcp_read_start)(cf_tcp *t, cf_tcp_read_cb cb, void *data)
+CF__NOINLINE int cf_tcp_read_start(cf_tcp *t, cf_tcp_read_cb cb, void *data)
 {
-    return read_start(t, NULL, cb, data, cf_site_take());
+    return read_start(t, NULL, cb, data, CF__SITE_CALLER());
 }
 
-int(cf_tcp_read_start_into)(cf_tcp *t, cf_tcp_alloc_cb alloc, cf_tcp_read_cb cb, void *data)
+CF__NOINLINE int cf_tcp_read_start_into(cf_tcp *t, cf_tcp_alloc_cb alloc, cf_tcp_read_cb cb,
+                                        void *data)
 {
-    cf_site site = cf_site_take();
+    return cf__tcp_read_start_into_at(t, alloc, cb, data, CF__SITE_CALLER());
+}
+
+int cf__tcp_read_start_into_at(cf_tcp *t, cf_tcp_alloc_cb alloc, cf_tcp_read_cb cb, void *data,
+                               cf_site site)
+{
     if (!alloc)
         return CF_EINVAL;
     return read_start(t, alloc, cb, data, site);
@@ -957,22 +1009,31 @@ int cf_tcp_read_stop(cf_tcp *t)
 /* ---- connecting ---- */
 
 struct conn_req {
-    cf_tcp *t; /* NULL once the handle is closed */
-    cf_dns_req *dns;
-    struct addrinfo *own; /* copies of the resolved addresses (cf__calloc'ed, one per node) */
+    cf_tcp *t;                /* NULL once the handle is closed */
+    cf_abort_controller *dns; /* aborts the lookup in flight; NULL when none */
+    struct addrinfo *own;     /* copies of the resolved addresses (cf__calloc'ed, one per node) */
     struct addrinfo *next;
     struct sockaddr_storage one; /* a numeric address or a Unix path */
     socklen_t onelen;
-    cf_timer *timer;
+    cf_abort_signal *signal; /* one reference while listening, or NULL */
+    cf_abort_listener abort;
+    int aborted; /* the signal aborted: the pending phase reports it */
     char *host;
     int port;
     int last_error;
 };
 
+/* Stop watching the connect's signal: a finished connect keeps no reference to it. */
+static void conn_unwatch(conn_req *c)
+{
+    cf_abort_signal_unlisten(&c->abort);
+    cf_abort_signal_release(c->signal);
+    c->signal = NULL;
+}
+
 static void conn_req_free(conn_req *c)
 {
-    if (c->timer)
-        cf_clear_timeout(c->timer);
+    conn_unwatch(c);
     while (c->own) {
         struct addrinfo *n = c->own->ai_next;
         cf__free(c->own);
@@ -987,6 +1048,7 @@ static void connect_report(cf_tcp *t, int status)
 {
     conn_req *c = t->conn;
     t->conn = NULL;
+    conn_unwatch(c);
     t->flags &= ~T_CONNECTING;
     char where[300];
     if (status == 0) {
@@ -1004,7 +1066,7 @@ static void connect_report(cf_tcp *t, int status)
         snprintf(where, sizeof where, "%s:%d", c->host, c->port);
     if (c->dns) {
         c->t = NULL; /* the lookup's callback frees c */
-        cf_dns_cancel(c->dns);
+        cf_abort(c->dns, NULL);
     } else {
         conn_req_free(c);
     }
@@ -1026,11 +1088,19 @@ static void connect_report(cf_tcp *t, int status)
         schedule(t, PEND_WRITES);
     cf_tcp_cb cb = t->connect_cb;
     t->connect_cb = NULL;
+    cf_error *aborted = t->connect_err;
+    t->connect_err = NULL;
     cf_error fb;
-    const cf_error *e =
-        status ? cf__io_err(&fb, t->connect_site, status, "connect %s", where) : NULL;
+    const cf_error *e = NULL;
+    if (status && aborted)
+        e = aborted;
+    else if (status)
+        e = cf__io_err(&fb, t->connect_site, status, "connect %s", where);
     cb(t, status, e, t->connect_data);
-    cf__io_err_free(e, &fb);
+    if (aborted)
+        cf_error_free(aborted);
+    else
+        cf__io_err_free(e, &fb);
 }
 
 static void connect_fail_later(cf_tcp *t, int status)
@@ -1115,12 +1185,15 @@ static void on_resolved(int status, const cf_error *err, const struct addrinfo *
 {
     (void)err;
     conn_req *c = data;
+    cf_abort_free(c->dns);
     c->dns = NULL;
     cf_tcp *t = c->t;
     if (!t) {
         conn_req_free(c);
         return;
     }
+    if (c->aborted)
+        return; /* the pending phase reports the abort */
     if (status < 0) {
         connect_report(t, status);
         return;
@@ -1145,18 +1218,27 @@ static void on_resolved(int status, const cf_error *err, const struct addrinfo *
     connect_next(t, 0);
 }
 
-static void on_connect_timeout(void *data)
+/*
+ * The connect's signal aborted. This runs inside cf_abort, in the middle of the caller's code,
+ * so the attempt stops now (the socket is closed) and the callback comes from the pending
+ * phase, as every connect failure found inside a call does.
+ */
+static void on_connect_abort(cf_abort_listener *l, cf_abort_signal *signal)
 {
-    cf_tcp *t = data;
-    if (!t->conn)
+    conn_req *c = l->data;
+    cf_tcp *t = c->t;
+    cf_abort_signal_release(c->signal);
+    c->signal = NULL;
+    if (!t || t->conn != c || c->aborted)
         return;
-    t->conn->timer = NULL; /* the loop frees a timeout that fired */
+    c->aborted = 1;
+    t->connect_err = abort_error(signal, t->connect_site);
     if (t->fd >= 0) {
         cf__io_close(t->h.loop, &t->io);
         close(t->fd);
         t->fd = -1;
     }
-    connect_report(t, CF_ETIMEDOUT);
+    connect_fail_later(t, CF_ECANCELED);
 }
 
 /* Parse a numeric IPv4/IPv6 address (or "localhost") into `ss`. Returns 0 or CF_EINVAL. */
@@ -1190,16 +1272,23 @@ static int parse_numeric(const char *host, int port, struct sockaddr_storage *ss
     return CF_EINVAL;
 }
 
-static int connect_start(cf_tcp *t, conn_req *c, uint64_t timeout_ms)
+static int connect_start(cf_tcp *t, conn_req *c, cf_abort_signal *signal)
 {
     cf_loop *loop = t->h.loop;
     t->conn = c;
     t->flags |= T_CONNECTING;
     update_active(t);
-    if (timeout_ms) {
-        int rc = cf_set_timeout(loop, timeout_ms, on_connect_timeout, t, &c->timer);
-        if (rc < 0)
-            return rc;
+    if (signal) {
+        c->signal = cf_abort_signal_retain(signal);
+        c->abort.data = c;
+        if (cf_abort_signal_listen(signal, &c->abort, on_connect_abort) < 0) {
+            /* Already aborted: fail from the loop without starting anything. */
+            conn_unwatch(c);
+            t->connect_err = abort_error(signal, t->connect_site);
+            t->connect_status = CF_ECANCELED;
+            schedule(t, PEND_CONNECT);
+            return 0;
+        }
     }
     if (c->onelen) {
         connect_next(t, 1);
@@ -1213,7 +1302,16 @@ static int connect_start(cf_tcp *t, conn_req *c, uint64_t timeout_ms)
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
     /* Not through the wrapper: a failed lookup is reported as the connect's error. */
-    return (cf_dns_getaddrinfo)(loop, c->host, service, &hints, on_resolved, c, &c->dns);
+    int rc = cf_abort_new(&c->dns);
+    if (rc < 0)
+        return rc;
+    rc = cf__dns_getaddrinfo_at(loop, c->host, service, &hints, cf_abort_get_signal(c->dns),
+                                on_resolved, c, t->connect_site);
+    if (rc < 0) {
+        cf_abort_free(c->dns);
+        c->dns = NULL;
+    }
+    return rc;
 }
 
 static int connect_check(const cf_tcp *t)
@@ -1225,13 +1323,13 @@ static int connect_check(const cf_tcp *t)
     return 0;
 }
 
-static int connect_common(cf_tcp *t, conn_req *c, uint64_t timeout_ms, cf_tcp_cb cb, void *data,
+static int connect_common(cf_tcp *t, conn_req *c, cf_abort_signal *signal, cf_tcp_cb cb, void *data,
                           cf_site site)
 {
     t->connect_cb = cb;
     t->connect_data = data;
     t->connect_site = site;
-    int rc = connect_start(t, c, timeout_ms);
+    int rc = connect_start(t, c, signal);
     if (rc < 0) {
         t->conn = NULL;
         t->flags &= ~T_CONNECTING;
@@ -1243,13 +1341,15 @@ static int connect_common(cf_tcp *t, conn_req *c, uint64_t timeout_ms, cf_tcp_cb
         cf__loop_undefer(t->h.loop, &t->pend);
         t->pend_what = 0;
         conn_req_free(c);
+        cf_error_free(t->connect_err);
+        t->connect_err = NULL;
         update_active(t);
     }
     return rc;
 }
 
-static int connect_host(cf_tcp *t, const char *host, int port, uint64_t timeout_ms, cf_tcp_cb cb,
-                        void *data, cf_site site)
+static int connect_host(cf_tcp *t, const char *host, int port, cf_abort_signal *signal,
+                        cf_tcp_cb cb, void *data, cf_site site)
 {
     if (!t || !host || !cb || port < 0 || port > 65535)
         return CF_EINVAL;
@@ -1269,13 +1369,13 @@ static int connect_host(cf_tcp *t, const char *host, int port, uint64_t timeout_
     parse_numeric(host, port, &c->one, &c->onelen);
     if (!*host)
         c->onelen = 0;
-    return connect_common(t, c, timeout_ms, cb, data, site);
+    return connect_common(t, c, signal, cb, data, site);
 }
 
-int(cf_tcp_connect)(cf_tcp *t, const char *host, int port, uint64_t timeout_ms, cf_tcp_cb cb,
-                    void *data)
+CF__NOINLINE int cf_tcp_connect(cf_tcp *t, const char *host, int port, cf_abort_signal *signal,
+                                cf_tcp_cb cb, void *data)
 {
-    return connect_host(t, host, port, timeout_ms, cb, data, cf_site_take());
+    return connect_host(t, host, port, signal, cb, data, CF__SITE_CALLER());
 }
 
 static int unix_addr(const char *path, struct sockaddr_storage *ss, socklen_t *len)
@@ -1291,7 +1391,8 @@ static int unix_addr(const char *path, struct sockaddr_storage *ss, socklen_t *l
     return 0;
 }
 
-static int connect_unix(cf_tcp *t, const char *path, cf_tcp_cb cb, void *data, cf_site site)
+static int connect_unix(cf_tcp *t, const char *path, cf_abort_signal *signal, cf_tcp_cb cb,
+                        void *data, cf_site site)
 {
     if (!t || !path || !cb)
         return CF_EINVAL;
@@ -1310,12 +1411,13 @@ static int connect_unix(cf_tcp *t, const char *path, cf_tcp_cb cb, void *data, c
         return rc;
     }
     t->flags |= T_UNIX;
-    return connect_common(t, c, 0, cb, data, site);
+    return connect_common(t, c, signal, cb, data, site);
 }
 
-int(cf_tcp_connect_unix)(cf_tcp *t, const char *path, cf_tcp_cb cb, void *data)
+CF__NOINLINE int cf_tcp_connect_unix(cf_tcp *t, const char *path, cf_abort_signal *signal,
+                                     cf_tcp_cb cb, void *data)
 {
-    return connect_unix(t, path, cb, data, cf_site_take());
+    return connect_unix(t, path, signal, cb, data, CF__SITE_CALLER());
 }
 
 /* ---- listening and accepting ---- */
@@ -1426,10 +1528,9 @@ static int listen_fd(cf_tcp *t, const struct sockaddr *sa, socklen_t len, int ba
     return 0;
 }
 
-int(cf_tcp_listen)(cf_tcp *t, const char *host, int port, int backlog, int flags,
-                   cf_tcp_connection_cb cb, void *data)
+int cf__tcp_listen_at(cf_tcp *t, const char *host, int port, int backlog, int flags,
+                      cf_tcp_connection_cb cb, void *data, cf_site site)
 {
-    cf_site site = cf_site_take();
     if (!t || !cb || port < 0 || port > 65535)
         return CF_EINVAL;
     int rc = connect_check(t);
@@ -1445,10 +1546,16 @@ int(cf_tcp_listen)(cf_tcp *t, const char *host, int port, int backlog, int flags
     return listen_fd(t, (struct sockaddr *)&ss, len, backlog, flags, host && *host);
 }
 
-int(cf_tcp_listen_unix)(cf_tcp *t, const char *path, int backlog, cf_tcp_connection_cb cb,
-                        void *data)
+CF__NOINLINE int cf_tcp_listen(cf_tcp *t, const char *host, int port, int backlog, int flags,
+                               cf_tcp_connection_cb cb, void *data)
 {
-    cf_site site = cf_site_take();
+    return cf__tcp_listen_at(t, host, port, backlog, flags, cb, data, CF__SITE_CALLER());
+}
+
+CF__NOINLINE int cf_tcp_listen_unix(cf_tcp *t, const char *path, int backlog,
+                                    cf_tcp_connection_cb cb, void *data)
+{
+    cf_site site = CF__SITE_CALLER();
     if (!t || !path || !cb)
         return CF_EINVAL;
     int rc = connect_check(t);
@@ -1508,6 +1615,8 @@ static void run_pending(cf_loop *loop, cf__pending *p)
     finish_writes(t);
     if ((what & PEND_END) && !cf__handle_is_closing(&t->h))
         report_end(t, t->end_status);
+    if ((what & PEND_READER) && !cf__handle_is_closing(&t->h))
+        reader_pending(t);
 }
 
 /* ---- options and addresses ---- */
@@ -1606,7 +1715,7 @@ static void server_close_run(cf_tcp *t)
 {
     t->flags |= T_SRV_CB_DONE;
     if (t->close_cb)
-        t->close_cb(t, t->close_data);
+        t->close_cb(t->close_data);
     server_maybe_free(t);
 }
 
@@ -1734,7 +1843,7 @@ int cf_tcp_get_connections(cf_tcp *server, cf_tcp_count_cb cb, void *data)
     return 0;
 }
 
-int cf_tcp_close_connections(cf_tcp *server, cf_tcp_close_cb cb, void *data)
+int cf_tcp_close_connections(cf_tcp *server, cf_close_cb cb, void *data)
 {
     if (!server || !(server->flags & T_SERVER))
         return CF_EINVAL;
@@ -1764,16 +1873,23 @@ static void tcp_closed(cf__handle *h)
             snprintf(where, sizeof where, "%s:%d", t->conn->host, t->conn->port);
         else
             snprintf(where, sizeof where, "?");
-        const cf_error *e = cf__io_err(&fb, t->connect_site, CF_ECANCELED, "connect %s", where);
+        cf_error *aborted = t->connect_err;
+        t->connect_err = NULL;
+        const cf_error *e =
+            aborted ? aborted : cf__io_err(&fb, t->connect_site, CF_ECANCELED, "connect %s", where);
         cb(t, CF_ECANCELED, e, t->connect_data);
-        cf__io_err_free(e, &fb);
+        if (aborted)
+            cf_error_free(aborted);
+        else
+            cf__io_err_free(e, &fb);
     }
     if (t->conn) {
         conn_req *c = t->conn;
         t->conn = NULL;
+        conn_unwatch(c);
         if (c->dns) {
             c->t = NULL;
-            cf_dns_cancel(c->dns);
+            cf_abort(c->dns, NULL);
         } else {
             conn_req_free(c);
         }
@@ -1794,13 +1910,13 @@ static void tcp_closed(cf__handle *h)
         return;
     }
     if (t->close_cb)
-        t->close_cb(t, t->close_data);
+        t->close_cb(t->close_data);
     if (t->free_hook)
         t->free_hook(t, t->free_arg);
     cf__free(t);
 }
 
-int cf_tcp_close(cf_tcp *t, cf_tcp_close_cb cb, void *data)
+int cf_tcp_close(cf_tcp *t, cf_close_cb cb, void *data)
 {
     if (!t)
         return CF_EINVAL;
@@ -1811,10 +1927,8 @@ int cf_tcp_close(cf_tcp *t, cf_tcp_close_cb cb, void *data)
     t->flags &= ~(T_READING | T_LISTENING);
     if (t->server)
         conn_detach(t);
-    if (t->conn && t->conn->timer) {
-        cf_clear_timeout(t->conn->timer);
-        t->conn->timer = NULL;
-    }
+    if (t->conn)
+        conn_unwatch(t->conn); /* an abort now changes nothing: the connect is cancelled */
     if (t->fd >= 0) {
         cf__io_close(t->h.loop, &t->io);
         close(t->fd);
@@ -1826,28 +1940,48 @@ int cf_tcp_close(cf_tcp *t, cf_tcp_close_cb cb, void *data)
     return 0;
 }
 
-/* ---- promise forms ---- */
+/* ---- whole reads and promise forms ---- */
 
-/* A promise read in progress: one chunk (cf_tcp_read_p) or everything (cf_tcp_read_all_p). */
+/*
+ * A read that completes once: one chunk (cf_tcp_read_p) or everything (cf_tcp_read_all,
+ * cf_tcp_read_all_p). The promise forms settle `p`; cf_tcp_read_all calls `cb`. A result found
+ * inside a call (the end already read, an already aborted signal) or an abort (cf_abort runs in
+ * the caller's code) reaches a callback from the pending phase (PEND_READER) with `pend_err`.
+ */
 struct cf__tcp_reader {
-    cf_promise *p; /* the reader's reference */
+    cf_promise *p; /* the reader's reference; NULL for the callback form */
+    cf_tcp_read_cb cb;
+    void *cb_data;
     int all;
-    size_t max;
     cf_dbuf buf;
+    cf_abort_signal *signal; /* one reference while listening, or NULL */
+    cf_abort_listener abort;
+    int pend_status;    /* PEND_READER: 0 (the end) or CF_ECANCELED (aborted) */
+    cf_error *pend_err; /* with CF_ECANCELED: the abort error (NULL out of memory) */
 };
 
 static void reader_done(cf_tcp *t, int status, const cf_error *err, cf_buf *value)
 {
     struct cf__tcp_reader *r = t->reader;
     t->reader = NULL;
+    cf_abort_signal_unlisten(&r->abort);
+    cf_abort_signal_release(r->signal);
     if (t->flags & T_READING) {
         t->flags &= ~T_READING;
         update_io(t);
     }
     update_active(t);
     cf__dbuf_free(&r->buf);
-    cf__io_settle(r->p, status, err, value, cf_free);
+    cf_promise *p = r->p;
+    cf_tcp_read_cb cb = r->cb;
+    void *data = r->cb_data;
     cf__free(r);
+    if (p) {
+        cf__io_settle(p, status, err, value, cf_free);
+        return;
+    }
+    cb(t, status, err, value ? value->base : NULL, value ? value->len : 0, data);
+    cf_free(value);
 }
 
 static void reader_cb(cf_tcp *t, int status, const cf_error *err, const char *bytes, size_t len,
@@ -1886,10 +2020,45 @@ static void reader_cb(cf_tcp *t, int status, const cf_error *err, const char *by
     }
 }
 
+/* Deliver a reader's result that was decided inside a call or an abort (`pend_status`). */
+static void reader_deliver(cf_tcp *t, int status)
+{
+    struct cf__tcp_reader *r = t->reader;
+    cf_error *own = r->pend_err;
+    r->pend_err = NULL;
+    if (status == 0) {
+        cf_buf *b = cf__io_buf_new("", 0);
+        cf_error fb;
+        const cf_error *e = b ? NULL : cf__io_err(&fb, t->read_site, CF_ENOMEM, "read");
+        reader_done(t, b ? 0 : CF_ENOMEM, e, b);
+        cf__io_err_free(e, &fb);
+    } else if (own) {
+        reader_done(t, status, own, NULL);
+    } else {
+        char peer[128];
+        peer_text(t, peer, sizeof peer);
+        cf_error fb;
+        const cf_error *e = cf__io_err(&fb, t->read_site, status, "read %s", peer);
+        reader_done(t, status, e, NULL);
+        cf__io_err_free(e, &fb);
+    }
+    cf_error_free(own);
+}
+
+static void reader_pending(cf_tcp *t)
+{
+    if (t->reader && t->reader->pend_status <= 0 && !(t->flags & T_READING))
+        reader_deliver(t, t->reader->pend_status);
+}
+
 void cf__tcp_reader_cancel(cf_tcp *t)
 {
     if (!t->reader)
         return;
+    if (t->reader->pend_err) { /* aborted before the close: the abort is what happened */
+        reader_deliver(t, CF_ECANCELED);
+        return;
+    }
     char peer[128];
     peer_text(t, peer, sizeof peer);
     cf_error fb;
@@ -1898,45 +2067,103 @@ void cf__tcp_reader_cancel(cf_tcp *t)
     cf__io_err_free(e, &fb);
 }
 
-static cf_promise *read_p(cf_tcp *t, int all, size_t max, cf_site site)
+/* The reader's signal aborted (inside cf_abort): stop reading; report from the loop. */
+static void on_reader_abort(cf_abort_listener *l, cf_abort_signal *signal)
+{
+    cf_tcp *t = l->data;
+    struct cf__tcp_reader *r = t->reader;
+    cf_abort_signal_release(r->signal);
+    r->signal = NULL;
+    cf_error *e = abort_error(signal, t->read_site);
+    if (r->p) { /* a promise's reactions come later anyway */
+        reader_done(t, CF_ECANCELED, e, NULL);
+        cf_error_free(e);
+        return;
+    }
+    t->flags &= ~T_READING;
+    update_io(t);
+    r->pend_status = CF_ECANCELED;
+    r->pend_err = e;
+    schedule(t, PEND_READER);
+}
+
+static int reader_check(const cf_tcp *t)
+{
+    if (t->reader || (t->flags & T_READING))
+        return CF_EBUSY;
+    if (cf__handle_is_closing(&t->h))
+        return CF_ECLOSED;
+    if (t->error)
+        return t->error;
+    if (!(t->flags & T_CONNECTED))
+        return CF_ENOTCONN;
+    return 0;
+}
+
+/*
+ * Start a reader (`p` or `cb`). Returns 0 or the code it could not start with. The end already
+ * read, or an already aborted `signal`, is delivered from the loop without reading.
+ */
+static int reader_start(cf_tcp *t, struct cf__tcp_reader *r, size_t max, cf_abort_signal *signal,
+                        cf_site site)
+{
+    int rc = reader_check(t);
+    if (rc < 0)
+        return rc;
+    cf__dbuf_init(&r->buf, max ? max : (size_t)64 << 20);
+    r->pend_status = 1; /* nothing pending */
+    t->reader = r;
+    t->read_cb = reader_cb;
+    t->alloc_cb = NULL;
+    t->read_data = NULL;
+    t->read_site = site;
+    if (signal) {
+        r->abort.data = t;
+        if (cf_abort_signal_listen(signal, &r->abort, on_reader_abort) == 0) {
+            r->signal = cf_abort_signal_retain(signal);
+        } else {
+            r->pend_status = CF_ECANCELED;
+            r->pend_err = abort_error(signal, site);
+        }
+    }
+    if (r->pend_status == 1 && (t->flags & T_EOF))
+        r->pend_status = 0;
+    if (r->pend_status <= 0) {
+        update_active(t);
+        schedule(t, PEND_READER);
+        return 0;
+    }
+    t->flags |= T_READING;
+    rc = update_io(t);
+    if (rc < 0) {
+        t->reader = NULL;
+        t->flags &= ~T_READING;
+        update_io(t);
+        cf_abort_signal_unlisten(&r->abort);
+        cf_abort_signal_release(r->signal);
+    }
+    return rc;
+}
+
+static cf_promise *read_p(cf_tcp *t, int all, size_t max, cf_abort_signal *signal, cf_site site)
 {
     if (!t)
         return NULL;
     cf_promise *p = cf_promise_new(t->h.loop);
     if (!p)
         return NULL;
-    int rc = 0;
-    if (t->reader || (t->flags & T_READING))
-        rc = CF_EBUSY;
-    else if (cf__handle_is_closing(&t->h))
-        rc = CF_ECLOSED;
-    else if (t->error)
-        rc = t->error;
-    else if (!(t->flags & T_CONNECTED))
-        rc = CF_ENOTCONN;
-    if (rc == 0 && (t->flags & T_EOF)) {
-        cf_buf *b = cf__io_buf_new("", 0);
-        cf_promise_settle(p, b ? 0 : CF_ENOMEM, b, cf_free, NULL);
+    if (cf_abort_signal_aborted(signal) && reader_check(t) == 0) {
+        cf_error *e = abort_error(signal, site);
+        cf_promise_reject(p, e ? e : CF_ERROR_AT(site, CF_ECANCELED, "read"));
         return p;
     }
-    struct cf__tcp_reader *r = rc ? NULL : cf__calloc(1, sizeof *r);
-    if (rc == 0 && !r)
-        rc = CF_ENOMEM;
-    if (rc == 0) {
+    struct cf__tcp_reader *r = cf__calloc(1, sizeof *r);
+    int rc = r ? 0 : CF_ENOMEM;
+    if (r) {
         r->p = cf_promise_retain(p);
         r->all = all;
-        cf__dbuf_init(&r->buf, max ? max : (size_t)64 << 20);
-        t->reader = r;
-        t->read_cb = reader_cb;
-        t->alloc_cb = NULL;
-        t->read_data = NULL;
-        t->read_site = site;
-        t->flags |= T_READING;
-        rc = update_io(t);
+        rc = reader_start(t, r, max, signal, site);
         if (rc < 0) {
-            t->reader = NULL;
-            t->flags &= ~T_READING;
-            update_io(t);
             cf__free(r);
             cf_promise_release(p);
         }
@@ -1949,20 +2176,32 @@ static cf_promise *read_p(cf_tcp *t, int all, size_t max, cf_site site)
     return p;
 }
 
-cf_promise *(cf_tcp_read_p)(cf_tcp *t)
+CF__NOINLINE cf_promise *cf_tcp_read_p(cf_tcp *t, cf_abort_signal *signal)
 {
-    return read_p(t, 0, 0, cf_site_take());
+    return read_p(t, 0, 0, signal, CF__SITE_CALLER());
 }
 
-cf_promise *(cf_tcp_read_all_p)(cf_tcp *t, size_t max)
+CF__NOINLINE cf_promise *cf_tcp_read_all_p(cf_tcp *t, size_t max, cf_abort_signal *signal)
 {
-    return read_p(t, 1, max, cf_site_take());
+    return read_p(t, 1, max, signal, CF__SITE_CALLER());
 }
 
-static void settle_cb(cf_tcp *t, int status, const cf_error *err, void *data)
+CF__NOINLINE int cf_tcp_read_all(cf_tcp *t, size_t max, cf_abort_signal *signal, cf_tcp_read_cb cb,
+                                 void *data)
 {
-    (void)t;
-    cf__io_settle(data, status, err, NULL, NULL);
+    cf_site site = CF__SITE_CALLER();
+    if (!t || !cb)
+        return CF_EINVAL;
+    struct cf__tcp_reader *r = cf__calloc(1, sizeof *r);
+    if (!r)
+        return CF_ENOMEM;
+    r->cb = cb;
+    r->cb_data = data;
+    r->all = 1;
+    int rc = reader_start(t, r, max, signal, site);
+    if (rc < 0)
+        cf__free(r);
+    return rc;
 }
 
 static void connect_settle_cb(cf_tcp *t, int status, const cf_error *err, void *data)
@@ -1970,70 +2209,158 @@ static void connect_settle_cb(cf_tcp *t, int status, const cf_error *err, void *
     cf__io_settle(data, status, err, status == 0 ? t : NULL, NULL);
 }
 
-cf_promise *(cf_tcp_connect_p)(cf_tcp *t, const char *host, int port, uint64_t timeout_ms)
+CF__NOINLINE cf_promise *cf_tcp_connect_p(cf_tcp *t, const char *host, int port,
+                                          cf_abort_signal *signal)
 {
-    cf_site site = cf_site_take();
+    cf_site site = CF__SITE_CALLER();
     if (!t)
         return NULL;
     cf_promise *p = cf_promise_new(t->h.loop);
     if (!p)
         return NULL;
-    int rc = connect_host(t, host, port, timeout_ms, connect_settle_cb, cf_promise_retain(p), site);
+    int rc = connect_host(t, host, port, signal, connect_settle_cb, cf_promise_retain(p), site);
     return cf__io_p_started(p, site, rc, "connect %s:%d", host ? host : "(null)", port);
 }
 
-cf_promise *(cf_tcp_connect_unix_p)(cf_tcp *t, const char *path)
+CF__NOINLINE cf_promise *cf_tcp_connect_unix_p(cf_tcp *t, const char *path, cf_abort_signal *signal)
 {
-    cf_site site = cf_site_take();
+    cf_site site = CF__SITE_CALLER();
     if (!t)
         return NULL;
     cf_promise *p = cf_promise_new(t->h.loop);
     if (!p)
         return NULL;
-    int rc = connect_unix(t, path, connect_settle_cb, cf_promise_retain(p), site);
+    int rc = connect_unix(t, path, signal, connect_settle_cb, cf_promise_retain(p), site);
     return cf__io_p_started(p, site, rc, "connect %s", path ? path : "(null)");
 }
 
-cf_promise *(cf_tcp_write_p)(cf_tcp *t, const void *bytes, size_t len)
+/*
+ * A promise write or end with a signal: the promise may settle (aborted) before the stream
+ * is done with the request, so the waiter, with the copy of the bytes, lives until the
+ * stream's callback, which always comes (done, failed, or cancelled by the close).
+ */
+typedef struct waiter {
+    cf_promise *p; /* NULL once settled */
+    cf_abort_signal *signal;
+    cf_abort_listener abort;
+    cf_site site;
+    char bytes[];
+} waiter;
+
+static void waiter_unwatch(waiter *w)
 {
-    cf_site site = cf_site_take();
+    cf_abort_signal_unlisten(&w->abort);
+    cf_abort_signal_release(w->signal);
+    w->signal = NULL;
+}
+
+static void waiter_cb(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    (void)t;
+    waiter *w = data;
+    waiter_unwatch(w);
+    if (w->p)
+        cf__io_settle(w->p, status, err, NULL, NULL);
+    cf__free(w);
+}
+
+static void on_waiter_abort(cf_abort_listener *l, cf_abort_signal *signal)
+{
+    waiter *w = l->data;
+    cf_abort_signal_release(w->signal);
+    w->signal = NULL;
+    cf_error *e = abort_error(signal, w->site);
+    cf_promise_reject(w->p, e ? e : CF_ERROR_AT(w->site, CF_ECANCELED, "aborted"));
+    cf_promise_release(w->p);
+    w->p = NULL;
+}
+
+/* A waiter for `p` (taking one reference), watching `signal`; NULL when memory is exhausted. */
+static waiter *waiter_new(cf_promise *p, cf_abort_signal *signal, const void *bytes, size_t len,
+                          cf_site site)
+{
+    waiter *w = cf__malloc(sizeof *w + len);
+    if (!w)
+        return NULL;
+    memset(w, 0, sizeof *w);
+    if (len)
+        memcpy(w->bytes, bytes, len);
+    w->p = cf_promise_retain(p);
+    w->site = site;
+    w->abort.data = w;
+    if (signal && cf_abort_signal_listen(signal, &w->abort, on_waiter_abort) == 0)
+        w->signal = cf_abort_signal_retain(signal);
+    return w;
+}
+
+/* Reject `p` with the abort error of an already aborted `signal`; 1 when it did. */
+static int rejected_aborted(cf_promise *p, const cf_abort_signal *signal, cf_site site)
+{
+    if (!cf_abort_signal_aborted(signal))
+        return 0;
+    cf_error *e = abort_error(signal, site);
+    cf_promise_reject(p, e ? e : CF_ERROR_AT(site, CF_ECANCELED, "aborted"));
+    return 1;
+}
+
+CF__NOINLINE cf_promise *cf_tcp_write_p(cf_tcp *t, const void *bytes, size_t len,
+                                        cf_abort_signal *signal)
+{
+    cf_site site = CF__SITE_CALLER();
     if (!t)
         return NULL;
     cf_promise *p = cf_promise_new(t->h.loop);
-    if (!p)
-        return NULL;
-    cf_buf b = {(char *)bytes, len};
-    int rc = tcp_write(t, &b, 1, settle_cb, cf_promise_retain(p), site);
+    if (!p || rejected_aborted(p, signal, site))
+        return p;
+    waiter *w = waiter_new(p, signal, bytes, len, site);
+    if (!w) {
+        cf_promise_reject(p, CF_ERROR_SYS_AT(site, CF_ENOMEM, "write"));
+        return p;
+    }
+    cf_buf b = {w->bytes, len};
+    int rc = tcp_write(t, &b, 1, waiter_cb, w, site);
+    if (rc < 0) {
+        waiter_unwatch(w);
+        cf__free(w);
+    }
     char peer[128];
     if (rc < 0)
         peer_text(t, peer, sizeof peer);
     return cf__io_p_started(p, site, rc, "write %s", rc < 0 ? peer : "");
 }
 
-cf_promise *(cf_tcp_end_p)(cf_tcp *t)
+CF__NOINLINE cf_promise *cf_tcp_end_p(cf_tcp *t, cf_abort_signal *signal)
 {
-    cf_site site = cf_site_take();
+    cf_site site = CF__SITE_CALLER();
     if (!t)
         return NULL;
     cf_promise *p = cf_promise_new(t->h.loop);
-    if (!p)
-        return NULL;
-    int rc = tcp_end(t, settle_cb, cf_promise_retain(p), site);
+    if (!p || rejected_aborted(p, signal, site))
+        return p;
+    waiter *w = waiter_new(p, signal, NULL, 0, site);
+    if (!w) {
+        cf_promise_reject(p, CF_ERROR_SYS_AT(site, CF_ENOMEM, "shutdown"));
+        return p;
+    }
+    int rc = tcp_end(t, waiter_cb, w, site);
+    if (rc < 0) {
+        waiter_unwatch(w);
+        cf__free(w);
+    }
     char peer[128];
     if (rc < 0)
         peer_text(t, peer, sizeof peer);
     return cf__io_p_started(p, site, rc, "shutdown %s", rc < 0 ? peer : "");
 }
 
-static void close_settle_cb(cf_tcp *t, void *data)
+static void close_settle_cb(void *data)
 {
-    (void)t;
     cf__io_settle(data, 0, NULL, NULL, NULL);
 }
 
-cf_promise *(cf_tcp_close_p)(cf_tcp *t)
+CF__NOINLINE cf_promise *cf_tcp_close_p(cf_tcp *t)
 {
-    cf_site site = cf_site_take();
+    cf_site site = CF__SITE_CALLER();
     if (!t)
         return NULL;
     cf_promise *p = cf_promise_new(t->h.loop);

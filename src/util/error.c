@@ -55,15 +55,20 @@ int cf_translate_sys_error(int sys_errno)
 
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/site.h"
 
-/* The error and its message live in one block, so one free releases both. */
-static cf_error *error_make(int code, const char *file, int line, const char *func,
-                            const char *text, size_t len)
+/*
+ * The error, its rethrow sites (`nrethrown` of them, chained in order) and its message live
+ * in one block, so one free releases them all.
+ */
+static cf_error *error_make_n(int code, const char *file, int line, const char *func,
+                              const char *text, size_t len, size_t nrethrown)
 {
-    cf_error *e = cf__malloc(sizeof *e + len + 1);
+    cf_error *e = cf__malloc(sizeof *e + nrethrown * sizeof(cf_site) + len + 1);
     if (!e)
         return NULL;
-    char *msg = (char *)(e + 1);
+    cf_site *sites = (cf_site *)(e + 1);
+    char *msg = (char *)(sites + nrethrown);
     memcpy(msg, text, len);
     msg[len] = '\0';
     e->code = code;
@@ -72,7 +77,20 @@ static cf_error *error_make(int code, const char *file, int line, const char *fu
     e->line = line;
     e->func = func;
     e->cause = NULL;
+    e->rethrown = NULL;
+    for (size_t i = 0; i < nrethrown; i++) {
+        sites[i] = (cf_site){0};
+        sites[i].rethrown = i + 1 < nrethrown ? &sites[i + 1] : NULL;
+    }
+    if (nrethrown)
+        e->rethrown = sites;
     return e;
+}
+
+static cf_error *error_make(int code, const char *file, int line, const char *func,
+                            const char *text, size_t len)
+{
+    return error_make_n(code, file, line, func, text, len, 0);
 }
 
 __attribute__((format(printf, 6, 0))) static cf_error *error_vmake(int code, const char *file,
@@ -114,17 +132,56 @@ cf_error *cf_error_sys(int code, const char *file, int line, const char *func, c
     return e;
 }
 
-cf_error *cf_error_copy(const cf_error *e)
+/* A copy of `e` with room for `extra` more rethrow sites after its own (left zeroed). */
+static cf_error *error_copy_more(const cf_error *e, size_t extra)
 {
-    if (!e)
-        return NULL;
+    size_t n = 0;
+    for (const cf_site *r = e->rethrown; r; r = r->rethrown) {
+        n++;
+    }
     const char *m = e->message ? e->message : "";
-    cf_error *c = error_make(e->code, e->file, e->line, e->func, m, strlen(m));
-    if (c && e->cause && !(c->cause = cf_error_copy(e->cause))) {
+    cf_error *c = error_make_n(e->code, e->file, e->line, e->func, m, strlen(m), n + extra);
+    if (!c)
+        return NULL;
+    cf_site *to = (cf_site *)(c + 1);
+    for (const cf_site *r = e->rethrown; r; r = r->rethrown, to++) {
+        to->file = r->file;
+        to->line = r->line;
+        to->func = r->func;
+        to->pc = r->pc;
+    }
+    if (e->cause && !(c->cause = cf_error_copy(e->cause))) {
         cf__free(c); /* a copy without its cause would lie about what happened */
         return NULL;
     }
     return c;
+}
+
+cf_error *cf_error_copy(const cf_error *e)
+{
+    return e ? error_copy_more(e, 0) : NULL;
+}
+
+cf_error *cf__error_rethrow_at(const cf_error *e, const void *pc)
+{
+    if (!e)
+        return NULL;
+    size_t n = 0;
+    for (const cf_site *r = e->rethrown; r; r = r->rethrown) {
+        n++;
+    }
+    cf_error *c = error_copy_more(e, 1);
+    if (!c)
+        return NULL;
+    cf_site *last = (cf_site *)(c + 1) + n;
+    last->pc = pc;
+    cf__site_resolve(last);
+    return c;
+}
+
+CF__NOINLINE cf_error *cf_error_rethrow(const cf_error *e)
+{
+    return cf__error_rethrow_at(e, CF__SITE_CALLER().pc);
 }
 
 cf_error *cf_error_set_cause(cf_error *e, cf_error *cause)
@@ -154,6 +211,32 @@ void cf_error_free(void *e)
     }
 }
 
+/* " (at file:line in func)", or " (at sym+0x1c in object)" for a place without a line. */
+static void print_place(FILE *f, const char *before, const char *file, int line, const char *func)
+{
+    if (!file)
+        return;
+    if (line > 0)
+        fprintf(f, "%s%s:%d in %s", before, file, line, func ? func : "?");
+    else
+        fprintf(f, "%s%s in %s", before, func ? func : "?", file);
+}
+
+/* One error's line, then one line per place it was rethrown at. */
+static void print_one(FILE *f, const char *indent, const cf_error *e)
+{
+    fprintf(f, "%s%s", indent, e->message ? e->message : cf_strerror(e->code));
+    print_place(f, " (at ", e->file, e->line, e->func);
+    fputs(e->file ? ")\n" : "\n", f);
+    for (const cf_site *r = e->rethrown; r; r = r->rethrown) {
+        if (!r->file)
+            continue;
+        fputs(indent, f);
+        print_place(f, "  rethrown at ", r->file, r->line, r->func);
+        fputc('\n', f);
+    }
+}
+
 void cf_error_print(const cf_error *e, void *stream)
 {
     FILE *f = stream;
@@ -161,15 +244,9 @@ void cf_error_print(const cf_error *e, void *stream)
         fputs("(no error)\n", f);
         return;
     }
-    fprintf(f, "%s", e->message ? e->message : cf_strerror(e->code));
-    if (e->file)
-        fprintf(f, " (at %s:%d in %s)", e->file, e->line, e->func ? e->func : "?");
-    fputc('\n', f);
+    print_one(f, "", e);
     for (const cf_error *c = e->cause; c; c = c->cause) {
-        fprintf(f, "  caused by: %s", c->message ? c->message : cf_strerror(c->code));
-        if (c->file)
-            fprintf(f, " (at %s:%d in %s)", c->file, c->line, c->func ? c->func : "?");
-        fputc('\n', f);
+        print_one(f, "  caused by: ", c);
     }
 }
 
@@ -187,37 +264,32 @@ int cf_error_code(const cf_error *e)
 
 cf_site cf_error_site(const cf_error *e)
 {
-    cf_site s = {NULL, 0, NULL};
+    cf_site s = {0};
     if (e && e->file) {
         s.file = e->file;
         s.line = e->line;
         s.func = e->func;
     }
+    if (e)
+        s.rethrown = e->rethrown;
     return s;
 }
 
-/* The site recorded by CF_AT for the next operation this thread starts. */
-static _Thread_local cf_site current_site;
-
-void cf_site_set(const char *file, int line, const char *func)
+cf_error *cf__error_set_site(cf_error *e, cf_site site)
 {
-    current_site.file = file;
-    current_site.line = line;
-    current_site.func = func;
-}
-
-cf_site cf_site_take(void)
-{
-    cf_site s = current_site;
-    current_site.file = NULL;
-    current_site.line = 0;
-    current_site.func = NULL;
-    return s;
+    if (!e || e->file)
+        return e;
+    cf__site_resolve(&site);
+    e->file = site.file;
+    e->line = site.line;
+    e->func = site.func;
+    return e;
 }
 
 cf_error *cf_error_at(int code, cf_site site, const char *file, int line, const char *func,
                       int append_code, const char *fmt, ...)
 {
+    cf__site_resolve(&site);
     if (site.file) {
         file = site.file;
         line = site.line;

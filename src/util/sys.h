@@ -26,6 +26,7 @@ enum cf__sys_op {
     CF__SYS_OPEN,
     CF__SYS_ACCEPT,
     CF__SYS_CONNECT,
+    CF__SYS_COPY, /* copy_file_range */
     CF__SYS_OP_COUNT
 };
 
@@ -99,6 +100,22 @@ static inline ssize_t cf__sys_pwrite(int fd, const void *buf, size_t len, off_t 
     ssize_t n;
     do {
         n = pwrite(fd, buf, len, off);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? cf_translate_sys_error(errno) : n;
+}
+
+/* copy_file_range(2); NULL offsets use the file positions. Returns bytes copied or a code. */
+static inline ssize_t cf__sys_copy_file_range(int fd_in, off_t *off_in, int fd_out, off_t *off_out,
+                                              size_t len)
+{
+    long f = cf__sys_fault_check(CF__SYS_COPY);
+    if (f < 0)
+        return f;
+    if (f > 0 && (size_t)f < len)
+        len = (size_t)f;
+    ssize_t n;
+    do {
+        n = copy_file_range(fd_in, off_in, fd_out, off_out, len, 0);
     } while (n < 0 && errno == EINTR);
     return n < 0 ? cf_translate_sys_error(errno) : n;
 }

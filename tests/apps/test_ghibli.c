@@ -44,7 +44,7 @@ typedef struct table {
     char *cell[512][8];
 } table;
 
-static int on_record(void *data, const cf_buf *fields, size_t n)
+static int on_record(const cf_buf *fields, size_t n, void *data)
 {
     table *t = data;
     if (t->rows == 512 || n > 8)

@@ -104,11 +104,10 @@ static fetched fetch(cf_task *task, const char *base, const char *path, const ch
     snprintf(url, sizeof url, "%s%s", base, path);
     cf_http_options o = {0};
     o.method = method;
-    void *v;
-    int rc = cf_await(cf_http_request_p(cf_task_loop(task), url, &o), &v);
-    if (rc < 0)
-        CF_TEST_FAILF("GET %s: %s", url, cf_strerror(rc));
-    cf_http_response *res = v;
+    cf_result r = cf_await(cf_http_request_p(cf_task_loop(task), url, &o));
+    if (r.status < 0)
+        CF_TEST_FAILF("GET %s: %s", url, r.error ? r.error->message : cf_strerror(r.status));
+    cf_http_response *res = r.value;
     fetched f = {0};
     f.status = cf_http_response_status(res);
     cf_buf b = cf_http_response_body(res);
@@ -175,7 +174,7 @@ static int finish(cf_task *task, env *e)
 {
     (void)task;
     e->done = 1;
-    return cf_await(ghibli_server_close_p(e->server), NULL);
+    return cf_await(ghibli_server_close_p(e->server)).status;
 }
 
 /* ---- byte compatibility ---- */

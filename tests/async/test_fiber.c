@@ -6,6 +6,7 @@
 /* ctest-timeout: 300 */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -203,11 +204,14 @@ static void counter_body(void *arg)
 
 /* ThreadSanitizer gives every fiber a thread-sized trace of its own: fewer fibers there. */
 #if defined(__SANITIZE_THREAD__)
-#define MANY_FIBERS 1000
+#define TSAN_BUILD 1
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
-#define MANY_FIBERS 1000
+#define TSAN_BUILD 1
 #endif
+#endif
+#if defined(TSAN_BUILD)
+#define MANY_FIBERS 1000
 #endif
 #ifndef MANY_FIBERS
 #define MANY_FIBERS 10000
@@ -239,6 +243,153 @@ static void test_fiber_ten_thousand_alive(void)
         cf_free(c);
     }
     cf__fiber_pool_trim();
+}
+
+/* Lines of /proc/self/maps: the process's memory mappings. */
+static long map_count(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    long n = 0;
+    int c;
+    if (!f)
+        return -1;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+/* More dedicated stacks alive than vm.max_map_count (65530) / 2 would allow with a mapping
+ * each: they are carved from regions, so the mapping count hardly moves. */
+static void test_fiber_dedicated_stacks_share_mappings(void)
+{
+    enum { N = MANY_FIBERS * 7 / 2 };
+    cf__fiber_opts small = {16 * 1024, 0};
+    cf__fiber **f = cf_calloc(N, sizeof *f);
+    counter *c = cf_calloc(N, sizeof *c);
+    ASSERT_PTR(f);
+    ASSERT_PTR(c);
+    cf__fiber_pool_trim();
+    cf__fiber_stats s0;
+    cf__fiber_stats_get(&s0); /* the copy-stack helper's stack may hold a region */
+    long maps_before = map_count();
+    for (unsigned i = 0; i < N; i++) {
+        c[i].id = i;
+        ASSERT_OK(cf__fiber_new(&f[i], counter_body, &c[i], &small));
+        cf__fiber_resume(f[i]);
+    }
+    long maps_during = map_count();
+    cf__fiber_stats s;
+    cf__fiber_stats_get(&s);
+    ASSERT(s.regions > s0.regions && s.regions < s0.regions + N / 100);
+#if !defined(TSAN_BUILD) /* TSan maps memory of its own for every fiber */
+    ASSERT(maps_during - maps_before < N / 100);
+#else
+    (void)maps_during;
+    (void)maps_before;
+#endif
+    for (int round = 0; round < 3; round++) {
+        for (unsigned i = 0; i < N; i++)
+            cf__fiber_resume(f[i]);
+    }
+    for (unsigned i = 0; i < N; i++) {
+        ASSERT(cf__fiber_done(f[i]));
+        ASSERT_EQ(c[i].sum, 3 * (64 * i + 28));
+        cf__fiber_free(f[i]);
+    }
+    cf_free(f);
+    cf_free(c);
+    cf__fiber_pool_trim();
+    cf__fiber_stats_get(&s);
+    ASSERT_EQ(s.regions, s0.regions);
+}
+
+/* ---- the movable-stack predicate ---- */
+
+static void movable_body(void *arg)
+{
+    int *out = arg;
+    char local[8] = {0};
+    out[0] = cf__ptr_on_movable_stack(local);
+    out[1] = cf__ptr_on_movable_stack(out);
+}
+
+static void test_fiber_movable_stack_predicate(void)
+{
+    for (size_t m = 0; m < CF_ARRAY_LEN(modes); m++) {
+        int *out = cf_calloc(2, sizeof *out);
+        ASSERT_PTR(out);
+        cf__fiber *f = NULL;
+        ASSERT_OK(cf__fiber_new(&f, movable_body, out, modes[m]));
+        cf__fiber_resume(f);
+        ASSERT(cf__fiber_done(f));
+        cf__fiber_free(f);
+        ASSERT_EQ(out[0], modes[m]->shared_stack ? 1 : 0); /* only copy mode moves locals */
+        ASSERT_EQ(out[1], 0);                              /* heap memory never moves */
+        cf_free(out);
+    }
+    int here = 0;
+    ASSERT_EQ(cf__ptr_on_movable_stack(&here), 0); /* the thread's own stack */
+    ASSERT_EQ(cf__ptr_on_movable_stack(NULL), 0);
+}
+
+/* ---- transfer: straight from one fiber to another ---- */
+
+typedef struct relay {
+    cf__fiber *next; /* the fiber to hand over to, or NULL: yield */
+    char *log;
+    char name;
+} relay;
+
+static void relay_body(void *arg)
+{
+    relay *r = arg;
+    volatile int marker = r->name;
+    for (int round = 0; round < 3; round++) {
+        size_t len = strlen(r->log);
+        r->log[len] = r->name;
+        r->log[len + 1] = '\0';
+        if (r->next)
+            cf__fiber_transfer(r->next);
+        else
+            cf__fiber_yield();
+        ASSERT(cf__fiber_current() != NULL);
+        ASSERT_EQ(marker, r->name);
+    }
+}
+
+/* main resumes a, a hands over to b, b to c, c yields: back in main, as from a's yield. */
+static void test_fiber_transfer_hands_over(void)
+{
+    for (size_t m = 0; m < CF_ARRAY_LEN(modes); m++) {
+        char log[64] = "";
+        relay rc = {NULL, log, 'c'};
+        relay rb = {NULL, log, 'b'};
+        relay ra = {NULL, log, 'a'};
+        cf__fiber *a = NULL;
+        cf__fiber *b = NULL;
+        cf__fiber *c = NULL;
+        ASSERT_OK(cf__fiber_new(&a, relay_body, &ra, modes[m]));
+        ASSERT_OK(cf__fiber_new(&b, relay_body, &rb, modes[m]));
+        ASSERT_OK(cf__fiber_new(&c, relay_body, &rc, modes[m]));
+        ra.next = b;
+        rb.next = c;
+        for (int round = 0; round < 3; round++) {
+            cf__fiber_resume(a);
+            ASSERT(cf__fiber_current() == NULL);
+        }
+        ASSERT_STR_EQ(log, "abcabcabc");
+        /* Each resumed on its own now: the last round ends each function. */
+        ra.next = NULL;
+        rb.next = NULL;
+        cf__fiber_resume(a);
+        cf__fiber_resume(b);
+        cf__fiber_resume(c);
+        ASSERT(cf__fiber_done(a) && cf__fiber_done(b) && cf__fiber_done(c));
+        cf__fiber_free(a);
+        cf__fiber_free(b);
+        cf__fiber_free(c);
+    }
 }
 
 /* ---- fibers resuming fibers ---- */
@@ -604,7 +755,10 @@ int main(int argc, char **argv)
     CF_TEST(test_fiber_deep_recursion_near_stack_size);
     CF_TEST(test_fiber_deep_stacks_survive_suspension);
     CF_TEST(test_fiber_ten_thousand_alive);
+    CF_TEST(test_fiber_dedicated_stacks_share_mappings);
+    CF_TEST(test_fiber_movable_stack_predicate);
     CF_TEST(test_fiber_resumes_fiber);
+    CF_TEST(test_fiber_transfer_hands_over);
     CF_TEST(test_fiber_copy_stack_keeps_locals);
     CF_TEST(test_fiber_pool_reuses_stacks);
     CF_TEST(test_fiber_free_suspended_or_new);

@@ -53,13 +53,13 @@ static int run_job(cf_task *task, void *arg)
     cf_loop *loop = cf_task_loop(task);
     char *resource = cf_strdup(j->name);
     if (j->ms) {
-        j->rc = cf_sleep(loop, j->ms);
+        j->rc = cf_sleep(loop, j->ms).status;
     } else {
-        j->rc = cf_await(cf_promise_new(loop), NULL); /* never settled */
+        j->rc = cf_await(cf_promise_new(loop)).status; /* never settled */
     }
     if (j->rc < 0) {
         /* Cancelled: every later await fails at once; clean up and pass the error up. */
-        ASSERT_EQ(cf_sleep(loop, 1), j->rc);
+        ASSERT_EQ(cf_sleep(loop, 1).status, j->rc);
         cf_free(resource);
         j->cleaned = 1;
         return j->rc;
@@ -88,12 +88,13 @@ static int parent(cf_task *task, void *arg)
         ASSERT_OK(cf_group_spawn(g, run_job, &pa->jobs[i]));
     }
     ASSERT_EQ(cf_group_count(g), pa->n);
-    pa->wait_rc = cf_group_wait(g);
-    if (pa->wait_rc < 0)
-        snprintf(pa->error, sizeof pa->error, "%s", cf_await_error()->message);
+    cf_result r = cf_group_wait(g);
+    pa->wait_rc = r.status;
+    if (r.status < 0)
+        snprintf(pa->error, sizeof pa->error, "%s", r.error->message);
     ASSERT_EQ(cf_group_count(g), 0);
     log_add("waited");
-    ASSERT_OK(cf_group_close(g));
+    ASSERT_OK(cf_group_close(g, NULL, NULL));
     return pa->wait_rc;
 }
 
@@ -174,8 +175,8 @@ static void test_group_cancel_cancels_every_task(void)
     ASSERT_EQ(cf_group_spawn(g, run_job, &jobs[0]), CF_ECANCELED);
     cf_group_cancel(g); /* twice: nothing */
     cf_promise_release(w);
-    ASSERT_OK(cf_group_close(g));
-    ASSERT_OK(cf_loop_close(loop));
+    ASSERT_OK(cf_group_close(g, NULL, NULL));
+    run_and_close(loop);
 }
 
 static void test_group_close_finishes_tasks_before_returning(void)
@@ -190,7 +191,7 @@ static void test_group_close_finishes_tasks_before_returning(void)
     }
     ASSERT_EQ(cf_group_count(g), 3);
     cf_promise *w = cf_group_wait_p(g);
-    ASSERT_OK(cf_group_close(g));
+    ASSERT_OK(cf_group_close(g, NULL, NULL));
     /* Nothing of the group runs any more: every task has cleaned up already. */
     for (size_t i = 0; i < 3; i++) {
         ASSERT_EQ(jobs[i].cleaned, 1);
@@ -208,10 +209,10 @@ static int closes_own_group(cf_task *task, void *arg)
 {
     (void)task;
     cf_group *g = arg;
-    ASSERT_EQ(cf_group_close(g), CF_EBUSY);
-    ASSERT_EQ(cf_group_wait(g), CF_EBUSY);
-    ASSERT_OK(cf_await_null());
-    ASSERT_EQ(cf_group_close(g), CF_EBUSY);
+    ASSERT_EQ(cf_group_close(g, NULL, NULL), CF_EBUSY);
+    ASSERT_EQ(cf_group_wait(g).status, CF_EBUSY);
+    ASSERT_OK(cf_await_null().status);
+    ASSERT_EQ(cf_group_close(g, NULL, NULL), CF_EBUSY);
     log_add("member");
     return 0;
 }
@@ -225,10 +226,10 @@ static void test_group_close_or_wait_from_member_is_ebusy(void)
     ASSERT_OK(cf_group_spawn(g, closes_own_group, g));
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
     ASSERT_STR_EQ(log_buf, "member");
-    ASSERT_OK(cf_group_close(g));
-    ASSERT_EQ(cf_group_close(NULL), CF_EINVAL);
-    ASSERT_EQ(cf_group_wait(NULL), CF_ENOTASK);
-    ASSERT_OK(cf_loop_close(loop));
+    ASSERT_OK(cf_group_close(g, NULL, NULL));
+    ASSERT_EQ(cf_group_close(NULL, NULL, NULL), CF_EINVAL);
+    ASSERT_EQ(cf_group_wait(NULL).status, CF_ENOTASK);
+    run_and_close(loop);
 }
 
 static int wait_empty(cf_task *task, void *arg)
@@ -237,9 +238,9 @@ static int wait_empty(cf_task *task, void *arg)
     cf_group *g = NULL;
     ASSERT_OK(cf_group_new(cf_task_loop(task), &g));
     log_add("wait");
-    ASSERT_OK(cf_group_wait(g));
+    ASSERT_OK(cf_group_wait(g).status);
     log_add("waited");
-    ASSERT_OK(cf_group_close(g));
+    ASSERT_OK(cf_group_close(g, NULL, NULL));
     return 0;
 }
 
@@ -261,7 +262,7 @@ static void test_group_empty_wait_takes_one_turn(void)
 static int child_forever(cf_task *task, void *arg)
 {
     job *j = arg;
-    j->rc = cf_await(cf_promise_new(cf_task_loop(task)), NULL);
+    j->rc = cf_await(cf_promise_new(cf_task_loop(task))).status;
     ASSERT_EQ(cf_task_cancelled(task), CF_ECANCELED);
     log_add("child-cancelled");
     return j->rc;
@@ -273,10 +274,10 @@ static int nests_group(cf_task *task, void *arg)
     cf_group *inner = NULL;
     ASSERT_OK(cf_group_new(cf_task_loop(task), &inner));
     ASSERT_OK(cf_group_spawn(inner, child_forever, child));
-    int rc = cf_group_wait(inner);
+    int rc = cf_group_wait(inner).status;
     log_add("parent-cancelled");
     ASSERT_EQ(rc, CF_ECANCELED);
-    ASSERT_OK(cf_group_close(inner));
+    ASSERT_OK(cf_group_close(inner, NULL, NULL));
     return rc;
 }
 
@@ -293,8 +294,8 @@ static void test_group_nested_group_cancelled_with_its_task(void)
     /* The outer cancellation reached the inner task through the inner group. */
     ASSERT_STR_EQ(log_buf, "cancel parent-cancelled child-cancelled");
     ASSERT_EQ(child.rc, CF_ECANCELED);
-    ASSERT_OK(cf_group_close(outer));
-    ASSERT_OK(cf_loop_close(loop));
+    ASSERT_OK(cf_group_close(outer, NULL, NULL));
+    run_and_close(loop);
 }
 
 static int copy_stack_job(cf_task *task, void *arg)
@@ -304,7 +305,7 @@ static int copy_stack_job(cf_task *task, void *arg)
     for (int i = 0; i < 16; i++) {
         local[i] = i;
     }
-    ASSERT_OK(cf_sleep(cf_task_loop(task), 1));
+    ASSERT_OK(cf_sleep(cf_task_loop(task), 1).status);
     for (int i = 0; i < 16; i++) {
         *sum += local[i];
     }
@@ -332,8 +333,66 @@ static void test_group_tasks_on_copy_stacks(void)
     cf_promise *w = cf_group_wait_p(g); /* done already: fulfilled now */
     ASSERT_EQ(cf_promise_state(w), CF_PROMISE_FULFILLED);
     cf_promise_release(w);
-    ASSERT_OK(cf_group_close(g));
+    ASSERT_OK(cf_group_close(g, NULL, NULL));
+    run_and_close(loop);
+}
+
+/* The close callback: after every task has been cancelled and has cleaned up, from the loop. */
+typedef struct close_probe {
+    job *jobs;
+    size_t n;
+    int calls;
+    int all_cleaned; /* what the callback saw */
+} close_probe;
+
+static void on_group_closed(void *data)
+{
+    close_probe *cp = data;
+    cp->calls++;
+    cp->all_cleaned = 1;
+    for (size_t i = 0; i < cp->n; i++) {
+        if (!cp->jobs[i].cleaned || cp->jobs[i].rc != CF_ECANCELED)
+            cp->all_cleaned = 0;
+    }
+    log_add("closed");
+}
+
+static void test_group_close_callback_after_tasks_cancelled(void)
+{
+    cf_loop *loop = new_loop();
+    job jobs[] = {{"sleeper", 3600000, 0, 0, 0}, {"forever", 0, 0, 0, 0}};
+    close_probe cp = {jobs, 2, 0, 0};
+    cf_group *g = NULL;
+    ASSERT_OK(cf_group_new(loop, &g));
+    ASSERT(!cf_group_is_active(g));
+    ASSERT(!cf_group_is_active(NULL));
+    for (size_t i = 0; i < 2; i++) {
+        ASSERT_OK(cf_group_spawn(g, run_job, &jobs[i]));
+    }
+    ASSERT(cf_group_is_active(g));
+    log_reset();
+    ASSERT_OK(cf_group_close(g, on_group_closed, &cp));
+    ASSERT_EQ(cp.calls, 0); /* never inside the close call */
+    ASSERT_EQ(jobs[0].cleaned + jobs[1].cleaned, 2);
+    ASSERT_EQ(cf_group_close(g, on_group_closed, &cp), CF_ECLOSED); /* its cb never runs */
+    ASSERT_EQ(cf_loop_close(loop), CF_EBUSY); /* the close callback is still to run */
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));  /* the hour-long sleep does not hold it */
+    ASSERT_EQ(cp.calls, 1);
+    ASSERT(cp.all_cleaned);
+    ASSERT_STR_EQ(log_buf, "closed");
     ASSERT_OK(cf_loop_close(loop));
+}
+
+/* A group that is never closed is an open handle: the loop refuses to close. */
+static void test_group_unclosed_keeps_loop_open(void)
+{
+    cf_loop *loop = new_loop();
+    cf_group *g = NULL;
+    ASSERT_OK(cf_group_new(loop, &g));
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT)); /* an idle group keeps nothing alive */
+    ASSERT_EQ(cf_loop_close(loop), CF_EBUSY);
+    ASSERT_OK(cf_group_close(g, NULL, NULL));
+    run_and_close(loop);
 }
 
 int main(int argc, char **argv)
@@ -347,5 +406,7 @@ int main(int argc, char **argv)
     CF_TEST(test_group_empty_wait_takes_one_turn);
     CF_TEST(test_group_nested_group_cancelled_with_its_task);
     CF_TEST(test_group_tasks_on_copy_stacks);
+    CF_TEST(test_group_close_callback_after_tasks_cancelled);
+    CF_TEST(test_group_unclosed_keeps_loop_open);
     return CF_TEST_END();
 }

@@ -673,7 +673,7 @@ static void foreign_free(void *e)
 
 static foreign_error foreign_make(const char *message)
 {
-    foreign_error f = {{CF_EUNKNOWN, message, "<foreign>", 0, NULL, NULL}, 0};
+    foreign_error f = {{.code = CF_EUNKNOWN, .message = message, .file = "<foreign>"}, 0};
     return f;
 }
 

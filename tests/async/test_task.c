@@ -1,5 +1,5 @@
 /*
- * async/await: tasks, await, sleep, deadlines, cancellation (calcifer/coro.h).
+ * async/await: tasks, await, sleep, deadlines, cancellation (calcifer/task.h).
  *
  * Ordering cases record labels in a log and compare the whole sequence; where the order is
  * Node's, the expected sequence is what the same program in JavaScript prints under Node 20.
@@ -92,7 +92,7 @@ static int sync_until_await(cf_task *task, void *arg)
     (void)arg;
     log_add("body");
     ASSERT(cf_task_current() == task);
-    ASSERT_OK(cf_await_null());
+    ASSERT_OK(cf_await_null().status);
     log_add("resumed");
     return 0;
 }
@@ -199,9 +199,9 @@ static int await_plain(cf_task *task, void *arg)
 {
     (void)arg;
     log_add("f-start");
-    void *v = NULL;
-    ASSERT_OK(cf_await(cf_promise_resolved(cf_task_loop(task), S("42"), NULL), &v));
-    log_add(v);
+    cf_result r = cf_await(cf_promise_resolved(cf_task_loop(task), S("42"), NULL));
+    ASSERT_OK(r.status);
+    log_add(r.value);
     return 0;
 }
 
@@ -230,10 +230,10 @@ static int await_pending(cf_task *task, void *arg)
     cf_loop *loop = cf_task_loop(task);
     cf_promise *p = cf_promise_new(loop);
     ASSERT_OK(cf_set_timeout(loop, 5, resolve_later, cf_promise_retain(p), NULL));
-    void *v = NULL;
     log_add("before");
-    ASSERT_OK(cf_await(p, &v));
-    log_add(v);
+    cf_result r = cf_await(p);
+    ASSERT_OK(r.status);
+    log_add(r.value);
     cf_queue_microtask(loop, log_cb, S("micro"));
     return 0;
 }
@@ -265,19 +265,19 @@ static int await_many(cf_task *task, void *arg)
     cf_loop *loop = cf_task_loop(task);
     cf_promise *p = cf_promise_resolved(loop, NULL, NULL);
     log_add("f0");
-    ASSERT_OK(cf_await(cf_promise_retain(p), NULL));
+    ASSERT_OK(cf_await(cf_promise_retain(p)).status);
     log_add("f1");
-    ASSERT_OK(cf_await(cf_promise_retain(p), NULL));
+    ASSERT_OK(cf_await(cf_promise_retain(p)).status);
     log_add("f2");
     cf_queue_microtask(loop, log_cb, S("m"));
-    ASSERT_OK(cf_await(cf_promise_retain(p), NULL));
+    ASSERT_OK(cf_await(cf_promise_retain(p)).status);
     log_add("f3");
-    ASSERT_OK(cf_await(cf_promise_retain(p), NULL));
+    ASSERT_OK(cf_await(cf_promise_retain(p)).status);
     log_add("f4");
     cf_next_tick(loop, log_cb, S("tick"));
-    ASSERT_OK(cf_await(cf_promise_retain(p), NULL));
+    ASSERT_OK(cf_await(cf_promise_retain(p)).status);
     log_add("f5");
-    ASSERT_OK(cf_await_null());
+    ASSERT_OK(cf_await_null().status);
     log_add("f6");
     cf_promise_release(p);
     return 0;
@@ -304,13 +304,13 @@ static int sleep_then_queue(cf_task *task, void *arg)
     (void)arg;
     cf_loop *loop = cf_task_loop(task);
     log_add("f0");
-    ASSERT_OK(cf_sleep(loop, 1));
+    ASSERT_OK(cf_sleep(loop, 1).status);
     log_add("f1");
     cf_next_tick(loop, log_cb, S("tick"));
     cf_queue_microtask(loop, log_cb, S("m"));
-    ASSERT_OK(cf_await_null());
+    ASSERT_OK(cf_await_null().status);
     log_add("f2");
-    ASSERT_OK(cf_await_null());
+    ASSERT_OK(cf_await_null().status);
     log_add("f3");
     return 0;
 }
@@ -331,7 +331,7 @@ static int worker(cf_task *task, void *arg)
     for (int i = 1; i <= 3; i++) {
         snprintf(label, sizeof label, "%s%d", (const char *)arg, i);
         log_add(label);
-        ASSERT_OK(cf_await_null());
+        ASSERT_OK(cf_await_null().status);
     }
     snprintf(label, sizeof label, "%s-done", (const char *)arg);
     log_add(label);
@@ -357,30 +357,30 @@ static int fail_line;
 static int inner_fails(cf_task *task, void *arg)
 {
     (void)arg;
-    ASSERT_OK(cf_await_null());
+    ASSERT_OK(cf_await_null().status);
     fail_line = __LINE__ + 1;
     cf_promise *p = cf_promise_rejected(cf_task_loop(task), CF_ERROR(CF_EACCES, "open 'x'"));
-    return cf_await(p, NULL); /* passes the error up unchanged */
+    return cf_await(p).status; /* passes the error up unchanged */
 }
 
 static int middle(cf_task *task, void *arg)
 {
     (void)arg;
-    int rc = cf_await(cf_async(cf_task_loop(task), inner_fails, NULL), NULL);
-    ASSERT_EQ(rc, CF_EACCES);
-    const cf_error *e = cf_await_error();
+    cf_result r = cf_await(cf_async(cf_task_loop(task), inner_fails, NULL));
+    ASSERT_EQ(r.status, CF_EACCES);
+    const cf_error *e = r.error;
     ASSERT_PTR(e);
     ASSERT_STR_EQ(e->message, "open 'x'");
     ASSERT_EQ(e->line, fail_line);
-    return rc;
+    return r.status; /* unchanged: the awaited error goes up */
 }
 
 static int outer_catches(cf_task *task, void *arg)
 {
     (void)arg;
-    int rc = cf_await(cf_async(cf_task_loop(task), middle, NULL), NULL);
-    ASSERT_EQ(rc, CF_EACCES);
-    const cf_error *e = cf_await_error();
+    cf_result r = cf_await(cf_async(cf_task_loop(task), middle, NULL));
+    ASSERT_EQ(r.status, CF_EACCES);
+    const cf_error *e = r.error;
     ASSERT_STR_EQ(e->message, "open 'x'");
     ASSERT_EQ(e->line, fail_line);
     ASSERT(strstr(e->file, "test_task.c") != NULL);
@@ -405,9 +405,9 @@ static int try_catch(cf_task *task, void *arg)
 {
     (void)arg;
     log_add("awaiting");
-    int rc = cf_await(cf_promise_rejected(cf_task_loop(task), CF_ERROR(CF_EINVAL, "nope")), NULL);
-    if (rc < 0) {
-        log_add(cf_await_error()->message);
+    cf_result r = cf_await(cf_promise_rejected(cf_task_loop(task), CF_ERROR(CF_EINVAL, "nope")));
+    if (r.status < 0) {
+        log_add(r.error->message);
     } else {
         log_add("not-reached");
     }
@@ -429,16 +429,84 @@ static void test_task_await_rejected_is_caught(void)
     ASSERT_STR_EQ(log_buf, "awaiting sync-end nope finally t1 f-resolved t2 t3");
 }
 
+/* cf_task_rethrow: the task's promise rejects with a copy of the awaited error, its site kept. */
+static int rethrow_line;
+static const char *rethrow_func;
+
+static int awaits_and_rethrows(cf_task *task, void *arg)
+{
+    cf_result r = cf_await(cf_promise_retain(arg));
+    ASSERT_EQ(r.status, CF_EACCES);
+    log_add("rethrow");
+    int rc = cf_task_rethrow(task, r.error);
+    ASSERT_EQ(rc, CF_EACCES); /* the error's code, for `return cf_task_rethrow(...)` */
+    return rc;
+}
+
+static int rethrows_null(cf_task *task, void *arg)
+{
+    (void)arg;
+    return cf_task_rethrow(task, NULL); /* as a failed copy: CF_ENOMEM */
+}
+
+static void test_task_rethrow_rejects_with_copy_of_awaited_error(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    rethrow_func = __func__;
+    rethrow_line = __LINE__ + 1;
+    cf_promise *src = cf_promise_rejected(loop, CF_ERROR(CF_EACCES, "open 'y'"));
+    cf_promise *p = cf_async(loop, awaits_and_rethrows, src);
+    cf_promise_release(cf_promise_catch(p, ignore, NULL));
+    cf_promise *q = cf_async(loop, rethrows_null, NULL);
+    cf_promise_release(cf_promise_catch(q, ignore, NULL));
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(log_buf, "rethrow");
+    const cf_error *e = cf_promise_error(p);
+    ASSERT_PTR(e);
+    ASSERT(e != cf_promise_error(src)); /* a copy: the awaited promise keeps its own */
+    ASSERT_EQ(e->code, CF_EACCES);
+    ASSERT_STR_EQ(e->message, "open 'y'");
+    ASSERT_EQ(e->line, rethrow_line);
+    ASSERT(strstr(e->file, "test_task.c") != NULL);
+    ASSERT_STR_EQ(e->func, rethrow_func);
+    ASSERT_EQ(cf_promise_code(q), CF_ENOMEM);
+    ASSERT_EQ(cf_task_rethrow(NULL, cf_promise_error(src)), CF_EINVAL);
+    cf_promise_release(p);
+    cf_promise_release(q);
+    cf_promise_release(src);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
 /* ---- misuse ---- */
+/* Outside a task the result still carries an error saying so. */
+static void test_task_enotask_result_has_error(void)
+{
+    cf_loop *loop = new_loop();
+    cf_result r = cf_await(cf_promise_new(loop));
+    ASSERT_EQ(r.status, CF_ENOTASK);
+    ASSERT_PTR(r.error);
+    ASSERT_EQ(r.error->code, CF_ENOTASK);
+    ASSERT(r.value == NULL);
+    ASSERT_EQ(r.value_is_reason, 0);
+    r = cf_await_signal(cf_promise_resolved(loop, S("v"), NULL), NULL);
+    ASSERT_EQ(r.status, CF_ENOTASK);
+    ASSERT_PTR(r.error);
+    ASSERT_EQ(r.error->code, CF_ENOTASK);
+    ASSERT(r.value == NULL); /* the promise was not awaited: no value */
+    run_and_close(loop);
+}
 
 static void test_task_await_outside_task_is_enotask(void)
 {
     cf_loop *loop = new_loop();
-    ASSERT_EQ(cf_await(cf_promise_resolved(loop, cf_strdup("x"), cf_free), NULL), CF_ENOTASK);
-    ASSERT_EQ(cf_await_timeout(cf_promise_new(loop), 5, NULL), CF_ENOTASK);
-    ASSERT_EQ(cf_await_null(), CF_ENOTASK);
-    ASSERT_EQ(cf_sleep(loop, 1), CF_ENOTASK);
-    ASSERT(cf_await_error() == NULL);
+    ASSERT_EQ(cf_await(cf_promise_resolved(loop, cf_strdup("x"), cf_free)).status, CF_ENOTASK);
+    cf_abort_signal *deadline = NULL;
+    ASSERT_OK(cf_abort_signal_timeout(loop, 5, &deadline));
+    ASSERT_EQ(cf_await_signal(cf_promise_new(loop), deadline).status, CF_ENOTASK);
+    cf_abort_signal_release(deadline);
+    ASSERT_EQ(cf_await_null().status, CF_ENOTASK);
+    ASSERT_EQ(cf_sleep(loop, 1).status, CF_ENOTASK);
     ASSERT(cf_task_current() == NULL);
     run_and_close(loop);
 }
@@ -447,7 +515,7 @@ static int await_null_promise(cf_task *task, void *arg)
 {
     (void)task;
     (void)arg;
-    ASSERT_EQ(cf_await(NULL, NULL), CF_ENOMEM);
+    ASSERT_EQ(cf_await(NULL).status, CF_ENOMEM);
     log_add("enomem");
     return 0;
 }
@@ -464,8 +532,8 @@ static void test_task_await_null_promise_is_enomem(void)
 static int await_other_loop(cf_task *task, void *arg)
 {
     (void)task;
-    ASSERT_EQ(cf_await(cf_promise_resolved(arg, NULL, NULL), NULL), CF_EINVAL);
-    ASSERT_EQ(cf_sleep(arg, 1), CF_EINVAL);
+    ASSERT_EQ(cf_await(cf_promise_resolved(arg, NULL, NULL)).status, CF_EINVAL);
+    ASSERT_EQ(cf_sleep(arg, 1).status, CF_EINVAL);
     return 0;
 }
 
@@ -494,14 +562,17 @@ static int borrow_values(cf_task *task, void *arg)
 {
     (void)arg;
     cf_loop *loop = cf_task_loop(task);
-    char *v = NULL;
-    ASSERT_OK(cf_await(cf_promise_resolved(loop, cf_strdup("one"), counting_free), (void **)&v));
+    cf_result r = cf_await(cf_promise_resolved(loop, cf_strdup("one"), counting_free));
+    ASSERT_OK(r.status);
+    char *v = r.value;
     ASSERT_STR_EQ(v, "one");
     /* Valid until the next await returns: it can be handed to the operation awaited next. */
     ASSERT_OK(cf_set_timeout(loop, 1, still_alive, v, NULL));
-    ASSERT_OK(cf_sleep(loop, 5));
+    ASSERT_OK(cf_sleep(loop, 5).status);
     ASSERT_EQ(count_free, 1); /* released when the sleep returned */
-    ASSERT_OK(cf_await(cf_promise_resolved(loop, cf_strdup("two"), counting_free), (void **)&v));
+    r = cf_await(cf_promise_resolved(loop, cf_strdup("two"), counting_free));
+    ASSERT_OK(r.status);
+    v = r.value;
     ASSERT_STR_EQ(v, "two");
     return 0; /* the end releases it */
 }
@@ -533,9 +604,9 @@ static int deep(cf_task *task, void *arg)
 {
     size_t depth = *(size_t *)arg;
     ASSERT_GE(cf__fiber_stack_size(task->fiber), 512 * 1024);
-    ASSERT_OK(cf_await_null());
+    ASSERT_OK(cf_await_null().status);
     recurse(depth); /* about 1 KiB per level, after a suspension */
-    ASSERT_OK(cf_await_null());
+    ASSERT_OK(cf_await_null().status);
     return 0;
 }
 
@@ -568,7 +639,7 @@ static int sleeper(cf_task *task, void *arg)
     uintptr_t i = (uintptr_t)arg;
     char local[64];
     snprintf(local, sizeof local, "task %u", (unsigned)i);
-    ASSERT_OK(cf_sleep(cf_task_loop(task), 1 + i % 7));
+    ASSERT_OK(cf_sleep(cf_task_loop(task), 1 + i % 7).status);
     char expect[64];
     snprintf(expect, sizeof expect, "task %u", (unsigned)i);
     ASSERT_STR_EQ(local, expect); /* the frame survived the suspension */
@@ -586,7 +657,7 @@ static void many_sleepers(cf_stack_mode mode)
         ASSERT_EQ(cf_promise_state(p), CF_PROMISE_PENDING);
         cf_promise_release(p);
     }
-    cf__coro_loop *cl = cf__loop_slot(loop, CF__SLOT_CORO);
+    cf__task_loop *cl = cf__loop_slot(loop, CF__SLOT_TASK);
     size_t live = 0;
     cf_queue *q;
     cf_queue_foreach(q, &cl->tasks)
@@ -616,12 +687,12 @@ static int chain_link(cf_task *task, void *arg)
 {
     uintptr_t n = (uintptr_t)arg;
     if (n == 0) {
-        ASSERT_OK(cf_sleep(cf_task_loop(task), 1));
+        ASSERT_OK(cf_sleep(cf_task_loop(task), 1).status);
         return cf_task_return(task, (void *)(uintptr_t)1000, NULL);
     }
-    void *v = NULL;
-    ASSERT_OK(cf_await(cf_async(cf_task_loop(task), chain_link, (void *)(n - 1)), &v));
-    return cf_task_return(task, (void *)((uintptr_t)v + 1), NULL);
+    cf_result r = cf_await(cf_async(cf_task_loop(task), chain_link, (void *)(n - 1)));
+    ASSERT_OK(r.status);
+    return cf_task_return(task, (void *)((uintptr_t)r.value + 1), NULL);
 }
 
 static void test_task_tasks_awaiting_tasks(void)
@@ -644,7 +715,7 @@ static void test_task_tasks_awaiting_tasks(void)
 static int sleep_10(cf_task *task, void *arg)
 {
     (void)arg;
-    ASSERT_OK(cf_sleep(cf_task_loop(task), 10));
+    ASSERT_OK(cf_sleep(cf_task_loop(task), 10).status);
     log_add("sleep");
     return 0;
 }
@@ -665,7 +736,7 @@ static void test_task_sleep_p_fulfils_after_delay(void)
 {
     cf_loop *loop = new_loop();
     log_reset();
-    cf_promise *p = cf_sleep_p(loop, 5);
+    cf_promise *p = cf_sleep_p(loop, 5, NULL);
     cf_promise_release(cf_promise_then(p, log_handler, NULL, S("slept")));
     ASSERT_OK(cf_set_timeout(loop, 5, log_cb, S("timer"), NULL));
     ASSERT_EQ(cf_promise_state(p), CF_PROMISE_PENDING);
@@ -681,21 +752,30 @@ static void test_task_sleep_p_fulfils_after_delay(void)
 static int await_with_deadline(cf_task *task, void *arg)
 {
     cf_promise *never = arg;
-    int rc = cf_await_timeout(cf_promise_retain(never), 5, NULL);
-    ASSERT_EQ(rc, CF_ETIMEDOUT);
-    ASSERT_EQ(cf_await_error()->code, CF_ETIMEDOUT);
+    cf_loop *loop = cf_task_loop(task);
+    cf_abort_signal *deadline = NULL;
+    ASSERT_OK(cf_abort_signal_timeout(loop, 5, &deadline));
+    cf_result r = cf_await_signal(cf_promise_retain(never), deadline);
+    ASSERT_EQ(r.status, CF_ECANCELED);
+    ASSERT_EQ(r.error->code, CF_ECANCELED);
+    ASSERT_PTR(r.error->cause);
+    ASSERT_EQ(r.error->cause->code, CF_ETIMEDOUT);
+    cf_abort_signal_release(deadline);
     log_add("timed-out");
     /* A settled promise beats its deadline. */
-    void *v = NULL;
-    ASSERT_OK(cf_await_timeout(cf_promise_resolved(cf_task_loop(task), S("fast"), NULL), 5, &v));
-    log_add(v);
+    ASSERT_OK(cf_abort_signal_timeout(loop, 5, &deadline));
+    r = cf_await_signal(cf_promise_resolved(loop, S("fast"), NULL), deadline);
+    cf_abort_signal_release(deadline);
+    ASSERT_OK(r.status);
+    log_add(r.value);
     /* The same promise again, once it settles (its first reaction is stale). */
-    ASSERT_OK(cf_await(cf_promise_retain(never), &v));
-    log_add(v);
+    r = cf_await(cf_promise_retain(never));
+    ASSERT_OK(r.status);
+    log_add(r.value);
     return 0;
 }
 
-static void test_task_await_timeout(void)
+static void test_task_await_signal_deadline(void)
 {
     cf_loop *loop = new_loop();
     log_reset();
@@ -721,18 +801,22 @@ static int await_with_signal(cf_task *task, void *arg)
     cf_loop *loop = cf_task_loop(task);
     cf_abort_signal *signal = arg;
     cf_promise *never = cf_promise_new(loop);
-    int rc = cf_await_signal(cf_promise_retain(never), signal, NULL);
-    ASSERT_EQ(rc, CF_ECANCELED);
-    ASSERT_STR_EQ(cf_await_error()->message, "This operation was aborted");
+    cf_result r = cf_await_signal(cf_promise_retain(never), signal);
+    ASSERT_EQ(r.status, CF_ECANCELED);
+    ASSERT_STR_EQ(r.error->message, "The operation was aborted");
+    ASSERT_PTR(r.error->cause);
+    ASSERT_STR_EQ(r.error->cause->message, "This operation was aborted"); /* the default reason */
     log_add("cancelled");
     /* Already aborted: at once. */
-    ASSERT_EQ(cf_await_signal(cf_promise_retain(never), signal, NULL), CF_ECANCELED);
+    ASSERT_EQ(cf_await_signal(cf_promise_retain(never), signal).status, CF_ECANCELED);
     /* A timeout signal. */
     cf_abort_signal *timeout = NULL;
     ASSERT_OK(cf_abort_signal_timeout(loop, 5, &timeout));
-    rc = cf_await_signal(cf_promise_retain(never), timeout, NULL);
-    ASSERT_EQ(rc, CF_ETIMEDOUT);
-    ASSERT_STR_EQ(cf_await_error()->message, "The operation was aborted due to timeout");
+    r = cf_await_signal(cf_promise_retain(never), timeout);
+    ASSERT_EQ(r.status, CF_ECANCELED);
+    ASSERT_PTR(r.error->cause);
+    ASSERT_EQ(r.error->cause->code, CF_ETIMEDOUT);
+    ASSERT_STR_EQ(r.error->cause->message, "The operation was aborted due to timeout");
     cf_abort_signal_release(timeout);
     log_add("timed-out");
     ASSERT_OK(cf_promise_resolve(never, NULL, NULL));
@@ -766,15 +850,16 @@ static int cancellable(cf_task *task, void *arg)
     cf_loop *loop = cf_task_loop(task);
     char *resource = cf_strdup("socket");
     cf_promise *never = cf_promise_new(loop);
-    int rc = cf_await(never, NULL);
+    cf_result r = cf_await(never);
+    int rc = r.status;
     log_add("woken");
     ASSERT_EQ(rc, CF_ECANCELED);
     ASSERT_EQ(cf_task_cancelled(task), CF_ECANCELED);
-    ASSERT_EQ(cf_await_error()->code, CF_ECANCELED);
+    ASSERT_EQ(r.error->code, CF_ECANCELED);
     /* Every later await fails at once. */
-    ASSERT_EQ(cf_await(cf_promise_resolved(loop, NULL, NULL), NULL), CF_ECANCELED);
-    ASSERT_EQ(cf_sleep(loop, 1000), CF_ECANCELED);
-    ASSERT_EQ(cf_await_null(), CF_ECANCELED);
+    ASSERT_EQ(cf_await(cf_promise_resolved(loop, NULL, NULL)).status, CF_ECANCELED);
+    ASSERT_EQ(cf_sleep(loop, 1000).status, CF_ECANCELED);
+    ASSERT_EQ(cf_await_null().status, CF_ECANCELED);
     cf_free(resource);
     cleaned_up++;
     return rc;
@@ -821,18 +906,103 @@ static void test_task_loop_close_finishes_suspended_tasks(void)
     ASSERT_STR_EQ(log_buf, "woken");
 }
 
+static void abort_with_reason(void *data)
+{
+    log_add("abort");
+    ASSERT_OK(cf_abort(data, CF_ERROR(CF_EIO, "user left")));
+}
+
+/* An await given up by cf_abort with a reason: CF_ECANCELED, the reason as the cause. */
+static int await_aborted_with_reason(cf_task *task, void *arg)
+{
+    cf_loop *loop = cf_task_loop(task);
+    cf_abort_signal *signal = arg;
+    cf_promise *never = cf_promise_new(loop);
+    cf_result r = cf_await_signal(cf_promise_retain(never), signal);
+    ASSERT_EQ(r.status, CF_ECANCELED);
+    ASSERT_EQ(r.error->code, CF_ECANCELED);
+    ASSERT_STR_EQ(r.error->message, "The operation was aborted");
+    const cf_error *cause = cf_error_cause(r.error);
+    ASSERT_PTR(cause);
+    ASSERT(cause == r.error->cause);
+    ASSERT_EQ(cause->code, CF_EIO);
+    ASSERT_STR_EQ(cause->message, "user left");
+    ASSERT(cause != cf_abort_signal_reason(signal)); /* a copy of the reason */
+    ASSERT_EQ(cf_task_cancelled(task), 0);           /* only the await gave up */
+    log_add("aborted");
+    /* The promise went on: awaited again without the signal, it fulfils. */
+    ASSERT_OK(cf_promise_resolve(never, S("later"), NULL));
+    r = cf_await(never);
+    ASSERT_OK(r.status);
+    log_add(r.value);
+    return 0;
+}
+
+static void test_task_await_aborted_with_reason(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    cf_abort_controller *ctrl = NULL;
+    ASSERT_OK(cf_abort_new(&ctrl));
+    cf_promise *p = cf_async(loop, await_aborted_with_reason, cf_abort_get_signal(ctrl));
+    ASSERT_OK(cf_set_timeout(loop, 1, abort_with_reason, ctrl, NULL));
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(log_buf, "abort aborted later");
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_FULFILLED);
+    cf_promise_release(p);
+    cf_abort_free(ctrl);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+/* A task cancelled through its signal: its await fails with CF_ECANCELED, the reason as cause. */
+static int cancelled_with_cause(cf_task *task, void *arg)
+{
+    (void)arg;
+    cf_result r = cf_await(cf_promise_new(cf_task_loop(task)));
+    ASSERT_EQ(r.status, CF_ECANCELED);
+    ASSERT_EQ(cf_task_cancelled(task), CF_ECANCELED);
+    ASSERT_STR_EQ(r.error->message, "The operation was aborted");
+    ASSERT_PTR(r.error->cause);
+    ASSERT_EQ(r.error->cause->code, CF_EIO);
+    ASSERT_STR_EQ(r.error->cause->message, "user left");
+    log_add("cancelled");
+    return r.status; /* unchanged: the promise rejects with the await's error */
+}
+
+static void test_task_cancelled_through_signal_has_cause(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    cf_abort_controller *ctrl = NULL;
+    ASSERT_OK(cf_abort_new(&ctrl));
+    cf_task_opts opts = {.signal = cf_abort_get_signal(ctrl)};
+    cf_promise *p = cf_async_ex(loop, cancelled_with_cause, NULL, &opts);
+    cf_promise_release(cf_promise_catch(p, ignore, NULL));
+    ASSERT_OK(cf_set_timeout(loop, 1, abort_with_reason, ctrl, NULL));
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(log_buf, "abort cancelled");
+    ASSERT_EQ(cf_promise_code(p), CF_ECANCELED);
+    const cf_error *e = cf_promise_error(p);
+    ASSERT_PTR(e);
+    ASSERT_PTR(e->cause);
+    ASSERT_STR_EQ(e->cause->message, "user left");
+    cf_promise_release(p);
+    cf_abort_free(ctrl);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
 /* ---- out of memory ---- */
 
 static int oom_body(cf_task *task, void *arg)
 {
     (void)arg;
-    int rc = cf_await_null();
+    int rc = cf_await_null().status;
     if (rc < 0)
         return rc;
-    rc = cf_sleep(cf_task_loop(task), 1);
+    rc = cf_sleep(cf_task_loop(task), 1).status;
     if (rc < 0)
         return rc;
-    return cf_await(cf_promise_resolved(cf_task_loop(task), NULL, NULL), NULL);
+    return cf_await(cf_promise_resolved(cf_task_loop(task), NULL, NULL)).status;
 }
 
 /*
@@ -931,11 +1101,10 @@ static int returns_thenable(cf_task *task, void *arg)
 static int returns_awaited(cf_task *task, void *arg)
 {
     (void)arg;
-    void *v = NULL;
-    int rc = cf_await(cf_promise_resolved(cf_task_loop(task), S("a"), NULL), &v);
-    if (rc < 0)
-        return rc;
-    return cf_task_return(task, v, NULL);
+    cf_result r = cf_await(cf_promise_resolved(cf_task_loop(task), S("a"), NULL));
+    if (r.status < 0)
+        return cf_task_rethrow(task, r.error);
+    return cf_task_return(task, r.value, NULL);
 }
 
 static int returns_plain(cf_task *task, void *arg)
@@ -967,16 +1136,13 @@ static void test_task_return_promise_turns(void)
 static int awaits_thenable(cf_task *task, void *arg)
 {
     (void)task;
-    void *v = NULL;
-    int rc = cf_await_thenable(arg, &v);
+    cf_result r = cf_await_thenable(arg);
     char buf[96];
-    if (rc == 0) {
-        snprintf(buf, sizeof buf, "await=%s", (const char *)v);
+    if (r.status == 0) {
+        snprintf(buf, sizeof buf, "await=%s", (const char *)r.value);
     } else {
-        void *reason = NULL;
-        int is_error = cf_await_reason(&reason);
-        snprintf(buf, sizeof buf, "threw=%s(%s)", is_error == 0 ? (const char *)reason : "?",
-                 is_error == 0 ? "value" : "error");
+        snprintf(buf, sizeof buf, "threw=%s(%s)", r.value_is_reason ? (const char *)r.value : "?",
+                 r.value_is_reason ? "value" : "error");
     }
     log_add(buf);
     return 0;
@@ -1003,15 +1169,70 @@ static int throws_value(cf_task *task, void *arg)
     return cf_task_throw_value(task, arg, NULL);
 }
 
+static void reject_value_later(void *data)
+{
+    ASSERT_OK(cf_promise_reject_value(data, S("late"), NULL));
+    cf_promise_release(data);
+}
+
+/* A promise rejected with a value (≈ `throw 42`, `throw undefined`) is told from an error. */
+static int awaits_value_reasons(cf_task *task, void *arg)
+{
+    (void)arg;
+    cf_loop *loop = cf_task_loop(task);
+    cf_result r = cf_await(cf_promise_rejected_value(loop, S("42"), NULL));
+    ASSERT_EQ(r.status, CF_EUNKNOWN);
+    ASSERT_EQ(r.value_is_reason, 1);
+    ASSERT_STR_EQ((const char *)r.value, "42");
+    ASSERT_PTR(r.error);
+    /* NULL thrown: only value_is_reason tells it from an error. */
+    r = cf_await(cf_promise_rejected_value(loop, NULL, NULL));
+    ASSERT_EQ(r.status, CF_EUNKNOWN);
+    ASSERT_EQ(r.value_is_reason, 1);
+    ASSERT(r.value == NULL);
+    /* A pending promise rejected with a value later. */
+    cf_promise *later = cf_promise_new(loop);
+    ASSERT_OK(cf_set_timeout(loop, 1, reject_value_later, cf_promise_retain(later), NULL));
+    r = cf_await(later);
+    ASSERT_EQ(r.status, CF_EUNKNOWN);
+    ASSERT_EQ(r.value_is_reason, 1);
+    ASSERT_STR_EQ((const char *)r.value, "late");
+    /* An error is not a value reason. */
+    r = cf_await(cf_promise_rejected(loop, CF_ERROR(CF_EIO, "disk")));
+    ASSERT_EQ(r.status, CF_EIO);
+    ASSERT_EQ(r.value_is_reason, 0);
+    ASSERT(r.value == NULL);
+    ASSERT_STR_EQ(r.error->message, "disk");
+    /* Nor is a fulfilment. */
+    r = cf_await(cf_promise_resolved(loop, S("ok"), NULL));
+    ASSERT_OK(r.status);
+    ASSERT_EQ(r.value_is_reason, 0);
+    ASSERT(r.error == NULL);
+    ASSERT_STR_EQ((const char *)r.value, "ok");
+    log_add("checked");
+    return 0;
+}
+
+static void test_task_await_value_rejection_sets_value_is_reason(void)
+{
+    cf_loop *loop = new_loop();
+    log_reset();
+    cf_promise *p = cf_async(loop, awaits_value_reasons, NULL);
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_STR_EQ(log_buf, "checked");
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_FULFILLED);
+    cf_promise_release(p);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
 static int rethrows(cf_task *task, void *arg)
 {
     (void)arg;
-    int rc = cf_await(cf_async(cf_task_loop(task), throws_value, S("deep")), NULL);
-    void *reason = NULL;
-    ASSERT_EQ(rc, CF_EUNKNOWN);
-    ASSERT_EQ(cf_await_reason(&reason), 0);
-    ASSERT_STR_EQ((const char *)reason, "deep");
-    return rc; /* passes the value on unchanged */
+    cf_result r = cf_await(cf_async(cf_task_loop(task), throws_value, S("deep")));
+    ASSERT_EQ(r.status, CF_EUNKNOWN);
+    ASSERT_EQ(r.value_is_reason, 1);
+    ASSERT_STR_EQ((const char *)r.value, "deep");
+    return r.status; /* passes the value on unchanged */
 }
 
 static void log_reason(cf_promise *settled, cf_promise *next, void *data)
@@ -1028,8 +1249,12 @@ static void log_reason(cf_promise *settled, cf_promise *next, void *data)
 static int throws_error_then_awaits_ok(cf_task *task, void *arg)
 {
     (void)arg;
-    ASSERT_OK(cf_await_null());
-    ASSERT_EQ(cf_await_reason(NULL), CF_EINVAL); /* the last await did not fail */
+    ASSERT_OK(cf_await_null().status);
+    /* An await that did not fail has no reason and no error. */
+    cf_result r = cf_await(cf_promise_resolved(cf_task_loop(task), NULL, NULL));
+    ASSERT_OK(r.status);
+    ASSERT_EQ(r.value_is_reason, 0);
+    ASSERT(r.error == NULL);
     return cf_task_throw(task, CF_ERROR(CF_EIO, "plain"));
 }
 
@@ -1061,8 +1286,10 @@ static int bad_calls(cf_task *task, void *arg)
     sync_thenable no_then = {{NULL, sync_release}, "x", 0, 0};
     ASSERT_EQ(cf_task_return_thenable(task, &no_then.base), CF_EINVAL);
     ASSERT_EQ(no_then.released, 1);
-    ASSERT_EQ(cf_await_thenable(NULL, NULL), CF_EINVAL); /* rejected with CF_EINVAL */
-    ASSERT_EQ(cf_await_reason(NULL), 1);                 /* ... an error */
+    cf_result r = cf_await_thenable(NULL);
+    ASSERT_EQ(r.status, CF_EINVAL);  /* rejected with CF_EINVAL */
+    ASSERT_EQ(r.value_is_reason, 0); /* ... an error */
+    ASSERT_EQ(r.error->code, CF_EINVAL);
     /* A later return replaces an earlier one; the promise given first is released. */
     ASSERT_OK(cf_task_return_promise(task, cf_promise_resolved(cf_task_loop(task), S("x"), NULL)));
     return cf_task_return_promise(task, NULL); /* NULL: a CF_ENOMEM rejection */
@@ -1078,9 +1305,11 @@ static void test_task_return_and_await_bad_input(void)
     sync_thenable th = {{sync_then, sync_release}, "t", 0, 0};
     ASSERT_EQ(cf_task_return_thenable(NULL, &th.base), CF_EINVAL);
     ASSERT_EQ(th.released, 1);
-    ASSERT_EQ(cf_await_thenable(&th.base, NULL), CF_ENOTASK);
+    cf_result r = cf_await_thenable(&th.base);
+    ASSERT_EQ(r.status, CF_ENOTASK);
     ASSERT_EQ(th.released, 2);
-    ASSERT_EQ(cf_await_reason(NULL), CF_ENOTASK);
+    ASSERT_EQ(r.value_is_reason, 0);
+    ASSERT_EQ(r.error->code, CF_ENOTASK);
     ASSERT_EQ(cf_task_throw_value(NULL, S("v"), NULL), CF_EINVAL);
     p = cf_async(loop, bad_calls, other);
     cf_promise_release(cf_promise_catch(p, log_reason, S("bad")));
@@ -1109,6 +1338,9 @@ int main(int argc, char **argv)
     CF_TEST(test_task_two_tasks_interleave);
     CF_TEST(test_task_error_keeps_file_and_line_across_awaits);
     CF_TEST(test_task_await_rejected_is_caught);
+    CF_TEST(test_task_rethrow_rejects_with_copy_of_awaited_error);
+    CF_TEST(test_task_await_value_rejection_sets_value_is_reason);
+    CF_TEST(test_task_enotask_result_has_error);
     CF_TEST(test_task_await_outside_task_is_enotask);
     CF_TEST(test_task_await_null_promise_is_enomem);
     CF_TEST(test_task_await_of_another_loop_is_einval);
@@ -1119,8 +1351,10 @@ int main(int argc, char **argv)
     CF_TEST(test_task_tasks_awaiting_tasks);
     CF_TEST(test_task_sleep_orders_with_timers);
     CF_TEST(test_task_sleep_p_fulfils_after_delay);
-    CF_TEST(test_task_await_timeout);
+    CF_TEST(test_task_await_signal_deadline);
     CF_TEST(test_task_await_signal);
+    CF_TEST(test_task_await_aborted_with_reason);
+    CF_TEST(test_task_cancelled_through_signal_has_cause);
     CF_TEST(test_task_cancel_while_suspended);
     CF_TEST(test_task_loop_close_finishes_suspended_tasks);
     CF_TEST(test_task_out_of_memory_fails_cleanly);

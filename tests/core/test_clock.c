@@ -157,9 +157,9 @@ static void job_nothing(void *d)
     (void)d;
 }
 
-static void on_job_done(cf_work_req *req, int status, void *d)
+static void on_job_done(int status, const cf_error *err, void *d)
 {
-    (void)req;
+    (void)err;
     (void)d;
     ASSERT_OK(status);
     set_timeout_now();
@@ -170,7 +170,7 @@ static void test_clock_pool_completion_after_idle_fake(void)
     reset(700);
     ASSERT_OK(cf_loop_new(&L));
     cf__clock_fake(L, 1, START_MS);
-    ASSERT_OK(cf_work(L, job_nothing, on_job_done, NULL, NULL));
+    ASSERT_OK(cf_work(L, job_nothing, NULL, on_job_done, NULL));
     cf__clock_block(L, 10000); /* the job "took" 10 s */
     ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
     ASSERT_EQ(cb_now, START_MS + 10000);

@@ -243,7 +243,7 @@ static void test_loop_stop(void)
 {
     setup(1);
     stop_count = 0;
-    cf_timer *iv;
+    cf_timeout *iv;
     ASSERT_OK(cf_set_interval(L, 5, stop_cb, NULL, &iv));
     ASSERT_EQ(cf_run(L, CF_RUN_DEFAULT), 1);
     ASSERT_EQ(stop_count, 1);
@@ -526,9 +526,9 @@ static void busy_work(void *data)
     nanosleep(&ts, NULL);
 }
 
-static void busy_work_done(cf_work_req *req, int status, void *data)
+static void busy_work_done(int status, const cf_error *err, void *data)
 {
-    (void)req;
+    (void)err;
     (void)data;
     ASSERT_OK(status);
     busy_done++;
@@ -555,7 +555,7 @@ static void test_loop_busy_poll(void)
     /* A pool completion arrives while the loop spins (budget 1 s > the job's 20 ms): it is
      * taken by a non-waiting poll, and the loop never slept for it. */
     busy_done = 0;
-    ASSERT_OK(cf_work(L, busy_work, busy_work_done, NULL, NULL));
+    ASSERT_OK(cf_work(L, busy_work, NULL, busy_work_done, NULL));
     uint64_t t0 = mono_ms();
     ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
     ASSERT_EQ(busy_done, 1);

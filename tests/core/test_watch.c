@@ -1,7 +1,8 @@
 /*
  * fd watchers on pipes and socketpairs: readiness, level-triggered re-reporting, changing
  * the events, hang-ups, one watcher per fd, regular files, and closing watchers (and reusing
- * their fd numbers) from callbacks of the same poll batch.
+ * their fd numbers) from callbacks of the same poll batch; the handle shape (close callback,
+ * ref, is_active).
  */
 #include "harness.h"
 
@@ -172,7 +173,7 @@ static void test_watch_errors(void)
     ASSERT_OK(cf_watch_start(b, CF_WATCH_READABLE, never_cb, NULL)); /* free again */
     ASSERT_OK(cf_watch_close(a, NULL, NULL));
     ASSERT_OK(cf_watch_close(b, NULL, NULL));
-    ASSERT_EQ(cf_watch_close(b, NULL, NULL), CF_EINVAL);
+    ASSERT_EQ(cf_watch_close(b, NULL, NULL), CF_ECLOSED);
     /* A regular file cannot be polled. */
     char path[4096];
     int fd = cf__sys_open(cf_test_path(path, sizeof path, "f"), O_CREAT | O_RDWR, 0600);
@@ -265,6 +266,72 @@ static void test_watch_close_other_in_same_batch(void)
     close(b_calls == 0 ? sa[0] : sb[0]);
 }
 
+/* ---- the handle shape ---- */
+
+static int watch_closed_count;
+
+static void on_watch_closed(void *d)
+{
+    ASSERT(d == &watch_closed_count);
+    watch_closed_count++;
+}
+
+static int ready_count;
+
+static void count_ready(cf_watch *w, unsigned events, void *d)
+{
+    (void)d;
+    ASSERT(events & CF_WATCH_WRITABLE);
+    ready_count++;
+    ASSERT_OK(cf_watch_stop(w));
+}
+
+static void test_watch_close_callback_ref_active(void)
+{
+    setup();
+    watch_closed_count = 0;
+    ready_count = 0;
+    int sv[2];
+    pair(sv);
+    cf_watch *w;
+    ASSERT_OK(cf_watch_new(L, sv[0], &w));
+    ASSERT(!cf_watch_is_active(w));
+    ASSERT(cf_watch_has_ref(w));
+    ASSERT(!cf_watch_is_active(NULL));
+    ASSERT(!cf_watch_has_ref(NULL));
+    cf_watch_ref(NULL);
+    cf_watch_unref(NULL);
+    /* Unref'd before the start: started, it keeps nothing alive. */
+    cf_watch_unref(w);
+    cf_watch_unref(w);
+    ASSERT_OK(cf_watch_start(w, CF_WATCH_READABLE, never_cb, NULL));
+    ASSERT(cf_watch_is_active(w));
+    ASSERT(!cf_watch_has_ref(w));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT)); /* returns: nothing referenced, nothing readable */
+    /* Ref'd again, on a writable socket: the loop runs until the callback stops it. */
+    cf_watch_ref(w);
+    ASSERT(cf_watch_has_ref(w));
+    ASSERT_OK(cf_watch_start(w, CF_WATCH_WRITABLE, count_ready, NULL));
+    ASSERT_OK(cf_run(L, CF_RUN_DEFAULT));
+    ASSERT_EQ(ready_count, 1);
+    ASSERT(!cf_watch_is_active(w));
+    ASSERT(cf_watch_has_ref(w));
+    /* Close: the callback runs later, from the loop; a closing watcher refuses work. */
+    ASSERT_OK(cf_watch_start(w, CF_WATCH_WRITABLE, count_ready, NULL));
+    ASSERT_OK(cf_watch_close(w, on_watch_closed, &watch_closed_count));
+    ASSERT(!cf_watch_is_active(w));
+    ASSERT_EQ(watch_closed_count, 0);
+    ASSERT_EQ(cf_watch_start(w, CF_WATCH_READABLE, never_cb, NULL), CF_ECLOSED);
+    ASSERT_EQ(cf_watch_close(w, on_watch_closed, &watch_closed_count), CF_ECLOSED);
+    ASSERT_EQ(cf_watch_close(NULL, NULL, NULL), CF_EINVAL);
+    ASSERT_EQ(cf_loop_close(L), CF_EBUSY);
+    teardown(); /* runs the close phase: the callback, once; the writable fd never reported */
+    ASSERT_EQ(watch_closed_count, 1);
+    ASSERT_EQ(ready_count, 1);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int main(int argc, char **argv)
 {
     CF_TEST_BEGIN(argc, argv);
@@ -273,5 +340,6 @@ int main(int argc, char **argv)
     CF_TEST(test_watch_hangup);
     CF_TEST(test_watch_errors);
     CF_TEST(test_watch_close_other_in_same_batch);
+    CF_TEST(test_watch_close_callback_ref_active);
     return CF_TEST_END();
 }

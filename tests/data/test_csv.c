@@ -32,7 +32,7 @@ static void collect_add(collect *c, const char *p, size_t len)
     c->text[c->len] = '\0';
 }
 
-static int on_collect(void *data, const cf_buf *fields, size_t nfields)
+static int on_collect(const cf_buf *fields, size_t nfields, void *data)
 {
     collect *c = data;
     ASSERT(nfields >= 1);
@@ -200,7 +200,7 @@ static void test_csv_writer_rejects_bad_arguments(void)
     ASSERT_EQ(cf_csv_write_field(&w, NULL, 1), CF_EINVAL);
     ASSERT_EQ(cf_csv_write_record(&w, NULL, 1), CF_EINVAL);
     ASSERT_EQ(cf_csv_write_field(NULL, "x", 1), CF_EINVAL);
-    ASSERT_EQ(cf_csv_mem_write(NULL, "x", 1), CF_EINVAL);
+    ASSERT_EQ(cf_csv_mem_write("x", 1, NULL), CF_EINVAL);
     cf_csv_mem_free(&out);
     cf_csv_mem_free(NULL);
 }
@@ -214,7 +214,7 @@ typedef struct budget_sink {
     cf_csv_mem mem;
 } budget_sink;
 
-static int budget_write(void *ctx, const char *p, size_t len)
+static int budget_write(const char *p, size_t len, void *ctx)
 {
     budget_sink *s = ctx;
     s->calls++;
@@ -222,7 +222,7 @@ static int budget_write(void *ctx, const char *p, size_t len)
     if (len > s->budget)
         return s->code;
     s->budget -= len;
-    return cf_csv_mem_write(&s->mem, p, len);
+    return cf_csv_mem_write(p, len, &s->mem);
 }
 
 static void test_csv_writer_sink_errors_are_sticky(void)
@@ -255,7 +255,7 @@ typedef struct big_check {
     int records;
 } big_check;
 
-static int on_big(void *data, const cf_buf *fields, size_t nfields)
+static int on_big(const cf_buf *fields, size_t nfields, void *data)
 {
     big_check *bc = data;
     ASSERT_EQ(nfields, 2);
@@ -570,7 +570,7 @@ typedef struct expect_records {
     size_t next;
 } expect_records;
 
-static int on_expect(void *data, const cf_buf *fields, size_t nfields)
+static int on_expect(const cf_buf *fields, size_t nfields, void *data)
 {
     expect_records *e = data;
     ASSERT_EQ(nfields, e->counts[e->next]);
@@ -672,7 +672,7 @@ static void encode_field(FILE *f, const char *p, size_t len, int first)
         fprintf(f, "%02x", (unsigned char)p[i]);
 }
 
-static int on_encode(void *data, const cf_buf *fields, size_t nfields)
+static int on_encode(const cf_buf *fields, size_t nfields, void *data)
 {
     for (size_t i = 0; i < nfields; i++)
         encode_field(data, fields[i].base, fields[i].len, i == 0);
@@ -770,6 +770,70 @@ static void test_csv_python_roundtrip(void)
     free(want);
 }
 
+/* ---- the sink and record callbacks: data last ---- */
+
+typedef struct order_sink {
+    char text[256];
+    size_t len;
+    int calls;
+    int fail_on_call; /* the call that fails with CF_ENOSPC; 0: none */
+} order_sink;
+
+/* A sink in the one shape: bytes, their length, then the pointer given at init. */
+static int order_write(const char *bytes, size_t len, void *data)
+{
+    order_sink *s = data;
+    s->calls++;
+    if (s->calls == s->fail_on_call)
+        return CF_ENOSPC;
+    ASSERT_LE(s->len + len, sizeof s->text - 1);
+    memcpy(s->text + s->len, bytes, len);
+    s->len += len;
+    s->text[s->len] = '\0';
+    return 0;
+}
+
+static int order_record(const cf_buf *fields, size_t nfields, void *data)
+{
+    int *seen = data;
+    ASSERT_EQ(nfields, 2);
+    ASSERT_STR_EQ(fields[0].base, *seen == 0 ? "id" : "1");
+    (*seen)++;
+    return 0;
+}
+
+/*
+ * The writer hands its bytes to a sink of the shape int (bytes, len, data), with data the
+ * pointer given to cf_csv_writer_init; a sink's error stops the writer with that code; the
+ * reader's record callback gets (fields, nfields, data). cf_csv_mem_write is such a sink.
+ */
+static void test_csv_sink_and_record_order(void)
+{
+    order_sink s = {0};
+    cf_csv_writer w;
+    ASSERT_OK(cf_csv_writer_init(&w, 0, order_write, &s));
+    const char *head[] = {"id", "title"};
+    const char *row[] = {"1", "Castle, in the Sky"};
+    ASSERT_OK(cf_csv_write_header(&w, head, 2));
+    ASSERT_OK(cf_csv_write_record(&w, row, 2));
+    ASSERT_STR_EQ(s.text, "id,title\r\n1,\"Castle, in the Sky\"\r\n");
+    ASSERT_EQ(s.calls, 2); /* once per record */
+    int seen = 0;
+    ASSERT_OK(cf_csv_parse(s.text, s.len, order_record, &seen, NULL));
+    ASSERT_EQ(seen, 2);
+
+    order_sink failing = {.fail_on_call = 1};
+    ASSERT_OK(cf_csv_writer_init(&w, 0, order_write, &failing));
+    ASSERT_EQ(cf_csv_write_record(&w, row, 2), CF_ENOSPC);
+    ASSERT_EQ(cf_csv_write_record(&w, row, 2), CF_ENOSPC); /* sticky */
+    ASSERT_EQ(failing.len, 0);
+
+    cf_csv_mem mem = {0};
+    ASSERT_OK(cf_csv_mem_write("a,b", 3, &mem));
+    ASSERT_STR_EQ(mem.data, "a,b");
+    cf_csv_mem_free(&mem);
+}
+
 int main(int argc, char **argv)
 {
     CF_TEST_BEGIN(argc, argv);
@@ -796,5 +860,6 @@ int main(int argc, char **argv)
     CF_TEST(test_csv_reader_out_of_memory);
     CF_TEST(test_csv_writer_output_reads_back);
     CF_TEST(test_csv_python_roundtrip);
+    CF_TEST(test_csv_sink_and_record_order);
     return CF_TEST_END();
 }

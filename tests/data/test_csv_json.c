@@ -161,13 +161,13 @@ typedef struct budget_sink {
     cf_csv_mem mem;
 } budget_sink;
 
-static int budget_write(void *ctx, const char *p, size_t len)
+static int budget_write(const char *p, size_t len, void *ctx)
 {
     budget_sink *s = ctx;
     if (len > s->budget)
         return CF_ENOSPC;
     s->budget -= len;
-    return cf_csv_mem_write(&s->mem, p, len);
+    return cf_csv_mem_write(p, len, &s->mem);
 }
 
 static void test_csv_json_sink_error_inside_a_container(void)
@@ -294,7 +294,7 @@ typedef struct compare_sink {
     long peak_live;
 } compare_sink;
 
-static int compare_write(void *ctx, const char *p, size_t len)
+static int compare_write(const char *p, size_t len, void *ctx)
 {
     compare_sink *s = ctx;
     ASSERT_LE(s->pos + len, s->len);

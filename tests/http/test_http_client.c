@@ -72,6 +72,7 @@ typedef struct result {
     int status;
     int http_status;
     char message[512];
+    char cause[256]; /* the error's cause's message, "" when none */
     char body[4096];
     size_t body_len;
     char ctype[128];
@@ -87,6 +88,8 @@ static void on_done(cf_http_req *req, int status, const cf_error *err, cf_http_r
     r->status = status;
     if (err)
         snprintf(r->message, sizeof r->message, "%s", err->message);
+    if (err && cf_error_cause(err))
+        snprintf(r->cause, sizeof r->cause, "%s", cf_error_message(cf_error_cause(err)));
     if (res) {
         r->http_status = cf_http_response_status(res);
         cf_buf b = cf_http_response_body(res);
@@ -395,6 +398,145 @@ static void test_http_client_stream_json_array(void)
     ASSERT_OK(cf_loop_close(loop));
 }
 
+/* ---- the split stream_json: callback form, and both forms aborted mid-stream ---- */
+
+typedef struct stream_run {
+    titles t;
+    cf_abort_controller *ctrl; /* aborted after `abort_after` elements, when set */
+    int abort_after;
+    int done;
+    int status;
+    char message[256];
+    char cause[256];
+} stream_run;
+
+static int on_film_run(cf_json *film, size_t index, void *data)
+{
+    stream_run *r = data;
+    ASSERT_EQ(r->done, 0); /* elements come before the completion */
+    on_film(film, index, &r->t);
+    if (r->ctrl && r->t.count == r->abort_after)
+        ASSERT_OK(cf_abort(r->ctrl, CF_ERROR(CF_ECANCELED, "seen enough films")));
+    return 0;
+}
+
+static void on_stream_run_done(int status, const cf_error *err, void *data)
+{
+    stream_run *r = data;
+    r->done++;
+    r->status = status;
+    ASSERT_EQ(err == NULL, status == 0);
+    if (err) {
+        snprintf(r->message, sizeof r->message, "%s", cf_error_message(err));
+        const cf_error *cause = cf_error_cause(err);
+        snprintf(r->cause, sizeof r->cause, "%s", cause ? cf_error_message(cause) : "");
+    }
+}
+
+static void test_http_client_stream_json_split(void)
+{
+    cf_loop *loop;
+    ASSERT_OK(cf_loop_new(&loop));
+    /* Callback form: every element, then `done` once with 0. */
+    stream_run all = {0};
+    ASSERT_OK(cf_http_stream_json(loop, url("/films"), NULL, NULL, on_film_run, on_stream_run_done,
+                                  &all));
+    ASSERT_EQ(all.done, 0); /* never inside the call */
+    /* Callback form aborted after three elements: the one abort error, the reason as cause. */
+    stream_run cut = {.abort_after = 3};
+    ASSERT_OK(cf_abort_new(&cut.ctrl));
+    cf_http_options o = {.signal = cf_abort_get_signal(cut.ctrl)};
+    ASSERT_OK(
+        cf_http_stream_json(loop, url("/films"), NULL, &o, on_film_run, on_stream_run_done, &cut));
+    /* Promise form aborted the same way: the promise is the completion. */
+    stream_run pcut = {.abort_after = 2};
+    ASSERT_OK(cf_abort_new(&pcut.ctrl));
+    cf_http_options po = {.signal = cf_abort_get_signal(pcut.ctrl)};
+    cf_promise *p =
+        handled(cf_http_stream_json_p(loop, url("/films"), NULL, &po, on_film_run, &pcut));
+    /* Bad arguments are refused at once, and no callback runs. */
+    stream_run none = {0};
+    ASSERT_EQ(cf_http_stream_json(loop, url("/films"), NULL, NULL, on_film_run, NULL, &none),
+              CF_EINVAL);
+    ASSERT_EQ(cf_http_stream_json(loop, url("/films"), NULL, NULL, NULL, on_stream_run_done, &none),
+              CF_EINVAL);
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_EQ(all.done, 1);
+    ASSERT_OK(all.status);
+    ASSERT_EQ(all.t.count, 22);
+    ASSERT_STR_EQ(all.t.last, "Earwig and the Witch");
+    ASSERT_EQ(cut.done, 1);
+    ASSERT_EQ(cut.status, CF_ECANCELED);
+    ASSERT_EQ(cut.t.count, 3);
+    ASSERT_STR_EQ(cut.message, "The operation was aborted");
+    ASSERT_STR_EQ(cut.cause, "seen enough films");
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_REJECTED);
+    ASSERT_EQ(cf_promise_code(p), CF_ECANCELED);
+    ASSERT_STR_EQ(cf_error_message(cf_error_cause(cf_promise_error(p))), "seen enough films");
+    ASSERT_EQ(pcut.t.count, 2);
+    ASSERT_EQ(none.done, 0);
+    cf_promise_release(p);
+    cf_abort_free(cut.ctrl);
+    cf_abort_free(pcut.ctrl);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+/* ---- aborted mid-body, and by a deadline ---- */
+
+typedef struct midbody {
+    cf_abort_controller *ctrl;
+    size_t got;
+    int calls;
+} midbody;
+
+static int abort_on_first_bytes(cf_http_req *req, const char *bytes, size_t len, void *data)
+{
+    (void)req;
+    (void)bytes;
+    midbody *m = data;
+    m->got += len;
+    if (m->calls++ == 0)
+        ASSERT_OK(cf_abort(m->ctrl, CF_ERROR(CF_ECANCELED, "enough bytes")));
+    return 0;
+}
+
+/*
+ * A 100 MB body, aborted by its signal once the first bytes arrived: the request fails with
+ * the one abort error (the reason as cause), having received only part of the body; then a
+ * request with a deadline (a timeout signal) on a server that never answers fails the same
+ * way, with the timeout's reason.
+ */
+static void test_http_client_abort_mid_body(void)
+{
+    midbody m = {0};
+    ASSERT_OK(cf_abort_new(&m.ctrl));
+    cf_http_options o = {
+        .signal = cf_abort_get_signal(m.ctrl), .on_data = abort_on_first_bytes, .on_data_ctx = &m};
+    result r;
+    fetch(url("/bytes/100000000"), &o, &r);
+    ASSERT_EQ(r.status, CF_ECANCELED);
+    ASSERT_STR_EQ(r.message, "The operation was aborted");
+    ASSERT_STR_EQ(r.cause, "enough bytes");
+    ASSERT_GE(m.got, 1);
+    ASSERT(m.got < 100000000);
+    cf_abort_free(m.ctrl);
+
+    cf_loop *loop;
+    ASSERT_OK(cf_loop_new(&loop));
+    cf_abort_signal *deadline;
+    ASSERT_OK(cf_abort_signal_timeout(loop, 100, &deadline));
+    cf_http_options d = {.signal = deadline};
+    cf_promise *p = handled(cf_http_request_p(loop, url("/hang"), &d));
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_EQ(cf_promise_code(p), CF_ECANCELED);
+    const cf_error *cause = cf_error_cause(cf_promise_error(p));
+    ASSERT_EQ(cf_error_code(cause), CF_ETIMEDOUT);
+    ASSERT_STR_EQ(cf_error_message(cause), "The operation was aborted due to timeout");
+    cf_promise_release(p);
+    cf_abort_signal_release(deadline); /* the last reference: the request kept none */
+    ASSERT_OK(cf_loop_close(loop));
+}
+
 static long file_size(const char *path)
 {
     struct stat st;
@@ -426,6 +568,70 @@ static void test_http_client_download_atomic(void)
     cf_promise_release(bad);
     cf_promise_release(cut);
     cf_promise_release(ok);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+typedef struct download_run {
+    int done;
+    int status;
+    size_t written;
+    char message[256];
+    char cause[128];
+} download_run;
+
+static void on_downloaded(int status, const cf_error *err, size_t written, void *data)
+{
+    download_run *d = data;
+    d->done++;
+    d->status = status;
+    d->written = written;
+    ASSERT_EQ(err == NULL, status == 0);
+    if (err) {
+        snprintf(d->message, sizeof d->message, "%s", cf_error_message(err));
+        const cf_error *cause = cf_error_cause(err);
+        snprintf(d->cause, sizeof d->cause, "%s", cause ? cf_error_message(cause) : "");
+    }
+}
+
+/*
+ * The callback form of the download: the byte count on success; the status error leaves the
+ * old file; an already aborted signal fails it with the abort error, the old file intact.
+ */
+static void test_http_client_download_callback_form(void)
+{
+    char path[512];
+    cf_test_path(path, sizeof path, "films-cb.json");
+    FILE *f = fopen(path, "w");
+    fputs("old", f);
+    fclose(f);
+    cf_loop *loop;
+    ASSERT_OK(cf_loop_new(&loop));
+    download_run bad = {0};
+    ASSERT_OK(cf_http_download(loop, url("/status/404"), path, NULL, on_downloaded, &bad));
+    cf_abort_controller *ctrl;
+    ASSERT_OK(cf_abort_new(&ctrl));
+    ASSERT_OK(cf_abort(ctrl, CF_ERROR(CF_ECANCELED, "not now")));
+    cf_http_options o = {.signal = cf_abort_get_signal(ctrl)};
+    download_run aborted = {0};
+    ASSERT_OK(cf_http_download(loop, url("/json"), path, &o, on_downloaded, &aborted));
+    ASSERT_EQ(bad.done + aborted.done, 0); /* never inside the call */
+    ASSERT_EQ(cf_http_download(loop, url("/json"), NULL, NULL, on_downloaded, &bad), CF_EINVAL);
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_EQ(bad.done, 1);
+    ASSERT_EQ(bad.status, CF_EHTTP);
+    ASSERT_EQ(aborted.done, 1);
+    ASSERT_EQ(aborted.status, CF_ECANCELED);
+    ASSERT_STR_EQ(aborted.message, "The operation was aborted");
+    ASSERT_STR_EQ(aborted.cause, "not now");
+    ASSERT_EQ(file_size(path), 3); /* the old file is intact */
+    download_run ok = {0};
+    ASSERT_OK(cf_http_download(loop, url("/json"), path, NULL, on_downloaded, &ok));
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_EQ(ok.done, 1);
+    ASSERT_OK(ok.status);
+    ASSERT_EQ(ok.written, sizeof json_body - 1);
+    ASSERT_EQ(file_size(path), (long)(sizeof json_body - 1));
+    cf_abort_free(ctrl);
     ASSERT_OK(cf_loop_close(loop));
 }
 
@@ -714,7 +920,10 @@ int main(int argc, char **argv)
     CF_TEST(test_http_client_cancel_and_abort);
     CF_TEST(test_http_client_get_json_p);
     CF_TEST(test_http_client_stream_json_array);
+    CF_TEST(test_http_client_stream_json_split);
+    CF_TEST(test_http_client_abort_mid_body);
     CF_TEST(test_http_client_download_atomic);
+    CF_TEST(test_http_client_download_callback_form);
     CF_TEST(test_http_client_upload_file_and_bytes);
     CF_TEST(test_http_client_1gb_stream_bounded_memory);
     CF_TEST(test_http_client_against_nginx);

@@ -106,7 +106,7 @@ static void on_finish(cf_http_res *res, int status, void *data)
 }
 
 static void big_write(cf_http_res *res, void *data);
-static void on_server_closed(cf_http_server *srv, void *data);
+static void on_server_closed(void *data);
 
 typedef struct big {
     size_t left;
@@ -221,9 +221,8 @@ static void release_close_p(cf_promise *p)
     cf_promise_release(p);
 }
 
-static void on_server_closed(cf_http_server *srv, void *data)
+static void on_server_closed(void *data)
 {
-    (void)srv;
     ctx *x = data;
     x->closed = 1;
 }
@@ -245,9 +244,9 @@ static void job_work(void *data)
     x->job(x);
 }
 
-static void job_done(cf_work_req *req, int status, void *data)
+static void job_done(int status, const cf_error *err, void *data)
 {
-    (void)req;
+    (void)err;
     ctx *x = data;
     if (status < 0)
         failf(x, "job did not run: %s", cf_strerror(status));
@@ -265,7 +264,7 @@ static void job_done(cf_work_req *req, int status, void *data)
 static void run_job(ctx *x, job_fn fn)
 {
     x->job = fn;
-    ASSERT_OK(cf_work(x->loop, job_work, job_done, x, NULL));
+    ASSERT_OK(cf_work(x->loop, job_work, NULL, job_done, x));
     ASSERT_OK(cf_run(x->loop, CF_RUN_DEFAULT));
     ASSERT(x->closed);
     if (x->fail[0])
@@ -910,7 +909,7 @@ static void test_http_server_graceful_close(void)
     start(&x, NULL);
     x.close_on_slow = 1;
     x.job = job_shutdown;
-    ASSERT_OK(cf_work(x.loop, job_work, NULL, &x, NULL));
+    ASSERT_OK(cf_work(x.loop, job_work, NULL, NULL, &x));
     /* The handler closes the server (close_p); the loop ends once it is closed. */
     ASSERT_OK(cf_run(x.loop, CF_RUN_DEFAULT));
     if (x.fail[0])
@@ -1073,9 +1072,9 @@ static int async_echo(cf_task *task, cf_http_incoming *req, cf_http_res *res, vo
     x->handled++;
     char msg[128];
     int n = snprintf(msg, sizeof msg, "%s", cf_http_incoming_target(req));
-    int rc = cf_await(cf_sleep_p(cf_task_loop(task), 3), NULL);
+    int rc = cf_await(cf_sleep_p(cf_task_loop(task), 3, NULL)).status;
     if (rc == 0)
-        rc = cf_await(cf_http_res_end_p(res, msg, (size_t)n), NULL);
+        rc = cf_await(cf_http_res_end_p(res, msg, (size_t)n)).status;
     /* The response is finished; the next request may already be running in another task. */
     return rc == 0 && strcmp(msg, "/fail-after") == 0 ? CF_EIO : rc;
 }
@@ -1116,7 +1115,7 @@ static int async_handler(cf_task *task, cf_http_incoming *req, cf_http_res *res,
 {
     ctx *x = data;
     x->handled++;
-    int rc = cf_await(cf_sleep_p(cf_task_loop(task), 5), NULL);
+    int rc = cf_await(cf_sleep_p(cf_task_loop(task), 5, NULL)).status;
     if (rc < 0)
         return rc;
     if (strcmp(cf_http_incoming_target(req), "/fail") == 0)
@@ -1128,16 +1127,16 @@ static int async_handler(cf_task *task, cf_http_incoming *req, cf_http_res *res,
         for (int i = 0; i < 64 && rc == 0; i++) {
             rc = cf_http_res_write(res, chunk, sizeof chunk);
             if (rc == CF_HTTP_RES_FULL)
-                rc = cf_await(cf_http_res_drain_p(res), NULL);
+                rc = cf_await(cf_http_res_drain_p(res)).status;
         }
-        return rc < 0 ? rc : cf_await(cf_http_res_end_p(res, NULL, 0), NULL);
+        return rc < 0 ? rc : cf_await(cf_http_res_end_p(res, NULL, 0)).status;
     }
     size_t blen;
     cf_http_incoming_body(req, &blen);
     cf_http_res_set_header(res, "Content-Type", "text/plain");
     char msg[64];
     int n = snprintf(msg, sizeof msg, "async got %zu bytes", blen);
-    return cf_await(cf_http_res_end_p(res, msg, (size_t)n), NULL);
+    return cf_await(cf_http_res_end_p(res, msg, (size_t)n)).status;
 }
 
 typedef struct client_run {

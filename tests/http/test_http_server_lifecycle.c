@@ -92,7 +92,7 @@ static void client_start(ctx *c, client *cl, const char *request)
 {
     cl->request = request;
     ASSERT_OK(cf_tcp_new(c->loop, &cl->t));
-    ASSERT_OK(cf_tcp_connect(cl->t, "127.0.0.1", cf_http_server_port(c->srv), 5000,
+    ASSERT_OK(cf_tcp_connect(cl->t, "127.0.0.1", cf_http_server_port(c->srv), NULL,
                              client_connected, cl));
 }
 
@@ -135,11 +135,10 @@ static void handler(cf_http_incoming *req, cf_http_res *res, void *data)
     cf_http_res_end(res, "ok", 2);
 }
 
-static void on_closed(cf_http_server *srv, void *data)
+static void on_closed(void *data)
 {
     ctx *c = data;
-    ASSERT(srv == c->srv);
-    ASSERT_EQ(cf_http_server_connections(srv), 0);
+    ASSERT_EQ(cf_http_server_connections(c->srv), 0); /* still readable: freed after this */
     rec(&c->ev, "closed");
 }
 
@@ -318,6 +317,104 @@ static void test_http_server_close_out_of_memory(void)
     }
 }
 
+/* ---- the listen signal (≈ server.listen({ signal })) ---- */
+
+static void refused_connect(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    (void)err;
+    int *code = data;
+    *code = status;
+    cf_tcp_close(t, NULL, NULL);
+}
+
+/*
+ * The signal closes the server while a request is in flight: the idle connection goes at
+ * once, new connections are refused, the request in flight finishes (its response says
+ * Connection: close), and only then does the close callback run. The handle stays the
+ * caller's until cf_http_server_close, which the signal does not replace.
+ */
+static void test_http_server_closed_by_signal(void)
+{
+    ctx c;
+    memset(&c, 0, sizeof c);
+    ASSERT_OK(cf_loop_new(&c.loop));
+    cf_abort_controller *ctrl;
+    ASSERT_OK(cf_abort_new(&ctrl));
+    cf_http_server_opts o = {.signal = cf_abort_get_signal(ctrl)};
+    ASSERT_OK(cf_http_server_new(c.loop, &o, handler, &c, &c.srv));
+    open_idle_and_active(&c);
+    int port = cf_http_server_port(c.srv);
+    ASSERT(cf_http_server_is_active(c.srv));
+    ASSERT_OK(cf_abort(ctrl, CF_ERROR(CF_ECANCELED, "shutting down")));
+    ASSERT(!cf_http_server_is_active(c.srv));
+    run_until(&c, &c.a.eof); /* the idle connection was closed */
+    cf_tcp *late;
+    int late_status = 1;
+    ASSERT_OK(cf_tcp_new(c.loop, &late));
+    ASSERT_OK(cf_tcp_connect(late, "127.0.0.1", port, NULL, refused_connect, &late_status));
+    for (int i = 0; i < 2000 && late_status == 1; i++) {
+        cf_run(c.loop, CF_RUN_ONCE);
+    }
+    ASSERT_EQ(late_status, CF_ECONNREFUSED);
+    ASSERT_OK(cf_http_server_close(c.srv, on_closed, &c)); /* still the caller's to free */
+    ASSERT_EQ(cf_http_server_close(c.srv, on_closed, &c), CF_ECLOSED);
+    for (int i = 0; i < 5; i++) {
+        cf_run(c.loop, CF_RUN_NOWAIT);
+    }
+    ASSERT_EQ(c.ev.n, 0); /* the request is still in flight */
+    ASSERT_EQ(cf_http_server_connections(c.srv), 1);
+    rec(&c.ev, "response ended");
+    ASSERT_OK(cf_http_res_end(c.held, "ok", 2));
+    ctx_finish(&c);
+    ASSERT(strstr(c.b.got, "Connection: close"));
+    ASSERT(strstr(c.b.got, "\r\n\r\nok"));
+    ASSERT(c.b.eof);
+    ASSERT_EQ(c.finish_status, 0);
+    const char *want[] = {"response ended", "closed"};
+    expect(&c.ev, want, 2);
+    cf_abort_free(ctrl); /* the signal's last reference: the server kept none */
+}
+
+/*
+ * An already aborted signal: listen fails with CF_ECANCELED and starts nothing (the reason
+ * stays the signal's); the server is closed and freed as usual. Reference accounting: an
+ * unref'd server does not keep the loop alive.
+ */
+static void test_http_server_signal_already_aborted_and_ref(void)
+{
+    ctx c;
+    memset(&c, 0, sizeof c);
+    ASSERT_OK(cf_loop_new(&c.loop));
+    cf_abort_controller *ctrl;
+    ASSERT_OK(cf_abort_new(&ctrl));
+    ASSERT_OK(cf_abort(ctrl, CF_ERROR(CF_ECANCELED, "not today")));
+    cf_http_server_opts o = {.signal = cf_abort_get_signal(ctrl)};
+    ASSERT_OK(cf_http_server_new(c.loop, &o, handler, &c, &c.srv));
+    ASSERT_EQ(cf_http_server_listen(c.srv, "127.0.0.1", 0), CF_ECANCELED);
+    ASSERT_STR_EQ(cf_error_message(cf_abort_signal_reason(o.signal)), "not today");
+    ASSERT_EQ(cf_http_server_port(c.srv), 0);
+    ASSERT(!cf_http_server_is_active(c.srv));
+    ASSERT_OK(cf_http_server_close(c.srv, on_closed, &c));
+    ASSERT_OK(cf_run(c.loop, CF_RUN_DEFAULT));
+    const char *want[] = {"closed"};
+    expect(&c.ev, want, 1);
+    cf_abort_free(ctrl);
+
+    /* unref: a listening server alone does not keep cf_run going. */
+    cf_http_server *srv;
+    ASSERT_OK(cf_http_server_new(c.loop, NULL, handler, &c, &srv));
+    ASSERT(cf_http_server_has_ref(srv));
+    cf_http_server_unref(srv);
+    ASSERT(!cf_http_server_has_ref(srv));
+    ASSERT_OK(cf_http_server_listen(srv, "127.0.0.1", 0));
+    ASSERT(cf_http_server_is_active(srv));
+    ASSERT_OK(cf_run(c.loop, CF_RUN_DEFAULT)); /* returns: nothing referenced */
+    cf_http_server_ref(srv);
+    ASSERT(cf_http_server_has_ref(srv));
+    ASSERT_OK(cf_http_server_close(srv, NULL, NULL));
+    ctx_finish(&c);
+}
+
 int main(int argc, char **argv)
 {
     CF_TEST_BEGIN(argc, argv);
@@ -326,5 +423,7 @@ int main(int argc, char **argv)
     CF_TEST(test_http_server_close_idle_then_active);
     CF_TEST(test_http_server_close_all_connections);
     CF_TEST(test_http_server_close_out_of_memory);
+    CF_TEST(test_http_server_closed_by_signal);
+    CF_TEST(test_http_server_signal_already_aborted_and_ref);
     return CF_TEST_END();
 }

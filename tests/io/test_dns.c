@@ -4,7 +4,9 @@
  * cancellation before and after a worker took the lookup. Only local names are resolved
  * (localhost from /etc/hosts, numeric addresses, the .invalid domain) and services are port
  * numbers, so that a minimal system without /etc/services passes too; the one service name
- * used is one no services file has.
+ * used is one no services file has. Cancelling is by abort signal: an aborted signal fails a
+ * lookup from the loop, an abort before or after a worker took it reports the abort once,
+ * with the reason as the error's cause, in both forms.
  */
 /* ctest-labels: tsan */
 #include <arpa/inet.h>
@@ -16,6 +18,8 @@
 typedef struct dns_out {
     int calls;
     int status;
+    int cause; /* the error's cause's code, when it has one */
+    int has_site;
     int v4;
     char message[256];
     char host[NI_MAXHOST];
@@ -30,6 +34,8 @@ static void on_addrinfo(int status, const cf_error *err, const struct addrinfo *
     if (status < 0) {
         ASSERT_PTR(err);
         snprintf(o->message, sizeof o->message, "%s", err->message);
+        o->cause = cf_error_cause(err) ? cf_error_cause(err)->code : 0;
+        o->has_site = err->file != NULL;
         ASSERT(res == NULL);
         return;
     }
@@ -50,6 +56,8 @@ static void on_nameinfo(int status, const cf_error *err, const char *host, const
     o->status = status;
     if (status < 0) {
         snprintf(o->message, sizeof o->message, "%s", err->message);
+        o->cause = cf_error_cause(err) ? cf_error_cause(err)->code : 0;
+        ASSERT(host == NULL && service == NULL);
         return;
     }
     snprintf(o->host, sizeof o->host, "%s", host);
@@ -77,7 +85,7 @@ static void test_dns_getaddrinfo_localhost(void)
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_INET;
     hints.ai_socktype = SOCK_STREAM;
-    ASSERT_OK(cf_dns_getaddrinfo(loop, "localhost", "80", &hints, on_addrinfo, &o, NULL));
+    ASSERT_OK(cf_dns_getaddrinfo(loop, "localhost", "80", &hints, NULL, on_addrinfo, &o));
     ASSERT_EQ(o.calls, 0); /* never inside the call */
     loop_finish(loop);
     ASSERT_EQ(o.calls, 1);
@@ -89,7 +97,7 @@ static void test_dns_not_found(void)
 {
     cf_loop *loop = loop_new();
     dns_out o = {0};
-    ASSERT_OK(cf_dns_getaddrinfo(loop, "no-such-host.invalid", NULL, NULL, on_addrinfo, &o, NULL));
+    ASSERT_OK(cf_dns_getaddrinfo(loop, "no-such-host.invalid", NULL, NULL, NULL, on_addrinfo, &o));
     loop_finish(loop);
     ASSERT_EQ(o.calls, 1);
     /* A machine without a resolver may answer "try again" instead of "no such name". */
@@ -111,7 +119,7 @@ static void test_dns_getnameinfo_numeric(void)
     in.sin_port = htons(8080);
     in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ASSERT_OK(cf_dns_getnameinfo(loop, (struct sockaddr *)&in, sizeof in,
-                                 NI_NUMERICHOST | NI_NUMERICSERV, on_nameinfo, &o, NULL));
+                                 NI_NUMERICHOST | NI_NUMERICSERV, NULL, on_nameinfo, &o));
     loop_finish(loop);
     ASSERT_OK(o.status);
     ASSERT_STR_EQ(o.host, "127.0.0.1");
@@ -122,39 +130,96 @@ static void test_dns_bad_arguments(void)
 {
     cf_loop *loop = loop_new();
     dns_out o = {0};
-    ASSERT_EQ(cf_dns_getaddrinfo(loop, NULL, NULL, NULL, on_addrinfo, &o, NULL), CF_EINVAL);
-    ASSERT_EQ(cf_dns_getaddrinfo(loop, "x", NULL, NULL, NULL, &o, NULL), CF_EINVAL);
-    ASSERT_EQ(cf_dns_getnameinfo(loop, NULL, 0, 0, on_nameinfo, &o, NULL), CF_EINVAL);
-    ASSERT_EQ(cf_dns_cancel(NULL), CF_EINVAL);
+    ASSERT_EQ(cf_dns_getaddrinfo(loop, NULL, NULL, NULL, NULL, on_addrinfo, &o), CF_EINVAL);
+    ASSERT_EQ(cf_dns_getaddrinfo(loop, "x", NULL, NULL, NULL, NULL, &o), CF_EINVAL);
+    ASSERT_EQ(cf_dns_getnameinfo(loop, NULL, 0, 0, NULL, on_nameinfo, &o), CF_EINVAL);
     ASSERT_EQ(cf_dns_translate_error(EAI_NONAME), CF_ENOTFOUND);
     ASSERT_EQ(cf_dns_translate_error(EAI_AGAIN), CF_EDNSAGAIN);
     loop_finish(loop);
 }
 
 /*
- * Cancel many lookups at once: those still queued never run, those a worker already took are
- * dropped when they come back; every callback reports CF_ECANCELED exactly once.
+ * Abort many lookups at once with one signal: those still queued never run, those a worker
+ * already took are dropped when they come back; every callback reports the abort exactly
+ * once, with the reason as its cause and the line that started it as its place.
  */
-static void test_dns_cancel(void)
+static void test_dns_abort(void)
 {
     cf_loop *loop = loop_new();
     enum { N = 32 };
     dns_out o[N];
-    cf_dns_req *reqs[N];
     memset(o, 0, sizeof o);
+    cf_abort_controller *ctrl;
+    ASSERT_OK(cf_abort_new(&ctrl));
     for (int i = 0; i < N; i++) {
-        ASSERT_OK(cf_dns_getaddrinfo(loop, "localhost", NULL, NULL, on_addrinfo, &o[i], &reqs[i]));
+        ASSERT_OK(cf_dns_getaddrinfo(loop, "localhost", NULL, NULL, cf_abort_get_signal(ctrl),
+                                     on_addrinfo, &o[i]));
     }
+    ASSERT_OK(cf_abort(ctrl, CF_ERROR(CF_EPERM, "enough")));
     for (int i = 0; i < N; i++) {
-        ASSERT_OK(cf_dns_cancel(reqs[i]));
-        ASSERT_EQ(o[i].calls, 0);
+        ASSERT_EQ(o[i].calls, 0); /* never inside cf_abort */
     }
     loop_finish(loop);
     for (int i = 0; i < N; i++) {
         ASSERT_EQ(o[i].calls, 1);
         ASSERT_EQ(o[i].status, CF_ECANCELED);
-        ASSERT_STR_EQ(o[i].message, "getaddrinfo ECANCELED localhost: operation canceled");
+        ASSERT_STR_EQ(o[i].message, "The operation was aborted");
+        ASSERT_EQ(o[i].cause, CF_EPERM);
+        ASSERT(o[i].has_site);
     }
+    cf_abort_free(ctrl); /* no lookup kept a reference: the harness counts the blocks */
+}
+
+/* A rejection handler that only marks the rejection as handled (the test inspects it). */
+static void p_ignore(cf_promise *settled, cf_promise *next, void *data)
+{
+    (void)settled;
+    (void)next;
+    (void)data;
+}
+
+/* A signal aborted before the call: neither lookup starts; both fail from the loop. */
+static void test_dns_already_aborted(void)
+{
+    cf_loop *loop = loop_new();
+    cf_abort_controller *ctrl;
+    ASSERT_OK(cf_abort_new(&ctrl));
+    ASSERT_OK(cf_abort(ctrl, CF_ERROR(CF_ETIMEDOUT, "too late")));
+    cf_abort_signal *sig = cf_abort_get_signal(ctrl);
+    dns_out a = {0};
+    dns_out n = {0};
+    struct sockaddr_in in;
+    memset(&in, 0, sizeof in);
+    in.sin_family = AF_INET;
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_OK(cf_dns_getaddrinfo(loop, "localhost", "80", NULL, sig, on_addrinfo, &a));
+    ASSERT_OK(cf_dns_getnameinfo(loop, (struct sockaddr *)&in, sizeof in, NI_NUMERICHOST, sig,
+                                 on_nameinfo, &n));
+    ASSERT_EQ(a.calls + n.calls, 0);
+    cf_promise *pa = cf_dns_getaddrinfo_p(loop, "localhost", NULL, NULL, sig);
+    cf_promise *pn = cf_dns_getnameinfo_p(loop, (struct sockaddr *)&in, sizeof in, 0, sig);
+    ASSERT_PTR(pa);
+    ASSERT_PTR(pn);
+    cf_promise_release(cf_promise_catch(pa, p_ignore, NULL));
+    cf_promise_release(cf_promise_catch(pn, p_ignore, NULL));
+    cf_abort_free(ctrl);
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_EQ(a.calls, 1);
+    ASSERT_EQ(a.status, CF_ECANCELED);
+    ASSERT_EQ(a.cause, CF_ETIMEDOUT);
+    ASSERT_EQ(n.calls, 1);
+    ASSERT_EQ(n.status, CF_ECANCELED);
+    ASSERT_EQ(n.cause, CF_ETIMEDOUT);
+    cf_promise *ps[2] = {pa, pn};
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ(cf_promise_state(ps[i]), CF_PROMISE_REJECTED);
+        ASSERT_EQ(cf_promise_code(ps[i]), CF_ECANCELED);
+        const cf_error *e = cf_promise_error(ps[i]);
+        ASSERT_STR_EQ(e->message, "The operation was aborted");
+        ASSERT_EQ(cf_error_cause(e)->code, CF_ETIMEDOUT);
+        cf_promise_release(ps[i]);
+    }
+    ASSERT_OK(cf_loop_close(loop));
 }
 
 typedef struct p_out {
@@ -198,10 +263,10 @@ static void test_dns_promise_forms(void)
     struct addrinfo hints;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_INET;
-    cf_promise *p = cf_dns_getaddrinfo_p(loop, "127.0.0.1", NULL, &hints);
+    cf_promise *p = cf_dns_getaddrinfo_p(loop, "127.0.0.1", NULL, &hints, NULL);
     cf_promise_release(cf_promise_then(p, p_addr, p_addr, &a));
     cf_promise_release(p);
-    p = cf_dns_getaddrinfo_p(loop, NULL, NULL, NULL); /* bad arguments reject too */
+    p = cf_dns_getaddrinfo_p(loop, NULL, NULL, NULL, NULL); /* bad arguments reject too */
     cf_promise_release(cf_promise_then(p, p_addr, p_addr, &b));
     cf_promise_release(p);
     struct sockaddr_in in;
@@ -210,7 +275,7 @@ static void test_dns_promise_forms(void)
     in.sin_port = htons(443);
     in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     p = cf_dns_getnameinfo_p(loop, (struct sockaddr *)&in, sizeof in,
-                             NI_NUMERICHOST | NI_NUMERICSERV);
+                             NI_NUMERICHOST | NI_NUMERICSERV, NULL);
     cf_promise_release(cf_promise_then(p, p_name, NULL, &c));
     cf_promise_release(p);
     loop_finish(loop);
@@ -225,11 +290,10 @@ static void test_dns_promise_forms(void)
 static int await_lookup(cf_task *task, void *arg)
 {
     p_out *o = arg;
-    void *v;
-    int rc = cf_await(cf_dns_getaddrinfo_p(cf_task_loop(task), "localhost", "80", NULL), &v);
-    if (rc < 0)
-        return rc;
-    for (const struct addrinfo *a = v; a; a = a->ai_next) {
+    cf_result r = cf_await(cf_dns_getaddrinfo_p(cf_task_loop(task), "localhost", "80", NULL, NULL));
+    if (r.status < 0)
+        return cf_task_rethrow(task, r.error);
+    for (const struct addrinfo *a = r.value; a; a = a->ai_next) {
         o->v4 += a->ai_family == AF_INET;
     }
     return 0;
@@ -297,18 +361,19 @@ static void test_dns_errors_name_the_call(void)
     hints.ai_flags = AI_NUMERICSERV;
     cf_error *err = NULL;
     int cb_line = __LINE__ + 1;
-    ASSERT_OK(cf_dns_getaddrinfo(loop, NULL, "no-service", &hints, on_addrinfo_keep, &err, NULL));
+    ASSERT_OK(cf_dns_getaddrinfo(loop, NULL, "no-service", &hints, NULL, on_addrinfo_keep, &err));
     int p_line = __LINE__ + 1;
-    cf_promise *p = handled(cf_dns_getaddrinfo_p(loop, NULL, "no-service", &hints));
+    cf_promise *p = handled(cf_dns_getaddrinfo_p(loop, NULL, "no-service", &hints, NULL));
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     ss.ss_family = 255; /* no such address family */
-    int name_line = __LINE__ + 1;
-    cf_promise *name = handled(cf_dns_getnameinfo_p(loop, (struct sockaddr *)&ss, sizeof ss, 0));
+    int name_line = __LINE__ + 2;
+    cf_promise *name =
+        handled(cf_dns_getnameinfo_p(loop, (struct sockaddr *)&ss, sizeof ss, 0, NULL));
     int bad_line = __LINE__ + 1;
-    cf_promise *bad = handled(cf_dns_getaddrinfo_p(loop, NULL, NULL, NULL));
+    cf_promise *bad = handled(cf_dns_getaddrinfo_p(loop, NULL, NULL, NULL, NULL));
     int badn_line = __LINE__ + 1;
-    cf_promise *badn = handled(cf_dns_getnameinfo_p(loop, NULL, 0, 0));
+    cf_promise *badn = handled(cf_dns_getnameinfo_p(loop, NULL, 0, 0, NULL));
     ASSERT_EQ(cf_promise_state(bad), CF_PROMISE_REJECTED);
     assert_place(cf_promise_error(bad), me, bad_line);
     ASSERT_EQ(cf_promise_state(badn), CF_PROMISE_REJECTED);
@@ -394,7 +459,7 @@ static void lookup(dns_out *o, const char *host, const char *service, int family
     hints.ai_socktype = socktype;
     hints.ai_flags = flags;
     memset(o, 0, sizeof *o);
-    ASSERT_OK(cf_dns_getaddrinfo(loop, host, service, &hints, on_addrinfo, o, NULL));
+    ASSERT_OK(cf_dns_getaddrinfo(loop, host, service, &hints, NULL, on_addrinfo, o));
     loop_finish(loop);
     ASSERT_EQ(o->calls, 1);
 }
@@ -457,7 +522,7 @@ static void test_dns_bad_hints(void)
     ss.ss_family = 255;
     memset(&o, 0, sizeof o);
     ASSERT_OK(
-        cf_dns_getnameinfo(loop, (struct sockaddr *)&ss, sizeof ss, 0, on_nameinfo, &o, NULL));
+        cf_dns_getnameinfo(loop, (struct sockaddr *)&ss, sizeof ss, 0, NULL, on_nameinfo, &o));
     loop_finish(loop);
     ASSERT_EQ(o.status, CF_EAI_FAMILY);
     ASSERT_STR_EQ(o.message,
@@ -502,7 +567,7 @@ static void test_dns_node_code_names(void)
     dns_out o = {0};
     cf__dns_fault_set(EAI_AGAIN);
     ASSERT_OK(
-        cf_dns_getnameinfo(loop, (struct sockaddr *)&in, sizeof in, 0, on_nameinfo, &o, NULL));
+        cf_dns_getnameinfo(loop, (struct sockaddr *)&in, sizeof in, 0, NULL, on_nameinfo, &o));
     loop_finish(loop);
     cf__dns_fault_set(0);
     ASSERT_EQ(o.status, CF_EDNSAGAIN);
@@ -514,7 +579,7 @@ static void test_dns_node_code_names(void)
 static void test_dns_promise_bad_arguments_message(void)
 {
     cf_loop *loop = loop_new();
-    cf_promise *none = cf_dns_getaddrinfo_p(loop, NULL, NULL, NULL);
+    cf_promise *none = cf_dns_getaddrinfo_p(loop, NULL, NULL, NULL, NULL);
     ASSERT_PTR(none);
     ASSERT_OK(cf_promise_on_settle(none, settled_ignore, NULL)); /* checked below */
     ASSERT_EQ(cf_promise_code(none), CF_EINVAL);
@@ -529,7 +594,7 @@ static void test_dns_unknown_service_promise(void)
 {
     cf_loop *loop = loop_new();
     p_out o = {0};
-    cf_promise *p = cf_dns_getaddrinfo_p(loop, "localhost", "no-such-service-xyz", NULL);
+    cf_promise *p = cf_dns_getaddrinfo_p(loop, "localhost", "no-such-service-xyz", NULL, NULL);
     cf_promise_release(cf_promise_then(p, p_addr, p_addr, &o));
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
     ASSERT_EQ(o.state, CF_PROMISE_REJECTED);
@@ -549,7 +614,8 @@ int main(int argc, char **argv)
     CF_TEST(test_dns_not_found);
     CF_TEST(test_dns_getnameinfo_numeric);
     CF_TEST(test_dns_bad_arguments);
-    CF_TEST(test_dns_cancel);
+    CF_TEST(test_dns_abort);
+    CF_TEST(test_dns_already_aborted);
     CF_TEST(test_dns_promise_forms);
     CF_TEST(test_dns_async_await);
     CF_TEST(test_dns_errors_name_the_call);

@@ -118,14 +118,14 @@ static void test_fs_write_then_read_file(void)
     char path[512];
     cf_test_path(path, sizeof path, "films.csv");
     outcome o = {0};
-    ASSERT_OK(cf_fs_write_file(loop, path, "id,title\r\n", 10, 0, on_plain, &o));
+    ASSERT_OK(cf_fs_write_file(loop, path, "id,title\r\n", 10, 0, NULL, on_plain, &o));
     wait_for(loop, &o);
     ASSERT_OK(o.status);
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_append_file(loop, path, "1,Totoro\r\n", 10, on_plain, &o));
+    ASSERT_OK(cf_fs_append_file(loop, path, "1,Totoro\r\n", 10, NULL, on_plain, &o));
     wait_for(loop, &o);
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_read_file(loop, path, on_data, &o));
+    ASSERT_OK(cf_fs_read_file(loop, path, NULL, on_data, &o));
     wait_for(loop, &o);
     ASSERT_OK(o.status);
     ASSERT_EQ(o.len, 20);
@@ -137,12 +137,12 @@ static void test_fs_missing_file_message(void)
 {
     cf_loop *loop = loop_new();
     outcome o = {0};
-    ASSERT_OK(cf_fs_read_file(loop, "no-such-dir/films.csv", on_data, &o));
+    ASSERT_OK(cf_fs_read_file(loop, "no-such-dir/films.csv", NULL, on_data, &o));
     wait_for(loop, &o);
     ASSERT_EQ(o.status, CF_ENOENT);
     ASSERT_STR_EQ(o.message, "open 'no-such-dir/films.csv': no such file or directory");
-    ASSERT_EQ(cf_fs_read_file(loop, NULL, on_data, &o), CF_EINVAL);
-    ASSERT_EQ(cf_fs_read_file(loop, "x", NULL, &o), CF_EINVAL);
+    ASSERT_EQ(cf_fs_read_file(loop, NULL, NULL, on_data, &o), CF_EINVAL);
+    ASSERT_EQ(cf_fs_read_file(loop, "x", NULL, NULL, &o), CF_EINVAL);
     ASSERT_OK(cf_loop_close(loop));
 }
 
@@ -150,7 +150,7 @@ static void test_fs_read_file_of_a_folder(void)
 {
     cf_loop *loop = loop_new();
     outcome o = {0};
-    ASSERT_OK(cf_fs_read_file(loop, cf_test_tmpdir(), on_data, &o));
+    ASSERT_OK(cf_fs_read_file(loop, cf_test_tmpdir(), NULL, on_data, &o));
     wait_for(loop, &o);
     ASSERT_EQ(o.status, CF_EISDIR);
     ASSERT(strstr(o.message, "read '") == o.message);
@@ -161,7 +161,7 @@ static void test_fs_full_disk(void)
 {
     cf_loop *loop = loop_new();
     outcome o = {0};
-    ASSERT_OK(cf_fs_write_file(loop, "/dev/full", "data", 4, 0, on_plain, &o));
+    ASSERT_OK(cf_fs_write_file(loop, "/dev/full", "data", 4, 0, NULL, on_plain, &o));
     wait_for(loop, &o);
     ASSERT_EQ(o.status, CF_ENOSPC);
     ASSERT_STR_EQ(o.message, "write '/dev/full': no space left on device");
@@ -191,12 +191,12 @@ static void test_fs_write_refused(void)
         expect = CF_ENOTDIR;
     }
     outcome o = {0};
-    ASSERT_OK(cf_fs_write_file(loop, path, "x", 1, CF_FS_ATOMIC, on_plain, &o));
+    ASSERT_OK(cf_fs_write_file(loop, path, "x", 1, CF_FS_ATOMIC, NULL, on_plain, &o));
     wait_for(loop, &o);
     ASSERT_EQ(o.status, expect);
     ASSERT(strstr(o.message, "out.csv") != NULL);
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_write_file(loop, path, "x", 1, 0, on_plain, &o));
+    ASSERT_OK(cf_fs_write_file(loop, path, "x", 1, 0, NULL, on_plain, &o));
     wait_for(loop, &o);
     ASSERT_EQ(o.status, expect);
     char want[700];
@@ -213,40 +213,40 @@ static void test_fs_sparse_beyond_2gib(void)
     char path[512];
     cf_test_path(path, sizeof path, "sparse.bin");
     outcome o = {0};
-    ASSERT_OK(cf_fs_open(loop, path, O_RDWR | O_CREAT | O_TRUNC, 0644, on_plain, &o));
+    ASSERT_OK(cf_fs_open(loop, path, O_RDWR | O_CREAT | O_TRUNC, 0644, NULL, on_plain, &o));
     wait_for(loop, &o);
     int fd = o.status;
     ASSERT(fd >= 0);
     const int64_t off = ((int64_t)5 << 30) + 123; /* 5 GiB: past every 32-bit limit */
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_write(loop, fd, "far away", 8, off, on_plain, &o));
+    ASSERT_OK(cf_fs_write(loop, fd, "far away", 8, off, NULL, on_plain, &o));
     wait_for(loop, &o);
     ASSERT_EQ(o.status, 8);
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_fstat(loop, fd, on_stat, &o));
+    ASSERT_OK(cf_fs_fstat(loop, fd, NULL, on_stat, &o));
     wait_for(loop, &o);
     ASSERT_EQ(o.st.size, off + 8);
     ASSERT(o.st.blocks * 512 < ((int64_t)1 << 30)); /* sparse: almost nothing allocated */
     char buf[16] = {0};
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_read(loop, fd, buf, sizeof buf, off, on_plain, &o));
+    ASSERT_OK(cf_fs_read(loop, fd, buf, sizeof buf, off, NULL, on_plain, &o));
     wait_for(loop, &o);
     ASSERT_EQ(o.status, 8);
     ASSERT_MEM_EQ(buf, "far away", 8);
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_read(loop, fd, buf, sizeof buf, off + 8, on_plain, &o));
+    ASSERT_OK(cf_fs_read(loop, fd, buf, sizeof buf, off + 8, NULL, on_plain, &o));
     wait_for(loop, &o);
     ASSERT_EQ(o.status, 0); /* end of file */
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_fsync(loop, fd, on_plain, &o));
+    ASSERT_OK(cf_fs_fsync(loop, fd, NULL, on_plain, &o));
     wait_for(loop, &o);
     ASSERT_OK(o.status);
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_close(loop, fd, on_plain, &o));
+    ASSERT_OK(cf_fs_close(loop, fd, NULL, on_plain, &o));
     wait_for(loop, &o);
     ASSERT_OK(o.status);
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_close(loop, fd, on_plain, &o));
+    ASSERT_OK(cf_fs_close(loop, fd, NULL, on_plain, &o));
     wait_for(loop, &o);
     ASSERT_EQ(o.status, CF_EBADF);
     char want[64];
@@ -263,18 +263,18 @@ static void test_fs_atomic_replace(void)
     write_plain_file(path, "old contents\n");
     chmod(path, 0640);
     outcome o = {0};
-    ASSERT_OK(cf_fs_write_file(loop, path, "new contents\n", 13, CF_FS_ATOMIC, on_plain, &o));
+    ASSERT_OK(cf_fs_write_file(loop, path, "new contents\n", 13, CF_FS_ATOMIC, NULL, on_plain, &o));
     wait_for(loop, &o);
     ASSERT_OK(o.status);
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_read_file(loop, path, on_data, &o));
+    ASSERT_OK(cf_fs_read_file(loop, path, NULL, on_data, &o));
     wait_for(loop, &o);
     ASSERT_MEM_EQ(o.bytes, "new contents\n", 13);
     struct stat st;
     ASSERT_OK(stat(path, &st));
     ASSERT_EQ(st.st_mode & 0777, 0640); /* the mode of the file it replaced */
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_readdir(loop, cf_test_tmpdir(), on_dir, &o));
+    ASSERT_OK(cf_fs_readdir(loop, cf_test_tmpdir(), NULL, on_dir, &o));
     wait_for(loop, &o);
     ASSERT_EQ(o.count, 1); /* no temporary file left behind */
     ASSERT_OK(cf_loop_close(loop));
@@ -297,7 +297,7 @@ static void test_fs_atomic_replace_fails_half_way(void)
     memset(big, 'n', len);
     outcome o = {0};
     cf__sys_fault_set(CF__SYS_WRITE, 2, CF_EIO);
-    ASSERT_OK(cf_fs_write_file(loop, path, big, len, CF_FS_ATOMIC, on_plain, &o));
+    ASSERT_OK(cf_fs_write_file(loop, path, big, len, CF_FS_ATOMIC, NULL, on_plain, &o));
     wait_for(loop, &o);
     cf__sys_fault_clear();
     ASSERT_EQ(o.status, CF_EIO);
@@ -305,12 +305,12 @@ static void test_fs_atomic_replace_fails_half_way(void)
     snprintf(want, sizeof want, "write '%s': i/o error", path);
     ASSERT_STR_EQ(o.message, want);
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_read_file(loop, path, on_data, &o));
+    ASSERT_OK(cf_fs_read_file(loop, path, NULL, on_data, &o));
     wait_for(loop, &o);
     ASSERT_EQ(o.len, 13);
     ASSERT_MEM_EQ(o.bytes, "old contents\n", 13);
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_readdir(loop, cf_test_tmpdir(), on_dir, &o));
+    ASSERT_OK(cf_fs_readdir(loop, cf_test_tmpdir(), NULL, on_dir, &o));
     wait_for(loop, &o);
     ASSERT_EQ(o.count, 1);
     ASSERT_STR_EQ(o.names[0], "films.csv");
@@ -324,19 +324,19 @@ static void test_fs_folders_and_names(void)
     char deep[512];
     cf_test_path(deep, sizeof deep, "a/b/c");
     outcome o = {0};
-    ASSERT_OK(cf_fs_mkdir(loop, deep, 0755, 0, on_plain, &o));
+    ASSERT_OK(cf_fs_mkdir(loop, deep, 0755, 0, NULL, on_plain, &o));
     wait_for(loop, &o);
     ASSERT_EQ(o.status, CF_ENOENT);
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_mkdir(loop, deep, 0755, CF_FS_RECURSIVE, on_plain, &o));
+    ASSERT_OK(cf_fs_mkdir(loop, deep, 0755, CF_FS_RECURSIVE, NULL, on_plain, &o));
     wait_for(loop, &o);
     ASSERT_OK(o.status);
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_mkdir(loop, deep, 0755, CF_FS_RECURSIVE, on_plain, &o));
+    ASSERT_OK(cf_fs_mkdir(loop, deep, 0755, CF_FS_RECURSIVE, NULL, on_plain, &o));
     wait_for(loop, &o);
     ASSERT_OK(o.status); /* exists: fine when recursive */
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_mkdir(loop, deep, 0755, 0, on_plain, &o));
+    ASSERT_OK(cf_fs_mkdir(loop, deep, 0755, 0, NULL, on_plain, &o));
     wait_for(loop, &o);
     ASSERT_EQ(o.status, CF_EEXIST);
 
@@ -346,11 +346,11 @@ static void test_fs_folders_and_names(void)
     cf_test_path(f2, sizeof f2, "a/two.txt");
     write_plain_file(f1, "1");
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_rename(loop, f1, f2, on_plain, &o));
+    ASSERT_OK(cf_fs_rename(loop, f1, f2, NULL, on_plain, &o));
     wait_for(loop, &o);
     ASSERT_OK(o.status);
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_rename(loop, f1, f2, on_plain, &o));
+    ASSERT_OK(cf_fs_rename(loop, f1, f2, NULL, on_plain, &o));
     wait_for(loop, &o);
     ASSERT_EQ(o.status, CF_ENOENT);
     char want[1200];
@@ -360,7 +360,7 @@ static void test_fs_folders_and_names(void)
     char a[512];
     cf_test_path(a, sizeof a, "a");
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_readdir(loop, a, on_dir, &o));
+    ASSERT_OK(cf_fs_readdir(loop, a, NULL, on_dir, &o));
     wait_for(loop, &o);
     ASSERT_EQ(o.count, 2);
     ASSERT_STR_EQ(o.names[0], "b");
@@ -369,37 +369,37 @@ static void test_fs_folders_and_names(void)
     ASSERT_EQ(o.types[1], CF_DIRENT_FILE);
 
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_rmdir(loop, a, on_plain, &o));
+    ASSERT_OK(cf_fs_rmdir(loop, a, NULL, on_plain, &o));
     wait_for(loop, &o);
     ASSERT_EQ(o.status, CF_ENOTEMPTY);
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_unlink(loop, f2, on_plain, &o));
+    ASSERT_OK(cf_fs_unlink(loop, f2, NULL, on_plain, &o));
     wait_for(loop, &o);
     ASSERT_OK(o.status);
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_rmdir(loop, deep, on_plain, &o));
+    ASSERT_OK(cf_fs_rmdir(loop, deep, NULL, on_plain, &o));
     wait_for(loop, &o);
     ASSERT_OK(o.status);
 
     memset(&o, 0, sizeof o);
     char rel[600];
     snprintf(rel, sizeof rel, "%s/a/b/../b", cf_test_tmpdir());
-    ASSERT_OK(cf_fs_realpath(loop, rel, on_path, &o));
+    ASSERT_OK(cf_fs_realpath(loop, rel, NULL, on_path, &o));
     wait_for(loop, &o);
     ASSERT_OK(o.status);
     ASSERT(strstr(o.bytes, "/a/b") != NULL && strstr(o.bytes, "..") == NULL);
 
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_stat(loop, a, on_stat, &o));
+    ASSERT_OK(cf_fs_stat(loop, a, NULL, on_stat, &o));
     wait_for(loop, &o);
     ASSERT(S_ISDIR(o.st.mode));
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_lstat(loop, "/no/such/thing", on_stat, &o));
+    ASSERT_OK(cf_fs_lstat(loop, "/no/such/thing", NULL, on_stat, &o));
     wait_for(loop, &o);
     ASSERT_STR_EQ(o.message, "lstat '/no/such/thing': no such file or directory");
 
     memset(&o, 0, sizeof o);
-    ASSERT_OK(cf_fs_mkstemp(loop, a, "films-", on_path, &o));
+    ASSERT_OK(cf_fs_mkstemp(loop, a, "films-", NULL, on_path, &o));
     wait_for(loop, &o);
     ASSERT(o.status > 0);
     close(o.status);
@@ -493,55 +493,55 @@ static void test_fs_promise_forms(void)
     cf_test_path(path2, sizeof path2, "q.txt");
     cf_test_path(dir, sizeof dir, "d/e");
 
-    run_p(loop, cf_fs_write_file_p(loop, path, "hello", 5, CF_FS_ATOMIC), p_ok_int, &s);
+    run_p(loop, cf_fs_write_file_p(loop, path, "hello", 5, CF_FS_ATOMIC, NULL), p_ok_int, &s);
     ASSERT_EQ(s.fulfilled, 1);
-    run_p(loop, cf_fs_append_file_p(loop, path, " world", 6), p_ok_int, &s);
+    run_p(loop, cf_fs_append_file_p(loop, path, " world", 6, NULL), p_ok_int, &s);
     ASSERT_EQ(s.fulfilled, 1);
-    run_p(loop, cf_fs_read_file_p(loop, path), p_ok_buf, &s);
+    run_p(loop, cf_fs_read_file_p(loop, path, NULL), p_ok_buf, &s);
     ASSERT_STR_EQ(s.text, "hello world");
-    run_p(loop, cf_fs_stat_p(loop, path), p_ok_stat, &s);
+    run_p(loop, cf_fs_stat_p(loop, path, NULL), p_ok_stat, &s);
     ASSERT_EQ(s.number, 11);
-    run_p(loop, cf_fs_lstat_p(loop, path), p_ok_stat, &s);
+    run_p(loop, cf_fs_lstat_p(loop, path, NULL), p_ok_stat, &s);
     ASSERT_EQ(s.number, 11);
-    run_p(loop, cf_fs_rename_p(loop, path, path2), p_ok_int, &s);
+    run_p(loop, cf_fs_rename_p(loop, path, path2, NULL), p_ok_int, &s);
     ASSERT_EQ(s.fulfilled, 1);
-    run_p(loop, cf_fs_open_p(loop, path2, O_RDONLY, 0), p_ok_int, &s);
+    run_p(loop, cf_fs_open_p(loop, path2, O_RDONLY, 0, NULL), p_ok_int, &s);
     int fd = (int)s.number;
     ASSERT(fd > 0);
     char buf[8];
-    run_p(loop, cf_fs_read_p(loop, fd, buf, 5, 6), p_ok_int, &s);
+    run_p(loop, cf_fs_read_p(loop, fd, buf, 5, 6, NULL), p_ok_int, &s);
     ASSERT_EQ(s.number, 5);
     ASSERT_MEM_EQ(buf, "world", 5);
-    run_p(loop, cf_fs_fstat_p(loop, fd), p_ok_stat, &s);
+    run_p(loop, cf_fs_fstat_p(loop, fd, NULL), p_ok_stat, &s);
     ASSERT_EQ(s.number, 11);
-    run_p(loop, cf_fs_close_p(loop, fd), p_ok_int, &s);
+    run_p(loop, cf_fs_close_p(loop, fd, NULL), p_ok_int, &s);
     ASSERT_EQ(s.fulfilled, 1);
-    run_p(loop, cf_fs_mkdir_p(loop, dir, 0755, CF_FS_RECURSIVE), p_ok_int, &s);
+    run_p(loop, cf_fs_mkdir_p(loop, dir, 0755, CF_FS_RECURSIVE, NULL), p_ok_int, &s);
     ASSERT_EQ(s.fulfilled, 1);
-    run_p(loop, cf_fs_mkstemp_p(loop, dir, "t-"), p_ok_temp, &s);
+    run_p(loop, cf_fs_mkstemp_p(loop, dir, "t-", NULL), p_ok_temp, &s);
     ASSERT(strstr(s.text, "/d/e/t-") != NULL);
-    run_p(loop, cf_fs_unlink_p(loop, s.text), p_ok_int, &s);
+    run_p(loop, cf_fs_unlink_p(loop, s.text, NULL), p_ok_int, &s);
     ASSERT_EQ(s.fulfilled, 1);
-    run_p(loop, cf_fs_readdir_p(loop, cf_test_tmpdir()), p_ok_dir, &s);
+    run_p(loop, cf_fs_readdir_p(loop, cf_test_tmpdir(), NULL), p_ok_dir, &s);
     ASSERT_EQ(s.number, 2);
-    run_p(loop, cf_fs_rmdir_p(loop, dir), p_ok_int, &s);
+    run_p(loop, cf_fs_rmdir_p(loop, dir, NULL), p_ok_int, &s);
     ASSERT_EQ(s.fulfilled, 1);
-    run_p(loop, cf_fs_realpath_p(loop, cf_test_tmpdir()), p_ok_int, &s);
+    run_p(loop, cf_fs_realpath_p(loop, cf_test_tmpdir(), NULL), p_ok_int, &s);
     ASSERT_EQ(s.fulfilled, 1);
-    run_p(loop, cf_fs_unlink_p(loop, path2), p_ok_int, &s);
+    run_p(loop, cf_fs_unlink_p(loop, path2, NULL), p_ok_int, &s);
     ASSERT_EQ(s.fulfilled, 1);
 
     /* Errors reject, bad arguments included; nothing fails synchronously. */
-    run_p(loop, cf_fs_read_file_p(loop, path2), p_ok_buf, &s);
+    run_p(loop, cf_fs_read_file_p(loop, path2, NULL), p_ok_buf, &s);
     ASSERT_EQ(s.number, CF_ENOENT);
     char want[600];
     snprintf(want, sizeof want, "open '%s': no such file or directory", path2);
     ASSERT_STR_EQ(s.text, want);
-    run_p(loop, cf_fs_read_file_p(loop, NULL), p_ok_buf, &s);
+    run_p(loop, cf_fs_read_file_p(loop, NULL, NULL), p_ok_buf, &s);
     ASSERT_EQ(s.number, CF_EINVAL);
-    run_p(loop, cf_fs_write_p(loop, -1, "x", 1, 0), p_ok_int, &s);
+    run_p(loop, cf_fs_write_p(loop, -1, "x", 1, 0, NULL), p_ok_int, &s);
     ASSERT_EQ(s.number, CF_EINVAL);
-    run_p(loop, cf_fs_write_file_p(loop, "/dev/full", "x", 1, 0), p_ok_int, &s);
+    run_p(loop, cf_fs_write_file_p(loop, "/dev/full", "x", 1, 0, NULL), p_ok_int, &s);
     ASSERT_EQ(s.number, CF_ENOSPC);
     ASSERT_OK(cf_loop_close(loop));
 }
@@ -600,7 +600,7 @@ static void w_pump(wstate *s)
         s->written += (size_t)n;
         if (rc == CF_FS_WRITER_FULL) {
             s->fulls++;
-            ASSERT_OK(cf_fs_writer_on_drain(s->w, w_on_drain, s));
+            ASSERT_OK(cf_fs_writer_drain(s->w, w_on_drain, s));
             return;
         }
     }
@@ -616,7 +616,7 @@ static void test_fs_writer_streams_with_backpressure(void)
     wstate s;
     memset(&s, 0, sizeof s);
     s.total = 9 * 200000; /* 1.8 MB of 9-byte lines */
-    ASSERT_OK(cf_fs_writer_open(loop, path, 64 * 1024, &s.w));
+    ASSERT_OK(cf_fs_writer_open(loop, path, 64 * 1024, NULL, &s.w));
     w_pump(&s);
     /* Until the commit, readers see the old file. */
     FILE *f = fopen(path, "rb");
@@ -652,7 +652,7 @@ static void test_fs_writer_failure_keeps_old_file(void)
     s.total = 9 * 200000;
     /* The first chunk is the first write(2) (the pool's wakeups do not count). */
     cf__sys_fault_set(CF__SYS_WRITE, 1, CF_ENOSPC);
-    ASSERT_OK(cf_fs_writer_open(loop, path, 64 * 1024, &s.w));
+    ASSERT_OK(cf_fs_writer_open(loop, path, 64 * 1024, NULL, &s.w));
     w_pump(&s);
     loop_finish(loop);
     cf__sys_fault_clear();
@@ -690,8 +690,8 @@ static void test_fs_writer_abort(void)
     char path[512];
     cf_test_path(path, sizeof path, "never.csv");
     cf_fs_writer *w;
-    ASSERT_OK(cf_fs_writer_open(loop, path, 0, &w));
-    ASSERT_OK(cf_fs_writer_sink(w, "a,b\r\n", 5));
+    ASSERT_OK(cf_fs_writer_open(loop, path, 0, NULL, &w));
+    ASSERT_OK(cf_fs_writer_sink("a,b\r\n", 5, w));
     wstate s;
     memset(&s, 0, sizeof s);
     ASSERT_OK(cf_fs_writer_abort(w, w_abort_cb, &s));
@@ -718,19 +718,19 @@ static int writer_task(cf_task *task, void *arg)
 {
     await_w *a = arg;
     cf_fs_writer *w;
-    int rc = cf_fs_writer_open(cf_task_loop(task), a->path, 1024, &w);
+    int rc = cf_fs_writer_open(cf_task_loop(task), a->path, 1024, NULL, &w);
     if (rc < 0)
         return rc;
     for (int i = 0; i < 1000 && rc >= 0; i++) {
         rc = cf_fs_writer_write(w, "0123456789abcdef", 16);
         if (rc == CF_FS_WRITER_FULL)
-            rc = cf_await(cf_fs_writer_drain_p(w), NULL);
+            rc = cf_await(cf_fs_writer_drain_p(w)).status;
     }
     if (rc < 0) {
         cf_fs_writer_abort(w, NULL, NULL);
         return rc;
     }
-    return cf_await(cf_fs_writer_commit_p(w), NULL);
+    return cf_await(cf_fs_writer_commit_p(w)).status;
 }
 
 static void test_fs_writer_async_await(void)
@@ -838,39 +838,39 @@ static void test_fs_errors_name_the_call(void)
     placed wopen = {0};
     placed wcommit = {0};
     int rd_line = __LINE__ + 1;
-    ASSERT_OK(cf_fs_read_file(loop, missing, on_placed_data, &rd));
+    ASSERT_OK(cf_fs_read_file(loop, missing, NULL, on_placed_data, &rd));
     int st_line = __LINE__ + 1;
-    ASSERT_OK(cf_fs_stat(loop, missing, on_placed_stat, &st));
+    ASSERT_OK(cf_fs_stat(loop, missing, NULL, on_placed_stat, &st));
     int un_line = __LINE__ + 1;
-    ASSERT_OK(cf_fs_unlink(loop, missing, on_placed, &un));
+    ASSERT_OK(cf_fs_unlink(loop, missing, NULL, on_placed, &un));
 
     /* The writer: a failed creation names the open, a failed commit the commit. */
     cf_fs_writer *w1 = NULL;
     cf_fs_writer *w2 = NULL;
     int wopen_line = __LINE__ + 1;
-    ASSERT_OK(cf_fs_writer_open(loop, nodir, 0, &w1));
+    ASSERT_OK(cf_fs_writer_open(loop, nodir, 0, NULL, &w1));
     ASSERT_OK(cf_fs_writer_commit(w1, on_placed_writer, &wopen));
     /* A folder is refused when the writer opens (Node's EISDIR), reported at the open. */
     int wcommit_line = __LINE__ + 1;
-    ASSERT_OK(cf_fs_writer_open(loop, folder, 0, &w2));
+    ASSERT_OK(cf_fs_writer_open(loop, folder, 0, NULL, &w2));
     ASSERT_OK(cf_fs_writer_write(w2, "x", 1) < 0);
     ASSERT_OK(cf_fs_writer_commit(w2, on_placed_writer, &wcommit));
 
     /* Promise forms: rejected later, and rejected at once (bad arguments, closed writer). */
     cf_fs_writer *w3 = NULL;
     int pc_line = __LINE__ + 1; /* the folder is refused at the open: the error names it */
-    ASSERT_OK(cf_fs_writer_open(loop, folder, 0, &w3));
+    ASSERT_OK(cf_fs_writer_open(loop, folder, 0, NULL, &w3));
     int p_line = __LINE__ + 1;
-    cf_promise *p = handled(cf_fs_read_file_p(loop, missing));
+    cf_promise *p = handled(cf_fs_read_file_p(loop, missing, NULL));
     int ps_line = __LINE__ + 1;
-    cf_promise *ps = handled(cf_fs_lstat_p(loop, missing));
+    cf_promise *ps = handled(cf_fs_lstat_p(loop, missing, NULL));
     cf_promise *pc = handled(cf_fs_writer_commit_p(w3));
     int pd_line = __LINE__ + 1;
     cf_promise *pd = handled(cf_fs_writer_drain_p(w3));
     int bad_line = __LINE__ + 1;
-    cf_promise *bad = handled(cf_fs_open_p(loop, NULL, O_RDONLY, 0));
+    cf_promise *bad = handled(cf_fs_open_p(loop, NULL, O_RDONLY, 0, NULL));
     int badw_line = __LINE__ + 1;
-    cf_promise *badw = handled(cf_fs_write_p(loop, -1, "x", 1, 0));
+    cf_promise *badw = handled(cf_fs_write_p(loop, -1, "x", 1, 0, NULL));
     ASSERT_EQ(cf_promise_state(bad), CF_PROMISE_REJECTED);
     assert_place(cf_promise_error(bad), me, bad_line);
     ASSERT_STR_EQ(cf_promise_error(bad)->message, "open '(null)': invalid argument");
@@ -918,7 +918,7 @@ static int await_line;
 static int read_missing_task(cf_task *task, void *arg)
 {
     await_line = __LINE__ + 1;
-    return cf_await(cf_fs_read_file_p(cf_task_loop(task), arg), NULL);
+    return cf_await(cf_fs_read_file_p(cf_task_loop(task), arg, NULL)).status;
 }
 
 /* A task that fails on its own: its error names the cf_async call. */

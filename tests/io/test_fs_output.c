@@ -63,7 +63,7 @@ static int write_atomic(const char *path, const char *text, done *d)
     memset(d, 0, sizeof *d);
     cf_loop *loop = NULL;
     ASSERT_OK(cf_loop_new(&loop));
-    ASSERT_OK(cf_fs_write_file(loop, path, text, strlen(text), CF_FS_ATOMIC, on_written, d));
+    ASSERT_OK(cf_fs_write_file(loop, path, text, strlen(text), CF_FS_ATOMIC, NULL, on_written, d));
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
     ASSERT_OK(cf_loop_close(loop));
     ASSERT_EQ(d->calls, 1);
@@ -77,7 +77,7 @@ static int write_streamed(const char *path, const char *text, done *d)
     cf_loop *loop = NULL;
     ASSERT_OK(cf_loop_new(&loop));
     cf_fs_writer *w = NULL;
-    ASSERT_OK(cf_fs_writer_open(loop, path, 0, &w));
+    ASSERT_OK(cf_fs_writer_open(loop, path, 0, NULL, &w));
     ASSERT(cf_fs_writer_write(w, text, strlen(text)) >= 0);
     ASSERT_OK(cf_fs_writer_commit(w, on_committed, d));
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
@@ -358,7 +358,7 @@ static void test_fs_output_fifo_without_reader_abort(void)
         cf_loop *loop = NULL;
         ASSERT_OK(cf_loop_new(&loop));
         fifo_wait f = {0};
-        ASSERT_OK(cf_fs_writer_open(loop, path, 0, &f.w));
+        ASSERT_OK(cf_fs_writer_open(loop, path, 0, NULL, &f.w));
         ASSERT(cf_fs_writer_write(f.w, "nobody hears\n", 13) >= 0);
         if (at_once) {
             ASSERT_OK(cf_fs_writer_abort(f.w, on_aborted, &f));
@@ -700,9 +700,9 @@ static int child_signal_writer(const char *path)
     cf_loop *loop = NULL;
     ASSERT_OK(cf_loop_new(&loop));
     cf_fs_writer *w = NULL;
-    ASSERT_OK(cf_fs_writer_open(loop, path, 16, &w));
+    ASSERT_OK(cf_fs_writer_open(loop, path, 16, NULL, &w));
     ASSERT_EQ(cf_fs_writer_write(w, "the new text, half written\n", 27), CF_FS_WRITER_FULL);
-    ASSERT_OK(cf_fs_writer_on_drain(w, on_drained, NULL));
+    ASSERT_OK(cf_fs_writer_drain(w, on_drained, NULL));
     cf_timer *t = NULL;
     ASSERT_OK(cf_timer_new(loop, &t));
     ASSERT_OK(cf_timer_start(t, 60000, 0, on_give_up, NULL));
@@ -764,10 +764,10 @@ static void test_fs_output_cleanup_in_process(void)
     cf_loop *loop = NULL;
     ASSERT_OK(cf_loop_new(&loop));
     cf_fs_writer *w = NULL;
-    ASSERT_OK(cf_fs_writer_open(loop, path, 4, &w));
+    ASSERT_OK(cf_fs_writer_open(loop, path, 4, NULL, &w));
     ASSERT_EQ(cf_fs_writer_write(w, "12345", 5), CF_FS_WRITER_FULL);
     int removed = -1;
-    ASSERT_OK(cf_fs_writer_on_drain(w, on_drained_here, &removed));
+    ASSERT_OK(cf_fs_writer_drain(w, on_drained_here, &removed));
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
     ASSERT_OK(cf_loop_close(loop));
     ASSERT_EQ(removed, 1);

@@ -1,7 +1,9 @@
 /*
  * Child processes: echo through /bin/cat over stdin/stdout pipes, exit codes, a kill with
  * SIGTERM, environment and working folder, a missing program, the exit as a promise and
- * from a task. Every child a test starts has exited and been reaped when the test ends.
+ * from a task, the options' abort signal (SIGTERM, the exit reports the abort; an aborted
+ * signal starts nothing; an abort after the exit is ignored), keep-alive and the close
+ * callback. Every child a test starts has exited and been reaped when the test ends.
  */
 #include <signal.h>
 
@@ -231,17 +233,18 @@ static int run_cat(cf_task *task, void *arg)
     if (rc < 0)
         return rc;
     cf_tcp *in = cf_process_stdio(p, 0);
-    rc = cf_await(cf_tcp_write_p(in, "from a task", 11), NULL);
+    rc = cf_await(cf_tcp_write_p(in, "from a task", 11, NULL)).status;
     if (rc == 0)
-        rc = cf_await(cf_tcp_end_p(in), NULL);
-    void *v = NULL;
-    if (rc == 0)
-        rc = cf_await(cf_tcp_read_all_p(cf_process_stdio(p, 1), 0), &v);
-    if (rc == 0)
-        snprintf(result, 64, "%s", ((cf_buf *)v)->base);
-    void *x = NULL;
-    int rc2 = cf_await(cf_process_exit_p(p), &x);
-    if (rc2 == 0 && ((cf_process_exit *)x)->exit_status != 0)
+        rc = cf_await(cf_tcp_end_p(in, NULL)).status;
+    if (rc == 0) {
+        cf_result r = cf_await(cf_tcp_read_all_p(cf_process_stdio(p, 1), 0, NULL));
+        rc = r.status;
+        if (rc == 0)
+            snprintf(result, 64, "%s", ((const cf_buf *)r.value)->base);
+    }
+    cf_result ex = cf_await(cf_process_exit_p(p));
+    int rc2 = ex.status;
+    if (rc2 == 0 && ((const cf_process_exit *)ex.value)->exit_status != 0)
         rc2 = CF_EIO;
     cf_process_close(p, NULL, NULL);
     return rc ? rc : rc2;
@@ -280,6 +283,126 @@ static void test_process_spawn_error_names_the_call(void)
     loop_finish(loop);
 }
 
+/* ---- abort signal ---- */
+
+typedef struct abort_out {
+    int exits;
+    int status;
+    int cause;
+    int term_signal;
+    int closed;
+    char message[128];
+} abort_out;
+
+static void on_abort_exit(cf_process *p, int status, const cf_error *err, int exit_status,
+                          int term_signal, void *data)
+{
+    (void)exit_status;
+    abort_out *o = data;
+    o->exits++;
+    o->status = status;
+    o->term_signal = term_signal;
+    ASSERT_EQ(err != NULL, status != 0);
+    if (err) {
+        snprintf(o->message, sizeof o->message, "%s", err->message);
+        o->cause = cf_error_cause(err) ? cf_error_cause(err)->code : 0;
+        ASSERT_PTR(err->file); /* the spawn's line */
+    }
+    ASSERT(!cf_process_is_active(p));
+}
+
+static void on_closed(void *data)
+{
+    ((abort_out *)data)->closed++;
+}
+
+static void p_exit_note(cf_promise *settled, cf_promise *next, void *data)
+{
+    (void)next;
+    abort_out *o = data;
+    o->status = cf_promise_code(settled);
+    const cf_error *e = cf_promise_error(settled);
+    o->cause = e && cf_error_cause(e) ? cf_error_cause(e)->code : 0;
+}
+
+/* A timeout signal ends a child that sleeps: SIGTERM, and the exit reports the abort. */
+static void test_process_abort_sends_sigterm(void)
+{
+    cf_loop *loop = loop_new();
+    cf_abort_signal *deadline;
+    ASSERT_OK(cf_abort_signal_timeout(loop, 50, &deadline));
+    const char *args[] = {"sleep", "10", NULL};
+    cf_process_options opts = {.file = "sleep", .args = args, .signal = deadline};
+    abort_out o = {0};
+    abort_out po = {0};
+    cf_process *p = NULL;
+    ASSERT_OK(cf_process_spawn(loop, &opts, on_abort_exit, &o, &p, NULL));
+    ASSERT(cf_process_is_active(p));
+    ASSERT(cf_process_has_ref(p));
+    cf_promise *exit_p = cf_process_exit_p(p);
+    cf_promise_release(cf_promise_then(exit_p, p_exit_note, p_exit_note, &po));
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_EQ(o.exits, 1);
+    ASSERT_EQ(o.status, CF_ECANCELED);
+    ASSERT_STR_EQ(o.message, "The operation was aborted");
+    ASSERT_EQ(o.cause, CF_ETIMEDOUT);
+    ASSERT_EQ(o.term_signal, SIGTERM);
+    ASSERT_EQ(po.status, CF_ECANCELED); /* the promise form rejects the same way */
+    ASSERT_EQ(po.cause, CF_ETIMEDOUT);
+    cf_promise_release(exit_p);
+    ASSERT_OK(cf_process_close(p, on_closed, &o));
+    ASSERT_EQ(cf_process_close(p, on_closed, &o), CF_ECLOSED);
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_EQ(o.closed, 1);
+    cf_abort_signal_release(deadline); /* the process kept no reference */
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+/* A signal already aborted: no child starts; the spawn fails with the abort error. */
+static void test_process_abort_already_aborted(void)
+{
+    cf_loop *loop = loop_new();
+    cf_abort_controller *ctrl;
+    ASSERT_OK(cf_abort_new(&ctrl));
+    ASSERT_OK(cf_abort(ctrl, CF_ERROR(CF_EPERM, "not now")));
+    cf_process_options opts = {.file = "true", .signal = cf_abort_get_signal(ctrl)};
+    cf_process *p = NULL;
+    cf_error *err = NULL;
+    ASSERT_EQ(cf_process_spawn(loop, &opts, NULL, NULL, &p, &err), CF_ECANCELED);
+    ASSERT(p == NULL);
+    ASSERT_PTR(err);
+    ASSERT_EQ(err->code, CF_ECANCELED);
+    ASSERT_EQ(cf_error_cause(err)->code, CF_EPERM);
+    cf_error_free(err);
+    cf_abort_free(ctrl);
+    loop_finish(loop);
+}
+
+/* An abort after the exit is ignored; the exit reported success; unref/ref work. */
+static void test_process_abort_after_exit_ignored(void)
+{
+    cf_loop *loop = loop_new();
+    cf_abort_controller *ctrl;
+    ASSERT_OK(cf_abort_new(&ctrl));
+    cf_process_options opts = {.file = "true", .signal = cf_abort_get_signal(ctrl)};
+    abort_out o = {0};
+    cf_process *p = NULL;
+    ASSERT_OK(cf_process_spawn(loop, &opts, on_abort_exit, &o, &p, NULL));
+    cf_process_unref(p);
+    ASSERT(!cf_process_has_ref(p));
+    cf_process_ref(p);
+    ASSERT(cf_process_has_ref(p));
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_EQ(o.exits, 1);
+    ASSERT_EQ(o.status, 0);
+    ASSERT_OK(cf_abort(ctrl, NULL)); /* nothing listens any more */
+    ASSERT_EQ(o.exits, 1);
+    ASSERT_EQ(cf_process_kill(p, SIGTERM), CF_ESRCH);
+    ASSERT_OK(cf_process_close(p, NULL, NULL));
+    cf_abort_free(ctrl);
+    loop_finish(loop);
+}
+
 int main(int argc, char **argv)
 {
     CF_TEST_BEGIN(argc, argv);
@@ -291,5 +414,8 @@ int main(int argc, char **argv)
     CF_TEST(test_process_exit_promise);
     CF_TEST(test_process_async_await);
     CF_TEST(test_process_spawn_error_names_the_call);
+    CF_TEST(test_process_abort_sends_sigterm);
+    CF_TEST(test_process_abort_already_aborted);
+    CF_TEST(test_process_abort_after_exit_ignored);
     return CF_TEST_END();
 }

@@ -25,9 +25,8 @@ static void loop_finish(cf_loop *loop)
     ASSERT_OK(cf_loop_close(loop));
 }
 
-static void close_free_data(cf_tcp *t, void *data)
+static void close_free_data(void *data)
 {
-    (void)t;
     (void)data;
 }
 
@@ -166,7 +165,7 @@ static void test_tcp_echo_100mb_backpressure(void)
     int port = cf_tcp_port(s.server);
     ASSERT(port > 0);
     ASSERT_OK(cf_tcp_new(loop, &s.client));
-    ASSERT_OK(cf_tcp_connect(s.client, "127.0.0.1", port, 5000, client_connected, &s));
+    ASSERT_OK(cf_tcp_connect(s.client, "127.0.0.1", port, NULL, client_connected, &s));
     loop_finish(loop);
     ASSERT_EQ(s.sent, ECHO_TOTAL);
     ASSERT_EQ(s.received, ECHO_TOTAL);
@@ -259,7 +258,7 @@ static void test_tcp_thousand_connections(void)
     for (int i = 0; i < NCONN; i++) {
         cf_tcp *c;
         ASSERT_OK(cf_tcp_new(loop, &c));
-        ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", port, 0, many_connected, &s));
+        ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", port, NULL, many_connected, &s));
     }
     loop_finish(loop);
     ASSERT_EQ(s.accepted, NCONN);
@@ -360,7 +359,7 @@ static void test_tcp_half_close(void)
     ASSERT_OK(cf_tcp_listen(s.server, "127.0.0.1", 0, 0, 0, half_on_connection, &s));
     cf_tcp *c;
     ASSERT_OK(cf_tcp_new(loop, &c));
-    ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", cf_tcp_port(s.server), 0, half_connected, &s));
+    ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", cf_tcp_port(s.server), NULL, half_connected, &s));
     loop_finish(loop);
     ASSERT_EQ(s.n_server, 5);
     ASSERT_MEM_EQ(s.got_server, "hello", 5);
@@ -437,7 +436,7 @@ static void test_tcp_peer_reset_mid_stream(void)
     ASSERT_OK(cf_tcp_listen(s.server, "127.0.0.1", 0, 0, 0, reset_on_connection, &s));
     cf_tcp *c;
     ASSERT_OK(cf_tcp_new(loop, &c));
-    ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", cf_tcp_port(s.server), 0, reset_connected, &s));
+    ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", cf_tcp_port(s.server), NULL, reset_connected, &s));
     loop_finish(loop);
     ASSERT_EQ(s.status, CF_ECONNRESET);
     ASSERT(strstr(s.message, "read 127.0.0.1:") != NULL);
@@ -492,7 +491,7 @@ static void test_tcp_write_to_closed_peer(void)
     ASSERT_OK(cf_tcp_listen(s.server, "127.0.0.1", 0, 0, 0, closed_on_connection, &s));
     cf_tcp *c;
     ASSERT_OK(cf_tcp_new(loop, &c));
-    ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", cf_tcp_port(s.server), 0, closed_connected, &s));
+    ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", cf_tcp_port(s.server), NULL, closed_connected, &s));
     loop_finish(loop);
     /* No SIGPIPE death: the error comes back as a code. */
     ASSERT(s.status == CF_EPIPE || s.status == CF_ECONNRESET);
@@ -530,7 +529,7 @@ static void test_tcp_connect_refused(void)
     int port = unused_port();
     cf_tcp *c;
     ASSERT_OK(cf_tcp_new(loop, &c));
-    ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", port, 0, refused_cb, &s));
+    ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", port, NULL, refused_cb, &s));
     loop_finish(loop);
     ASSERT_EQ(s.status, CF_ECONNREFUSED);
     char want[128];
@@ -545,7 +544,12 @@ typedef struct timeout_state {
     int connected;
     int status;
     char message[256];
+    int cause_code;
+    char cause[256];
+    uint64_t started; /* the loop's clock when the hanging attempt began */
+    uint64_t elapsed;
     cf_tcp *conns[64];
+    cf_abort_signal *signals[64]; /* one deadline per attempt, released at the end */
 } timeout_state;
 
 static void timeout_try(timeout_state *s);
@@ -559,7 +563,11 @@ static void timeout_cb(cf_tcp *t, int status, const cf_error *err, void *data)
         return;
     }
     s->status = status;
+    s->elapsed = cf_now(s->loop) - s->started;
     snprintf(s->message, sizeof s->message, "%s", err->message);
+    const cf_error *cause = cf_error_cause(err);
+    s->cause_code = cf_error_code(cause);
+    snprintf(s->cause, sizeof s->cause, "%s", cf_error_message(cause));
     cf_tcp_close(t, NULL, NULL);
     for (int i = 0; i < s->connected; i++) {
         cf_tcp_close(s->conns[i], NULL, NULL);
@@ -572,13 +580,19 @@ static void timeout_try(timeout_state *s)
     s->attempts++;
     cf_tcp *c;
     ASSERT_OK(cf_tcp_new(s->loop, &c));
-    ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", s->port, 300, timeout_cb, s));
+    cf_abort_signal *deadline;
+    ASSERT_OK(cf_abort_signal_timeout(s->loop, 300, &deadline));
+    s->signals[s->attempts - 1] = deadline;
+    s->started = cf_now(s->loop);
+    ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", s->port, deadline, timeout_cb, s));
 }
 
 /*
  * A connect that never completes, without sending anything off the machine: a listener that
  * never accepts, with the smallest backlog, drops the SYNs of connections once its queue is
- * full, so one of a few connects hangs until the timeout.
+ * full, so one of a few connects hangs until its deadline, a timeout signal, aborts it: the
+ * one abort error, with the deadline's reason as its cause, after 300 ms (not the kernel's
+ * two minutes).
  */
 static void test_tcp_connect_timeout(void)
 {
@@ -597,12 +611,18 @@ static void test_tcp_connect_timeout(void)
     s.loop = loop;
     s.port = ntohs(a.sin_port);
     timeout_try(&s);
-    loop_finish(loop);
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
     close(lfd);
-    ASSERT_EQ(s.status, CF_ETIMEDOUT);
-    char want[128];
-    snprintf(want, sizeof want, "connect 127.0.0.1:%d: connection timed out", s.port);
-    ASSERT_STR_EQ(s.message, want);
+    ASSERT_EQ(s.status, CF_ECANCELED);
+    ASSERT_STR_EQ(s.message, "The operation was aborted");
+    ASSERT_EQ(s.cause_code, CF_ETIMEDOUT);
+    ASSERT_STR_EQ(s.cause, "The operation was aborted due to timeout");
+    ASSERT_GE(s.elapsed, 290);
+    ASSERT_LE(s.elapsed, 3000);
+    for (int i = 0; i < s.attempts; i++) {
+        cf_abort_signal_release(s.signals[i]); /* the last reference: the connects kept none */
+    }
+    ASSERT_OK(cf_loop_close(loop));
 }
 
 /* ---- Unix sockets, IPv6, names ---- */
@@ -672,7 +692,7 @@ static void test_tcp_unix_socket(void)
     ASSERT_OK(cf_tcp_listen_unix(s.server, path, 0, simple_on_connection, &s));
     cf_tcp *c;
     ASSERT_OK(cf_tcp_new(loop, &c));
-    ASSERT_OK(cf_tcp_connect_unix(c, path, simple_connected, &s));
+    ASSERT_OK(cf_tcp_connect_unix(c, path, NULL, simple_connected, &s));
     loop_finish(loop);
     ASSERT(s.ok);
 }
@@ -693,7 +713,7 @@ static void test_tcp_ipv6_loopback(void)
     ASSERT_OK(rc);
     cf_tcp *c;
     ASSERT_OK(cf_tcp_new(loop, &c));
-    ASSERT_OK(cf_tcp_connect(c, "::1", cf_tcp_port(s.server), 1000, simple_connected, &s));
+    ASSERT_OK(cf_tcp_connect(c, "::1", cf_tcp_port(s.server), NULL, simple_connected, &s));
     loop_finish(loop);
     ASSERT(s.ok);
 }
@@ -709,7 +729,7 @@ static void test_tcp_connect_by_name(void)
     ASSERT_OK(cf_tcp_listen(s.server, "127.0.0.1", 0, 0, 0, simple_on_connection, &s));
     cf_tcp *c;
     ASSERT_OK(cf_tcp_new(loop, &c));
-    ASSERT_OK(cf_tcp_connect(c, "localhost", cf_tcp_port(s.server), 5000, simple_connected, &s));
+    ASSERT_OK(cf_tcp_connect(c, "localhost", cf_tcp_port(s.server), NULL, simple_connected, &s));
     loop_finish(loop);
     ASSERT(s.ok);
 }
@@ -721,7 +741,7 @@ static void test_tcp_connect_unknown_host(void)
     memset(&s, 0, sizeof s);
     cf_tcp *c;
     ASSERT_OK(cf_tcp_new(loop, &c));
-    ASSERT_OK(cf_tcp_connect(c, "no-such-host.invalid", 80, 5000, refused_cb, &s));
+    ASSERT_OK(cf_tcp_connect(c, "no-such-host.invalid", 80, NULL, refused_cb, &s));
     loop_finish(loop);
     ASSERT(s.status == CF_ENOTFOUND || s.status == CF_EDNSAGAIN);
     ASSERT(strstr(s.message, "no-such-host.invalid") != NULL);
@@ -748,9 +768,8 @@ static void cancel_write_cb(cf_tcp *t, int status, const cf_error *err, void *da
     }
 }
 
-static void cancel_close_cb(cf_tcp *t, void *data)
+static void cancel_close_cb(void *data)
 {
-    (void)t;
     cancel_state *s = data;
     s->closed++;
     s->order[s->n++] = 2;
@@ -791,7 +810,7 @@ static void test_tcp_close_cancels_pending(void)
     ASSERT_OK(cf_tcp_listen(server, "127.0.0.1", 0, 0, 0, cancel_on_connection, &s));
     cf_tcp *c;
     ASSERT_OK(cf_tcp_new(loop, &c));
-    ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", cf_tcp_port(server), 0, cancel_connected, &s));
+    ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", cf_tcp_port(server), NULL, cancel_connected, &s));
     while (s.closed == 0) {
         ASSERT(cf_run(loop, CF_RUN_ONCE) >= 0);
     }
@@ -823,7 +842,7 @@ static void test_tcp_close_during_connect(void)
     memset(&s, 0, sizeof s);
     cf_tcp *c;
     ASSERT_OK(cf_tcp_new(loop, &c));
-    ASSERT_OK(cf_tcp_connect(c, "localhost", 9, 0, cancel_connect_cb, &s));
+    ASSERT_OK(cf_tcp_connect(c, "localhost", 9, NULL, cancel_connect_cb, &s));
     ASSERT_OK(cf_tcp_close(c, cancel_close_cb, &s));
     loop_finish(loop);
     ASSERT_EQ(s.connect_status, CF_ECANCELED);
@@ -837,8 +856,8 @@ static void test_tcp_bad_arguments(void)
     cf_loop *loop = loop_new();
     cf_tcp *t;
     ASSERT_OK(cf_tcp_new(loop, &t));
-    ASSERT_EQ(cf_tcp_connect(t, NULL, 80, 0, refused_cb, NULL), CF_EINVAL);
-    ASSERT_EQ(cf_tcp_connect(t, "127.0.0.1", 70000, 0, refused_cb, NULL), CF_EINVAL);
+    ASSERT_EQ(cf_tcp_connect(t, NULL, 80, NULL, refused_cb, NULL), CF_EINVAL);
+    ASSERT_EQ(cf_tcp_connect(t, "127.0.0.1", 70000, NULL, refused_cb, NULL), CF_EINVAL);
     ASSERT_EQ(cf_tcp_write_copy(t, "x", 1), CF_ENOTCONN);
     ASSERT_EQ(cf_tcp_read_start(t, simple_client_read, NULL), CF_ENOTCONN);
     ASSERT_EQ(cf_tcp_end(t, NULL, NULL), CF_ENOTCONN);
@@ -932,7 +951,8 @@ static void prom_ended(cf_promise *settled, cf_promise *next, void *data)
     (void)settled;
     (void)next;
     prom_state *s = data;
-    cf_promise_release(cf_promise_then(cf_tcp_read_all_p(s->client, 0), prom_all_read, NULL, s));
+    cf_promise_release(
+        cf_promise_then(cf_tcp_read_all_p(s->client, 0, NULL), prom_all_read, NULL, s));
 }
 
 static void prom_written(cf_promise *settled, cf_promise *next, void *data)
@@ -940,7 +960,7 @@ static void prom_written(cf_promise *settled, cf_promise *next, void *data)
     (void)settled;
     (void)next;
     prom_state *s = data;
-    cf_promise_release(cf_promise_then(cf_tcp_end_p(s->client), prom_ended, NULL, s));
+    cf_promise_release(cf_promise_then(cf_tcp_end_p(s->client, NULL), prom_ended, NULL, s));
 }
 
 static void prom_connected(cf_promise *settled, cf_promise *next, void *data)
@@ -949,7 +969,7 @@ static void prom_connected(cf_promise *settled, cf_promise *next, void *data)
     prom_state *s = data;
     ASSERT(cf_promise_value(settled) == s->client);
     cf_promise_release(
-        cf_promise_then(cf_tcp_write_p(s->client, "promised", 8), prom_written, NULL, s));
+        cf_promise_then(cf_tcp_write_p(s->client, "promised", 8, NULL), prom_written, NULL, s));
 }
 
 static void prom_rejected(cf_promise *settled, cf_promise *next, void *data)
@@ -970,13 +990,13 @@ static void test_tcp_promise_forms(void)
     ASSERT_OK(cf_tcp_new(loop, &s.server));
     ASSERT_OK(cf_tcp_listen(s.server, "127.0.0.1", 0, 0, 0, prom_on_connection, &s));
     ASSERT_OK(cf_tcp_new(loop, &s.client));
-    cf_promise *p = cf_tcp_connect_p(s.client, "127.0.0.1", cf_tcp_port(s.server), 1000);
+    cf_promise *p = cf_tcp_connect_p(s.client, "127.0.0.1", cf_tcp_port(s.server), NULL);
     cf_promise_release(cf_promise_then(p, prom_connected, NULL, &s));
     cf_promise_release(p);
 
     /* A refused connect rejects with the address in the message. */
     ASSERT_OK(cf_tcp_new(loop, &s.refused));
-    p = cf_tcp_connect_p(s.refused, "127.0.0.1", unused_port(), 0);
+    p = cf_tcp_connect_p(s.refused, "127.0.0.1", unused_port(), NULL);
     cf_promise_release(cf_promise_catch(p, prom_rejected, &s));
     cf_promise_release(p);
     loop_finish(loop);
@@ -1001,15 +1021,16 @@ static int await_client(cf_task *task, void *arg)
     int rc = cf_tcp_new(loop, &t);
     if (rc < 0)
         return rc;
-    rc = cf_await(cf_tcp_connect_p(t, "127.0.0.1", s->port, 1000), NULL);
+    rc = cf_await(cf_tcp_connect_p(t, "127.0.0.1", s->port, NULL)).status;
     if (rc == 0)
-        rc = cf_await(cf_tcp_write_p(t, "awaited", 7), NULL);
-    void *v = NULL;
-    if (rc == 0)
-        rc = cf_await(cf_tcp_read_p(t), &v);
-    if (rc == 0)
-        snprintf(s->reply, sizeof s->reply, "%s", ((cf_buf *)v)->base);
-    int rc2 = cf_await(cf_tcp_close_p(t), NULL);
+        rc = cf_await(cf_tcp_write_p(t, "awaited", 7, NULL)).status;
+    if (rc == 0) {
+        cf_result r = cf_await(cf_tcp_read_p(t, NULL));
+        rc = r.status;
+        if (rc == 0)
+            snprintf(s->reply, sizeof s->reply, "%s", ((const cf_buf *)r.value)->base);
+    }
+    int rc2 = cf_await(cf_tcp_close_p(t)).status;
     return rc ? rc : rc2;
 }
 
@@ -1139,7 +1160,7 @@ static void test_tcp_errors_name_the_call(void)
     cf_tcp *c;
     ASSERT_OK(cf_tcp_new(loop, &c));
     int connect_line = __LINE__ + 1;
-    ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", port, 0, place_refused, &s));
+    ASSERT_OK(cf_tcp_connect(c, "127.0.0.1", port, NULL, place_refused, &s));
     cf_buf b = {(char *)"x", 1};
     int write_line = __LINE__ + 1;
     ASSERT_OK(cf_tcp_write(c, &b, 1, place_write_cb, &s));
@@ -1152,23 +1173,23 @@ static void test_tcp_errors_name_the_call(void)
     ASSERT_OK(cf_tcp_new(loop, &server));
     ASSERT_OK(cf_tcp_listen(server, "127.0.0.1", 0, 0, 0, place_on_connection, &s));
     ASSERT_OK(cf_tcp_new(loop, &reader));
-    ASSERT_OK(cf_tcp_connect(reader, "127.0.0.1", cf_tcp_port(server), 0, place_connected, &s));
+    ASSERT_OK(cf_tcp_connect(reader, "127.0.0.1", cf_tcp_port(server), NULL, place_connected, &s));
 
     /* Promise forms: a refused connect rejects later; misuse rejects at once. */
     cf_tcp *d;
     ASSERT_OK(cf_tcp_new(loop, &d));
     int pconnect_line = __LINE__ + 1;
-    cf_promise *pconnect = handled(cf_tcp_connect_p(d, "127.0.0.1", port, 0));
+    cf_promise *pconnect = handled(cf_tcp_connect_p(d, "127.0.0.1", port, NULL));
     cf_tcp *e;
     ASSERT_OK(cf_tcp_new(loop, &e));
     int pread_line = __LINE__ + 1;
-    cf_promise *pread = handled(cf_tcp_read_p(e));
+    cf_promise *pread = handled(cf_tcp_read_p(e, NULL));
     int pall_line = __LINE__ + 1;
-    cf_promise *pall = handled(cf_tcp_read_all_p(e, 0));
+    cf_promise *pall = handled(cf_tcp_read_all_p(e, 0, NULL));
     int pwrite_line = __LINE__ + 1;
-    cf_promise *pwrite = handled(cf_tcp_write_p(e, "x", 1));
+    cf_promise *pwrite = handled(cf_tcp_write_p(e, "x", 1, NULL));
     int pend_line = __LINE__ + 1;
-    cf_promise *pend = handled(cf_tcp_end_p(e));
+    cf_promise *pend = handled(cf_tcp_end_p(e, NULL));
     ASSERT_OK(cf_tcp_close(e, NULL, NULL));
     int pclose_line = __LINE__ + 1;
     cf_promise *pclose = handled(cf_tcp_close_p(e));
@@ -1203,6 +1224,207 @@ static void test_tcp_errors_name_the_call(void)
     loop_finish(loop);
 }
 
+/* ---- abort signals ---- */
+
+/* The cause's message of an abort error, checking the error's own words on the way. */
+static void check_abort_error(const cf_error *err, const char *cause_message)
+{
+    ASSERT_PTR(err);
+    ASSERT_EQ(cf_error_code(err), CF_ECANCELED);
+    ASSERT_STR_EQ(cf_error_message(err), "The operation was aborted");
+    const cf_error *cause = cf_error_cause(err);
+    ASSERT_PTR(cause);
+    ASSERT_STR_EQ(cf_error_message(cause), cause_message);
+}
+
+typedef struct abort_state {
+    cf_loop *loop;
+    cf_tcp *server;
+    cf_tcp *client;
+    cf_tcp *conn; /* the server's side */
+    cf_abort_controller *ctrl;
+    int accepted;
+    int calls;
+    int inside_abort; /* set around cf_abort: a callback must not run inside it */
+    int status;
+    char cause[128];
+    char late[16];
+} abort_state;
+
+static void abort_count_accept(cf_tcp *server, int status, const cf_error *err, cf_tcp *conn,
+                               void *data)
+{
+    (void)server;
+    (void)err;
+    abort_state *s = data;
+    ASSERT_OK(status);
+    s->accepted++;
+    s->conn = conn;
+}
+
+static void aborted_connect_cb(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    abort_state *s = data;
+    ASSERT_EQ(t, s->client);
+    s->calls++;
+    s->status = status;
+    check_abort_error(err, "user gave up");
+    ASSERT(!cf_tcp_is_active(t));
+    cf_tcp_close(t, NULL, NULL);
+    cf_tcp_close(s->server, NULL, NULL);
+}
+
+/*
+ * An already aborted signal fails the connect without starting it: no connection reaches the
+ * listening server; the callback comes from the loop, never inside the call, with the one
+ * abort error and the reason as its cause; the promise form rejects the same way.
+ */
+static void test_tcp_connect_already_aborted(void)
+{
+    cf_loop *loop = loop_new();
+    abort_state s;
+    memset(&s, 0, sizeof s);
+    ASSERT_OK(cf_abort_new(&s.ctrl));
+    ASSERT_OK(cf_abort(s.ctrl, CF_ERROR(CF_ECANCELED, "user gave up")));
+    cf_abort_signal *signal = cf_abort_get_signal(s.ctrl);
+    ASSERT_OK(cf_tcp_new(loop, &s.server));
+    ASSERT_OK(cf_tcp_listen(s.server, "127.0.0.1", 0, 0, 0, abort_count_accept, &s));
+    int port = cf_tcp_port(s.server);
+    ASSERT_OK(cf_tcp_new(loop, &s.client));
+    ASSERT_OK(cf_tcp_connect(s.client, "127.0.0.1", port, signal, aborted_connect_cb, &s));
+    ASSERT_EQ(s.calls, 0); /* not inside the call */
+    cf_tcp *t;
+    ASSERT_OK(cf_tcp_new(loop, &t));
+    cf_promise *p = handled(cf_tcp_connect_p(t, "127.0.0.1", port, signal));
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_EQ(s.calls, 1);
+    ASSERT_EQ(s.status, CF_ECANCELED);
+    ASSERT_EQ(s.accepted, 0);
+    ASSERT_EQ(cf_promise_state(p), CF_PROMISE_REJECTED);
+    check_abort_error(cf_promise_error(p), "user gave up");
+    cf_promise_release(p);
+    ASSERT_OK(cf_tcp_close(t, NULL, NULL));
+    cf_abort_free(s.ctrl); /* the signal's last reference: nothing kept one */
+    loop_finish(loop);
+}
+
+static void abort_now(void *data)
+{
+    abort_state *s = data;
+    s->inside_abort = 1;
+    ASSERT_OK(cf_abort(s->ctrl, CF_ERROR(CF_ECANCELED, "stop reading")));
+    s->inside_abort = 0;
+}
+
+static void late_read(cf_promise *settled, cf_promise *next, void *data)
+{
+    (void)next;
+    abort_state *s = data;
+    const cf_buf *b = cf_promise_value(settled);
+    ASSERT_PTR(b);
+    snprintf(s->late, sizeof s->late, "%.*s", (int)b->len, b->base);
+    cf_tcp_close(s->client, NULL, NULL);
+    cf_tcp_close(s->conn, NULL, NULL);
+    cf_tcp_close(s->server, NULL, NULL);
+}
+
+static void read_all_aborted(cf_tcp *t, int status, const cf_error *err, const char *bytes,
+                             size_t len, void *data)
+{
+    (void)bytes;
+    (void)len;
+    abort_state *s = data;
+    ASSERT_EQ(t, s->client);
+    ASSERT(!s->inside_abort); /* from the loop, after cf_abort returned */
+    ASSERT_EQ(status, CF_ECANCELED);
+    check_abort_error(err, "stop reading");
+    s->calls++;
+    cf_abort_free(s->ctrl);
+    s->ctrl = NULL;
+    /* The stream is unharmed: what the peer sends next is read. */
+    ASSERT_EQ(cf_tcp_write_copy(s->conn, "late", 4), 0);
+    cf_promise *p = cf_tcp_read_p(t, NULL);
+    cf_promise_release(cf_promise_then(p, late_read, NULL, s));
+    cf_promise_release(p);
+}
+
+static void read_p_aborted(cf_promise *settled, cf_promise *next, void *data)
+{
+    (void)next;
+    abort_state *s = data;
+    s->status = cf_promise_code(settled);
+    check_abort_error(cf_promise_error(settled), "stop reading");
+    s->calls++;
+    /* Now the callback form of a whole read, aborted the same way. */
+    cf_abort_free(s->ctrl);
+    ASSERT_OK(cf_abort_new(&s->ctrl));
+    ASSERT_OK(cf_tcp_read_all(s->client, 0, cf_abort_get_signal(s->ctrl), read_all_aborted, s));
+    ASSERT_OK(cf_set_timeout(s->loop, 20, abort_now, s, NULL));
+}
+
+static void abort_read_connected(cf_tcp *t, int status, const cf_error *err, void *data)
+{
+    (void)err;
+    abort_state *s = data;
+    ASSERT_OK(status);
+    cf_promise *p = cf_tcp_read_p(t, cf_abort_get_signal(s->ctrl));
+    cf_promise_release(cf_promise_catch(p, read_p_aborted, s));
+    cf_promise_release(p);
+    cf_promise *busy = handled(cf_tcp_read_p(t, NULL)); /* one read at a time */
+    ASSERT_EQ(cf_promise_code(busy), CF_EBUSY);
+    cf_promise_release(busy);
+    ASSERT_OK(cf_set_timeout(s->loop, 50, abort_now, s, NULL));
+}
+
+/*
+ * A read waiting on a silent peer is aborted: cf_tcp_read_p rejects, then cf_tcp_read_all's
+ * callback gets the abort error from the loop; each time reading stops and the stream stays
+ * usable, so the peer's next bytes are read by the next read.
+ */
+static void test_tcp_read_aborted(void)
+{
+    cf_loop *loop = loop_new();
+    abort_state s;
+    memset(&s, 0, sizeof s);
+    s.loop = loop;
+    ASSERT_OK(cf_abort_new(&s.ctrl));
+    ASSERT_OK(cf_tcp_new(loop, &s.server));
+    ASSERT_OK(cf_tcp_listen(s.server, "127.0.0.1", 0, 0, 0, abort_count_accept, &s));
+    ASSERT_OK(cf_tcp_new(loop, &s.client));
+    ASSERT_OK(cf_tcp_connect(s.client, "127.0.0.1", cf_tcp_port(s.server), NULL,
+                             abort_read_connected, &s));
+    loop_finish(loop);
+    ASSERT_EQ(s.calls, 2);
+    ASSERT_EQ(s.status, CF_ECANCELED);
+    ASSERT_STR_EQ(s.late, "late");
+}
+
+/* Promise writes and ends with an aborted signal reject with the abort error, sending nothing. */
+static void test_tcp_write_end_aborted(void)
+{
+    cf_loop *loop = loop_new();
+    abort_state s;
+    memset(&s, 0, sizeof s);
+    ASSERT_OK(cf_abort_new(&s.ctrl));
+    ASSERT_OK(cf_abort(s.ctrl, CF_ERROR(CF_ECANCELED, "no more")));
+    cf_tcp *t;
+    ASSERT_OK(cf_tcp_new(loop, &t));
+    cf_promise *w = handled(cf_tcp_write_p(t, "x", 1, cf_abort_get_signal(s.ctrl)));
+    cf_promise *e = handled(cf_tcp_end_p(t, cf_abort_get_signal(s.ctrl)));
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    check_abort_error(cf_promise_error(w), "no more");
+    check_abort_error(cf_promise_error(e), "no more");
+    cf_promise_release(w);
+    cf_promise_release(e);
+    ASSERT(!cf_tcp_is_active(t));
+    ASSERT(cf_tcp_has_ref(t));
+    cf_tcp_unref(t);
+    ASSERT(!cf_tcp_has_ref(t));
+    ASSERT_OK(cf_tcp_close(t, NULL, NULL));
+    cf_abort_free(s.ctrl);
+    loop_finish(loop);
+}
+
 int main(int argc, char **argv)
 {
     CF_TEST_BEGIN(argc, argv);
@@ -1219,6 +1441,9 @@ int main(int argc, char **argv)
     CF_TEST(test_tcp_close_during_connect);
     CF_TEST(test_tcp_errors_name_the_call);
     CF_TEST(test_tcp_connect_timeout);
+    CF_TEST(test_tcp_connect_already_aborted);
+    CF_TEST(test_tcp_read_aborted);
+    CF_TEST(test_tcp_write_end_aborted);
     CF_TEST(test_tcp_promise_forms);
     CF_TEST(test_tcp_async_await);
     CF_TEST(test_tcp_thousand_connections);

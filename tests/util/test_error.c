@@ -29,7 +29,7 @@ static void test_error_accessors_without_an_error(void)
     cf_site s = cf_error_site(NULL);
     ASSERT(s.file == NULL && s.line == 0 && s.func == NULL);
     /* A user-built error with neither message nor place. */
-    cf_error bare = {CF_EAI_SERVICE, NULL, NULL, 42, "f", NULL};
+    cf_error bare = {CF_EAI_SERVICE, NULL, NULL, 42, "f", NULL, NULL};
     ASSERT_STR_EQ(cf_error_message(&bare), "service not available for socket type");
     s = cf_error_site(&bare);
     ASSERT(s.file == NULL && s.line == 0 && s.func == NULL);

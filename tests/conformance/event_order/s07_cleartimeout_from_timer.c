@@ -1,8 +1,8 @@
 /* 07: clearTimeout from an earlier timer cancels a timer already due in the same phase. */
 #include "scenario.h"
 
-static cf_timer *b;
-static cf_timer *d;
+static cf_timeout *b;
+static cf_timeout *d;
 
 static void timer_a(void *data)
 {

@@ -2,7 +2,7 @@
 #include "scenario.h"
 
 static int n;
-static cf_timer *iv;
+static cf_timeout *iv;
 static char micro_labels[4][48];
 
 static void interval(void *d)

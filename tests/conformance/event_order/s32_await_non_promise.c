@@ -4,7 +4,7 @@
  */
 #include <stdio.h>
 
-#include "calcifer/coro.h"
+#include "calcifer/task.h"
 #include "calcifer/loop.h"
 #include "calcifer/promise.h"
 
@@ -26,11 +26,10 @@ static int f(cf_task *task, void *arg)
 {
     (void)arg;
     printf("f start\n");
-    void *v = NULL;
-    int rc = cf_await(cf_promise_resolved(cf_task_loop(task), (void *)"42", NULL), &v);
-    if (rc < 0)
-        return rc;
-    printf("f resumed with %s\n", (const char *)v);
+    cf_result r = cf_await(cf_promise_resolved(cf_task_loop(task), (void *)"42", NULL));
+    if (r.status < 0)
+        return cf_task_rethrow(task, r.error);
+    printf("f resumed with %s\n", (const char *)r.value);
     return 0;
 }
 

@@ -4,7 +4,7 @@
  */
 #include <stdio.h>
 
-#include "calcifer/coro.h"
+#include "calcifer/task.h"
 #include "calcifer/loop.h"
 #include "calcifer/promise.h"
 #include "calcifer/timer.h"
@@ -36,11 +36,10 @@ static int main_task(cf_task *task, void *arg)
         cf_promise_release(p);
         return CF_ENOMEM;
     }
-    void *v = NULL;
-    int rc = cf_await(p, &v);
-    if (rc < 0)
-        return rc;
-    printf("after await: %s\n", (const char *)v);
+    cf_result r = cf_await(p);
+    if (r.status < 0)
+        return cf_task_rethrow(task, r.error);
+    printf("after await: %s\n", (const char *)r.value);
     return cf_task_return(task, (void *)"main result", NULL);
 }
 

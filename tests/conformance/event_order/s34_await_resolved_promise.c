@@ -4,7 +4,7 @@
  */
 #include <stdio.h>
 
-#include "calcifer/coro.h"
+#include "calcifer/task.h"
 #include "calcifer/loop.h"
 #include "calcifer/promise.h"
 
@@ -25,7 +25,7 @@ static void step(cf_promise **p, cf_promise *next)
 static int awaits_promise(cf_task *task, void *arg)
 {
     (void)arg;
-    int rc = cf_await(cf_promise_resolved(cf_task_loop(task), (void *)"p", NULL), NULL);
+    int rc = cf_await(cf_promise_resolved(cf_task_loop(task), (void *)"p", NULL)).status;
     if (rc < 0)
         return rc;
     printf("resumed after await of resolved promise\n");
@@ -36,7 +36,7 @@ static int awaits_promise(cf_task *task, void *arg)
 static int awaits_value(cf_task *task, void *arg)
 {
     (void)arg;
-    int rc = cf_await(cf_promise_resolved(cf_task_loop(task), (void *)"v", NULL), NULL);
+    int rc = cf_await(cf_promise_resolved(cf_task_loop(task), (void *)"v", NULL)).status;
     if (rc < 0)
         return rc;
     printf("resumed after await of plain value\n");

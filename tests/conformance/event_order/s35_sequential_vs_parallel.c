@@ -4,7 +4,7 @@
  */
 #include <stdio.h>
 
-#include "calcifer/coro.h"
+#include "calcifer/task.h"
 #include "calcifer/loop.h"
 #include "calcifer/promise.h"
 #include "calcifer/timer.h"
@@ -45,15 +45,14 @@ static int sequential(cf_task *task, void *arg)
 {
     (void)arg;
     cf_loop *loop = cf_task_loop(task);
-    void *a = NULL;
-    void *b = NULL;
-    int rc = cf_await(delay_p(loop, 10, "seq-a"), &a);
-    if (rc < 0)
-        return rc;
-    rc = cf_await(delay_p(loop, 10, "seq-b"), &b);
-    if (rc < 0)
-        return rc;
-    printf("sequential done %s,%s\n", (const char *)a, (const char *)b);
+    cf_result r = cf_await(delay_p(loop, 10, "seq-a"));
+    if (r.status < 0)
+        return cf_task_rethrow(task, r.error);
+    const char *a = r.value; /* a static label: outlives the next await */
+    r = cf_await(delay_p(loop, 10, "seq-b"));
+    if (r.status < 0)
+        return cf_task_rethrow(task, r.error);
+    printf("sequential done %s,%s\n", a, (const char *)r.value);
     return 0;
 }
 
@@ -65,10 +64,10 @@ static int parallel(cf_task *task, void *arg)
     cf_promise *all = cf_promise_allv(loop, both, 2);
     cf_promise_release(both[0]);
     cf_promise_release(both[1]);
-    cf_promise_list *list = NULL;
-    int rc = cf_await(all, (void **)&list);
-    if (rc < 0)
-        return rc;
+    cf_result r = cf_await(all);
+    if (r.status < 0)
+        return cf_task_rethrow(task, r.error);
+    const cf_promise_list *list = r.value;
     printf("parallel done %s,%s\n", (const char *)cf_promise_value(list->items[0]),
            (const char *)cf_promise_value(list->items[1]));
     return 0;

@@ -4,7 +4,7 @@
  */
 #include <stdio.h>
 
-#include "calcifer/coro.h"
+#include "calcifer/task.h"
 #include "calcifer/loop.h"
 #include "calcifer/promise.h"
 
@@ -19,7 +19,7 @@ static int partial(cf_task *task, void *arg)
 {
     (void)arg;
     printf("partial: before await\n");
-    int rc = cf_await_null();
+    int rc = cf_await_null().status;
     if (rc < 0)
         return rc;
     printf("partial: after await\n");

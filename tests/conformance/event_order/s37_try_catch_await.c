@@ -4,7 +4,7 @@
  */
 #include <stdio.h>
 
-#include "calcifer/coro.h"
+#include "calcifer/task.h"
 #include "calcifer/loop.h"
 #include "calcifer/promise.h"
 
@@ -27,11 +27,12 @@ static int f(cf_task *task, void *arg)
     /* try { */
     printf("awaiting rejection\n");
     cf_promise *rejected = cf_promise_rejected(cf_task_loop(task), CF_ERROR(CF_EINVAL, "nope"));
-    if (cf_await(rejected, NULL) == 0) {
+    cf_result r = cf_await(rejected);
+    if (r.status == 0) {
         printf("not reached\n");
     } else {
         /* } catch (e) { */
-        printf("caught %s\n", cf_await_error()->message);
+        printf("caught %s\n", r.error->message);
     }
     /* } finally { */
     printf("finally block\n");

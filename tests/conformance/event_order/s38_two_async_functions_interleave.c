@@ -3,7 +3,7 @@
  */
 #include <stdio.h>
 
-#include "calcifer/coro.h"
+#include "calcifer/task.h"
 #include "calcifer/loop.h"
 
 /* async function worker(name) { for (i = 1..3) { log(name + ' step ' + i); await null; } ... } */
@@ -13,7 +13,7 @@ static int worker(cf_task *task, void *arg)
     const char *name = arg;
     for (int i = 1; i <= 3; i++) {
         printf("%s step %d\n", name, i);
-        int rc = cf_await_null();
+        int rc = cf_await_null().status;
         if (rc < 0)
             return rc;
     }

@@ -27,16 +27,14 @@ static void on_connection(cf_tcp *s, int status, const cf_error *err, cf_tcp *co
         CHECK(cf_tcp_read_start(conn, conn_read, NULL));
 }
 
-static void server_closed(cf_tcp *t, void *data)
+static void server_closed(void *data)
 {
-    (void)t;
     (void)data;
     say("server close");
 }
 
-static void client_closed(cf_tcp *t, void *data)
+static void client_closed(void *data)
 {
-    (void)t;
     (void)data;
     say("client close");
     CHECK(cf_tcp_close(server, server_closed, NULL));
@@ -62,7 +60,7 @@ int main(void)
     CHECK(cf_tcp_new(loop, &server));
     CHECK(cf_tcp_listen(server, "127.0.0.1", 0, 0, 0, on_connection, NULL));
     CHECK(cf_tcp_new(loop, &client));
-    CHECK(cf_tcp_connect(client, "127.0.0.1", cf_tcp_port(server), 0, connected, NULL));
+    CHECK(cf_tcp_connect(client, "127.0.0.1", cf_tcp_port(server), NULL, connected, NULL));
     scenario_run();
     return scenario_end();
 }

@@ -4,17 +4,17 @@
 int main(void)
 {
     scenario_begin();
-    cf_timer *u;
-    cf_timer *r;
-    cf_timer *iv;
+    cf_timeout *u;
+    cf_timeout *r;
+    cf_timeout *iv;
     CHECK(cf_set_timeout(loop, 10, log_cb, LABEL("unref timer 10ms fires"), &u));
-    cf_timer_unref(u);
+    cf_timeout_unref(u);
     CHECK(cf_set_timeout(loop, 40, log_cb, LABEL("ref timer 40ms"), NULL));
     CHECK(cf_set_timeout(loop, 70, log_cb, LABEL("unref+ref timer 70ms"), &r));
-    cf_timer_unref(r);
-    cf_timer_ref(r);
+    cf_timeout_unref(r);
+    cf_timeout_ref(r);
     CHECK(cf_set_interval(loop, 1000, log_cb, LABEL("unref interval (must not run)"), &iv));
-    cf_timer_unref(iv);
+    cf_timeout_unref(iv);
     say("sync end");
     scenario_run();
     say("exit"); /* the exit hook */

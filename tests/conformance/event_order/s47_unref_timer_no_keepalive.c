@@ -4,9 +4,9 @@
 int main(void)
 {
     scenario_begin();
-    cf_timer *t;
+    cf_timeout *t;
     CHECK(cf_set_timeout(loop, 1000, log_cb, LABEL("unref timer (must not run)"), &t));
-    cf_timer_unref(t);
+    cf_timeout_unref(t);
     CHECK(cf_set_timeout(loop, 10, log_cb, LABEL("ref timer 10ms"), NULL));
     say("sync end");
     scenario_run();

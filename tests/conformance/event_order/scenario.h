@@ -115,9 +115,9 @@ static inline void stat_work(void *d)
     r->result = stat(r->path, &r->st);
 }
 
-static inline void stat_done(cf_work_req *req, int status, void *d)
+static inline void stat_done(int status, const cf_error *err, void *d)
 {
-    (void)req;
+    (void)err;
     stat_req *r = d;
     cf_callback cb = r->cb;
     void *data = r->data;
@@ -137,7 +137,7 @@ static inline void async_stat(const char *path, cf_callback cb, void *data)
     r->path = path;
     r->cb = cb;
     r->data = data;
-    CHECK(cf_work(loop, stat_work, stat_done, r, NULL));
+    CHECK(cf_work(loop, stat_work, NULL, stat_done, r));
 }
 
 /* ---- program frame ---- */

@@ -10,8 +10,8 @@
  *  - process.off(...)                -> cf_loop_off_before_exit / cf_loop_off_exit
  *  - process.exit() in a callback    -> cf_stop(loop) as its last statement, then the program
  *                                       clears what is left and closes the loop
- *  - t.refresh(), t.hasRef()         -> cf_timer_refresh, cf_timer_has_ref; a timeout refreshed
- *                                       after it fired is held first (cf_timer_hold)
+ *  - t.refresh(), t.hasRef()         -> cf_timeout_refresh, cf_timeout_has_ref; a timeout
+ *                                       refreshed after it fired is held first (cf_timeout_hold)
  */
 #ifndef CF_NODE_RULES_H
 #define CF_NODE_RULES_H

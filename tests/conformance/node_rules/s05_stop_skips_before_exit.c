@@ -5,7 +5,7 @@
 #include "rules.h"
 
 static int n;
-static cf_timer *iv;
+static cf_timeout *iv;
 
 static void interval(void *data)
 {

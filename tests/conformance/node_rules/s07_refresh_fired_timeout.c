@@ -1,12 +1,12 @@
 /*
- * 07: cf_timer_refresh on a one-shot timer that has fired re-arms it, whether called from
- * another callback (the timer is held with cf_timer_hold, as a JavaScript program keeps its
- * Timeout object) or from its own; cf_timer_has_ref stays true after it fired.
+ * 07: cf_timeout_refresh on a one-shot timer that has fired re-arms it, whether called from
+ * another callback (the timer is held with cf_timeout_hold, as a JavaScript program keeps its
+ * Timeout object) or from its own; cf_timeout_has_ref stays true after it fired.
  */
 #include "rules.h"
 
-static cf_timer *t;
-static cf_timer *self;
+static cf_timeout *t;
+static cf_timeout *self;
 static int runs;
 static int s;
 
@@ -20,9 +20,9 @@ static void t_cb(void *data)
 static void refresh_t(void *data)
 {
     (void)data;
-    SAYF("t.hasRef after firing: %s", js_bool(cf_timer_has_ref(t)));
+    SAYF("t.hasRef after firing: %s", js_bool(cf_timeout_has_ref(t)));
     say("refresh t from another timer at 100");
-    CHECK(cf_timer_refresh(t));
+    CHECK(cf_timeout_refresh(t));
 }
 
 static void self_cb(void *data)
@@ -32,17 +32,17 @@ static void self_cb(void *data)
     SAYF("self %d", s);
     if (s == 2) {
         say("refresh t again");
-        CHECK(cf_timer_refresh(t));
+        CHECK(cf_timeout_refresh(t));
     }
     if (s < 3)
-        CHECK(cf_timer_refresh(self));
+        CHECK(cf_timeout_refresh(self));
 }
 
 int main(void)
 {
     scenario_begin();
     CHECK(cf_set_timeout(loop, 50, t_cb, NULL, &t));
-    CHECK(cf_timer_hold(t));
+    CHECK(cf_timeout_hold(t));
     CHECK(cf_set_timeout(loop, 100, refresh_t, NULL, NULL));
     CHECK(cf_set_timeout(loop, 200, self_cb, NULL, &self));
     say("main");

@@ -5,30 +5,30 @@
  */
 #include "rules.h"
 
-static cf_timer *u;
-static cf_timer *v;
-static cf_timer *w;
+static cf_timeout *u;
+static cf_timeout *v;
+static cf_timeout *w;
 
 static void refresh_u(void *data)
 {
     (void)data;
-    CHECK(cf_timer_refresh(u));
-    SAYF("after refresh u.hasRef %s", js_bool(cf_timer_has_ref(u)));
+    CHECK(cf_timeout_refresh(u));
+    SAYF("after refresh u.hasRef %s", js_bool(cf_timeout_has_ref(u)));
 }
 
 static void refresh_ref_v(void *data)
 {
     (void)data;
-    CHECK(cf_timer_refresh(v));
-    cf_timer_ref(v);
-    SAYF("v.hasRef %s", js_bool(cf_timer_has_ref(v)));
+    CHECK(cf_timeout_refresh(v));
+    cf_timeout_ref(v);
+    SAYF("v.hasRef %s", js_bool(cf_timeout_has_ref(v)));
 }
 
 static void refresh_w(void *data)
 {
     (void)data;
-    CHECK(cf_timer_refresh(w));
-    SAYF("w.hasRef %s", js_bool(cf_timer_has_ref(w)));
+    CHECK(cf_timeout_refresh(w));
+    SAYF("w.hasRef %s", js_bool(cf_timeout_has_ref(w)));
 }
 
 int main(void)
@@ -36,15 +36,15 @@ int main(void)
     scenario_begin();
     CHECK(cf_set_timeout(loop, 200, log_cb, TEXT("keepalive at 200"), NULL));
     CHECK(cf_set_timeout(loop, 100, log_cb, TEXT("u fired (unref, refreshed at 50)"), &u));
-    cf_timer_unref(u);
+    cf_timeout_unref(u);
     CHECK(cf_set_timeout(loop, 50, refresh_u, NULL, NULL));
     CHECK(cf_set_timeout(loop, 300, log_cb, TEXT("v fired (refreshed and ref'd at 175)"), &v));
-    cf_timer_unref(v);
+    cf_timeout_unref(v);
     CHECK(cf_set_timeout(loop, 175, refresh_ref_v, NULL, NULL));
     CHECK(cf_set_timeout(loop, 1000, log_cb, TEXT("w (never runs)"), &w));
-    cf_timer_unref(w);
+    cf_timeout_unref(w);
     CHECK(cf_set_timeout(loop, 250, refresh_w, NULL, NULL));
-    SAYF("u.hasRef %s", js_bool(cf_timer_has_ref(u)));
+    SAYF("u.hasRef %s", js_bool(cf_timeout_has_ref(u)));
     say("main");
     scenario_run();
     return scenario_end(); /* drops w, unref'd and never run */

@@ -4,8 +4,8 @@
  */
 #include "rules.h"
 
-static cf_timer *iv;
-static cf_timer *once;
+static cf_timeout *iv;
+static cf_timeout *once;
 static int n;
 
 static void interval(void *data)

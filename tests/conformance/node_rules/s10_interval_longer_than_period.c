@@ -11,7 +11,7 @@
 #define BUSY   60
 #define RUNS   4
 
-static cf_timer *iv;
+static cf_timeout *iv;
 static double starts[RUNS];
 static double ends[RUNS];
 static int n;

@@ -74,9 +74,10 @@ static int returns_thenable(cf_task *task, void *arg)
 static int returns_awaited(cf_task *task, void *arg)
 {
     (void)arg;
-    void *v = NULL;
-    int rc = cf_await(cf_promise_resolved(loop, TEXT("a"), NULL), &v);
-    return rc < 0 ? rc : cf_task_return(task, v, NULL);
+    cf_result r = cf_await(cf_promise_resolved(loop, TEXT("a"), NULL));
+    if (r.status < 0)
+        return cf_task_rethrow(task, r.error);
+    return cf_task_return(task, r.value, NULL);
 }
 
 /* ≈ f().then(handler) / f().catch(handler). */

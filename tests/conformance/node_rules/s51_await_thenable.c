@@ -62,13 +62,11 @@ static thenable throwing = {{then_throwing, NULL}, "throwing"};
 /* const v = await thenable; log('await <name>: ' + v) */
 static int await_value(cf_task *task, void *arg)
 {
-    (void)task;
     thenable *t = arg;
-    void *v = NULL;
-    int rc = cf_await_thenable(&t->base, &v);
-    if (rc < 0)
-        return rc;
-    SAYF("await %s: %s", t->name, (const char *)v);
+    cf_result r = cf_await_thenable(&t->base);
+    if (r.status < 0)
+        return cf_task_rethrow(task, r.error);
+    SAYF("await %s: %s", t->name, (const char *)r.value);
     return 0;
 }
 
@@ -77,21 +75,20 @@ static int await_catch(cf_task *task, void *arg)
 {
     (void)task;
     thenable *t = arg;
-    if (cf_await_thenable(&t->base, NULL) < 0)
-        SAYF("await %s threw: %s", t->name, cf_await_error()->message);
+    cf_result r = cf_await_thenable(&t->base);
+    if (r.status < 0)
+        SAYF("await %s threw: %s", t->name, r.error->message);
     return 0;
 }
 
 /* const v = await Promise.resolve('p'); log('await promise: ' + v) */
 static int await_promise(cf_task *task, void *arg)
 {
-    (void)task;
     (void)arg;
-    void *v = NULL;
-    int rc = cf_await(cf_promise_resolved(loop, TEXT("p"), NULL), &v);
-    if (rc < 0)
-        return rc;
-    SAYF("await promise: %s", (const char *)v);
+    cf_result r = cf_await(cf_promise_resolved(loop, TEXT("p"), NULL));
+    if (r.status < 0)
+        return cf_task_rethrow(task, r.error);
+    SAYF("await promise: %s", (const char *)r.value);
     return 0;
 }
 

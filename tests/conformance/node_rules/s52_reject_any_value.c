@@ -1,7 +1,7 @@
 /*
  * 52: rejections with any value (cf_promise_rejected_value, cf_task_throw_value): a number, a
  * string, undefined (NULL), an object and an error, caught by catch handlers and by awaits
- * (cf_await_reason tells an error from a value), through a then step and allSettled.
+ * (the result's value_is_reason tells a value from an error), through a then step and allSettled.
  */
 #include "rules.h"
 
@@ -61,12 +61,12 @@ static int thrower(cf_task *task, void *arg)
 /* ≈ try { await p } catch (e) { log(label + describe(e)) }. */
 static void await_and_describe(cf_promise *p, const char *label)
 {
-    if (cf_await(p, NULL) == 0)
+    cf_result r = cf_await(p);
+    if (r.status == 0)
         return;
-    void *reason = NULL;
-    int is_error = cf_await_reason(&reason);
+    const void *reason = r.value_is_reason ? r.value : (const void *)r.error;
     char buf[128];
-    describe(buf, sizeof buf, is_error == 1, reason);
+    describe(buf, sizeof buf, !r.value_is_reason, reason);
     printf("%s: %s\n", label, buf);
 }
 
@@ -80,7 +80,6 @@ static void log_skipped(cf_promise *settled, cf_promise *next, void *data)
 
 static int main_task(cf_task *task, void *arg)
 {
-    (void)task;
     (void)arg;
     for (int i = 0; i < 5; i++) {
         await_and_describe(cf_async(loop, thrower, (void *)(intptr_t)i), "await");
@@ -94,11 +93,10 @@ static int main_task(cf_task *task, void *arg)
     cf_promise *all = cf_promise_all_settledv(loop, in, 2);
     cf_promise_release(in[0]);
     cf_promise_release(in[1]);
-    void *v = NULL;
-    int rc = cf_await(all, &v);
-    if (rc < 0)
-        return rc;
-    const cf_promise_list *l = v;
+    cf_result r = cf_await(all);
+    if (r.status < 0)
+        return cf_task_rethrow(task, r.error);
+    const cf_promise_list *l = r.value;
     printf("allSettled:");
     for (size_t i = 0; i < l->len; i++) {
         cf_promise *item = l->items[i];

@@ -9,8 +9,8 @@
 #include "child_scenario.h"
 
 static int exit_code;
-static cf_timer *t1; /* the timers, until they run (then NULL) */
-static cf_timer *t2;
+static cf_timeout *t1; /* the timers, until they run (then NULL) */
+static cf_timeout *t2;
 
 /* ≈ process.on('exit', (c) => log('exit ' + c)). */
 static void on_exit_hook(void *data)

@@ -14,9 +14,8 @@ static void on_connection(cf_tcp *s, int status, const cf_error *err, cf_tcp *co
         cf_tcp_close(conn, NULL, NULL);
 }
 
-static void on_closed(cf_tcp *t, void *data)
+static void on_closed(void *data)
 {
-    (void)t;
     (void)data;
     say("closed");
 }

@@ -4,16 +4,14 @@
 
 static cf_tcp *server;
 
-static void on_server_closed(cf_tcp *t, void *data)
+static void on_server_closed(void *data)
 {
-    (void)t;
     (void)data;
     say("server close callback undefined");
 }
 
-static void on_sock_closed(cf_tcp *t, void *data)
+static void on_sock_closed(void *data)
 {
-    (void)t;
     (void)data;
     say("server socket close");
 }

@@ -11,9 +11,8 @@ static void handler(cf_http_incoming *req, cf_http_res *res, void *data)
     cf_http_res_end(res, "ok", 2);
 }
 
-static void on_closed(cf_http_server *srv, void *data)
+static void on_closed(void *data)
 {
-    (void)srv;
     (void)data;
     say("server close callback undefined");
 }

@@ -10,9 +10,8 @@ static void on_count(cf_http_server *srv, size_t n, void *data)
     printf("%s %zu\n", (const char *)data, n);
 }
 
-static void on_closed(cf_http_server *srv, void *data)
+static void on_closed(void *data)
 {
-    (void)srv;
     (void)data;
     say("server close callback undefined");
 }

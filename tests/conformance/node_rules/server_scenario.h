@@ -84,9 +84,8 @@ typedef struct raw_client {
     size_t len;
 } raw_client;
 
-static inline void raw_closed(cf_tcp *t, void *data)
+static inline void raw_closed(void *data)
 {
-    (void)t;
     free(data);
 }
 
@@ -136,7 +135,7 @@ static inline void raw_connect(int port, const char *request, const char *marker
     c->on_response = on_response;
     c->data = data;
     CHECK(cf_tcp_new(loop, &c->t));
-    CHECK(cf_tcp_connect(c->t, "127.0.0.1", port, 0, raw_connected, c));
+    CHECK(cf_tcp_connect(c->t, "127.0.0.1", port, NULL, raw_connected, c));
 }
 
 /* ---- frame ---- */

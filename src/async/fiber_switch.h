@@ -1,21 +1,23 @@
 /*
- * The context switch contract: one implementation per CPU architecture (coro_x86_64.S,
- * coro_aarch64.S) and the ucontext fallback (coro_ucontext.c); CMake compiles the one chosen
- * by CF_CORO_BACKEND and defines CF_CORO_BACKEND_<name> for the library's C files.
- * fiber.c is the only user (model: musl's per-arch files under one contract).
+ * The context switch contract: one implementation per CPU architecture (fiber_switch_x86_64.S,
+ * fiber_switch_aarch64.S) and the ucontext fallback (fiber_ucontext.c); CMake compiles the one
+ * chosen by CF_CORO_BACKEND and defines CF_CORO_BACKEND_<name> for the library's C files. fiber.c
+ * is the only user (model: musl's per-arch files under one contract).
  *
  * A context is the saved state of a suspended flow of control. The assembly backends push
- * the callee-saved registers (and the floating-point control words) on the suspended stack
- * and keep only the stack pointer in the struct; the ucontext backend keeps a ucontext_t.
+ * the callee-saved registers on the suspended stack and keep only the stack pointer in the
+ * struct; the ucontext backend keeps a jmp_buf (and the ucontext_t of its first entry). No
+ * backend touches the signal mask on a switch.
  * In both, `sp` is at or below the lowest stack byte the suspended flow still needs, which
  * is what copy-stack mode saves.
  */
-#ifndef CF_ASYNC_CORO_SWITCH_H
-#define CF_ASYNC_CORO_SWITCH_H
+#ifndef CF_ASYNC_FIBER_SWITCH_H
+#define CF_ASYNC_FIBER_SWITCH_H
 
 #include <stddef.h>
 
 #if defined(CF_CORO_BACKEND_ucontext)
+#include <setjmp.h>
 #include <ucontext.h>
 #endif
 
@@ -27,7 +29,9 @@ typedef struct cf__ctx {
     char *lo; /* the stack's low end, to bound `sp` */
     cf__ctx_entry entry;
     void *arg;
-    ucontext_t uc;
+    int saved;     /* `jb` holds the flow (else: a new context, entered through `uc`) */
+    jmp_buf jb;    /* the suspended flow */
+    ucontext_t uc; /* the first entry of a new context */
 #endif
 } cf__ctx;
 
@@ -39,18 +43,12 @@ typedef struct cf__ctx {
 void cf__ctx_make(cf__ctx *ctx, void *lo, size_t size, cf__ctx_entry entry, void *arg);
 
 /*
- * The lowest stack address a suspended context still needs. The ucontext backend reads the
- * stack pointer swapcontext saved (x86-64, AArch64), or else a conservative estimate.
+ * The lowest stack address a suspended context still needs (the ucontext backend: a
+ * conservative estimate, a little below it).
  */
 static inline void *cf__ctx_sp(const cf__ctx *ctx)
 {
-#if defined(CF_CORO_BACKEND_ucontext) && defined(__x86_64__)
-    return (void *)ctx->uc.uc_mcontext.gregs[REG_RSP];
-#elif defined(CF_CORO_BACKEND_ucontext) && defined(__aarch64__)
-    return (void *)ctx->uc.uc_mcontext.sp;
-#else
     return ctx->sp;
-#endif
 }
 
 /*

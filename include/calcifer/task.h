@@ -10,31 +10,32 @@
  *
  *     static int fetch(cf_task *task, void *arg)
  *     {
- *         void *body;
- *         int rc = cf_await(cf_fs_read_file_p(cf_task_loop(task), arg), &body);
- *         if (rc < 0)
- *             return rc;                  // ≈ an uncaught throw: the promise rejects
- *         ...                             // with the awaited error, file and line kept
+ *         cf_result r = cf_await(cf_fs_read_file_p(cf_task_loop(task), arg, NULL));
+ *         if (r.status < 0)
+ *             return cf_task_rethrow(task, r.error); // ≈ an uncaught throw: the promise
+ *         const cf_bytes *body = r.value;             // rejects with the awaited error
+ *         ...
  *         return cf_task_return(task, result, cf_free);   // ≈ return result
  *     }
  *     cf_promise *p = cf_async(loop, fetch, "films.json");
  *
  * A task function returns 0 (fulfilled with the value given to cf_task_return, or NULL) or
  * a negative CF_E* code (rejected). The rejection's error is, in order: the one given to
- * cf_task_throw; else the error of the task's last failed await when it has the same code
- * (an error passed up unchanged keeps the file and line of the operation that failed); else
- * a new error with that code, placed at the cf_async call. A failing task never "throws" to
- * its caller: its promise rejects, and an unhandled rejection is reported as for any promise.
+ * cf_task_throw or cf_task_rethrow; else, when the function returns the status of its last
+ * failed await unchanged, that await's error (as an exception that is not caught: the file
+ * and line of the operation that failed are kept); else a new error with that code, placed at
+ * the cf_async call. A failing task never "throws" to its caller: its promise rejects, and an
+ * unhandled rejection is reported as for any promise.
  *
  * Awaited values: cf_await *takes* the caller's reference to the promise (so
- * `cf_await(cf_x_p(...), &v)` leaks nothing) and the task keeps it until its next await
- * returns, or its end; the value and error it returns are borrowed until then, so a value can
- * be handed to the operation awaited next (read, then write what was read). To keep a value
+ * `cf_await(cf_x_p(...))` leaks nothing) and the task keeps it until its next await returns,
+ * or its end; the value and error in the cf_result are borrowed until then, so a value can be
+ * handed to the operation awaited next (read, then write what was read). To keep a value
  * longer, cf_promise_retain the promise before awaiting it, or copy the value.
  *
  * Cancellation (≈ AbortSignal, libdill-style): a task started with a signal (cf_async_ex),
  * or in a group (calcifer/group.h), is cancelled when the signal aborts. Its pending await
- * then returns the reason's code (CF_ECANCELED for a plain abort), and so does every later
+ * then fails with CF_ECANCELED (the reason is the error's cause), and so does every later
  * await, sleep and group wait in it, at once, without suspending: the task runs its cleanup
  * and ends. Cleanup that needs the loop uses callback-style calls (cf_x_close(h, cb)).
  *
@@ -48,8 +49,8 @@
  * Tasks still suspended when the loop closes are resumed there, with CF_ECANCELED from
  * their await, so that they finish and free what they hold. Everything is loop-thread only.
  */
-#ifndef CALCIFER_CORO_H
-#define CALCIFER_CORO_H
+#ifndef CALCIFER_TASK_H
+#define CALCIFER_TASK_H
 
 #include "calcifer/common.h"
 #include "calcifer/error.h"
@@ -170,91 +171,106 @@ CF_EXTERN int cf_task_throw(cf_task *task, cf_error *err);
  */
 CF_EXTERN int cf_task_throw_value(cf_task *task, void *value, void (*dtor)(void *));
 
+/*
+ * Let an awaited error propagate (≈ an exception that is not caught): the task's promise will
+ * be rejected with a copy of `err` that keeps the site of the operation that failed and adds
+ * this call's site ("rethrown at"). Returns `err`'s code (negative) for `return
+ * cf_task_rethrow(task, r.error);`. Ownership: `err` is borrowed (copied). A NULL `err` gives
+ * CF_ENOMEM. Errors: CF_EINVAL for a NULL `task`. Thread: loop only, from inside `task`.
+ */
+CF_EXTERN int cf_task_rethrow(cf_task *task, const cf_error *err);
+
 /* ---- await ---- */
+
+/*
+ * What an await gives the awaiting code (≈ the value of `await p`, or the exception it
+ * throws). Held by the caller: nothing in it comes from hidden state.
+ *  - `status`: 0 when the promise was fulfilled, else the negative CF_E* the await failed
+ *    with: the rejection's code, CF_ECANCELED when the task or the await's signal was aborted
+ *    (`error`'s cause is the reason), CF_ENOMEM, CF_ENOTASK, CF_EINVAL.
+ *  - `value`: the fulfillment value (a `void *`: assign it to the type the operation documents,
+ *    no cast needed). For a promise rejected with a value that is not an error
+ *    (cf_promise_reject_value) it is that value, `status` is CF_EUNKNOWN and
+ *    `value_is_reason` is 1. NULL otherwise.
+ *  - `error`: the error when `status` < 0 (NULL only for CF_ENOMEM without memory for one);
+ *    NULL when fulfilled.
+ * Lifetime: `value` and `error` are borrowed until the task's next await (of any kind)
+ * returns, or the task ends: hand `value` to the next operation, cf_error_copy the error or
+ * pass it on with cf_task_rethrow.
+ */
+typedef struct cf_result {
+    int status;
+    int value_is_reason;
+    void *value;
+    const cf_error *error;
+} cf_result;
 
 /*
  * Suspend the current task until `p` settles (≈ `await p`) and resume it as a microtask: one
  * turn for a settled promise, as V8 (when the resumption would run next anyway, the task just
- * goes on: same order, no switch). Returns 0 with `*value` (if `value` is not NULL) set to
- * the fulfillment value, or the rejection's negative code with the error available from
- * cf_await_error (≈ a throw at the await, caught by testing the code).
- * Ownership: takes one reference to `p`, on success and on failure; the value and the error
- * are borrowed until the task's next await (of any kind) returns, or the task ends.
- * Errors: the rejection's code; CF_ENOMEM for a NULL `p` (a `_p` call that ran out of
- * memory); CF_ENOTASK outside a task; CF_EINVAL for a promise of another loop; the
- * cancellation's code (CF_ECANCELED, ...) when the task is cancelled. Thread: loop only.
+ * goes on: same order, no switch). Returns the outcome (cf_result above).
+ *
+ *     cf_result r = cf_await(cf_fs_read_file_p(loop, path, NULL));
+ *     if (r.status < 0)
+ *         return cf_task_rethrow(task, r.error);    // ≈ let the exception propagate
+ *     const cf_bytes *body = r.value;
+ *
+ * Ownership: takes one reference to `p`, on success and on failure. A NULL `p` (a `_p` call
+ * that ran out of memory) gives CF_ENOMEM; outside a task CF_ENOTASK; a promise of another
+ * loop CF_EINVAL. When the task is cancelled the await fails with CF_ECANCELED at once.
+ * Thread: loop only.
  */
-CF_EXTERN int cf_await(cf_promise *p, void **value);
+CF_EXTERN cf_result cf_await(cf_promise *p);
 
 /*
- * cf_await with a deadline (≈ await with AbortSignal.timeout): CF_ETIMEDOUT when `p` has not
- * settled `ms` milliseconds from now. The promise goes on, only the await gives up. Errors
- * and ownership as cf_await. Thread: loop only.
+ * cf_await that gives up when `signal` aborts (at once if it already has): the await fails
+ * with CF_ECANCELED, "The operation was aborted", the signal's reason as the error's cause
+ * (a deadline is a signal from cf_abort_signal_timeout). The promise goes on; only the await
+ * gives up. Ownership: `signal` is borrowed until this returns (NULL: plain cf_await); as
+ * cf_await otherwise. Thread: loop only.
  */
-CF_EXTERN int cf_await_timeout(cf_promise *p, uint64_t ms, void **value);
-
-/*
- * cf_await that gives up when `signal` aborts, with the reason's code (CF_ECANCELED for
- * cf_abort(ctrl, NULL), CF_ETIMEDOUT for a timeout signal), at once if it already has.
- * Ownership: `signal` is borrowed until this returns (NULL: plain cf_await); as cf_await
- * otherwise. Thread: loop only.
- */
-CF_EXTERN int cf_await_signal(cf_promise *p, cf_abort_signal *signal, void **value);
-
-/*
- * Let the other microtasks go first: resume after one microtask turn (≈ `await null`).
- * Returns 0, CF_ENOTASK outside a task, or the cancellation's code. Thread: loop only.
- */
-CF_EXTERN int cf_await_null(void);
-
-/*
- * The error of the current task's last failed await, sleep or group wait (≈ the caught
- * exception), or NULL (no failure; or CF_ENOMEM without an error object; or outside a task).
- * Ownership: borrowed until the task's next await returns or the task ends; cf_error_copy it
- * to keep it. Thread: loop only.
- */
-CF_EXTERN const cf_error *cf_await_error(void);
-
-/*
- * The reason the current task's last await failed with, when it failed because the promise
- * rejected (≈ the `e` of catch (e)): sets `*reason` (if `reason` is not NULL) to
- * cf_promise_reason of the awaited promise and returns 1 when the reason is a cf_error, 0 when
- * it is a value (cf_promise_reject_value; the await returned CF_EUNKNOWN). Returns CF_EINVAL
- * when the last await did not fail with a rejection (it succeeded, or timed out, or was
- * cancelled) and CF_ENOTASK outside a task. Ownership: borrowed, as cf_await_error's. A task
- * that returns the await's code unchanged passes the value on: its promise is rejected with
- * the same value. Thread: loop only.
- */
-CF_EXTERN int cf_await_reason(void **reason);
+CF_EXTERN cf_result cf_await_signal(cf_promise *p, cf_abort_signal *signal);
 
 /*
  * Await a thenable (≈ `await thenable`): `t->then` is called in a microtask job of its own
  * (≈ V8's PromiseResolve of a non-native thenable), and the task resumes one turn after the
- * thenable settles its resolver. Returns and lends as cf_await. Ownership: `t` as
- * cf_promise_from_thenable (borrowed until its `release` runs). Errors: as cf_await; CF_EINVAL
- * when `t` or `t->then` is NULL (the await fails with that rejection); CF_ENOTASK outside a task
- * (`t->release` has run). Thread: loop only.
+ * thenable settles its resolver. Ownership: `t` as cf_promise_from_thenable (borrowed until
+ * its `release` runs). Errors: as cf_await; CF_EINVAL when `t` or `t->then` is NULL;
+ * CF_ENOTASK outside a task (`t->release` has run). Thread: loop only.
  */
-CF_EXTERN int cf_await_thenable(cf_thenable *t, void **value);
+CF_EXTERN cf_result cf_await_thenable(cf_thenable *t);
+
+/*
+ * Let the other microtasks go first: resume after one microtask turn (≈ `await null`).
+ * Status 0, CF_ENOTASK outside a task, or CF_ECANCELED (with its error) when the task is
+ * cancelled.
+ * Thread: loop only.
+ */
+CF_EXTERN cf_result cf_await_null(void);
 
 /* ---- sleep ---- */
 
 /*
  * Suspend the current task for `ms` milliseconds (≈ `await setTimeout(ms)` from
  * timers/promises): a loop timer, ordered with the other timers by due time then creation,
- * resumes the task as a microtask. 0 ms is 1 ms, as in Node. Returns 0, CF_ENOTASK outside a
- * task, CF_EINVAL (`loop` NULL or not the task's), CF_ENOMEM, or the cancellation's code.
+ * resumes the task as a microtask. 0 ms is 1 ms, as in Node. Like every call that suspends a
+ * task, returns a cf_result: status 0, or CF_ENOTASK outside a task, CF_EINVAL (`loop` NULL or
+ * not the task's), CF_ENOMEM, CF_ECANCELED when the task is cancelled, with the error.
  * Thread: loop only.
  */
-CF_EXTERN int cf_sleep(cf_loop *loop, uint64_t ms);
+CF_EXTERN cf_result cf_sleep(cf_loop *loop, uint64_t ms);
 
 /*
- * A promise fulfilled with NULL `ms` milliseconds from now (≈ setTimeout(ms) from
- * timers/promises). Its timer keeps the loop alive. Ownership: the caller owns one reference.
- * Never fails synchronously (no timer: rejected with CF_ENOMEM). Returns NULL only when
- * memory is exhausted or `loop` is NULL. Thread: loop only.
+ * A promise fulfilled with NULL `ms` milliseconds from now (≈ setTimeout(ms, undefined,
+ * { signal }) from timers/promises). Its timeout keeps the loop alive. When `signal` (NULL:
+ * none) aborts first, or has already, the timeout is cleared and the promise is rejected with
+ * cf_abort_signal_error(signal): CF_ECANCELED "The operation was aborted", the signal's reason
+ * as its cause, at the line that called cf_sleep_p. Ownership: the caller owns one reference;
+ * `signal` is borrowed (the sleep keeps its own reference while it waits). Never fails
+ * synchronously (no timeout: rejected with CF_ENOMEM). Returns NULL only when memory is
+ * exhausted or `loop` is NULL. Thread: loop only.
  */
-CF_EXTERN cf_promise *cf_sleep_p(cf_loop *loop, uint64_t ms);
+CF_EXTERN cf_promise *cf_sleep_p(cf_loop *loop, uint64_t ms, cf_abort_signal *signal);
 
 /* ---- the current task ---- */
 
@@ -276,15 +292,13 @@ CF_EXTERN cf_abort_signal *cf_task_signal(const cf_task *task);
 CF_EXTERN int cf_task_cancelled(const cf_task *task);
 
 /*
- * cf_async and cf_async_ex record their caller's place (calcifer/error.h, CF_AT): an error the
+ * cf_async and cf_async_ex record their caller's place (calcifer/error.h, cf_site): an error the
  * task makes of its own (a code returned without an awaited error of that code, a task that
  * cannot start) names the line that started the task.
  */
-#define cf_async(...)    CF_AT(cf_async(__VA_ARGS__))
-#define cf_async_ex(...) CF_AT(cf_async_ex(__VA_ARGS__))
 
 #ifdef __cplusplus
 }
 #endif
 
-#endif /* CALCIFER_CORO_H */
+#endif /* CALCIFER_TASK_H */

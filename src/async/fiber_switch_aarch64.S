@@ -1,12 +1,14 @@
 /*
- * Context switch for AArch64 (AAPCS64, Linux). The contract is in coro_switch.h.
+ * Context switch for AArch64 (AAPCS64, Linux). The contract is in fiber_switch.h.
  *
- * A suspended context is its stack pointer; the 176-byte frame below it holds the
- * callee-saved registers and the floating-point control register:
+ * A suspended context is its stack pointer; the 160-byte frame below it holds the
+ * callee-saved registers:
  *
  *     sp+0   x19 x20  x21 x22  x23 x24  x25 x26  x27 x28  x29 x30 (lr)
  *     sp+96  d8 d9  d10 d11  d12 d13  d14 d15
- *     sp+160 fpcr, padding
+ *
+ * FPCR is not saved: all the fibers of a thread share its floating-point environment, as the
+ * callbacks of its loop do (see fiber_switch_x86_64.S).
  *
  * cf__ctx_make writes such a frame with lr = cf__ctx_start, the entry function in x20 and
  * its argument in x19, so the first switch returns into the trampoline, which calls
@@ -22,7 +24,7 @@
     .p2align 4
 cf__ctx_switch:
     .cfi_startproc
-    sub     sp, sp, #176
+    sub     sp, sp, #160
     stp     x19, x20, [sp, #0]
     stp     x21, x22, [sp, #16]
     stp     x23, x24, [sp, #32]
@@ -33,8 +35,6 @@ cf__ctx_switch:
     stp     d10, d11, [sp, #112]
     stp     d12, d13, [sp, #128]
     stp     d14, d15, [sp, #144]
-    mrs     x9, fpcr
-    str     x9, [sp, #160]
     mov     x9, sp
     str     x9, [x0]
     ldr     x9, [x1]
@@ -49,9 +49,7 @@ cf__ctx_switch:
     ldp     d10, d11, [sp, #112]
     ldp     d12, d13, [sp, #128]
     ldp     d14, d15, [sp, #144]
-    ldr     x9, [sp, #160]
-    msr     fpcr, x9
-    add     sp, sp, #176
+    add     sp, sp, #160
     ret
     .cfi_endproc
     .size   cf__ctx_switch, .-cf__ctx_switch
@@ -78,11 +76,11 @@ cf__ctx_make:
     .cfi_startproc
     add     x9, x1, x2                  /* top of the stack, aligned down to 16 */
     and     x9, x9, #~15
-    sub     x9, x9, #176
+    sub     x9, x9, #160
     mov     x10, #0
-1:  str     xzr, [x9, x10]              /* zero the whole frame: fpcr 0 is the default */
+1:  str     xzr, [x9, x10]              /* zero the whole frame */
     add     x10, x10, #8
-    cmp     x10, #176
+    cmp     x10, #160
     b.lo    1b
     str     x4, [x9, #0]                /* x19: arg */
     str     x3, [x9, #8]                /* x20: entry */
