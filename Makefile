@@ -73,10 +73,10 @@ test-tsan: deps
 	cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest -j 2 --output-on-failure -L tsan
 
-# The portable coroutine backend (ucontext) under the async and conformance tests.
+# The portable context switch backend (ucontext) under the async and conformance tests.
 test-ucontext: deps
 	cmake -S . -B build-ucontext -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCF_WERROR=$(CF_WERROR) \
-	  -DCF_CORO_BACKEND=ucontext -DCF_BUILD_SHARED=OFF >/dev/null
+	  -DCF_SWITCH_BACKEND=ucontext -DCF_BUILD_SHARED=OFF >/dev/null
 	cmake --build build-ucontext -j $(JOBS)
 	cd build-ucontext && ctest -j 2 --output-on-failure -L 'async|conformance'
 

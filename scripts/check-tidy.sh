@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # clang-tidy over the library's sources with .clang-tidy's checks (function size limits of
 # STYLE.md §8 and a few bug-prone patterns), using a build's compile_commands.json. Only the
-# files that build compiled are checked (one poll and one coroutine backend per build).
+# files that build compiled are checked (one poll and one context switch backend per build).
 #   scripts/check-tidy.sh BUILD_DIR
 set -euo pipefail
 build=${1:-build}

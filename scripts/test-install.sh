@@ -100,7 +100,7 @@ check_prefix() {
   cat >"$dir/cm/CMakeLists.txt" <<'CM'
 cmake_minimum_required(VERSION 3.16)
 project(app C)
-find_package(calcifer 0.1 REQUIRED)
+find_package(calcifer 0.2 REQUIRED)
 add_executable(app_static ../app.c)
 target_link_libraries(app_static PRIVATE calcifer::calcifer)
 add_executable(app_shared ../app.c)

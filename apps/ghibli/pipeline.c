@@ -37,7 +37,7 @@ struct ghibli_pipe {
     ghibli_job *job;
     cf_stream *st[NSTAGES];
     slot slots[NSTAGES];
-    int first_failed; /* the stage that failed first, or -1 */
+    int first_failed;             /* the stage that failed first, or -1 */
     ghibli_stage shape_failed_at; /* the shape stage's own verdict: GHIBLI_FETCH or _SHAPE */
     int open;                     /* stages not yet closed */
 };

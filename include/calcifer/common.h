@@ -21,9 +21,9 @@ extern "C" {
 #endif
 
 #define CF_VERSION_MAJOR  0
-#define CF_VERSION_MINOR  1
+#define CF_VERSION_MINOR  2
 #define CF_VERSION_PATCH  0
-#define CF_VERSION_STRING "0.1.0"
+#define CF_VERSION_STRING "0.2.0"
 
 /* A borrowed or owned run of bytes; who owns `base` is said wherever one is passed. */
 typedef struct cf_buf {

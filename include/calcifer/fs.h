@@ -201,8 +201,7 @@ CF_EXTERN int cf_fs_copy_file_range(cf_loop *loop, int fd_in, int64_t off_in, in
                                     cf_fs_cb cb, void *data);
 /* Promise form: fulfils with the byte count as `(void *)(intptr_t)n`. */
 CF_EXTERN cf_promise *cf_fs_copy_file_range_p(cf_loop *loop, int fd_in, int64_t off_in, int fd_out,
-                                              int64_t off_out, size_t len,
-                                              cf_abort_signal *signal);
+                                              int64_t off_out, size_t len, cf_abort_signal *signal);
 
 /* Flush a descriptor to the disk (≈ fs.fsync). Errors: CF_EBADF, CF_EIO, CF_ENOSPC. */
 CF_EXTERN int cf_fs_fsync(cf_loop *loop, int fd, cf_abort_signal *signal, cf_fs_cb cb, void *data);

@@ -337,7 +337,10 @@ CF_EXTERN const cf_error *cf_stream_error(const cf_stream *s);
 /*
  * Send everything `src` gives to `dst` and end `dst` at the end (≈ src.pipe(dst)): `src`
  * pauses while `dst` is full and resumes at its 'drain'. Errors are not forwarded (use
- * pipeline for that). Ownership: both borrowed while piping. Returns 0, CF_EINVAL (no
+ * pipeline for that). A file read stream that has read nothing piped (as its only reader)
+ * into a file write stream that has written nothing copies in the kernel instead
+ * (cf_fs_copy_file_range, see cf_stream_fs_read_new): no 'data' or 'drain' events then, the
+ * others as usual. Ownership: both borrowed while piping. Returns 0, CF_EINVAL (no
  * readable side on `src` or writable side on `dst`) or CF_ENOMEM.
  */
 CF_EXTERN int cf_stream_pipe(cf_stream *src, cf_stream *dst);
@@ -396,7 +399,11 @@ CF_EXTERN int cf_stream_close(cf_stream *s, cf_close_cb cb, void *data);
  * A Readable of the file at `path` (≈ fs.createReadStream(path, { highWaterMark })): chunks
  * of up to `chunk_size` bytes (0: 64 KiB), read on the pool; the high-water mark is one chunk.
  * The file is opened on the first read; its errors (CF_ENOENT, ...) are the stream's 'error'.
- * Ownership: `path` copied; the caller owns `*out`. Returns 0, CF_EINVAL or CF_ENOMEM.
+ * Piped straight into a file write stream (cf_stream_pipe, cf_stream_pipeline), it moves the
+ * bytes with cf_fs_copy_file_range, 16 MiB a call, into that stream's file (or its atomic
+ * writer's temporary file) and pushes only the end; a failed copy is this stream's error,
+ * "copy 'SRC' to 'DST': ...". Ownership: `path` copied; the caller owns `*out`. Returns 0,
+ * CF_EINVAL or CF_ENOMEM.
  */
 CF_EXTERN int cf_stream_fs_read_new(cf_loop *loop, const char *path, size_t chunk_size,
                                     cf_stream **out);

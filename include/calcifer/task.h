@@ -1,7 +1,7 @@
 /*
  * Calcifer: async/await on stackful coroutines (≈ JavaScript's async functions and await).
  *
- * cf_async starts a C function as a *task* on a coroutine stack of its own. Like a call to a
+ * cf_async starts a C function as a *task* on a stack of its own. Like a call to a
  * JavaScript async function, the function runs synchronously, inside cf_async, until its
  * first await; cf_async then returns a promise of its result. cf_await suspends the task
  * until a promise settles and resumes it as a microtask, with V8's timing: one microtask turn
@@ -13,7 +13,7 @@
  *         cf_result r = cf_await(cf_fs_read_file_p(cf_task_loop(task), arg, NULL));
  *         if (r.status < 0)
  *             return cf_task_rethrow(task, r.error); // ≈ an uncaught throw: the promise
- *         const cf_bytes *body = r.value;             // rejects with the awaited error
+ *         const cf_buf *body = r.value;             // rejects with the awaited error
  *         ...
  *         return cf_task_return(task, result, cf_free);   // ≈ return result
  *     }
@@ -37,14 +37,17 @@
  * or in a group (calcifer/group.h), is cancelled when the signal aborts. Its pending await
  * then fails with CF_ECANCELED (the reason is the error's cause), and so does every later
  * await, sleep and group wait in it, at once, without suspending: the task runs its cleanup
- * and ends. Cleanup that needs the loop uses callback-style calls (cf_x_close(h, cb)).
+ * and ends. Cleanup that needs the loop uses callback-style calls (cf_x_close(h, cb, data)).
  *
- * Stacks: a task runs on a dedicated stack (mmap'd, guard page, pooled; 64 KiB by default,
- * or CF_STACK_SIZE, or per loop / per task here) or, in copy-stack mode, on a shared stack
- * whose used part is copied out while the task is suspended (a few hundred bytes per
- * suspended task instead of a page or more; a suspended task's locals must then not be
- * pointed to by anything that runs while it waits). Running past the stack is reported as a
- * stack overflow and kills the process.
+ * Stacks (docs/stacks.md): by default a task runs in copy-stack mode, on a shared stack whose
+ * used part is copied out while the task is suspended (about a kilobyte per suspended task, no
+ * mapping of its own: a million tasks fit). A suspended task's locals move, so nothing may
+ * point to them while it waits: the library's calls that keep a caller's buffer across a
+ * suspension (cf_fs_read/write, cf_tcp_write, an HTTP request body) refuse a buffer on a
+ * movable stack with CF_EINVAL. A task that needs deep recursion, big locals or buffers of
+ * its own on the stack asks for a dedicated stack (CF_STACK_DEDICATED: carved from large
+ * reserved regions, guard page, 64 KiB by default, or CF_STACK_SIZE, or per loop / per task
+ * here). Running past either stack is reported as a stack overflow and kills the process.
  *
  * Tasks still suspended when the loop closes are resumed there, with CF_ECANCELED from
  * their await, so that they finish and free what they hold. Everything is loop-thread only.
@@ -76,7 +79,7 @@ typedef int (*cf_async_fn)(cf_task *task, void *arg);
 
 /* Which stack a task runs on. */
 typedef enum cf_stack_mode {
-    CF_STACK_DEFAULT = 0, /* the loop's default (cf_task_set_defaults), else dedicated */
+    CF_STACK_DEFAULT = 0, /* the loop's default (cf_task_set_defaults), else copy-stack */
     CF_STACK_DEDICATED,   /* a stack of its own */
     CF_STACK_COPY         /* a shared stack, copied out while suspended */
 } cf_stack_mode;
@@ -131,8 +134,8 @@ CF_EXTERN int cf_task_return(cf_task *task, void *value, void (*dtor)(void *));
  * Make the task's promise adopt `p` when the function returns 0 (≈ `return p` in an async
  * function): it settles like `p`, with V8's timing: two microtask turns after `p` settles (a
  * job calls p's then, whose reaction settles the task's promise), one turn more than
- * `return cf_await(p, &v) ... cf_task_return(v)` (≈ `return await p`). Replaces any earlier
- * cf_task_return*, and is dropped if the function returns a negative code. `p` being the
+ * awaiting `p` and returning its value with cf_task_return (≈ `return await p`). Replaces any
+ * earlier cf_task_return*, and is dropped if the function returns a negative code. `p` being the
  * task's own promise rejects it with CF_ECYCLE. Ownership: takes the caller's reference to
  * `p`, on success and on failure (so `cf_task_return_promise(task, cf_x_p(...))` leaks
  * nothing); a NULL `p` (a `_p` call out of memory) stands for a CF_ENOMEM rejection. A task
@@ -206,6 +209,16 @@ typedef struct cf_result {
 } cf_result;
 
 /*
+ * The value of a result whose operation fulfils with a number (a descriptor from
+ * cf_fs_open_p, a byte count from cf_fs_read_p), which the library carries in the pointer.
+ * Thread: any.
+ */
+static inline intptr_t cf_result_int(cf_result r)
+{
+    return (intptr_t)r.value;
+}
+
+/*
  * Suspend the current task until `p` settles (≈ `await p`) and resume it as a microtask: one
  * turn for a settled promise, as V8 (when the resumption would run next anyway, the task just
  * goes on: same order, no switch). Returns the outcome (cf_result above).
@@ -213,7 +226,7 @@ typedef struct cf_result {
  *     cf_result r = cf_await(cf_fs_read_file_p(loop, path, NULL));
  *     if (r.status < 0)
  *         return cf_task_rethrow(task, r.error);    // ≈ let the exception propagate
- *     const cf_bytes *body = r.value;
+ *     const cf_buf *body = r.value;
  *
  * Ownership: takes one reference to `p`, on success and on failure. A NULL `p` (a `_p` call
  * that ran out of memory) gives CF_ENOMEM; outside a task CF_ENOTASK; a promise of another

@@ -23,7 +23,7 @@
  *   the part that keeps its pages bounded). Default size 64 KiB, or the CF_STACK_SIZE
  *   environment variable (bytes, or with a K/M suffix; read once per process; at least
  *   16 KiB), or `opts->stack_size`. Running into a guard page (in either mode) prints
- *   `calcifer: coroutine stack overflow (stack size N bytes); raise it with CF_STACK_SIZE or
+ *   `calcifer: task stack overflow (stack size N bytes); raise it with CF_STACK_SIZE or
  *   cf_async options` and kills the process with SIGSEGV.
  * - Copy-stack mode (`opts->shared_stack`): the fiber runs on one of a few run stacks shared
  *   by the thread's fibers; when another fiber needs that run stack, the used part of the

@@ -55,7 +55,7 @@ static char *put_str(char *p, const char *s)
 static void report_overflow(size_t size)
 {
     char msg[256];
-    char *p = put_str(msg, "calcifer: coroutine stack overflow (stack size ");
+    char *p = put_str(msg, "calcifer: task stack overflow (stack size ");
     p = put_size(p, size);
     p = put_str(p, " bytes); raise it with CF_STACK_SIZE or cf_async options\n");
     (void)cf__sys_write(2, msg, (size_t)(p - msg));

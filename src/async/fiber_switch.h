@@ -1,7 +1,7 @@
 /*
  * The context switch contract: one implementation per CPU architecture (fiber_switch_x86_64.S,
  * fiber_switch_aarch64.S) and the ucontext fallback (fiber_ucontext.c); CMake compiles the one
- * chosen by CF_CORO_BACKEND and defines CF_CORO_BACKEND_<name> for the library's C files. fiber.c
+ * chosen by CF_SWITCH_BACKEND and defines CF_SWITCH_BACKEND_<name> for the library's C files. fiber.c
  * is the only user (model: musl's per-arch files under one contract).
  *
  * A context is the saved state of a suspended flow of control. The assembly backends push
@@ -16,7 +16,7 @@
 
 #include <stddef.h>
 
-#if defined(CF_CORO_BACKEND_ucontext)
+#if defined(CF_SWITCH_BACKEND_ucontext)
 #include <setjmp.h>
 #include <ucontext.h>
 #endif
@@ -25,7 +25,7 @@ typedef void (*cf__ctx_entry)(void *arg);
 
 typedef struct cf__ctx {
     void *sp; /* the saved stack pointer (first field: the assembly stores it at offset 0) */
-#if defined(CF_CORO_BACKEND_ucontext)
+#if defined(CF_SWITCH_BACKEND_ucontext)
     char *lo; /* the stack's low end, to bound `sp` */
     cf__ctx_entry entry;
     void *arg;

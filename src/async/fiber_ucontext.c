@@ -1,7 +1,7 @@
 /*
  * The portable context switch (fallback): POSIX ucontext to start a context, _setjmp and
  * _longjmp to switch. The contract is in fiber_switch.h. CMake builds it when
- * CF_CORO_BACKEND=ucontext or when the CPU has no fiber_switch_<arch>.S.
+ * CF_SWITCH_BACKEND=ucontext or when the CPU has no fiber_switch_<arch>.S.
  *
  * Why not swapcontext for every switch: it saves and restores the signal mask with a system
  * call each time (about 1 µs here). Here makecontext prepares a new context, setcontext

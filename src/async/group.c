@@ -169,7 +169,7 @@ static const cf_error wait_null = {.code = CF_EINVAL, .message = "group wait on 
 static const cf_error wait_own = {.code = CF_EBUSY,
                                   .message = "group wait from one of the group's own tasks"};
 
-cf_result cf_group_wait(cf_group *g)
+__attribute__((noinline)) cf_result cf_group_wait(cf_group *g)
 {
     cf_task *t = cf_task_current();
     if (!t)
@@ -178,7 +178,8 @@ cf_result cf_group_wait(cf_group *g)
         return (cf_result){CF_EINVAL, 0, NULL, &wait_null};
     if (t->group == g)
         return (cf_result){CF_EBUSY, 0, NULL, &wait_own};
-    return cf_await(cf_group_wait_p(g));
+    return cf__await_from(cf_group_wait_p(g),
+                          __builtin_extract_return_addr(__builtin_return_address(0)));
 }
 
 void cf_group_cancel(cf_group *g)

@@ -44,7 +44,9 @@
 #include <string.h>
 
 #include "core/loop.h"
+#include "core/metrics.h"
 #include "util/alloc.h"
+#include "util/site.h"
 #include "util/util.h"
 
 /* Reaction kinds. */
@@ -70,7 +72,8 @@ enum {
     F_WARNED = 8,      /* reported as unhandled */
     F_IN_HANDLER = 16, /* derived promise of a handler that is running */
     F_PINNED = 32,     /* the value cannot be taken (it lives inside library state) */
-    F_VALUE = 64       /* rejected with a value that is not a cf_error (the reason) */
+    F_VALUE = 64,      /* rejected with a value that is not a cf_error (the reason) */
+    F_SITED = 128      /* has an entry in the loop's site table (created while detecting) */
 };
 
 /* What a resolved-but-pending promise's `value` holds until its adoption job is queued. */
@@ -107,6 +110,24 @@ typedef struct pool {
     size_t next_count;
 } pool;
 
+/*
+ * Where promises were made, kept only while the blocked-loop detector is on (so that
+ * cf_loop_close can name the ones never settled): an open-addressing table from promise to
+ * the return address of its constructor's caller. Entries leave when their promise is freed
+ * (F_SITED says it has one); with the detector off nothing is added and a promise pays one
+ * flag test when freed.
+ */
+typedef struct psite {
+    cf_promise *p; /* NULL: free slot */
+    const void *pc;
+} psite;
+
+typedef struct ptable {
+    psite *items;
+    size_t cap; /* a power of two, or 0 */
+    size_t len;
+} ptable;
+
 /* A growable array of promises, each holding a reference; `head` is the next to take. */
 typedef struct plist {
     cf_promise **items;
@@ -133,6 +154,8 @@ typedef struct cf__async {
     cf_uncaught_cb on_uncaught;
     void *on_uncaught_data;
     cf__async_res res; /* head of the tracked resources (circular) */
+    const unsigned *obs_flags; /* the loop's observability flags (core/metrics.h) */
+    ptable sites;              /* creation sites while detecting (see ptable) */
 } cf__async;
 
 const cf_error cf__promise_enomem = {.code = CF_ENOMEM, .message = "not enough memory"};
@@ -249,6 +272,95 @@ static cf_promise *plist_shift(plist *l)
     return p;
 }
 
+/* ---- creation sites (while the blocked-loop detector is on) ---- */
+
+static size_t site_home(const ptable *t, const cf_promise *p)
+{
+    return (size_t)(((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15u) >> 32) & (t->cap - 1);
+}
+
+static void site_put(ptable *t, cf_promise *p, const void *pc)
+{
+    size_t i = site_home(t, p);
+    while (t->items[i].p && t->items[i].p != p)
+        i = (i + 1) & (t->cap - 1);
+    if (!t->items[i].p)
+        t->len++;
+    t->items[i].p = p;
+    t->items[i].pc = pc;
+}
+
+/* Double the table (at most 3/4 full). Returns 0 or CF_ENOMEM (the table is unchanged). */
+static int site_grow(ptable *t)
+{
+    ptable n = {cf__calloc(t->cap ? t->cap * 2 : 64, sizeof(psite)), t->cap ? t->cap * 2 : 64, 0};
+    if (!n.items)
+        return CF_ENOMEM;
+    for (size_t i = 0; i < t->cap; i++) {
+        if (t->items[i].p)
+            site_put(&n, t->items[i].p, t->items[i].pc);
+    }
+    cf__free(t->items);
+    *t = n;
+    return 0;
+}
+
+/* Record that `p` was made at `pc` (the caller of a public constructor). Best effort: out of
+ * memory, the promise is simply not named at the loop's end. */
+static void site_record(cf__async *as, cf_promise *p, const void *pc)
+{
+    if ((as->sites.len + 1) * 4 > as->sites.cap * 3 && site_grow(&as->sites) < 0)
+        return;
+    site_put(&as->sites, p, pc);
+    p->flags |= F_SITED;
+}
+
+/* Remove `p`'s entry (backward-shift deletion: no tombstones). */
+static void site_forget(cf__async *as, cf_promise *p)
+{
+    ptable *t = &as->sites;
+    if (!t->cap)
+        return;
+    size_t mask = t->cap - 1;
+    size_t i = site_home(t, p);
+    while (t->items[i].p != p) {
+        if (!t->items[i].p)
+            return;
+        i = (i + 1) & mask;
+    }
+    for (size_t j = (i + 1) & mask; t->items[j].p; j = (j + 1) & mask) {
+        size_t k = site_home(t, t->items[j].p);
+        /* Move j back into the hole at i unless its home lies cyclically in (i, j]. */
+        if (i <= j ? (k <= i || k > j) : (k <= i && k > j)) {
+            t->items[i] = t->items[j];
+            i = j;
+        }
+    }
+    t->items[i].p = NULL;
+    t->len--;
+}
+
+/* A public constructor made `p` for the code at `pc`: keep the site while detecting. */
+static inline cf_promise *site_of(cf_promise *p, const void *pc)
+{
+    if (CF_UNLIKELY(p && (*p->as->obs_flags & CF__OBS_DETECT)))
+        site_record(p->as, p, pc);
+    return p;
+}
+
+/* The loop's end with the detector on: name each promise made at a known place and still
+ * pending (tasks still suspended are named by the task layer, which closes first). */
+static void report_pending(cf__async *as)
+{
+    if (!as->sites.len || !(*as->obs_flags & CF__OBS_DETECT))
+        return;
+    for (size_t i = 0; i < as->sites.cap; i++) {
+        const psite *e = &as->sites.items[i];
+        if (e->p && e->p->state == CF_PROMISE_PENDING)
+            cf__obs_report_promise(as->loop, e->pc);
+    }
+}
+
 /* Teardown: run the value destructor of every live promise (without touching others). */
 static void promise_teardown(void *obj)
 {
@@ -289,6 +401,7 @@ static void async_free(void *arg)
         cf__loop_set_drain_hook(as->loop, NULL, NULL);
     if (as->exit_code)
         cf__loop_set_exit_code_hook(as->loop, NULL, NULL);
+    report_pending(as);
     pool_destroy(&as->reactions, reaction_teardown);
     pool_destroy(&as->promises, promise_teardown);
     while (as->res.next != &as->res) {
@@ -299,6 +412,7 @@ static void async_free(void *arg)
     }
     plist_free(&as->unhandled);
     plist_free(&as->handled_later);
+    cf__free(as->sites.items);
     cf__free(as);
 }
 
@@ -317,6 +431,7 @@ static cf__async *async_get(cf_loop *loop)
     as->res.next = &as->res;
     as->res.prev = &as->res;
     as->mode = mode_from_env();
+    as->obs_flags = cf__obs_flags_ref(loop);
     cf__loop_slot_set(loop, CF__SLOT_ASYNC, as, async_free);
     return as;
 }
@@ -380,6 +495,8 @@ static void promise_free(cf_promise *p)
     cf_promise *owner = p->owner;
     void *value = p->value;
     void (*dtor)(void *) = p->dtor;
+    if (CF_UNLIKELY(p->flags & F_SITED))
+        site_forget(as, p);
     p->as = NULL;
     pool_put(&as->promises, p);
     if (owner)
@@ -393,7 +510,7 @@ static void promise_discard(cf_promise *p)
 {
     if (!p)
         return;
-    p->flags = 0;
+    p->flags &= F_SITED; /* its site entry leaves with it */
     p->refs = 1;
     cf_promise_release(p);
 }
@@ -792,7 +909,7 @@ static void run_reaction(void *arg)
 
 /* ---- create ---- */
 
-cf_promise *cf_promise_new(cf_loop *loop)
+static cf_promise *promise_new(cf_loop *loop)
 {
     if (!loop)
         return NULL;
@@ -802,10 +919,15 @@ cf_promise *cf_promise_new(cf_loop *loop)
     return promise_alloc(as);
 }
 
+CF__NOINLINE cf_promise *cf_promise_new(cf_loop *loop)
+{
+    return site_of(promise_new(loop), CF__SITE_CALLER().pc);
+}
+
 /* A promise born settled: no loop reference. */
 static cf_promise *promise_settled(cf_loop *loop)
 {
-    cf_promise *p = cf_promise_new(loop);
+    cf_promise *p = promise_new(loop);
     if (!p)
         return NULL;
     p->flags = F_RESOLVED;
@@ -829,7 +951,7 @@ cf_promise *cf_promise_resolved(cf_loop *loop, void *value, void (*dtor)(void *)
 
 cf_promise *cf_promise_rejected(cf_loop *loop, cf_error *err)
 {
-    cf_promise *p = cf_promise_new(loop);
+    cf_promise *p = promise_new(loop);
     if (!p) {
         cf_error_free(err);
         return NULL;
@@ -840,7 +962,7 @@ cf_promise *cf_promise_rejected(cf_loop *loop, cf_error *err)
 
 cf_promise *cf_promise_rejected_value(cf_loop *loop, void *value, void (*dtor)(void *))
 {
-    cf_promise *p = cf_promise_new(loop);
+    cf_promise *p = promise_new(loop);
     if (!p) {
         if (dtor)
             dtor(value);
@@ -857,9 +979,9 @@ cf_promise *cf_promise_resolve_p(cf_loop *loop, cf_promise *p)
     return cf_promise_rejected(loop, NULL);
 }
 
-cf_promise *cf_promise_from_thenable(cf_loop *loop, cf_thenable *t)
+CF__NOINLINE cf_promise *cf_promise_from_thenable(cf_loop *loop, cf_thenable *t)
 {
-    cf_promise *p = cf_promise_new(loop);
+    cf_promise *p = site_of(promise_new(loop), CF__SITE_CALLER().pc);
     if (!p) {
         if (t && t->release)
             t->release(t);
@@ -1012,22 +1134,21 @@ fail:
     return NULL;
 }
 
-cf_promise *cf_promise_then(cf_promise *p, cf_promise_cb on_fulfilled, cf_promise_cb on_rejected,
-                            void *data)
+CF__NOINLINE cf_promise *cf_promise_then(cf_promise *p, cf_promise_cb on_fulfilled,
+                                         cf_promise_cb on_rejected, void *data)
 {
-    return derive(p, R_THEN, on_fulfilled, on_rejected, data);
+    return site_of(derive(p, R_THEN, on_fulfilled, on_rejected, data), CF__SITE_CALLER().pc);
 }
 
-cf_promise *cf_promise_catch(cf_promise *p, cf_promise_cb on_rejected, void *data)
+CF__NOINLINE cf_promise *cf_promise_catch(cf_promise *p, cf_promise_cb on_rejected, void *data)
 {
-    return derive(p, R_THEN, NULL, on_rejected, data);
+    return site_of(derive(p, R_THEN, NULL, on_rejected, data), CF__SITE_CALLER().pc);
 }
 
-cf_promise *cf_promise_finally(cf_promise *p, cf_promise_cb on_finally, void *data)
+CF__NOINLINE cf_promise *cf_promise_finally(cf_promise *p, cf_promise_cb on_finally, void *data)
 {
-    if (!on_finally)
-        return derive(p, R_THEN, NULL, NULL, data);
-    return derive(p, R_FINALLY, on_finally, NULL, data);
+    int kind = on_finally ? R_FINALLY : R_THEN;
+    return site_of(derive(p, kind, on_finally, NULL, data), CF__SITE_CALLER().pc);
 }
 
 int cf_promise_on_settle(cf_promise *p, cf_promise_settle_cb cb, void *data)

@@ -51,6 +51,8 @@ static const cf_error closing_error = {.code = CF_ECANCELED,
                                        .message = "task cancelled: the loop is closing"};
 
 /* The errors of awaits that cannot even start. */
+static const cf_error sleep_notask_error = {.code = CF_ENOTASK,
+                                            .message = "cf_sleep outside a task"};
 static const cf_error notask_error = {.code = CF_ENOTASK, .message = "await outside a task"};
 static const cf_error foreign_error = {
     .code = CF_EINVAL, .message = "await of a promise that belongs to another loop"};
@@ -380,7 +382,9 @@ static const cf_error *cancel_error(const cf_task *t)
 /* The abort error of `s` at the task's site (NULL when memory is exhausted). */
 static cf_error *abort_error_at(const cf_task *t, const cf_abort_signal *s)
 {
-    return cf__error_set_site(cf_abort_signal_error(s), t->site);
+    /* The await the task is in names the line; the task's start when there is none. */
+    cf_site site = t->wait_pc ? (cf_site){.pc = t->wait_pc} : t->site;
+    return cf__error_set_site(cf_abort_signal_error(s), site);
 }
 
 static void on_task_abort(cf_abort_listener *l, cf_abort_signal *s)
@@ -420,7 +424,8 @@ void cf__task_force(cf_task *t, int code)
 
 /* ---- start and end ---- */
 
-/* The rejection of a task that returned `rc` < 0 (see calcifer/task.h); NULL stands for CF_ENOMEM. */
+/* The rejection of a task that returned `rc` < 0 (see calcifer/task.h); NULL stands for CF_ENOMEM.
+ */
 static cf_error *task_error(cf_task *t, int rc)
 {
     if (t->thrown) {
@@ -847,7 +852,7 @@ static cf_result await_full(cf_promise *p, cf_abort_signal *signal)
     return make_result(t, rc, value);
 }
 
-cf_result cf_await(cf_promise *p)
+CF__NOINLINE cf_result cf_await(cf_promise *p)
 {
     /* The fast path of await_promise, kept small: nothing to arm, nothing to report. */
     cf_task *t = current_task;
@@ -866,14 +871,14 @@ cf_result cf_await(cf_promise *p)
     return await_full(p, NULL);
 }
 
-cf_result cf_await_signal(cf_promise *p, cf_abort_signal *signal)
+CF__NOINLINE cf_result cf_await_signal(cf_promise *p, cf_abort_signal *signal)
 {
     if (current_task)
         current_task->wait_pc = __builtin_extract_return_addr(__builtin_return_address(0));
     return await_full(p, signal);
 }
 
-cf_result cf_await_thenable(cf_thenable *th)
+CF__NOINLINE cf_result cf_await_thenable(cf_thenable *th)
 {
     cf_task *t = current_task;
     if (!t) {
@@ -882,7 +887,15 @@ cf_result cf_await_thenable(cf_thenable *th)
         return (cf_result){CF_ENOTASK, 0, NULL, &notask_error};
     }
     /* ≈ V8's await: PromiseResolve(thenable) makes a promise whose job calls then. */
-    return cf_await(cf_promise_from_thenable(t->loop, th));
+    t->wait_pc = __builtin_extract_return_addr(__builtin_return_address(0));
+    return await_full(cf_promise_from_thenable(t->loop, th), NULL);
+}
+
+cf_result cf__await_from(cf_promise *p, const void *pc)
+{
+    if (current_task)
+        current_task->wait_pc = pc;
+    return await_full(p, NULL);
 }
 
 /* One microtask turn for `t` (cf_await_null). */
@@ -934,11 +947,11 @@ static int sleep_task(cf_task *t, cf_loop *loop, uint64_t ms)
     return rc;
 }
 
-cf_result cf_sleep(cf_loop *loop, uint64_t ms)
+CF__NOINLINE cf_result cf_sleep(cf_loop *loop, uint64_t ms)
 {
     cf_task *t = current_task;
     if (!t)
-        return (cf_result){CF_ENOTASK, 0, NULL, &notask_error};
+        return (cf_result){CF_ENOTASK, 0, NULL, &sleep_notask_error};
     t->wait_pc = __builtin_extract_return_addr(__builtin_return_address(0));
     lease old;
     lease_take(t, &old);

@@ -106,4 +106,8 @@ void cf__group_task_ended(cf_group *g, cf_task *t, int rc, const cf_error *err);
 /* Unlink the timeout signals of a closing loop from its timers (abort.c). */
 void cf__abort_loop_closing(cf__task_loop *cl);
 
+/* cf_await on behalf of a public call whose caller is at `pc` (cf_group_wait): an abort of
+ * the await names that caller's line. */
+cf_result cf__await_from(cf_promise *p, const void *pc);
+
 #endif

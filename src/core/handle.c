@@ -32,15 +32,21 @@ static inline void set_flags(cf__handle *h, unsigned flags)
     }
 }
 
-void cf__handle_init(cf_loop *loop, cf__handle *h)
+void cf__handle_init_at(cf_loop *loop, cf__handle *h, const void *site)
 {
     h->loop = loop;
     h->flags = CF__HANDLE_REF;
     h->close_fn = NULL;
     cf_queue_init(&h->close_link);
-    h->origin = __builtin_return_address(0);
+    h->origin = site;
     cf_queue_insert_tail(&loop->all_handles, &h->all_link);
     loop->open_handles++;
+}
+
+void cf__handle_init(cf_loop *loop, cf__handle *h)
+{
+    /* Without the user's site, the library function that made the handle. */
+    cf__handle_init_at(loop, h, __builtin_extract_return_addr(__builtin_return_address(0)));
 }
 
 void cf__handle_init_internal(cf_loop *loop, cf__handle *h)

@@ -54,7 +54,7 @@ struct cf__handle {
     cf__close_fn close_fn;
     cf_queue close_link; /* in loop->closing while CLOSING */
     cf_queue all_link;   /* in loop->all_handles until close_fn runs (internal ones: never) */
-    const void *origin;  /* return address in the call that made it (cf_loop_print_handles) */
+    const void *origin;  /* return address of the user's call that made it (print_handles) */
 };
 
 /*
@@ -62,6 +62,13 @@ struct cf__handle {
  * close_fn has run: cf_loop_close returns CF_EBUSY while any handle is open.
  */
 void cf__handle_init(cf_loop *loop, cf__handle *h);
+
+/*
+ * cf__handle_init for a public constructor that captured its caller (CF__SITE_CALLER().pc,
+ * util/site.h): `site` is the user's place, which cf_loop_print_handles and the blocked-loop
+ * detector name. cf__handle_init names the library function that called it instead.
+ */
+void cf__handle_init_at(cf_loop *loop, cf__handle *h, const void *site);
 
 /*
  * The same for a handle that the library owns and frees by itself without the close phase

@@ -60,13 +60,18 @@ void cf__loop_update_time(cf_loop *loop)
         return;
     }
 #endif
+#ifndef CF_NO_OBSERVE
+    /* Kept in ns: where a poll wait ended (wait_end) and a phase boundary the timed metrics
+     * reuse instead of a read of their own; a store, no branch. */
+    uint64_t now_ns = cf__obs_now_ns();
+    uint64_t now_us = now_ns / 1000u;
+    loop->obs.clock_ns = now_ns;
+#else
     uint64_t now_us = monotonic_us();
+#endif
     uint64_t now = now_us / 1000u;
     if (now > loop->time)
         loop->time = now;
-#ifndef CF_NO_OBSERVE
-    loop->obs.clock_us = now_us; /* where a poll wait ended (wait_end); a store, no branch */
-#endif
 }
 
 /*
@@ -76,7 +81,7 @@ void cf__loop_update_time(cf_loop *loop)
  */
 static void wait_end(cf_loop *loop)
 {
-    uint64_t end = loop->obs.clock_us * 1000u;
+    uint64_t end = loop->obs.clock_ns;
     uint64_t start = loop->obs.wait_start;
     loop->obs.idle_ns += end > start ? end - start : 0;
     loop->obs.last_wait = start;
@@ -601,6 +606,8 @@ int cf_run(cf_loop *loop, cf_run_mode mode)
             if (mode != CF_RUN_DEFAULT)
                 break;
         }
+        if (CF__OBS_ON(loop)) /* the timed metrics' last phase ends here, not in the hooks */
+            cf__obs_run_end(loop);
         /* Out of work (not stopped, not failed): the before-exit hooks may schedule more. */
         if (alive || mode != CF_RUN_DEFAULT || loop->stop_flag || cf__loop_failed(loop) ||
             !loop->before_exit.head) {

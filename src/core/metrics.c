@@ -146,6 +146,9 @@ struct cf__obs {
     unsigned want; /* features on (CF__OBS_*); flags = want, trace added by trace.c */
     uint64_t phase_ns[CF_PHASE_COUNT];
     uint64_t last_ns;    /* the last phase boundary */
+    int lazy;            /* timed metrics alone: phases end at the next free clock read */
+    int open;            /* lazy: 1 + the phase that ran and whose end is not read yet */
+    uint64_t open_idle;  /* lazy: idle_ns when the open phase began */
     uint64_t iter_start; /* when the current iteration began */
     uint64_t iter_idle;  /* idle_ns when it began */
     /* loop delay */
@@ -189,6 +192,13 @@ static void obs_flags(cf_loop *loop)
     if (cf__trace_on(loop))
         f |= CF__OBS_TRACE;
     loop->obs.flags = f;
+    struct cf__obs *x = loop->obs.x;
+    if (!x)
+        return;
+    int lazy = f == CF__OBS_METRICS && !(x->delay_on && !x->delay_res_ms);
+    if (x->open && !lazy)
+        cf__obs_run_end(loop); /* leaving the lazy mode: its open phase ends now */
+    x->lazy = lazy;
 }
 
 int cf__obs_refresh(cf_loop *loop)
@@ -322,6 +332,26 @@ void cf__obs_run_begin(cf_loop *loop)
         loop->obs.x->last_ns = cf__obs_now_ns();
 }
 
+/* Lazy mode: the open phase ends at `t` (its waits excluded); `t` is the next boundary. */
+static void close_open(cf_loop *loop, struct cf__obs *x, uint64_t t)
+{
+    if (x->open) {
+        uint64_t waited = loop->obs.idle_ns - x->open_idle;
+        uint64_t span = t > x->last_ns ? t - x->last_ns : 0;
+        x->phase_ns[x->open - 1] += span > waited ? span - waited : 0;
+        x->open = 0;
+    }
+    if (t > x->last_ns)
+        x->last_ns = t;
+}
+
+void cf__obs_run_end(cf_loop *loop)
+{
+    struct cf__obs *x = loop->obs.x;
+    if (x && x->open)
+        close_open(loop, x, cf__obs_now_ns());
+}
+
 void cf__obs_iteration_begin(cf_loop *loop)
 {
     struct cf__obs *x = loop->obs.x;
@@ -335,9 +365,56 @@ void cf__obs_iteration_begin(cf_loop *loop)
 static const char *const phase_names[CF_PHASE_COUNT] = {"timers", "pending", "poll", "check",
                                                         "close"};
 
+/*
+ * Lazy mode (the timed metrics alone, the common case of a loop watched in production): a phase
+ * that ran something is left open, and ends at the next clock read that is made anyway, the
+ * loop's own at the start of the timers phase or around a poll wait. A phase ends with a read
+ * of its own only when another phase is about to run something while it is open (known in
+ * advance: its queue is not empty). An iteration that runs callbacks in one phase, as a chain
+ * of immediates or of pool completions does, then reads no clock of its own.
+ */
+static int may_run(const cf_loop *loop, int phase, int timeout)
+{
+    switch (phase) {
+    case CF_PHASE_PENDING:
+        return !cf_queue_empty(&loop->pending);
+    case CF_PHASE_POLL:
+        return timeout != 0 || loop->nfds != 0;
+    case CF_PHASE_CHECK:
+        return !cf_queue_empty(&loop->immediates);
+    case CF_PHASE_CLOSE:
+        return !cf_queue_empty(&loop->closing);
+    default:
+        return 0; /* timers: the loop reads the clock at its start */
+    }
+}
+
+static void phase_lazy(cf_loop *loop, struct cf__obs *x, int phase, cf__obs_phase_fn fn, int arg)
+{
+    if (x->open && may_run(loop, phase, arg))
+        close_open(loop, x, cf__obs_now_ns());
+    uint64_t idle = loop->obs.idle_ns;
+    uint64_t work = loop->obs.callbacks + loop->obs.microtasks;
+    uint64_t clock = loop->obs.clock_ns;
+    fn(loop, arg);
+    int ran = work != loop->obs.callbacks + loop->obs.microtasks;
+    if (phase == CF_PHASE_TIMERS && clock != loop->obs.clock_ns && x->open)
+        close_open(loop, x, loop->obs.clock_ns); /* read before any timer ran */
+    else if (x->open && ran)
+        close_open(loop, x, cf__obs_now_ns()); /* not foreseen: both phases share the span */
+    if (ran || idle != loop->obs.idle_ns) {
+        x->open = phase + 1;
+        x->open_idle = idle;
+    }
+}
+
 void cf__obs_phase(cf_loop *loop, int phase, cf__obs_phase_fn fn, int arg)
 {
     struct cf__obs *x = loop->obs.x;
+    if (x->lazy) {
+        phase_lazy(loop, x, phase, fn, arg);
+        return;
+    }
     uint64_t idle = loop->obs.idle_ns;
     uint64_t work = loop->obs.callbacks + loop->obs.microtasks;
     uint64_t t0 = x->last_ns;
@@ -631,6 +708,20 @@ void cf__obs_report_left(cf_loop *loop, const char *what, const void *fn, const 
     (void)loop;
     fprintf(stderr, "calcifer: at loop end, %s %s%s%s still waits%s%s\n", what, name,
             *start ? ", started at " : "", start, *wait ? " at " : "", wait);
+}
+
+const unsigned *cf__obs_flags_ref(const cf_loop *loop)
+{
+    return &loop->obs.flags;
+}
+
+void cf__obs_report_promise(cf_loop *loop, const void *site)
+{
+    char where[NAME_LEN];
+    cf__obs_name(site, 1, where, sizeof(where));
+    (void)loop;
+    fprintf(stderr, "calcifer: at loop end, a promise %s%s never settled\n",
+            *where ? "created at " : "of unknown origin", where);
 }
 
 /* ---- live handles ---- */

@@ -51,7 +51,7 @@ typedef struct cf__obs_loop {
     uint64_t start_ns;       /* the first cf_run (the utilization's origin) */
     uint64_t idle_ns;        /* time spent inside poll waits */
     uint64_t wait_start;     /* non-zero while a wait is open */
-    uint64_t clock_us;       /* the clock cf__loop_update_time last took, us */
+    uint64_t clock_ns;       /* the clock cf__loop_update_time last took (a free boundary) */
     uint64_t last_wait;      /* when the last wait began (its length: the idle_ns it added) */
     uint64_t iterations;     /* loop iterations */
     uint64_t callbacks;      /* phase callbacks run */
@@ -87,6 +87,7 @@ typedef void (*cf__obs_phase_fn)(cf_loop *loop, int arg);
 void cf__obs_phase(cf_loop *loop, int phase, cf__obs_phase_fn fn, int arg);
 void cf__obs_iteration_begin(cf_loop *loop);
 void cf__obs_run_begin(cf_loop *loop); /* cf_run starts: the next phase boundary is now */
+void cf__obs_run_end(cf_loop *loop);   /* cf_run returns: a phase still open ends now */
 void cf__obs_iteration_end(cf_loop *loop);
 
 /* A pool job submitted / completed (pool.c, loop thread): metrics, flows, worker spans. */
@@ -134,6 +135,15 @@ void cf__obs_step_end(cf_loop *loop, uint64_t t0, const void *fn, const void *si
 int cf__obs_detecting(const cf_loop *loop);
 void cf__obs_report_left(cf_loop *loop, const char *what, const void *fn, const void *started,
                          const void *waits);
+
+/*
+ * For the promise layer, which keeps the creation sites of its promises only while the
+ * detector is on: the loop's flag word (test CF__OBS_DETECT in it: one load, no call), and
+ * the line for a promise still pending at the loop's end, created at `site` (a return
+ * address, or NULL).
+ */
+const unsigned *cf__obs_flags_ref(const cf_loop *loop);
+void cf__obs_report_promise(cf_loop *loop, const void *site);
 
 #ifndef CF_NO_OBSERVE
 #define CF__OBS_ON(loop) CF_UNLIKELY((loop)->obs.flags != 0)

@@ -38,6 +38,7 @@
 
 #include "calcifer/error.h"
 #include "util/alloc.h"
+#include "util/site.h"
 #include "util/util.h"
 
 #define TIMEOUT_MAX        2147483647u /* Node's TIMEOUT_MAX: longer delays become 1 ms */
@@ -663,8 +664,9 @@ void cf__timers_free(cf_loop *loop)
 
 /* ---- timers (caller-owned handles) ---- */
 
-int cf_timer_new(cf_loop *loop, cf_timer **out)
+CF__NOINLINE int cf_timer_new(cf_loop *loop, cf_timer **out)
 {
+    const void *site = CF__SITE_CALLER().pc;
     if (!loop || !out)
         return CF_EINVAL;
     CF_ASSERT(cf__loop_is_loop_thread(loop));
@@ -673,7 +675,7 @@ int cf_timer_new(cf_loop *loop, cf_timer **out)
         *out = NULL;
         return CF_ENOMEM;
     }
-    cf__handle_init(loop, &t->h);
+    cf__handle_init_at(loop, &t->h, site);
     *out = t;
     return 0;
 }

@@ -16,6 +16,7 @@
 
 #include "calcifer/error.h"
 #include "util/alloc.h"
+#include "util/site.h"
 #include "util/util.h"
 
 /* ---- cf__io ---- */
@@ -167,8 +168,9 @@ static void watch_io_cb(cf_loop *loop, cf__io *io, unsigned revents)
     w->cb(w, ev, w->data);
 }
 
-int cf_watch_new(cf_loop *loop, int fd, cf_watch **out)
+CF__NOINLINE int cf_watch_new(cf_loop *loop, int fd, cf_watch **out)
 {
+    const void *site = CF__SITE_CALLER().pc;
     if (!loop || !out)
         return CF_EINVAL;
     *out = NULL;
@@ -178,7 +180,7 @@ int cf_watch_new(cf_loop *loop, int fd, cf_watch **out)
     cf_watch *w = cf__calloc(1, sizeof(*w));
     if (!w)
         return CF_ENOMEM;
-    cf__handle_init(loop, &w->h);
+    cf__handle_init_at(loop, &w->h, site);
     cf__io_init(&w->io, fd, watch_io_cb);
     *out = w;
     return 0;

@@ -69,10 +69,10 @@ enum fs_op {
     OP_COPY
 };
 
-static const char *const op_names[] = {
-    "open",   "close", "read",  "write",   "fsync",    "open",    "open", "open",  "rename",
-    "unlink", "mkdir", "rmdir", "scandir", "realpath", "mkstemp", "stat", "lstat", "fstat",
-    "copy_file_range"};
+static const char *const op_names[] = {"open",  "close", "read",    "write",          "fsync",
+                                       "open",  "open",  "open",    "rename",         "unlink",
+                                       "mkdir", "rmdir", "scandir", "realpath",       "mkstemp",
+                                       "stat",  "lstat", "fstat",   "copy_file_range"};
 
 enum cb_kind { CB_PLAIN, CB_DATA, CB_STAT, CB_DIR, CB_PATH };
 
@@ -946,8 +946,8 @@ static void op_copy_fallback(fs_req *r, size_t len)
         r->status = CF_ENOMEM;
         return;
     }
-    ssize_t n = r->off < 0 ? cf__sys_read(r->fd, buf, len)
-                           : cf__sys_pread(r->fd, buf, len, (off_t)r->off);
+    ssize_t n =
+        r->off < 0 ? cf__sys_read(r->fd, buf, len) : cf__sys_pread(r->fd, buf, len, (off_t)r->off);
     if (n < 0) {
         r->failed = "read";
         r->status = (int)n;
@@ -1300,8 +1300,7 @@ CF__NOINLINE int cf_fs_copy_file_range(cf_loop *loop, int fd_in, int64_t off_in,
                                        int64_t off_out, size_t len, cf_abort_signal *signal,
                                        cf_fs_cb cb, void *data)
 {
-    return copy_op(loop, fd_in, off_in, fd_out, off_out, len, cb, data, signal,
-                   CF__SITE_CALLER());
+    return copy_op(loop, fd_in, off_in, fd_out, off_out, len, cb, data, signal, CF__SITE_CALLER());
 }
 
 static int write_file(cf_loop *loop, enum fs_op op, const char *path, const void *bytes, size_t len,

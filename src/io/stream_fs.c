@@ -59,12 +59,12 @@ typedef struct fs_ad {
     int committing;    /* the writer's commit callback is due */
     int aborting;      /* the writer's abort callback is due */
     /* the copy fast path */
-    int linked;          /* (read stream) copies into `peer` instead of pushing chunks */
-    cf_stream *peer;     /* the write stream, held while linked */
+    int linked;      /* (read stream) copies into `peer` instead of pushing chunks */
+    cf_stream *peer; /* the write stream, held while linked */
     struct fs_ad *peer_ad;
-    int out_fd;          /* a duplicate of the peer's descriptor, or -1 */
-    int claimed;         /* (write stream) a read stream copies into it */
-    int wrote;           /* (write stream) a write or final came */
+    int out_fd;  /* a duplicate of the peer's descriptor, or -1 */
+    int claimed; /* (write stream) a read stream copies into it */
+    int wrote;   /* (write stream) a write or final came */
 } fs_ad;
 
 static void link_end(fs_ad *a);
@@ -591,8 +591,8 @@ static void copy_step(fs_ad *a)
         return;
     }
     a->busy = 1;
-    int rc = cf_fs_copy_file_range(a->loop, a->fd, a->pos, a->out_fd, -1, COPY_CHUNK, NULL,
-                                   on_copy, a);
+    int rc =
+        cf_fs_copy_file_range(a->loop, a->fd, a->pos, a->out_fd, -1, COPY_CHUNK, NULL, on_copy, a);
     if (rc < 0) {
         a->busy = 0;
         on_copy(rc, NULL, a);

@@ -9,10 +9,10 @@
  *
  * pipe moves chunks without copying them when it is the only 'data' listener (it takes the
  * chunk flow() emits and queues it in the destination). A file read stream piped into a file
- * write stream moves no chunk at all: the source copies with copy_file_range (stream_fs.c). pipeline counts one completion per
- * stage (its 'close', or its 'error'): the first error destroys every stage not yet done
- * with that error (a copy each), and the callback runs on the tick after the last stage is
- * done, as Node's does.
+ * write stream moves no chunk at all: the source copies with copy_file_range (stream_fs.c).
+ * pipeline counts one completion per stage (its 'close', or its 'error'): the first error
+ * destroys every stage not yet done with that error (a copy each), and the callback runs on
+ * the tick after the last stage is done, as Node's does.
  */
 #include <string.h>
 

@@ -698,7 +698,7 @@ static void test_fiber_overflow_is_reported(void)
         overflow_child(mode, err, sizeof err, &status);
         ASSERT(WIFSIGNALED(status));
         ASSERT_EQ(WTERMSIG(status), SIGSEGV);
-        ASSERT_PTR(strstr(err, "calcifer: coroutine stack overflow (stack size 16384 bytes); "
+        ASSERT_PTR(strstr(err, "calcifer: task stack overflow (stack size 16384 bytes); "
                                "raise it with CF_STACK_SIZE or cf_async options\n"));
     }
 }

@@ -5,6 +5,8 @@
  * Node's, the expected sequence is what the same program in JavaScript prints under Node 20.
  */
 /* ctest-timeout: 300 */
+#include <fcntl.h>
+
 #include "harness.h"
 
 #include "async/fiber.h"
@@ -918,10 +920,15 @@ static int await_aborted_with_reason(cf_task *task, void *arg)
     cf_loop *loop = cf_task_loop(task);
     cf_abort_signal *signal = arg;
     cf_promise *never = cf_promise_new(loop);
+    int await_line = __LINE__ + 1;
     cf_result r = cf_await_signal(cf_promise_retain(never), signal);
     ASSERT_EQ(r.status, CF_ECANCELED);
     ASSERT_EQ(r.error->code, CF_ECANCELED);
     ASSERT_STR_EQ(r.error->message, "The operation was aborted");
+    /* The abort names the await that gave up, not the line that started the task. */
+    ASSERT_PTR(r.error->file);
+    ASSERT_PTR(strstr(r.error->file, "test_task.c"));
+    ASSERT_EQ(r.error->line, await_line);
     const cf_error *cause = cf_error_cause(r.error);
     ASSERT_PTR(cause);
     ASSERT(cause == r.error->cause);
@@ -958,7 +965,11 @@ static void test_task_await_aborted_with_reason(void)
 static int cancelled_with_cause(cf_task *task, void *arg)
 {
     (void)arg;
-    cf_result r = cf_await(cf_promise_new(cf_task_loop(task)));
+    int sleep_line = __LINE__ + 1;
+    cf_result r = cf_sleep(cf_task_loop(task), 3600 * 1000);
+    ASSERT_EQ(r.status, CF_ECANCELED);
+    ASSERT_EQ(r.error->line, sleep_line); /* the sleep the task was cancelled in */
+    r = cf_await(cf_promise_new(cf_task_loop(task)));
     ASSERT_EQ(r.status, CF_ECANCELED);
     ASSERT_EQ(cf_task_cancelled(task), CF_ECANCELED);
     ASSERT_STR_EQ(r.error->message, "The operation was aborted");
@@ -1319,6 +1330,29 @@ static void test_task_return_and_await_bad_input(void)
     ASSERT_OK(cf_loop_close(other));
 }
 
+/* A number carried in the value (a descriptor) is read with cf_result_int, no cast. */
+static int open_dev_null(cf_task *task, void *arg)
+{
+    int *fd = arg;
+    cf_result r = cf_await(cf_fs_open_p(cf_task_loop(task), "/dev/null", O_RDONLY, 0, NULL));
+    ASSERT_OK(r.status);
+    *fd = (int)cf_result_int(r);
+    r = cf_await(cf_fs_close_p(cf_task_loop(task), *fd, NULL));
+    ASSERT_OK(r.status);
+    return 0;
+}
+
+static void test_task_result_int_reads_a_descriptor(void)
+{
+    cf_loop *loop = new_loop();
+    int fd = -1;
+    cf_promise_release(cf_async(loop, open_dev_null, &fd));
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT(fd >= 0);
+    ASSERT_EQ(fcntl(fd, F_GETFD), -1); /* closed by the task */
+    ASSERT_OK(cf_loop_close(loop));
+}
+
 int main(int argc, char **argv)
 {
     CF_TEST_BEGIN(argc, argv);
@@ -1358,5 +1392,6 @@ int main(int argc, char **argv)
     CF_TEST(test_task_cancel_while_suspended);
     CF_TEST(test_task_loop_close_finishes_suspended_tasks);
     CF_TEST(test_task_out_of_memory_fails_cleanly);
+    CF_TEST(test_task_result_int_reads_a_descriptor);
     return CF_TEST_END();
 }

@@ -257,6 +257,51 @@ static void test_metrics_loop_end_lists_suspended_tasks(void)
     ASSERT_EQ(line_in(at), wait_line);
 }
 
+static int pending_line;
+
+static void promises_left(void)
+{
+    cf_loop *loop;
+    ASSERT_OK(cf_loop_new(&loop));
+    ASSERT_OK(cf_loop_detect_blocked(loop, 1000, NULL, NULL));
+    pending_line = __LINE__ + 1;
+    cf_promise *pending = cf_promise_new(loop);
+    cf_promise *settled = cf_promise_new(loop);
+    ASSERT_PTR(pending);
+    ASSERT_PTR(settled);
+    ASSERT_OK(cf_promise_resolve(settled, NULL, NULL));
+    cf_promise *freed = cf_promise_new(loop); /* freed before the end: its entry goes */
+    ASSERT_PTR(freed);
+    ASSERT_OK(cf_promise_resolve(freed, NULL, NULL));
+    cf_promise_release(freed);
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_OK(cf_loop_close(loop)); /* the promises' memory goes with the loop */
+    (void)pending;
+    (void)settled;
+}
+
+static void promise_left_undetected(void)
+{
+    cf_loop *loop;
+    ASSERT_OK(cf_loop_new(&loop));
+    ASSERT_PTR(cf_promise_new(loop));
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+static void test_metrics_loop_end_lists_pending_promises(void)
+{
+    char text[2048];
+    capture_stderr(promises_left, text, sizeof(text));
+    const char *at = strstr(text, "calcifer: at loop end, a promise created at test_metrics.c:");
+    if (!at)
+        CF_TEST_FAILF("no promise listed in '%s'", text);
+    ASSERT_EQ(line_in(at), pending_line);
+    ASSERT(strstr(at, "(promises_left) never settled"));
+    ASSERT(!strstr(strchr(at, '\n'), "at loop end")); /* only the pending one */
+    capture_stderr(promise_left_undetected, text, sizeof(text));
+    ASSERT_STR_EQ(text, ""); /* detector off: nothing kept, nothing listed */
+}
+
 /* ---- histograms and loop delay ---- */
 
 static void test_metrics_histogram_percentiles(void)
@@ -382,6 +427,7 @@ static void test_metrics_print_handles(void)
     cf_loop *loop;
     ASSERT_OK(cf_loop_new(&loop));
     cf_timer *t;
+    int new_line = __LINE__ + 1;
     ASSERT_OK(cf_timer_new(loop, &t));
     ASSERT_OK(cf_timer_start(t, 1000, 0, timer_nothing, NULL));
     char *text = NULL;
@@ -391,7 +437,11 @@ static void test_metrics_print_handles(void)
     ASSERT_EQ(cf_loop_print_handles(loop, f), 1);
     fclose(f);
     ASSERT(strstr(text, "[RA-] handle"));
-    ASSERT(strstr(text, "cf_timer_new"));
+    const char *made = strstr(text, " made at test_metrics.c:");
+    if (!made)
+        CF_TEST_FAILF("no user site in '%s'", text);
+    ASSERT_EQ(line_in(made), new_line);
+    ASSERT(strstr(made, "(test_metrics_print_handles)"));
     ASSERT(strstr(text, "requests in flight: 0"));
     free(text);
     ASSERT_OK(cf_timer_close(t, NULL, NULL));
@@ -415,6 +465,7 @@ int main(int argc, char **argv)
     CF_TEST(test_metrics_detector_off_by_default);
     CF_TEST(test_metrics_blocked_task_step_is_reported);
     CF_TEST(test_metrics_loop_end_lists_suspended_tasks);
+    CF_TEST(test_metrics_loop_end_lists_pending_promises);
     CF_TEST(test_metrics_histogram_percentiles);
     CF_TEST(test_metrics_delay_timer_mode_sees_a_block);
     CF_TEST(test_metrics_delay_per_iteration_mode);
