@@ -398,8 +398,8 @@ static void phase_lazy(cf_loop *loop, struct cf__obs *x, int phase, cf__obs_phas
     uint64_t clock = loop->obs.clock_ns;
     fn(loop, arg);
     int ran = work != loop->obs.callbacks + loop->obs.microtasks;
-    if (phase == CF_PHASE_TIMERS && clock != loop->obs.clock_ns && x->open)
-        close_open(loop, x, loop->obs.clock_ns); /* read before any timer ran */
+    if (phase == CF_PHASE_TIMERS && clock != loop->obs.clock_ns)
+        close_open(loop, x, loop->obs.clock_ns); /* read before any timer ran: a boundary */
     else if (x->open && ran)
         close_open(loop, x, cf__obs_now_ns()); /* not foreseen: both phases share the span */
     if (ran || idle != loop->obs.idle_ns) {

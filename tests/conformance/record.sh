@@ -1,11 +1,14 @@
 #!/bin/sh
-# Re-record the Node traces of the stream scenarios: for every NN-name/program.js here,
-# run it under `node` (or $NODE) from its folder and write its standard output to
-# NN-name/expected.txt. The Node version used is printed and kept in node-version.txt.
-# The expected.txt files are only ever written by this script, never by hand.
-# Usage: tests/conformance/streams/record.sh [FILTER]   (FILTER: part of a folder name)
+# Re-record the Node traces of a scenario suite (node_rules, streams): for every
+# SUITE/NN-name/program.js, run it under `node` (or $NODE) from its folder and write its
+# standard output to NN-name/expected.txt. The Node version used is printed and kept in
+# SUITE/node-version.txt. The expected.txt files are only ever written by this script, never
+# by hand.
+# Usage: tests/conformance/record.sh SUITE [FILTER]   (FILTER: part of a folder name)
 set -eu
-cd "$(dirname "$0")"
+[ $# -ge 1 ] || { echo "usage: $0 node_rules|streams [FILTER]" >&2; exit 2; }
+cd "$(dirname "$0")/$1" || { echo "$0: no suite '$1'" >&2; exit 2; }
+shift
 NODE=${NODE:-node}
 version=$("$NODE" --version)
 echo "recording with node $version"
