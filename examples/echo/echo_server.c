@@ -32,7 +32,8 @@ static int serve_connection(cf_task *task, void *arg)
         /* The chunk lives until the next await; write a copy so it can be awaited safely. */
         rc = cf_tcp_write_copy(conn, chunk->base, chunk->len);
         if (rc == CF_TCP_FULL)
-            rc = cf_await(cf_tcp_write_p(conn, "", 0, NULL)).status; /* wait for the queue to drain */
+            rc = cf_await(cf_tcp_write_p(conn, "", 0, NULL))
+                     .status; /* wait for the queue to drain */
         if (rc < 0)
             break;
     }

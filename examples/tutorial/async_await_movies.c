@@ -23,8 +23,9 @@
  *
  * cf_async runs save_movies as a task on a stack of its own; cf_await suspends it until a
  * promise settles and returns its outcome (a status, the value, the error), so
- * `try { ... } catch (error)` becomes "on a negative status, go to catch_error". The API's address comes from GHIBLI_API_URL
- * (default https://ghibliapi.vercel.app); the program requests <GHIBLI_API_URL>/films.
+ * `try { ... } catch (error)` becomes "on a negative status, go to catch_error". The API's address
+ * comes from GHIBLI_API_URL (default https://ghibliapi.vercel.app); the program requests
+ * <GHIBLI_API_URL>/films.
  *
  * Exit status, as Node's: 0, failures included, since the catch handles every one of them.
  */
@@ -98,7 +99,8 @@ static int save_movies(cf_task *task, void *url)
         fputs("\n", list);
     }
     fclose(list);
-    r = cf_await(cf_fs_write_file_p(loop, "asyncAwaitMovies.csv", movie_list, movie_list_len, 0, NULL));
+    r = cf_await(
+        cf_fs_write_file_p(loop, "asyncAwaitMovies.csv", movie_list, movie_list_len, 0, NULL));
     if (r.status < 0)
         goto catch_error;
     free(movie_list);

@@ -142,8 +142,7 @@ static void on_response(cf_http_req *req, int status, const cf_error *error,
     fclose(movie_list);
     cf_json_free(list);
 
-    if (cf_fs_write_file(m->loop, "callbackMovies.csv", m->movie_list, m->movie_list_len, 0,
-                         NULL,
+    if (cf_fs_write_file(m->loop, "callbackMovies.csv", m->movie_list, m->movie_list_len, 0, NULL,
                          on_saved, m) != 0) {
         uncaught(m, "fs.writeFile could not start: out of memory");
     }

@@ -4,8 +4,8 @@
  * A controller aborts its signal once, with a reason (a cf_error). Whoever was handed the
  * signal, an await, a task, a file or HTTP operation, watches it and gives up when it aborts:
  * it fails with the one abort error of the library, CF_ECANCELED "The operation was aborted",
- * whose cause (cf_error_cause) is the reason (cf_abort_signal_error). Listeners run synchronously inside
- * cf_abort, in the order they were added, each once (≈ the 'abort' event).
+ * whose cause (cf_error_cause) is the reason (cf_abort_signal_error). Listeners run synchronously
+ * inside cf_abort, in the order they were added, each once (≈ the 'abort' event).
  *
  * Lifecycle: cf_abort_new gives a controller; cf_abort_get_signal its signal (borrowed);
  * cf_abort aborts it; cf_abort_free drops the controller. Signals are reference counted:

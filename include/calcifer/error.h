@@ -84,7 +84,7 @@ extern "C" {
     XX(ECYCLE, -4085, "promise resolved with itself")                                              \
     XX(ENOTASK, -4084, "not inside an async task")                                                 \
     XX(EUNHANDLED, -4083, "unhandled promise rejection")                                           \
-    XX(ESTACK, -4082, "task stack overflow")                                                  \
+    XX(ESTACK, -4082, "task stack overflow")                                                       \
     XX(EDNSAGAIN, -4081, "temporary failure in name resolution")                                   \
     XX(EBADRESP, -4080, "malformed response")                                                      \
     XX(EAI_ADDRFAMILY, -4060, "host has no address in the requested family")                       \

@@ -123,7 +123,8 @@ CF_EXTERN int cf_loop_metrics_get(const cf_loop *loop, cf_loop_metrics *out);
 
 /*
  * Write the loop's live handles to `out`, one a line: kind, state (active, ref, closing) and
- * where it was created (the library call that made it), then the requests in flight and
+ * where it was created (the caller of cf_timer_new or cf_watch_new; for handles other
+ * constructors made, the library function), then the requests in flight and
  * the queues (≈ uv_print_all_handles, process.getActiveResourcesInfo()). Returns the number
  * of handles written, or CF_EINVAL (NULL). `out` is borrowed. Thread: loop only.
  */
@@ -183,8 +184,9 @@ CF_EXTERN cf_histogram_stats cf_histogram_summary(const cf_histogram *h);
  * `cb` NULL writes one line to stderr:
  *     calcifer: blocked the loop for 52.1 ms (timer): busy_cb test.c:40, created at
  *     test.c:88 (main)
- * While it is on, cf_loop_close also lists the tasks still suspended and the promises never
- * settled, with the place they wait on. Costs two clock reads per callback while on.
+ * While it is on, cf_loop_close also lists the tasks still suspended, with the place they
+ * wait at, and the promises never settled, with the place of the call that made them. Costs
+ * two clock reads per callback, and a table entry per promise made, while on.
  * Ownership: `data` is borrowed until the detector is turned off or the loop is closed.
  * Returns 0, CF_EINVAL (NULL loop), CF_ENOMEM. Thread: loop only.
  */

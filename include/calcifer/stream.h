@@ -473,6 +473,35 @@ CF_EXTERN int cf_stream_http_body_new(cf_loop *loop, const char *url, const cf_h
  */
 CF_EXTERN int cf_stream_http_res_new(cf_http_res *res, cf_loop *loop, cf_stream **out);
 
+/*
+ * A Readable of a server request's body (≈ the server's IncomingMessage as a stream), for a
+ * server made with CF_HTTP_SERVER_STREAM_BODY: the first read starts cf_http_incoming_read;
+ * the delivery is paused (cf_http_incoming_pause) while the buffer is full and resumed by the
+ * read hook. A body error (CF_ETOOBIG, CF_ECONNRESET, ...) is the stream's error, "request
+ * body: ..."; so is a server in buffered mode (CF_EINVAL, at the first read). A stream
+ * destroyed after its first read resumes the delivery, and the rest of the body is dropped.
+ * `high_water` 0: 16 KiB. Ownership: `req` borrowed until the body has been delivered or
+ * failed; the caller owns `*out`. Returns 0, CF_EINVAL or CF_ENOMEM.
+ */
+CF_EXTERN int cf_stream_http_incoming_new(cf_http_incoming *req, cf_loop *loop, size_t high_water,
+                                          cf_stream **out);
+
+/*
+ * A Writable that is the body of a request to `url` (≈ the ClientRequest of http.request):
+ * the client takes a request body whole, so the bytes written are gathered in memory (the
+ * high-water mark does not bound them: every write is done at once) and the request (method
+ * `opts->method`, default "POST") is made at the end with that body; the stream finishes when
+ * the request completed, after `cb` (NULL: none) was given the response as cf_http_request
+ * gives it. A failed request (with CF_HTTP_FAIL_ON_STATUS, a non-2xx too) is the stream's
+ * error; destroying the stream cancels the request (`cb` then runs with CF_ECANCELED).
+ * Ownership: `url` and `opts` copied (header strings, method and ca_file included; `signal`
+ * borrowed until the stream closes); `data` borrowed until `cb` ran; the caller owns `*out`.
+ * Returns 0, CF_EINVAL (NULL loop, url or out, or `opts` with a body or body_file) or
+ * CF_ENOMEM; a malformed URL is the stream's error at the end (CF_EURL).
+ */
+CF_EXTERN int cf_stream_http_req_new(cf_loop *loop, const char *url, const cf_http_options *opts,
+                                     cf_http_cb cb, void *data, cf_stream **out);
+
 #ifdef __cplusplus
 }
 #endif

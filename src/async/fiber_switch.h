@@ -1,8 +1,8 @@
 /*
  * The context switch contract: one implementation per CPU architecture (fiber_switch_x86_64.S,
  * fiber_switch_aarch64.S) and the ucontext fallback (fiber_ucontext.c); CMake compiles the one
- * chosen by CF_SWITCH_BACKEND and defines CF_SWITCH_BACKEND_<name> for the library's C files. fiber.c
- * is the only user (model: musl's per-arch files under one contract).
+ * chosen by CF_SWITCH_BACKEND and defines CF_SWITCH_BACKEND_<name> for the library's C files.
+ * fiber.c is the only user (model: musl's per-arch files under one contract).
  *
  * A context is the saved state of a suspended flow of control. The assembly backends push
  * the callee-saved registers on the suspended stack and keep only the stack pointer in the

@@ -153,7 +153,7 @@ typedef struct cf__async {
     void *on_handled_data;
     cf_uncaught_cb on_uncaught;
     void *on_uncaught_data;
-    cf__async_res res; /* head of the tracked resources (circular) */
+    cf__async_res res;         /* head of the tracked resources (circular) */
     const unsigned *obs_flags; /* the loop's observability flags (core/metrics.h) */
     ptable sites;              /* creation sites while detecting (see ptable) */
 } cf__async;

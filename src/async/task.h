@@ -63,13 +63,13 @@ struct cf_task {
     void *thrown_value; /* cf_task_throw_value, when thrown_is_value */
     void (*thrown_value_dtor)(void *);
     uint8_t thrown_is_value;
-    cf_promise *held;             /* the promise of the last await (one reference) */
-    const cf_error *last_error;   /* of the last failed await (borrowed) */
-    const cf_error *wake_err;     /* the error that goes with wake_rc */
-    cf_error *own_error;          /* an error of the last await that the task owns */
-    cf_error *cancel_err;         /* why the task was cancelled (owned), once it was */
-    cf_timeout *timer;            /* a sleep's, while armed */
-    cf_abort_signal *signal;      /* cancels the task (one reference), or NULL */
+    cf_promise *held;           /* the promise of the last await (one reference) */
+    const cf_error *last_error; /* of the last failed await (borrowed) */
+    const cf_error *wake_err;   /* the error that goes with wake_rc */
+    cf_error *own_error;        /* an error of the last await that the task owns */
+    cf_error *cancel_err;       /* why the task was cancelled (owned), once it was */
+    cf_timeout *timer;          /* a sleep's, while armed */
+    cf_abort_signal *signal;    /* cancels the task (one reference), or NULL */
     cf_abort_listener sig_listener;
     cf_abort_listener await_listener; /* cf_await_signal */
     cf__reaction reaction;

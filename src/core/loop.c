@@ -541,11 +541,34 @@ static void phase_closing(cf_loop *loop, int arg)
 }
 
 /*
+ * The timed metrics alone (cf__obs_phase's lazy mode): a phase whose queue is empty would run
+ * nothing, so it is not entered at all, and the phases that run share the loop's own reads.
+ */
+static void iterate_lazy(cf_loop *loop, cf_run_mode mode)
+{
+    loop->obs.iterations++; /* no iteration span: the deepest pool queue is kept at submit */
+    cf__obs_phase(loop, CF_PHASE_TIMERS, phase_timers, 0); /* its clock read is a boundary */
+    if (!cf_queue_empty(&loop->pending))
+        cf__obs_phase(loop, CF_PHASE_PENDING, phase_pending, 0);
+    int timeout = poll_timeout(loop, mode);
+    if (timeout != 0 || loop->nfds != 0)
+        cf__obs_phase(loop, CF_PHASE_POLL, phase_poll, timeout);
+    if (!cf_queue_empty(&loop->immediates))
+        cf__obs_phase(loop, CF_PHASE_CHECK, phase_check, 0);
+    if (!cf_queue_empty(&loop->closing))
+        cf__obs_phase(loop, CF_PHASE_CLOSE, phase_closing, 0);
+}
+
+/*
  * The same iteration with metrics, detector or trace on: one clock read per phase boundary.
  * Out of line, so that the plain iteration's code stays as it was.
  */
 __attribute__((noinline, cold)) static void iterate_observed(cf_loop *loop, cf_run_mode mode)
 {
+    if (loop->obs.lazy) {
+        iterate_lazy(loop, mode);
+        return;
+    }
     cf__obs_iteration_begin(loop);
     cf__obs_phase(loop, CF_PHASE_TIMERS, phase_timers, 0);
     cf__obs_phase(loop, CF_PHASE_PENDING, phase_pending, 0);

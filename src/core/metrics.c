@@ -146,7 +146,6 @@ struct cf__obs {
     unsigned want; /* features on (CF__OBS_*); flags = want, trace added by trace.c */
     uint64_t phase_ns[CF_PHASE_COUNT];
     uint64_t last_ns;    /* the last phase boundary */
-    int lazy;            /* timed metrics alone: phases end at the next free clock read */
     int open;            /* lazy: 1 + the phase that ran and whose end is not read yet */
     uint64_t open_idle;  /* lazy: idle_ns when the open phase began */
     uint64_t iter_start; /* when the current iteration began */
@@ -184,6 +183,7 @@ static void obs_flags(cf_loop *loop)
 {
 #ifdef CF_NO_OBSERVE
     loop->obs.flags = 0;
+    loop->obs.lazy = 0;
     return;
 #endif
     unsigned f = loop->obs.x ? loop->obs.x->want : 0;
@@ -191,14 +191,16 @@ static void obs_flags(cf_loop *loop)
         f |= CF__OBS_METRICS;
     if (cf__trace_on(loop))
         f |= CF__OBS_TRACE;
-    loop->obs.flags = f;
     struct cf__obs *x = loop->obs.x;
+    if (x && f && !loop->obs.flags)
+        x->last_ns = 0; /* turned on again: no phase boundary yet (not the old one) */
+    loop->obs.flags = f;
     if (!x)
         return;
     int lazy = f == CF__OBS_METRICS && !(x->delay_on && !x->delay_res_ms);
     if (x->open && !lazy)
         cf__obs_run_end(loop); /* leaving the lazy mode: its open phase ends now */
-    x->lazy = lazy;
+    loop->obs.lazy = lazy;
 }
 
 int cf__obs_refresh(cf_loop *loop)
@@ -333,11 +335,11 @@ void cf__obs_run_begin(cf_loop *loop)
 }
 
 /* Lazy mode: the open phase ends at `t` (its waits excluded); `t` is the next boundary. */
-static void close_open(cf_loop *loop, struct cf__obs *x, uint64_t t)
+static void end_open_phase(cf_loop *loop, struct cf__obs *x, uint64_t t)
 {
     if (x->open) {
         uint64_t waited = loop->obs.idle_ns - x->open_idle;
-        uint64_t span = t > x->last_ns ? t - x->last_ns : 0;
+        uint64_t span = x->last_ns && t > x->last_ns ? t - x->last_ns : 0;
         x->phase_ns[x->open - 1] += span > waited ? span - waited : 0;
         x->open = 0;
     }
@@ -349,7 +351,7 @@ void cf__obs_run_end(cf_loop *loop)
 {
     struct cf__obs *x = loop->obs.x;
     if (x && x->open)
-        close_open(loop, x, cf__obs_now_ns());
+        end_open_phase(loop, x, cf__obs_now_ns());
 }
 
 void cf__obs_iteration_begin(cf_loop *loop)
@@ -369,9 +371,10 @@ static const char *const phase_names[CF_PHASE_COUNT] = {"timers", "pending", "po
  * Lazy mode (the timed metrics alone, the common case of a loop watched in production): a phase
  * that ran something is left open, and ends at the next clock read that is made anyway, the
  * loop's own at the start of the timers phase or around a poll wait. A phase ends with a read
- * of its own only when another phase is about to run something while it is open (known in
- * advance: its queue is not empty). An iteration that runs callbacks in one phase, as a chain
- * of immediates or of pool completions does, then reads no clock of its own.
+ * of its own only when another phase is about to run something while it is still unended,
+ * which is known in advance: that phase's queue is not empty. An iteration that runs
+ * callbacks in one phase, as a chain of immediates or of pool completions does, then reads no
+ * clock of its own; the loop (iterate_lazy) does not even enter the phases with empty queues.
  */
 static int may_run(const cf_loop *loop, int phase, int timeout)
 {
@@ -392,16 +395,16 @@ static int may_run(const cf_loop *loop, int phase, int timeout)
 static void phase_lazy(cf_loop *loop, struct cf__obs *x, int phase, cf__obs_phase_fn fn, int arg)
 {
     if (x->open && may_run(loop, phase, arg))
-        close_open(loop, x, cf__obs_now_ns());
+        end_open_phase(loop, x, cf__obs_now_ns());
     uint64_t idle = loop->obs.idle_ns;
     uint64_t work = loop->obs.callbacks + loop->obs.microtasks;
     uint64_t clock = loop->obs.clock_ns;
     fn(loop, arg);
     int ran = work != loop->obs.callbacks + loop->obs.microtasks;
     if (phase == CF_PHASE_TIMERS && clock != loop->obs.clock_ns)
-        close_open(loop, x, loop->obs.clock_ns); /* read before any timer ran: a boundary */
+        end_open_phase(loop, x, loop->obs.clock_ns); /* read before any timer ran: a boundary */
     else if (x->open && ran)
-        close_open(loop, x, cf__obs_now_ns()); /* not foreseen: both phases share the span */
+        end_open_phase(loop, x, cf__obs_now_ns()); /* not foreseen: both phases share the span */
     if (ran || idle != loop->obs.idle_ns) {
         x->open = phase + 1;
         x->open_idle = idle;
@@ -411,7 +414,7 @@ static void phase_lazy(cf_loop *loop, struct cf__obs *x, int phase, cf__obs_phas
 void cf__obs_phase(cf_loop *loop, int phase, cf__obs_phase_fn fn, int arg)
 {
     struct cf__obs *x = loop->obs.x;
-    if (x->lazy) {
+    if (loop->obs.lazy) {
         phase_lazy(loop, x, phase, fn, arg);
         return;
     }
@@ -470,7 +473,9 @@ void cf__obs_work_submit(cf_loop *loop, cf__work *w)
     w->obs_end_ns = 0;
     w->obs_flow = 0;
     w->obs_submit_ns = cf__obs_now_ns();
-    atomic_fetch_add_explicit(&loop->obs.pool_queued, 1, memory_order_relaxed);
+    unsigned q = atomic_fetch_add_explicit(&loop->obs.pool_queued, 1, memory_order_relaxed) + 1;
+    if (loop->obs.x && q > loop->obs.x->pool_queued_max) /* the queue is deepest right now */
+        loop->obs.x->pool_queued_max = q;
     if (loop->obs.flags & CF__OBS_TRACE) {
         static _Thread_local uint64_t flow_ids;
         w->obs_flow = ((uint64_t)(uintptr_t)loop << 20) ^ ++flow_ids;

@@ -48,6 +48,7 @@ struct cf__obs;
 /* Embedded in struct cf_loop (core/internal.h). */
 typedef struct cf__obs_loop {
     unsigned flags;          /* CF__OBS_*: per-callback work is on */
+    int lazy;                /* timed metrics alone: phase ends reuse the loop's reads */
     uint64_t start_ns;       /* the first cf_run (the utilization's origin) */
     uint64_t idle_ns;        /* time spent inside poll waits */
     uint64_t wait_start;     /* non-zero while a wait is open */

@@ -169,14 +169,18 @@ static void take_inbox(void)
  */
 static int claim_wakeup(void)
 {
+    if (pool.idle <= pool.wakeups)
+        return 0; /* nobody asleep to wake, or enough already on their way */
     /*
-     * Jobs still in the inbox count: pushed while a wakeup was on its way, they were left
-     * for the worker it woke, which takes from the FIFO first; if that worker's job blocks
-     * (a FIFO's open, a job waiting for another), they must not wait for it.
+     * Jobs still in the inbox count: pushed while a wakeup was on its way, they were left for
+     * the worker it woke, which takes from the FIFO first; if that worker's job blocks (a
+     * FIFO's open, a job waiting for another), they must not wait for it. The inbox is only
+     * looked at when the FIFO is empty and someone sleeps, so its cache line stays with the
+     * submitting loop while the pool is busy.
      */
-    int waiting =
-        pool.queued > 0 || atomic_load_explicit(&pool_inbox.head, memory_order_relaxed) != NULL;
-    if (!waiting || pool.idle <= pool.wakeups)
+    if (pool.queued == 0)
+        take_inbox();
+    if (pool.queued == 0)
         return 0;
     pool.wakeups++;
     update_hungry();

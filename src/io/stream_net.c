@@ -13,12 +13,15 @@
  * HTTP body (≈ IncomingMessage): the transfer is paused (cf_http_req_pause) when a push
  * finds the buffer full and resumed by the read hook. HTTP response (≈ ServerResponse): the
  * end waits for the response's finish callback, which is also how a lost connection is
- * noticed.
+ * noticed. Server request body (≈ the server's IncomingMessage): as the client's body, with
+ * cf_http_incoming_pause/resume. Client request body (≈ ClientRequest): the client takes a
+ * body whole, so the writes are gathered and the request is made at the end.
  */
 #include <string.h>
 
 #include "io/stream.h"
 #include "util/alloc.h"
+#include "util/buf.h"
 #include "util/util.h"
 
 /* Errors of the adapter name the line that made the stream (see cf__stream_at). */
@@ -357,6 +360,249 @@ CF__NOINLINE int cf_stream_http_res_new(cf_http_res *res, cf_loop *loop, cf_stre
     }
     cf_http_res_on_drain(res, res_on_drain, a);
     cf_http_res_on_finish(res, res_on_finish, a);
+    *out = a->s;
+    return 0;
+}
+
+/* ---- HTTP server request body ---- */
+
+/*
+ * The server delivers the body to the callback until CF_EOF or an error, with no call to
+ * stop it: the adapter outlives a stream destroyed first (`s` NULL) and goes with the last
+ * delivery.
+ */
+typedef struct inc_ad {
+    cf_stream *s;
+    cf_http_incoming *req;
+    int reading;    /* cf_http_incoming_read started */
+    int delivering; /* the server may still call inc_on_body */
+    int paused;
+} inc_ad;
+
+static void inc_on_body(cf_http_incoming *req, int status, const char *bytes, size_t len,
+                        void *data)
+{
+    inc_ad *a = data;
+    if (status != 0)
+        a->delivering = 0;
+    if (!a->s) {
+        if (!a->delivering)
+            cf__free(a);
+        return;
+    }
+    if (status == 0) {
+        if (cf_stream_push(a->s, bytes, len) == CF_STREAM_FULL && !a->paused) {
+            a->paused = 1;
+            cf_http_incoming_pause(req);
+        }
+    } else if (status == CF_EOF) {
+        cf_stream_push_end(a->s);
+    } else {
+        cf_stream_destroy(a->s,
+                          AT_STREAM(CF_ERROR(status, "request body: %s", cf_strerror(status))));
+    }
+}
+
+static void inc_read(cf_stream *s, size_t size, void *data)
+{
+    inc_ad *a = data;
+    (void)size;
+    if (!a->reading) {
+        a->reading = 1;
+        a->delivering = 1;
+        int rc = cf_http_incoming_read(a->req, inc_on_body, a);
+        if (rc < 0) {
+            a->delivering = 0;
+            cf_stream_destroy(s, AT_STREAM(CF_ERROR(rc, "request body: %s", cf_strerror(rc))));
+        }
+    } else if (a->paused) {
+        a->paused = 0;
+        cf_http_incoming_resume(a->req);
+    }
+}
+
+static void inc_destroy(cf_stream *s, const cf_error *err, void *data)
+{
+    inc_ad *a = data;
+    (void)err;
+    /* Let the rest of the body drain, so that the server's delivery reaches its end. */
+    if (a->delivering && a->paused) {
+        a->paused = 0;
+        cf_http_incoming_resume(a->req);
+    }
+    cf_stream_destroy_done(s);
+}
+
+static void inc_free(void *data)
+{
+    inc_ad *a = data;
+    a->s = NULL;
+    if (!a->delivering)
+        cf__free(a);
+}
+
+static const cf_stream_impl inc_impl = {
+    .read = inc_read, .destroy = inc_destroy, .free_data = inc_free};
+
+CF__NOINLINE int cf_stream_http_incoming_new(cf_http_incoming *req, cf_loop *loop,
+                                             size_t high_water, cf_stream **out)
+{
+    cf_site site = CF__SITE_CALLER();
+    if (!req || !loop || !out)
+        return CF_EINVAL;
+    inc_ad *a = cf__calloc(1, sizeof *a);
+    if (!a)
+        return CF_ENOMEM;
+    a->req = req;
+    cf_stream_options o = {.high_water = high_water};
+    int rc = cf__stream_new_at(site, loop, CF_STREAM_READABLE, &inc_impl, &o, a, &a->s);
+    if (rc < 0) {
+        cf__free(a);
+        return rc;
+    }
+    *out = a->s;
+    return 0;
+}
+
+/* ---- HTTP client request body ---- */
+
+/*
+ * The client takes a request body whole (cf_http_options.body) or from a regular file, so
+ * the writes are gathered in memory and the request starts at the end (final); the stream
+ * finishes when the request completed.
+ */
+typedef struct upl_ad {
+    cf_stream *s;
+    cf_loop *loop;
+    cf_http_req *req; /* NULL until final and once the request completed */
+    cf_dbuf body;
+    char *url;
+    char *method;
+    char *ca_file;
+    cf_http_header *headers;
+    size_t header_count;
+    cf_http_options opts;
+    cf_http_cb cb;
+    void *cb_data;
+    int destroying;
+} upl_ad;
+
+static void upl_done(cf_http_req *req, int status, const cf_error *err, cf_http_response *res,
+                     void *data)
+{
+    upl_ad *a = data;
+    a->req = NULL;
+    if (a->cb)
+        a->cb(req, status, err, res, a->cb_data);
+    if (a->destroying) {
+        cf_stream_destroy_done(a->s);
+        return;
+    }
+    cf_error *e = NULL;
+    if (status < 0)
+        e = err ? AT_STREAM(cf_error_copy(err)) : AT_STREAM(CF_ERROR(status, NULL));
+    cf_stream_done(a->s, e);
+}
+
+static void upl_write(cf_stream *s, const void *chunk, size_t len, void *data)
+{
+    upl_ad *a = data;
+    int rc = cf__dbuf_add(&a->body, chunk, len);
+    cf_stream_done(s, rc < 0 ? AT_STREAM(CF_ERROR(rc, "request body: %s", cf_strerror(rc))) : NULL);
+}
+
+static void upl_final(cf_stream *s, void *data)
+{
+    upl_ad *a = data;
+    a->opts.body = a->body.data ? a->body.data : "";
+    a->opts.body_len = a->body.len;
+    int rc = cf_http_request(a->loop, a->url, &a->opts, upl_done, a, &a->req);
+    if (rc < 0) {
+        a->req = NULL;
+        cf_stream_done(s, AT_STREAM(CF_ERROR(rc, "request: %s", cf_strerror(rc))));
+    }
+}
+
+static void upl_destroy(cf_stream *s, const cf_error *err, void *data)
+{
+    upl_ad *a = data;
+    (void)err;
+    if (!a->req) {
+        cf_stream_destroy_done(s);
+        return;
+    }
+    a->destroying = 1; /* upl_done reports, with CF_ECANCELED */
+    cf_http_req_cancel(a->req);
+}
+
+static void upl_free(void *data)
+{
+    upl_ad *a = data;
+    cf__dbuf_free(&a->body);
+    for (size_t i = 0; i < a->header_count; i++) {
+        cf__free((char *)a->headers[i].name);
+        cf__free((char *)a->headers[i].value);
+    }
+    cf__free(a->headers);
+    cf__free(a->url);
+    cf__free(a->method);
+    cf__free(a->ca_file);
+    cf__free(a);
+}
+
+static const cf_stream_impl upl_impl = {
+    .write = upl_write, .final = upl_final, .destroy = upl_destroy, .free_data = upl_free};
+
+/* Copy what cf_http_request would copy only when it starts, at the end of the stream. */
+static int upl_copy_options(upl_ad *a, const char *url, const cf_http_options *opts)
+{
+    if (opts)
+        a->opts = *opts;
+    a->url = cf__strdup(url);
+    a->method = cf__strdup(opts && opts->method ? opts->method : "POST");
+    if (!a->url || !a->method)
+        return CF_ENOMEM;
+    a->opts.method = a->method;
+    if (opts && opts->ca_file && !(a->opts.ca_file = a->ca_file = cf__strdup(opts->ca_file)))
+        return CF_ENOMEM;
+    if (!opts || !opts->header_count)
+        return 0;
+    a->headers = cf__calloc(opts->header_count, sizeof *a->headers);
+    if (!a->headers)
+        return CF_ENOMEM;
+    a->opts.headers = a->headers;
+    for (size_t i = 0; i < opts->header_count; i++, a->header_count++) {
+        const cf_http_header *h = &opts->headers[i];
+        a->headers[i].name = h->name ? cf__strdup(h->name) : NULL;
+        a->headers[i].value = h->value ? cf__strdup(h->value) : NULL;
+        if ((h->name && !a->headers[i].name) || (h->value && !a->headers[i].value)) {
+            a->header_count++;
+            return CF_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+CF__NOINLINE int cf_stream_http_req_new(cf_loop *loop, const char *url, const cf_http_options *opts,
+                                        cf_http_cb cb, void *data, cf_stream **out)
+{
+    cf_site site = CF__SITE_CALLER();
+    if (!loop || !url || !out || (opts && (opts->body || opts->body_file)))
+        return CF_EINVAL;
+    upl_ad *a = cf__calloc(1, sizeof *a);
+    if (!a)
+        return CF_ENOMEM;
+    a->loop = loop;
+    a->cb = cb;
+    a->cb_data = data;
+    cf__dbuf_init(&a->body, 0);
+    int rc = upl_copy_options(a, url, opts);
+    if (rc == 0)
+        rc = cf__stream_new_at(site, loop, CF_STREAM_WRITABLE, &upl_impl, NULL, a, &a->s);
+    if (rc < 0) {
+        upl_free(a);
+        return rc;
+    }
     *out = a->s;
     return 0;
 }

@@ -133,6 +133,18 @@ static Dwfl_Module *module_of(Dwarf_Addr addr)
     return mod;
 }
 
+/* libdwfl's state (modules, their DWARF, its search trees) goes at exit, so that leak checkers
+ * see none of it. A resolution after this falls back to dladdr. */
+__attribute__((destructor)) static void site_release(void)
+{
+    pthread_mutex_lock(&site_lock);
+    if (dwfl) {
+        dwfl_end(dwfl);
+        dwfl = NULL;
+    }
+    pthread_mutex_unlock(&site_lock);
+}
+
 /* The name of a subprogram or inlined call DIE, following its abstract origin. */
 static const char *die_name(Dwarf_Die *die)
 {

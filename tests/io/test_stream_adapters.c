@@ -2,7 +2,9 @@
  * Stream adapters (calcifer/stream.h) over real files, sockets on 127.0.0.1, a child
  * process and an HTTP server and client: file copy through a pipeline, the atomic write
  * stream (a failed pipeline leaves no file, no temporary file), JSON elements to CSV, a TCP
- * echo through streams, a child's stdin and stdout, an HTTP body streamed both ways.
+ * echo through streams, a child's stdin and stdout, an HTTP body streamed both ways, a
+ * server request body streamed to a file (from python3's http.client and from our client's
+ * request-body Writable).
  */
 /* ctest-timeout: 300 */
 #include <dirent.h>
@@ -430,6 +432,151 @@ static void test_stream_http_body_both_ways(void)
     close_all(loop, st, 2);
 }
 
+/* ---- request bodies as streams ---- */
+
+#define UPLOAD_BODY (3 * 1024 * 1024 + 7)
+
+typedef struct upload_srv {
+    cf_stream *st[2];
+    cf_http_res *res;
+    outcome o;
+    int requests;
+    char out[512];
+} upload_srv;
+
+/* The body went to the file: answer 200, or 500 with the pipeline's error. */
+static void upload_stored(cf_stream *s, int status, const cf_error *err, void *data)
+{
+    upload_srv *u = data;
+    record(s, status, err, &u->o);
+    const char *msg = status == 0 ? "stored" : "failed";
+    ASSERT_OK(cf_http_res_send(u->res, status == 0 ? 200 : 500, "text/plain", msg, strlen(msg)));
+}
+
+static void upload_handler(cf_http_incoming *req, cf_http_res *res, void *data)
+{
+    upload_srv *u = data;
+    u->requests++;
+    u->res = res;
+    cf_loop *loop = cf_http_server_loop(cf_http_incoming_server(req));
+    ASSERT_OK(cf_stream_http_incoming_new(req, loop, 0, &u->st[0]));
+    ASSERT_OK(cf_stream_fs_write_new(loop, u->out, CF_STREAM_FS_ATOMIC, 0, &u->st[1]));
+    ASSERT_OK(cf_stream_pipeline(u->st, 2, NULL, upload_stored, u));
+}
+
+static cf_http_server *upload_server(cf_loop *loop, upload_srv *u, char *url, size_t len)
+{
+    cf_http_server_opts so = {.flags = CF_HTTP_SERVER_STREAM_BODY};
+    cf_http_server *srv;
+    ASSERT_OK(cf_http_server_new(loop, &so, upload_handler, u, &srv));
+    ASSERT_OK(cf_http_server_listen(srv, "127.0.0.1", 0));
+    snprintf(url, len, "http://127.0.0.1:%d/upload", cf_http_server_port(srv));
+    return srv;
+}
+
+static void upload_server_close(cf_loop *loop, cf_http_server *srv, upload_srv *u)
+{
+    ASSERT_OK(cf_http_server_close(srv, NULL, NULL));
+    close_all(loop, u->st, 2);
+}
+
+static void proc_exited(cf_process *p, int status, const cf_error *err, int exit_status,
+                        int term_signal, void *data)
+{
+    int *code = data;
+    (void)p;
+    (void)err;
+    *code = status < 0 ? status : term_signal ? 128 + term_signal : exit_status;
+}
+
+/* python3's http.client uploads a file; the server streams the body into a file. */
+static void test_stream_http_request_body_from_python(void)
+{
+    cf_loop *loop = loop_new();
+    upload_srv u = {0};
+    cf_test_path(u.out, sizeof u.out, "uploaded.bin");
+    char in[512], url[128];
+    cf_test_path(in, sizeof in, "upload_src.bin");
+    write_pattern(in, UPLOAD_BODY);
+    cf_http_server *srv = upload_server(loop, &u, url, sizeof url);
+    char port[16];
+    snprintf(port, sizeof port, "%d", cf_http_server_port(srv));
+    static const char script[] =
+        "import http.client,sys\n"
+        "b=open(sys.argv[1],'rb').read()\n"
+        "c=http.client.HTTPConnection('127.0.0.1',int(sys.argv[2]),timeout=60)\n"
+        "c.request('PUT','/upload',body=b)\n"
+        "r=c.getresponse()\n"
+        "sys.exit(0 if r.status==200 and r.read()==b'stored' else 1)\n";
+    const char *args[] = {"python3", "-c", script, in, port, NULL};
+    cf_process_options po = {.file = "python3", .args = args};
+    int code = -1000;
+    cf_process *p;
+    ASSERT_OK(cf_process_spawn(loop, &po, proc_exited, &code, &p, NULL));
+    for (int i = 0; i < 1000000 && code == -1000; i++)
+        ASSERT(cf_run(loop, CF_RUN_ONCE) >= 0);
+    ASSERT_EQ(code, 0);
+    ASSERT_EQ(u.requests, 1);
+    ASSERT_EQ(u.o.calls, 1);
+    ASSERT_EQ(u.o.status, 0);
+    check_pattern(u.out, UPLOAD_BODY);
+    ASSERT_OK(cf_process_close(p, NULL, NULL));
+    upload_server_close(loop, srv, &u);
+}
+
+typedef struct upload_res {
+    int calls;
+    int status;
+    int http_status;
+    char body[32];
+} upload_res;
+
+static void upload_response(cf_http_req *req, int status, const cf_error *err,
+                            cf_http_response *res, void *data)
+{
+    upload_res *r = data;
+    (void)req;
+    (void)err;
+    r->calls++;
+    r->status = status;
+    r->http_status = res ? cf_http_response_status(res) : 0;
+    snprintf(r->body, sizeof r->body, "%s", res ? cf_http_response_body(res).base : "");
+}
+
+/* Our client uploads through the Writable; our server stores the body in a file. */
+static void test_stream_http_request_body_upload(void)
+{
+    cf_loop *loop = loop_new();
+    upload_srv u = {0};
+    cf_test_path(u.out, sizeof u.out, "uploaded2.bin");
+    char url[128];
+    cf_http_server *srv = upload_server(loop, &u, url, sizeof url);
+    static const cf_http_header hdrs[] = {{"Content-Type", "application/octet-stream"}};
+    cf_http_options ho = {.method = "PUT", .headers = hdrs, .header_count = 1};
+    cf_http_options bad = {.body = "x", .body_len = 1};
+    cf_stream *st[2];
+    ASSERT_EQ(cf_stream_http_req_new(loop, url, &bad, NULL, NULL, &st[1]), CF_EINVAL);
+    upload_res r = {0};
+    gen g = {.left = UPLOAD_BODY};
+    ASSERT_OK(cf_stream_new(loop, CF_STREAM_READABLE, &gen_impl, NULL, &g, &st[0]));
+    ASSERT_OK(cf_stream_http_req_new(loop, url, &ho, upload_response, &r, &st[1]));
+    outcome o = {0};
+    ASSERT_OK(cf_stream_pipeline(st, 2, NULL, record, &o));
+    for (int i = 0; i < 1000000 && (o.calls == 0 || u.o.calls == 0); i++)
+        ASSERT(cf_run(loop, CF_RUN_ONCE) >= 0);
+    ASSERT_EQ(o.status, 0);
+    ASSERT_EQ(r.calls, 1);
+    ASSERT_EQ(r.status, 0);
+    ASSERT_EQ(r.http_status, 200);
+    ASSERT_STR_EQ(r.body, "stored");
+    ASSERT_EQ(u.requests, 1);
+    ASSERT_EQ(u.o.status, 0);
+    check_pattern(u.out, UPLOAD_BODY);
+    ASSERT_OK(cf_stream_close(st[0], NULL, NULL));
+    ASSERT_OK(cf_stream_close(st[1], NULL, NULL));
+    upload_server_close(loop, srv, &u);
+}
+
 int main(int argc, char **argv)
 {
     CF_TEST_BEGIN(argc, argv);
@@ -441,5 +588,7 @@ int main(int argc, char **argv)
     CF_TEST(test_stream_tcp_echo);
     CF_TEST(test_stream_process_stdio_cat);
     CF_TEST(test_stream_http_body_both_ways);
+    CF_TEST(test_stream_http_request_body_from_python);
+    CF_TEST(test_stream_http_request_body_upload);
     return CF_TEST_END();
 }

@@ -333,6 +333,19 @@ static void test_stream_copy_fast_path_plain_and_atomic(void)
         ASSERT(strlen(fast.log) > 5 && strcmp(fast.log + strlen(fast.log) - 5, " done") == 0);
         ASSERT_EQ(entries(cf_test_tmpdir()), 3); /* no temporary file left */
     }
+    /* an O_APPEND output: copy_file_range refuses it, the copy goes through memory */
+    write_text(out, "head");
+    trace ap;
+    copy_pipeline(in, out, CF_STREAM_FS_APPEND, 0, &ap);
+    ASSERT_EQ(ap.status, 0);
+    FILE *f = fopen(out, "rb");
+    ASSERT_PTR(f);
+    char head[4];
+    ASSERT_EQ(fread(head, 1, 4, f), 4);
+    ASSERT(memcmp(head, "head", 4) == 0);
+    ASSERT_OK(fseek(f, 0, SEEK_END));
+    ASSERT_EQ((size_t)ftell(f), len + 4);
+    fclose(f);
     /* an empty file copies to an empty file */
     write_text(in, "");
     trace t;
