@@ -307,7 +307,7 @@ static int site_grow(ptable *t)
 
 /* Record that `p` was made at `pc` (the caller of a public constructor). Best effort: out of
  * memory, the promise is simply not named at the loop's end. */
-static void site_record(cf__async *as, cf_promise *p, const void *pc)
+__attribute__((noinline, cold)) static void site_record(cf__async *as, cf_promise *p, const void *pc)
 {
     if ((as->sites.len + 1) * 4 > as->sites.cap * 3 && site_grow(&as->sites) < 0)
         return;
@@ -316,7 +316,7 @@ static void site_record(cf__async *as, cf_promise *p, const void *pc)
 }
 
 /* Remove `p`'s entry (backward-shift deletion: no tombstones). */
-static void site_forget(cf__async *as, cf_promise *p)
+__attribute__((noinline, cold)) static void site_forget(cf__async *as, cf_promise *p)
 {
     ptable *t = &as->sites;
     if (!t->cap)
@@ -489,14 +489,27 @@ static cf_promise *promise_alloc(cf__async *as)
     return p;
 }
 
+static void promise_free(cf_promise *p);
+
+/* promise_free of a promise with a site entry: kept apart (and called in tail position) so
+ * that the common path saves no register (cf_promise_release is the hottest call). */
+__attribute__((noinline, cold)) static void promise_free_sited(cf_promise *p)
+{
+    site_forget(p->as, p);
+    p->flags &= (uint8_t)~F_SITED;
+    promise_free(p);
+}
+
 static void promise_free(cf_promise *p)
 {
+    if (CF_UNLIKELY(p->flags & F_SITED)) {
+        promise_free_sited(p);
+        return;
+    }
     cf__async *as = p->as;
     cf_promise *owner = p->owner;
     void *value = p->value;
     void (*dtor)(void *) = p->dtor;
-    if (CF_UNLIKELY(p->flags & F_SITED))
-        site_forget(as, p);
     p->as = NULL;
     pool_put(&as->promises, p);
     if (owner)
