@@ -52,7 +52,7 @@ int main(void)
     cf_loop *loop;
     int seen = 0;
     if (cf_loop_new(&loop) != 0 || cf_set_timeout(loop, 1, later, &seen, NULL) != 0 ||
-        cf_work(loop, job, NULL, &seen, NULL) != 0)
+        cf_work(loop, job, NULL, NULL, &seen) != 0)
         return 1;
     cf_run(loop, CF_RUN_DEFAULT);
     cf_loop_close(loop);
