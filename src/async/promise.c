@@ -307,7 +307,8 @@ static int site_grow(ptable *t)
 
 /* Record that `p` was made at `pc` (the caller of a public constructor). Best effort: out of
  * memory, the promise is simply not named at the loop's end. */
-__attribute__((noinline, cold)) static void site_record(cf__async *as, cf_promise *p, const void *pc)
+__attribute__((noinline, cold)) static void site_record(cf__async *as, cf_promise *p,
+                                                        const void *pc)
 {
     if ((as->sites.len + 1) * 4 > as->sites.cap * 3 && site_grow(&as->sites) < 0)
         return;
