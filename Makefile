@@ -20,7 +20,7 @@ TEST_FUZZ_SECONDS ?= 10
 
 .PHONY: all deps configure demo test test-debug test-clang test-asan test-tsan test-ucontext \
         test-valgrind test-fuzz test-tidy lint format \
-        check-format check-style install bench fuzz clean lean test-lean
+        check-format check-style install bench fuzz clean lean test-lean test-stream-memory-full
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -108,6 +108,12 @@ lean:
 	cmake --build build-lean -j $(JOBS)
 
 # The lean build's HTTP, flagship and example tests, and proof that no shared libcurl is linked.
+# The 1 GiB backpressure test (about 36 minutes, so not part of `make test`).
+test-stream-memory-full: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCF_WERROR=$(CF_WERROR) $(CMAKE_ARGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target test_stream_memory_full
+	$(BUILD)/tests/test_stream_memory_full
+
 test-lean: lean
 	@! ldd build-lean/bin/ghibli | grep -E 'libcurl|libssl|libcrypto' || \
 	  { echo "calcifer: build-lean/bin/ghibli loads a shared libcurl or OpenSSL" >&2; exit 1; }
