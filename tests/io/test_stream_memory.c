@@ -10,8 +10,8 @@
  * in memory.
  *
  * This file moves STREAM_MEMORY_TOTAL bytes each way (16 MiB: about 17 s per transport at
- * 1 KiB/ms); test_stream_memory_full.c (run by `make test-stream-memory-full`) moves 1 GiB each way (about 18 minutes
- * per transport), or CF_STREAM_MEMORY_BYTES when set.
+ * 1 KiB/ms); test_stream_memory_full.c (run by `make test-stream-memory-full`) moves 1 GiB each way
+ * (about 18 minutes per transport), or CF_STREAM_MEMORY_BYTES when set.
  */
 /* ctest-timeout: 300 */
 #include "harness.h"
