@@ -196,7 +196,8 @@ CF_EXTERN int cf_error_code(const cf_error *e);
  * failing operation began, not where inside the library it failed.
  *
  * What a program gets depends on how it was built:
- *  - with debug info (-g, any -O level): the source file, the exact line of the call and the
+ *  - with debug info (-g, any -O level; with clang, -g -gdwarf-aranges, since clang writes no
+ *    address-range table by default): the source file, the exact line of the call and the
  *    calling function (the inlined one, when the call was inlined into another function);
  *  - without it: `file` is the object's path (the program or the shared library), `line` is 0
  *    and `func` the nearest symbol and the offset, "main+0x2c" (a static function of a program
