@@ -132,7 +132,7 @@ typedef struct fiber_thread {
  * cost a __tls_get_addr call on every switch; this costs some static TLS space (a few hundred
  * bytes, well within what glibc keeps for libraries loaded at startup or by dlopen).
  */
-static _Thread_local fiber_thread ts __attribute__((tls_model("initial-exec")));
+static _Thread_local fiber_thread ts CF__FIBER_TLS;
 
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;

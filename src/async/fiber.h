@@ -152,4 +152,15 @@ int cf__ptr_on_movable_stack(const void *p);
 /* Fill `out` with the calling thread's counters. Thread: any. */
 void cf__fiber_stats_get(cf__fiber_stats *out);
 
+/*
+ * The thread-local state of fibers: initial-exec (no __tls_get_addr call per switch), except
+ * with the ucontext backend, whose contexts are too large for the static TLS space a copy of
+ * the library loaded with dlopen (a Node addon) may get.
+ */
+#if defined(CF_SWITCH_BACKEND_ucontext)
+#define CF__FIBER_TLS
+#else
+#define CF__FIBER_TLS __attribute__((tls_model("initial-exec")))
+#endif
+
 #endif

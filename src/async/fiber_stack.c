@@ -75,7 +75,7 @@ typedef struct stack_thread {
     uint64_t unmapped;
 } stack_thread;
 
-static _Thread_local stack_thread st __attribute__((tls_model("initial-exec")));
+static _Thread_local stack_thread st CF__FIBER_TLS;
 
 static pthread_once_t sizes_once = PTHREAD_ONCE_INIT;
 static size_t page_bytes = 4096;
