@@ -49,8 +49,10 @@ static int main_task(cf_task *task, void *arg)
 {
     (void)arg;
     cf_loop *loop = cf_task_loop(task);
-    download good[] = {{"films", 30, 0}, {"people", 10, 0}, {"species", 20, 0}};
-    download bad[] = {{"films", 30, 0}, {"people", 10, 1}, {"species", 20, 0}};
+    /* static: a task's locals move while it waits (copy-stack tasks), and the spawned tasks
+     * keep pointers to these until they end (docs/stacks.md). */
+    static download good[] = {{"films", 30, 0}, {"people", 10, 0}, {"species", 20, 0}};
+    static download bad[] = {{"films", 30, 0}, {"people", 10, 1}, {"species", 20, 0}};
     printf("all succeed:\n");
     int rc = fetch_all(loop, good, 3);
     printf("  -> %s\n", rc == 0 ? "ok" : cf_err_name(rc));
