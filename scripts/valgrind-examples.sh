@@ -102,7 +102,7 @@ static void written(int status, const cf_error *err, void *data)
 {
     cf_loop *loop = data;
     (void)err;
-    if (status == 0 && cf_fs_read_file(loop, "pool_io.txt", read_back, NULL) == 0)
+    if (status == 0 && cf_fs_read_file(loop, "pool_io.txt", NULL, read_back, NULL) == 0)
         steps++;
 }
 
@@ -112,9 +112,9 @@ int main(void)
     int value = 0;
     if (cf_loop_new(&loop) != 0)
         return 1;
-    if (cf_work(loop, job, job_done, &value, NULL) != 0 ||
-        cf_fs_write_file(loop, "pool_io.txt", text, strlen(text), 0, written, loop) != 0 ||
-        cf_dns_getaddrinfo(loop, "localhost", "80", NULL, resolved, NULL, NULL) != 0)
+    if (cf_work(loop, job, NULL, job_done, &value) != 0 ||
+        cf_fs_write_file(loop, "pool_io.txt", text, strlen(text), 0, NULL, written, loop) != 0 ||
+        cf_dns_getaddrinfo(loop, "localhost", "80", NULL, NULL, resolved, NULL) != 0)
         return 1;
     int rc = cf_run(loop, CF_RUN_DEFAULT);
     if (cf_loop_close(loop) != 0 || rc != 0 || steps != 4) {
