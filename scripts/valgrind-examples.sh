@@ -75,9 +75,9 @@ static void job(void *data)
     *(int *)data = 42; /* on a worker thread */
 }
 
-static void job_done(cf_work_req *req, int status, void *data)
+static void job_done(int status, const cf_error *err, void *data)
 {
-    (void)req;
+    (void)err;
     if (status == 0 && *(int *)data == 42)
         steps++;
 }
