@@ -125,8 +125,9 @@ int main(void)
 }
 C
 # shellcheck disable=SC2046
+# The build tree's calcifer-static.pc names libcalcifer.a and what it needs (libcurl, libdw).
 cc -std=c11 -Wall -Wextra -Werror -g -Iinclude -o "$tmp/pool_io" "$tmp/pool_io.c" \
-  "$build/lib/libcalcifer.a" $(pkg-config --libs libcurl) -lpthread -lm ||
+  $(PKG_CONFIG_PATH="$build/lib/pkgconfig" pkg-config --libs calcifer-static) ||
   fail "pool_io does not compile against the library"
 (cd "$tmp" && check pool_io "$tmp/pool_io")
 count=$((count + 1)) # the subshell's count is lost
