@@ -19,6 +19,7 @@
 #include "calcifer/abort.h"
 #include "calcifer/task.h"
 #include "calcifer/group.h"
+#include "calcifer/remote.h"
 #include "calcifer/fs.h"
 #include "calcifer/tcp.h"
 #include "calcifer/dns.h"

@@ -173,6 +173,7 @@ struct cf_loop {
     /* thread-pool completions (pool.c) and signals (signal.c) */
     cf__loop_pool pool;
     struct cf__sigloop *sig;
+    struct cf__mailbox *mailbox; /* posts from other threads (remote.c); NULL until a remote */
 
     /* lifecycle hooks (loop.c) */
     cf__hooks before_exit;

@@ -40,6 +40,7 @@
 
 #include "calcifer/error.h"
 #include "calcifer/metrics.h"
+#include "core/remote.h"
 #include "util/alloc.h"
 #include "util/util.h"
 
@@ -322,6 +323,9 @@ int cf_loop_close(cf_loop *loop)
     }
     hooks_sweep(&loop->before_exit, 1);
     hooks_sweep(&loop->exit_hooks, 1);
+    /* Posts from other threads stop; those that landed run, told the loop is closing. The
+     * layers' slots go after: a post may still need them (a remote promise's settlement). */
+    cf__remote_loop_close(loop);
     for (int s = CF__SLOT_COUNT - 1; s >= 0; s--) {
         if (loop->slot_dtors[s])
             loop->slot_dtors[s](loop->slots[s]);
@@ -376,7 +380,7 @@ static int poll_timeout(const cf_loop *loop, cf_run_mode mode)
         !cf_queue_empty(&loop->closing)) {
         return 0;
     }
-    if (!loop->active_handles && !loop->active_reqs)
+    if (!loop->active_handles && !loop->active_reqs && !cf__remote_keeps_alive(loop))
         return 0;
     return cf__timers_next_timeout(loop);
 }
@@ -497,7 +501,8 @@ static void run_timers(cf_loop *loop)
 static int loop_alive(const cf_loop *loop)
 {
     return loop->active_handles || loop->active_reqs || loop->immediate_refs ||
-           !cf_queue_empty(&loop->pending) || !cf_queue_empty(&loop->closing);
+           !cf_queue_empty(&loop->pending) || !cf_queue_empty(&loop->closing) ||
+           cf__remote_keeps_alive(loop);
 }
 
 static void run_check(cf_loop *loop)

@@ -59,6 +59,7 @@ enum cf__loop_slot {
     CF__SLOT_IO,
     CF__SLOT_HTTP_CLIENT,
     CF__SLOT_HTTP_SERVER,
+    CF__SLOT_REMOTE, /* last: freed first, while the other layers still stand */
     CF__SLOT_COUNT
 };
 

@@ -1,0 +1,276 @@
+/*
+ * Remotes: messages into a loop from any thread (calcifer/remote.h).
+ *
+ * Each loop has at most one mailbox, made with its first remote. A mailbox is a lock-free
+ * stack of posts (a Treiber stack: push is one compare-and-swap), an eventfd and two counts:
+ * references (the loop's own and one per remote) and keep-alive references. The loop takes
+ * the whole stack with one atomic exchange in its poll phase and reverses it, so posts run
+ * in the order their compare-and-swaps took effect: per thread, the order of posting (model:
+ * the pool's completion stack in pool.c; libuv's uv_async_send coalesces instead, and a
+ * queue with a mutex costs a lock per message on both sides).
+ *
+ * Closing is a value of the stack head. cf_loop_close swaps the head for MAILBOX_CLOSED, so
+ * a post either lands before the swap (and is run, with CF_ECANCELED) or sees the marker and
+ * fails with CF_ECLOSED: no post is lost and none outlives the loop. The mailbox itself, with
+ * its eventfd, lives until its last reference goes, so a remote held by another thread never
+ * writes to a descriptor number that has been reused.
+ *
+ * Keep-alive references are counted apart; loop_alive reads the count (one relaxed load, only
+ * for a loop that has a mailbox). Dropping the last one writes the eventfd, so a loop asleep
+ * in epoll_wait with nothing else to wait for wakes up and ends.
+ */
+#include "calcifer/remote.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "core/loop.h"
+#include "core/remote.h"
+#include "core/watch.h"
+#include "util/alloc.h"
+#include "util/sys.h"
+
+typedef cf__post post;
+
+/* The head of a closed mailbox: an address no post can have. */
+static post closed_marker;
+#define MAILBOX_CLOSED (&closed_marker)
+
+struct cf__mailbox {
+    _Alignas(64) _Atomic(post *) head; /* written by every poster: a cache line of its own */
+    _Alignas(64) atomic_long refs;     /* the loop's reference and one per remote */
+    atomic_long keep;                  /* keep-alive references */
+    int fd;                            /* eventfd; closed with the last reference */
+    cf_loop *loop;                     /* NULL once the loop has closed */
+    cf__io io;                         /* loop thread only */
+    post *leftover;                    /* loop thread only: posts a failed run left */
+};
+
+struct cf_remote {
+    cf__mailbox *mb;
+    unsigned flags;
+};
+
+static void mailbox_unref(cf__mailbox *mb)
+{
+    if (atomic_fetch_sub_explicit(&mb->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    close(mb->fd);
+    cf__free(mb);
+}
+
+/* Take every post so far, oldest first. */
+static post *take_posts(cf__mailbox *mb, post *replacement)
+{
+    post *stack = atomic_exchange_explicit(&mb->head, replacement, memory_order_acquire);
+    post *list = NULL;
+    while (stack && stack != MAILBOX_CLOSED) {
+        post *next = stack->next;
+        stack->next = list;
+        list = stack;
+        stack = next;
+    }
+    return list;
+}
+
+static void run_post(cf_loop *loop, post *p, int status)
+{
+    cf_remote_cb fn = p->fn;
+    void *data = p->data;
+    if (p->owned)
+        cf__free(p); /* an embedded post belongs to `data`, which fn may free */
+    uint64_t t0 = CF__OBS_CB_BEGIN(loop);
+    fn(loop, status, data);
+    CF__OBS_CB_END(loop, t0, CF__OBS_IO, (const void *)fn, NULL);
+    cf__after_callback(loop);
+}
+
+/* The posts a failed run left (oldest first), then those taken now. */
+static post *take_all(cf__mailbox *mb, post *replacement)
+{
+    post *list = take_posts(mb, replacement);
+    post *left = mb->leftover;
+    if (!left)
+        return list;
+    mb->leftover = NULL;
+    post *tail = left;
+    while (tail->next) {
+        tail = tail->next;
+    }
+    tail->next = list;
+    return left;
+}
+
+/* Poll phase: the eventfd is readable; run the posts so far. */
+static void mailbox_cb(cf_loop *loop, cf__io *io, unsigned revents)
+{
+    (void)revents;
+    cf__mailbox *mb = loop->mailbox;
+    cf__sys_wakeup_clear(io->fd);
+    post *p = take_all(mb, NULL);
+    while (p) {
+        post *next = p->next;
+        run_post(loop, p, 0);
+        p = next;
+        if (p && cf__loop_failed(loop)) {
+            /* Keep the rest for the next poll phase, in order, and make sure there is one. */
+            mb->leftover = p;
+            cf__sys_wakeup(mb->fd);
+            return;
+        }
+    }
+}
+
+static int mailbox_open(cf_loop *loop)
+{
+    if (loop->mailbox)
+        return 0;
+    cf__mailbox *mb = cf__calloc(1, sizeof(*mb));
+    if (!mb)
+        return CF_ENOMEM;
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0) {
+        int rc = cf_translate_sys_error(errno);
+        cf__free(mb);
+        return rc;
+    }
+    atomic_init(&mb->head, NULL);
+    atomic_init(&mb->refs, 1);
+    atomic_init(&mb->keep, 0);
+    mb->fd = fd;
+    mb->loop = loop;
+    cf__io_init(&mb->io, fd, mailbox_cb);
+    int rc = cf__io_start(loop, &mb->io, CF__IO_IN);
+    if (rc < 0) {
+        close(fd);
+        cf__free(mb);
+        return rc;
+    }
+    loop->mailbox = mb;
+    return 0;
+}
+
+int cf_remote_new(cf_loop *loop, unsigned flags, cf_remote **out)
+{
+    if (out)
+        *out = NULL;
+    if (!loop || !out || (flags & ~(unsigned)CF_REMOTE_KEEP_ALIVE))
+        return CF_EINVAL;
+    CF_ASSERT(cf__loop_is_loop_thread(loop));
+    int rc = mailbox_open(loop);
+    if (rc < 0)
+        return rc;
+    cf_remote *r = cf__malloc(sizeof(*r));
+    if (!r)
+        return CF_ENOMEM;
+    r->mb = loop->mailbox;
+    r->flags = flags;
+    atomic_fetch_add_explicit(&r->mb->refs, 1, memory_order_relaxed);
+    if (flags & CF_REMOTE_KEEP_ALIVE)
+        atomic_fetch_add_explicit(&r->mb->keep, 1, memory_order_relaxed);
+    *out = r;
+    return 0;
+}
+
+cf_remote *cf_remote_dup(cf_remote *r)
+{
+    if (!r)
+        return NULL;
+    cf_remote *d = cf__malloc(sizeof(*d));
+    if (!d)
+        return NULL;
+    *d = *r;
+    atomic_fetch_add_explicit(&r->mb->refs, 1, memory_order_relaxed);
+    if (r->flags & CF_REMOTE_KEEP_ALIVE)
+        atomic_fetch_add_explicit(&r->mb->keep, 1, memory_order_relaxed);
+    return d;
+}
+
+void cf_remote_release(cf_remote *r)
+{
+    if (!r)
+        return;
+    cf__mailbox *mb = r->mb;
+    if ((r->flags & CF_REMOTE_KEEP_ALIVE) &&
+        atomic_fetch_sub_explicit(&mb->keep, 1, memory_order_acq_rel) == 1) {
+        cf__sys_wakeup(mb->fd); /* the loop may be waiting for nothing else */
+    }
+    cf__free(r);
+    mailbox_unref(mb);
+}
+
+int cf_remote_post(cf_remote *r, cf_remote_cb fn, void *data)
+{
+    if (!r || !fn)
+        return CF_EINVAL;
+    cf__mailbox *mb = r->mb;
+    if (atomic_load_explicit(&mb->head, memory_order_relaxed) == MAILBOX_CLOSED)
+        return CF_ECLOSED;
+    post *p = cf__malloc(sizeof(*p));
+    if (!p)
+        return CF_ENOMEM;
+    p->owned = 1;
+    int rc = cf__remote_push(r, p, fn, data);
+    if (rc < 0)
+        cf__free(p);
+    return rc;
+}
+
+int cf__remote_push(cf_remote *r, cf__post *p, cf_remote_cb fn, void *data)
+{
+    cf__mailbox *mb = r->mb;
+    p->fn = fn;
+    p->data = data;
+    post *head = atomic_load_explicit(&mb->head, memory_order_relaxed);
+    do {
+        if (head == MAILBOX_CLOSED)
+            return CF_ECLOSED;
+        p->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&mb->head, &head, p, memory_order_release,
+                                                    memory_order_relaxed));
+    if (!head)
+        cf__sys_wakeup(mb->fd); /* the first of a batch: the loop takes the rest with it */
+    return 0;
+}
+
+int cf_remote_closed(const cf_remote *r)
+{
+    return r && atomic_load_explicit(&r->mb->head, memory_order_acquire) == MAILBOX_CLOSED;
+}
+
+/* ---- loop side (core/remote.h) ---- */
+
+int cf__remote_keeps_alive(const cf_loop *loop)
+{
+    cf__mailbox *mb = loop->mailbox;
+    if (!mb)
+        return 0;
+    /*
+     * The count first, then the stack: a holder posts, then releases (acq_rel), so a loop that
+     * sees the count reach 0 also sees the last posts, and runs them before it ends.
+     */
+    if (atomic_load_explicit(&mb->keep, memory_order_acquire) > 0)
+        return 1;
+    return atomic_load_explicit(&mb->head, memory_order_relaxed) != NULL || mb->leftover;
+}
+
+void cf__remote_loop_close(cf_loop *loop)
+{
+    cf__mailbox *mb = loop->mailbox;
+    if (!mb)
+        return;
+    /* From here every post fails; those that landed run now, told that the loop is closing. */
+    post *p = take_all(mb, MAILBOX_CLOSED);
+    while (p) {
+        post *next = p->next;
+        run_post(loop, p, CF_ECANCELED);
+        p = next;
+    }
+    cf__io_close(loop, &mb->io);
+    mb->loop = NULL;
+    loop->mailbox = NULL;
+    mailbox_unref(mb);
+}

@@ -1,0 +1,37 @@
+/*
+ * The loop's side of remotes (remote.c): what loop.c asks of the mailbox. Nothing here is public.
+ */
+#ifndef CF_CORE_REMOTE_H
+#define CF_CORE_REMOTE_H
+
+#include "calcifer/remote.h"
+
+typedef struct cf__mailbox cf__mailbox;
+
+/* A post in a mailbox: allocated by cf_remote_post, or embedded in the caller's object. */
+typedef struct cf__post {
+    struct cf__post *next;
+    cf_remote_cb fn;
+    void *data;
+    int owned; /* allocated by cf_remote_post: freed before fn runs */
+} cf__post;
+
+/*
+ * cf_remote_post with the caller's memory for the post (owned 0): it cannot fail for want of
+ * memory. `p` must stay valid until fn runs. Returns 0 or CF_ECLOSED. Thread: any.
+ */
+int cf__remote_push(cf_remote *r, cf__post *p, cf_remote_cb fn, void *data);
+
+/*
+ * Non-zero while a keep-alive remote to `loop` is held, or posts wait to run. Thread: the
+ * loop's.
+ */
+int cf__remote_keeps_alive(const cf_loop *loop);
+
+/*
+ * From cf_loop_close: refuse posts from now on, run those that landed with CF_ECANCELED, stop
+ * watching the eventfd and drop the loop's reference to the mailbox. Thread: the loop's.
+ */
+void cf__remote_loop_close(cf_loop *loop);
+
+#endif /* CF_CORE_REMOTE_H */
