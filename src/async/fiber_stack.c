@@ -23,6 +23,7 @@
  * an mprotect'd guard page.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -143,11 +144,17 @@ size_t cf__fiber_default_stack_size(void)
  */
 static int guard_pages(char *p, size_t len)
 {
-    static int no_madv_guard;
-    if (!no_madv_guard) {
+    /*
+     * Process-wide and read by every thread that makes stacks (one loop per thread): an
+     * atomic, relaxed, since a plain int written by one thread and read by another is a data
+     * race (undefined, and reported by ThreadSanitizer) even when every writer stores 1.
+     */
+    static atomic_int no_madv_guard;
+    if (!atomic_load_explicit(&no_madv_guard, memory_order_relaxed)) {
         if (madvise(p, len, CF_MADV_GUARD_INSTALL) == 0)
             return 0;
-        no_madv_guard = 1; /* EINVAL: an older kernel; benign race between threads */
+        /* EINVAL: an older kernel */
+        atomic_store_explicit(&no_madv_guard, 1, memory_order_relaxed);
     }
     return mprotect(p, len, PROT_NONE);
 }

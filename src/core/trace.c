@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,13 +56,19 @@ struct cf__trace {
     unsigned flush_seen;
 };
 
-static volatile sig_atomic_t flush_requests;
+/*
+ * Bumped by the handler (on whichever thread the signal lands) and read by every traced loop
+ * on its own thread: a lock-free atomic, which a handler may use, where a volatile
+ * sig_atomic_t would be a data race between threads.
+ */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the SIGUSR2 flush counter needs a lock-free int");
+static atomic_uint flush_requests;
 static cf_loop *_Atomic env_loop;
 
 static void on_sigusr2(int sig)
 {
     (void)sig;
-    flush_requests = flush_requests + 1;
+    atomic_fetch_add_explicit(&flush_requests, 1, memory_order_relaxed);
 }
 
 /* Flush on SIGUSR2, unless the program has a handler of its own for it. */
@@ -159,7 +166,7 @@ int cf_trace_start(cf_loop *loop, const char *path, size_t max_events)
     }
     t->mask = cap - 1;
     t->origin = cf__obs_now_ns();
-    t->flush_seen = (unsigned)flush_requests;
+    t->flush_seen = atomic_load_explicit(&flush_requests, memory_order_relaxed);
     loop->obs.trace = t;
     install_signal();
     rc = cf__obs_refresh(loop);
@@ -437,7 +444,7 @@ int cf_trace_stop(cf_loop *loop)
 void cf__trace_iteration(cf_loop *loop)
 {
     struct cf__trace *t = loop->obs.trace;
-    unsigned seen = (unsigned)flush_requests;
+    unsigned seen = atomic_load_explicit(&flush_requests, memory_order_relaxed);
     if (CF_UNLIKELY(seen != t->flush_seen)) {
         t->flush_seen = seen;
         (void)cf_trace_flush(loop);

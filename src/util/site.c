@@ -39,6 +39,9 @@
 #define SITE_BUCKETS 1024        /* power of two */
 #define ARENA_CHUNK  (64 * 1024) /* bytes mapped at a time */
 
+/* The stack of the thread that resolves an address: libdw needs a deep one. */
+#define RESOLVE_STACK (8 * 1024 * 1024)
+
 typedef struct site_entry {
     struct site_entry *next;
     cf_site site; /* site.pc is the key */
@@ -253,6 +256,45 @@ static void resolve_uncached(const void *pc, cf_site *s)
     from_dladdr(ret, s);
 }
 
+typedef struct resolve_job {
+    const void *pc;
+    cf_site site;
+} resolve_job;
+
+static void *resolve_thread(void *arg)
+{
+    resolve_job *j = arg;
+    resolve_uncached(j->pc, &j->site);
+    return NULL;
+}
+
+/*
+ * Resolve `pc` on a thread of its own (under the lock), and wait for it. An error made inside
+ * a task is resolved on the task's stack (64 KiB by default), and libdw's line-table reader
+ * needs more than that (it keeps arrays of thousands of lines on the stack): the first error
+ * of a task in a compilation unit overflowed it. A thread with RESOLVE_STACK bytes costs a
+ * few tens of microseconds once per distinct address, on an error path. When no thread can
+ * be started, dladdr alone (a few hundred bytes of stack) names the place.
+ */
+static void resolve_on_big_stack(const void *pc, cf_site *s)
+{
+    resolve_job j = {.pc = pc};
+    pthread_attr_t attr;
+    pthread_t t;
+    int started = 0;
+    if (pthread_attr_init(&attr) == 0) {
+        (void)pthread_attr_setstacksize(&attr, RESOLVE_STACK);
+        started = pthread_create(&t, &attr, resolve_thread, &j) == 0;
+        (void)pthread_attr_destroy(&attr);
+    }
+    if (started && pthread_join(t, NULL) == 0) {
+        *s = j.site;
+        return;
+    }
+    *s = (cf_site){.pc = pc};
+    from_dladdr((uintptr_t)pc, s);
+}
+
 void cf__site_resolve(cf_site *s)
 {
     if (!s || s->file || !s->pc)
@@ -265,7 +307,7 @@ void cf__site_resolve(cf_site *s)
     }
     if (!e) {
         cf_site found;
-        resolve_uncached(s->pc, &found);
+        resolve_on_big_stack(s->pc, &found);
         e = arena_alloc(sizeof *e);
         if (e) {
             e->site = found;
