@@ -26,6 +26,7 @@
 #include "async/task.h"
 #include "core/handle.h"
 #include "util/alloc.h"
+#include "util/site.h"
 #include "util/util.h"
 
 struct cf_group {
@@ -50,8 +51,9 @@ static void on_parent_abort(cf_abort_listener *l, cf_abort_signal *s)
     (void)cf_abort(g->ctrl, why ? cf_error_copy(why) : NULL);
 }
 
-int cf_group_new(cf_loop *loop, cf_group **out)
+CF__NOINLINE int cf_group_new(cf_loop *loop, cf_group **out)
 {
+    const void *site = CF__SITE_CALLER().pc; /* named by cf_loop_print_handles */
     if (!out)
         return CF_EINVAL;
     *out = NULL;
@@ -65,7 +67,7 @@ int cf_group_new(cf_loop *loop, cf_group **out)
         return CF_ENOMEM;
     }
     g->loop = loop;
-    cf__handle_init(loop, &g->h);
+    cf__handle_init_at(loop, &g->h, site);
     cf_queue_init(&g->tasks);
     cf_task *t = cf_task_current();
     cf_abort_signal *parent = t && cf_task_loop(t) == loop ? cf_task_signal(t) : NULL;

@@ -29,6 +29,7 @@
 
 #include "calcifer/error.h"
 #include "util/alloc.h"
+#include "util/site.h"
 #include "util/util.h"
 
 #define SIG_MAX 65 /* signal numbers 1..64 (_NSIG on Linux) */
@@ -235,8 +236,9 @@ void cf__signals_free(cf_loop *loop)
 
 /* ---- cf_signal ---- */
 
-int cf_signal_new(cf_loop *loop, cf_signal **out)
+CF__NOINLINE int cf_signal_new(cf_loop *loop, cf_signal **out)
 {
+    const void *site = CF__SITE_CALLER().pc; /* named by cf_loop_print_handles */
     if (!loop || !out)
         return CF_EINVAL;
     CF_ASSERT(cf__loop_is_loop_thread(loop));
@@ -245,7 +247,7 @@ int cf_signal_new(cf_loop *loop, cf_signal **out)
         *out = NULL;
         return CF_ENOMEM;
     }
-    cf__handle_init(loop, &sig->h);
+    cf__handle_init_at(loop, &sig->h, site);
     cf_queue_init(&sig->link);
     *out = sig;
     return 0;

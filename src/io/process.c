@@ -309,7 +309,8 @@ CF__NOINLINE int cf_process_spawn(cf_loop *loop, const cf_process_options *opts,
         cf__free(p);
         return spawn_fail(err, site, rc, opts->file);
     }
-    cf__handle_init(loop, &p->h); /* only now: a failed spawn leaves nothing to close */
+    /* Only now: a failed spawn leaves nothing to close. The handle names the caller's line. */
+    cf__handle_init_at(loop, &p->h, site.pc);
     rc = setup(loop, p, mine);
     if (rc < 0) {
         /* The child runs but cannot be watched: stop it and wait for it here. */

@@ -454,6 +454,37 @@ static void test_metrics_print_handles(void)
     ASSERT_OK(cf_loop_close(loop));
 }
 
+/* Every handle kind names the line that made it: here a signal watcher and a task group. */
+static void test_metrics_print_handles_names_each_kind(void)
+{
+    cf_loop *loop;
+    ASSERT_OK(cf_loop_new(&loop));
+    cf_signal *sig;
+    int sig_line = __LINE__ + 1;
+    ASSERT_OK(cf_signal_new(loop, &sig));
+    cf_group *g;
+    int group_line = __LINE__ + 1;
+    ASSERT_OK(cf_group_new(loop, &g));
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ASSERT_PTR(f);
+    ASSERT_EQ(cf_loop_print_handles(loop, f), 2);
+    fclose(f);
+    char want[64];
+    snprintf(want, sizeof want, "made at test_metrics.c:%d ", sig_line);
+    if (!strstr(text, want))
+        CF_TEST_FAILF("no '%s' in '%s'", want, text);
+    snprintf(want, sizeof want, "made at test_metrics.c:%d ", group_line);
+    if (!strstr(text, want))
+        CF_TEST_FAILF("no '%s' in '%s'", want, text);
+    free(text);
+    ASSERT_OK(cf_signal_close(sig, NULL, NULL));
+    ASSERT_OK(cf_group_close(g, NULL, NULL));
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_OK(cf_loop_close(loop));
+}
+
 int main(int argc, char **argv)
 {
     setenv("CF_THREADPOOL_SIZE", "2", 1);
@@ -471,5 +502,6 @@ int main(int argc, char **argv)
     CF_TEST(test_metrics_delay_per_iteration_mode);
     CF_TEST(test_metrics_phases_and_pool);
     CF_TEST(test_metrics_print_handles);
+    CF_TEST(test_metrics_print_handles_names_each_kind);
     return CF_TEST_END();
 }
