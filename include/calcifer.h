@@ -24,6 +24,7 @@
 #include "calcifer/tcp.h"
 #include "calcifer/dns.h"
 #include "calcifer/process.h"
+#include "calcifer/worker.h"
 #include "calcifer/http_client.h"
 #include "calcifer/http_server.h"
 #include "calcifer/http_parser.h"

@@ -734,6 +734,17 @@ void cf__loop_req_done(cf_loop *loop)
     loop->active_reqs--;
 }
 
+int cf__loop_in_flight(const cf_loop *loop)
+{
+    return loop->active_reqs || !cf_queue_empty(&loop->closing) || !cf_queue_empty(&loop->pending);
+}
+
+void cf__loop_handle_counts(const cf_loop *loop, unsigned *open, unsigned *active)
+{
+    *open = loop->open_handles;
+    *active = loop->active_handles;
+}
+
 int cf__loop_is_loop_thread(const cf_loop *loop)
 {
     return pthread_equal(loop->thread, pthread_self());

@@ -80,6 +80,15 @@ void cf__loop_slot_set(cf_loop *loop, enum cf__loop_slot s, void *p, void (*dtor
 void cf__loop_req_start(cf_loop *loop);
 void cf__loop_req_done(cf_loop *loop);
 
+/*
+ * Non-zero while requests, deferred (pending) callbacks or closing handles are in flight: what
+ * must finish before cf_loop_close can succeed, handles aside (a worker's teardown waits).
+ */
+int cf__loop_in_flight(const cf_loop *loop);
+
+/* The loop's open handles and, of those, the active ones (for a teardown's report). */
+void cf__loop_handle_counts(const cf_loop *loop, unsigned *open, unsigned *active);
+
 /* Non-zero when called on the thread that owns `loop` (for CF_ASSERT). Thread: any. */
 int cf__loop_is_loop_thread(const cf_loop *loop);
 
