@@ -32,31 +32,13 @@
 #include "calcifer/loop.h"
 #include "calcifer/promise.h"
 
+#include "bench_util.h"
+
 #define RUNS 3
 
 static long n_awaits = 1000000;
 static long n_tasks = 100000;
 static long count;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static long rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0;
-    long resident = 0;
-    if (!f)
-        return 0;
-    if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-        resident = 0;
-    fclose(f);
-    return resident * sysconf(_SC_PAGESIZE);
-}
 
 /* ---- awaits ---- */
 
@@ -188,18 +170,6 @@ static int sleep_child(const char *mode, long n)
 }
 
 /* ---- peers ---- */
-
-static const char *bench_dir(void)
-{
-    static char dir[4096];
-    snprintf(dir, sizeof dir, "%s", __FILE__);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = '\0';
-    else
-        snprintf(dir, sizeof dir, ".");
-    return dir;
-}
 
 /* Run `cmd` and store the value of each `name value` line it prints in `values`. */
 static void read_pairs(const char *cmd, const char *const *names, double *values, size_t n)

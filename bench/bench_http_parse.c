@@ -28,15 +28,10 @@
 
 #include "calcifer/http_parser.h"
 
+#include "bench_util.h"
+
 #define SLICE (64 * 1024)
 #define RUNS  5
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 typedef struct counts {
     size_t messages, headers, body;
@@ -114,18 +109,6 @@ static char *repeat(const char *req, size_t req_len, size_t n, size_t *len)
         memcpy(data + i * req_len, req, req_len);
     *len = req_len * n;
     return data;
-}
-
-static const char *bench_dir(void)
-{
-    static char dir[4096];
-    snprintf(dir, sizeof dir, "%s", __FILE__);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = '\0';
-    else
-        snprintf(dir, sizeof dir, ".");
-    return dir;
 }
 
 /* Node's time for the same bytes (best of RUNS), or 0 when it cannot run. */

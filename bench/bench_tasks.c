@@ -24,29 +24,11 @@
 #include "calcifer/promise.h"
 #include "calcifer/task.h"
 
+#include "bench_util.h"
+
 #define MAX_RUNS 9
 
 static long done_count;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static long rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0;
-    long resident = 0;
-    if (!f)
-        return 0;
-    if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-        resident = 0;
-    fclose(f);
-    return resident * sysconf(_SC_PAGESIZE);
-}
 
 /* VmHWM from /proc/self/status, in bytes. */
 static long peak_bytes(void)
@@ -135,18 +117,6 @@ static void line(const char *name, double ours, double peer)
         printf("%-28s %12.1f %12.1f %7.2fx\n", name, ours, peer, peer / ours);
     else
         printf("%-28s %12.1f %12s %8s\n", name, ours, "-", "-");
-}
-
-static const char *bench_dir(void)
-{
-    static char dir[4096];
-    snprintf(dir, sizeof dir, "%s", __FILE__);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = '\0';
-    else
-        snprintf(dir, sizeof dir, ".");
-    return dir;
 }
 
 int main(int argc, char **argv)

@@ -21,6 +21,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -155,6 +156,33 @@ static inline const char *cf_test_path(char *out, size_t len, const char *name)
 {
     snprintf(out, len, "%s/%s", cf_test_tmpdir(), name);
     return out;
+}
+
+/*
+ * Run `fn` with stderr going to a file of the case's folder; the text it wrote is in `out`
+ * (at most `len` - 1 bytes, NUL-terminated).
+ */
+static inline void cf_test_capture_stderr(void (*fn)(void), char *out, size_t len)
+{
+    char path[512];
+    cf_test_path(path, sizeof(path), "stderr.txt");
+    fflush(stderr);
+    int saved = dup(2);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || saved < 0)
+        CF_TEST_FAILF("cannot redirect stderr to %s", path);
+    dup2(fd, 2);
+    close(fd);
+    fn();
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        CF_TEST_FAILF("cannot read %s", path);
+    size_t n = fread(out, 1, len - 1, f);
+    out[n] = '\0';
+    fclose(f);
 }
 
 static inline void cf_test_cleanup_(void)

@@ -1391,6 +1391,23 @@ static cf_promise *reject_start(cf_promise *p, cf_site site, int code, const cha
     return p;
 }
 
+/* How a streaming or download request starts once `pr` holds its callbacks. */
+typedef int (*preq_start_fn)(preq *pr, const char *url, const char *path,
+                             const cf_http_options *opts, cf_site site);
+
+/*
+ * Start `pr` with `start`, or free it when it cannot start; `pr` NULL (out of memory) gives
+ * CF_ENOMEM. Returns 0 or the code: the promise form rejects its promise with it.
+ */
+static int preq_start(preq *pr, preq_start_fn start, const char *url, const char *path,
+                      const cf_http_options *opts, cf_site site)
+{
+    int rc = pr ? start(pr, url, path, opts, site) : CF_ENOMEM;
+    if (rc && pr)
+        preq_free(pr);
+    return rc;
+}
+
 static void on_response_p(cf_http_req *req, int status, const cf_error *err, cf_http_response *res,
                           void *data)
 {
@@ -1401,6 +1418,21 @@ static void on_response_p(cf_http_req *req, int status, const cf_error *err, cf_
     else
         cf_promise_resolve(pr->p, cf_http_response_take(req), cf_http_response_free);
     preq_free(pr);
+}
+
+/*
+ * `opts` (NULL: the defaults) for a request whose 4xx/5xx status fails it and whose body goes
+ * to `on_data` with `ctx` (NULL: buffered in the response).
+ */
+static cf_http_options failing_opts(const cf_http_options *opts, cf_http_data_cb on_data, void *ctx)
+{
+    cf_http_options o = {0};
+    if (opts)
+        o = *opts;
+    o.flags |= CF_HTTP_FAIL_ON_STATUS;
+    o.on_data = on_data;
+    o.on_data_ctx = ctx;
+    return o;
 }
 
 /* Start a promise-form request with completion `cb`; errors reject the returned promise. */
@@ -1472,11 +1504,7 @@ CF__NOINLINE cf_promise *cf_http_get_json_p(cf_loop *loop, const char *url,
     cf_site site = CF__SITE_CALLER();
     if (!loop)
         return NULL;
-    cf_http_options o = {0};
-    if (opts)
-        o = *opts;
-    o.flags |= CF_HTTP_FAIL_ON_STATUS;
-    o.on_data = NULL;
+    cf_http_options o = failing_opts(opts, NULL, NULL);
     return start_p(loop, url, &o, on_json_p, NULL, site);
 }
 
@@ -1513,11 +1541,7 @@ CF__NOINLINE int cf_http_get_json(cf_loop *loop, const char *url, const cf_http_
         return CF_ENOMEM;
     ctx->cb = cb;
     ctx->data = data;
-    cf_http_options o = {0};
-    if (opts)
-        o = *opts;
-    o.flags |= CF_HTTP_FAIL_ON_STATUS;
-    o.on_data = NULL;
+    cf_http_options o = failing_opts(opts, NULL, NULL);
     int rc = request_start(loop, url, &o, on_json, ctx, NULL, site);
     if (rc)
         cf__free(ctx);
@@ -1598,12 +1622,7 @@ static int stream_start(preq *pr, const char *url, const char *path, const cf_ht
     int rc = cf_json_select_new(&pr->sel, path, NULL, on_element, pr);
     if (rc)
         return rc;
-    cf_http_options o = {0};
-    if (opts)
-        o = *opts;
-    o.flags |= CF_HTTP_FAIL_ON_STATUS;
-    o.on_data = stream_data;
-    o.on_data_ctx = pr;
+    cf_http_options o = failing_opts(opts, stream_data, pr);
     return request_start(pr->loop, url, &o, on_stream_done, pr, &pr->req, site);
 }
 
@@ -1620,10 +1639,7 @@ CF__NOINLINE int cf_http_stream_json(cf_loop *loop, const char *url, const char 
     pr->on_element = element_cb;
     pr->element_ctx = data;
     pr->done = done;
-    int rc = stream_start(pr, url, path, opts, site);
-    if (rc)
-        preq_free(pr);
-    return rc;
+    return preq_start(pr, stream_start, url, path, opts, site);
 }
 
 CF__NOINLINE cf_promise *cf_http_stream_json_p(cf_loop *loop, const char *url, const char *path,
@@ -1637,18 +1653,12 @@ CF__NOINLINE cf_promise *cf_http_stream_json_p(cf_loop *loop, const char *url, c
     if (!p)
         return NULL;
     preq *pr = preq_new(loop, p);
-    int rc = pr ? 0 : CF_ENOMEM;
-    if (!rc) {
+    if (pr) {
         pr->on_element = element_cb;
         pr->element_ctx = data;
-        rc = stream_start(pr, url, path, opts, site);
     }
-    if (rc) {
-        if (pr)
-            preq_free(pr);
-        return reject_start(p, site, rc, opts ? opts->method : NULL, url);
-    }
-    return p;
+    int rc = preq_start(pr, stream_start, url, path, opts, site);
+    return rc ? reject_start(p, site, rc, opts ? opts->method : NULL, url) : p;
 }
 
 /* ---- download to a file, replaced atomically ---- */
@@ -1753,12 +1763,7 @@ static int download_start(preq *pr, const char *url, const char *path, const cf_
     int rc = cf__fs_writer_open_at(pr->loop, path, 0, NULL, &pr->writer, site);
     if (rc)
         return rc;
-    cf_http_options o = {0};
-    if (opts)
-        o = *opts;
-    o.flags |= CF_HTTP_FAIL_ON_STATUS;
-    o.on_data = download_data;
-    o.on_data_ctx = pr;
+    cf_http_options o = failing_opts(opts, download_data, pr);
     rc = request_start(pr->loop, url, &o, on_download_done, pr, &pr->req, site);
     if (rc) {
         cf_fs_writer_abort(pr->writer, NULL, NULL);
@@ -1778,10 +1783,7 @@ CF__NOINLINE int cf_http_download(cf_loop *loop, const char *url, const char *pa
         return CF_ENOMEM;
     pr->downloaded = cb;
     pr->element_ctx = data;
-    int rc = download_start(pr, url, path, opts, site);
-    if (rc)
-        preq_free(pr);
-    return rc;
+    return preq_start(pr, download_start, url, path, opts, site);
 }
 
 CF__NOINLINE cf_promise *cf_http_download_p(cf_loop *loop, const char *url, const char *path,
@@ -1793,12 +1795,6 @@ CF__NOINLINE cf_promise *cf_http_download_p(cf_loop *loop, const char *url, cons
     cf_promise *p = cf_promise_new(loop);
     if (!p)
         return NULL;
-    preq *pr = preq_new(loop, p);
-    int rc = pr ? download_start(pr, url, path, opts, site) : CF_ENOMEM;
-    if (rc) {
-        if (pr)
-            preq_free(pr);
-        return reject_start(p, site, rc, opts ? opts->method : NULL, url);
-    }
-    return p;
+    int rc = preq_start(preq_new(loop, p), download_start, url, path, opts, site);
+    return rc ? reject_start(p, site, rc, opts ? opts->method : NULL, url) : p;
 }

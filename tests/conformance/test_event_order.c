@@ -11,16 +11,6 @@
  * it. Each program gets 60 s, then it is killed and fails.
  */
 #include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #ifndef CF_SHARED_DIR
 #define CF_SHARED_DIR "../shared"
@@ -52,17 +42,6 @@ static int find_scenario(const char *shared, const char *prog, char *name, size_
     return found;
 }
 
-static void show_diff(const buf *got, const buf *want)
-{
-    fprintf(stderr, "--- expected\n%.*s--- got\n%.*s---\n", (int)want->len, want->data,
-            (int)got->len, got->data);
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Run one scenario; returns 1 when it passes. */
 static int check_one(const char *bindir, const char *shared, const char *prog)
 {
@@ -78,28 +57,12 @@ static int check_one(const char *bindir, const char *shared, const char *prog)
         printf("not ok %s (cannot read %s)\n", name, path);
         return 0;
     }
-    buf out = {0};
-    buf err = {0};
     char exe[4096];
     char dir[4096];
     snprintf(exe, sizeof exe, "%s/%s", bindir, prog);
     snprintf(dir, sizeof dir, "%s/%s", shared, name);
-    int status = run_program(exe, dir, &out, &err);
-    int ok = status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && err.len == 0 &&
-             out.len == want.len && memcmp(out.data, want.data, out.len) == 0;
-    printf("%s %s\n", ok ? "ok" : "not ok", name);
-    if (!ok) {
-        if (status < 0)
-            fprintf(stderr, "%s: timed out or could not run\n", name);
-        else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-            fprintf(stderr, "%s: exit status 0x%x\n", name, status);
-        if (err.len)
-            fprintf(stderr, "%s: stderr:\n%.*s\n", name, (int)err.len, err.data);
-        show_diff(&out, &want);
-    }
+    int ok = check_trace(name, exe, dir, &want);
     free(want.data);
-    free(out.data);
-    free(err.data);
     return ok;
 }
 

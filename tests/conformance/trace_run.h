@@ -1,7 +1,8 @@
 /*
  * What the trace drivers (test_event_order.c, test_node_rules.c, streams/test_streams.c)
- * share: read a file whole, and run a scenario program from a folder with its standard output
- * and error captured and a time limit (TIMEOUT_MS, then it is killed). With TRACE_RUN_DRIVER
+ * share: read a file whole, run a scenario program from a folder with its standard output
+ * and error captured and a time limit (TIMEOUT_MS, then it is killed), and compare that
+ * output with the expected trace (check_trace). With TRACE_RUN_DRIVER
  * defined, also the whole driver of the suites whose scenarios are NN-<name> folders holding
  * program.js and expected.txt (trace_main). Included by each driver's single source file.
  */
@@ -121,6 +122,44 @@ static int run_program(const char *path, const char *dir, buf *out, buf *err)
     return timed_out ? -1 : status;
 }
 
+static void show_diff(const buf *got, const buf *want)
+{
+    fprintf(stderr, "--- expected\n%.*s--- got\n%.*s---\n", (int)want->len, want->data,
+            (int)got->len, got->data);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Run the scenario program `exe` in `dir` and compare its standard output with `want`. Prints
+ * the TAP line for `name` and, on failure, why and both traces. Returns 1 when it passes: exit
+ * status 0, nothing on standard error and the output identical byte for byte.
+ */
+static int check_trace(const char *name, const char *exe, const char *dir, const buf *want)
+{
+    buf out = {0};
+    buf err = {0};
+    int status = run_program(exe, dir, &out, &err);
+    int ok = status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && err.len == 0 &&
+             out.len == want->len && memcmp(out.data, want->data, out.len) == 0;
+    printf("%s %s\n", ok ? "ok" : "not ok", name);
+    if (!ok) {
+        if (status < 0)
+            fprintf(stderr, "%s: timed out or could not run\n", name);
+        else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            fprintf(stderr, "%s: exit status 0x%x\n", name, status);
+        if (err.len)
+            fprintf(stderr, "%s: stderr:\n%.*s\n", name, (int)err.len, err.data);
+        show_diff(&out, want);
+    }
+    free(out.data);
+    free(err.data);
+    return ok;
+}
+
 /* ---- the driver shared by the trace suites (node_rules, streams): define TRACE_RUN_DRIVER ---- */
 #ifdef TRACE_RUN_DRIVER
 
@@ -135,17 +174,6 @@ static int run_program(const char *path, const char *dir, buf *out, buf *err)
 #endif
 
 #define MAX_SCENARIOS 200
-
-static void show_diff(const buf *got, const buf *want)
-{
-    fprintf(stderr, "--- expected\n%.*s--- got\n%.*s---\n", (int)want->len, want->data,
-            (int)got->len, got->data);
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 /* "04-hook-order" -> "s04_hook_order": the program of a scenario folder. */
 static void program_name(const char *folder, char *out, size_t len)
@@ -175,26 +203,10 @@ static int check_one(const char *bindir, const char *srcdir, const char *name)
         printf("not ok %s (cannot read %s: run tests/conformance/record.sh)\n", name, path);
         return 0;
     }
-    buf out = {0};
-    buf err = {0};
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/%s", srcdir, name);
-    int status = run_program(exe, dir, &out, &err);
-    int ok = status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && err.len == 0 &&
-             out.len == want.len && memcmp(out.data, want.data, out.len) == 0;
-    printf("%s %s\n", ok ? "ok" : "not ok", name);
-    if (!ok) {
-        if (status < 0)
-            fprintf(stderr, "%s: timed out or could not run\n", name);
-        else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-            fprintf(stderr, "%s: exit status 0x%x\n", name, status);
-        if (err.len)
-            fprintf(stderr, "%s: stderr:\n%.*s\n", name, (int)err.len, err.data);
-        show_diff(&out, &want);
-    }
+    int ok = check_trace(name, exe, dir, &want);
     free(want.data);
-    free(out.data);
-    free(err.data);
     return ok;
 }
 

@@ -8,7 +8,6 @@
  */
 #include "harness.h"
 
-#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -132,28 +131,6 @@ static void test_metrics_blocked_callback_is_reported_with_its_line(void)
     ASSERT_OK(cf_loop_close(loop));
 }
 
-/* Run `fn` with stderr going to a file of the case's folder; the text written is in `out`. */
-static void capture_stderr(void (*fn)(void), char *out, size_t len)
-{
-    char path[512];
-    cf_test_path(path, sizeof(path), "stderr.txt");
-    fflush(stderr);
-    int saved = dup(2);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ASSERT(fd >= 0 && saved >= 0);
-    dup2(fd, 2);
-    close(fd);
-    fn();
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    FILE *f = fopen(path, "r");
-    ASSERT_PTR(f);
-    size_t n = fread(out, 1, len - 1, f);
-    out[n] = '\0';
-    fclose(f);
-}
-
 static void blocked_to_stderr(void)
 {
     cf_loop *loop;
@@ -167,7 +144,7 @@ static void blocked_to_stderr(void)
 static void test_metrics_blocked_default_report_goes_to_stderr(void)
 {
     char text[2048];
-    capture_stderr(blocked_to_stderr, text, sizeof(text));
+    cf_test_capture_stderr(blocked_to_stderr, text, sizeof(text));
     ASSERT(strstr(text, "calcifer: blocked the loop for "));
     ASSERT(strstr(text, " ms (immediate): busy_50ms "));
     ASSERT(strstr(text, "busy_50ms"));
@@ -250,7 +227,7 @@ static void left_suspended(void)
 static void test_metrics_loop_end_lists_suspended_tasks(void)
 {
     char text[2048];
-    capture_stderr(left_suspended, text, sizeof(text));
+    cf_test_capture_stderr(left_suspended, text, sizeof(text));
     ASSERT(strstr(text, "calcifer: at loop end, task stuck_task "));
     const char *at = strstr(text, " still waits at ");
     ASSERT(at);
@@ -291,14 +268,14 @@ static void promise_left_undetected(void)
 static void test_metrics_loop_end_lists_pending_promises(void)
 {
     char text[2048];
-    capture_stderr(promises_left, text, sizeof(text));
+    cf_test_capture_stderr(promises_left, text, sizeof(text));
     const char *at = strstr(text, "calcifer: at loop end, a promise created at test_metrics.c:");
     if (!at)
         CF_TEST_FAILF("no promise listed in '%s'", text);
     ASSERT_EQ(line_in(at), pending_line);
     ASSERT(strstr(at, "(promises_left) never settled"));
     ASSERT(!strstr(strchr(at, '\n'), "at loop end")); /* only the pending one */
-    capture_stderr(promise_left_undetected, text, sizeof(text));
+    cf_test_capture_stderr(promise_left_undetected, text, sizeof(text));
     ASSERT_STR_EQ(text, ""); /* detector off: nothing kept, nothing listed */
 }
 

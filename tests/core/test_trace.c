@@ -10,7 +10,6 @@
  */
 #include "harness.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -207,24 +206,8 @@ static void unwritable(void)
 
 static void test_trace_unwritable_path_is_reported(void)
 {
-    char path[512];
-    cf_test_path(path, sizeof(path), "stderr.txt");
-    fflush(stderr);
-    int saved = dup(2);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ASSERT(fd >= 0 && saved >= 0);
-    dup2(fd, 2);
-    close(fd);
-    unwritable();
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    char text[1024] = {0};
-    FILE *f = fopen(path, "r");
-    ASSERT_PTR(f);
-    size_t n = fread(text, 1, sizeof(text) - 1, f);
-    fclose(f);
-    text[n] = '\0';
+    char text[1024];
+    cf_test_capture_stderr(unwritable, text, sizeof(text));
     ASSERT(strstr(text, "calcifer: cannot write trace '/nonexistent-calcifer-dir/t.json': "));
     ASSERT(strstr(text, "running without a trace"));
 }

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 
 #include "harness.h"
+#include "site_check.h"
 
 typedef struct dns_out {
     int calls;
@@ -313,31 +314,6 @@ static void test_dns_async_await(void)
 
 /* ---- the place an error names ---- */
 
-static void settled_ignore(cf_promise *settled, void *data)
-{
-    (void)settled;
-    (void)data;
-}
-
-/* `p` with a handler, so that its rejection is not reported as unhandled. */
-static cf_promise *handled(cf_promise *p)
-{
-    ASSERT_PTR(p);
-    ASSERT_OK(cf_promise_on_settle(p, settled_ignore, NULL));
-    return p;
-}
-
-/* `e` names this file, the function `func` and the line `line`. */
-static void assert_place(const cf_error *e, const char *func, int line)
-{
-    ASSERT_PTR(e);
-    ASSERT_PTR(e->file);
-    ASSERT(strstr(e->file, "test_dns.c") != NULL);
-    ASSERT_PTR(e->func);
-    ASSERT(strcmp(e->func, func) == 0);
-    ASSERT_EQ(e->line, line);
-}
-
 static void on_addrinfo_keep(int status, const cf_error *err, const struct addrinfo *res,
                              void *data)
 {
@@ -375,19 +351,19 @@ static void test_dns_errors_name_the_call(void)
     int badn_line = __LINE__ + 1;
     cf_promise *badn = handled(cf_dns_getnameinfo_p(loop, NULL, 0, 0, NULL));
     ASSERT_EQ(cf_promise_state(bad), CF_PROMISE_REJECTED);
-    assert_place(cf_promise_error(bad), me, bad_line);
+    ASSERT_PLACE(cf_promise_error(bad), me, bad_line);
     ASSERT_EQ(cf_promise_state(badn), CF_PROMISE_REJECTED);
-    assert_place(cf_promise_error(badn), me, badn_line);
+    ASSERT_PLACE(cf_promise_error(badn), me, badn_line);
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
-    assert_place(err, me, cb_line);
+    ASSERT_PLACE(err, me, cb_line);
     ASSERT_EQ(err->code, CF_EAI_SERVICE);
     ASSERT_STR_EQ(err->message,
                   "getaddrinfo EAI_SERVICE service no-service: service not available for socket "
                   "type");
     ASSERT_EQ(cf_promise_state(p), CF_PROMISE_REJECTED);
-    assert_place(cf_promise_error(p), me, p_line);
+    ASSERT_PLACE(cf_promise_error(p), me, p_line);
     ASSERT_EQ(cf_promise_state(name), CF_PROMISE_REJECTED);
-    assert_place(cf_promise_error(name), me, name_line);
+    ASSERT_PLACE(cf_promise_error(name), me, name_line);
     cf_error_free(err);
     cf_promise_release(p);
     cf_promise_release(name);

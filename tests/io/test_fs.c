@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "harness.h"
+#include "site_check.h"
 #include "util/util.h"
 #include "util/sys.h"
 
@@ -791,31 +792,6 @@ static void on_placed_writer(cf_fs_writer *w, int status, const cf_error *err, v
     placed_keep(data, status, err);
 }
 
-static void settled_ignore(cf_promise *settled, void *data)
-{
-    (void)settled;
-    (void)data;
-}
-
-/* `p` with a handler, so that its rejection is not reported as unhandled. */
-static cf_promise *handled(cf_promise *p)
-{
-    ASSERT_PTR(p);
-    ASSERT_OK(cf_promise_on_settle(p, settled_ignore, NULL));
-    return p;
-}
-
-/* `e` names this file, the function `func` and the line `line`. */
-static void assert_place(const cf_error *e, const char *func, int line)
-{
-    ASSERT_PTR(e);
-    ASSERT_PTR(e->file);
-    ASSERT(strstr(e->file, "test_fs.c") != NULL);
-    ASSERT_PTR(e->func);
-    ASSERT(strcmp(e->func, func) == 0);
-    ASSERT_EQ(e->line, line);
-}
-
 static void test_fs_errors_name_the_call(void)
 {
     const char *me = "test_fs_errors_name_the_call";
@@ -872,34 +848,34 @@ static void test_fs_errors_name_the_call(void)
     int badw_line = __LINE__ + 1;
     cf_promise *badw = handled(cf_fs_write_p(loop, -1, "x", 1, 0, NULL));
     ASSERT_EQ(cf_promise_state(bad), CF_PROMISE_REJECTED);
-    assert_place(cf_promise_error(bad), me, bad_line);
+    ASSERT_PLACE(cf_promise_error(bad), me, bad_line);
     ASSERT_STR_EQ(cf_promise_error(bad)->message, "open '(null)': invalid argument");
     ASSERT_EQ(cf_promise_state(badw), CF_PROMISE_REJECTED);
-    assert_place(cf_promise_error(badw), me, badw_line);
+    ASSERT_PLACE(cf_promise_error(badw), me, badw_line);
     ASSERT_EQ(cf_promise_state(pd), CF_PROMISE_REJECTED);
-    assert_place(cf_promise_error(pd), me, pd_line);
+    ASSERT_PLACE(cf_promise_error(pd), me, pd_line);
     ASSERT_EQ(cf_promise_error(pd)->code, CF_ECLOSED);
 
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
 
     ASSERT_EQ(rd.calls, 1);
-    assert_place(rd.err, me, rd_line);
+    ASSERT_PLACE(rd.err, me, rd_line);
     ASSERT_EQ(rd.err->code, CF_ENOENT);
-    assert_place(st.err, me, st_line);
-    assert_place(un.err, me, un_line);
+    ASSERT_PLACE(st.err, me, st_line);
+    ASSERT_PLACE(un.err, me, un_line);
     ASSERT_EQ(wopen.calls, 1);
-    assert_place(wopen.err, me, wopen_line);
+    ASSERT_PLACE(wopen.err, me, wopen_line);
     ASSERT_EQ(wopen.err->code, CF_ENOENT);
     ASSERT_EQ(wcommit.calls, 1);
-    assert_place(wcommit.err, me, wcommit_line);
+    ASSERT_PLACE(wcommit.err, me, wcommit_line);
     ASSERT_EQ(wcommit.err->code, CF_EISDIR);
     ASSERT(strncmp(wcommit.err->message, "open '", 6) == 0);
     ASSERT_EQ(cf_promise_state(p), CF_PROMISE_REJECTED);
-    assert_place(cf_promise_error(p), me, p_line);
+    ASSERT_PLACE(cf_promise_error(p), me, p_line);
     ASSERT_EQ(cf_promise_error(p)->code, CF_ENOENT);
-    assert_place(cf_promise_error(ps), me, ps_line);
+    ASSERT_PLACE(cf_promise_error(ps), me, ps_line);
     ASSERT_EQ(cf_promise_state(pc), CF_PROMISE_REJECTED);
-    assert_place(cf_promise_error(pc), me, pc_line);
+    ASSERT_PLACE(cf_promise_error(pc), me, pc_line);
 
     cf_promise *all[] = {p, ps, pc, pd, bad, badw};
     for (size_t i = 0; i < CF_ARRAY_LEN(all); i++) {
@@ -939,9 +915,9 @@ static void test_fs_task_errors_name_their_place(void)
     cf_promise *alone = handled(cf_async(loop, fail_alone_task, NULL));
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
     ASSERT_EQ(cf_promise_state(awaited), CF_PROMISE_REJECTED);
-    assert_place(cf_promise_error(awaited), "read_missing_task", await_line);
+    ASSERT_PLACE(cf_promise_error(awaited), "read_missing_task", await_line);
     ASSERT_EQ(cf_promise_state(alone), CF_PROMISE_REJECTED);
-    assert_place(cf_promise_error(alone), "test_fs_task_errors_name_their_place", alone_line);
+    ASSERT_PLACE(cf_promise_error(alone), "test_fs_task_errors_name_their_place", alone_line);
     ASSERT_EQ(cf_promise_error(alone)->code, CF_EINVAL);
     cf_promise_release(awaited);
     cf_promise_release(alone);

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "harness.h"
+#include "site_check.h"
 #include "util/util.h"
 
 static cf_loop *loop_new(void)
@@ -1063,31 +1064,6 @@ typedef struct place_state {
     cf_error *read_err;
 } place_state;
 
-static void settled_ignore(cf_promise *settled, void *data)
-{
-    (void)settled;
-    (void)data;
-}
-
-/* `p` with a handler, so that its rejection is not reported as unhandled. */
-static cf_promise *handled(cf_promise *p)
-{
-    ASSERT_PTR(p);
-    ASSERT_OK(cf_promise_on_settle(p, settled_ignore, NULL));
-    return p;
-}
-
-/* `e` names this file, the function `func` and the line `line`. */
-static void assert_place(const cf_error *e, const char *func, int line)
-{
-    ASSERT_PTR(e);
-    ASSERT_PTR(e->file);
-    ASSERT(strstr(e->file, "test_tcp.c") != NULL);
-    ASSERT_PTR(e->func);
-    ASSERT(strcmp(e->func, func) == 0);
-    ASSERT_EQ(e->line, line);
-}
-
 static cf_error *keep(const cf_error *err)
 {
     ASSERT_PTR(err);
@@ -1197,19 +1173,19 @@ static void test_tcp_errors_name_the_call(void)
     int now_lines[] = {pread_line, pall_line, pwrite_line, pend_line, pclose_line};
     for (size_t i = 0; i < CF_ARRAY_LEN(now); i++) {
         ASSERT_EQ(cf_promise_state(now[i]), CF_PROMISE_REJECTED);
-        assert_place(cf_promise_error(now[i]), me, now_lines[i]);
+        ASSERT_PLACE(cf_promise_error(now[i]), me, now_lines[i]);
     }
     ASSERT_EQ(cf_promise_code(pread), CF_ENOTCONN);
     ASSERT_EQ(cf_promise_code(pclose), CF_ECLOSED);
 
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
-    assert_place(s.connect_err, me, connect_line);
-    assert_place(s.write_err, me, write_line);
-    assert_place(s.end_err, me, end_line);
-    assert_place(s.read_err, "place_connected", s.read_line);
+    ASSERT_PLACE(s.connect_err, me, connect_line);
+    ASSERT_PLACE(s.write_err, me, write_line);
+    ASSERT_PLACE(s.end_err, me, end_line);
+    ASSERT_PLACE(s.read_err, "place_connected", s.read_line);
     ASSERT_EQ(s.read_err->code, CF_EOF);
     ASSERT_EQ(cf_promise_state(pconnect), CF_PROMISE_REJECTED);
-    assert_place(cf_promise_error(pconnect), me, pconnect_line);
+    ASSERT_PLACE(cf_promise_error(pconnect), me, pconnect_line);
     ASSERT_EQ(cf_promise_code(pconnect), CF_ECONNREFUSED);
 
     cf_tcp_close(d, NULL, NULL);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "site_check.h"
 #include "util/site.h"
 
 static cf_loop *loop_new(void)
@@ -25,33 +26,6 @@ static cf_loop *loop_new(void)
     cf_loop *loop = NULL;
     ASSERT_OK(cf_loop_new(&loop));
     return loop;
-}
-
-static void settled_ignore(cf_promise *p, void *data)
-{
-    (void)p;
-    (void)data;
-}
-
-/* `p` with a handler, so that its rejection is not reported as unhandled. */
-static cf_promise *handled(cf_promise *p)
-{
-    ASSERT_PTR(p);
-    ASSERT_OK(cf_promise_on_settle(p, settled_ignore, NULL));
-    return p;
-}
-
-/* `e` names this file, the function `func` and the line `line`. */
-static void assert_place(const cf_error *e, const char *func, int line)
-{
-    ASSERT_PTR(e);
-    cf_site s = cf_error_site(e);
-    ASSERT_PTR(s.file);
-    ASSERT(strstr(s.file, "test_site.c") != NULL);
-    ASSERT_PTR(s.func);
-    ASSERT_STR_EQ(s.func, func);
-    ASSERT_EQ(s.line, line);
-    ASSERT(s.file == e->file && s.line == e->line && s.func == e->func);
 }
 
 /* What cf_error_print writes for `e`. The caller frees the text. */
@@ -94,7 +68,7 @@ static void test_site_fs_read_names_the_line(void)
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
     ASSERT_EQ(cf_promise_state(p), CF_PROMISE_REJECTED);
     ASSERT_EQ(cf_error_code(cf_promise_error(p)), CF_ENOENT);
-    assert_place(cf_promise_error(p), "test_site_fs_read_names_the_line", line);
+    ASSERT_PLACE(cf_promise_error(p), "test_site_fs_read_names_the_line", line);
     cf_promise_release(p);
     ASSERT_OK(cf_loop_close(loop));
 }
@@ -111,7 +85,7 @@ static void test_site_dns_lookup_names_the_line(void)
     cf_promise *p = handled(cf_dns_getaddrinfo_p(loop, "localhost", "no-service", &hints, NULL));
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
     ASSERT_EQ(cf_promise_state(p), CF_PROMISE_REJECTED);
-    assert_place(cf_promise_error(p), "test_site_dns_lookup_names_the_line", line);
+    ASSERT_PLACE(cf_promise_error(p), "test_site_dns_lookup_names_the_line", line);
     cf_promise_release(p);
     ASSERT_OK(cf_loop_close(loop));
 }
@@ -128,7 +102,7 @@ static void test_site_tcp_connect_refused_names_the_line(void)
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
     ASSERT_EQ(cf_promise_state(p), CF_PROMISE_REJECTED);
     ASSERT_EQ(cf_error_code(cf_promise_error(p)), CF_ECONNREFUSED);
-    assert_place(cf_promise_error(p), "test_site_tcp_connect_refused_names_the_line", line);
+    ASSERT_PLACE(cf_promise_error(p), "test_site_tcp_connect_refused_names_the_line", line);
     cf_promise_release(p);
     cf_tcp_close(t, NULL, NULL);
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
@@ -145,7 +119,7 @@ static void test_site_function_pointer_names_the_line(void)
     int line = __LINE__ + 1;
     cf_promise *p = handled(read_file(loop, missing, NULL));
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
-    assert_place(cf_promise_error(p), "test_site_function_pointer_names_the_line", line);
+    ASSERT_PLACE(cf_promise_error(p), "test_site_function_pointer_names_the_line", line);
     cf_promise_release(p);
     ASSERT_OK(cf_loop_close(loop));
 }
@@ -169,7 +143,7 @@ static void test_site_helper_names_itself_not_its_caller(void)
     cf_test_path(missing, sizeof missing, "helper-missing.txt");
     cf_promise *p = start_read(loop, missing);
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
-    assert_place(cf_promise_error(p), "start_read", start_read_line);
+    ASSERT_PLACE(cf_promise_error(p), "start_read", start_read_line);
     cf_promise_release(p);
     ASSERT_OK(cf_loop_close(loop));
 }
@@ -192,7 +166,7 @@ static void test_site_rethrow_names_both_places(void)
     ASSERT_PTR(once);
     ASSERT_PTR(twice);
     const char *me = "test_site_rethrow_names_both_places";
-    assert_place(twice, me, op_line);
+    ASSERT_PLACE(twice, me, op_line);
     ASSERT_STR_EQ(twice->message, e->message);
     ASSERT_EQ(twice->code, CF_ENOENT);
     cf_site s = cf_error_site(twice);

@@ -23,44 +23,11 @@
 
 #include "calcifer.h"
 
-/* Texts are string literals passed as callback data; callbacks only read them. */
-#define TEXT(s) ((void *)(s))
-
-static cf_loop *loop;
-
-static inline void say(const char *s)
-{
-    fputs(s, stdout);
-    fputc('\n', stdout);
-}
-
-/* printf-style say, for the lines of the Node program built with template strings. */
-#define SAYF(...)                                                                                  \
-    do {                                                                                           \
-        printf(__VA_ARGS__);                                                                       \
-        fputc('\n', stdout);                                                                       \
-    } while (0)
+#include "../scenario_base.h"
 
 static inline void log_cb(void *text)
 {
     say(text);
-}
-
-/* Abort the scenario with a message on stderr (the driver then reports it). */
-static inline void check(int rc, const char *what)
-{
-    if (rc < 0) {
-        fprintf(stderr, "%s: %s\n", what, cf_strerror(rc));
-        exit(2);
-    }
-}
-
-#define CHECK(call) check((call), #call)
-
-/* JavaScript's `${bool}`. */
-static inline const char *js_bool(int b)
-{
-    return b ? "true" : "false";
 }
 
 /* A monotonic clock in milliseconds, with a fraction (≈ performance.now()). */
@@ -77,18 +44,6 @@ static inline void busy_wait_ms(double ms)
     double t0 = now_ms();
     while (now_ms() - t0 < ms) {
     }
-}
-
-static inline void scenario_begin(void)
-{
-    CHECK(cf_loop_new(&loop));
-}
-
-/* After the main program: drain (as Node does after the main module), then run the loop. */
-static inline void scenario_run(void)
-{
-    cf_loop_drain(loop);
-    CHECK(cf_run(loop, CF_RUN_DEFAULT));
 }
 
 /* The end of the process: cf_loop_close runs the exit hooks. */

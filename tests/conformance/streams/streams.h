@@ -20,37 +20,7 @@
 
 #include "calcifer.h"
 
-/* Texts are string literals passed as callback data; callbacks only read them. */
-#define TEXT(s) ((void *)(s))
-
-static cf_loop *loop;
-
-static inline void say(const char *s)
-{
-    fputs(s, stdout);
-    fputc('\n', stdout);
-}
-
-#define SAYF(...)                                                                                  \
-    do {                                                                                           \
-        printf(__VA_ARGS__);                                                                       \
-        fputc('\n', stdout);                                                                       \
-    } while (0)
-
-static inline void check(int rc, const char *what)
-{
-    if (rc < 0) {
-        fprintf(stderr, "%s: %s\n", what, cf_strerror(rc));
-        exit(2);
-    }
-}
-
-#define CHECK(call) check((call), #call)
-
-static inline const char *js_bool(int b)
-{
-    return b ? "true" : "false";
-}
+#include "../scenario_base.h"
 
 /* A listener that prints its data as the line, and "<text> <message>" for an error. */
 static inline void log_event(cf_stream *s, cf_stream_event ev, const cf_error *err, void *data)
@@ -71,17 +41,6 @@ static inline void done_cb(void *data)
 static inline void done_later(cf_stream *s)
 {
     CHECK(cf_set_immediate(loop, done_cb, s, NULL));
-}
-
-static inline void scenario_begin(void)
-{
-    CHECK(cf_loop_new(&loop));
-}
-
-static inline void scenario_run(void)
-{
-    cf_loop_drain(loop);
-    CHECK(cf_run(loop, CF_RUN_DEFAULT));
 }
 
 /* Close the streams (after the run: they are done), run the loop until they are freed. */
