@@ -5,7 +5,7 @@
  *                [--style callbacks|promises|async] [--timeout SECONDS]
  *   ghibli people|locations|species|vehicles ...     the same for the other resources
  *   ghibli people --with films [--concurrency N]     look up the URLs inside each record
- *   ghibli serve [--port N]                          run the bundled API stand-in
+ *   ghibli serve [--port N] [--workers N [--balance]] run the bundled API stand-in
  *   --trace FILE (every command): a Chrome trace of the loop (calcifer/trace.h)
  *
  * This file reads the command line into a ghibli_job (ghibli.h), starts the style asked for,
@@ -18,6 +18,11 @@
  *
  * --offline starts the stand-in (offline.c) on 127.0.0.1 in this process and fetches from it
  * over HTTP; it is closed when the job is done, so the loop ends by itself.
+ *
+ * serve --workers N runs N loops on N threads, each with its own server on the same port
+ * (≈ Node's cluster): SO_REUSEPORT, or one shared socket with balanced accepts (--balance).
+ * Every loop watches SIGINT and SIGTERM itself (the signal registry wakes every loop that
+ * watches a signal) and closes its server gracefully; the threads are then joined.
  */
 #include <fcntl.h>
 #include <getopt.h>
@@ -26,11 +31,14 @@
 #include <string.h>
 #include <unistd.h>
 #include <signal.h>
+#include <pthread.h>
 
 #include "ghibli.h"
 #include "offline.h"
 
 #define PUBLIC_API "https://ghibliapi.vercel.app"
+
+#define MAX_WORKERS 64 /* serve --workers: a bound, well above the cores of today's machines */
 
 enum exit_status {
     EXIT_OK = 0,
@@ -65,7 +73,8 @@ static const struct resource {
 
 static const char usage_text[] =
     "Usage: ghibli RESOURCE [options]     write the API's RESOURCE as CSV\n"
-    "       ghibli serve [--port N]        serve the bundled API on 127.0.0.1\n"
+    "       ghibli serve [--port N] [--workers N [--balance]]\n"
+    "                                      serve the bundled API on 127.0.0.1\n"
     "       ghibli --help | --version\n"
     "\n"
     "RESOURCE is films, people, locations, species or vehicles.\n"
@@ -90,6 +99,11 @@ static const char usage_text[] =
     "      --csv-guard        prefix a ' to fields starting with = + - @ TAB or CR, so a\n"
     "                         spreadsheet shows them as text, not formulas\n"
     "  -p, --port N           serve: the port (default 8080; 0 picks a free one)\n"
+    "      --workers N        serve: N event loops on N threads share the port (1 to 64,\n"
+    "                         default 1); with 2 or more (or --balance), prints\n"
+    "                         WORKER k CONNECTIONS n for each worker on exit\n"
+    "      --balance          serve: the workers share one socket and accept in turn by\n"
+    "                         their open connections (default: SO_REUSEPORT's spread)\n"
     "      --trace FILE       write a Chrome trace of the event loop to FILE (open it in\n"
     "                         Perfetto; scripts/trace2svg.py draws it); SIGUSR2 flushes\n"
     "  -h, --help             show this help\n"
@@ -197,6 +211,8 @@ typedef struct options {
     size_t max_body;
     int csv_guard;
     int port;
+    unsigned workers;  /* serve --workers: loops (threads) sharing the port; 0: not given */
+    int balance;       /* serve --balance: one shared socket, balanced accepts */
     const char *trace; /* --trace FILE: Chrome trace of the loop (calcifer/trace.h) */
 } options;
 
@@ -277,6 +293,8 @@ static int parse_options(int argc, char **argv, options *o)
         {"max-body", required_argument, NULL, 'm'},
         {"csv-guard", no_argument, NULL, 'G'},
         {"trace", required_argument, NULL, 'T'},
+        {"workers", required_argument, NULL, 'W'},
+        {"balance", no_argument, NULL, 'B'},
         {NULL, 0, NULL, 0},
     };
     opterr = 0;
@@ -328,6 +346,14 @@ static int parse_options(int argc, char **argv, options *o)
             break;
         case 'T':
             o->trace = optarg;
+            break;
+        case 'W':
+            if (parse_unsigned(optarg, MAX_WORKERS, &n) != 0 || n == 0)
+                return usage_error("--workers wants a number from 1 to 64, not", optarg);
+            o->workers = (unsigned)n;
+            break;
+        case 'B':
+            o->balance = 1;
             break;
         case 'p':
             if (parse_unsigned(optarg, 65535, &n) != 0)
@@ -550,6 +576,8 @@ static int cmd_fetch(const struct resource *res, int argc, char **argv)
         return status;
     if (o.offline && o.url)
         return usage_error("--offline and --url do not go together", NULL);
+    if (o.workers || o.balance)
+        return usage_error("--workers and --balance go with serve only", NULL);
     if (o.nfields_options > 1)
         return usage_error("--fields given more than once (give one comma-separated list)", NULL);
     if (o.with && o.style && strcmp(o.style, "async") != 0)
@@ -643,15 +671,176 @@ typedef struct serving {
     ghibli_offline *server;
     cf_signal *sigint;
     cf_signal *sigterm;
+    size_t accepted; /* connections the server accepted, noted when it stops */
 } serving;
 
 static void on_stop_signal(cf_signal *sig, int signum, void *data)
 {
     (void)sig, (void)signum;
     serving *s = data;
+    s->accepted = ghibli_offline_accepted(s->server);
     ghibli_offline_stop(s->server);
     cf_signal_close(s->sigint, NULL, NULL);
     cf_signal_close(s->sigterm, NULL, NULL);
+}
+
+/* ---- serving on several loops (--workers N) ---- */
+
+typedef struct cluster cluster;
+
+typedef struct worker {
+    cluster *cl;
+    unsigned index;
+    pthread_t thread;
+    serving s;
+    int failed; /* it could not start serving (said why) */
+} worker;
+
+struct cluster {
+    const options *o;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int port;         /* bound by worker 0; the others join it */
+    unsigned settled; /* workers serving or failed */
+    unsigned failed;
+    cf_http_balancer *balancer; /* --balance; NULL: SO_REUSEPORT */
+    worker w[MAX_WORKERS];
+};
+
+/* Start worker `w`'s server and signal watchers on `loop`; 0 or -1 after saying why. */
+static int worker_start(worker *w, cf_loop *loop, int port)
+{
+    cluster *cl = w->cl;
+    cf_http_server_opts http = {0};
+    if (cl->balancer) {
+        http.balancer = cl->balancer;
+        http.balancer_index = w->index;
+    } else {
+        http.flags = CF_HTTP_SERVER_REUSEPORT;
+    }
+    cf_error *error = NULL;
+    int rc = ghibli_offline_start_http(loop, port, NULL, &http, &w->s.server, &error);
+    if (rc < 0) {
+        say(error ? error->message : cf_strerror(rc));
+        cf_error_free(error);
+        return -1;
+    }
+    if (cf_signal_new(loop, &w->s.sigint) != 0 || cf_signal_new(loop, &w->s.sigterm) != 0 ||
+        cf_signal_start(w->s.sigint, SIGINT, on_stop_signal, &w->s) != 0 ||
+        cf_signal_start(w->s.sigterm, SIGTERM, on_stop_signal, &w->s) != 0) {
+        say("cannot watch SIGINT and SIGTERM");
+        on_stop_signal(NULL, 0, &w->s);
+        return -1;
+    }
+    return 0;
+}
+
+/* Worker 0 binds --port; the others wait for its port (-1: it failed) and join it. */
+static int worker_port(worker *w)
+{
+    cluster *cl = w->cl;
+    if (w->index == 0)
+        return cl->o->port;
+    pthread_mutex_lock(&cl->mu);
+    while (cl->port == 0 && cl->failed == 0) {
+        pthread_cond_wait(&cl->cv, &cl->mu);
+    }
+    int port = cl->port ? cl->port : -1;
+    pthread_mutex_unlock(&cl->mu);
+    return port;
+}
+
+static void worker_settle(worker *w, int port)
+{
+    cluster *cl = w->cl;
+    pthread_mutex_lock(&cl->mu);
+    cl->settled++;
+    if (w->failed)
+        cl->failed++;
+    else if (w->index == 0)
+        cl->port = port;
+    pthread_cond_broadcast(&cl->cv);
+    pthread_mutex_unlock(&cl->mu);
+}
+
+/* A worker's thread: its own loop, its own server, until SIGINT or SIGTERM closes it. */
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    int port = worker_port(w);
+    cf_loop *loop = NULL;
+    if (port < 0 || cf_loop_new(&loop) != 0) {
+        w->failed = 1;
+        worker_settle(w, 0);
+        return NULL;
+    }
+    if (w->index == 0 && w->cl->o->trace) /* the first loop's trace only: one file, one loop */
+        (void)cf_trace_start(loop, w->cl->o->trace, 0);
+    w->failed = worker_start(w, loop, port) < 0;
+    worker_settle(w, w->failed ? 0 : ghibli_offline_port(w->s.server));
+    if (cf_run(loop, CF_RUN_DEFAULT) < 0)
+        w->failed = 1;
+    cf_loop_close(loop);
+    return NULL;
+}
+
+/*
+ * Wait for every worker to serve or fail. When one failed, the others are stopped as a
+ * signal would (each loop watches SIGTERM: a process-directed signal reaches every one).
+ */
+static int cluster_wait_ready(cluster *cl, unsigned started)
+{
+    pthread_mutex_lock(&cl->mu);
+    while (cl->settled < started) {
+        pthread_cond_wait(&cl->cv, &cl->mu);
+    }
+    int failed = cl->failed || started < cl->o->workers;
+    unsigned up = started - cl->failed;
+    pthread_mutex_unlock(&cl->mu);
+    if (failed && up > 0)
+        kill(getpid(), SIGTERM);
+    return failed ? -1 : 0;
+}
+
+static int serve_workers(const options *o)
+{
+    cluster *cl = calloc(1, sizeof *cl);
+    if (!cl || (o->balance && cf_http_balancer_new(o->workers, 0, &cl->balancer) != 0)) {
+        say(cf_strerror(CF_ENOMEM));
+        free(cl);
+        return EXIT_FAILURE_OTHER;
+    }
+    cl->o = o;
+    pthread_mutex_init(&cl->mu, NULL);
+    pthread_cond_init(&cl->cv, NULL);
+    unsigned started = 0;
+    for (; started < o->workers; started++) {
+        cl->w[started].cl = cl;
+        cl->w[started].index = started;
+        if (pthread_create(&cl->w[started].thread, NULL, worker_main, &cl->w[started]) != 0) {
+            say("cannot start a worker thread");
+            break;
+        }
+    }
+    int status = cluster_wait_ready(cl, started) < 0 ? EXIT_FAILURE_OTHER : EXIT_OK;
+    if (status == EXIT_OK) {
+        printf("PORT %d\n", cl->port);
+        fflush(stdout);
+    }
+    for (unsigned i = 0; i < started; i++) {
+        pthread_join(cl->w[i].thread, NULL);
+        if (cl->w[i].failed)
+            status = EXIT_FAILURE_OTHER;
+    }
+    for (unsigned i = 0; status == EXIT_OK && i < started; i++) {
+        printf("WORKER %u CONNECTIONS %zu\n", i, cl->w[i].s.accepted);
+    }
+    fflush(stdout);
+    cf_http_balancer_free(cl->balancer);
+    pthread_cond_destroy(&cl->cv);
+    pthread_mutex_destroy(&cl->mu);
+    free(cl);
+    return status;
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -662,7 +851,11 @@ static int cmd_serve(int argc, char **argv)
         return status;
     if (o.output || o.fields || o.url || o.with || o.style || o.offline || o.max_body ||
         o.csv_guard)
-        return usage_error("serve takes only --port", NULL);
+        return usage_error("serve takes only --port, --workers, --balance and --trace", NULL);
+    if (o.workers > 1 || o.balance) {
+        o.workers = o.workers ? o.workers : 1;
+        return serve_workers(&o);
+    }
     cf_loop *loop;
     if (cf_loop_new(&loop) != 0)
         return EXIT_FAILURE_OTHER;

@@ -15,10 +15,18 @@ struct ghibli_offline {
 int ghibli_offline_start(cf_loop *loop, int port, const char *base_url, ghibli_offline **out,
                          cf_error **error)
 {
+    return ghibli_offline_start_http(loop, port, base_url, NULL, out, error);
+}
+
+int ghibli_offline_start_http(cf_loop *loop, int port, const char *base_url,
+                              const cf_http_server_opts *http, ghibli_offline **out,
+                              cf_error **error)
+{
     ghibli_offline *o = calloc(1, sizeof *o);
     if (!o)
         return CF_ENOMEM;
-    ghibli_server_opts opts = {.host = "127.0.0.1", .port = port, .base_url = base_url};
+    ghibli_server_opts opts = {
+        .host = "127.0.0.1", .port = port, .base_url = base_url, .http = http};
     int rc = ghibli_server_start(loop, &opts, &o->server, error);
     if (rc < 0) {
         free(o);
@@ -31,6 +39,11 @@ int ghibli_offline_start(cf_loop *loop, int port, const char *base_url, ghibli_o
 int ghibli_offline_port(const ghibli_offline *o)
 {
     return ghibli_server_port(o->server);
+}
+
+size_t ghibli_offline_accepted(const ghibli_offline *o)
+{
+    return cf_http_server_accepted(ghibli_server_http(o->server));
 }
 
 void ghibli_offline_stop(ghibli_offline *o)

@@ -18,6 +18,18 @@ typedef struct ghibli_offline ghibli_offline;
 int ghibli_offline_start(cf_loop *loop, int port, const char *base_url, ghibli_offline **out,
                          cf_error **error);
 
+/*
+ * The same with the HTTP server's options `http` (copied; NULL: the defaults): how `ghibli
+ * serve --workers N` makes one server per loop on one port (CF_HTTP_SERVER_REUSEPORT, or a
+ * cf_http_balancer, borrowed until the server is closed).
+ */
+int ghibli_offline_start_http(cf_loop *loop, int port, const char *base_url,
+                              const cf_http_server_opts *http, ghibli_offline **out,
+                              cf_error **error);
+
+/* The connections it has accepted so far (cf_http_server_accepted). */
+size_t ghibli_offline_accepted(const ghibli_offline *o);
+
 /* The port it listens on. */
 int ghibli_offline_port(const ghibli_offline *o);
 

@@ -41,8 +41,17 @@
  *
  * Lifetimes: `req` and `res` are borrowed from the handler call until the response has been
  * ended (any cf_http_res_end* call, which must be made exactly once per response, even after
- * the connection was lost). Everything is loop-thread only; run one server per loop and use
- * CF_HTTP_SERVER_REUSEPORT to serve one port from several loops on several threads.
+ * the connection was lost). Everything is loop-thread only, but for the cf_http_balancer
+ * functions (any thread).
+ *
+ * Many loops, one port (≈ Node's cluster, nginx's worker processes): run one server per loop,
+ * one loop per thread, in either of two ways. CF_HTTP_SERVER_REUSEPORT gives each server its
+ * own socket on the same port (SO_REUSEPORT) and the kernel spreads the connections by a hash
+ * of their addresses: no shared state, but the spread of a few long-lived connections can be
+ * uneven. A cf_http_balancer makes the servers share one listening socket, and each server
+ * stops accepting while it has more open connections than the least loaded one plus a small
+ * slack, so they stay within that slack of each other. Either way each server is closed on
+ * its own loop (cf_http_server_close: graceful, as for one server).
  */
 #ifndef CALCIFER_HTTP_SERVER_H
 #define CALCIFER_HTTP_SERVER_H
@@ -65,6 +74,13 @@ extern "C" {
 
 /* A server (≈ http.Server). Opaque. */
 typedef struct cf_http_server cf_http_server;
+
+/*
+ * Servers on several loops sharing one listening socket, with accepts balanced on their open
+ * connections (see the top of this file). Opaque; made with cf_http_balancer_new and given
+ * to each server in its options.
+ */
+typedef struct cf_http_balancer cf_http_balancer;
 
 /* A request as the server received it (≈ http.IncomingMessage). Opaque. */
 typedef struct cf_http_incoming cf_http_incoming;
@@ -94,6 +110,14 @@ typedef struct cf_http_server_opts {
      * none. The server keeps a reference from cf_http_server_new until cf_http_server_close.
      */
     cf_abort_signal *signal;
+    /*
+     * Balanced serving across loops (NULL: none). The first server of the balancer to listen
+     * binds its host and port; each later one accepts from the same socket, and must listen
+     * with the same port or 0. `balancer_index` is this server's place, 0 to nloops-1, one
+     * server per place. Borrowed until the server's close callback has run.
+     */
+    cf_http_balancer *balancer;
+    unsigned balancer_index;
 } cf_http_server_opts;
 
 /* ---- callback types ---- */
@@ -158,6 +182,27 @@ enum {
 /* cf_http_res_write's result when the queue holds the high-water mark or more. */
 #define CF_HTTP_RES_FULL 1
 
+/* ---- balancer: one socket, several loops (thread-safe) ---- */
+
+/*
+ * Make a balancer for `nloops` servers (1 to 1024), each of which pauses accepting while its
+ * open connections exceed those of the least loaded accepting server by more than `slack`
+ * (0: 4). A server that is not listening, or is closing, does not count. Returns 0,
+ * CF_EINVAL (NULL out, nloops out of range) or CF_ENOMEM. The caller owns `*out` and frees
+ * it with cf_http_balancer_free. Thread: any.
+ */
+CF_EXTERN int cf_http_balancer_new(unsigned nloops, unsigned slack, cf_http_balancer **out);
+
+/* The port its socket is bound to, 0 before the first server listens. Thread: any. */
+CF_EXTERN int cf_http_balancer_port(cf_http_balancer *b);
+
+/*
+ * Free the balancer and close its copy of the socket (each server closes its own). Call it
+ * once every server given it has been closed (its close callback has run). NULL is a no-op.
+ * Thread: any.
+ */
+CF_EXTERN void cf_http_balancer_free(cf_http_balancer *b);
+
 /* ---- server: create, listen, close ---- */
 
 /*
@@ -179,12 +224,14 @@ CF_EXTERN int cf_http_server_new_async(cf_loop *loop, const cf_http_server_opts 
 
 /*
  * Listen on `host`:`port` (≈ server.listen(port, host)); `host` NULL or "" means every IPv4
- * address, `port` 0 picks a free one (cf_http_server_port). Synchronous: returns 0,
- * CF_EADDRINUSE, CF_EACCES, CF_EADDRNOTAVAIL, CF_EINVAL (bad address, already listening,
- * closing), CF_ENOMEM, CF_ECANCELED (the options' `signal` is already aborted: nothing was
- * started; close the server as usual), or another -errno. `host` is copied. While
- * listening, the server watches the options' `signal` (see cf_http_server_opts). Thread:
- * loop only.
+ * address, `port` 0 picks a free one (cf_http_server_port). With a balancer in the options,
+ * only its first server binds: the later ones take its socket (their `host` is ignored).
+ * Synchronous: returns 0, CF_EADDRINUSE, CF_EACCES, CF_EADDRNOTAVAIL, CF_EINVAL (bad
+ * address, already listening, closing; with a balancer: an index out of range, or a port
+ * other than 0 and the balancer's, or a place that listened already), CF_ENOMEM,
+ * CF_ECANCELED (the options' `signal` is already aborted: nothing was started; close the
+ * server as usual), or another -errno. `host` is copied. While listening, the server watches
+ * the options' `signal` (see cf_http_server_opts). Thread: loop only.
  */
 CF_EXTERN int cf_http_server_listen(cf_http_server *srv, const char *host, int port);
 
@@ -217,6 +264,12 @@ CF_EXTERN int cf_http_server_port(const cf_http_server *srv);
 
 /* The loop the server runs on. */
 CF_EXTERN cf_loop *cf_http_server_loop(const cf_http_server *srv);
+
+/*
+ * Connections accepted since the server was made (≈ nginx's stub_status `accepts`): the
+ * spread of connections across the loops of one port. 0 for NULL. Thread: loop only.
+ */
+CF_EXTERN size_t cf_http_server_accepted(const cf_http_server *srv);
 
 /*
  * Connections currently open (≈ server._connections): each counts from its accept until the

@@ -9,6 +9,9 @@
  *    state. A connection handles one request at a time: pipelined requests wait in the input
  *    buffer until the previous response has been handed to the kernel, which keeps responses
  *    in request order without a queue.
+ *  - `cf_http_balancer`: shared by the servers of several loops that accept from one socket;
+ *    each publishes its open connections there and pauses accepting past the least loaded
+ *    one plus a slack (see "balanced accepts" below).
  *  - `slot`: everything a request in progress needs: the parser, the request
  *    (`cf_http_incoming`) and response (`cf_http_res`) objects, the input bytes (the head
  *    among them) with the header array, the response header lines, the buffered body. A
@@ -65,10 +68,15 @@
  */
 #include "calcifer/http_server.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "calcifer/tcp.h"
 #include "calcifer/timer.h"
@@ -94,6 +102,9 @@
 #define READ_MIN                1024u         /* room made for a read before it is tried */
 #define SLOT_TRIM               (64u * 1024u) /* buffers above this are freed on release */
 #define POOL_MAX                1024u         /* free slots kept by a server */
+#define BALANCE_SLACK           4u            /* balancer: connections above the least loaded */
+#define BALANCE_RECHECK_MS      1u            /* balancer: how often a paused server looks */
+#define BALANCE_MAX_LOOPS       1024u
 
 /* ---- structures ---- */
 
@@ -223,6 +234,10 @@ struct cf_http_server {
     size_t nlive;  /* not yet destroyed (≈ server._connections, what Node counts) */
     cf_http_server_listening_cb listening_cb;
     void *listening_data;
+
+    size_t accepted;   /* connections ever accepted (cf_http_server_accepted) */
+    int accept_paused; /* balanced: not accepting while others have fewer connections */
+
     unsigned ticks;  /* ticks queued that name the server: its memory waits for them */
     int cb_queued;   /* the close callback's tick is queued */
     int cb_done;     /* the close callback has run */
@@ -262,6 +277,7 @@ static void schedule_tick(conn *c);
 static void conn_destroy(conn *c, int status);
 static void conn_unref(conn *c);
 static void maybe_closed(cf_http_server *srv);
+static void balance_update(cf_http_server *srv);
 
 static const char CRLF[] = "\r\n";
 static const char LAST_CHUNK[] = "0\r\n\r\n";
@@ -583,6 +599,8 @@ static void timer_cb(cf_timer *timer, void *data)
         if (due)
             timer_want(srv, due);
     }
+    if (srv->accept_paused)
+        balance_update(srv);
 }
 
 /* ---- connection lifetime ---- */
@@ -683,6 +701,8 @@ static void conn_destroy(conn *c, int status)
         return;
     c->state = C_CLOSED;
     c->srv->nlive--;
+    if (c->srv->o.balancer)
+        balance_update(c->srv);
     maybe_close_cb(c->srv);
     timeouts_clear(c);
     c->flags &= ~F_WBUSY;
@@ -1187,6 +1207,8 @@ static void call_handler(conn *c)
     c->flags |= F_HANDLER | F_RES;
     c->s->res.flags |= R_ACTIVE;
     conn_ref(c);
+    if (srv->accept_paused) /* a busy paused server looks at every request, not every ms */
+        balance_update(srv);
     if (!srv->async_handler) {
         srv->handler(&c->s->req, &c->s->res, srv->data);
         return;
@@ -1553,6 +1575,179 @@ static void on_alloc(cf_tcp *t, size_t suggested, cf_buf *buf, void *data)
     buf->len = s->in_cap - s->in_len;
 }
 
+/* ---- balanced accepts: several loops, one socket ---- */
+
+/*
+ * Why: with SO_REUSEPORT the kernel hashes each connection's addresses and ports to one of
+ * the sockets, which spreads well over many short connections but can leave one loop with
+ * twice the long-lived connections of another; with one socket shared by every loop the loop
+ * that wakes first takes the whole burst (Node's docs report over 70% of the connections on
+ * two of eight workers in that mode). So the servers of a balancer share one listening
+ * socket (each loop watches its own duplicate), and a server stops accepting while its open
+ * connections exceed the fewest of any accepting server by more than `slack` — nginx's
+ * accept_mutex with its "accept only when below 7/8 of the connections" rule, and Node's
+ * round-robin master, without a mutex or a master: connections wait in the kernel's queue
+ * for a loop that takes them. A paused server looks again at each request it handles and
+ * every millisecond (BALANCE_RECHECK_MS), and resumes once the others have caught up. No
+ * loop can wake another (each sleeps in its own epoll_wait), so in a burst every server may
+ * be paused at once for up to that millisecond: the least loaded one has paused on a count
+ * that the others have since passed. The other choice, "never pause while every other
+ * server is paused", lets one loop take the whole burst while the others sleep, which is
+ * the imbalance this exists to prevent.
+ *
+ * Each server writes only its own slot, one cache line each so the writes of one loop do
+ * not invalidate another's; the loads are relaxed, since a stale count only delays a pause
+ * or a resume by one look. The mutex guards only the socket's creation and duplication at
+ * listen.
+ */
+typedef struct balance_slot {
+    _Alignas(64) _Atomic size_t open; /* SIZE_MAX: not serving (not yet, or closing) */
+} balance_slot;
+
+struct cf_http_balancer {
+    pthread_mutex_t mu;
+    int fd;             /* a copy of the socket for the servers still to listen, or -1 */
+    int port;           /* its port */
+    unsigned joined;    /* servers that have listened */
+    unsigned listening; /* of those, not closing: each holds its own copy of the socket */
+    unsigned n;
+    size_t slack;
+    void *mem; /* what `slots` is carved from, aligned to a cache line */
+    balance_slot *slots;
+};
+
+int cf_http_balancer_new(unsigned nloops, unsigned slack, cf_http_balancer **out)
+{
+    if (!out || nloops == 0 || nloops > BALANCE_MAX_LOOPS)
+        return CF_EINVAL;
+    cf_http_balancer *b = cf__calloc(1, sizeof *b);
+    void *mem = b ? cf__calloc(nloops + 1, sizeof(balance_slot)) : NULL;
+    if (!mem) {
+        cf__free(b);
+        return CF_ENOMEM;
+    }
+    uintptr_t a = ((uintptr_t)mem + 63) & ~(uintptr_t)63;
+    b->mem = mem;
+    b->slots = (balance_slot *)a;
+    b->n = nloops;
+    b->slack = slack ? slack : BALANCE_SLACK;
+    b->fd = -1;
+    pthread_mutex_init(&b->mu, NULL);
+    for (unsigned i = 0; i < nloops; i++) {
+        atomic_init(&b->slots[i].open, SIZE_MAX);
+    }
+    *out = b;
+    return 0;
+}
+
+int cf_http_balancer_port(cf_http_balancer *b)
+{
+    if (!b)
+        return 0;
+    pthread_mutex_lock(&b->mu);
+    int port = b->port;
+    pthread_mutex_unlock(&b->mu);
+    return port;
+}
+
+void cf_http_balancer_free(cf_http_balancer *b)
+{
+    if (!b)
+        return;
+    if (b->fd >= 0)
+        close(b->fd);
+    pthread_mutex_destroy(&b->mu);
+    cf__free(b->mem);
+    cf__free(b);
+}
+
+/*
+ * Publish this server's count, then pause or resume: pause while another serving server has
+ * more than `slack` connections fewer. Paused, look again within BALANCE_RECHECK_MS.
+ */
+static void balance_update(cf_http_server *srv)
+{
+    cf_http_balancer *b = srv->o.balancer;
+    if (!srv->listener || srv->closing)
+        return;
+    balance_slot *me = &b->slots[srv->o.balancer_index];
+    atomic_store_explicit(&me->open, srv->nlive, memory_order_relaxed);
+    int pause = 0;
+    for (unsigned k = 0; k < b->n && !pause; k++) {
+        balance_slot *other = &b->slots[k];
+        size_t open = atomic_load_explicit(&other->open, memory_order_relaxed);
+        pause = other != me && open != SIZE_MAX && open + b->slack < srv->nlive;
+    }
+    if (pause != srv->accept_paused) {
+        srv->accept_paused = pause;
+        (void)cf__tcp_accept_pause(srv->listener, pause);
+    }
+    if (pause)
+        timer_want(srv, cf_now(srv->loop) + BALANCE_RECHECK_MS);
+}
+
+/*
+ * The balancer's copy of the socket goes once every place has listened, or once no server
+ * listens any more: the port then refuses connections as soon as the last server stops
+ * accepting, instead of queueing ones that nobody would take.
+ */
+static void balance_drop_copy(cf_http_balancer *b)
+{
+    if (b->fd >= 0 && (b->joined >= b->n || b->listening == 0)) {
+        close(b->fd);
+        b->fd = -1;
+    }
+}
+
+/* This server no longer accepts: the others must not wait for it. */
+static void balance_leave(cf_http_server *srv)
+{
+    cf_http_balancer *b = srv->o.balancer;
+    balance_slot *me = &b->slots[srv->o.balancer_index];
+    atomic_store_explicit(&me->open, SIZE_MAX, memory_order_relaxed);
+    pthread_mutex_lock(&b->mu);
+    b->listening--;
+    balance_drop_copy(b);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void on_connection(cf_tcp *server, int status, const cf_error *err, cf_tcp *t, void *data);
+
+/*
+ * The first server of a balancer binds (or the first after every server closed); the others
+ * accept from duplicates of its socket.
+ */
+static int balance_listen(cf_http_server *srv, cf_tcp *t, const char *host, int port)
+{
+    cf_http_balancer *b = srv->o.balancer;
+    if (srv->o.balancer_index >= b->n)
+        return CF_EINVAL;
+    pthread_mutex_lock(&b->mu);
+    int rc;
+    if (b->listening > 0 && b->fd < 0) {
+        rc = CF_EINVAL; /* every place has listened already */
+    } else if (b->listening == 0) {
+        rc = cf__tcp_listen_at(t, host, port, srv->o.backlog, 0, on_connection, srv, CF__SITE_NONE);
+        b->fd = rc == 0 ? fcntl(cf_tcp_fd(t), F_DUPFD_CLOEXEC, 0) : -1;
+        if (rc == 0 && b->fd < 0)
+            rc = cf_translate_sys_error(errno);
+        b->port = rc == 0 ? cf_tcp_port(t) : 0;
+    } else if (port != 0 && port != b->port) {
+        rc = CF_EINVAL;
+    } else {
+        int fd = fcntl(b->fd, F_DUPFD_CLOEXEC, 0);
+        rc = fd < 0 ? cf_translate_sys_error(errno)
+                    : cf__tcp_listen_fd_at(t, fd, on_connection, srv, CF__SITE_NONE);
+    }
+    if (rc == 0) {
+        b->joined++;
+        b->listening++;
+        balance_drop_copy(b);
+    }
+    pthread_mutex_unlock(&b->mu);
+    return rc;
+}
+
 /* ---- accepting ---- */
 
 static void on_connection(cf_tcp *server, int status, const cf_error *err, cf_tcp *t, void *data)
@@ -1576,6 +1771,9 @@ static void on_connection(cf_tcp *server, int status, const cf_error *err, cf_tc
     cf_queue_insert_tail(&srv->conns, &c->link);
     srv->nconns++;
     srv->nlive++;
+    srv->accepted++;
+    if (srv->o.balancer)
+        balance_update(srv);
     cf_tcp_set_high_water(t, 1);
     cf_tcp_on_drain(t, on_drain, c);
     cf_tcp_nodelay(t, 1);
@@ -1719,7 +1917,9 @@ int cf_http_server_listen(cf_http_server *srv, const char *host, int port)
     int flags = (srv->o.flags & CF_HTTP_SERVER_REUSEPORT) ? CF_TCP_REUSEPORT : 0;
     if (srv->listening_cb)
         rc = cf_tcp_on_listening(t, on_tcp_listening, srv);
-    if (rc == 0)
+    if (rc == 0 && srv->o.balancer)
+        rc = balance_listen(srv, t, host, port);
+    else if (rc == 0)
         rc = cf__tcp_listen_at(t, host, port, srv->o.backlog, flags, on_connection, srv,
                                CF__SITE_NONE);
     if (rc < 0) {
@@ -1728,6 +1928,8 @@ int cf_http_server_listen(cf_http_server *srv, const char *host, int port)
     }
     srv->listener = t;
     srv->port = cf_tcp_port(t);
+    if (srv->o.balancer)
+        balance_update(srv);
     if (srv->unrefd)
         cf_tcp_unref(t);
     if (srv->o.signal) {
@@ -1773,6 +1975,11 @@ int cf_http_server_port(const cf_http_server *srv)
 cf_loop *cf_http_server_loop(const cf_http_server *srv)
 {
     return srv ? srv->loop : NULL;
+}
+
+size_t cf_http_server_accepted(const cf_http_server *srv)
+{
+    return srv ? srv->accepted : 0;
 }
 
 size_t cf_http_server_connections(const cf_http_server *srv)
@@ -1914,6 +2121,8 @@ int cf_http_server_close_idle_connections(cf_http_server *srv)
 static void server_begin_close(cf_http_server *srv)
 {
     srv->closing = 1;
+    if (srv->listener && srv->o.balancer)
+        balance_leave(srv);
     if (srv->listener) {
         srv->listener_closing = 1;
         cf_tcp_close(srv->listener, on_listener_closed, srv);

@@ -106,6 +106,15 @@ int cf__tcp_write_at(cf_tcp *t, const cf_buf *bufs, size_t nbufs, cf_tcp_cb cb, 
 int cf__tcp_end_at(cf_tcp *t, cf_tcp_cb cb, void *data, cf_site site);
 int cf__tcp_listen_at(cf_tcp *t, const char *host, int port, int backlog, int flags,
                       cf_tcp_connection_cb cb, void *data, cf_site site);
+/*
+ * Accept from `fd`, a socket that already listens (taken: closed on failure too), as
+ * cf_tcp_listen does after its bind; for servers of several loops sharing one socket, each
+ * with its own duplicate. Returns 0, CF_EINVAL, or the errors of the poller.
+ */
+int cf__tcp_listen_fd_at(cf_tcp *t, int fd, cf_tcp_connection_cb cb, void *data, cf_site site);
+/* Stop (`paused` non-zero) or resume accepting, still listening: the connections wait in the
+ * kernel's queue for whichever handle accepts. Returns 0, CF_EINVAL (not listening). */
+int cf__tcp_accept_pause(cf_tcp *t, int paused);
 
 /* ---- where whole-file writes go (fs.c; used by fs_writer.c too) ---- */
 

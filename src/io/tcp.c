@@ -35,7 +35,10 @@
  * three things (server_maybe_free): its close callback, its handle's close phase, and the
  * ticks that name it (`srv_ticks`). A connection never outlives its server's memory: it leaves
  * `conns` when cf_tcp_close is called on it, and the server is freed only once `conns` is
- * empty.
+ * empty. A server may also accept from a socket that servers of other loops accept from too
+ * (cf__tcp_listen_fd_at, each with its own duplicate of it), and may stop accepting for a
+ * while without closing it (cf__tcp_accept_pause, T_ACCEPT_PAUSED: its fd leaves the poller,
+ * so the other loops take the connections meanwhile).
  *
  * Places: each operation that reports an error later keeps the site of the user's call that
  * started it (calcifer/error.h, cf_site): a write request its own, the handle one per kind
@@ -85,9 +88,10 @@ enum {
     T_NEED_DRAIN = CF__HANDLE_USER << 7,
     T_UNIX = CF__HANDLE_USER << 8,
     T_PIPE = CF__HANDLE_USER << 9,
-    T_SERVER = CF__HANDLE_USER << 10,       /* listened once: closes as net.Server does */
-    T_SRV_CB_DONE = CF__HANDLE_USER << 11,  /* the server's close callback has run */
-    T_SRV_BASE_DONE = CF__HANDLE_USER << 12 /* the close phase has run for the handle */
+    T_SERVER = CF__HANDLE_USER << 10,        /* listened once: closes as net.Server does */
+    T_SRV_CB_DONE = CF__HANDLE_USER << 11,   /* the server's close callback has run */
+    T_SRV_BASE_DONE = CF__HANDLE_USER << 12, /* the close phase has run for the handle */
+    T_ACCEPT_PAUSED = CF__HANDLE_USER << 13  /* listening, but not accepting for now */
 };
 
 /* What the pending phase has to report. */
@@ -317,7 +321,7 @@ static int update_io(cf_tcp *t)
     }
     cf_loop *loop = t->h.loop;
     unsigned want = 0;
-    if (t->flags & (T_READING | T_LISTENING))
+    if ((t->flags & T_READING) || (t->flags & (T_LISTENING | T_ACCEPT_PAUSED)) == T_LISTENING)
         want |= CF__IO_IN;
     if ((t->flags & T_CONNECTING) || !cf_queue_empty(&t->wq))
         want |= CF__IO_OUT;
@@ -1451,7 +1455,8 @@ static void emfile_trick(cf_tcp *server)
 
 static void on_acceptable(cf_tcp *server)
 {
-    while ((server->flags & T_LISTENING) && !cf__handle_is_closing(&server->h)) {
+    while ((server->flags & (T_LISTENING | T_ACCEPT_PAUSED)) == T_LISTENING &&
+           !cf__handle_is_closing(&server->h)) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
         int fd = cf__sys_accept(server->fd, (struct sockaddr *)&ss, &len);
@@ -1481,6 +1486,8 @@ static void on_acceptable(cf_tcp *server)
     }
 }
 
+static int listen_adopt(cf_tcp *t, int fd, int lookup);
+
 static int listen_fd(cf_tcp *t, const struct sockaddr *sa, socklen_t len, int backlog, int flags,
                      int lookup)
 {
@@ -1507,6 +1514,13 @@ static int listen_fd(cf_tcp *t, const struct sockaddr *sa, socklen_t len, int ba
         close(fd);
         return rc;
     }
+    return listen_adopt(t, fd, lookup);
+}
+
+/* Watch the listening socket `fd` (taken: closed on failure) and accept from it. */
+static int listen_adopt(cf_tcp *t, int fd, int lookup)
+{
+    int rc;
     t->fd = fd;
     t->peerlen = sizeof t->peer;
     if (getsockname(fd, (struct sockaddr *)&t->peer, &t->peerlen) < 0)
@@ -1544,6 +1558,40 @@ int cf__tcp_listen_at(cf_tcp *t, const char *host, int port, int backlog, int fl
     t->conn_cb_data = data;
     t->listen_site = site;
     return listen_fd(t, (struct sockaddr *)&ss, len, backlog, flags, host && *host);
+}
+
+/*
+ * Several loops accepting from one listening socket: each loop's handle watches its own
+ * duplicate of the descriptor (a loop's poller registers each descriptor once), and the
+ * kernel hands each connection to whichever accept4 comes first.
+ */
+int cf__tcp_listen_fd_at(cf_tcp *t, int fd, cf_tcp_connection_cb cb, void *data, cf_site site)
+{
+    if (!t || !cb || fd < 0) {
+        if (fd >= 0)
+            close(fd);
+        return CF_EINVAL;
+    }
+    int rc = connect_check(t);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    t->conn_cb = cb;
+    t->conn_cb_data = data;
+    t->listen_site = site;
+    return listen_adopt(t, fd, 0);
+}
+
+int cf__tcp_accept_pause(cf_tcp *t, int paused)
+{
+    if (!(t->flags & T_LISTENING))
+        return CF_EINVAL;
+    if (paused)
+        t->flags |= T_ACCEPT_PAUSED;
+    else
+        t->flags &= ~T_ACCEPT_PAUSED;
+    return update_io(t);
 }
 
 CF__NOINLINE int cf_tcp_listen(cf_tcp *t, const char *host, int port, int backlog, int flags,

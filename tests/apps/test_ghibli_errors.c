@@ -223,7 +223,9 @@ static void test_ghibli_errors_fields_usage(void)
                    "ghibli: --timeout wants seconds (0 <= s <= 86400; 0: never), not '-1' "
                    "(try 'ghibli --help')\n");
     const char *serve[] = {"serve", "--csv-guard", NULL};
-    expect_failure(serve, 2, "ghibli: serve takes only --port (try 'ghibli --help')\n");
+    expect_failure(serve, 2,
+                   "ghibli: serve takes only --port, --workers, --balance and --trace (try "
+                   "'ghibli --help')\n");
 }
 
 /*
