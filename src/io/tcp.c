@@ -207,14 +207,18 @@ static cf_error *abort_error(const cf_abort_signal *signal, cf_site site)
     return e ? cf__error_set_site(e, site) : NULL;
 }
 
-static int tcp_alloc(cf_loop *loop, cf_tcp **out)
+/* `site`: the user's call the handle is named by (cf_loop_print_handles), NULL for none. */
+static int tcp_alloc(cf_loop *loop, const void *site, cf_tcp **out)
 {
     if (!cf__io_loop_get(loop))
         return CF_ENOMEM;
     cf_tcp *t = cf__calloc(1, sizeof *t);
     if (!t)
         return CF_ENOMEM;
-    cf__handle_init(loop, &t->h);
+    if (site)
+        cf__handle_init_at(loop, &t->h, site);
+    else
+        cf__handle_init(loop, &t->h);
     cf__io_init(&t->io, -1, io_cb);
     t->fd = -1;
     cf_queue_init(&t->wq);
@@ -227,17 +231,18 @@ static int tcp_alloc(cf_loop *loop, cf_tcp **out)
     return 0;
 }
 
-int cf_tcp_new(cf_loop *loop, cf_tcp **out)
+CF__NOINLINE int cf_tcp_new(cf_loop *loop, cf_tcp **out)
 {
+    const void *site = CF__SITE_CALLER().pc;
     if (!loop || !out)
         return CF_EINVAL;
-    return tcp_alloc(loop, out);
+    return tcp_alloc(loop, site, out);
 }
 
 int cf__tcp_open_fd(cf_loop *loop, int fd, const char *name, cf_tcp **out)
 {
     cf_tcp *t;
-    int rc = tcp_alloc(loop, &t);
+    int rc = tcp_alloc(loop, NULL, &t);
     if (rc < 0)
         return rc;
     t->fd = fd;
@@ -1469,7 +1474,8 @@ static void on_acceptable(cf_tcp *server)
             return;
         }
         cf_tcp *c;
-        if (tcp_alloc(server->h.loop, &c) < 0) {
+        /* An accepted connection is named by the line that made its server. */
+        if (tcp_alloc(server->h.loop, server->h.origin, &c) < 0) {
             close(fd);
             accept_error(server, CF_ENOMEM);
             return;

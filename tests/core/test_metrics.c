@@ -431,7 +431,7 @@ static void test_metrics_print_handles(void)
     ASSERT_OK(cf_loop_close(loop));
 }
 
-/* Every handle kind names the line that made it: here a signal watcher and a task group. */
+/* Every handle kind names the line that made it: a signal watcher, a task group, a TCP handle. */
 static void test_metrics_print_handles_names_each_kind(void)
 {
     cf_loop *loop;
@@ -442,13 +442,19 @@ static void test_metrics_print_handles_names_each_kind(void)
     cf_group *g;
     int group_line = __LINE__ + 1;
     ASSERT_OK(cf_group_new(loop, &g));
+    cf_tcp *tcp;
+    int tcp_line = __LINE__ + 1;
+    ASSERT_OK(cf_tcp_new(loop, &tcp));
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     ASSERT_PTR(f);
-    ASSERT_EQ(cf_loop_print_handles(loop, f), 2);
+    ASSERT_EQ(cf_loop_print_handles(loop, f), 3);
     fclose(f);
     char want[64];
+    snprintf(want, sizeof want, "made at test_metrics.c:%d ", tcp_line);
+    if (!strstr(text, want))
+        CF_TEST_FAILF("no '%s' in '%s'", want, text);
     snprintf(want, sizeof want, "made at test_metrics.c:%d ", sig_line);
     if (!strstr(text, want))
         CF_TEST_FAILF("no '%s' in '%s'", want, text);
@@ -458,6 +464,7 @@ static void test_metrics_print_handles_names_each_kind(void)
     free(text);
     ASSERT_OK(cf_signal_close(sig, NULL, NULL));
     ASSERT_OK(cf_group_close(g, NULL, NULL));
+    ASSERT_OK(cf_tcp_close(tcp, NULL, NULL));
     ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
     ASSERT_OK(cf_loop_close(loop));
 }
