@@ -857,13 +857,20 @@ CF__NOINLINE cf_result cf_await(cf_promise *p)
     /* The fast path of await_promise, kept small: nothing to arm, nothing to report. */
     cf_task *t = current_task;
     if (CF_LIKELY(t && p && t->in_micro && !t->cancel_rc && !t->own_error) &&
-        cf_promise_state(p) == CF_PROMISE_FULFILLED && cf__loop_microtasks_idle(t->loop) &&
-        cf_promise_loop(p) == t->loop) {
+        cf_promise_state(p) == CF_PROMISE_FULFILLED && cf_promise_loop(p) == t->loop) {
         cf_promise *old = t->held;
         t->held = p;
         t->last_error = NULL;
         if (old)
             cf_promise_release(old);
+        if (cf__loop_microtasks_idle(t->loop)) /* the continuation would run next anyway */
+            return (cf_result){0, 0, cf_promise_value(p), NULL};
+        /* Other jobs first: one turn, as await_promise takes it, without its general set-up
+         * (the path of tasks that await in lock-step). */
+        t->wait_pc = __builtin_extract_return_addr(__builtin_return_address(0));
+        int rc = suspend_one_turn(t);
+        if (CF_UNLIKELY(rc < 0))
+            return (cf_result){rc, 0, NULL, t->last_error};
         return (cf_result){0, 0, cf_promise_value(p), NULL};
     }
     if (t) /* where it waits, should the loop end first (not on the fast path) */
