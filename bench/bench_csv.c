@@ -3,9 +3,12 @@
  * parser, one row written as soon as each element is complete) against Node.js (JSON.parse
  * plus building the CSV string, bench/peers/json_to_csv.js) and jq (`.[] | [...] | @csv`).
  * The `select_write` line is the other streaming path: cf_json_select builds each element as
- * a DOM value and cf_csv_write_json_record writes it.
+ * a DOM value and cf_csv_write_json_record writes it. The `stream_pipeline` lines run the
+ * stream pipeline cf_stream_fs_read_new → cf_stream_json_elements_new → cf_stream_csv_new →
+ * cf_stream_fs_write_new (plain, or CF_STREAM_FS_ATOMIC) on the same input, with cf_csv_json
+ * writing to the same place as the peer (ratio = pipeline / converter).
  *
- *   bench_csv [--runs N | -r N] [--no-1gb] [--columns title,release_date]
+ *   bench_csv [--runs N | -r N] [--no-1gb] [--columns title,release_date] [--stream-only]
  *
  * Inputs are made once by bench/gen_films.py in $CF_BENCH_DATA (default
  * $TMPDIR/calcifer-bench): 200,000 film-like objects (~250 MB), a 100 MB file and a 1 GB
@@ -107,13 +110,13 @@ static int job_finish(job *j)
     return rc ? rc : cf_csv_writer_flush(&j->w);
 }
 
-static int convert(const char *path, char *columns, int selector)
+static int convert(const char *path, char *columns, int selector, const char *dest)
 {
     static job j;
     for (char *save = NULL, *c = strtok_r(columns, ",", &save); c && j.n < 64;
          c = strtok_r(NULL, ",", &save))
         j.cols[j.n++] = c;
-    FILE *out = fopen("/dev/null", "wb");
+    FILE *out = fopen(dest, "wb");
     int fd = open(path, O_RDONLY);
     static char buf[1 << 20];
     static char outbuf[1 << 20];
@@ -141,6 +144,53 @@ static int convert(const char *path, char *columns, int selector)
     cf_json_select_free(j.sel);
     close(fd);
     fclose(out);
+    return 0;
+}
+
+/* ---- the stream pipeline, run as `bench_csv --stream FILE COLUMNS OUT plain|atomic` ---- */
+
+static void stream_done(cf_stream *last, int status, const cf_error *err, void *data)
+{
+    (void)last;
+    if (status < 0)
+        fprintf(stderr, "bench_csv: %s\n", cf_error_message(err));
+    *(int *)data = status < 0 ? -1 : 1;
+}
+
+static int stream_convert(const char *path, char *columns, const char *dest, int atomic)
+{
+    const char *cols[64];
+    size_t n = 0;
+    for (char *save = NULL, *c = strtok_r(columns, ",", &save); c && n < 64;
+         c = strtok_r(NULL, ",", &save))
+        cols[n++] = c;
+    cf_loop *loop;
+    if (cf_loop_new(&loop) < 0)
+        return 1;
+    cf_stream *st[4] = {0};
+    int outcome = 0;
+    double start = now_s();
+    const char *kib = getenv("CF_BENCH_STREAM_CHUNK_KIB"); /* the read chunk; default 64 KiB */
+    size_t chunk = kib ? (size_t)strtoul(kib, NULL, 10) << 10 : 0;
+    if (cf_stream_fs_read_new(loop, path, chunk, &st[0]) < 0 ||
+        cf_stream_json_elements_new(loop, NULL, NULL, &st[1]) < 0 ||
+        cf_stream_csv_new(loop, 0, cols, n, 1, &st[2]) < 0 ||
+        cf_stream_fs_write_new(loop, dest, atomic ? CF_STREAM_FS_ATOMIC : 0, 0, &st[3]) < 0 ||
+        cf_stream_pipeline(st, 4, NULL, stream_done, &outcome) < 0 ||
+        cf_run(loop, CF_RUN_DEFAULT) < 0)
+        outcome = -1;
+    double elapsed = now_s() - start;
+    for (int i = 0; i < 4; i++) {
+        if (st[i])
+            cf_stream_close(st[i], NULL, NULL);
+    }
+    cf_run(loop, CF_RUN_DEFAULT);
+    cf_loop_close(loop);
+    if (outcome != 1)
+        return 1;
+    struct stat sb;
+    long long bytes = stat(dest, &sb) == 0 && S_ISREG(sb.st_mode) ? (long long)sb.st_size : -1;
+    printf("%.6f %lld\n", elapsed, bytes);
     return 0;
 }
 
@@ -276,9 +326,11 @@ typedef struct setup {
     char f200k[4200];
     char f100[4200];
     char f1g[4200];
-    char filter[1024]; /* jq's: .[] | [.a,.b] | @csv */
+    char filter[1024];  /* jq's: .[] | [.a,.b] | @csv */
+    char out_csv[4200]; /* a CSV file written by the stream comparison */
     int has_node;
     int has_jq;
+    int stream_only;
 } setup;
 
 /* Find the programs and scripts, make the inputs when missing, build jq's filter. */
@@ -305,6 +357,7 @@ static int prepare(setup *s)
     snprintf(s->f200k, sizeof s->f200k, "%s/films-200k.json", dir);
     snprintf(s->f100, sizeof s->f100, "%s/films-100mb.json", dir);
     snprintf(s->f1g, sizeof s->f1g, "%s/films-1gb.json", dir);
+    snprintf(s->out_csv, sizeof s->out_csv, "%s/bench-csv-out-%d.csv", dir, (int)getpid());
     if (ensure_input(s->gen, s->f200k, "--count", "200000") ||
         ensure_input(s->gen, s->f100, "--mb", "100") ||
         (s->big && ensure_input(s->gen, s->f1g, "--mb", "1000")))
@@ -356,6 +409,44 @@ static int compare_200k(setup *s, result *cf_out)
     return 0;
 }
 
+/*
+ * The stream pipeline against cf_csv_json on the 200k file, both writing to the same place:
+ * /dev/null (the plain write stream), then a file (plain, then the atomic stream).
+ */
+static int compare_stream(setup *s)
+{
+    double mb = (double)file_size(s->f200k) / 1e6;
+    struct {
+        const char *name, *dest, *mode;
+    } cases[] = {
+        {"stream_pipeline_200k_MBps_devnull", "/dev/null", "plain"},
+        {"stream_pipeline_200k_MBps_file", s->out_csv, "plain"},
+        {"stream_pipeline_200k_MBps_atomic", s->out_csv, "atomic"},
+    };
+    if (s->stream_only)
+        printf("%-34s %10s %10s %9s\n", "name (peer: cf_csv_json)", "calcifer", "peer", "ratio");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *st_argv[] = {s->self,    (char *)"--stream",    s->f200k,
+                           s->columns, (char *)cases[i].dest, (char *)cases[i].mode,
+                           NULL};
+        char *cf_argv[] = {s->self,    (char *)"--convert",   s->f200k,
+                           s->columns, (char *)cases[i].dest, NULL};
+        result st = median_of(st_argv, 0, 0, s->runs);
+        result cf = median_of(cf_argv, 0, 0, s->runs);
+        if (!st.ok || !cf.ok) {
+            fprintf(stderr, "bench_csv: the stream comparison failed (%s)\n", cases[i].name);
+            unlink(s->out_csv);
+            return -1;
+        }
+        print_line(cases[i].name, mb / st.seconds, mb / cf.seconds, 1);
+        if (st.out_bytes >= 0 && st.out_bytes != cf.out_bytes) /* -1: not a regular file */
+            printf("# warning: the pipeline wrote %lld bytes, cf_csv_json %lld\n", st.out_bytes,
+                   cf.out_bytes);
+    }
+    unlink(s->out_csv);
+    return 0;
+}
+
 /* Memory against input size: 100 MB (with Node), then 1 GB (Calcifer alone). */
 static void compare_sizes(setup *s)
 {
@@ -380,19 +471,28 @@ int main(int argc, char **argv)
     static setup s = {.runs = 3, .big = 1, .columns = "title,release_date"};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--convert") && i + 2 < argc)
-            return convert(argv[i + 1], argv[i + 2], 0);
+            return convert(argv[i + 1], argv[i + 2], 0, i + 3 < argc ? argv[i + 3] : "/dev/null");
         if (!strcmp(argv[i], "--convert-select") && i + 2 < argc)
-            return convert(argv[i + 1], argv[i + 2], 1);
+            return convert(argv[i + 1], argv[i + 2], 1, "/dev/null");
+        if (!strcmp(argv[i], "--stream") && i + 4 < argc)
+            return stream_convert(argv[i + 1], argv[i + 2], argv[i + 3],
+                                  !strcmp(argv[i + 4], "atomic"));
         if ((!strcmp(argv[i], "--runs") || !strcmp(argv[i], "-r")) && i + 1 < argc)
             s.runs = (int)strtol(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--no-1gb"))
             s.big = 0;
+        else if (!strcmp(argv[i], "--stream-only"))
+            s.stream_only = 1;
         else if (!strcmp(argv[i], "--columns") && i + 1 < argc)
             snprintf(s.columns, sizeof s.columns, "%s", argv[++i]);
     }
     s.runs = s.runs < 1 ? 1 : s.runs > MAX_RUNS ? MAX_RUNS : s.runs;
     result cf;
-    if (prepare(&s) || compare_200k(&s, &cf))
+    if (s.stream_only) {
+        s.big = 0;
+        return prepare(&s) || compare_stream(&s) ? 1 : 0;
+    }
+    if (prepare(&s) || compare_200k(&s, &cf) || compare_stream(&s))
         return 1;
     compare_sizes(&s);
     return 0;

@@ -160,9 +160,8 @@ static void check_transform(cf_stream *s, const void *obj, size_t len, void *dat
     (void)len;
     cf_error *bad = check_element(ck->job, obj, ++ck->index);
     if (!bad) {
-        /* The written object is the stream's (freed when this returns): pass on a copy. */
-        cf_json *copy = cf_json_clone(obj);
-        int rc = copy ? cf_stream_push_object(s, copy) : CF_ENOMEM;
+        /* Pass the element itself on: taken from the stream, then taken by the push. */
+        int rc = cf_stream_push_object(s, cf_stream_take_object(s));
         if (rc < 0)
             bad = CF_ERROR(rc, "%s", cf_strerror(rc));
         else

@@ -164,7 +164,8 @@ typedef struct cf_json_select cf_json_select;
 
 /*
  * Receives one element of the selected array: `item` is borrowed until the callback
- * returns (the selector frees it then; keep a copy with cf_json_clone), `index` counts
+ * returns (the selector frees it then; keep it with cf_json_select_take, or a copy with
+ * cf_json_clone), `index` counts
  * elements from 0. Return 0 to go on, or a non-zero value (a negative CF_E*) to stop: the
  * feed/finish call in progress returns it.
  */
@@ -409,6 +410,14 @@ CF_EXTERN int cf_json_select_feed(cf_json_select *s, const char *chunk, size_t l
  * value at the path), or the sticky error.
  */
 CF_EXTERN int cf_json_select_finish(cf_json_select *s);
+
+/*
+ * From inside the element callback: take the element being delivered (the callback's `item`)
+ * instead of letting the selector free it, without a copy; the next element is built in new
+ * memory. Ownership: the caller owns the value returned (cf_json_free). Returns `item`, or
+ * NULL outside the callback or when it was taken already. Thread: the selector's.
+ */
+CF_EXTERN cf_json *cf_json_select_take(cf_json_select *s);
 
 /* Elements delivered so far. */
 CF_EXTERN size_t cf_json_select_count(const cf_json_select *s);

@@ -120,13 +120,21 @@ typedef void (*cf_stream_cb)(cf_stream *s, int status, const cf_error *err, void
  *    later). One write at a time.
  *  - final (≈ _final(cb)): called after the last write once end was asked; cf_stream_done.
  *  - transform (Transform, ≈ _transform(chunk, cb)): push what the chunk gives, then
- *    cf_stream_done. A transform has no write hook; NULL passes the chunk through.
+ *    cf_stream_done. A transform has no write hook; NULL passes the chunk through. In object
+ *    mode, cf_stream_take_object takes the chunk itself, to push it on without a copy.
  *  - flush (Transform, ≈ _flush(cb)): push what is left, then cf_stream_done; the readable
  *    side then ends.
  *  - destroy (≈ _destroy(err, cb)): release the resources (close a socket, say), then call
  *    cf_stream_destroy_done; 'error' (if any) and 'close' follow. `err` is borrowed until the
  *    hook returns. NULL: nothing to release.
  *  - free_data: called once with `data` when the stream's memory goes (may be NULL).
+ *  - writev (writable side in bytes mode, not a Transform; ≈ _writev(chunks, cb)): when
+ *    several chunks wait behind a write that completed, they come in one call: `chunks[0..n)`
+ *    (2 ≤ n ≤ CF_STREAM_WRITEV_MAX, in the order written; the array and the bytes borrowed
+ *    until the write is done). Consume them all, then call cf_stream_done once: success
+ *    completes every chunk of the batch, an error fails them all (and destroys the stream, as
+ *    a failed write does). The first chunk of a run still goes to `write`. NULL: one `write`
+ *    per chunk.
  */
 typedef struct cf_stream_impl {
     void (*read)(cf_stream *s, size_t size, void *data);
@@ -136,6 +144,7 @@ typedef struct cf_stream_impl {
     void (*flush)(cf_stream *s, void *data);
     void (*destroy)(cf_stream *s, const cf_error *err, void *data);
     void (*free_data)(void *data);
+    void (*writev)(cf_stream *s, const cf_buf *chunks, size_t n, void *data);
 } cf_stream_impl;
 
 /* cf_stream_options flags. */
@@ -162,6 +171,8 @@ typedef struct cf_stream_options {
 /* Default high-water marks (≈ getDefaultHighWaterMark in Node 20). */
 #define CF_STREAM_HIGH_WATER         (16 * 1024)
 #define CF_STREAM_HIGH_WATER_OBJECTS 16
+/* Most chunks one call of the writev hook is given (IOV_MAX on Linux). */
+#define CF_STREAM_WRITEV_MAX 1024
 
 /* ---- create ---- */
 
@@ -239,6 +250,17 @@ CF_EXTERN int cf_stream_push_end(cf_stream *s);
  * CF_EINVAL when nothing is pending (a second call; `err` is freed).
  */
 CF_EXTERN int cf_stream_done(cf_stream *s, cf_error *err);
+
+/*
+ * Take the object the pending write or transform hook was given (object-mode writable side),
+ * so that it can be passed on without a copy (≈ handing `chunk` to push in a Node
+ * transform): call it from the hook, or later but before cf_stream_done. Ownership: the
+ * caller owns the object returned (push it with cf_stream_push_object, which takes it, or
+ * free it as the stream's free_object would); the stream then frees nothing for that write.
+ * Returns the object, or NULL when no such write or transform is pending, the side is not in
+ * object mode, or the object was taken already. Thread: loop only.
+ */
+CF_EXTERN void *cf_stream_take_object(cf_stream *s);
 
 /*
  * Finish the destroy hook (≈ the callback of _destroy): 'error' and 'close' are emitted on
@@ -397,7 +419,8 @@ CF_EXTERN int cf_stream_close(cf_stream *s, cf_close_cb cb, void *data);
 
 /*
  * A Readable of the file at `path` (≈ fs.createReadStream(path, { highWaterMark })): chunks
- * of up to `chunk_size` bytes (0: 64 KiB), read on the pool; the high-water mark is one chunk.
+ * of up to `chunk_size` bytes (0: 64 KiB), read on the pool; the high-water mark is one chunk,
+ * and one more chunk is read ahead while the last one is consumed.
  * The file is opened on the first read; its errors (CF_ENOENT, ...) are the stream's 'error'.
  * Piped straight into a file write stream (cf_stream_pipe, cf_stream_pipeline), it moves the
  * bytes with cf_fs_copy_file_range, 16 MiB a call, into that stream's file (or its atomic
@@ -413,7 +436,10 @@ CF_EXTERN int cf_stream_fs_read_new(cf_loop *loop, const char *path, size_t chun
  * with CF_STREAM_FS_ATOMIC the bytes go through an atomic writer (cf_fs_writer) that is
  * committed at the end and aborted when the stream is destroyed first, so a failed pipeline
  * leaves no partial file. High-water mark: `high_water` bytes (0: 64 KiB, one read chunk of
- * cf_stream_fs_read_new, so a copy keeps one read and one write in flight). Ownership: `path`
+ * cf_stream_fs_read_new, so a copy keeps one read and one write in flight). Chunks that queue
+ * behind a write are written together (writev(2) on the pool, up to CF_STREAM_WRITEV_MAX
+ * chunks a batch); a failed batch is the stream's error, "write 'PATH': ...", and the bytes
+ * written before the failure stay in the file. Ownership: `path`
  * copied; the caller owns `*out`. Returns 0, CF_EINVAL or CF_ENOMEM.
  */
 CF_EXTERN int cf_stream_fs_write_new(cf_loop *loop, const char *path, unsigned flags,
@@ -488,16 +514,25 @@ CF_EXTERN int cf_stream_http_incoming_new(cf_http_incoming *req, cf_loop *loop, 
 
 /*
  * A Writable that is the body of a request to `url` (≈ the ClientRequest of http.request):
- * the client takes a request body whole, so the bytes written are gathered in memory (the
- * high-water mark does not bound them: every write is done at once) and the request (method
- * `opts->method`, default "POST") is made at the end with that body; the stream finishes when
- * the request completed, after `cb` (NULL: none) was given the response as cf_http_request
- * gives it. A failed request (with CF_HTTP_FAIL_ON_STATUS, a non-2xx too) is the stream's
- * error; destroying the stream cancels the request (`cb` then runs with CF_ECANCELED).
- * Ownership: `url` and `opts` copied (header strings, method and ca_file included; `signal`
- * borrowed until the stream closes); `data` borrowed until `cb` ran; the caller owns `*out`.
- * Returns 0, CF_EINVAL (NULL loop, url or out, or `opts` with a body or body_file) or
- * CF_ENOMEM; a malformed URL is the stream's error at the end (CF_EURL).
+ * the request (method `opts->method`, default "POST") starts now, and the body goes out as it
+ * is written, with `Transfer-Encoding: chunked` over HTTP/1.1 (no `Expect: 100-continue`;
+ * redirects are not followed, since the body cannot be sent twice). A write is done once the client has taken
+ * its bytes, so the server's pace holds the writer back: the stream keeps at most its
+ * high-water mark (16 KiB) and the chunk being sent, and cf_stream_write_p suspends while the
+ * server reads nothing. The end ends the body; the stream finishes when the request completed,
+ * after `cb` (NULL: none) was given the response as cf_http_request gives it.
+ * Errors, each the stream's error (a pending write or cf_stream_write_p gets it) with a
+ * message that starts with the method and the URL: a failed request (with
+ * CF_HTTP_FAIL_ON_STATUS, a non-2xx too); an answer before the whole body was sent, "the
+ * server answered HTTP 413 Payload Too Large before the whole request body was sent (N bytes
+ * sent)" (CF_EHTTP, CF_EPIPE for a 2xx, or the connection's error after it); the abort error
+ * when `opts->signal` aborts. Destroying the stream cancels the request (`cb` then runs with
+ * CF_ECANCELED). The request keeps the loop alive until it completes: end or destroy it.
+ * Ownership: `url` and `opts` copied (`signal` borrowed until the request completes); the
+ * written bytes are copied; `data` borrowed until `cb` ran; the caller owns `*out`.
+ * Returns 0, CF_EINVAL (NULL loop, url or out, `opts` with a body or body_file, a bad method
+ * or header), CF_EURL (not an http or https URL) or CF_ENOMEM; then no request was made.
+ * Thread: loop only.
  */
 CF_EXTERN int cf_stream_http_req_new(cf_loop *loop, const char *url, const cf_http_options *opts,
                                      cf_http_cb cb, void *data, cf_stream **out);

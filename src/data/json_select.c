@@ -8,7 +8,8 @@
  * the path (the last key seen for an object, `idx[d]` for an array). When the value at
  * depth k (k = number of steps) is reached through on-path containers it is the target; it
  * must be an array, and each value directly inside it is built with a cf_json_builder,
- * handed to the callback and freed. Memory therefore holds at most one element, the path
+ * handed to the callback and freed (its arena reused for the next one), unless the callback
+ * took it (cf_json_select_take). Memory therefore holds at most one element, the path
  * and the scratch buffer, whatever the size of the document.
  */
 #include <inttypes.h>
@@ -33,6 +34,7 @@ struct cf_json_select {
     unsigned char *matched; /* per on-path object at depth d < k: last key matched step d */
     unsigned on;
     int capturing;
+    cf_json *delivering; /* the element the callback holds, until it returns or takes it */
     int found;
     size_t count;
     cf_json_select_cb cb;
@@ -76,8 +78,11 @@ static int capture(cf_json_select *s, const cf_json_event *ev)
         return 0;
     s->capturing = 0;
     cf_json *item = cf_json_builder_take(s->builder);
+    s->delivering = item;
     rc = s->cb(item, s->count++, s->data);
-    cf__json_builder_recycle(s->builder, item);
+    /* Not taken: its arena is kept for the next element. Taken: the builder starts afresh. */
+    cf__json_builder_recycle(s->builder, s->delivering);
+    s->delivering = NULL;
     return rc;
 }
 
@@ -217,6 +222,15 @@ int cf_json_select_finish(cf_json_select *s)
         return select_fail(s, CF_ENOENT, NULL, what);
     }
     return 0;
+}
+
+cf_json *cf_json_select_take(cf_json_select *s)
+{
+    if (!s)
+        return NULL;
+    cf_json *item = s->delivering;
+    s->delivering = NULL;
+    return item;
 }
 
 size_t cf_json_select_count(const cf_json_select *s)

@@ -133,6 +133,8 @@ static void free_now(void *p)
         s->close_cb(s->close_data);
     q_clear(&s->r.buffer);
     q_clear(&s->w.buffered);
+    q_clear(&s->w.batch);
+    cf__free(s->w.vec);
     cf__chunk_free(s->w.current);
     for (cf__listener *l = s->lhead; l;) {
         cf__listener *next = l->next;
@@ -898,6 +900,77 @@ static void do_write(cf_stream *s, cf__chunk *c)
     w->sync = 0;
 }
 
+/* Make room for `n` entries in the writev vector. Returns 0 or CF_ENOMEM. */
+static int vec_reserve(cf__wstate *w, size_t n)
+{
+    if (n <= w->vec_cap)
+        return 0;
+    cf_buf *v = cf__realloc(w->vec, n * sizeof *v);
+    if (!v)
+        return CF_ENOMEM;
+    w->vec = v;
+    w->vec_cap = n;
+    return 0;
+}
+
+/*
+ * ≈ the _writev branch of Node's clearBuffer: when the implementation has a writev hook and
+ * at least two byte chunks wait, hand them over in one call (up to CF_STREAM_WRITEV_MAX). As
+ * in Node, the batch counts as one pending write, so pending_cb drops by n - 1 now, and its
+ * completion is one cf_stream_done. Returns 1 when a batch started, 0 to write one chunk.
+ */
+static int write_batch(cf_stream *s)
+{
+    cf__wstate *w = &s->w;
+    if (!s->impl->writev || w->objects || s->kind == CF_STREAM_TRANSFORM || !w->buffered.head->next)
+        return 0;
+    size_t n = 0;
+    for (cf__chunk *c = w->buffered.head; c && n < CF_STREAM_WRITEV_MAX; c = c->next)
+        n++;
+    if (vec_reserve(w, n) < 0)
+        return 0; /* no memory for the vector: one chunk at a time still works */
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        cf__chunk *c = q_shift(&w->buffered);
+        q_push(&w->batch, c);
+        w->vec[i] = c->buf;
+        total += c->buf.len;
+    }
+    w->pending_cb -= (int)n - 1;
+    w->writelen = total;
+    w->writing = 1;
+    w->sync = 1;
+    s->op = CF__OP_WRITE;
+    s->impl->writev(s, w->vec, n, s->data);
+    w->sync = 0;
+    return 1;
+}
+
+size_t cf__stream_write_gather(cf_stream *s, const cf_buf **vec)
+{
+    cf__wstate *w = &s->w;
+    *vec = NULL;
+    if (!w->writing || !w->current || s->op != CF__OP_WRITE || w->objects || !s->impl->writev)
+        return 0;
+    size_t n = 1;
+    for (cf__chunk *c = w->buffered.head; c && n < CF_STREAM_WRITEV_MAX; c = c->next)
+        n++;
+    if (vec_reserve(w, n) < 0)
+        return 0;
+    q_push(&w->batch, w->current);
+    w->vec[0] = w->current->buf;
+    w->current = NULL;
+    for (size_t i = 1; i < n; i++) {
+        cf__chunk *c = q_shift(&w->buffered);
+        q_push(&w->batch, c);
+        w->vec[i] = c->buf;
+        w->writelen += c->buf.len;
+    }
+    w->pending_cb -= (int)n - 1;
+    *vec = w->vec;
+    return n;
+}
+
 static void clear_buffer(cf_stream *s)
 {
     cf__wstate *w = &s->w;
@@ -905,7 +978,8 @@ static void clear_buffer(cf_stream *s)
         return;
     w->buffer_processing = 1;
     do {
-        do_write(s, q_shift(&w->buffered));
+        if (!write_batch(s))
+            do_write(s, q_shift(&w->buffered));
     } while (w->buffered.head && !w->writing);
     w->buffer_processing = 0;
 }
@@ -954,6 +1028,7 @@ static void onwrite(cf_stream *s, cf_error *er)
     w->writing = 0;
     cf__chunk_free(w->current);
     w->current = NULL;
+    q_clear(&w->batch);
     w->length -= w->writelen;
     w->writelen = 0;
     if (er) {
@@ -1177,6 +1252,17 @@ int cf_stream_done(cf_stream *s, cf_error *err)
         cf_error_free(err);
         return CF_EINVAL;
     }
+}
+
+void *cf_stream_take_object(cf_stream *s)
+{
+    if (!s || !s->has_w || !s->w.objects || !s->w.current)
+        return NULL;
+    if (s->op != CF__OP_WRITE && s->op != CF__OP_TRANSFORM)
+        return NULL;
+    void *obj = s->w.current->obj;
+    s->w.current->obj = NULL; /* the chunk goes on without it: onwrite frees the chunk alone */
+    return obj;
 }
 
 /* ---- destroy and close (≈ destroy.js) ---- */

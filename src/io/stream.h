@@ -68,6 +68,9 @@ typedef struct cf__wstate {
     size_t length;
     cf__cqueue buffered;
     cf__chunk *current; /* the chunk the write hook holds */
+    cf__cqueue batch;   /* the chunks the writev hook holds (current is NULL then) */
+    cf_buf *vec;        /* their bytes, as the writev hook sees them; reused */
+    size_t vec_cap;
     size_t writelen;
     int pending_cb;
     int after_write_count; /* writes completed synchronously, reported on the next tick */
@@ -152,6 +155,14 @@ cf_error *cf__stream_premature_close(void);
  * instead of pushing chunks. Returns 1 when linked, 0 when the pipe stays an ordinary one.
  */
 int cf__stream_fs_link(cf_stream *src, cf_stream *dst);
+/*
+ * From a write hook in progress (bytes mode, an implementation with a writev hook), before
+ * its cf_stream_done: turn the write into a batch of its chunk and the chunks queued behind
+ * it (up to CF_STREAM_WRITEV_MAX in all), which its one cf_stream_done then completes or
+ * fails together, as a writev batch. Sets `*vec` to the batch (borrowed until the done) and
+ * returns its length, or 0 when no write is pending (then nothing changed).
+ */
+size_t cf__stream_write_gather(cf_stream *s, const cf_buf **vec);
 /* ≈ errorOrDestroy: destroy with `err` (taken) unless destroyed already. */
 void cf__stream_error_or_destroy(cf_stream *s, cf_error *err);
 

@@ -5,7 +5,7 @@
  * mode in, ≈ a csv-stringify transform).
  *
  * Element transform: each written chunk is fed to a selector (cf_json_select); each element
- * it completes is cloned (the selector frees its own at once) and pushed; the flush checks
+ * it completes is taken from it (cf_json_select_take: no copy) and pushed; the flush checks
  * the document is complete. CSV transform: each object becomes one record written through a
  * cf_csv_writer whose sink pushes the text; the flush hands over what is staged.
  */
@@ -34,10 +34,9 @@ static int elem_on_item(cf_json *item, size_t index, void *data)
 {
     elem_ad *a = data;
     (void)index;
-    cf_json *copy = cf_json_clone(item);
-    if (!copy)
-        return CF_ENOMEM;
-    int rc = cf_stream_push_object(a->s, copy);
+    (void)item;
+    /* The element moves to the stream (push_object takes it, even on failure): no copy. */
+    int rc = cf_stream_push_object(a->s, cf_json_select_take(a->sel));
     return rc < 0 ? rc : 0;
 }
 

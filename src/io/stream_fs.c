@@ -4,14 +4,23 @@
  * (cf_fs_writer), built on the public calls of calcifer/fs.h.
  *
  * The read stream reads one chunk at a time on the pool into memory it hands to the stream
- * (cf_stream_push_take: no copy). The plain write stream writes each chunk with cf_fs_write,
- * borrowing the stream's chunk until the write completes. The atomic one copies chunks into
- * the writer's queue and waits for the writer's drain when that queue is past its mark; the
- * end commits (the file appears whole) and a destroy aborts (nothing appears).
+ * (cf_stream_push_take: no copy), and reads the next chunk ahead while the stream's consumer
+ * works on the last one (at most one chunk ahead, kept until the read hook asks): a pipeline
+ * that parses what it reads then waits for the pool only when the parse is the faster.
  *
- * Invariant: at most one pool operation runs per stream (`busy`); a destroy that finds one
- * running waits for it (the memory it uses belongs to the stream) before closing the file
- * and reporting cf_stream_destroy_done.
+ * The plain write stream opens the file with its first chunk and writes it with cf_fs_write.
+ * After that, each write waits for the next tick and takes along the chunks written
+ * meanwhile (cf__stream_write_gather), and the chunks that queue while it runs come to the
+ * writev hook (≈ fs.WriteStream's _writev): each batch is one pool job of writev(2) calls
+ * over up to CF_STREAM_WRITEV_MAX chunks, borrowed until it completes. A producer of small
+ * chunks (a CSV stage pushes a row at a time) so costs a system call per batch, not per chunk.
+ * The atomic one copies chunks into the writer's queue and waits for the writer's drain when that
+ * queue is past its mark; the end commits (the file appears whole) and a destroy aborts (nothing
+ * appears).
+ *
+ * Invariant: at most one pool operation (or a write waiting for its tick) runs per stream
+ * (`busy`); a destroy that finds one running waits for it (the memory it uses belongs to the
+ * stream) before closing the file and reporting cf_stream_destroy_done.
  *
  * The copy fast path: a read stream piped straight into a write stream (cf__stream_fs_link,
  * from cf_stream_pipe) moves the bytes with cf_fs_copy_file_range (16 MiB a call, inside the
@@ -28,9 +37,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/pool.h"
 #include "io/internal.h"
 #include "io/stream.h"
 #include "util/alloc.h"
+#include "util/sys.h"
 #include "util/util.h"
 
 /* Errors of the adapter name the line that made the stream (see cf__stream_at). */
@@ -45,13 +56,18 @@ typedef struct fs_ad {
     cf_stream *s;
     char *path;
     int fd;
-    int busy;           /* an open, read or write runs on the pool */
-    int destroying;     /* destroy waits for `busy` to end */
-    unsigned flags;     /* CF_STREAM_FS_* (write streams) */
-    size_t chunk;       /* read size */
-    int64_t pos;        /* next read offset */
-    char *buf;          /* the read in flight */
-    const void *wbytes; /* the write waiting for the open */
+    int busy;            /* an open, read or write runs on the pool */
+    int destroying;      /* destroy waits for `busy` to end */
+    unsigned flags;      /* CF_STREAM_FS_* (write streams) */
+    size_t chunk;        /* read size */
+    int64_t pos;         /* next read offset */
+    char *buf;           /* the read in flight */
+    int want;            /* the read hook waits for the read in flight */
+    int ahead_ready;     /* a chunk read ahead waits for the read hook: */
+    int ahead_status;    /* its result (bytes, 0 at the end, or an error code), */
+    char *ahead;         /* its bytes */
+    cf_error *ahead_err; /* and its error */
+    const void *wbytes;  /* the write waiting for the open */
     size_t wlen;
     int final_pending; /* final waits for the open */
     cf_fs_writer *writer;
@@ -65,6 +81,13 @@ typedef struct fs_ad {
     int out_fd;  /* a duplicate of the peer's descriptor, or -1 */
     int claimed; /* (write stream) a read stream copies into it */
     int wrote;   /* (write stream) a write or final came */
+    /* a batch of chunks written with writev(2) on the pool (plain write stream) */
+    cf__work wv;
+    struct iovec *iov; /* the batch; the worker advances it past what was written */
+    size_t iov_cap;
+    int iov_n;
+    int wv_status; /* the worker's result: 0 or a negative code */
+    int wv_calls;  /* writev calls the batch took */
 } fs_ad;
 
 static void link_end(fs_ad *a);
@@ -74,6 +97,9 @@ static void fs_free(void *data)
     fs_ad *a = data;
     link_end(a);
     cf__free(a->buf);
+    cf__free(a->ahead);
+    cf_error_free(a->ahead_err);
+    cf__free(a->iov);
     cf__free(a->path);
     cf__free(a);
 }
@@ -124,6 +150,25 @@ static int op_ended(fs_ad *a)
 static void start_read(fs_ad *a);
 static void copy_step(fs_ad *a);
 
+/* Hand a read's result to the stream: `buf` and `err` are taken. */
+static void deliver(fs_ad *a, int status, char *buf, cf_error *err)
+{
+    if (status < 0) {
+        cf__free(buf);
+        cf_stream_destroy(a->s, AT_STREAM(err));
+    } else if (status == 0) {
+        cf__free(buf);
+        cf_stream_push_end(a->s);
+    } else {
+        cf_stream_push_take(a->s, buf, (size_t)status);
+    }
+}
+
+/*
+ * A read completed. When the read hook waits for it, the next chunk is read ahead at once
+ * and this one pushed: the pool reads while the pipeline consumes. Otherwise it was read
+ * ahead: it is kept for the hook.
+ */
 static void on_read(int status, const cf_error *err, void *data)
 {
     fs_ad *a = data;
@@ -131,16 +176,20 @@ static void on_read(int status, const cf_error *err, void *data)
         return;
     char *buf = a->buf;
     a->buf = NULL;
-    if (status < 0) {
-        cf__free(buf);
-        cf_stream_destroy(a->s, AT_STREAM(cf_error_copy(err)));
-    } else if (status == 0) {
-        cf__free(buf);
-        cf_stream_push_end(a->s);
-    } else {
+    if (status > 0)
         a->pos += status;
-        cf_stream_push_take(a->s, buf, (size_t)status);
+    cf_error *e = status < 0 ? cf_error_copy(err) : NULL;
+    if (!a->want) {
+        a->ahead = buf;
+        a->ahead_status = status;
+        a->ahead_err = e;
+        a->ahead_ready = 1;
+        return;
     }
+    a->want = 0;
+    if (status > 0)
+        start_read(a);
+    deliver(a, status, buf, e);
 }
 
 static void start_read(fs_ad *a)
@@ -176,11 +225,27 @@ static void on_open_read(int status, const cf_error *err, void *data)
         start_read(a);
 }
 
+/* The read hook: the chunk read ahead if there is one (and read the next), else a read. */
 static void fs_read(cf_stream *s, size_t size, void *data)
 {
     fs_ad *a = data;
     (void)s;
     (void)size;
+    if (a->ahead_ready) {
+        char *buf = a->ahead;
+        cf_error *e = a->ahead_err;
+        int status = a->ahead_status;
+        a->ahead = NULL;
+        a->ahead_err = NULL;
+        a->ahead_ready = 0;
+        if (status > 0)
+            start_read(a);
+        deliver(a, status, buf, e);
+        return;
+    }
+    a->want = 1;
+    if (a->busy)
+        return; /* the read ahead in flight is delivered when it completes */
     if (a->fd >= 0) {
         start_read(a);
         return;
@@ -252,6 +317,104 @@ static void do_write(fs_ad *a, const void *bytes, size_t len)
     }
 }
 
+/*
+ * Worker thread: write the whole batch, one writev(2) after another. A short write goes on
+ * from where it stopped: the kernel's cap on one call, a signal, a file size limit reached
+ * mid-batch. An error stops the batch, the bytes before it staying written.
+ */
+static void writev_work(cf__work *wk)
+{
+    fs_ad *a = CF_CONTAINER_OF(wk, fs_ad, wv);
+    struct iovec *iov = a->iov;
+    int n = a->iov_n;
+    a->wv_status = 0;
+    a->wv_calls = 0;
+    while (n > 0) {
+        ssize_t w = cf__sys_writev(a->fd, iov, n);
+        a->wv_calls++;
+        if (w <= 0) {
+            a->wv_status = w < 0 ? (int)w : CF_EIO;
+            return;
+        }
+        size_t left = (size_t)w;
+        while (n > 0 && left >= iov->iov_len) {
+            left -= iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + left;
+            iov->iov_len -= left;
+        }
+    }
+}
+
+static void writev_done(cf__work *wk, int status)
+{
+    fs_ad *a = CF_CONTAINER_OF(wk, fs_ad, wv);
+    if (op_ended(a))
+        return;
+    int rc = status < 0 ? status : a->wv_status;
+    cf_stream_done(
+        a->s, rc < 0 ? AT_STREAM(CF_ERROR(rc, "write '%s': %s", a->path, cf_strerror(rc))) : NULL);
+}
+
+/* Submit the batch `chunks[0..n)` as one pool job. */
+static void submit_writev(fs_ad *a, const cf_buf *chunks, size_t n)
+{
+    cf_stream *s = a->s;
+    if (n > a->iov_cap) {
+        struct iovec *v = cf__realloc(a->iov, n * sizeof *v);
+        if (!v) {
+            cf_stream_done(s, AT_STREAM(CF_ERROR(CF_ENOMEM, "write '%s': out of memory", a->path)));
+            return;
+        }
+        a->iov = v;
+        a->iov_cap = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        a->iov[i].iov_base = chunks[i].base;
+        a->iov[i].iov_len = chunks[i].len;
+    }
+    a->iov_n = (int)n;
+    a->busy = 1;
+    int rc = cf__work_submit(a->loop, &a->wv, NULL, writev_work, writev_done);
+    if (rc < 0) {
+        a->busy = 0;
+        cf_stream_done(s, AT_STREAM(CF_ERROR(rc, "write '%s': %s", a->path, cf_strerror(rc))));
+    }
+}
+
+/* The writev hook (≈ fs.WriteStream's _writev): the queued chunks in one pool job. */
+static void fs_writev(cf_stream *s, const cf_buf *chunks, size_t n, void *data)
+{
+    fs_ad *a = data;
+    (void)s;
+    a->wrote = 1;
+    CF_ASSERT(a->fd >= 0); /* a batch only follows a completed write, so the file is open */
+    submit_writev(a, chunks, n);
+}
+
+/*
+ * The next tick after a lone write: the chunks written meanwhile (a CSV stage pushes a row at
+ * a time, all in one callback) join it, and the whole batch is one pool job rather than a
+ * job for the first chunk and one for the rest.
+ */
+static void write_tick(void *data)
+{
+    fs_ad *a = data;
+    if (op_ended(a)) /* destroyed meanwhile: the write never started */
+        return;
+    const cf_buf *vec;
+    size_t n = cf__stream_write_gather(a->s, &vec);
+    if (n == 0) {
+        cf_stream_done(a->s,
+                       AT_STREAM(CF_ERROR(CF_EINVAL, "write '%s': no write pending", a->path)));
+        return;
+    }
+    submit_writev(a, vec, n);
+}
+
 static void on_final_close(int status, const cf_error *err, void *data)
 {
     fs_ad *a = data;
@@ -304,7 +467,12 @@ static void fs_write(cf_stream *s, const void *chunk, size_t len, void *data)
     (void)s;
     a->wrote = 1;
     if (a->fd >= 0) {
-        do_write(a, chunk, len);
+        /* busy already: a destroy meanwhile waits for the tick, which then stops */
+        a->busy = 1;
+        if (cf_next_tick(a->loop, write_tick, a) < 0) {
+            a->busy = 0;
+            do_write(a, chunk, len);
+        }
         return;
     }
     a->wbytes = chunk;
@@ -325,8 +493,11 @@ static void fs_final(cf_stream *s, void *data)
     open_for_write(a);
 }
 
-static const cf_stream_impl fs_write_impl = {
-    .write = fs_write, .final = fs_final, .destroy = fs_destroy, .free_data = fs_free};
+static const cf_stream_impl fs_write_impl = {.write = fs_write,
+                                             .final = fs_final,
+                                             .destroy = fs_destroy,
+                                             .free_data = fs_free,
+                                             .writev = fs_writev};
 
 /* ---- atomic write stream (cf_fs_writer) ---- */
 
@@ -343,11 +514,9 @@ static void on_writer_drain(cf_fs_writer *w, int status, const cf_error *err, vo
     cf_stream_done(a->s, status < 0 ? AT_STREAM(cf_error_copy(err)) : NULL);
 }
 
-static void atomic_write(cf_stream *s, const void *chunk, size_t len, void *data)
+/* After queueing into the writer (`rc` its last result): complete now, or at its drain. */
+static void atomic_queued(cf_stream *s, fs_ad *a, int rc)
 {
-    fs_ad *a = data;
-    a->wrote = 1;
-    int rc = cf_fs_writer_write(a->writer, chunk, len);
     /* Full: wait for the drain. Failed (the file could not be created, say): the drain
      * reports the writer's own error, whose message names the step and the path. */
     if (rc == CF_FS_WRITER_FULL || rc < 0) {
@@ -360,6 +529,24 @@ static void atomic_write(cf_stream *s, const void *chunk, size_t len, void *data
     }
     cf_stream_done(s, rc < 0 ? AT_STREAM(CF_ERROR(rc, "write '%s': %s", a->path, cf_strerror(rc)))
                              : NULL);
+}
+
+static void atomic_write(cf_stream *s, const void *chunk, size_t len, void *data)
+{
+    fs_ad *a = data;
+    a->wrote = 1;
+    atomic_queued(s, a, cf_fs_writer_write(a->writer, chunk, len));
+}
+
+/* A batch: every chunk into the writer's queue (which writes it in large pieces), one done. */
+static void atomic_writev(cf_stream *s, const cf_buf *chunks, size_t n, void *data)
+{
+    fs_ad *a = data;
+    a->wrote = 1;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc >= 0; i++)
+        rc = cf_fs_writer_write(a->writer, chunks[i].base, chunks[i].len);
+    atomic_queued(s, a, rc);
 }
 
 static void on_commit(cf_fs_writer *w, int status, const cf_error *err, void *data)
@@ -429,7 +616,8 @@ static void atomic_free(void *data)
 static const cf_stream_impl atomic_impl = {.write = atomic_write,
                                            .final = atomic_final,
                                            .destroy = atomic_destroy,
-                                           .free_data = atomic_free};
+                                           .free_data = atomic_free,
+                                           .writev = atomic_writev};
 
 CF__NOINLINE int cf_stream_fs_write_new(cf_loop *loop, const char *path, unsigned flags,
                                         size_t high_water, cf_stream **out)

@@ -1,6 +1,7 @@
 /*
  * Fault seams behind util/sys.h, compiled only into CF_TESTING builds. Each operation has a
  * countdown; when it reaches zero the wrapper fails with the armed code (or caps a transfer).
+ * Every call is also counted, so a test can check how many system calls a scenario made.
  */
 #include "util/sys.h"
 
@@ -9,6 +10,7 @@
 
 static atomic_long fault_nth[CF__SYS_OP_COUNT];
 static atomic_long fault_code[CF__SYS_OP_COUNT];
+static atomic_long calls[CF__SYS_OP_COUNT]; /* every call through the seam, armed or not */
 
 void cf__sys_fault_set(enum cf__sys_op op, long nth, long code)
 {
@@ -24,8 +26,14 @@ void cf__sys_fault_clear(void)
     }
 }
 
+long cf__sys_calls(enum cf__sys_op op)
+{
+    return atomic_load(&calls[op]);
+}
+
 long cf__sys_fault_check(enum cf__sys_op op)
 {
+    atomic_fetch_add(&calls[op], 1);
     long nth = atomic_load(&fault_nth[op]);
     if (nth <= 0)
         return 0;

@@ -40,6 +40,11 @@ void cf__sys_fault_set(enum cf__sys_op op, long nth, long code);
 void cf__sys_fault_clear(void);
 /* Returns 0 to proceed, a negative code to fail, or a positive byte cap. */
 long cf__sys_fault_check(enum cf__sys_op op);
+/*
+ * How many calls of `op` went through the seam since the process started (a test compares
+ * two readings; never reset, so parallel scenarios only add). Thread: any.
+ */
+long cf__sys_calls(enum cf__sys_op op);
 #else
 static inline long cf__sys_fault_check(enum cf__sys_op op)
 {

@@ -557,6 +557,51 @@ static void test_json_select_large_array_bounded_memory(void)
     cf_json_select_free(s);
 }
 
+typedef struct taker {
+    cf_json_select *sel;
+    cf_json *kept[8];
+    size_t n;
+} taker;
+
+/* Take every other element; the others are left to the selector. */
+static int take_some(cf_json *item, size_t index, void *data)
+{
+    taker *t = data;
+    if (index % 2)
+        return 0;
+    cf_json *v = cf_json_select_take(t->sel);
+    ASSERT(v == item);
+    ASSERT(!cf_json_select_take(t->sel)); /* once only */
+    ASSERT(t->n < 8);
+    t->kept[t->n++] = v;
+    return 0;
+}
+
+/* Taken elements outlive the selector and the elements built after them. */
+static void test_json_select_take_keeps_the_element(void)
+{
+    const char *doc = "[{\"n\": 0, \"s\": \"zero\"}, {\"n\": 1}, [2, {\"x\": \"two\"}], \"three\", "
+                      "{\"n\": 4, \"deep\": {\"a\": [1, 2, 3]}}]";
+    taker t = {0};
+    ASSERT_OK(cf_json_select_new(&t.sel, NULL, NULL, take_some, &t));
+    ASSERT(!cf_json_select_take(t.sel)); /* outside the callback */
+    size_t len = strlen(doc);
+    for (size_t at = 0; at < len; at += 3) /* 3 bytes a feed: elements end mid-chunk */
+        ASSERT(cf_json_select_feed(t.sel, doc + at, CF_MIN((size_t)3, len - at)) >= 0);
+    ASSERT_OK(cf_json_select_finish(t.sel));
+    cf_json_select_free(t.sel);
+    ASSERT_EQ(t.n, 3);
+    const char *want[] = {"{\"n\":0,\"s\":\"zero\"}", "[2,{\"x\":\"two\"}]",
+                          "{\"n\":4,\"deep\":{\"a\":[1,2,3]}}"};
+    for (size_t i = 0; i < t.n; i++) {
+        char *s = NULL;
+        ASSERT_OK(cf_json_stringify(t.kept[i], CF_JSON_COMPACT, &s, NULL));
+        ASSERT_STR_EQ(s, want[i]);
+        cf_free(s);
+        cf_json_free(t.kept[i]);
+    }
+}
+
 static void test_json_select_out_of_memory(void)
 {
     const char *doc = "{\"x\": [{\"a\": [1, 2]}, \"s\", {\"b\": {}}]}";
@@ -603,6 +648,7 @@ int main(int argc, char **argv)
     CF_TEST(test_json_select_array_at_a_path);
     CF_TEST(test_json_select_errors);
     CF_TEST(test_json_select_large_array_bounded_memory);
+    CF_TEST(test_json_select_take_keeps_the_element);
     CF_TEST(test_json_select_out_of_memory);
     return CF_TEST_END();
 }
