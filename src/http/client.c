@@ -97,6 +97,17 @@ struct cf_http_req {
     /* upload from a file */
     int body_fd;
     int64_t body_off;
+    /* a body fed piece by piece (cf__http_upload_at) */
+    int upload;         /* the body comes from cf__http_req_body_write */
+    const char *up_buf; /* the piece handed over, borrowed until `up_sent` runs */
+    size_t up_len;      /* its length, 0 when none is pending */
+    size_t up_off;      /* how much of it curl has taken */
+    uint64_t up_total;  /* body bytes curl has taken in all */
+    int up_ended;       /* cf__http_req_body_end: the read callback then ends the body */
+    int up_done;        /* the read callback ended the body: curl has all of it */
+    int up_paused;      /* the read callback returned CURL_READFUNC_PAUSE */
+    cf__http_sent_cb up_sent;
+    cf_queue sent_link; /* in client->sent while an `up_sent` call is due */
     /* outcome */
     int fail_code;       /* set before curl finishes: too big, user error, cancelled */
     int headers_done;    /* the blank line ending the current header block arrived */
@@ -126,6 +137,7 @@ struct client {
     cf_immediate *kick; /* runs completions and deliveries requested outside curl */
     cf_queue dirty;     /* requests with body bytes to deliver */
     cf_queue done;      /* finished requests whose callback has not run */
+    cf_queue sent;      /* uploads whose piece curl has taken: their `up_sent` is due */
     int in_curl;        /* inside curl_multi_socket_action: no reentry */
 };
 
@@ -422,6 +434,7 @@ static int client_get(cf_loop *loop, client **out)
     c->loop = loop;
     cf_queue_init(&c->dirty);
     cf_queue_init(&c->done);
+    cf_queue_init(&c->sent);
     c->multi = curl_multi_init();
     if (!c->multi || cf__timer_new_internal(loop, &c->timer) != 0) {
         client_free(c);
@@ -553,6 +566,40 @@ static int seek_cb(void *userp, curl_off_t offset, int origin)
         return CURL_SEEKFUNC_CANTSEEK;
     req->body_off = offset;
     return CURL_SEEKFUNC_OK;
+}
+
+/*
+ * A body fed piece by piece: copy from the piece handed over; once curl has all of it, its
+ * `up_sent` is queued (process runs it after curl returns, so the caller's memory stays valid
+ * until then). With no piece, sending pauses until cf__http_req_body_write brings one; after
+ * cf__http_req_body_end, 0 ends the body (curl sends the last chunk).
+ */
+static size_t upload_read_cb(char *buf, size_t size, size_t nitems, void *userp)
+{
+    cf_http_req *req = userp;
+    size_t room = size * nitems;
+    if (req->up_off < req->up_len) {
+        size_t n = req->up_len - req->up_off;
+        if (n > room)
+            n = room;
+        memcpy(buf, req->up_buf + req->up_off, n);
+        req->up_off += n;
+        req->up_total += n;
+        if (req->up_off == req->up_len) {
+            req->up_buf = NULL;
+            req->up_len = 0;
+            req->up_off = 0;
+            if (cf_queue_empty(&req->sent_link))
+                cf_queue_insert_tail(&req->c->sent, &req->sent_link);
+        }
+        return n;
+    }
+    if (req->up_ended) {
+        req->up_done = 1;
+        return 0;
+    }
+    req->up_paused = 1;
+    return CURL_READFUNC_PAUSE;
 }
 
 /* ---- errors ---- */
@@ -766,6 +813,8 @@ static int map_curl_code(cf_http_req *req)
         return CF_EIO;
     case CURLE_ABORTED_BY_CALLBACK:
         return CF_ECANCELED;
+    case CURLE_SEND_FAIL_REWIND:
+        return CF_ECONNRESET; /* a streamed body cannot be sent again on a new connection */
     default:
         return map_tls(req->result);
     }
@@ -843,11 +892,41 @@ static const char *what_happened(const cf_http_req *req, int code, char *buf, si
     return NULL;
 }
 
+/*
+ * Non-zero when the server gave its final answer to a streamed body before it had all of it
+ * (a 413 after the first megabyte, say): that answer is what went wrong, not the end of the
+ * connection that may follow it.
+ */
+static int answered_early(const cf_http_req *req, int code)
+{
+    return req->upload && !req->up_done && req->res->status >= 200 && code != CF_ECANCELED &&
+           code != CF_ETIMEDOUT;
+}
+
+/* "<METHOD> <url>: the server answered HTTP 413 Payload Too Large before ...", one line. */
+static cf_error *early_answer_error(cf_http_req *req, int code)
+{
+    char *reason = safe_copy(req->res->reason ? req->res->reason : "");
+    char then[96] = "";
+    if (req->result != CURLE_OK)
+        snprintf(then, sizeof then, "; then: %s", cf_strerror(code));
+    cf_error *e =
+        CF_ERROR_AT(req->site, code,
+                    "%s %s: the server answered HTTP %d%s%s before the whole request "
+                    "body was sent (%llu bytes sent%s)",
+                    req->method, req->shown_url, req->res->status, reason && *reason ? " " : "",
+                    reason ? reason : "", (unsigned long long)req->up_total, then);
+    cf__free(reason);
+    return e;
+}
+
 /* The error of a finished request: "<METHOD> <url>: <what> (<curl's detail>)", one line. */
 static cf_error *make_error(cf_http_req *req, int code)
 {
     const char *m = req->method;
     const char *u = req->shown_url;
+    if (answered_early(req, code))
+        return early_answer_error(req, code);
     if (code == CF_EHTTP) {
         int st = req->res->status;
         char *reason = safe_copy(req->res->reason ? req->res->reason : "");
@@ -896,6 +975,7 @@ static void req_free(cf_http_req *req)
         close(req->body_fd);
     cf_http_response_free(req->res);
     cf__dbuf_free(&req->pending);
+    cf_queue_remove(&req->sent_link);
     cf_loop *loop = req->c->loop;
     cf__free(req->method);
     cf__free(req->url);
@@ -938,6 +1018,8 @@ static void req_finish(cf_http_req *req, int fail_code)
         return;
     curl_multi_remove_handle(req->c->multi, req->easy);
     req->state = REQ_DONE;
+    req->up_buf = NULL; /* curl is done with it; the completion reports the piece's fate */
+    req->up_len = 0;
     if (fail_code && !req->fail_code)
         req->fail_code = fail_code;
     fill_response(req);
@@ -951,6 +1033,8 @@ static int req_status(cf_http_req *req)
     if (req->result != CURLE_OK)
         return map_curl_code(req);
     int st = req->res->status;
+    if (req->upload && !req->up_done) /* curl stopped sending at a final answer */
+        return st >= 200 && st <= 299 ? CF_EPIPE : CF_EHTTP;
     if ((req->flags & CF_HTTP_FAIL_ON_STATUS) && (st < 200 || st > 299))
         return CF_EHTTP;
     return 0;
@@ -1039,12 +1123,24 @@ static void run_done(client *c)
     }
 }
 
+/* Tell the feeders of streamed bodies that curl took their pieces (a finished one: no). */
+static void run_sent(client *c)
+{
+    while (!cf_queue_empty(&c->sent)) {
+        cf_http_req *req = cf_queue_data(cf_queue_head(&c->sent), cf_http_req, sent_link);
+        cf_queue_remove(&req->sent_link);
+        if (req->state == REQ_RUNNING)
+            req->up_sent(req, req->cb_data);
+    }
+}
+
 static void process(client *c)
 {
     if (c->in_curl)
         return;
     drain_info(c);
     deliver_all(c);
+    run_sent(c);
     drain_info(c);
     run_done(c);
 }
@@ -1073,6 +1169,24 @@ static int check_url(const char *url)
     return rc;
 }
 
+/*
+ * curl asks for `Expect: 100-continue` before a body of unknown length and waits up to a
+ * second for the answer; a streamed body goes at once instead, as Node's ClientRequest sends
+ * it, unless the caller asked for that header. "Expect:" is curl's way to drop it.
+ */
+static int add_no_expect(cf_http_req *req, const cf_http_options *o)
+{
+    for (size_t i = 0; o && i < o->header_count; i++) {
+        if (strcasecmp(o->headers[i].name, "Expect") == 0)
+            return 0;
+    }
+    struct curl_slist *l = curl_slist_append(req->headers, "Expect:");
+    if (!l)
+        return CF_ENOMEM;
+    req->headers = l;
+    return 0;
+}
+
 static int set_headers(cf_http_req *req, const cf_http_options *o)
 {
     cf_dbuf line;
@@ -1098,15 +1212,36 @@ static int set_headers(cf_http_req *req, const cf_http_options *o)
             req->headers = l;
     }
     cf__dbuf_free(&line);
+    if (!rc && req->upload)
+        rc = add_no_expect(req, o);
     if (!rc && req->headers)
         curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, req->headers);
     return rc;
+}
+
+/*
+ * A body fed piece by piece: POST semantics with a read callback and no size, so curl sends
+ * it chunked over HTTP/1.1 as the pieces come; another method goes as a custom request.
+ */
+static void set_upload(cf_http_req *req)
+{
+    CURL *e = req->easy;
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, upload_read_cb);
+    curl_easy_setopt(e, CURLOPT_READDATA, req);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+    if (strcmp(req->method, "POST") != 0)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
 }
 
 static int set_body(cf_http_req *req, const cf_http_options *o)
 {
     CURL *e = req->easy;
     int is_post = strcmp(req->method, "POST") == 0;
+    if (req->upload) {
+        set_upload(req);
+        return 0;
+    }
     if (o && o->body_file) {
         int fd = cf__sys_open(o->body_file, O_RDONLY, 0);
         if (fd < 0)
@@ -1199,19 +1334,24 @@ static void on_abort(cf_abort_listener *l, cf_abort_signal *signal)
     client_kick(req->c);
 }
 
-static cf_http_req *req_new(client *c, const char *url, const cf_http_options *o)
+static cf_http_req *req_new(client *c, const char *url, const cf_http_options *o,
+                            cf__http_sent_cb up_sent)
 {
     cf_http_req *req = cf__calloc(1, sizeof *req);
     if (!req)
         return NULL;
     req->c = c;
+    req->upload = up_sent != NULL;
+    req->up_sent = up_sent;
     req->body_fd = -1;
     cf_queue_init(&req->dirty);
     cf_queue_init(&req->done_link);
+    cf_queue_init(&req->sent_link);
     cf__dbuf_init(&req->pending, 0);
     req->state = REQ_DONE;
-    const char *method =
-        o && o->method ? o->method : (o && (o->body || o->body_file) ? "POST" : "GET");
+    const char *method = o && o->method                              ? o->method
+                         : o && (o->body || o->body_file || up_sent) ? "POST"
+                                                                     : "GET";
     req->method = cf__strdup(method);
     req->url = cf__strdup(url);
     req->shown_url = shown_url(url);
@@ -1236,8 +1376,12 @@ static int valid_method(const char *m)
     return 1;
 }
 
+/*
+ * Start a request; `up_sent` non-NULL makes its body one fed by cf__http_req_body_write (then
+ * `opts` has neither body nor body_file).
+ */
 static int request_start(cf_loop *loop, const char *url, const cf_http_options *opts, cf_http_cb cb,
-                         void *data, cf_http_req **out, cf_site site)
+                         void *data, cf_http_req **out, cf_site site, cf__http_sent_cb up_sent)
 {
     if (!loop || !url || !cb || (opts && opts->method && !valid_method(opts->method)))
         return CF_EINVAL;
@@ -1247,7 +1391,7 @@ static int request_start(cf_loop *loop, const char *url, const cf_http_options *
         rc = check_url(url);
     if (rc)
         return rc;
-    cf_http_req *req = req_new(c, url, opts);
+    cf_http_req *req = req_new(c, url, opts, up_sent);
     if (!req)
         return CF_ENOMEM;
     cf__loop_req_start(loop);
@@ -1291,7 +1435,51 @@ static int request_start(cf_loop *loop, const char *url, const cf_http_options *
 CF__NOINLINE int cf_http_request(cf_loop *loop, const char *url, const cf_http_options *opts,
                                  cf_http_cb cb, void *data, cf_http_req **out)
 {
-    return request_start(loop, url, opts, cb, data, out, CF__SITE_CALLER());
+    return request_start(loop, url, opts, cb, data, out, CF__SITE_CALLER(), NULL);
+}
+
+int cf__http_upload_at(cf_loop *loop, const char *url, const cf_http_options *opts, cf_http_cb cb,
+                       cf__http_sent_cb sent, void *data, cf_http_req **out, cf_site site)
+{
+    if (!sent || (opts && (opts->body || opts->body_file)))
+        return CF_EINVAL;
+    cf_http_options o = {0};
+    if (opts)
+        o = *opts;
+    o.flags |= CF_HTTP_NO_FOLLOW; /* a redirect would need the body again */
+    return request_start(loop, url, &o, cb, data, out, site, sent);
+}
+
+/* Let curl send again: it expires the transfer at once, so its timer acts from the loop. */
+static void upload_unpause(cf_http_req *req)
+{
+    if (!req->up_paused || req->state != REQ_RUNNING)
+        return;
+    CF_ASSERT(!req->c->in_curl);
+    req->up_paused = 0;
+    curl_easy_pause(req->easy, req->curl_paused ? CURLPAUSE_RECV : CURLPAUSE_CONT);
+}
+
+int cf__http_req_body_write(cf_http_req *req, const void *bytes, size_t len)
+{
+    if (!req || !req->upload || !bytes || !len || req->up_len || req->up_ended)
+        return CF_EINVAL;
+    if (req->state != REQ_RUNNING)
+        return 0; /* finished: its completion, already due, reports the outcome */
+    req->up_buf = bytes;
+    req->up_len = len;
+    req->up_off = 0;
+    upload_unpause(req);
+    return 0;
+}
+
+int cf__http_req_body_end(cf_http_req *req)
+{
+    if (!req || !req->upload || req->up_ended)
+        return CF_EINVAL;
+    req->up_ended = 1;
+    upload_unpause(req);
+    return 0;
 }
 
 int cf_http_req_pause(cf_http_req *req)
@@ -1445,7 +1633,7 @@ static cf_promise *start_p(cf_loop *loop, const char *url, const cf_http_options
     preq *pr = preq_new(loop, p);
     if (!pr)
         return reject_start(p, site, CF_ENOMEM, opts ? opts->method : NULL, url);
-    int rc = request_start(loop, url, opts, cb, pr, &pr->req, site);
+    int rc = request_start(loop, url, opts, cb, pr, &pr->req, site, NULL);
     if (rc) {
         preq_free(pr);
         return reject_start(p, site, rc, opts ? opts->method : NULL, url);
@@ -1542,7 +1730,7 @@ CF__NOINLINE int cf_http_get_json(cf_loop *loop, const char *url, const cf_http_
     ctx->cb = cb;
     ctx->data = data;
     cf_http_options o = failing_opts(opts, NULL, NULL);
-    int rc = request_start(loop, url, &o, on_json, ctx, NULL, site);
+    int rc = request_start(loop, url, &o, on_json, ctx, NULL, site, NULL);
     if (rc)
         cf__free(ctx);
     return rc;
@@ -1623,7 +1811,7 @@ static int stream_start(preq *pr, const char *url, const char *path, const cf_ht
     if (rc)
         return rc;
     cf_http_options o = failing_opts(opts, stream_data, pr);
-    return request_start(pr->loop, url, &o, on_stream_done, pr, &pr->req, site);
+    return request_start(pr->loop, url, &o, on_stream_done, pr, &pr->req, site, NULL);
 }
 
 CF__NOINLINE int cf_http_stream_json(cf_loop *loop, const char *url, const char *path,
@@ -1764,7 +1952,7 @@ static int download_start(preq *pr, const char *url, const char *path, const cf_
     if (rc)
         return rc;
     cf_http_options o = failing_opts(opts, download_data, pr);
-    rc = request_start(pr->loop, url, &o, on_download_done, pr, &pr->req, site);
+    rc = request_start(pr->loop, url, &o, on_download_done, pr, &pr->req, site, NULL);
     if (rc) {
         cf_fs_writer_abort(pr->writer, NULL, NULL);
         pr->writer = NULL;

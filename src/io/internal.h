@@ -7,6 +7,9 @@
  * - Per-loop state (slot CF__SLOT_IO): the shared read buffer of every stream (no allocation
  *   per read) and the reserve descriptor of the EMFILE trick of servers.
  * - Streams: process.c makes cf_tcp streams out of descriptors it created.
+ * - An HTTP request whose body is fed piece by piece (defined in http/client.c, the one file
+ *   that speaks to curl; declared here so that the stream adapters of this layer reach it
+ *   without including the http layer).
  */
 #ifndef CF_IO_INTERNAL_H
 #define CF_IO_INTERNAL_H
@@ -20,6 +23,7 @@
 #include "calcifer/dns.h"
 #include "calcifer/fs.h"
 #include "calcifer/promise.h"
+#include "calcifer/http_client.h"
 
 /*
  * Size of the per-loop read buffer: one read takes at most this many bytes. 256 KiB (one per
@@ -115,6 +119,38 @@ int cf__tcp_listen_fd_at(cf_tcp *t, int fd, cf_tcp_connection_cb cb, void *data,
 /* Stop (`paused` non-zero) or resume accepting, still listening: the connections wait in the
  * kernel's queue for whichever handle accepts. Returns 0, CF_EINVAL (not listening). */
 int cf__tcp_accept_pause(cf_tcp *t, int paused);
+
+/* ---- an HTTP request with a streamed body (http/client.c; for stream_net.c) ---- */
+
+/*
+ * Runs from the loop, never inside a curl callback, once curl has taken every byte handed to
+ * cf__http_req_body_write: the caller may reuse its memory and hand over the next piece.
+ */
+typedef void (*cf__http_sent_cb)(cf_http_req *req, void *data);
+
+/*
+ * Start a request (as cf_http_request, `opts` copied, `signal` retained) whose body is
+ * fed later: POST by default (opts->method), sent as it comes, with `Transfer-Encoding:
+ * chunked` over HTTP/1.1, without `Expect: 100-continue` and without following redirects (the
+ * body cannot be sent twice). opts->body and opts->body_file must be unset. `sent(req,
+ * data)` runs as above; `cb` as cf_http_request's, once. When the server gives its final
+ * answer before the whole body was taken, the request fails: CF_EHTTP for a non-2xx status,
+ * CF_EPIPE otherwise, or the connection's error, each message naming the status.
+ * Returns 0, CF_EINVAL, CF_EURL or CF_ENOMEM (then no callback runs). Thread: loop only.
+ */
+int cf__http_upload_at(cf_loop *loop, const char *url, const cf_http_options *opts, cf_http_cb cb,
+                       cf__http_sent_cb sent, void *data, cf_http_req **out, cf_site site);
+
+/*
+ * Hand `len` > 0 bytes of the body to the request: borrowed until `sent` runs, or until the
+ * request's callback, whichever comes first. One piece at a time. A request that has finished
+ * (its callback is due) ignores the piece. Returns 0 or CF_EINVAL (NULL, a piece pending, the
+ * body ended). Thread: loop only, never from inside a curl callback.
+ */
+int cf__http_req_body_write(cf_http_req *req, const void *bytes, size_t len);
+
+/* End the body: once the pending piece is taken, curl ends it. Returns 0 or CF_EINVAL. */
+int cf__http_req_body_end(cf_http_req *req);
 
 /* ---- where whole-file writes go (fs.c; used by fs_writer.c too) ---- */
 

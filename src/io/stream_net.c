@@ -14,11 +14,13 @@
  * finds the buffer full and resumed by the read hook. HTTP response (≈ ServerResponse): the
  * end waits for the response's finish callback, which is also how a lost connection is
  * noticed. Server request body (≈ the server's IncomingMessage): as the client's body, with
- * cf_http_incoming_pause/resume. Client request body (≈ ClientRequest): the client takes a
- * body whole, so the writes are gathered and the request is made at the end.
+ * cf_http_incoming_pause/resume. Client request body (≈ ClientRequest): the request starts
+ * with the stream and its body is fed to curl chunk by chunk; a write is done once curl has
+ * taken its bytes, so the high-water mark bounds what waits in memory.
  */
 #include <string.h>
 
+#include "io/internal.h"
 #include "io/stream.h"
 #include "util/alloc.h"
 #include "util/buf.h"
@@ -467,31 +469,41 @@ CF__NOINLINE int cf_stream_http_incoming_new(cf_http_incoming *req, cf_loop *loo
 /* ---- HTTP client request body ---- */
 
 /*
- * The client takes a request body whole (cf_http_options.body) or from a regular file, so
- * the writes are gathered in memory and the request starts at the end (final); the stream
- * finishes when the request completed.
+ * The request starts with the stream, as Node's ClientRequest connects and sends its head at
+ * once: a refused connection or a bad URL shows before the program produces any body. Each
+ * write hands its chunk to the client (cf__http_req_body_write), borrowed, and is done when
+ * curl has taken all of it (upl_sent), so the bytes waiting are the stream's own (at most its
+ * mark and the chunk being sent) plus curl's upload buffer. The end ends the body; final is
+ * done when the request completed. `op` is the hook waiting for its cf_stream_done.
  */
+enum { UPL_IDLE, UPL_WRITE, UPL_FINAL };
+
 typedef struct upl_ad {
     cf_stream *s;
-    cf_loop *loop;
-    cf_http_req *req; /* NULL until final and once the request completed */
-    cf_dbuf body;
-    char *url;
-    char *method;
-    char *ca_file;
-    cf_http_header *headers;
-    size_t header_count;
-    cf_http_options opts;
+    cf_http_req *req; /* NULL once the request completed */
     cf_http_cb cb;
     void *cb_data;
+    int op;
     int destroying;
+    int orphan; /* the stream could not be made: the request is cancelled, `a` freed at its end */
 } upl_ad;
+
+/* The request completed before the body was all sent, with status 0 (the client fails it). */
+static cf_error *upl_cut_short(upl_ad *a)
+{
+    return AT_STREAM(CF_ERROR(CF_EPIPE, "request body: the request completed before the whole "
+                                        "body was sent"));
+}
 
 static void upl_done(cf_http_req *req, int status, const cf_error *err, cf_http_response *res,
                      void *data)
 {
     upl_ad *a = data;
     a->req = NULL;
+    if (a->orphan) {
+        cf__free(a);
+        return;
+    }
     if (a->cb)
         a->cb(req, status, err, res, a->cb_data);
     if (a->destroying) {
@@ -501,25 +513,50 @@ static void upl_done(cf_http_req *req, int status, const cf_error *err, cf_http_
     cf_error *e = NULL;
     if (status < 0)
         e = err ? AT_STREAM(cf_error_copy(err)) : AT_STREAM(CF_ERROR(status, NULL));
-    cf_stream_done(a->s, e);
+    int op = a->op;
+    a->op = UPL_IDLE;
+    if (op == UPL_FINAL)
+        cf_stream_done(a->s, e);
+    else if (op == UPL_WRITE)
+        cf_stream_done(a->s, e ? e : upl_cut_short(a));
+    else
+        cf_stream_destroy(a->s, e ? e : upl_cut_short(a));
+}
+
+/* curl took the whole chunk: the write is done (from the loop, after curl returned). */
+static void upl_sent(cf_http_req *req, void *data)
+{
+    upl_ad *a = data;
+    (void)req;
+    if (a->op != UPL_WRITE)
+        return;
+    a->op = UPL_IDLE;
+    cf_stream_done(a->s, NULL);
 }
 
 static void upl_write(cf_stream *s, const void *chunk, size_t len, void *data)
 {
     upl_ad *a = data;
-    int rc = cf__dbuf_add(&a->body, chunk, len);
-    cf_stream_done(s, rc < 0 ? AT_STREAM(CF_ERROR(rc, "request body: %s", cf_strerror(rc))) : NULL);
+    if (len == 0) {
+        cf_stream_done(s, NULL);
+        return;
+    }
+    a->op = UPL_WRITE;
+    int rc = cf__http_req_body_write(a->req, chunk, len);
+    if (rc < 0) {
+        a->op = UPL_IDLE;
+        cf_stream_done(s, AT_STREAM(CF_ERROR(rc, "request body: %s", cf_strerror(rc))));
+    }
 }
 
 static void upl_final(cf_stream *s, void *data)
 {
     upl_ad *a = data;
-    a->opts.body = a->body.data ? a->body.data : "";
-    a->opts.body_len = a->body.len;
-    int rc = cf_http_request(a->loop, a->url, &a->opts, upl_done, a, &a->req);
+    a->op = UPL_FINAL;
+    int rc = cf__http_req_body_end(a->req);
     if (rc < 0) {
-        a->req = NULL;
-        cf_stream_done(s, AT_STREAM(CF_ERROR(rc, "request: %s", cf_strerror(rc))));
+        a->op = UPL_IDLE;
+        cf_stream_done(s, AT_STREAM(CF_ERROR(rc, "request body: %s", cf_strerror(rc))));
     }
 }
 
@@ -537,51 +574,11 @@ static void upl_destroy(cf_stream *s, const cf_error *err, void *data)
 
 static void upl_free(void *data)
 {
-    upl_ad *a = data;
-    cf__dbuf_free(&a->body);
-    for (size_t i = 0; i < a->header_count; i++) {
-        cf__free((char *)a->headers[i].name);
-        cf__free((char *)a->headers[i].value);
-    }
-    cf__free(a->headers);
-    cf__free(a->url);
-    cf__free(a->method);
-    cf__free(a->ca_file);
-    cf__free(a);
+    cf__free(data);
 }
 
 static const cf_stream_impl upl_impl = {
     .write = upl_write, .final = upl_final, .destroy = upl_destroy, .free_data = upl_free};
-
-/* Copy what cf_http_request would copy only when it starts, at the end of the stream. */
-static int upl_copy_options(upl_ad *a, const char *url, const cf_http_options *opts)
-{
-    if (opts)
-        a->opts = *opts;
-    a->url = cf__strdup(url);
-    a->method = cf__strdup(opts && opts->method ? opts->method : "POST");
-    if (!a->url || !a->method)
-        return CF_ENOMEM;
-    a->opts.method = a->method;
-    if (opts && opts->ca_file && !(a->opts.ca_file = a->ca_file = cf__strdup(opts->ca_file)))
-        return CF_ENOMEM;
-    if (!opts || !opts->header_count)
-        return 0;
-    a->headers = cf__calloc(opts->header_count, sizeof *a->headers);
-    if (!a->headers)
-        return CF_ENOMEM;
-    a->opts.headers = a->headers;
-    for (size_t i = 0; i < opts->header_count; i++, a->header_count++) {
-        const cf_http_header *h = &opts->headers[i];
-        a->headers[i].name = h->name ? cf__strdup(h->name) : NULL;
-        a->headers[i].value = h->value ? cf__strdup(h->value) : NULL;
-        if ((h->name && !a->headers[i].name) || (h->value && !a->headers[i].value)) {
-            a->header_count++;
-            return CF_ENOMEM;
-        }
-    }
-    return 0;
-}
 
 CF__NOINLINE int cf_stream_http_req_new(cf_loop *loop, const char *url, const cf_http_options *opts,
                                         cf_http_cb cb, void *data, cf_stream **out)
@@ -592,15 +589,17 @@ CF__NOINLINE int cf_stream_http_req_new(cf_loop *loop, const char *url, const cf
     upl_ad *a = cf__calloc(1, sizeof *a);
     if (!a)
         return CF_ENOMEM;
-    a->loop = loop;
     a->cb = cb;
     a->cb_data = data;
-    cf__dbuf_init(&a->body, 0);
-    int rc = upl_copy_options(a, url, opts);
-    if (rc == 0)
-        rc = cf__stream_new_at(site, loop, CF_STREAM_WRITABLE, &upl_impl, NULL, a, &a->s);
+    int rc = cf__http_upload_at(loop, url, opts, upl_done, upl_sent, a, &a->req, site);
     if (rc < 0) {
-        upl_free(a);
+        cf__free(a);
+        return rc;
+    }
+    rc = cf__stream_new_at(site, loop, CF_STREAM_WRITABLE, &upl_impl, NULL, a, &a->s);
+    if (rc < 0) {
+        a->orphan = 1; /* upl_done frees `a` when the cancelled request reports */
+        cf_http_req_cancel(a->req);
         return rc;
     }
     *out = a->s;
