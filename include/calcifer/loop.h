@@ -123,8 +123,11 @@ CF_EXTERN void cf_loop_drain(cf_loop *loop);
  * Why: a thread asleep in epoll_wait is woken by the thread that makes its socket ready,
  * and the waker's CPU pays for the wakeup; a busy server that sleeps between bursts of
  * requests so slows its clients (on loopback, the load generator). A budget of 50-200 us
- * lets a busy loop take the next burst awake. Cost: up to `usec` of CPU time each time the
- * loop goes idle, so leave it off for loops that are mostly idle.
+ * lets a busy loop take the next burst awake. Posts from other threads (calcifer/remote.h)
+ * are seen too, without an eventfd write or a wakeup: the spinning loop looks at its mailbox
+ * and yields the CPU between looks, so a poster waiting for this CPU gets it. Cost: up to
+ * `usec` of CPU time each time the loop goes idle, so leave it off for loops that are mostly
+ * idle.
  * Returns 0, or CF_EINVAL when `loop` is NULL or `usec` > CF_LOOP_BUSY_POLL_MAX.
  * Thread: loop only.
  */

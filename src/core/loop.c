@@ -390,7 +390,8 @@ static int poll_timeout(const cf_loop *loop, cf_run_mode mode)
  * loop's budget before the thread sleeps. A thread asleep in epoll_wait is woken by whoever
  * makes its fd ready, and on Linux the waker's CPU pays for it (on loopback, the peer's):
  * a busy server that sleeps between bursts slows the clients that feed it. Returns the
- * number of events taken (0 when the budget ran out, or a negative CF_E*) and lowers
+ * number of events taken (posts from other threads count as one; 0 when the budget ran out,
+ * or a negative CF_E*) and lowers
  * `*timeout` by the whole milliseconds spent, so that timers are not delayed by the spin.
  */
 static int busy_poll(cf_loop *loop, int *timeout)
@@ -401,13 +402,19 @@ static int busy_poll(cf_loop *loop, int *timeout)
     uint64_t start = monotonic_us();
     uint64_t spent = 0;
     int n = 0;
+    /* Other threads' posts are seen on the mailbox's head, with no eventfd write (remote.c). */
+    cf__remote_spin_begin(loop);
     while (n == 0 && spent < budget && !cf__loop_failed(loop)) {
         n = cf__poll_wait(loop, 0);
 #ifdef CF_TESTING
         loop->busy_polls++;
 #endif
+        if (n == 0 && cf__remote_spin_check(loop))
+            n = 1;
         spent = monotonic_us() - start;
     }
+    if (cf__remote_spin_end(loop) && n == 0)
+        n = 1;
     if (*timeout > 0)
         *timeout = spent / 1000u >= (uint64_t)*timeout ? 0 : *timeout - (int)(spent / 1000u);
     return n;

@@ -29,6 +29,17 @@ int cf__remote_push(cf_remote *r, cf__post *p, cf_remote_cb fn, void *data);
 int cf__remote_keeps_alive(const cf_loop *loop);
 
 /*
+ * Busy polling (loop.c) spins on the mailbox too: between begin and end, posters skip the
+ * eventfd write and the loop finds their posts by looking at the head. spin_check runs the
+ * posts that arrived (returns 1 when it ran some), or yields the CPU when there were none (the
+ * poster may be waiting for this CPU); spin_end clears
+ * the flag and runs what came meanwhile (returns 1 when it ran some). Thread: the loop's.
+ */
+void cf__remote_spin_begin(cf_loop *loop);
+int cf__remote_spin_check(cf_loop *loop);
+int cf__remote_spin_end(cf_loop *loop);
+
+/*
  * From cf_loop_close: refuse posts from now on, run those that landed with CF_ECANCELED, stop
  * watching the eventfd and drop the loop's reference to the mailbox. Thread: the loop's.
  */
