@@ -516,8 +516,8 @@ CF_EXTERN int cf_stream_http_incoming_new(cf_http_incoming *req, cf_loop *loop, 
  * A Writable that is the body of a request to `url` (≈ the ClientRequest of http.request):
  * the request (method `opts->method`, default "POST") starts now, and the body goes out as it
  * is written, with `Transfer-Encoding: chunked` over HTTP/1.1 (no `Expect: 100-continue`;
- * redirects are not followed, since the body cannot be sent twice). A write is done once the client has taken
- * its bytes, so the server's pace holds the writer back: the stream keeps at most its
+ * redirects are not followed, since the body cannot be sent twice). A write is done once the client
+ * has taken its bytes, so the server's pace holds the writer back: the stream keeps at most its
  * high-water mark (16 KiB) and the chunk being sent, and cf_stream_write_p suspends while the
  * server reads nothing. The end ends the body; the stream finishes when the request completed,
  * after `cb` (NULL: none) was given the response as cf_http_request gives it.
