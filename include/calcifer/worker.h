@@ -60,8 +60,9 @@ typedef struct cf_worker_message cf_worker_message;
 
 /* Options of cf_worker_new; zero-initialize, then set what you need. */
 typedef struct cf_worker_opts {
-    size_t stack_size;       /* of the worker's thread, in bytes; 0: the system's default */
-    const char *name;        /* the thread's name (pthread_setname_np, cut to 15 bytes); copied */
+    size_t stack_size; /* of the worker's thread, in bytes; 0: the system's default */
+    const char *name;  /* the thread's name (pthread_setname_np, cut to 15 bytes), also in errors;
+                          copied; NULL or "": "worker N" (N counts the workers made) */
     cf_abort_signal *signal; /* aborting it terminates the worker; borrowed (a reference kept) */
 } cf_worker_opts;
 

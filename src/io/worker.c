@@ -29,10 +29,12 @@
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "calcifer/remote.h"
+#include "calcifer/timer.h"
 #include "core/handle.h"
 #include "core/loop.h"
 #include "core/remote.h"
@@ -41,6 +43,9 @@
 #include "util/util.h"
 
 enum { MSG_JSON, MSG_BYTES };
+
+/* How long a terminated worker waits for work in flight before it leaves its loop as is. */
+#define TEARDOWN_GRACE_MS 1000
 
 struct cf_worker_message {
     cf__post post;                  /* the remote's post, embedded: one allocation a message */
@@ -359,14 +364,30 @@ static int self_setup(cf_worker *w)
     return 0;
 }
 
-/* Close the worker's loop; a loop left with open handles is reported and left as it is. */
+static void grace_over(void *data)
+{
+    *(int *)data = 1;
+}
+
+/*
+ * Close the worker's loop; a loop left with open handles is reported and left as it is. Work
+ * in flight gets TEARDOWN_GRACE_MS to end: a request given no signal (an HTTP request to a
+ * server that never answers) would otherwise hold the terminate for ever.
+ */
 static void self_teardown(cf_worker_self *self)
 {
     cf_worker_parent_close(self);
-    while (self->stopping && cf__loop_in_flight(self->loop)) {
+    int over = 0;
+    cf_timeout *grace = NULL;
+    if (self->stopping && cf__loop_in_flight(self->loop) &&
+        cf_set_timeout(self->loop, TEARDOWN_GRACE_MS, grace_over, &over, &grace) < 0)
+        over = 1; /* no timer: do not wait at all */
+    while (self->stopping && !over && cf__loop_in_flight(self->loop)) {
         if (cf_run(self->loop, CF_RUN_ONCE) < 0 && !self->error)
             self->error = CF_ERROR_AT(self->w->site, CF_EUNKNOWN, "worker failed while stopping");
     }
+    if (grace && !over)
+        cf_clear_timeout(grace);
     cf_abort_free(self->abort);
     self->abort = NULL;
     unsigned open;
@@ -532,7 +553,11 @@ CF__NOINLINE int cf_worker_new(cf_loop *loop, const cf_worker_opts *opts, cf_wor
     w->loop = loop;
     w->entry = entry;
     w->arg = arg;
-    snprintf(w->name, sizeof w->name, "%s", opts && opts->name ? opts->name : "");
+    static atomic_uint next_id;
+    if (opts && opts->name && opts->name[0])
+        snprintf(w->name, sizeof w->name, "%s", opts->name);
+    else /* errors and the thread's name say which worker */
+        snprintf(w->name, sizeof w->name, "worker %u", atomic_fetch_add(&next_id, 1) + 1);
     cf__pending_init(&w->in.flush);
     if (sem_init(&w->started, 0, 0) != 0) {
         cf__free(w);
