@@ -61,29 +61,11 @@ node_pid=$pid
 
 # nginx, one worker, with its usual fast-path settings for static files.
 ngx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$tmp/nginx/logs" "$tmp/www"
+# shellcheck source=bench/nginx.sh
+. "$here/nginx.sh"
+mkdir -p "$tmp/www"
 cp "$tmp/films" "$tmp/www/films"
-cat >"$tmp/nginx/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-error_log $tmp/nginx/logs/error.log;
-pid $tmp/nginx/nginx.pid;
-events { worker_connections 20000; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  open_file_cache max=16;
-  keepalive_timeout 600s;
-  keepalive_requests 100000000;
-  types { }
-  default_type "application/json; charset=utf-8";
-  server {
-    listen 127.0.0.1:$ngx_port;
-    location / { root $tmp/www; }
-  }
-}
-NGX
+nginx_conf "$tmp/nginx" 1 "$ngx_port" "$tmp/www"
 /usr/sbin/nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" 2>"$tmp/nginx.err" &
 pids+=($!)
 for _ in $(seq 50); do

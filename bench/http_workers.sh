@@ -89,31 +89,13 @@ start films "$ghibli" serve --port 0
 curl -s "http://127.0.0.1:$port/films" -o "$tmp/films"
 stop "$pid"
 
-# nginx with N workers, the fast-path settings of bench/http_server.sh.
-nginx_conf() {
-  mkdir -p "$tmp/nginx$1/logs" "$tmp/www"
+# nginx with N workers (bench/nginx.sh: the settings bench/http_server.sh uses too).
+# shellcheck source=bench/nginx.sh
+. "$here/nginx.sh"
+nginx_conf_n() {
+  mkdir -p "$tmp/www"
   cp "$tmp/films" "$tmp/www/films"
-  cat >"$tmp/nginx$1/nginx.conf" <<NGX
-worker_processes $1;
-daemon off;
-error_log $tmp/nginx$1/logs/error.log;
-pid $tmp/nginx$1/nginx.pid;
-events { worker_connections 20000; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  open_file_cache max=16;
-  keepalive_timeout 600s;
-  keepalive_requests 100000000;
-  types { }
-  default_type "application/json; charset=utf-8";
-  server {
-    listen 127.0.0.1:$ngx_port;
-    location / { root $tmp/www; }
-  }
-}
-NGX
+  nginx_conf "$tmp/nginx$1" "$1" "$ngx_port" "$tmp/www"
 }
 
 # start_nginx N PIN...: sets $port, $pid (the master).
@@ -121,7 +103,7 @@ start_nginx() {
   local n=$1
   shift
   ngx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  nginx_conf "$n"
+  nginx_conf_n "$n"
   "$@" /usr/sbin/nginx -p "$tmp/nginx$n" -c "$tmp/nginx$n/nginx.conf" 2>"$tmp/nginx$n.err" &
   pid=$!
   pids+=("$pid")
