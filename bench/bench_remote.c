@@ -2,7 +2,7 @@
  * Messages between loops on two threads: Calcifer's remotes and worker ports against Node's
  * MessagePort between the main thread and a worker_threads Worker, in one run.
  *
- *   bench_remote [N]        (N messages per run, 100,000 by default)
+ *   bench_remote [N]        (N round trips per run, 100,000 by default; 10 N one way)
  *
  * Prints `name calcifer peer ratio` (best of three runs each; ratio = calcifer / peer, above
  * 1: Calcifer is faster). The peer is bench/peers/message_port.js run with /usr/bin/node (or
@@ -11,10 +11,14 @@
  *   roundtrip_kps   thousands of round trips per second: a message goes from one loop to a
  *                   loop on another thread, whose callback sends one back, N times in a row
  *                   (cf_remote_post both ways; Node: port.postMessage and the worker's echo).
+ *                   Default settings: the loops' adaptive spin for posts is on
+ *                   (cf_loop_set_post_spin).
+ *   roundtrip_nospin_kps  the same with that spin off: each loop sleeps in epoll_wait at
+ *                   once and is woken by the other's eventfd write, per message.
  *   roundtrip_busy_kps  the same with both loops busy-polling for 100 us before they sleep
  *                   (cf_loop_set_busy_poll): no thread is put to sleep and woken per message.
  *   oneway_Mps      millions of messages per second, from a thread to a loop: the sender
- *                   posts N messages as fast as it can, the loop counts them; the time runs
+ *                   posts 10 N messages as fast as it can, the loop counts them; the time runs
  *                   from the start signal to the last arrival.
  *   port_rt_kps     round trips per second through a worker's ports (cf_worker_post_json and
  *                   the worker's echo with cf_worker_parent_post_json, a JSON number each way;
@@ -36,7 +40,9 @@
 #define RUNS 3
 
 static long n_msgs = 100000;
-static unsigned busy_us; /* cf_loop_set_busy_poll of both loops in the round trips */
+static long n_oneway = 1000000; /* one way: ten times as many, so a run lasts tens of ms */
+static unsigned busy_us;        /* cf_loop_set_busy_poll of both loops in the round trips */
+static unsigned post_spin = CF_LOOP_POST_SPIN_DEFAULT; /* cf_loop_set_post_spin of both */
 
 static double now_ms(void)
 {
@@ -89,6 +95,7 @@ static void *echo_thread(void *arg)
     if (cf_loop_new(&loop) != 0)
         exit(1);
     cf_loop_set_busy_poll(loop, busy_us);
+    cf_loop_set_post_spin(loop, post_spin);
     cf_remote_new(loop, 0, &pp->to_b);
     cf_remote_new(loop, CF_REMOTE_KEEP_ALIVE, &pp->b_keep);
     atomic_store(&pp->b_ready, 1);
@@ -101,6 +108,7 @@ static double run_roundtrip(cf_loop *loop)
 {
     pingpong pp = {0};
     cf_loop_set_busy_poll(loop, busy_us);
+    cf_loop_set_post_spin(loop, post_spin);
     cf_remote_new(loop, 0, &pp.to_a);
     cf_remote_new(loop, CF_REMOTE_KEEP_ALIVE, &pp.a_keep);
     pthread_t th;
@@ -138,7 +146,7 @@ static void *sender(void *arg)
     oneway *ow = arg;
     while (!atomic_load(&ow->go)) {
     }
-    for (long i = 0; i < n_msgs; i++) {
+    for (long i = 0; i < n_oneway; i++) {
         if (cf_remote_post(ow->to_a, on_msg, ow) != 0)
             exit(1);
     }
@@ -157,7 +165,7 @@ static double run_oneway(cf_loop *loop)
     cf_run(loop, CF_RUN_DEFAULT);
     double ms = now_ms() - start;
     pthread_join(th, NULL);
-    return ow.count == n_msgs ? ms : -1;
+    return ow.count == n_oneway ? ms : -1;
 }
 
 /* ---- round trip through a worker's ports ---- */
@@ -233,8 +241,8 @@ static void node_peer(double *rt_ms, double *oneway_ms)
     *oneway_ms = 0;
     const char *node = access("/usr/bin/node", X_OK) == 0 ? "/usr/bin/node" : "node";
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s/message_port.js %ld 2>/dev/null", node, CF_BENCH_PEERS_DIR,
-             n_msgs);
+    snprintf(cmd, sizeof cmd, "%s %s/message_port.js %ld %ld 2>/dev/null", node, CF_BENCH_PEERS_DIR,
+             n_msgs, n_oneway);
     FILE *f = popen(cmd, "r");
     if (!f)
         return;
@@ -250,15 +258,15 @@ static void node_peer(double *rt_ms, double *oneway_ms)
 }
 
 /* `scale` turns messages per millisecond into the unit printed. */
-static void print_line(const char *name, double ms, double peer_ms, double scale)
+static void print_line(const char *name, long n, double ms, double peer_ms, double scale)
 {
-    double rate = (double)n_msgs / ms * scale;
+    double rate = (double)n / ms * scale;
     if (peer_ms <= 0) {
-        printf("%-18s %10.2f %10s %8s\n", name, rate, "-", "-");
+        printf("%-20s %10.2f %10s %8s\n", name, rate, "-", "-");
         return;
     }
-    double peer = (double)n_msgs / peer_ms * scale;
-    printf("%-18s %10.2f %10.2f %7.2fx\n", name, rate, peer, rate / peer);
+    double peer = (double)n / peer_ms * scale;
+    printf("%-20s %10.2f %10.2f %7.2fx\n", name, rate, peer, rate / peer);
 }
 
 int main(int argc, char **argv)
@@ -267,10 +275,14 @@ int main(int argc, char **argv)
         n_msgs = strtol(argv[1], NULL, 10);
     if (n_msgs <= 0)
         n_msgs = 100000;
+    n_oneway = 10 * n_msgs;
     cf_loop *loop;
     if (cf_loop_new(&loop) != 0)
         return 1;
     double rt = best_of(loop, run_roundtrip);
+    post_spin = 0;
+    double rt_sleep = best_of(loop, run_roundtrip);
+    post_spin = CF_LOOP_POST_SPIN_DEFAULT;
     busy_us = 100;
     double rt_busy = best_of(loop, run_roundtrip);
     busy_us = 0;
@@ -281,10 +293,11 @@ int main(int argc, char **argv)
     double peer_rt;
     double peer_ow;
     node_peer(&peer_rt, &peer_ow);
-    printf("%-18s %10s %10s %8s\n", "name", "calcifer", "peer", "ratio");
-    print_line("roundtrip_kps", rt, peer_rt, 1.0);
-    print_line("roundtrip_busy_kps", rt_busy, peer_rt, 1.0);
-    print_line("oneway_Mps", ow, peer_ow, 1e-3);
-    print_line("port_rt_kps", port, peer_rt, 1.0);
+    printf("%-20s %10s %10s %8s\n", "name", "calcifer", "peer", "ratio");
+    print_line("roundtrip_kps", n_msgs, rt, peer_rt, 1.0);
+    print_line("roundtrip_nospin_kps", n_msgs, rt_sleep, peer_rt, 1.0);
+    print_line("roundtrip_busy_kps", n_msgs, rt_busy, peer_rt, 1.0);
+    print_line("oneway_Mps", n_oneway, ow, peer_ow, 1e-3);
+    print_line("port_rt_kps", n_msgs, port, peer_rt, 1.0);
     return 0;
 }

@@ -1,13 +1,13 @@
 // The Node side of bench/bench_remote.c: messages between the main thread and a
 // worker_threads Worker through their MessagePorts.
 //
-//   node message_port.js [N]
+//   node message_port.js [N [M]]
 //
 // Prints two lines, the best of three runs each (milliseconds):
 //   roundtrip  N round trips: the main thread posts a number, the worker posts it back, and the
 //              next one leaves when the echo arrives;
-//   oneway     N messages posted by the worker as fast as it can, counted by the main thread,
-//              from the 'go' message to the last arrival.
+//   oneway     M messages (N by default) posted by the worker as fast as it can, counted by
+//              the main thread, from the 'go' message to the last arrival.
 'use strict';
 
 const { Worker, isMainThread, parentPort } = require('worker_threads');
@@ -26,6 +26,7 @@ if (!isMainThread) {
 }
 
 const N = Number(process.argv[2]) || 100000;
+const M = Number(process.argv[3]) || N;
 
 function roundtrip(worker) {
   return new Promise((done) => {
@@ -48,19 +49,19 @@ function oneway(worker) {
     let count = 0;
     const start = process.hrtime.bigint();
     worker.on('message', function onMsg() {
-      if (++count < N) return;
+      if (++count < M) return;
       worker.off('message', onMsg);
       done([Number(process.hrtime.bigint() - start) / 1e6, count]);
     });
-    worker.postMessage({ go: N });
+    worker.postMessage({ go: M });
   });
 }
 
-async function best(worker, fn) {
+async function best(worker, fn, n) {
   let min = Infinity;
   for (let i = 0; i < 3; i++) {
     const [ms, count] = await fn(worker);
-    if (count !== N) throw new Error('wrong count ' + count);
+    if (count !== n) throw new Error('wrong count ' + count);
     min = Math.min(min, ms);
   }
   return min;
@@ -69,8 +70,8 @@ async function best(worker, fn) {
 (async () => {
   const worker = new Worker(__filename);
   await new Promise((ready) => worker.once('online', ready));
-  const rt = await best(worker, roundtrip);
-  const ow = await best(worker, oneway);
+  const rt = await best(worker, roundtrip, N);
+  const ow = await best(worker, oneway, M);
   console.log(`roundtrip ${rt.toFixed(3)}`);
   console.log(`oneway ${ow.toFixed(3)}`);
   worker.postMessage({ stop: true });

@@ -133,6 +133,29 @@ CF_EXTERN void cf_loop_drain(cf_loop *loop);
  */
 CF_EXTERN int cf_loop_set_busy_poll(cf_loop *loop, unsigned usec);
 
+/* The default ceiling of the adaptive spin for posts (cf_loop_set_post_spin), and its largest. */
+#define CF_LOOP_POST_SPIN_DEFAULT 50u
+#define CF_LOOP_POST_SPIN_MAX     1000u
+
+/*
+ * The adaptive spin for posts from other threads (calcifer/remote.h, workers). A loop that
+ * has a remote measures how long its waits last until a post arrives. While those waits are
+ * short (under `usec` on average: a loop in a conversation with another thread), the loop
+ * waits for the next post awake, for up to twice the average (at most `usec`), polling its
+ * fds and its mailbox, before it sleeps; a post then costs the poster no eventfd write and
+ * the loop no wakeup (a few microseconds on each side: the most of a round trip between two
+ * sleeping loops). While posts come slowly, or a spin ends without one, the average grows
+ * past `usec` and the loop sleeps at once, as Node and libuv do; the waits it sleeps are
+ * measured too, so the spin comes back when the posts quicken (model: glibc's adaptive
+ * mutexes, Go's spinning threads). Cost: at most `usec` of CPU time per idle moment, only
+ * for loops in a quick exchange with another thread. A loop without a remote, or with busy
+ * polling on (cf_loop_set_busy_poll, which takes precedence), is not affected.
+ * `usec`: the ceiling, CF_LOOP_POST_SPIN_DEFAULT (50) by default; 0 turns the spin off.
+ * Returns 0, or CF_EINVAL when `loop` is NULL or `usec` > CF_LOOP_POST_SPIN_MAX.
+ * Thread: loop only.
+ */
+CF_EXTERN int cf_loop_set_post_spin(cf_loop *loop, unsigned usec);
+
 /* ---- lifecycle hooks (≈ process.on('beforeExit') and process.on('exit')) ---- */
 
 /*
@@ -178,6 +201,32 @@ CF_EXTERN int cf_loop_on_exit(cf_loop *loop, cf_callback fn, void *data);
 CF_EXTERN int cf_loop_off_exit(cf_loop *loop, cf_callback fn, void *data);
 
 /* ---- close ---- */
+
+/*
+ * Ask everything still open on the loop to close (≈ libuv's uv_walk calling uv_close on every
+ * handle), for a shutdown that does not know each handle: every timer, fd watcher, signal
+ * handle, TCP socket and server, child process, task group, stream, worker and HTTP server is
+ * closed as its own close function would close it, with no close callback; HTTP client
+ * transfers are cancelled; timeouts and intervals are cleared; thread-pool jobs (cf_work,
+ * file system calls, DNS lookups) that no pool thread has taken are cancelled; suspended
+ * tasks resume with CF_ECANCELED and promise sleeps reject with it. A child process is killed
+ * with SIGKILL and its handle closes once it has been reaped; a worker is terminated and its
+ * handle closes after its exit; a response that an HTTP handler still holds is ended for it.
+ * Pending operations complete with CF_ECANCELED, from the loop, as with each close. Handles
+ * whose close was requested already are left alone, and keep their close callback.
+ * Nothing is freed inside the call: run the loop (cf_run(loop, CF_RUN_DEFAULT) returns 0 once
+ * all is closed), then cf_loop_close. A callback that runs meanwhile (a cancelled operation's)
+ * may open new handles: call cf_loop_close_all again before cf_run if so. Immediates still
+ * run. A pool job that a thread already runs cannot be stopped: the loop waits for it.
+ * A timeout or interval whose own callback is running when this is called is not cleared;
+ * called from inside a task, the tasks are left alone (call again from outside one).
+ * Ownership: every handle, stream and held HTTP response closed by it is freed by the loop:
+ * pointers to it are invalid from this call on, and what the program kept beside a handle
+ * (its `data`) is the program's to free (no close callback tells when).
+ * Returns 0, or CF_EINVAL for a NULL loop or from an exit hook. Thread: loop only (from a
+ * callback or between runs).
+ */
+CF_EXTERN int cf_loop_close_all(cf_loop *loop);
 
 /*
  * Free the loop (≈ uv_loop_close). Every handle must have been closed (and its close

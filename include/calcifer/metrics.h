@@ -113,7 +113,8 @@ CF_EXTERN cf_loop_elu cf_loop_utilization(const cf_loop *loop, const cf_loop_elu
 
 /*
  * Turn the timed metrics on (`on` non-zero) or off: phase times, pool queue and run times and
- * depth. Costs one clock read per phase boundary and two atomic operations per pool job.
+ * depth. Costs a count per callback, a clock read when the phase that runs changes (none when
+ * every iteration runs the same phase) and three per pool job (no atomic operation).
  * Returns 0, CF_EINVAL for a NULL loop, CF_ENOMEM. Thread: loop only.
  */
 CF_EXTERN int cf_loop_metrics_enable(cf_loop *loop, int on);

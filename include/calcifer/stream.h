@@ -419,8 +419,9 @@ CF_EXTERN int cf_stream_close(cf_stream *s, cf_close_cb cb, void *data);
 
 /*
  * A Readable of the file at `path` (≈ fs.createReadStream(path, { highWaterMark })): chunks
- * of up to `chunk_size` bytes (0: 64 KiB), read on the pool; the high-water mark is one chunk,
- * and one more chunk is read ahead while the last one is consumed.
+ * of up to `chunk_size` bytes (0: 64 KiB), read on the pool; the high-water mark is one chunk.
+ * While they are consumed the next ones are read ahead, up to 256 KiB (four 64 KiB chunks, or
+ * one larger chunk) in one pool job, and the stream keeps as many spare buffers for reuse.
  * The file is opened on the first read; its errors (CF_ENOENT, ...) are the stream's 'error'.
  * Piped straight into a file write stream (cf_stream_pipe, cf_stream_pipeline), it moves the
  * bytes with cf_fs_copy_file_range, 16 MiB a call, into that stream's file (or its atomic
@@ -467,6 +468,9 @@ CF_EXTERN int cf_stream_process_stdio_new(cf_process *p, int fd, cf_stream **out
  * NULL or "" for a top-level array): the writable side takes bytes, the readable side gives
  * one `cf_json *` per element (object mode, freed with cf_json_free) as soon as it is
  * complete. Malformed JSON is the stream's error (CF_EPARSE with the selector's message).
+ * Piped straight into a cf_stream_csv_new stream, and while it has no other reader, each
+ * element is built with only the members the CSV columns start with (the CSV text is the
+ * same); any other reader gets whole elements.
  * Returns 0, CF_EINVAL (malformed path) or CF_ENOMEM.
  */
 CF_EXTERN int cf_stream_json_elements_new(cf_loop *loop, const char *path,
@@ -475,7 +479,9 @@ CF_EXTERN int cf_stream_json_elements_new(cf_loop *loop, const char *path,
 /*
  * A Transform from `cf_json *` objects (object mode, taken) to CSV text: one record per
  * object, the columns selected as cf_csv_write_json_record does, after a header row when
- * `header` is non-zero; `flags` as cf_csv_writer_init. Ownership: `columns` copied.
+ * `header` is non-zero; `flags` as cf_csv_writer_init. The records written in one tick are
+ * pushed as one chunk when the tick ends (sooner past 64 KiB, and before the end or an error
+ * the stream reports). Ownership: `columns` copied.
  * Returns 0, CF_EINVAL or CF_ENOMEM.
  */
 CF_EXTERN int cf_stream_csv_new(cf_loop *loop, unsigned flags, const char *const *columns, size_t n,

@@ -27,11 +27,14 @@
  * Termination: cf_worker_terminate asks the worker's loop to stop at the end of the callback
  * that is running (a callback is never interrupted). On the worker's thread its abort signal
  * (cf_worker_signal) aborts first, so every operation that was given it fails with
- * CF_ECANCELED and its listeners can close the worker's handles; the loop stops, the work
- * already in flight (closing handles, pool jobs) finishes, the loop is closed and the thread
- * ends with exit code 1 (as Node's). A worker that still has open handles or ref'd timeouts at
- * that point cannot be freed: its loop is left as it is (leaked), and on_error reports
- * CF_EBUSY, naming how many handles were left.
+ * CF_ECANCELED and its listeners can close the worker's handles; the loop stops, and the work
+ * already in flight gets up to one second to finish. Then everything still open is closed as
+ * cf_loop_close_all does (handles closed, HTTP requests and queued pool jobs cancelled, child
+ * processes killed and reaped), the loop runs until all of it is freed, the loop is closed and
+ * the thread ends with exit code 1 (as Node's). A pool job a pool thread already runs cannot
+ * be stopped: the terminate waits for it. A worker that ends by itself has its unref'd handles
+ * closed the same way. Only a loop that still cannot close after that is left as it is
+ * (leaked), with on_error reporting CF_EBUSY and how many handles were left.
  */
 #ifndef CALCIFER_WORKER_H
 #define CALCIFER_WORKER_H
@@ -155,9 +158,14 @@ CF_EXTERN int cf_worker_on_exit(cf_worker *w, cf_worker_exit_cb cb, void *data);
 /* ---- terminate and close (parent) ---- */
 
 /*
- * Stop the worker (≈ worker.terminate(); see "Termination" above). Its exit follows, with
- * CF_WORKER_EXIT_FAILURE, unless it had ended already. Calling it again does nothing.
- * Returns 0, CF_EINVAL (NULL w) or CF_ECLOSED (the worker has exited). Thread: loop only.
+ * Stop the worker (≈ worker.terminate(); see "Termination" above): its signal aborts, work in
+ * flight gets up to one second, then everything the worker left open is closed and freed
+ * (timers, sockets, servers, signal handles, watchers, streams, HTTP requests, queued pool
+ * jobs; child processes are killed with SIGKILL and reaped); a pool job already running is
+ * waited for. Its exit follows, with CF_WORKER_EXIT_FAILURE and no error, unless it had ended
+ * already. Calling it again does nothing. Ownership: the handle stays the caller's
+ * (cf_worker_close). Returns 0, CF_EINVAL (NULL w) or CF_ECLOSED (the worker has exited).
+ * Thread: loop only.
  */
 CF_EXTERN int cf_worker_terminate(cf_worker *w);
 

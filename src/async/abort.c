@@ -23,6 +23,7 @@
 
 #include "async/task.h"
 #include "calcifer/timer.h"
+#include "core/loop.h"
 #include "util/alloc.h"
 #include "util/util.h"
 
@@ -211,6 +212,7 @@ int cf_abort_signal_timeout(cf_loop *loop, uint64_t ms, cf_abort_signal **out)
         return rc;
     }
     cf_timeout_unref(s->timer);
+    cf__timeout_set_owned(s->timer); /* unref'd; cf__abort_loop_closing stops it */
     cf_queue_insert_tail(&cl->timeouts, &s->tlink);
     *out = s;
     return 0;

@@ -51,6 +51,15 @@ static void on_parent_abort(cf_abort_listener *l, cf_abort_signal *s)
     (void)cf_abort(g->ctrl, why ? cf_error_copy(why) : NULL);
 }
 
+/*
+ * cf__loop_close_all: close it as cf_group_close does (its waiting tasks end with
+ * CF_ECANCELED). From inside one of its own tasks the close is refused; it stays open.
+ */
+static void group_close_req(cf__handle *h)
+{
+    (void)cf_group_close(CF_CONTAINER_OF(h, cf_group, h), NULL, NULL);
+}
+
 CF__NOINLINE int cf_group_new(cf_loop *loop, cf_group **out)
 {
     const void *site = CF__SITE_CALLER().pc; /* named by cf_loop_print_handles */
@@ -68,6 +77,7 @@ CF__NOINLINE int cf_group_new(cf_loop *loop, cf_group **out)
     }
     g->loop = loop;
     cf__handle_init_at(loop, &g->h, site);
+    cf__handle_set_close_req(&g->h, group_close_req);
     cf_queue_init(&g->tasks);
     cf_task *t = cf_task_current();
     cf_abort_signal *parent = t && cf_task_loop(t) == loop ? cf_task_signal(t) : NULL;

@@ -134,8 +134,11 @@ static void task_loop_free(void *p)
         task_free(cf_queue_data(cf_queue_head(&cl->tasks), cf_task, link));
     }
     cf__abort_loop_closing(cl);
+    cf__loop_closer_remove(&cl->closer);
     cf__free(cl);
 }
+
+static void task_loop_close_all(cf__loop_closer *c);
 
 cf__task_loop *cf__task_loop_get(cf_loop *loop)
 {
@@ -149,7 +152,9 @@ cf__task_loop *cf__task_loop_get(cf_loop *loop)
     cf_queue_init(&cl->tasks);
     cf_queue_init(&cl->spares);
     cf_queue_init(&cl->timeouts);
+    cf_queue_init(&cl->sleeps);
     cf__loop_slot_set(loop, CF__SLOT_TASK, cl, task_loop_free);
+    cf__loop_closer_add(loop, &cl->closer, task_loop_close_all);
     return cl;
 }
 
@@ -948,6 +953,7 @@ static int sleep_task(cf_task *t, cf_loop *loop, uint64_t ms)
     rc = cf_set_timeout(loop, ms, sleep_fired, t, &t->timer);
     if (rc < 0)
         return rc;
+    cf__timeout_set_owned(t->timer); /* a close-all forces the task, which clears it */
     rc = task_suspend(t);
     if (rc < 0)
         t->last_error = t->wake_err;
@@ -976,12 +982,33 @@ typedef struct sleep_req {
     cf_timeout *timer;
     cf_abort_listener on_abort;
     cf_site site;
+    cf_queue link; /* in the loop's `sleeps` */
 } sleep_req;
 
 static void sleep_req_done(sleep_req *r)
 {
+    cf_queue_remove(&r->link);
     cf_promise_release(r->p);
     cf__free(r);
+}
+
+/*
+ * cf__loop_close_all: the promise sleeps reject with CF_ECANCELED, and the suspended tasks
+ * resume with CF_ECANCELED (their sleeps and awaits end), as at the loop's close. Called from
+ * inside a task, the tasks are left for a later call: none can be forced while one runs.
+ */
+static void task_loop_close_all(cf__loop_closer *c)
+{
+    cf__task_loop *cl = CF_CONTAINER_OF(c, cf__task_loop, closer);
+    while (!cf_queue_empty(&cl->sleeps)) {
+        sleep_req *r = cf_queue_data(cf_queue_head(&cl->sleeps), sleep_req, link);
+        cf_clear_timeout(r->timer);
+        cf_abort_signal_unlisten(&r->on_abort);
+        (void)cf_promise_reject(r->p, CF_ERROR_AT(r->site, CF_ECANCELED, "sleep: cancelled"));
+        sleep_req_done(r);
+    }
+    if (!current_task)
+        finish_all(cl);
 }
 
 static void sleep_p_fired(void *data)
@@ -1020,14 +1047,17 @@ CF__NOINLINE cf_promise *cf_sleep_p(cf_loop *loop, uint64_t ms, cf_abort_signal 
         (void)cf_promise_reject(p, sleep_abort_error(signal, site));
         return p;
     }
-    sleep_req *r = cf__calloc(1, sizeof(*r));
+    cf__task_loop *cl = cf__task_loop_get(loop);
+    sleep_req *r = cl ? cf__calloc(1, sizeof(*r)) : NULL;
     if (!r || cf_set_timeout(loop, ms, sleep_p_fired, r, &r->timer) < 0) {
         cf__free(r);
         (void)cf_promise_reject(p, CF_ERROR_AT(site, CF_ENOMEM, "sleep: cannot start a timer"));
         return p;
     }
+    cf__timeout_set_owned(r->timer); /* a close-all rejects the sleep, which clears it */
     r->p = cf_promise_retain(p);
     r->site = site;
+    cf_queue_insert_tail(&cl->sleeps, &r->link);
     if (signal)
         (void)cf_abort_signal_listen(signal, &r->on_abort, sleep_p_aborted); /* not aborted */
     return p;

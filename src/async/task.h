@@ -22,14 +22,17 @@
 #include "calcifer/task.h"
 #include "calcifer/group.h"
 #include "calcifer/timer.h"
+#include "core/loop.h"
 #include "util/queue.h"
 
 typedef struct cf__task_loop {
     cf_loop *loop;
-    cf_queue tasks;    /* every task not yet freed */
-    cf_queue spares;   /* spare reactions attached to promises (struct spare in task.c) */
-    cf_queue timeouts; /* timeout signals whose timer is running (abort.c) */
-    size_t stack_size; /* default for new tasks; 0: the fiber layer's */
+    cf_queue tasks;         /* every task not yet freed */
+    cf_queue spares;        /* spare reactions attached to promises (struct spare in task.c) */
+    cf_queue timeouts;      /* timeout signals whose timer is running (abort.c) */
+    cf_queue sleeps;        /* promise sleeps not settled yet (cf_sleep_p) */
+    cf__loop_closer closer; /* cf__loop_close_all: tasks and sleeps end with CF_ECANCELED */
+    size_t stack_size;      /* default for new tasks; 0: the fiber layer's */
     cf_stack_mode stack;
     int closing; /* the loop is closing: tasks are being finished */
 } cf__task_loop;

@@ -36,7 +36,7 @@ void cf__handle_init_at(cf_loop *loop, cf__handle *h, const void *site)
 {
     h->loop = loop;
     h->flags = CF__HANDLE_REF;
-    h->close_fn = NULL;
+    h->close_req = NULL;
     cf_queue_init(&h->close_link);
     h->origin = site;
     cf_queue_insert_tail(&loop->all_handles, &h->all_link);
@@ -53,10 +53,16 @@ void cf__handle_init_internal(cf_loop *loop, cf__handle *h)
 {
     h->loop = loop;
     h->flags = CF__HANDLE_REF | CF__HANDLE_INTERNAL;
-    h->close_fn = NULL;
+    h->close_req = NULL;
     cf_queue_init(&h->close_link);
     cf_queue_init(&h->all_link);
     h->origin = NULL;
+}
+
+void cf__handle_set_close_req(cf__handle *h, cf__close_fn req)
+{
+    CF_ASSERT(!cf__handle_is_closing(h));
+    h->close_req = req;
 }
 
 void cf__handle_start(cf__handle *h)

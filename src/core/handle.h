@@ -18,10 +18,16 @@
  * and microtasks. Closing a closing handle is refused (the public calls return CF_ECLOSED). The
  * module must not touch `h` after its memory is freed, and must never free it before `close_fn`.
  *
+ * Closing everything (cf__loop_close_all, model: libuv's uv_walk + uv_close): each module
+ * registers, right after init, the function that requests a handle's close the way its public
+ * close does, with no user callback (cf__handle_set_close_req). A handle without one belongs
+ * to a library object that closes it itself (an HTTP server's timer): the walk leaves it.
+ *
  * A typical module:
  *
  *     struct cf_thing { cf__handle h; ... };
  *     cf__handle_init(loop, &t->h);           // at creation: REF, not ACTIVE
+ *     cf__handle_set_close_req(&t->h, thing_close_req); // calls cf_thing_close(t, NULL, NULL)
  *     cf__handle_start(&t->h);                // when it starts doing something
  *     cf__handle_stop(&t->h);                 // when it goes idle
  *     cf__handle_close(&t->h, thing_closed);  // user's close: stop work, queue the close
@@ -51,7 +57,15 @@ typedef void (*cf__close_fn)(cf__handle *h);
 struct cf__handle {
     cf_loop *loop;
     unsigned flags;
-    cf__close_fn close_fn;
+    /*
+     * One word for two functions that are never needed at once: while the handle is open,
+     * how cf__loop_close_all asks it to close (NULL: its owner closes it); once closing, what
+     * the close phase runs.
+     */
+    union {
+        cf__close_fn close_req;
+        cf__close_fn close_fn;
+    };
     cf_queue close_link; /* in loop->closing while CLOSING */
     cf_queue all_link;   /* in loop->all_handles until close_fn runs (internal ones: never) */
     const void *origin;  /* return address of the user's call that made it (print_handles) */
@@ -77,6 +91,16 @@ void cf__handle_init_at(cf_loop *loop, cf__handle *h, const void *site);
  * stopped (or unref'd) by the time cf_loop_close runs, or the loop is still alive.
  */
 void cf__handle_init_internal(cf_loop *loop, cf__handle *h);
+
+/*
+ * Register how cf__loop_close_all closes `h`: `req(h)` requests its close as the module's
+ * public close does (stop the work, complete what is pending with CF_ECANCELED, then
+ * cf__handle_close), with no user close callback. It may also leave the handle open for a
+ * while (a child process that must be reaped first): the walk then calls it again later, and
+ * it must tolerate that. Call it once, after init; NULL (the default) leaves the handle to
+ * the library object that owns it.
+ */
+void cf__handle_set_close_req(cf__handle *h, cf__close_fn req);
 
 /* Mark `h` ACTIVE (idempotent); a REF'd active handle keeps the loop alive. */
 void cf__handle_start(cf__handle *h);

@@ -70,6 +70,8 @@ void cf__timers_free(cf_loop *loop);
 void cf__timers_run(cf_loop *loop);
 /* Milliseconds until the next timer is due (0 if due), or -1 when no timer is active. */
 int cf__timers_next_timeout(const cf_loop *loop);
+/* Clear every queued timeout and interval (cf__loop_close_all); returns how many. */
+int cf__timers_clear_timeouts(cf_loop *loop);
 
 /* Immediates (timer.c). */
 void cf__immediates_init(cf_loop *loop);
@@ -102,6 +104,11 @@ typedef struct cf__loop_pool {
 
 void cf__pool_loop_init(cf_loop *loop);
 void cf__pool_loop_free(cf_loop *loop);
+/*
+ * Cancel the loop's jobs that no worker has taken (cf__loop_close_all): each leaves the queue
+ * and its `done` gets CF_ECANCELED in the next poll phase. Returns how many.
+ */
+int cf__pool_cancel_loop(cf_loop *loop);
 
 /* ---- signal.c ---- */
 
@@ -141,6 +148,7 @@ struct cf_loop {
     int fail_code;
     uint64_t time;         /* cached clock, ms */
     unsigned busy_poll_us; /* cf_loop_set_busy_poll; 0: sleep at once */
+    unsigned post_spin_us; /* cf_loop_set_post_spin: the adaptive spin's ceiling; 0: off */
 #ifdef CF_TESTING
     int fake_clock;
     uint64_t fake_now;
@@ -152,6 +160,7 @@ struct cf_loop {
     unsigned active_handles; /* ACTIVE and REF'd handles */
     unsigned active_reqs;
     cf_queue all_handles; /* open handles, oldest first (cf_loop_print_handles) */
+    cf_queue closers;     /* cf__loop_closer, for cf__loop_close_all */
 
     /* timers and immediates (timer.c) */
     cf__timers timers;

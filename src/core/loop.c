@@ -135,9 +135,11 @@ int cf_loop_new(cf_loop **out)
     if (!loop)
         return CF_ENOMEM;
     loop->thread = pthread_self();
+    loop->post_spin_us = CF_LOOP_POST_SPIN_DEFAULT;
     cf_queue_init(&loop->pending);
     cf_queue_init(&loop->closing);
     cf_queue_init(&loop->all_handles);
+    cf_queue_init(&loop->closers);
     cf__timers_init(loop);
     cf__immediates_init(loop);
     cf__pool_loop_init(loop);
@@ -372,7 +374,7 @@ __attribute__((always_inline)) static inline void run_pending(cf_loop *loop)
 }
 
 /* How long the poll phase may wait: not at all when other work is ready. */
-static int poll_timeout(const cf_loop *loop, cf_run_mode mode)
+__attribute__((always_inline)) static inline int poll_timeout(const cf_loop *loop, cf_run_mode mode)
 {
     if (mode == CF_RUN_NOWAIT || loop->stop_flag)
         return 0;
@@ -394,9 +396,8 @@ static int poll_timeout(const cf_loop *loop, cf_run_mode mode)
  * or a negative CF_E*) and lowers
  * `*timeout` by the whole milliseconds spent, so that timers are not delayed by the spin.
  */
-static int busy_poll(cf_loop *loop, int *timeout)
+static int busy_poll(cf_loop *loop, int *timeout, uint64_t budget)
 {
-    uint64_t budget = loop->busy_poll_us;
     if (*timeout > 0 && (uint64_t)*timeout * 1000u < budget)
         budget = (uint64_t)*timeout * 1000u; /* a timer is due first */
     uint64_t start = monotonic_us();
@@ -418,6 +419,20 @@ static int busy_poll(cf_loop *loop, int *timeout)
     if (*timeout > 0)
         *timeout = spent / 1000u >= (uint64_t)*timeout ? 0 : *timeout - (int)(spent / 1000u);
     return n;
+}
+
+/*
+ * Before a wait: busy polling when it is on, else the adaptive spin of a loop whose posts
+ * from other threads have been coming quickly (remote.c). Returns what busy_poll returns.
+ */
+static int spin_first(cf_loop *loop, int *timeout)
+{
+    if (loop->busy_poll_us)
+        return busy_poll(loop, timeout, loop->busy_poll_us);
+    if (!loop->mailbox)
+        return 0;
+    unsigned spin = cf__remote_wait_begin(loop);
+    return spin ? busy_poll(loop, timeout, spin) : 0;
 }
 
 #ifdef CF_TESTING
@@ -462,15 +477,21 @@ static void run_poll(cf_loop *loop, int timeout)
     }
 #endif
     int waits = timeout != 0;
-    if (waits && loop->busy_poll_us && busy_poll(loop, &timeout) != 0)
-        return;
-    int n = 0;
 #ifndef CF_NO_OBSERVE
-    if (timeout != 0) /* the utilization's idle time: from here to the backend's clock read */
+    /* The utilization's idle time: from here (a spin waits too) to the clock read after it. */
+    if (waits)
         loop->obs.wait_start = cf__obs_now_ns();
 #endif
+    if (waits && spin_first(loop, &timeout) != 0) {
+        if (loop->obs.wait_start) /* the spin read the clock when it found something */
+            wait_end(loop);
+        return;
+    }
+    int n = 0;
     if (!cf__loop_failed(loop))
         n = cf__poll_wait(loop, timeout);
+    if (waits && loop->mailbox)
+        cf__remote_wait_end(loop);
     if (waits && timeout == 0 && n == 0)
         cf__loop_update_time(loop);
     if (loop->obs.wait_start) /* the backend read the clock when its wait returned */
@@ -553,32 +574,59 @@ static void phase_closing(cf_loop *loop, int arg)
 }
 
 /*
- * The timed metrics alone (cf__obs_phase's lazy mode): a phase whose queue is empty would run
- * nothing, so it is not entered at all, and the phases that run share the loop's own reads.
+ * The timed metrics alone (the lazy mode, core/metrics.c): the plain iteration, plus a switch
+ * of the phase being timed when a phase other than the last one runs something. A phase whose
+ * queue is empty would run nothing, so it is not entered; the timers phase's own clock read is
+ * the boundary before any timer runs.
  */
 static void iterate_lazy(cf_loop *loop, cf_run_mode mode)
 {
     loop->obs.iterations++; /* no iteration span: the deepest pool queue is kept at submit */
-    cf__obs_phase(loop, CF_PHASE_TIMERS, phase_timers, 0); /* its clock read is a boundary */
-    if (!cf_queue_empty(&loop->pending))
-        cf__obs_phase(loop, CF_PHASE_PENDING, phase_pending, 0);
+    uint64_t ran = loop->obs.callbacks;
+    run_timers(loop);
+    if (loop->obs.callbacks != ran && loop->obs.open != CF_PHASE_TIMERS + 1)
+        cf__obs_lazy_switch(loop, CF_PHASE_TIMERS, loop->obs.clock_ns);
+    if (!cf_queue_empty(&loop->pending)) {
+        CF__OBS_LAZY_ENTER(loop, CF_PHASE_PENDING);
+        run_pending(loop);
+    }
     int timeout = poll_timeout(loop, mode);
-    if (timeout != 0 || loop->nfds != 0)
-        cf__obs_phase(loop, CF_PHASE_POLL, phase_poll, timeout);
-    if (!cf_queue_empty(&loop->immediates))
-        cf__obs_phase(loop, CF_PHASE_CHECK, phase_check, 0);
-    if (!cf_queue_empty(&loop->closing))
-        cf__obs_phase(loop, CF_PHASE_CLOSE, phase_closing, 0);
+    if (timeout != 0 || loop->nfds != 0) {
+        if (loop->obs.open == CF_PHASE_POLL + 1)
+            phase_poll(loop, timeout);
+        else
+            cf__obs_lazy_poll(loop, phase_poll, timeout);
+    }
+    if (!cf_queue_empty(&loop->immediates)) {
+        CF__OBS_LAZY_ENTER(loop, CF_PHASE_CHECK);
+        run_check(loop);
+    }
+    if (!cf_queue_empty(&loop->closing)) {
+        CF__OBS_LAZY_ENTER(loop, CF_PHASE_CLOSE);
+        run_closing(loop);
+    }
 }
 
 /*
  * The same iteration with metrics, detector or trace on: one clock read per phase boundary.
  * Out of line, so that the plain iteration's code stays as it was.
  */
+/*
+ * Lazy iterations go round here, as cf_run's loop would, without a call each. Not cold (a
+ * watched loop runs here all the time), so that the phases are inlined as in the plain loop.
+ */
+__attribute__((noinline)) static void run_lazy(cf_loop *loop, cf_run_mode mode)
+{
+    do {
+        iterate_lazy(loop, mode);
+    } while (mode == CF_RUN_DEFAULT && loop->obs.lazy && !loop->stop_flag &&
+             !cf__loop_failed(loop) && loop_alive(loop));
+}
+
 __attribute__((noinline, cold)) static void iterate_observed(cf_loop *loop, cf_run_mode mode)
 {
     if (loop->obs.lazy) {
-        iterate_lazy(loop, mode);
+        run_lazy(loop, mode);
         return;
     }
     cf__obs_iteration_begin(loop);
@@ -679,6 +727,14 @@ int cf_loop_set_busy_poll(cf_loop *loop, unsigned usec)
     return 0;
 }
 
+int cf_loop_set_post_spin(cf_loop *loop, unsigned usec)
+{
+    if (!loop || usec > CF_LOOP_POST_SPIN_MAX)
+        return CF_EINVAL;
+    loop->post_spin_us = usec;
+    return 0;
+}
+
 /* ---- slabs ---- */
 
 void *cf__slab_alloc(size_t first, size_t *bytes, void **raw)
@@ -744,6 +800,62 @@ void cf__loop_req_done(cf_loop *loop)
 int cf__loop_in_flight(const cf_loop *loop)
 {
     return loop->active_reqs || !cf_queue_empty(&loop->closing) || !cf_queue_empty(&loop->pending);
+}
+
+void cf__loop_closer_add(cf_loop *loop, cf__loop_closer *c, void (*fn)(cf__loop_closer *c))
+{
+    c->fn = fn;
+    cf_queue_insert_tail(&loop->closers, &c->link);
+}
+
+void cf__loop_closer_remove(cf__loop_closer *c)
+{
+    cf_queue_remove(&c->link);
+    cf_queue_init(&c->link);
+}
+
+/* Run every closer registered now; one added meanwhile waits for the next call. */
+static int run_closers(cf_loop *loop)
+{
+    cf_queue batch;
+    cf_queue_move(&loop->closers, &batch);
+    int n = 0;
+    while (!cf_queue_empty(&batch)) {
+        cf__loop_closer *c = cf_queue_data(cf_queue_head(&batch), cf__loop_closer, link);
+        cf_queue_remove(&c->link);
+        cf_queue_insert_tail(&loop->closers, &c->link); /* stays registered; fn may remove it */
+        c->fn(c);
+        n++;
+    }
+    return n;
+}
+
+int cf__loop_close_all(cf_loop *loop)
+{
+    CF_ASSERT(cf__loop_is_loop_thread(loop));
+    int n = run_closers(loop);
+    /* A close request frees nothing (the close phase does), so the next link stays valid. */
+    cf_queue *q = loop->all_handles.next;
+    while (q != &loop->all_handles) {
+        cf__handle *h = cf_queue_data(q, cf__handle, all_link);
+        q = q->next;
+        if (!cf__handle_is_closing(h) && h->close_req) {
+            h->close_req(h);
+            n++;
+        }
+    }
+    n += cf__timers_clear_timeouts(loop); /* after the handle timers have left the lists */
+    n += cf__pool_cancel_loop(loop);
+    return n;
+}
+
+int cf_loop_close_all(cf_loop *loop)
+{
+    if (!loop || loop->exiting)
+        return CF_EINVAL;
+    CF_ASSERT(cf__loop_is_loop_thread(loop));
+    (void)cf__loop_close_all(loop);
+    return 0;
 }
 
 void cf__loop_handle_counts(const cf_loop *loop, unsigned *open, unsigned *active)

@@ -89,6 +89,34 @@ int cf__loop_in_flight(const cf_loop *loop);
 /* The loop's open handles and, of those, the active ones (for a teardown's report). */
 void cf__loop_handle_counts(const cf_loop *loop, unsigned *open, unsigned *active);
 
+/*
+ * Closing everything (cf__loop_close_all). An object that is not a handle but owns handles
+ * or requests (an HTTP server, the HTTP client's per-loop state) registers a closer: `fn(c)`
+ * requests the object's close as its public close would (or cancels its requests), with no
+ * user callback. Embed the struct in the object; add it once the object is set up and remove
+ * it before the object's memory goes. A closer stays registered after it ran (the walk may
+ * call it again later); removing a closer that is not registered does nothing.
+ */
+typedef struct cf__loop_closer cf__loop_closer;
+struct cf__loop_closer {
+    cf_queue link; /* in the loop's list of closers; self-linked when not registered */
+    void (*fn)(cf__loop_closer *c);
+};
+void cf__loop_closer_add(cf_loop *loop, cf__loop_closer *c, void (*fn)(cf__loop_closer *c));
+void cf__loop_closer_remove(cf__loop_closer *c);
+
+/*
+ * Ask everything open on `loop` to close (model: uv_walk with uv_close), in this order: the
+ * closers (owners first, so that their handles close through them), every open handle that
+ * is not closing yet (through its close_req), the timeouts and intervals (cleared), then the
+ * queued thread-pool jobs (cancelled: their `done` gets CF_ECANCELED in the next poll
+ * phase). Handles already closing are left alone; a job that a worker runs already is not
+ * (it finishes). Nothing is freed here: the loop must run for the close callbacks and the
+ * cancelled completions, which may open new things (call again). Returns the number of close
+ * requests and cancellations made. Thread: loop only.
+ */
+int cf__loop_close_all(cf_loop *loop);
+
 /* Non-zero when called on the thread that owns `loop` (for CF_ASSERT). Thread: any. */
 int cf__loop_is_loop_thread(const cf_loop *loop);
 
@@ -145,5 +173,19 @@ struct cf_timer;
 int cf__timer_new_internal(cf_loop *loop, struct cf_timer **out);
 /* Stop and free a timer made by cf__timer_new_internal. NULL is a no-op. */
 void cf__timer_free_internal(struct cf_timer *t);
+
+/*
+ * Mark a timer made with cf_timer_new as owned by a library object that closes it itself (an
+ * HTTP server's): cf__loop_close_all leaves it to that object's closer.
+ */
+void cf__timer_set_owned(struct cf_timer *t);
+
+/*
+ * The same for a timeout the library starts for an object of its own (a sleep, a timeout
+ * signal): cf__loop_close_all does not clear it; the owner's closer settles it, or it does
+ * not keep the loop alive. Call it right after cf_set_timeout.
+ */
+struct cf_timeout;
+void cf__timeout_set_owned(struct cf_timeout *o);
 
 #endif

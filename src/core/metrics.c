@@ -131,6 +131,279 @@ cf_histogram_stats cf_histogram_summary(const cf_histogram *h)
     return s;
 }
 
+/* ---- the clock (core/metrics.h) ---- */
+
+/*
+ * Process-wide, like the thread pool: the counter's rate is a property of the machine, and one
+ * calibration serves every loop and worker. Changed only under `clock_lock` by whichever
+ * thread finds the anchor due; read by any thread through the sequence lock.
+ *
+ * Calibration: the first read records a (counter, CLOCK_MONOTONIC) pair, and reads go on
+ * through clock_gettime until CLOCK_CALIB_NS later, when a second pair gives the rate. From
+ * then on a read past the anchor's span (8 ms, doubling up to about a second) re-anchors: the
+ * rate is measured again over the whole time since the first pair (so its error shrinks as the
+ * process runs), and the next span's rate is bent so that the clock meets CLOCK_MONOTONIC at
+ * its end. The value is continuous at the anchor, so a thread never sees it go back; a clock
+ * behind by more than a sixteenth of the span steps forward, one ahead slows by at most a
+ * sixteenth (after a suspend, say: it never steps back). The counter is used only where it
+ * runs at a constant rate through sleep states (x86-64: the invariant-TSC bit, CPUID
+ * 0x80000007 EDX bit 8; aarch64: always) and CALCIFER_CLOCK is not "monotonic".
+ */
+cf__clock cf__clock_state = {.counter = 1};
+
+#if CF__CLOCK_TICKS
+#include <sched.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+#ifdef CF_TESTING
+_Atomic uint64_t cf__clock_test_skew;
+#endif
+
+#define CLOCK_CALIB_NS       2000000u    /* the first rate: over 2 ms */
+#define CLOCK_SPAN0_NS       8000000u    /* the first anchor's span */
+#define CLOCK_SPAN_MAX_NS    1000000000u /* re-anchor at least about once a second */
+#define CLOCK_MISSES_MAX     8u          /* loose pairs before the counter is given up */
+#define CLOCK_PAIR_MAX_TICKS 2000u       /* a pair read further apart was interrupted */
+#define CLOCK_STEP_NS        1000000u    /* ahead of CLOCK_MONOTONIC by more: step, not slew */
+
+static atomic_int clock_mode; /* 0: not probed yet, 1: the counter, -1: clock_gettime */
+static atomic_flag clock_lock = ATOMIC_FLAG_INIT;
+static uint64_t clock_start_tick; /* the first pair (under clock_lock) */
+static uint64_t clock_start_ns;
+static uint64_t clock_span_ns; /* the current anchor's span (under clock_lock) */
+static unsigned clock_misses;  /* loose pairs before the first anchor (under clock_lock) */
+
+/* Lock held: a pair was loose before the counter was in use. A counter that keeps giving
+ * loose pairs (trapped by a hypervisor, an emulator) is not worth its reads: give it up. */
+static int clock_missed(void)
+{
+    return ++clock_misses >= CLOCK_MISSES_MAX ? -1 : 0;
+}
+
+typedef struct clock_params {
+    uint64_t base_tick, base_ns, mult, span;
+} clock_params;
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int clock_probe(void)
+{
+    const char *env = getenv("CALCIFER_CLOCK");
+    if (env && strcmp(env, "monotonic") == 0)
+        return -1;
+#if defined(__x86_64__)
+    unsigned a = 0;
+    unsigned b = 0;
+    unsigned c = 0;
+    unsigned d = 0;
+    if (!__get_cpuid(0x80000007u, &a, &b, &c, &d) || !(d & (1u << 8)))
+        return -1; /* no invariant TSC: its rate may change with the CPU's */
+#endif
+    return 1;
+}
+
+/* The counter and CLOCK_MONOTONIC at one moment: the tightest of three brackets. */
+static int clock_pair(uint64_t *tick, uint64_t *ns)
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 3; i++) {
+        uint64_t a = cf__clock_ticks();
+        uint64_t m = mono_ns();
+        uint64_t b = cf__clock_ticks();
+        if (b >= a && b - a < best) {
+            best = b - a;
+            *tick = a + (b - a) / 2;
+            *ns = m;
+        }
+    }
+    return best < CLOCK_PAIR_MAX_TICKS;
+}
+
+static void clock_load(clock_params *p)
+{
+    cf__clock *c = &cf__clock_state;
+    for (;;) {
+        unsigned seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+        p->base_tick = atomic_load_explicit(&c->base_tick, memory_order_relaxed);
+        p->base_ns = atomic_load_explicit(&c->base_ns, memory_order_relaxed);
+        p->mult = atomic_load_explicit(&c->mult, memory_order_relaxed);
+        p->span = atomic_load_explicit(&c->span, memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (!(seq & 1u) && seq == atomic_load_explicit(&c->seq, memory_order_relaxed))
+            return;
+        if (seq & 1u)
+            sched_yield(); /* the writer may have lost its CPU: let it finish */
+    }
+}
+
+/* Lock held: from here readers wait (or, on the fast path, fall to the slow one). */
+static void clock_write_begin(void)
+{
+    cf__clock *c = &cf__clock_state;
+    unsigned seq = atomic_load_explicit(&c->seq, memory_order_relaxed);
+    atomic_store_explicit(&c->seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+}
+
+static void clock_write_end(const clock_params *p)
+{
+    cf__clock *c = &cf__clock_state;
+    unsigned seq = atomic_load_explicit(&c->seq, memory_order_relaxed);
+    atomic_store_explicit(&c->base_tick, p->base_tick, memory_order_relaxed);
+    atomic_store_explicit(&c->base_ns, p->base_ns, memory_order_relaxed);
+    atomic_store_explicit(&c->mult, p->mult, memory_order_relaxed);
+    atomic_store_explicit(&c->span, p->span, memory_order_relaxed);
+    atomic_store_explicit(&c->seq, seq + 1, memory_order_release);
+}
+
+__extension__ typedef unsigned __int128 clock_u128;
+
+/* The value at `tick`; a tick behind the anchor (another CPU's, a hair behind) is the anchor. */
+static uint64_t clock_at(const clock_params *p, uint64_t tick)
+{
+    if (tick <= p->base_tick)
+        return p->base_ns;
+    return p->base_ns + (uint64_t)(((clock_u128)(tick - p->base_tick) * p->mult) >> 32);
+}
+
+/*
+ * No value under `p` is handed out past its span's end (a read there re-anchors), so the span's
+ * end is the most a new anchor has to stay above: after a suspend during which the counter ran
+ * on and CLOCK_MONOTONIC did not, the old anchor extrapolated to now would be ahead by the
+ * whole suspend.
+ */
+static uint64_t clock_cap(const clock_params *p, uint64_t tick)
+{
+    uint64_t end = p->base_tick + p->span;
+    return tick < end ? tick : end;
+}
+
+/* Lock held: the rate since the first pair, nanoseconds per tick in 32.32 (0: not measurable). */
+static uint64_t clock_rate(uint64_t tick, uint64_t ns)
+{
+    if (tick <= clock_start_tick || ns <= clock_start_ns)
+        return 0;
+    return (uint64_t)(((clock_u128)(ns - clock_start_ns) << 32) / (tick - clock_start_tick));
+}
+
+/*
+ * Lock held: a new anchor from a fresh pair, after `p` (NULL while calibrating). It is placed
+ * at a tick read once readers can no longer use `p`, so no value handed out under `p` is past
+ * the old anchor's value there. The clock goes to CLOCK_MONOTONIC's value (projected from the
+ * pair at the rate), unless that is below the old anchor's: then it stays there and runs
+ * slower (by at most a sixteenth) to meet CLOCK_MONOTONIC at the span's end. Returns the value
+ * at `tick`.
+ */
+static uint64_t clock_anchor(const clock_params *p, uint64_t tick)
+{
+    uint64_t t = 0;
+    uint64_t m = 0;
+    uint64_t rate = clock_pair(&t, &m) ? clock_rate(t, m) : 0;
+    if (!rate) { /* interrupted: keep what there is, try again a little later */
+        if (!p) {
+            if (clock_missed() < 0) {
+                atomic_store_explicit(&clock_mode, -1, memory_order_release);
+                atomic_store_explicit(&cf__clock_state.counter, 0, memory_order_relaxed);
+            }
+            return mono_ns();
+        }
+        clock_params q = *p;
+        q.span += q.span / 16 + 1;
+        clock_write_begin();
+        clock_write_end(&q);
+        return clock_at(&q, tick);
+    }
+    uint64_t span_ns = !p                                      ? CLOCK_SPAN0_NS
+                       : clock_span_ns * 2 > CLOCK_SPAN_MAX_NS ? CLOCK_SPAN_MAX_NS
+                                                               : clock_span_ns * 2;
+    clock_span_ns = span_ns;
+    uint64_t span_ticks = (uint64_t)(((clock_u128)span_ns << 32) / rate);
+    clock_write_begin();
+    clock_params q = {cf__clock_ticks(), 0, rate, span_ticks};
+    if (q.base_tick < t)
+        q.base_tick = t;
+    uint64_t truth = m + (uint64_t)(((clock_u128)(q.base_tick - t) * rate) >> 32);
+    /* Calibrating: past any clock_gettime value handed out before (the pair's error). */
+    uint64_t floor = p ? clock_at(p, clock_cap(p, q.base_tick)) : truth + 1000u;
+    q.base_ns = truth > floor ? truth : floor;
+    uint64_t ahead = q.base_ns - truth;
+    if (ahead > CLOCK_STEP_NS) {
+        /*
+         * Far ahead (the counter ran while CLOCK_MONOTONIC stood still: a suspend): step back
+         * to CLOCK_MONOTONIC. Slewing would take sixteen times as long and fire the loop's
+         * timers early meanwhile; a step back only holds the loop's clock (it never goes
+         * back, cf__loop_update_time), so timers fire late, never early.
+         */
+        q.base_ns = truth;
+        ahead = 0;
+    }
+    if (ahead) {
+        uint64_t limit = span_ns / 16;
+        q.mult =
+            rate - (uint64_t)(((clock_u128)(ahead < limit ? ahead : limit) << 32) / span_ticks);
+    }
+    clock_write_end(&q);
+    return clock_at(&q, tick);
+}
+
+uint64_t cf__clock_slow(uint64_t tick)
+{
+    int mode = atomic_load_explicit(&clock_mode, memory_order_acquire);
+    if (mode < 0)
+        return mono_ns();
+    if (atomic_flag_test_and_set_explicit(&clock_lock, memory_order_acquire)) {
+        clock_params p; /* another thread is at it: the old anchor, up to its end */
+        clock_load(&p);
+        if (p.span) /* the anchor being replaced, or the new one: the next anchor starts past it */
+            return clock_at(&p, clock_cap(&p, tick));
+        /* Calibrating: wait, so that a clock_gettime value handed out comes before the first
+         * anchor's pair, or that anchor precedes this one: monotonic on each thread. */
+        while (atomic_flag_test_and_set_explicit(&clock_lock, memory_order_acquire)) {
+            sched_yield();
+        }
+    }
+    uint64_t v;
+    clock_params p;
+    clock_load(&p);
+    if (mode == 0) {
+        mode = clock_probe();
+        if (mode > 0 && !clock_pair(&clock_start_tick, &clock_start_ns))
+            mode = clock_missed(); /* interrupted: probe again on the next read */
+        atomic_store_explicit(&clock_mode, mode, memory_order_release);
+        if (mode < 0)
+            atomic_store_explicit(&cf__clock_state.counter, 0, memory_order_relaxed);
+        v = mono_ns();
+    } else if (!p.span) {
+        v = mono_ns();
+        if (v - clock_start_ns >= CLOCK_CALIB_NS)
+            v = clock_anchor(NULL, tick);
+    } else if (tick < p.base_tick && p.base_tick - tick < p.span) {
+        v = p.base_ns; /* read a hair before the anchor (on another CPU, or racing it) */
+    } else if (tick - p.base_tick >= p.span) {
+        v = clock_anchor(&p, tick); /* due, or the counter went back: a new anchor */
+    } else {
+        v = clock_at(&p, tick); /* the read raced a re-anchor */
+    }
+    atomic_flag_clear_explicit(&clock_lock, memory_order_release);
+    return v;
+}
+#else
+uint64_t cf__clock_slow(uint64_t tick)
+{
+    (void)tick;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+#endif
+
 /* ---- per-loop state ---- */
 
 #define NAME_CACHE 64
@@ -146,8 +419,6 @@ struct cf__obs {
     unsigned want; /* features on (CF__OBS_*); flags = want, trace added by trace.c */
     uint64_t phase_ns[CF_PHASE_COUNT];
     uint64_t last_ns;    /* the last phase boundary */
-    int open;            /* lazy: 1 + the phase that ran and whose end is not read yet */
-    uint64_t open_idle;  /* lazy: idle_ns when the open phase began */
     uint64_t iter_start; /* when the current iteration began */
     uint64_t iter_idle;  /* idle_ns when it began */
     /* loop delay */
@@ -198,8 +469,8 @@ static void obs_flags(cf_loop *loop)
     if (!x)
         return;
     int lazy = f == CF__OBS_METRICS && !(x->delay_on && !x->delay_res_ms);
-    if (x->open && !lazy)
-        cf__obs_run_end(loop); /* leaving the lazy mode: its open phase ends now */
+    if (loop->obs.open && !lazy)
+        cf__obs_run_end(loop); /* leaving the lazy mode: its running phase ends now */
     loop->obs.lazy = lazy;
 }
 
@@ -306,11 +577,16 @@ int cf_loop_metrics_get(const cf_loop *loop, cf_loop_metrics *out)
     out->handles = loop->open_handles;
     out->active_handles = loop->active_handles;
     out->requests = loop->active_reqs;
-    out->pool_queued = atomic_load_explicit(&loop->obs.pool_queued, memory_order_relaxed);
+    out->pool_queued = CF__OBS_POOL_QUEUED(loop);
     const struct cf__obs *x = loop->obs.x;
     if (!x)
         return 0;
     memcpy(out->phase_ns, x->phase_ns, sizeof(out->phase_ns));
+    if (loop->obs.open) { /* lazy, asked from a callback: the running phase so far */
+        uint64_t busy = cf__obs_now_ns() - loop->obs.idle_ns;
+        if (busy > loop->obs.open_busy)
+            out->phase_ns[loop->obs.open - 1] += busy - loop->obs.open_busy;
+    }
     out->pool_jobs = x->pool_jobs;
     out->pool_wait_ns = x->pool_wait_ns;
     out->pool_wait_max_ns = x->pool_wait_max;
@@ -334,24 +610,32 @@ void cf__obs_run_begin(cf_loop *loop)
         loop->obs.x->last_ns = cf__obs_now_ns();
 }
 
-/* Lazy mode: the open phase ends at `t` (its waits excluded); `t` is the next boundary. */
-static void end_open_phase(cf_loop *loop, struct cf__obs *x, uint64_t t)
+/*
+ * Lazy mode: the running phase's time ends at `t`, and `phase` (-1: none) runs from there. The
+ * time is kept on a busy clock, the clock less the idle time, so that the waits inside a phase
+ * drop out by themselves.
+ */
+static void lazy_switch(cf_loop *loop, int phase, uint64_t t, uint64_t idle)
 {
-    if (x->open) {
-        uint64_t waited = loop->obs.idle_ns - x->open_idle;
-        uint64_t span = x->last_ns && t > x->last_ns ? t - x->last_ns : 0;
-        x->phase_ns[x->open - 1] += span > waited ? span - waited : 0;
-        x->open = 0;
-    }
+    struct cf__obs *x = loop->obs.x;
+    uint64_t busy = t - idle;
+    if (loop->obs.open && busy > loop->obs.open_busy)
+        x->phase_ns[loop->obs.open - 1] += busy - loop->obs.open_busy;
+    loop->obs.open = phase + 1;
+    loop->obs.open_busy = busy;
     if (t > x->last_ns)
         x->last_ns = t;
 }
 
+void cf__obs_lazy_switch(cf_loop *loop, int phase, uint64_t t)
+{
+    lazy_switch(loop, phase, t ? t : cf__obs_now_ns(), loop->obs.idle_ns);
+}
+
 void cf__obs_run_end(cf_loop *loop)
 {
-    struct cf__obs *x = loop->obs.x;
-    if (x && x->open)
-        end_open_phase(loop, x, cf__obs_now_ns());
+    if (loop->obs.x && loop->obs.open)
+        cf__obs_lazy_switch(loop, -1, 0);
 }
 
 void cf__obs_iteration_begin(cf_loop *loop)
@@ -368,56 +652,29 @@ static const char *const phase_names[CF_PHASE_COUNT] = {"timers", "pending", "po
                                                         "close"};
 
 /*
- * Lazy mode (the timed metrics alone, the common case of a loop watched in production): a phase
- * that ran something is left open, and ends at the next clock read that is made anyway, the
- * loop's own at the start of the timers phase or around a poll wait. A phase ends with a read
- * of its own only when another phase is about to run something while it is still unended,
- * which is known in advance: that phase's queue is not empty. An iteration that runs
- * callbacks in one phase, as a chain of immediates or of pool completions does, then reads no
- * clock of its own; the loop (iterate_lazy) does not even enter the phases with empty queues.
+ * Lazy mode (the timed metrics alone, the common case of a loop watched in production): the
+ * time of a phase that ran something goes on until another phase is about to run something,
+ * and that boundary is the clock read the loop makes anyway when there is one (the timers
+ * phase's, before any timer runs) or a read of its own. A loop whose iterations all run
+ * callbacks in the same phase, as a chain of immediates or of pool completions does, thus
+ * reads no clock and makes no call of its own; the loop (iterate_lazy) does not even enter the
+ * phases with empty queues. The poll phase may run nothing: its boundary is read before it,
+ * and kept only when it ran something or waited.
  */
-static int may_run(const cf_loop *loop, int phase, int timeout)
+void cf__obs_lazy_poll(cf_loop *loop, cf__obs_phase_fn fn, int timeout)
 {
-    switch (phase) {
-    case CF_PHASE_PENDING:
-        return !cf_queue_empty(&loop->pending);
-    case CF_PHASE_POLL:
-        return timeout != 0 || loop->nfds != 0;
-    case CF_PHASE_CHECK:
-        return !cf_queue_empty(&loop->immediates);
-    case CF_PHASE_CLOSE:
-        return !cf_queue_empty(&loop->closing);
-    default:
-        return 0; /* timers: the loop reads the clock at its start */
-    }
-}
-
-static void phase_lazy(cf_loop *loop, struct cf__obs *x, int phase, cf__obs_phase_fn fn, int arg)
-{
-    if (x->open && may_run(loop, phase, arg))
-        end_open_phase(loop, x, cf__obs_now_ns());
+    uint64_t t = cf__obs_now_ns();
     uint64_t idle = loop->obs.idle_ns;
     uint64_t work = loop->obs.callbacks + loop->obs.microtasks;
-    uint64_t clock = loop->obs.clock_ns;
-    fn(loop, arg);
-    int ran = work != loop->obs.callbacks + loop->obs.microtasks;
-    if (phase == CF_PHASE_TIMERS && clock != loop->obs.clock_ns)
-        end_open_phase(loop, x, loop->obs.clock_ns); /* read before any timer ran: a boundary */
-    else if (x->open && ran)
-        end_open_phase(loop, x, cf__obs_now_ns()); /* not foreseen: both phases share the span */
-    if (ran || idle != loop->obs.idle_ns) {
-        x->open = phase + 1;
-        x->open_idle = idle;
-    }
+    fn(loop, timeout);
+    if (work == loop->obs.callbacks + loop->obs.microtasks && idle == loop->obs.idle_ns)
+        return;
+    lazy_switch(loop, CF_PHASE_POLL, t, idle); /* the boundary was before the wait */
 }
 
 void cf__obs_phase(cf_loop *loop, int phase, cf__obs_phase_fn fn, int arg)
 {
     struct cf__obs *x = loop->obs.x;
-    if (loop->obs.lazy) {
-        phase_lazy(loop, x, phase, fn, arg);
-        return;
-    }
     uint64_t idle = loop->obs.idle_ns;
     uint64_t work = loop->obs.callbacks + loop->obs.microtasks;
     uint64_t t0 = x->last_ns;
@@ -445,7 +702,7 @@ void cf__obs_iteration_end(cf_loop *loop)
     uint64_t busy = wall > idle ? wall - idle : 0;
     if (x->delay_on && !x->delay_res_ms)
         cf_histogram_record(x->delay, busy);
-    unsigned q = atomic_load_explicit(&loop->obs.pool_queued, memory_order_relaxed);
+    unsigned q = CF__OBS_POOL_QUEUED(loop);
     if (q > x->pool_queued_max)
         x->pool_queued_max = q;
     if (!(loop->obs.flags & CF__OBS_TRACE))
@@ -473,7 +730,8 @@ void cf__obs_work_submit(cf_loop *loop, cf__work *w)
     w->obs_end_ns = 0;
     w->obs_flow = 0;
     w->obs_submit_ns = cf__obs_now_ns();
-    unsigned q = atomic_fetch_add_explicit(&loop->obs.pool_queued, 1, memory_order_relaxed) + 1;
+    loop->obs.pool_submitted++;
+    unsigned q = CF__OBS_POOL_QUEUED(loop);
     if (loop->obs.x && q > loop->obs.x->pool_queued_max) /* the queue is deepest right now */
         loop->obs.x->pool_queued_max = q;
     if (loop->obs.flags & CF__OBS_TRACE) {
@@ -487,7 +745,12 @@ void cf__obs_work_done(cf_loop *loop, cf__work *w, uint64_t t0)
 {
     struct cf__obs *x = loop->obs.x;
     if (!w->obs_start_ns) /* never ran (cancelled while queued): no worker took it off */
-        atomic_fetch_sub_explicit(&loop->obs.pool_queued, 1, memory_order_relaxed);
+        loop->obs.pool_submitted--;
+    /* Two threads' reads of the counter clock: a hair apart at worst, never negative. */
+    if (w->obs_start_ns && w->obs_start_ns < w->obs_submit_ns)
+        w->obs_start_ns = w->obs_submit_ns;
+    if (w->obs_end_ns < w->obs_start_ns)
+        w->obs_end_ns = w->obs_start_ns;
     if (x && w->obs_start_ns) {
         uint64_t wait = w->obs_start_ns - w->obs_submit_ns;
         uint64_t run = w->obs_end_ns - w->obs_start_ns;
@@ -662,11 +925,6 @@ static void blocked_report(cf_loop *loop, uint64_t dur, int kind, const void *fn
             info.kind, callback, *where ? ", created at " : "", where);
 }
 
-uint64_t cf__obs_begin(const cf_loop *loop)
-{
-    return (loop->obs.flags & (CF__OBS_DETECT | CF__OBS_TRACE)) ? cf__obs_now_ns() : 1;
-}
-
 uint64_t cf__obs_callback(cf_loop *loop, uint64_t t0, int kind, const void *fn, const void *site)
 {
     if (kind == CF__OBS_TICK || kind == CF__OBS_MICROTASK)
@@ -676,6 +934,8 @@ uint64_t cf__obs_callback(cf_loop *loop, uint64_t t0, int kind, const void *fn, 
     if (t0 == 1 || !loop->obs.x)
         return t0;
     uint64_t t1 = cf__obs_now_ns();
+    if (CF_UNLIKELY(t1 < t0)) /* a re-anchor of the counter clock a hair off: never negative */
+        t1 = t0;
     struct cf__obs *x = loop->obs.x;
     /* Only the innermost of nested spans is reported (a pool completion inside the wakeup's
      * I/O callback, a task step inside a microtask). */
@@ -746,6 +1006,6 @@ int cf_loop_print_handles(cf_loop *loop, FILE *out)
         n++;
     }
     fprintf(out, "requests in flight: %u; pool jobs queued: %u; active handles: %u\n",
-            loop->active_reqs, atomic_load(&loop->obs.pool_queued), loop->active_handles);
+            loop->active_reqs, CF__OBS_POOL_QUEUED(loop), loop->active_handles);
     return n;
 }

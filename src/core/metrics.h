@@ -9,9 +9,11 @@
  * behind one predictable branch per callback (per phase for immediates) and per iteration.
  * Built with -DCF_NO_OBSERVE, the hooks compile to nothing (the baseline of bench_observe).
  *
- * Threads: every field is the loop thread's, except `pool_queued` (atomic: decremented by the
- * worker that takes a job). Worker timings travel in the job itself (core/pool.h) and are read
- * by the loop after the completion stack's release/acquire hand-off.
+ * Threads: every field is the loop thread's, except `pool_taken` (counted by the workers when
+ * they take an observed job off the pool's queue, under the pool's lock: a load and a store,
+ * no atomic read-modify-write, on a cache line of its own). Worker timings travel in the job
+ * itself (core/pool.h) and are read by the loop after the completion stack's release/acquire
+ * hand-off.
  */
 #ifndef CF_CORE_METRICS_H
 #define CF_CORE_METRICS_H
@@ -49,6 +51,8 @@ struct cf__obs;
 typedef struct cf__obs_loop {
     unsigned flags;          /* CF__OBS_*: per-callback work is on */
     int lazy;                /* timed metrics alone: phase ends reuse the loop's reads */
+    int open;                /* lazy: 1 + the phase whose time is running, 0: none */
+    uint64_t open_busy;      /* lazy: the busy clock (clock less idle_ns) when it began */
     uint64_t start_ns;       /* the first cf_run (the utilization's origin) */
     uint64_t idle_ns;        /* time spent inside poll waits */
     uint64_t wait_start;     /* non-zero while a wait is open */
@@ -59,22 +63,111 @@ typedef struct cf__obs_loop {
     uint64_t microtasks;     /* ticks and microtasks run */
     struct cf__obs *x;       /* the rest, allocated when something turns on */
     struct cf__trace *trace; /* trace.c: the ring, while traced */
-    atomic_uint pool_queued; /* this loop's jobs waiting for a worker (when observed) */
+    unsigned pool_submitted; /* observed jobs submitted, less those cancelled while queued */
+    /* Observed jobs a worker took (pool.c, under the pool's lock), away from the fields above
+     * that the loop reads all the time. Padding, as the loop comes from cf__calloc. */
+    char pool_pad0[64];
+    atomic_uint pool_taken;
+    char pool_pad1[60];
 } cf__obs_loop;
+
+/* This loop's observed jobs that no worker has taken yet. */
+#define CF__OBS_POOL_QUEUED(loop)                                                                  \
+    ((loop)->obs.pool_submitted -                                                                  \
+     atomic_load_explicit(&(loop)->obs.pool_taken, memory_order_relaxed))
+
+/*
+ * The clock of the loop, the metrics and the trace: CLOCK_MONOTONIC nanoseconds, read from the
+ * CPU's counter where that is cheaper and safe (metrics.c, "the clock"). x86-64 uses `rdtsc`
+ * when the CPU reports an invariant TSC, aarch64 the virtual counter (cntvct_el0); the counter
+ * is converted with a rate measured against CLOCK_MONOTONIC and re-anchored to it about once a
+ * second, slewing the rate so that the value never steps back on the thread that reads it.
+ * Elsewhere, and during the first milliseconds of the process (while the rate is measured),
+ * every read is a clock_gettime.
+ *
+ * The parameters sit behind a sequence lock: a read is a handful of loads, the counter and a
+ * multiply; any thread may read. `span` is 0 while the counter is not in use, which sends
+ * every read to the slow path.
+ */
+typedef struct cf__clock {
+    atomic_int counter;         /* 0 once the counter is given up: clock_gettime, inline */
+    atomic_uint seq;            /* odd while a re-anchor writes the fields below */
+    _Atomic uint64_t base_tick; /* the counter at the anchor */
+    _Atomic uint64_t base_ns;   /* the clock's value there */
+    _Atomic uint64_t mult;      /* nanoseconds per tick, 32.32 fixed point */
+    _Atomic uint64_t span;      /* ticks past the anchor that need a re-anchor; 0: no counter */
+} cf__clock;
+
+extern cf__clock cf__clock_state;
+
+uint64_t cf__clock_slow(uint64_t tick); /* metrics.c: calibrate, re-anchor, or clock_gettime */
+
+#ifdef CF_TESTING
+/* Added to every counter read: a test makes the counter jump as over a suspend. */
+extern _Atomic uint64_t cf__clock_test_skew;
+#define CF__CLOCK_SKEW() atomic_load_explicit(&cf__clock_test_skew, memory_order_relaxed)
+#else
+#define CF__CLOCK_SKEW() 0u
+#endif
+
+#if defined(__x86_64__) && !defined(CF_NO_OBSERVE)
+#define CF__CLOCK_TICKS 1
+static inline uint64_t cf__clock_ticks(void)
+{
+    unsigned lo;
+    unsigned hi;
+    __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
+    return (((uint64_t)hi << 32) | lo) + CF__CLOCK_SKEW();
+}
+#elif defined(__aarch64__) && !defined(CF_NO_OBSERVE)
+#define CF__CLOCK_TICKS 1
+static inline uint64_t cf__clock_ticks(void)
+{
+    uint64_t v;
+    __asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(v));
+    return v + CF__CLOCK_SKEW();
+}
+#else
+#define CF__CLOCK_TICKS 0
+#endif
 
 static inline uint64_t cf__obs_now_ns(void)
 {
+#if CF__CLOCK_TICKS
+    cf__clock *c = &cf__clock_state;
+    if (CF_UNLIKELY(!atomic_load_explicit(&c->counter, memory_order_relaxed))) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    }
+    unsigned seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+    uint64_t base_tick = atomic_load_explicit(&c->base_tick, memory_order_relaxed);
+    uint64_t base_ns = atomic_load_explicit(&c->base_ns, memory_order_relaxed);
+    uint64_t mult = atomic_load_explicit(&c->mult, memory_order_relaxed);
+    uint64_t span = atomic_load_explicit(&c->span, memory_order_relaxed);
+    uint64_t tick = cf__clock_ticks();
+    atomic_thread_fence(memory_order_acquire);
+    uint64_t delta = tick - base_tick; /* huge when the counter is behind the anchor */
+    if (CF_UNLIKELY(delta >= span || (seq & 1u) ||
+                    seq != atomic_load_explicit(&c->seq, memory_order_relaxed)))
+        return cf__clock_slow(tick);
+    __extension__ typedef unsigned __int128 u128;
+    return base_ns + (uint64_t)(((u128)delta * mult) >> 32);
+#else
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+#endif
 }
 
 /* Loop creation and cf_loop_close (metrics.c). Init reads CALCIFER_BLOCKED_MS/_TRACE. */
 void cf__obs_loop_init(cf_loop *loop);
 void cf__obs_loop_close(cf_loop *loop);
 
-/* A callback starts while something is observed: 1, or the clock when it is timed. */
-uint64_t cf__obs_begin(const cf_loop *loop);
+/* A callback starts while something is observed: 1, or the clock when it is timed. Inline:
+ * the counted-only case (the timed metrics) costs a test, not a call, per callback. */
+#define cf__obs_begin(loop)                                                                        \
+    (((loop)->obs.flags & (CF__OBS_DETECT | CF__OBS_TRACE)) ? cf__obs_now_ns() : (uint64_t)1)
 
 /*
  * The end of a callback that began at `t0` (from cf__obs_begin): counts it, and when timed
@@ -90,6 +183,20 @@ void cf__obs_iteration_begin(cf_loop *loop);
 void cf__obs_run_begin(cf_loop *loop); /* cf_run starts: the next phase boundary is now */
 void cf__obs_run_end(cf_loop *loop);   /* cf_run returns: a phase still open ends now */
 void cf__obs_iteration_end(cf_loop *loop);
+/*
+ * The lazy mode's phases (loop.c runs them itself): the time of the phase that runs goes on
+ * until another phase runs something, so an iteration whose callbacks all run in the phase
+ * that ran last pays no clock read and no call. cf__obs_lazy_switch: `phase` is about to run
+ * something (or -1: nothing is running), at `t` (0: read the clock now). cf__obs_lazy_poll: the
+ * poll phase when another phase is running; it becomes the running one when it ran or waited.
+ */
+void cf__obs_lazy_switch(cf_loop *loop, int phase, uint64_t t);
+void cf__obs_lazy_poll(cf_loop *loop, cf__obs_phase_fn fn, int timeout);
+#define CF__OBS_LAZY_ENTER(loop, phase)                                                            \
+    do {                                                                                           \
+        if ((loop)->obs.open != (phase) + 1)                                                       \
+            cf__obs_lazy_switch((loop), (phase), 0);                                               \
+    } while (0)
 
 /* A pool job submitted / completed (pool.c, loop thread): metrics, flows, worker spans. */
 struct cf__work;

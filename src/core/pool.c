@@ -226,6 +226,13 @@ static cf__work *take_jobs(void)
         cf__work *w = cf_queue_data(q, cf__work, link);
         w->state = JOB_RUNNING;
         w->next_done = NULL;
+#ifndef CF_NO_OBSERVE
+        if (CF_UNLIKELY(w->obs_submit_ns)) { /* observed: no longer queued (core/metrics.h) */
+            atomic_uint *taken = &w->loop->obs.pool_taken;
+            atomic_store_explicit(taken, atomic_load_explicit(taken, memory_order_relaxed) + 1,
+                                  memory_order_relaxed);
+        }
+#endif
         *tail = w;
         tail = &w->next_done;
         n++;
@@ -272,7 +279,6 @@ static void run_job(cf__work *w, pool_slot *slot)
 #ifndef CF_NO_OBSERVE
     if (CF_UNLIKELY(w->obs_submit_ns)) {
         w->obs_worker = (int)(slot - pool_slots);
-        atomic_fetch_sub_explicit(&w->loop->obs.pool_queued, 1, memory_order_relaxed);
         w->obs_start_ns = cf__obs_now_ns();
         w->work(w);
         w->obs_end_ns = cf__obs_now_ns();
@@ -601,6 +607,46 @@ static void on_signal_abort(cf_abort_listener *l, cf_abort_signal *signal)
     }
     if (w->on_abort)
         w->on_abort(w);
+}
+
+int cf__pool_cancel_loop(cf_loop *loop)
+{
+    if (loop->pool.wake_fd < 0)
+        return 0; /* it never submitted a job */
+    /* The loop's queued jobs, newest first. */
+    cf__work *list = NULL;
+    int n = 0;
+    pthread_mutex_lock(&pool.mutex);
+    take_inbox();
+    cf_queue *q = cf_queue_head(&pool.queue);
+    while (q != &pool.queue) {
+        cf__work *w = cf_queue_data(q, cf__work, link);
+        q = q->next;
+        if (w->loop != loop || w->state != JOB_QUEUED)
+            continue;
+        cf_queue_remove(&w->link);
+        pool.queued--;
+        w->state = JOB_CANCELED;
+        w->status = CF_ECANCELED;
+        w->next_done = list;
+        list = w;
+        n++;
+    }
+    pthread_mutex_unlock(&pool.mutex);
+    /* Posted oldest first, so that their `done` calls come in submission order. */
+    cf__work *ordered = NULL;
+    while (list) {
+        cf__work *next = list->next_done;
+        list->next_done = ordered;
+        ordered = list;
+        list = next;
+    }
+    while (ordered) {
+        cf__work *next = ordered->next_done;
+        post_done(ordered, NULL); /* as an abort does: `done` runs in the poll phase */
+        ordered = next;
+    }
+    return n;
 }
 
 cf_error *cf__work_abort_error(const cf__work *w, cf_site site)

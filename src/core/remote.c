@@ -25,6 +25,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/internal.h"
@@ -49,6 +50,8 @@ struct cf__mailbox {
     cf_loop *loop;                     /* NULL once the loop has closed */
     cf__io io;                         /* loop thread only */
     post *leftover;                    /* loop thread only: posts a failed run left */
+    uint64_t wait_start_us;            /* loop thread: a wait being measured; 0: none */
+    uint32_t wait_avg_us;              /* loop thread: average wait until a post came */
 };
 
 struct cf_remote {
@@ -106,10 +109,56 @@ static post *take_all(cf__mailbox *mb, post *replacement)
     return left;
 }
 
+static uint64_t monotonic_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/*
+ * A wait ended with posts: fold its length into the average (weight 1/4, so that a few
+ * quick exchanges turn the spin on and a few slow ones turn it off). A wait is never counted
+ * as more than WAIT_CAP_US: one long idle time must not hide the next conversation for long.
+ */
+#define WAIT_CAP_US 10000u
+static void wait_sample(cf__mailbox *mb)
+{
+    if (!mb->wait_start_us)
+        return;
+    uint64_t took = monotonic_us() - mb->wait_start_us;
+    mb->wait_start_us = 0;
+    if (took > WAIT_CAP_US)
+        took = WAIT_CAP_US;
+    mb->wait_avg_us = (uint32_t)((3u * (uint64_t)mb->wait_avg_us + took) / 4u);
+}
+
+unsigned cf__remote_wait_begin(cf_loop *loop)
+{
+    cf__mailbox *mb = loop->mailbox;
+    unsigned ceiling = loop->post_spin_us;
+    if (!ceiling)
+        return 0;
+    mb->wait_start_us = monotonic_us();
+    if (mb->wait_avg_us >= ceiling)
+        return 0;
+    /* Twice the average covers most waits of a steady exchange; a few us at least. */
+    unsigned spin = 2u * mb->wait_avg_us;
+    if (spin < 5u)
+        spin = 5u;
+    return spin < ceiling ? spin : ceiling;
+}
+
+void cf__remote_wait_end(cf_loop *loop)
+{
+    loop->mailbox->wait_start_us = 0;
+}
+
 /* Run the posts so far, in order (poll phase). */
 static void run_mailbox(cf_loop *loop)
 {
     cf__mailbox *mb = loop->mailbox;
+    wait_sample(mb);
     post *p = take_all(mb, NULL);
     while (p) {
         post *next = p->next;
@@ -148,6 +197,7 @@ static int mailbox_open(cf_loop *loop)
     atomic_init(&mb->head, NULL);
     atomic_init(&mb->refs, 1);
     atomic_init(&mb->keep, 0);
+    mb->wait_avg_us = WAIT_CAP_US; /* no spin until posts are seen to come quickly */
     mb->fd = fd;
     mb->loop = loop;
     cf__io_init(&mb->io, fd, mailbox_cb);
@@ -294,6 +344,8 @@ int cf__remote_spin_check(cf_loop *loop)
         sched_yield();
         return 0;
     }
+    /* No wait returned to move the clock: a deadline set by a post counts from now. */
+    cf__loop_update_time(loop);
     run_mailbox(loop);
     return 1;
 }
@@ -307,6 +359,7 @@ int cf__remote_spin_end(cf_loop *loop)
     /* A post that saw the flag set wrote no eventfd: this look is the one that finds it. */
     if (!atomic_load(&mb->head) && !mb->leftover)
         return 0;
+    cf__loop_update_time(loop);
     run_mailbox(loop);
     return 1;
 }

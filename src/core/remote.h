@@ -35,6 +35,15 @@ int cf__remote_keeps_alive(const cf_loop *loop);
  * poster may be waiting for this CPU); spin_end clears
  * the flag and runs what came meanwhile (returns 1 when it ran some). Thread: the loop's.
  */
+/*
+ * The adaptive spin (cf_loop_set_post_spin): wait_begin, before a poll that may sleep, starts
+ * measuring the wait and returns how long to spin first in us (0: sleep at once); wait_end,
+ * after it, stops measuring. The mailbox takes a sample when a wait ends with its posts.
+ * Thread: the loop's.
+ */
+unsigned cf__remote_wait_begin(cf_loop *loop);
+void cf__remote_wait_end(cf_loop *loop);
+
 void cf__remote_spin_begin(cf_loop *loop);
 int cf__remote_spin_check(cf_loop *loop);
 int cf__remote_spin_end(cf_loop *loop);

@@ -236,6 +236,12 @@ void cf__signals_free(cf_loop *loop)
 
 /* ---- cf_signal ---- */
 
+/* cf__loop_close_all: close it as cf_signal_close does. */
+static void signal_close_req(cf__handle *h)
+{
+    (void)cf_signal_close(CF_CONTAINER_OF(h, cf_signal, h), NULL, NULL);
+}
+
 CF__NOINLINE int cf_signal_new(cf_loop *loop, cf_signal **out)
 {
     const void *site = CF__SITE_CALLER().pc; /* named by cf_loop_print_handles */
@@ -248,6 +254,7 @@ CF__NOINLINE int cf_signal_new(cf_loop *loop, cf_signal **out)
         return CF_ENOMEM;
     }
     cf__handle_init_at(loop, &sig->h, site);
+    cf__handle_set_close_req(&sig->h, signal_close_req);
     cf_queue_init(&sig->link);
     *out = sig;
     return 0;

@@ -52,7 +52,8 @@ enum {
     TIMER_REINSERT = CF__HANDLE_USER << 2, /* repeating: put back after the callback */
     TIMER_STARTED = CF__HANDLE_USER << 3,  /* started at least once */
     TIMER_HELD = CF__HANDLE_USER << 4,     /* timeout: kept after firing (cf_timeout_hold) */
-    TIMER_DEAD = CF__HANDLE_USER << 5      /* timeout: cleared or fired, back in its slab */
+    TIMER_DEAD = CF__HANDLE_USER << 5,     /* timeout: cleared or fired, back in its slab */
+    TIMER_OWNED = CF__HANDLE_USER << 6     /* timeout of a library object: close-all skips it */
 };
 
 struct cf_timer {
@@ -664,6 +665,11 @@ void cf__timers_free(cf_loop *loop)
 
 /* ---- timers (caller-owned handles) ---- */
 
+static void timer_close_req(cf__handle *h)
+{
+    (void)cf_timer_close(CF_CONTAINER_OF(h, cf_timer, h), NULL, NULL);
+}
+
 CF__NOINLINE int cf_timer_new(cf_loop *loop, cf_timer **out)
 {
     const void *site = CF__SITE_CALLER().pc;
@@ -676,8 +682,19 @@ CF__NOINLINE int cf_timer_new(cf_loop *loop, cf_timer **out)
         return CF_ENOMEM;
     }
     cf__handle_init_at(loop, &t->h, site);
+    cf__handle_set_close_req(&t->h, timer_close_req);
     *out = t;
     return 0;
+}
+
+void cf__timer_set_owned(cf_timer *t)
+{
+    cf__handle_set_close_req(&t->h, NULL);
+}
+
+void cf__timeout_set_owned(cf_timeout *o)
+{
+    as_timer(o)->h.flags |= TIMER_OWNED;
 }
 
 int cf_timer_start(cf_timer *t, uint64_t timeout_ms, uint64_t repeat_ms, cf_timer_cb cb, void *data)
@@ -935,6 +952,36 @@ void cf__immediates_run(cf_loop *loop)
         return;
     }
     immediates_run(loop, 0);
+}
+
+/*
+ * The first queued timeout found in any list. Clearing one reorders the heap (its list may be
+ * rekeyed or leave it), so cf__timers_clear_timeouts looks again from the top each time: the
+ * cost per timeout is the number of lists plus the handle timers met on the way, and
+ * cf__loop_close_all has closed the handle timers by then.
+ */
+static cf_timer *first_timeout(const cf__timers *T)
+{
+    for (size_t i = 0; i < T->heap_len; i++) {
+        const tlist *l = T->heap[i].list;
+        for (cf_queue *q = l->timers.next; q != &l->timers; q = q->next) {
+            cf_timer *t = cf_queue_data(q, cf_timer, link);
+            if ((t->h.flags & (TIMER_JS | TIMER_OWNED)) == TIMER_JS)
+                return t;
+        }
+    }
+    return NULL;
+}
+
+int cf__timers_clear_timeouts(cf_loop *loop)
+{
+    int n = 0;
+    cf_timer *t;
+    while ((t = first_timeout(&loop->timers)) != NULL) {
+        cf_clear_timeout(as_timeout(t));
+        n++;
+    }
+    return n;
 }
 
 /* ---- internal timers of higher layers' per-loop state ---- */

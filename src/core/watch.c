@@ -7,7 +7,9 @@
  * wait anyway (the loop's own wakeup eventfd is registered only once the pool is used).
  *
  * Invariant: io->registered == 0 exactly when the fd is not in the poller and
- * loop->watchers[fd] != io; otherwise io->registered == io->events != 0.
+ * loop->watchers[fd] != io; otherwise io->registered == io->events != 0, or, for a lazy io
+ * stopped in full (cf__io_set_lazy), io->events == 0 with the fd still in the poller until an
+ * unwanted event or cf__io_close removes it.
  */
 #include "calcifer/watch.h"
 #include "core/internal.h"
@@ -59,6 +61,17 @@ void cf__io_init(cf__io *io, int fd, cf__io_cb cb)
     io->fd = fd;
     io->events = 0;
     io->registered = 0;
+    io->lazy = 0;
+}
+
+/* Take the fd out of the poller. */
+static void io_remove(cf_loop *loop, cf__io *io)
+{
+    cf__poll_del(loop, io->fd);
+    loop->watchers[io->fd] = NULL;
+    loop->nfds--;
+    io->events = 0;
+    io->registered = 0;
 }
 
 int cf__io_start(cf_loop *loop, cf__io *io, unsigned events)
@@ -68,8 +81,10 @@ int cf__io_start(cf_loop *loop, cf__io *io, unsigned events)
         return CF_EBADF;
     events &= CF__IO_IN | CF__IO_OUT;
     unsigned want = io->events | events;
-    if (want == io->registered)
+    if (want == io->registered) {
+        io->events = want; /* a lazy io started again as it stands in the poller: no call */
         return 0;
+    }
     int rc = watchers_reserve(loop, io->fd);
     if (rc < 0)
         return rc;
@@ -99,19 +114,13 @@ void cf__io_stop(cf_loop *loop, cf__io *io, unsigned events)
     if (io->registered == 0 || want == io->registered)
         return;
     if (want == 0) {
-        cf__poll_del(loop, io->fd);
-        loop->watchers[io->fd] = NULL;
-        loop->nfds--;
-        io->registered = 0;
+        if (!io->lazy)
+            io_remove(loop, io);
         return;
     }
     if (cf__poll_mod(loop, io->fd, want) < 0) {
         /* The fd went away behind our back: forget it entirely. */
-        cf__poll_del(loop, io->fd);
-        loop->watchers[io->fd] = NULL;
-        loop->nfds--;
-        io->events = 0;
-        io->registered = 0;
+        io_remove(loop, io);
         return;
     }
     io->registered = want;
@@ -119,7 +128,10 @@ void cf__io_stop(cf_loop *loop, cf__io *io, unsigned events)
 
 void cf__io_close(cf_loop *loop, cf__io *io)
 {
-    cf__io_stop(loop, io, CF__IO_IN | CF__IO_OUT);
+    CF_ASSERT(cf__loop_is_loop_thread(loop));
+    if (io->registered)
+        io_remove(loop, io);
+    io->events = 0;
 }
 
 void cf__io_dispatch(cf_loop *loop, int fd, unsigned revents)
@@ -129,6 +141,10 @@ void cf__io_dispatch(cf_loop *loop, int fd, unsigned revents)
     cf__io *io = loop->watchers[fd];
     if (!io)
         return;
+    if (!io->events) { /* a lazy io stopped in full: nobody wants the fd now */
+        io_remove(loop, io);
+        return;
+    }
     if (revents & (CF__IO_ERR | CF__IO_HUP))
         revents |= io->events;
     revents &= io->events | CF__IO_ERR | CF__IO_HUP;
@@ -168,6 +184,12 @@ static void watch_io_cb(cf_loop *loop, cf__io *io, unsigned revents)
     w->cb(w, ev, w->data);
 }
 
+/* cf__loop_close_all: close it as cf_watch_close does. */
+static void watch_close_req(cf__handle *h)
+{
+    (void)cf_watch_close(CF_CONTAINER_OF(h, cf_watch, h), NULL, NULL);
+}
+
 CF__NOINLINE int cf_watch_new(cf_loop *loop, int fd, cf_watch **out)
 {
     const void *site = CF__SITE_CALLER().pc;
@@ -181,6 +203,7 @@ CF__NOINLINE int cf_watch_new(cf_loop *loop, int fd, cf_watch **out)
     if (!w)
         return CF_ENOMEM;
     cf__handle_init_at(loop, &w->h, site);
+    cf__handle_set_close_req(&w->h, watch_close_req);
     cf__io_init(&w->io, fd, watch_io_cb);
     *out = w;
     return 0;

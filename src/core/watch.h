@@ -49,6 +49,7 @@ struct cf__io {
     int fd;
     unsigned events;     /* wanted: CF__IO_IN | CF__IO_OUT */
     unsigned registered; /* what the poller has for fd (0: not added) */
+    unsigned lazy;       /* cf__io_set_lazy: a full stop leaves the fd in the poller */
 };
 
 /* Set up `io` for `fd` with callback `cb`; not started. Cannot fail. */
@@ -72,6 +73,19 @@ void cf__io_stop(cf_loop *loop, cf__io *io, unsigned events);
 void cf__io_close(cf_loop *loop, cf__io *io);
 
 /* Non-zero when `io` watches any of `events`. */
+/*
+ * Let a full cf__io_stop leave the fd in the poller (≈ libuv, which removes an fd only when an
+ * event comes that nobody wants): a stream that stops reading after each chunk and starts
+ * again before the loop polls (a task awaiting read after read) then makes no epoll_ctl call
+ * per chunk. An event that arrives while nothing is wanted removes the fd for real. Only for
+ * an owner that always calls cf__io_close before it closes the fd (the poller must not keep
+ * a number the kernel may hand out again). Set after cf__io_init.
+ */
+static inline void cf__io_set_lazy(cf__io *io)
+{
+    io->lazy = 1;
+}
+
 static inline int cf__io_active(const cf__io *io, unsigned events)
 {
     return (io->events & events) != 0;

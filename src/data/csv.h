@@ -23,4 +23,11 @@ int cf__csv_field_open(cf_csv_writer *w, int quote);
 int cf__csv_field_append(cf_csv_writer *w, const char *p, size_t len);
 int cf__csv_field_close(cf_csv_writer *w);
 
+/*
+ * cf_csv_write_json_record with the column values already looked up: values[i] (NULL for a
+ * missing one) is written as that function writes the value at column i, then the record ends.
+ */
+struct cf_json;
+int cf__csv_write_json_values(cf_csv_writer *w, const struct cf_json *const *values, size_t n);
+
 #endif

@@ -92,6 +92,16 @@ static int write_value(cf_csv_writer *w, const cf_json *v)
     }
 }
 
+int cf__csv_write_json_values(cf_csv_writer *w, const cf_json *const *values, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = write_value(w, values[i]);
+        if (rc)
+            return rc;
+    }
+    return cf_csv_end_record(w);
+}
+
 int cf_csv_write_json_record(cf_csv_writer *w, const cf_json *value, const char *const *columns,
                              size_t n)
 {

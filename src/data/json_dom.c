@@ -71,8 +71,10 @@ typedef struct chunk {
 typedef struct arena {
     chunk *first;
     chunk *cur;
+    size_t first_size; /* bytes of the first chunk; 0: CHUNK_FIRST */
 } arena;
 
+#define CHUNK_MIN   256u
 #define CHUNK_FIRST (4u << 10)
 #define CHUNK_MAX   (1u << 20)
 
@@ -93,7 +95,8 @@ static void *arena_alloc(arena *a, size_t size)
     while (c && c->size - c->used < size && c->next)
         c = c->next;
     if (!c || c->size - c->used < size) {
-        size_t want = c ? CF_MIN(c->size * 2, (size_t)CHUNK_MAX) : CHUNK_FIRST;
+        size_t first = a->first_size ? a->first_size : CHUNK_FIRST;
+        size_t want = c ? CF_MIN(c->size * 2, (size_t)CHUNK_MAX) : first;
         if (want < size)
             want = size;
         if (want > SIZE_MAX - sizeof(chunk))
@@ -542,6 +545,13 @@ static cf_json *step_into(const cf_json *v, const cf__json_step *st)
     return NULL;
 }
 
+cf_json *cf__json_path_steps(const cf_json *v, const cf__json_step *steps, size_t m)
+{
+    for (size_t i = 0; v && i < m; i++)
+        v = step_into(v, &steps[i]);
+    return (cf_json *)v;
+}
+
 cf_json *cf_json_path(const cf_json *v, const char *path)
 {
     if (!v || !path)
@@ -804,6 +814,16 @@ cf_json *cf_json_builder_take(cf_json_builder *b)
     if (!b || !b->root || b->depth)
         return NULL;
     cf_json *v = b->root;
+    /* The next tree starts with a first chunk the size of this one (at most CHUNK_FIRST):
+     * a stream of small trees, such as projected elements, then makes small blocks, which
+     * the allocator serves from its small-size caches. */
+    size_t used = 0;
+    for (const chunk *c = b->arena.first; c; c = c->next)
+        used += c->used;
+    size_t first = CHUNK_MIN;
+    while (first < used && first < CHUNK_FIRST)
+        first *= 2;
+    b->arena.first_size = first;
     b->root = NULL;
     b->arena.first = NULL;
     b->arena.cur = NULL;

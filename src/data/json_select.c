@@ -11,6 +11,12 @@
  * handed to the callback and freed (its arena reused for the next one), unless the callback
  * took it (cf_json_select_take). Memory therefore holds at most one element, the path
  * and the scratch buffer, whatever the size of the document.
+ *
+ * A projection (cf__json_select_set_project, used by the stream adapters) builds only the
+ * members of an object element that a reader will look at: the events of the others still go
+ * through the parser, which checks them, but not to the builder. The element's text is
+ * located by the offsets of its braces, and the part in earlier chunks is kept, so that a
+ * reader who turns out to need the whole element can have it (cf__json_select_whole).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -39,7 +45,18 @@ struct cf_json_select {
     size_t count;
     cf_json_select_cb cb;
     void *data;
-    int status; /* the selector's own sticky error, 0 when none */
+    cf__json_project_fn project; /* NULL: no projection */
+    void *project_data;
+    const cf__json_step *keys; /* the current element's projection */
+    size_t nkeys;
+    int projecting;      /* the current (or delivered) element is built projected */
+    int skipping;        /* inside a member the projection leaves out */
+    const char *chunk;   /* the chunk being fed */
+    uint64_t elem_start; /* offset of the projected element's first byte */
+    char *raw;           /* its bytes from earlier chunks */
+    size_t raw_len, raw_cap;
+    size_t tail_from, tail_len; /* its bytes in `chunk`, once it is complete */
+    int status;                 /* the selector's own sticky error, 0 when none */
     char msg[CF_JSON_ERROR_SIZE + 64];
 };
 
@@ -68,6 +85,55 @@ static int child_on_path(cf_json_select *s, unsigned pd)
     return st->kind == CF__JSON_STEP_INDEX && st->index == i;
 }
 
+/* Is the member named `key` one the projection keeps? */
+static inline int key_kept(const cf_json_select *s, const char *key, size_t len)
+{
+    for (size_t i = 0; i < s->nkeys; i++) {
+        const cf__json_step *st = &s->keys[i];
+        if (st->kind == CF__JSON_STEP_KEY ? st->len == len && !memcmp(st->text, key, len)
+                                          : cf__json_step_key_eq(st, key, len))
+            return 1;
+    }
+    return 0;
+}
+
+/* Projecting: is `ev` part of a member left out? A left-out member's value ends with the
+ * first event at the members' depth that opens nothing (a scalar or its closing bracket). */
+static inline int skip_event(cf_json_select *s, const cf_json_event *ev)
+{
+    unsigned members = s->k + 2;
+    int opens = ev->kind == CF_JSON_EV_OBJECT_START || ev->kind == CF_JSON_EV_ARRAY_START;
+    if (s->skipping) {
+        if (ev->depth == members && !opens)
+            s->skipping = 0;
+        return 1;
+    }
+    if (ev->kind == CF_JSON_EV_KEY && ev->depth == members && !key_kept(s, ev->text, ev->len)) {
+        s->skipping = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* An element begins: ask for a projection when it is an object. */
+static void element_start(cf_json_select *s, const cf_json_event *ev)
+{
+    s->projecting = 0;
+    s->skipping = 0;
+    s->raw_len = 0;
+    if (s->project && ev->kind == CF_JSON_EV_OBJECT_START)
+        s->projecting = s->project(s->project_data, &s->keys, &s->nkeys);
+    s->elem_start = ev->offset;
+}
+
+/* Where the projected element that `ev` closes lies in the current chunk. */
+static void element_tail(cf_json_select *s, const cf_json_event *ev)
+{
+    uint64_t base = s->parser._pos;
+    s->tail_from = s->elem_start > base ? (size_t)(s->elem_start - base) : 0;
+    s->tail_len = (size_t)(ev->offset + 1 - base) - s->tail_from;
+}
+
 static int capture(cf_json_select *s, const cf_json_event *ev)
 {
     int rc = cf_json_builder_event(ev, s->builder);
@@ -77,6 +143,8 @@ static int capture(cf_json_select *s, const cf_json_event *ev)
     if (ev->depth != s->k + 1 || opens)
         return 0;
     s->capturing = 0;
+    if (s->projecting)
+        element_tail(s, ev);
     cf_json *item = cf_json_builder_take(s->builder);
     s->delivering = item;
     rc = s->cb(item, s->count++, s->data);
@@ -93,6 +161,7 @@ static int value_start(cf_json_select *s, const cf_json_event *ev)
         return 0;
     if (d == s->k + 1) {
         s->capturing = 1;
+        element_start(s, ev);
         return capture(s, ev);
     }
     if (d > 0 && !child_on_path(s, d - 1))
@@ -120,8 +189,12 @@ static int value_start(cf_json_select *s, const cf_json_event *ev)
 static int select_event(const cf_json_event *ev, void *arg)
 {
     cf_json_select *s = arg;
-    if (s->capturing)
+    if (s->capturing) {
+        /* Most events of a projected element are left out: settle those here. */
+        if (s->projecting && skip_event(s, ev))
+            return 0;
         return capture(s, ev);
+    }
     unsigned d = ev->depth;
     switch (ev->kind) {
     case CF_JSON_EV_KEY:
@@ -198,13 +271,83 @@ int cf_json_select_new(cf_json_select **out, const char *path, const cf_json_lim
     return 0;
 }
 
+/* Append bytes to the kept text of the projected element. */
+static int raw_append(cf_json_select *s, const char *p, size_t len)
+{
+    if (len > s->raw_cap - s->raw_len) {
+        size_t cap = s->raw_cap ? s->raw_cap : 4096;
+        while (cap - s->raw_len < len) {
+            if (cap > SIZE_MAX / 2)
+                return CF_ENOMEM;
+            cap *= 2;
+        }
+        char *n = cf__realloc(s->raw, cap);
+        if (!n)
+            return CF_ENOMEM;
+        s->raw = n;
+        s->raw_cap = cap;
+    }
+    memcpy(s->raw + s->raw_len, p, len);
+    s->raw_len += len;
+    return 0;
+}
+
 int cf_json_select_feed(cf_json_select *s, const char *chunk, size_t len)
 {
     if (!s)
         return CF_EINVAL;
     if (s->status)
         return s->status;
-    return cf_json_parser_feed(&s->parser, chunk, len);
+    uint64_t base = s->parser._pos;
+    s->chunk = chunk;
+    int rc = cf_json_parser_feed(&s->parser, chunk, len);
+    s->chunk = NULL;
+    if (rc >= 0 && s->capturing && s->projecting) {
+        /* The element goes on in the next chunk: keep its text so far. */
+        size_t from = s->elem_start > base ? (size_t)(s->elem_start - base) : 0;
+        if (raw_append(s, chunk + from, len - from))
+            return select_fail(s, CF_ENOMEM, NULL, "not enough memory for an element");
+    }
+    return rc;
+}
+
+void cf__json_select_set_project(cf_json_select *s, cf__json_project_fn fn, void *data)
+{
+    if (!s)
+        return;
+    s->project = fn;
+    s->project_data = data;
+}
+
+int cf__json_select_projected(const cf_json_select *s)
+{
+    if (!s || !s->delivering || !s->projecting)
+        return 0;
+    return s->elem_start < s->parser._pos ? 2 : 1;
+}
+
+int cf__json_select_whole(cf_json_select *s, cf_json **out)
+{
+    *out = NULL;
+    const char *text = s->chunk + s->tail_from;
+    size_t len = s->tail_len;
+    if (s->raw_len) {
+        if (raw_append(s, text, len))
+            return select_fail(s, CF_ENOMEM, NULL, "not enough memory for an element");
+        text = s->raw;
+        len = s->raw_len;
+        s->raw_len = 0;
+    }
+    /* The text passed the parser with these settings, so only memory can fail here. */
+    cf_json_limits lim = {.max_depth = s->parser.max_depth,
+                          .max_string = s->parser.scratch_len,
+                          .flags = s->parser.flags};
+    int rc = cf_json_parse(text, len, &lim, out, NULL);
+    if (rc)
+        return select_fail(s, rc, NULL,
+                           rc == CF_ENOMEM ? "not enough memory for an element"
+                                           : "an element could not be built again");
+    return 0;
 }
 
 int cf_json_select_finish(cf_json_select *s)
@@ -250,6 +393,7 @@ void cf_json_select_free(cf_json_select *s)
     if (!s)
         return;
     cf_json_builder_free(s->builder);
+    cf__free(s->raw);
     cf__free(s->scratch);
     cf__free(s->path);
     cf__free(s->steps);

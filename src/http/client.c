@@ -118,6 +118,7 @@ struct cf_http_req {
     long max_redirects;           /* as set: its words for CURLE_TOO_MANY_REDIRECTS */
     uint64_t timeout_ms;          /* the whole transfer's limit, 0: none */
     cf_queue done_link;           /* in client->done once finished */
+    cf_queue all_link;            /* in client->reqs from its start to its completion */
     cf_abort_signal *signal;
     int aborted; /* the signal aborted it: it fails with the one abort error */
     cf_abort_listener abort_listener;
@@ -134,11 +135,13 @@ struct client {
     cf_loop *loop;
     CURLM *multi;
     cf_timer *timer;
-    cf_immediate *kick; /* runs completions and deliveries requested outside curl */
-    cf_queue dirty;     /* requests with body bytes to deliver */
-    cf_queue done;      /* finished requests whose callback has not run */
-    cf_queue sent;      /* uploads whose piece curl has taken: their `up_sent` is due */
-    int in_curl;        /* inside curl_multi_socket_action: no reentry */
+    cf_immediate *kick;     /* runs completions and deliveries requested outside curl */
+    cf_queue dirty;         /* requests with body bytes to deliver */
+    cf_queue done;          /* finished requests whose callback has not run */
+    cf_queue sent;          /* uploads whose piece curl has taken: their `up_sent` is due */
+    cf_queue reqs;          /* every started request whose callback has not run */
+    cf__loop_closer closer; /* cf__loop_close_all cancels the transfers */
+    int in_curl;            /* inside curl_multi_socket_action: no reentry */
 };
 
 static void process(client *c);
@@ -395,6 +398,7 @@ static void client_free(void *p)
     client *c = p;
     if (!c)
         return;
+    cf__loop_closer_remove(&c->closer);
     /* No request is in flight (each keeps the loop alive), so only cached connections remain. */
     if (c->multi)
         curl_multi_cleanup(c->multi);
@@ -418,6 +422,28 @@ static int client_kick(client *c)
     return cf_set_immediate(c->loop, on_kick, c, &c->kick);
 }
 
+static void req_finish(cf_http_req *req, int fail_code);
+
+/*
+ * cf__loop_close_all: every transfer ends with CF_ECANCELED, as cf_http_req_cancel does, and
+ * one held back by a pause with bytes left is released; the callbacks run from the loop.
+ */
+static void client_close_all(cf__loop_closer *cl)
+{
+    client *c = CF_CONTAINER_OF(cl, client, closer);
+    for (cf_queue *q = c->reqs.next; q != &c->reqs; q = q->next) {
+        cf_http_req *req = cf_queue_data(q, cf_http_req, all_link);
+        if (req->state == REQ_RUNNING) {
+            req_finish(req, CF_ECANCELED);
+        } else if (req->user_paused && !req->fail_code) {
+            req->fail_code = CF_ECANCELED;
+            cf__dbuf_reset(&req->pending);
+        }
+    }
+    if (!cf_queue_empty(&c->reqs))
+        (void)client_kick(c);
+}
+
 static int client_get(cf_loop *loop, client **out)
 {
     client *c = cf__loop_slot(loop, CF__SLOT_HTTP_CLIENT);
@@ -435,6 +461,8 @@ static int client_get(cf_loop *loop, client **out)
     cf_queue_init(&c->dirty);
     cf_queue_init(&c->done);
     cf_queue_init(&c->sent);
+    cf_queue_init(&c->reqs);
+    cf_queue_init(&c->closer.link);
     c->multi = curl_multi_init();
     if (!c->multi || cf__timer_new_internal(loop, &c->timer) != 0) {
         client_free(c);
@@ -447,6 +475,7 @@ static int client_get(cf_loop *loop, client **out)
     curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)DEFAULT_PER_HOST);
     curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     cf__loop_slot_set(loop, CF__SLOT_HTTP_CLIENT, c, client_free);
+    cf__loop_closer_add(loop, &c->closer, client_close_all);
     *out = c;
     return 0;
 }
@@ -976,6 +1005,7 @@ static void req_free(cf_http_req *req)
     cf_http_response_free(req->res);
     cf__dbuf_free(&req->pending);
     cf_queue_remove(&req->sent_link);
+    cf_queue_remove(&req->all_link);
     cf_loop *loop = req->c->loop;
     cf__free(req->method);
     cf__free(req->url);
@@ -1347,6 +1377,7 @@ static cf_http_req *req_new(client *c, const char *url, const cf_http_options *o
     cf_queue_init(&req->dirty);
     cf_queue_init(&req->done_link);
     cf_queue_init(&req->sent_link);
+    cf_queue_init(&req->all_link);
     cf__dbuf_init(&req->pending, 0);
     req->state = REQ_DONE;
     const char *method = o && o->method                              ? o->method
@@ -1417,6 +1448,7 @@ static int request_start(cf_loop *loop, const char *url, const cf_http_options *
         return rc;
     }
     req->state = REQ_RUNNING;
+    cf_queue_insert_tail(&c->reqs, &req->all_link);
     if (opts && opts->signal) {
         req->signal = cf_abort_signal_retain(opts->signal);
         req->abort_listener.data = req;

@@ -81,6 +81,7 @@
 #include "calcifer/tcp.h"
 #include "calcifer/timer.h"
 #include "async/task.h"
+#include "core/loop.h"
 #include "io/internal.h"
 #include "util/alloc.h"
 #include "util/buf.h"
@@ -247,7 +248,8 @@ struct cf_http_server {
     cf_queue idle_q; /* idle keep-alive or lingering: deadline = since + keep-alive */
     cf_queue send_q; /* output queued: deadline = last check with progress + send timeout */
     cf_timer *timer;
-    uint64_t timer_due; /* 0: not armed */
+    cf__loop_closer closer; /* cf__loop_close_all closes the server and its connections */
+    uint64_t timer_due;     /* 0: not armed */
     slot *pool;
     size_t npool;
     size_t in_limit; /* stop reading when this much input waits */
@@ -1820,6 +1822,33 @@ static void set_opts(cf_http_server *srv, const cf_http_server_opts *opts)
                              (unsigned long long)(ka / 1000));
 }
 
+static int res_end(cf_http_res *res, const void *bytes, size_t len, int ref);
+
+/*
+ * cf__loop_close_all: destroy every connection and close the server, as
+ * cf_http_server_close_all_connections and cf_http_server_close do. The server's sockets are
+ * then closing, and its timer is owned (cf__timer_set_owned): the walk of handles that comes
+ * next leaves them to the server. A response that a plain handler still holds is ended for
+ * it (whatever would have ended it is being closed too), so that its connection can go; an
+ * async handler's task is cancelled by the task layer and ends its response by returning.
+ */
+static void server_close_all(cf__loop_closer *cl)
+{
+    cf_http_server *srv = CF_CONTAINER_OF(cl, cf_http_server, closer);
+    cf_http_server_close_all_connections(srv);
+    if (!srv->async_handler) {
+        cf_queue *q = cf_queue_head(&srv->conns);
+        while (q != &srv->conns) {
+            conn *c = cf_queue_data(q, conn, link);
+            q = q->next; /* ending the response may free the connection */
+            if ((c->flags & F_RES) && c->s)
+                (void)res_end(&c->s->res, NULL, 0, 0);
+        }
+    }
+    if (!srv->user_closed)
+        (void)cf_http_server_close(srv, NULL, NULL);
+}
+
 static int server_new(cf_loop *loop, const cf_http_server_opts *opts, cf_http_server **out)
 {
     cf_http_server *srv = cf__calloc(1, sizeof *srv);
@@ -1831,6 +1860,7 @@ static int server_new(cf_loop *loop, const cf_http_server_opts *opts, cf_http_se
         return rc;
     }
     cf_timer_unref(srv->timer);
+    cf__timer_set_owned(srv->timer);
     srv->loop = loop;
     set_opts(srv, opts);
     cf_queue_init(&srv->conns);
@@ -1841,6 +1871,7 @@ static int server_new(cf_loop *loop, const cf_http_server_opts *opts, cf_http_se
     cf__dbuf_init(&srv->scratch, 0);
     cf__dbuf_init(&srv->hc_head, 0);
     cf__dbuf_init(&srv->hc_hdrs, 0);
+    cf__loop_closer_add(loop, &srv->closer, server_close_all);
     *out = srv;
     return 0;
 }
@@ -2066,6 +2097,7 @@ static void server_maybe_free(cf_http_server *srv)
     cf__dbuf_free(&srv->scratch);
     cf__dbuf_free(&srv->hc_head);
     cf__dbuf_free(&srv->hc_hdrs);
+    cf__loop_closer_remove(&srv->closer);
     cf__free(srv);
 }
 

@@ -188,6 +188,20 @@ static void settle_exit(cf_process *p)
 
 static void process_closed(cf__handle *h);
 
+/*
+ * cf__loop_close_all: nothing will wait for the child any more, so it is killed; the handle
+ * is ref'd, so that the loop stays up until the child is reaped and the close completes (as
+ * cf_process_close does once it has exited). Called again while the child is dying: the
+ * kill and the close are refused, nothing changes.
+ */
+static void process_close_req(cf__handle *h)
+{
+    cf_process *p = CF_CONTAINER_OF(h, cf_process, h);
+    (void)cf_process_kill(p, SIGKILL);
+    cf__handle_ref(&p->h);
+    (void)cf_process_close(p, NULL, NULL);
+}
+
 static void on_exit_ready(cf_loop *loop, cf__io *io, unsigned revents)
 {
     (void)revents;
@@ -311,6 +325,7 @@ CF__NOINLINE int cf_process_spawn(cf_loop *loop, const cf_process_options *opts,
     }
     /* Only now: a failed spawn leaves nothing to close. The handle names the caller's line. */
     cf__handle_init_at(loop, &p->h, site.pc);
+    cf__handle_set_close_req(&p->h, process_close_req);
     rc = setup(loop, p, mine);
     if (rc < 0) {
         /* The child runs but cannot be watched: stop it and wait for it here. */

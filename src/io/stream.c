@@ -81,7 +81,10 @@ void cf__chunk_free(cf__chunk *c)
         return;
     if (c->obj && c->free_object)
         c->free_object(c->obj);
-    cf__free(c->mem);
+    if (c->release)
+        c->release(c->mem, c->release_ctx);
+    else
+        cf__free(c->mem);
     cf__free(c);
 }
 
@@ -145,6 +148,7 @@ static void free_now(void *p)
     cf_error_free(s->destroy_err);
     if (s->impl->free_data)
         s->impl->free_data(s->data);
+    cf__loop_closer_remove(&s->closer);
     cf__free(s);
 }
 
@@ -326,6 +330,19 @@ cf_error *cf__stream_at(const cf_stream *s, cf_error *e)
     return e;
 }
 
+/*
+ * cf__loop_close_all: what the stream's owner has not closed yet is closed for it
+ * (cf_stream_close: destroyed, the caller's reference dropped); the stream is freed once its
+ * ticks and pipes have let it go. Once is enough.
+ */
+static void stream_close_all(cf__loop_closer *cl)
+{
+    cf_stream *s = CF_CONTAINER_OF(cl, cf_stream, closer);
+    cf__loop_closer_remove(cl);
+    if (!s->close_called)
+        (void)cf_stream_close(s, NULL, NULL);
+}
+
 int cf__stream_new_at(cf_site site, cf_loop *loop, cf_stream_kind kind, const cf_stream_impl *impl,
                       const cf_stream_options *opts, void *data, cf_stream **out)
 {
@@ -358,6 +375,7 @@ int cf__stream_new_at(cf_site site, cf_loop *loop, cf_stream_kind kind, const cf
     s->r.need_readable = 0;
     s->refs = 1;
     s->site = site;
+    cf__loop_closer_add(loop, &s->closer, stream_close_all);
     *out = s;
     return 0;
 }
@@ -562,6 +580,26 @@ int cf_stream_push_take(cf_stream *s, void *bytes, size_t len)
     }
     cf__chunk *c = cf__chunk_take(bytes, len);
     return c ? add_readable(s, c) : CF_ENOMEM;
+}
+
+int cf__stream_push_lent(cf_stream *s, void *mem, size_t len, void (*release)(void *, void *),
+                         void *ctx)
+{
+    if (!s || !s->has_r || s->r.objects || !mem) {
+        release(mem, ctx);
+        return CF_EINVAL;
+    }
+    cf__chunk *c = cf__calloc(1, sizeof *c);
+    if (!c) {
+        release(mem, ctx);
+        return CF_ENOMEM;
+    }
+    c->mem = mem;
+    c->buf.base = mem;
+    c->buf.len = len;
+    c->release = release;
+    c->release_ctx = ctx;
+    return add_readable(s, c);
 }
 
 int cf_stream_push_object(cf_stream *s, void *obj)
@@ -828,7 +866,7 @@ int cf_stream_read(cf_stream *s, size_t n, cf_buf *out)
     cf__chunk *c = do_read(s, n ? (long long)n : -1);
     if (!c)
         return 0;
-    if (c->buf.base == c->mem) {
+    if (c->buf.base == c->mem && !c->release) {
         out->base = c->mem;
         out->len = c->buf.len;
         c->mem = NULL;

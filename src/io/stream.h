@@ -10,6 +10,7 @@
 #define CF_IO_STREAM_H
 
 #include "calcifer/stream.h"
+#include "core/loop.h"
 #include "util/site.h"
 
 /* A buffered chunk: bytes (buf, in memory `mem` of its own) or one object. */
@@ -20,6 +21,9 @@ typedef struct cf__chunk {
     void *obj;     /* object mode */
     int stealable; /* emitted by flow: a pipe may take it instead of copying it */
     void (*free_object)(void *obj);
+    /* `mem` lent by an adapter: handed back to release() instead of freed (NULL: freed) */
+    void (*release)(void *mem, void *ctx);
+    void *release_ctx;
 } cf__chunk;
 
 typedef struct cf__cqueue {
@@ -119,12 +123,20 @@ struct cf_stream {
     cf_error *destroy_err;  /* the error given to destroy when another was first; owned */
     cf_close_cb close_cb;
     void *close_data;
-    cf_site site; /* the line that made the stream (its adapter's caller) */
+    cf_site site;           /* the line that made the stream (its adapter's caller) */
+    cf__loop_closer closer; /* cf__loop_close_all closes it as its owner would */
 };
 
 /* Chunks. */
 cf__chunk *cf__chunk_bytes(const void *bytes, size_t len);
 cf__chunk *cf__chunk_take(void *mem, size_t len);
+/*
+ * cf_stream_push_take for memory an adapter lends (bytes mode): when the chunk is done with,
+ * `release(mem, ctx)` runs (loop thread) instead of a free, so the adapter can reuse it;
+ * cf_stream_read hands out a copy of such a chunk. Takes `mem` even on failure (released).
+ */
+int cf__stream_push_lent(cf_stream *s, void *mem, size_t len, void (*release)(void *, void *),
+                         void *ctx);
 cf__chunk *cf__chunk_object(void *obj, void (*free_object)(void *));
 void cf__chunk_free(cf__chunk *c);
 void cf__chunk_free_buf(void *buf);
@@ -147,6 +159,12 @@ int cf__stream_listener_count(const cf_stream *s, int ev);
 int cf__stream_readable_done(const cf_stream *s);
 int cf__stream_writable_done(const cf_stream *s);
 int cf__stream_on_data_internal(cf_stream *s, cf_stream_data_cb cb, void *data);
+/*
+ * The destination the next object `s` pushes goes to at once, and to nothing else: `s` is
+ * flowing with an empty buffer and its only 'data' listener is one pipe (stream_pipe.c).
+ * NULL otherwise. Lets an object-mode adapter shape what it pushes for that destination.
+ */
+cf_stream *cf__stream_pipe_direct(const cf_stream *s);
 cf_error *cf__stream_premature_close(void);
 /*
  * cf_stream_pipe's fast path (stream_fs.c): when `src` is a file read stream that has read

@@ -3,10 +3,16 @@
  * Writable into one (≈ fs.createWriteStream), plain or through the atomic writer
  * (cf_fs_writer), built on the public calls of calcifer/fs.h.
  *
- * The read stream reads one chunk at a time on the pool into memory it hands to the stream
- * (cf_stream_push_take: no copy), and reads the next chunk ahead while the stream's consumer
- * works on the last one (at most one chunk ahead, kept until the read hook asks): a pipeline
- * that parses what it reads then waits for the pool only when the parse is the faster.
+ * The read stream reads on the pool into memory it hands to the stream (cf_stream_push_take:
+ * no copy), a chunk at a time, and reads ahead while the stream's consumer works: one pool
+ * job reads up to READ_AHEAD bytes of consecutive chunks (one pread each), kept until the
+ * read hook asks for them one by one, and the next job starts when the last of them is
+ * taken. A pipeline that parses what it reads so waits for the pool only when the parse is
+ * the faster, and pays one pool round trip (two thread wake-ups) per batch, not per chunk.
+ * The chunks' memory is lent (cf__stream_push_lent) and comes back to a small pool of spare
+ * buffers (`rpool`, counted references: it outlives the stream while chunks are out), so a
+ * long read reuses a few buffers instead of making the allocator hand memory back to the
+ * system and fault it in again for each batch.
  *
  * The plain write stream opens the file with its first chunk and writes it with cf_fs_write.
  * After that, each write waits for the next tick and takes along the chunks written
@@ -48,26 +54,66 @@
 #define AT_STREAM(e) cf__stream_at(a->s, (e))
 
 #define FS_CHUNK (64 * 1024)
+/* Bytes one read job reads ahead: four default chunks, or one larger chunk. */
+#define READ_AHEAD (256 * 1024)
+#define READ_BATCH 4
 /* One cf_fs_copy_file_range of the fast path: few pool round trips, an abort within ~10 ms. */
 #define COPY_CHUNK ((size_t)16 << 20)
+
+/* Spare read buffers, shared by the read stream and the chunks it lent (loop thread). */
+typedef struct rpool {
+    int refs; /* the stream's, plus one per chunk out */
+    int n;
+    char *spare[READ_BATCH];
+} rpool;
+
+static void rpool_unref(rpool *p)
+{
+    if (--p->refs > 0)
+        return;
+    for (int i = 0; i < p->n; i++)
+        cf__free(p->spare[i]);
+    cf__free(p);
+}
+
+/* A lent chunk is done with: keep its buffer as a spare (or free it) and drop its reference. */
+static void rpool_release(void *mem, void *ctx)
+{
+    rpool *p = ctx;
+    if (mem && p->n < READ_BATCH && p->refs > 1)
+        p->spare[p->n++] = mem;
+    else
+        cf__free(mem);
+    rpool_unref(p);
+}
 
 typedef struct fs_ad {
     cf_loop *loop;
     cf_stream *s;
     char *path;
     int fd;
-    int busy;            /* an open, read or write runs on the pool */
-    int destroying;      /* destroy waits for `busy` to end */
-    unsigned flags;      /* CF_STREAM_FS_* (write streams) */
-    size_t chunk;        /* read size */
-    int64_t pos;         /* next read offset */
-    char *buf;           /* the read in flight */
-    int want;            /* the read hook waits for the read in flight */
-    int ahead_ready;     /* a chunk read ahead waits for the read hook: */
-    int ahead_status;    /* its result (bytes, 0 at the end, or an error code), */
-    char *ahead;         /* its bytes */
-    cf_error *ahead_err; /* and its error */
-    const void *wbytes;  /* the write waiting for the open */
+    int busy;       /* an open, read or write runs on the pool */
+    int destroying; /* destroy waits for `busy` to end */
+    unsigned flags; /* CF_STREAM_FS_* (write streams) */
+    size_t chunk;   /* read size */
+    int64_t pos;    /* next read offset */
+    int want;       /* the read hook waits for the read in flight */
+    /* the read job: up to `rk` chunks into rbuf[], ssize_t results in rres[] (worker) */
+    cf__work rw;
+    char *rbuf[READ_BATCH]; /* allocated on the loop thread; kept when unused */
+    ssize_t rres[READ_BATCH];
+    int rk;       /* chunks a job may read */
+    rpool *rpool; /* read streams */
+    int rn;       /* chunks the job read (its last result may be 0 or an error) */
+    /* what the jobs read, waiting for the read hook: bytes, 0 at the end, or an error */
+    struct fs_ready {
+        char *buf;
+        int status;
+        cf_error *err;
+    } ready[READ_BATCH];
+    int ready_head;
+    int ready_n;
+    const void *wbytes; /* the write waiting for the open */
     size_t wlen;
     int final_pending; /* final waits for the open */
     cf_fs_writer *writer;
@@ -96,9 +142,13 @@ static void fs_free(void *data)
 {
     fs_ad *a = data;
     link_end(a);
-    cf__free(a->buf);
-    cf__free(a->ahead);
-    cf_error_free(a->ahead_err);
+    for (int i = 0; i < READ_BATCH; i++) {
+        cf__free(a->rbuf[i]);
+        cf__free(a->ready[i].buf);
+        cf_error_free(a->ready[i].err);
+    }
+    if (a->rpool)
+        rpool_unref(a->rpool);
     cf__free(a->iov);
     cf__free(a->path);
     cf__free(a);
@@ -139,8 +189,6 @@ static int op_ended(fs_ad *a)
     a->busy = 0;
     if (!a->destroying)
         return 0;
-    cf__free(a->buf);
-    a->buf = NULL;
     finish_destroy(a);
     return 1;
 }
@@ -160,36 +208,74 @@ static void deliver(fs_ad *a, int status, char *buf, cf_error *err)
         cf__free(buf);
         cf_stream_push_end(a->s);
     } else {
-        cf_stream_push_take(a->s, buf, (size_t)status);
+        a->rpool->refs++;
+        cf__stream_push_lent(a->s, buf, (size_t)status, rpool_release, a->rpool);
     }
 }
 
-/*
- * A read completed. When the read hook waits for it, the next chunk is read ahead at once
- * and this one pushed: the pool reads while the pipeline consumes. Otherwise it was read
- * ahead: it is kept for the hook.
- */
-static void on_read(int status, const cf_error *err, void *data)
+/* Worker thread: consecutive chunks from `pos`, until one comes short, empty or failed. */
+static void read_work(cf__work *wk)
 {
-    fs_ad *a = data;
+    fs_ad *a = CF_CONTAINER_OF(wk, fs_ad, rw);
+    int64_t pos = a->pos;
+    a->rn = 0;
+    while (a->rn < a->rk) {
+        ssize_t n = cf__sys_pread(a->fd, a->rbuf[a->rn], a->chunk, (off_t)pos);
+        a->rres[a->rn++] = n;
+        if (n <= 0 || (size_t)n < a->chunk)
+            break;
+        pos += n;
+    }
+}
+
+static void ready_add(fs_ad *a, char *buf, int status, cf_error *err)
+{
+    struct fs_ready *r = &a->ready[(a->ready_head + a->ready_n++) % READ_BATCH];
+    r->buf = buf;
+    r->status = status;
+    r->err = err;
+}
+
+/*
+ * The read hook takes what was read: the next chunk waiting, after starting the next job
+ * when it is the last one and more may follow (so the pool reads while it is consumed).
+ */
+static void take_ready(fs_ad *a)
+{
+    struct fs_ready r = a->ready[a->ready_head];
+    a->ready[a->ready_head] = (struct fs_ready){0};
+    a->ready_head = (a->ready_head + 1) % READ_BATCH;
+    if (--a->ready_n == 0 && r.status > 0)
+        start_read(a);
+    deliver(a, r.status, r.buf, r.err);
+}
+
+/* A read job completed: queue its chunks (their buffers move out), then feed a waiting hook. */
+static void read_done(cf__work *wk, int status)
+{
+    fs_ad *a = CF_CONTAINER_OF(wk, fs_ad, rw);
     if (op_ended(a))
         return;
-    char *buf = a->buf;
-    a->buf = NULL;
-    if (status > 0)
-        a->pos += status;
-    cf_error *e = status < 0 ? cf_error_copy(err) : NULL;
-    if (!a->want) {
-        a->ahead = buf;
-        a->ahead_status = status;
-        a->ahead_err = e;
-        a->ahead_ready = 1;
-        return;
+    if (status < 0) {
+        a->rn = 1;
+        a->rres[0] = status;
     }
-    a->want = 0;
-    if (status > 0)
-        start_read(a);
-    deliver(a, status, buf, e);
+    for (int i = 0; i < a->rn; i++) {
+        ssize_t n = a->rres[i];
+        if (n > 0) {
+            a->pos += n;
+            ready_add(a, a->rbuf[i], (int)n, NULL);
+            a->rbuf[i] = NULL;
+        } else {
+            int rc = (int)n;
+            ready_add(a, NULL, rc,
+                      rc < 0 ? CF_ERROR(rc, "read '%s': %s", a->path, cf_strerror(rc)) : NULL);
+        }
+    }
+    if (a->want) {
+        a->want = 0;
+        take_ready(a);
+    }
 }
 
 static void start_read(fs_ad *a)
@@ -198,14 +284,17 @@ static void start_read(fs_ad *a)
         copy_step(a);
         return;
     }
-    a->buf = cf__malloc(a->chunk);
-    if (!a->buf) {
-        cf_stream_destroy(a->s,
-                          AT_STREAM(CF_ERROR(CF_ENOMEM, "read '%s': out of memory", a->path)));
-        return;
+    for (int i = 0; i < a->rk; i++) {
+        if (!a->rbuf[i] && a->rpool->n)
+            a->rbuf[i] = a->rpool->spare[--a->rpool->n];
+        if (!a->rbuf[i] && !(a->rbuf[i] = cf__malloc(a->chunk))) {
+            cf_stream_destroy(a->s,
+                              AT_STREAM(CF_ERROR(CF_ENOMEM, "read '%s': out of memory", a->path)));
+            return;
+        }
     }
     a->busy = 1;
-    int rc = cf_fs_read(a->loop, a->fd, a->buf, a->chunk, a->pos, NULL, on_read, a);
+    int rc = cf__work_submit(a->loop, &a->rw, NULL, read_work, read_done);
     if (rc < 0) {
         a->busy = 0;
         cf_stream_destroy(a->s, AT_STREAM(CF_ERROR(rc, "read '%s': %s", a->path, cf_strerror(rc))));
@@ -225,22 +314,14 @@ static void on_open_read(int status, const cf_error *err, void *data)
         start_read(a);
 }
 
-/* The read hook: the chunk read ahead if there is one (and read the next), else a read. */
+/* The read hook: a chunk read ahead if there is one, else a read. */
 static void fs_read(cf_stream *s, size_t size, void *data)
 {
     fs_ad *a = data;
     (void)s;
     (void)size;
-    if (a->ahead_ready) {
-        char *buf = a->ahead;
-        cf_error *e = a->ahead_err;
-        int status = a->ahead_status;
-        a->ahead = NULL;
-        a->ahead_err = NULL;
-        a->ahead_ready = 0;
-        if (status > 0)
-            start_read(a);
-        deliver(a, status, buf, e);
+    if (a->ready_n) {
+        take_ready(a);
         return;
     }
     a->want = 1;
@@ -287,6 +368,13 @@ CF__NOINLINE int cf_stream_fs_read_new(cf_loop *loop, const char *path, size_t c
     if (!a)
         return CF_ENOMEM;
     a->chunk = chunk_size ? chunk_size : FS_CHUNK;
+    a->rk = (int)CF_MAX((size_t)1, CF_MIN((size_t)READ_BATCH, READ_AHEAD / a->chunk));
+    a->rpool = cf__calloc(1, sizeof *a->rpool);
+    if (!a->rpool) {
+        fs_free(a);
+        return CF_ENOMEM;
+    }
+    a->rpool->refs = 1;
     cf_stream_options o = {.high_water = a->chunk};
     int rc = cf__stream_new_at(site, loop, CF_STREAM_READABLE, &fs_read_impl, &o, a, &a->s);
     if (rc < 0) {

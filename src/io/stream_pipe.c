@@ -61,6 +61,27 @@ static void pipe_ondata(cf_stream *src, const void *chunk, size_t len, void *dat
         pipe_pause(p);
 }
 
+cf_stream *cf__stream_pipe_direct(const cf_stream *s)
+{
+    const cf__rstate *r = &s->r;
+    /* The conditions under which add_chunk emits a chunk rather than buffering it. */
+    if (!s->has_r || r->flowing != 1 || r->length != 0 || r->sync || r->ended || s->destroyed ||
+        s->errored)
+        return NULL;
+    const cf__listener *only = NULL;
+    for (const cf__listener *l = s->lhead; l; l = l->next) {
+        if (l->dead || l->ev != CF_STREAM_EV_DATA)
+            continue;
+        if (only)
+            return NULL;
+        only = l;
+    }
+    if (!only || only->dcb != pipe_ondata)
+        return NULL;
+    const pipe_rec *p = only->data;
+    return p->cleaned ? NULL : p->dst;
+}
+
 static void pipe_cleanup(pipe_rec *p)
 {
     if (p->cleaned)

@@ -207,6 +207,15 @@ static cf_error *abort_error(const cf_abort_signal *signal, cf_site site)
     return e ? cf__error_set_site(e, site) : NULL;
 }
 
+/*
+ * cf__loop_close_all: close it as cf_tcp_close does (a server's connections are handles of
+ * their own, closed by the same walk).
+ */
+static void tcp_close_req(cf__handle *h)
+{
+    (void)cf_tcp_close(CF_CONTAINER_OF(h, cf_tcp, h), NULL, NULL);
+}
+
 /* `site`: the user's call the handle is named by (cf_loop_print_handles), NULL for none. */
 static int tcp_alloc(cf_loop *loop, const void *site, cf_tcp **out)
 {
@@ -219,6 +228,7 @@ static int tcp_alloc(cf_loop *loop, const void *site, cf_tcp **out)
         cf__handle_init_at(loop, &t->h, site);
     else
         cf__handle_init(loop, &t->h);
+    cf__handle_set_close_req(&t->h, tcp_close_req);
     cf__io_init(&t->io, -1, io_cb);
     t->fd = -1;
     cf_queue_init(&t->wq);
@@ -249,6 +259,7 @@ int cf__tcp_open_fd(cf_loop *loop, int fd, const char *name, cf_tcp **out)
     t->name = name;
     t->flags |= T_CONNECTED | T_PIPE | T_UNIX;
     cf__io_init(&t->io, fd, io_cb);
+    cf__io_set_lazy(&t->io); /* every close path calls cf__io_close */
     *out = t;
     return 0;
 }
@@ -1134,6 +1145,7 @@ static int connect_one(cf_tcp *t, const struct sockaddr *sa, socklen_t len)
     }
     t->fd = fd;
     cf__io_init(&t->io, fd, io_cb);
+    cf__io_set_lazy(&t->io); /* every close path calls cf__io_close */
     rc = cf__io_start(t->h.loop, &t->io, CF__IO_OUT);
     if (rc < 0) {
         close(fd);
@@ -1482,6 +1494,7 @@ static void on_acceptable(cf_tcp *server)
         }
         c->fd = fd;
         cf__io_init(&c->io, fd, io_cb);
+        cf__io_set_lazy(&c->io); /* every close path calls cf__io_close */
         c->flags |= T_CONNECTED | (server->flags & T_UNIX);
         memcpy(&c->peer, &ss, len);
         c->peerlen = len;
@@ -1532,6 +1545,7 @@ static int listen_adopt(cf_tcp *t, int fd, int lookup)
     if (getsockname(fd, (struct sockaddr *)&t->peer, &t->peerlen) < 0)
         t->peerlen = 0;
     cf__io_init(&t->io, fd, io_cb);
+    cf__io_set_lazy(&t->io); /* every close path calls cf__io_close */
     t->flags |= T_LISTENING;
     rc = update_io(t);
     if (rc == 0)

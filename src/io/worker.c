@@ -44,8 +44,13 @@
 
 enum { MSG_JSON, MSG_BYTES };
 
-/* How long a terminated worker waits for work in flight before it leaves its loop as is. */
+/* How long a terminated worker waits for work in flight before it closes everything. */
 #define TEARDOWN_GRACE_MS 1000
+/*
+ * Rounds of close-everything and one loop iteration before a loop that will not empty is
+ * reported (each waits for I/O, so a round that has something to wait for is not wasted).
+ */
+#define TEARDOWN_ROUNDS 1000
 
 struct cf_worker_message {
     cf__post post;                  /* the remote's post, embedded: one allocation a message */
@@ -370,13 +375,11 @@ static void grace_over(void *data)
 }
 
 /*
- * Close the worker's loop; a loop left with open handles is reported and left as it is. Work
- * in flight gets TEARDOWN_GRACE_MS to end: a request given no signal (an HTTP request to a
- * server that never answers) would otherwise hold the terminate for ever.
+ * A stopping worker's work in flight gets TEARDOWN_GRACE_MS to end by itself (a write being
+ * flushed, a request about to answer), as it would have in the worker's normal run.
  */
-static void self_teardown(cf_worker_self *self)
+static void self_grace(cf_worker_self *self)
 {
-    cf_worker_parent_close(self);
     int over = 0;
     cf_timeout *grace = NULL;
     if (self->stopping && cf__loop_in_flight(self->loop) &&
@@ -388,6 +391,42 @@ static void self_teardown(cf_worker_self *self)
     }
     if (grace && !over)
         cf_clear_timeout(grace);
+}
+
+/* Something is left that cf_loop_close would refuse. */
+static int self_loop_busy(cf_worker_self *self)
+{
+    unsigned open;
+    unsigned active;
+    cf__loop_handle_counts(self->loop, &open, &active);
+    return open || active || cf__loop_in_flight(self->loop);
+}
+
+/*
+ * Close everything left (cf__loop_close_all: handles, transfers, timeouts, queued pool
+ * jobs) and run the loop until it is empty. Each round closes what the callbacks of the one
+ * before opened (a cancelled request's callback may start another). A round waits in the poll
+ * phase for what cannot be stopped (a pool job a thread runs, a child being reaped), so the
+ * rounds are bounded, not the time.
+ */
+static void self_close_all(cf_worker_self *self)
+{
+    for (int i = 0; i < TEARDOWN_ROUNDS && self_loop_busy(self); i++) {
+        (void)cf__loop_close_all(self->loop);
+        if (cf_run(self->loop, CF_RUN_ONCE) < 0 && !self->error)
+            self->error = CF_ERROR_AT(self->w->site, CF_EUNKNOWN, "worker failed while stopping");
+    }
+}
+
+/*
+ * Close the worker's loop after the grace period and the close of everything left; a loop
+ * that still cannot close is reported and left as it is.
+ */
+static void self_teardown(cf_worker_self *self)
+{
+    cf_worker_parent_close(self);
+    self_grace(self);
+    self_close_all(self);
     cf_abort_free(self->abort);
     self->abort = NULL;
     unsigned open;
@@ -517,6 +556,12 @@ static void on_signal_abort(cf_abort_listener *l, cf_abort_signal *signal)
     cf_worker_terminate(l->data);
 }
 
+/* cf__loop_close_all: terminate it; the handle closes after its exit (cf_worker_close). */
+static void worker_close_req(cf__handle *h)
+{
+    (void)cf_worker_close(CF_CONTAINER_OF(h, cf_worker, h), NULL, NULL);
+}
+
 static int worker_start(cf_worker *w, const cf_worker_opts *opts)
 {
     pthread_attr_t attr;
@@ -571,6 +616,7 @@ CF__NOINLINE int cf_worker_new(cf_loop *loop, const cf_worker_opts *opts, cf_wor
         return rc;
     }
     cf__handle_init_at(loop, &w->h, w->site.pc);
+    cf__handle_set_close_req(&w->h, worker_close_req);
     cf__handle_start(&w->h);
     w->abort_l.data = w;
     if (opts && opts->signal &&

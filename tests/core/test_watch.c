@@ -332,6 +332,67 @@ static void test_watch_close_callback_ref_active(void)
     close(sv[1]);
 }
 
+/* ---- lazy io (cf__io_set_lazy: the stream's watcher) ---- */
+
+static int lazy_calls;
+
+static void lazy_cb(cf_loop *loop, cf__io *io, unsigned revents)
+{
+    (void)loop;
+    (void)io;
+    (void)revents;
+    lazy_calls++;
+}
+
+/*
+ * A lazy io stopped in full stays in the poller, so starting it again costs nothing; an event
+ * nobody wants then takes it out (no callback, and no level-triggered spin); cf__io_close
+ * always takes it out, so the fd number can be reused.
+ */
+static void test_io_lazy_stop(void)
+{
+    setup();
+    int sv[2];
+    pair(sv);
+    cf__io io;
+    cf__io_init(&io, sv[0], lazy_cb);
+    cf__io_set_lazy(&io);
+    ASSERT_OK(cf__io_start(L, &io, CF__IO_IN));
+    unsigned nfds = L->nfds;
+    cf__io_stop(L, &io, CF__IO_IN);
+    ASSERT_EQ(io.events, 0u);
+    ASSERT_EQ(io.registered, (unsigned)CF__IO_IN); /* still in the poller */
+    ASSERT_EQ(L->nfds, nfds);
+    ASSERT(!cf__io_active(&io, CF__IO_IN));
+    ASSERT_OK(cf__io_start(L, &io, CF__IO_IN)); /* as it stands: no epoll_ctl */
+    ASSERT_EQ(io.events, (unsigned)CF__IO_IN);
+
+    /* Stopped, then data comes: the poll takes the fd out instead of calling back. */
+    cf__io_stop(L, &io, CF__IO_IN);
+    ASSERT_EQ(write(sv[1], "x", 1), 1);
+    ASSERT_EQ(cf__poll_wait(L, 0), 1); /* a bare io keeps no loop alive: poll by hand */
+    ASSERT_EQ(lazy_calls, 0);
+    ASSERT_EQ(io.registered, 0u);
+    ASSERT_EQ(L->nfds, nfds - 1);
+    ASSERT(L->watchers[sv[0]] == NULL);
+
+    /* Started again: added again, and the byte waiting is reported. */
+    ASSERT_OK(cf__io_start(L, &io, CF__IO_IN));
+    ASSERT_EQ(cf__poll_wait(L, 0), 1);
+    ASSERT_EQ(lazy_calls, 1);
+
+    /* Stopped in full, then closed: out of the poller at once. */
+    cf__io_stop(L, &io, CF__IO_IN);
+    ASSERT_EQ(io.registered, (unsigned)CF__IO_IN);
+    cf__io_close(L, &io);
+    ASSERT_EQ(io.registered, 0u);
+    ASSERT(L->watchers[sv[0]] == NULL);
+    ASSERT_EQ(L->nfds, nfds - 1);
+    close(sv[0]);
+    close(sv[1]);
+    teardown();
+}
+
 int main(int argc, char **argv)
 {
     CF_TEST_BEGIN(argc, argv);
@@ -341,5 +402,6 @@ int main(int argc, char **argv)
     CF_TEST(test_watch_errors);
     CF_TEST(test_watch_close_other_in_same_batch);
     CF_TEST(test_watch_close_callback_ref_active);
+    CF_TEST(test_io_lazy_stop);
     return CF_TEST_END();
 }
