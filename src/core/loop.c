@@ -61,16 +61,14 @@ void cf__loop_update_time(cf_loop *loop)
         return;
     }
 #endif
+    /* The counter clock (core/metrics.h), with or without the observability hooks. */
+    uint64_t now_ns = cf__obs_now_ns();
 #ifndef CF_NO_OBSERVE
     /* Kept in ns: where a poll wait ended (wait_end) and a phase boundary the timed metrics
      * reuse instead of a read of their own; a store, no branch. */
-    uint64_t now_ns = cf__obs_now_ns();
-    uint64_t now_us = now_ns / 1000u;
     loop->obs.clock_ns = now_ns;
-#else
-    uint64_t now_us = monotonic_us();
 #endif
-    uint64_t now = now_us / 1000u;
+    uint64_t now = now_ns / 1000000u;
     if (now > loop->time)
         loop->time = now;
 }
@@ -466,10 +464,8 @@ static void fake_poll(cf_loop *loop, int timeout)
  * backend updates the clock when its wait returns, before the first callback; only a wait
  * that a busy spin cut down to a non-blocking poll that found nothing is left to do here.
  */
-static void run_poll(cf_loop *loop, int timeout)
+__attribute__((noinline)) static void poll_io(cf_loop *loop, int timeout)
 {
-    if ((timeout == 0 && loop->nfds == 0) || cf__loop_failed(loop))
-        return;
 #ifdef CF_TESTING
     if (loop->fake_clock && timeout != 0) {
         fake_poll(loop, timeout);
@@ -496,6 +492,14 @@ static void run_poll(cf_loop *loop, int timeout)
         cf__loop_update_time(loop);
     if (loop->obs.wait_start) /* the backend read the clock when its wait returned */
         wait_end(loop);
+}
+
+/* Inline: a loop of immediates with nothing to watch skips the phase without a call. */
+__attribute__((always_inline)) static inline void run_poll(cf_loop *loop, int timeout)
+{
+    if ((timeout == 0 && loop->nfds == 0) || cf__loop_failed(loop))
+        return;
+    poll_io(loop, timeout);
 }
 
 /* Close callbacks: the handles closed before the phase began, in order of close. */

@@ -110,7 +110,7 @@ extern _Atomic uint64_t cf__clock_test_skew;
 #define CF__CLOCK_SKEW() 0u
 #endif
 
-#if defined(__x86_64__) && !defined(CF_NO_OBSERVE)
+#if defined(__x86_64__)
 #define CF__CLOCK_TICKS 1
 static inline uint64_t cf__clock_ticks(void)
 {
@@ -119,7 +119,7 @@ static inline uint64_t cf__clock_ticks(void)
     __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
     return (((uint64_t)hi << 32) | lo) + CF__CLOCK_SKEW();
 }
-#elif defined(__aarch64__) && !defined(CF_NO_OBSERVE)
+#elif defined(__aarch64__)
 #define CF__CLOCK_TICKS 1
 static inline uint64_t cf__clock_ticks(void)
 {
