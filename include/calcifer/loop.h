@@ -213,7 +213,9 @@ CF_EXTERN int cf_loop_off_exit(cf_loop *loop, cf_callback fn, void *data);
  * with SIGKILL and its handle closes once it has been reaped; a worker is terminated and its
  * handle closes after its exit; a response that an HTTP handler still holds is ended for it.
  * Pending operations complete with CF_ECANCELED, from the loop, as with each close. Handles
- * whose close was requested already are left alone, and keep their close callback.
+ * whose close was requested already are left alone, and keep their close callback; one
+ * exception: a child process closed with cf_process_close but still running (its handle
+ * waits for the exit) is killed too, so that nothing is left waiting.
  * Nothing is freed inside the call: run the loop (cf_run(loop, CF_RUN_DEFAULT) returns 0 once
  * all is closed), then cf_loop_close. A callback that runs meanwhile (a cancelled operation's)
  * may open new handles: call cf_loop_close_all again before cf_run if so. Immediates still

@@ -84,10 +84,12 @@ static void task_unref(cf_task *t)
 }
 
 /*
- * Resume every suspended task of a closing loop with CF_ECANCELED until it ends. A task's
- * cleanup may start other tasks: passes repeat until one finds nothing to finish.
+ * Resume every suspended task with CF_ECANCELED. At the loop's close (`repeat`), until each
+ * ends: a task's cleanup may start other tasks, so passes repeat until one finds nothing to
+ * finish. For cf_loop_close_all, once each: a task that awaits again (its cleanup) is left to
+ * the loop, and to the next call.
  */
-static void finish_all(cf__task_loop *cl)
+static void finish_all(cf__task_loop *cl, int repeat)
 {
     int forced = 1;
     while (forced) {
@@ -100,7 +102,7 @@ static void finish_all(cf__task_loop *cl)
             cf_queue_insert_tail(&cl->tasks, &t->link);
             if (!t->done && t->waiting) {
                 cf__task_force(t, CF_ECANCELED);
-                forced = 1;
+                forced = repeat;
             }
         }
     }
@@ -123,7 +125,7 @@ static void task_loop_free(void *p)
     cf__task_loop *cl = p;
     cl->closing = 1;
     report_left(cl);
-    finish_all(cl);
+    finish_all(cl, 1); /* closing: later awaits fail at once, so it ends */
     /* What is left waits on reactions and microtasks that will never run now. */
     while (!cf_queue_empty(&cl->spares)) {
         spare *s = cf_queue_data(cf_queue_head(&cl->spares), spare, link);
@@ -1008,7 +1010,7 @@ static void task_loop_close_all(cf__loop_closer *c)
         sleep_req_done(r);
     }
     if (!current_task)
-        finish_all(cl);
+        finish_all(cl, 0); /* once each: a task that awaits again waits for the next call */
 }
 
 static void sleep_p_fired(void *data)

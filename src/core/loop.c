@@ -430,7 +430,12 @@ static int spin_first(cf_loop *loop, int *timeout)
     if (!loop->mailbox)
         return 0;
     unsigned spin = cf__remote_wait_begin(loop);
-    return spin ? busy_poll(loop, timeout, spin) : 0;
+    if (!spin)
+        return 0;
+    int n = busy_poll(loop, timeout, spin);
+    if (n == 0)
+        cf__remote_spin_missed(loop);
+    return n;
 }
 
 #ifdef CF_TESTING

@@ -166,14 +166,17 @@ _Atomic uint64_t cf__clock_test_skew;
 #define CLOCK_SPAN_MAX_NS    1000000000u /* re-anchor at least about once a second */
 #define CLOCK_MISSES_MAX     8u          /* loose pairs before the counter is given up */
 #define CLOCK_PAIR_MAX_TICKS 2000u       /* a pair read further apart was interrupted */
-#define CLOCK_STEP_NS        1000000u    /* ahead of CLOCK_MONOTONIC by more: step, not slew */
+#define CLOCK_STEP_NS        1000000u    /* a counter off its pace by more: it jumped */
 
 static atomic_int clock_mode; /* 0: not probed yet, 1: the counter, -1: clock_gettime */
 static atomic_flag clock_lock = ATOMIC_FLAG_INIT;
 static uint64_t clock_start_tick; /* the first pair (under clock_lock) */
 static uint64_t clock_start_ns;
-static uint64_t clock_span_ns; /* the current anchor's span (under clock_lock) */
-static unsigned clock_misses;  /* loose pairs before the first anchor (under clock_lock) */
+static uint64_t clock_span_ns;   /* the current anchor's span (under clock_lock) */
+static uint64_t clock_last_tick; /* the pair of the last anchor (under clock_lock) */
+static uint64_t clock_last_ns;
+static uint64_t clock_last_rate; /* its rate, before any slew */
+static unsigned clock_misses;    /* loose pairs before the first anchor (under clock_lock) */
 
 /* Lock held: a pair was loose before the counter was in use. A counter that keeps giving
  * loose pairs (trapped by a hypervisor, an emulator) is not worth its reads: give it up. */
@@ -301,17 +304,43 @@ static uint64_t clock_rate(uint64_t tick, uint64_t ns)
  * slower (by at most a sixteenth) to meet CLOCK_MONOTONIC at the span's end. Returns the value
  * at `tick`.
  */
+/* Lock held: from here on every read is a clock_gettime. */
+static uint64_t clock_give_up(void)
+{
+    atomic_store_explicit(&clock_mode, -1, memory_order_release);
+    atomic_store_explicit(&cf__clock_state.counter, 0, memory_order_relaxed);
+    return mono_ns();
+}
+
+/*
+ * Lock held: the counter moved as the rate says since the last anchor's pair (within 1/64 and
+ * 1 ms). It does not after a suspend during which it ran on (CLOCK_MONOTONIC stood still), a
+ * reset on resume or a migration; the rate, measured over the whole run, would then be wrong
+ * for good (a clock stopped, or running at a fraction of its speed), so the counter is given up.
+ */
+static int clock_kept_pace(uint64_t t, uint64_t m, uint64_t rate)
+{
+    if (t < clock_last_tick || m < clock_last_ns)
+        return 0;
+    uint64_t expect = (uint64_t)(((clock_u128)(t - clock_last_tick) * rate) >> 32);
+    uint64_t real = m - clock_last_ns;
+    uint64_t off = expect > real ? expect - real : real - expect;
+    uint64_t slack = real / 64 > CLOCK_STEP_NS ? real / 64 : CLOCK_STEP_NS;
+    return off <= slack;
+}
+
 static uint64_t clock_anchor(const clock_params *p, uint64_t tick)
 {
     uint64_t t = 0;
     uint64_t m = 0;
-    uint64_t rate = clock_pair(&t, &m) ? clock_rate(t, m) : 0;
+    int paired = clock_pair(&t, &m);
+    if (paired && p && !clock_kept_pace(t, m, clock_last_rate))
+        return clock_give_up();
+    uint64_t rate = paired ? clock_rate(t, m) : 0;
     if (!rate) { /* interrupted: keep what there is, try again a little later */
         if (!p) {
-            if (clock_missed() < 0) {
-                atomic_store_explicit(&clock_mode, -1, memory_order_release);
-                atomic_store_explicit(&cf__clock_state.counter, 0, memory_order_relaxed);
-            }
+            if (clock_missed() < 0)
+                return clock_give_up();
             return mono_ns();
         }
         clock_params q = *p;
@@ -334,16 +363,9 @@ static uint64_t clock_anchor(const clock_params *p, uint64_t tick)
     uint64_t floor = p ? clock_at(p, clock_cap(p, q.base_tick)) : truth + 1000u;
     q.base_ns = truth > floor ? truth : floor;
     uint64_t ahead = q.base_ns - truth;
-    if (ahead > CLOCK_STEP_NS) {
-        /*
-         * Far ahead (the counter ran while CLOCK_MONOTONIC stood still: a suspend): step back
-         * to CLOCK_MONOTONIC. Slewing would take sixteen times as long and fire the loop's
-         * timers early meanwhile; a step back only holds the loop's clock (it never goes
-         * back, cf__loop_update_time), so timers fire late, never early.
-         */
-        q.base_ns = truth;
-        ahead = 0;
-    }
+    clock_last_tick = t;
+    clock_last_ns = m;
+    clock_last_rate = rate;
     if (ahead) {
         uint64_t limit = span_ns / 16;
         q.mult =
@@ -361,8 +383,10 @@ uint64_t cf__clock_slow(uint64_t tick)
     if (atomic_flag_test_and_set_explicit(&clock_lock, memory_order_acquire)) {
         clock_params p; /* another thread is at it: the old anchor, up to its end */
         clock_load(&p);
-        if (p.span) /* the anchor being replaced, or the new one: the next anchor starts past it */
-            return clock_at(&p, clock_cap(&p, tick));
+        /* The anchor being replaced, or the new one, within its span: the next anchor starts
+         * past it. Past the span, wait for the new anchor (the counter may have jumped). */
+        if (p.span && tick - p.base_tick < p.span)
+            return clock_at(&p, tick);
         /* Calibrating: wait, so that a clock_gettime value handed out comes before the first
          * anchor's pair, or that anchor precedes this one: monotonic on each thread. */
         while (atomic_flag_test_and_set_explicit(&clock_lock, memory_order_acquire)) {
@@ -372,7 +396,10 @@ uint64_t cf__clock_slow(uint64_t tick)
     uint64_t v;
     clock_params p;
     clock_load(&p);
-    if (mode == 0) {
+    mode = atomic_load_explicit(&clock_mode, memory_order_acquire); /* given up meanwhile? */
+    if (mode < 0) {
+        v = mono_ns();
+    } else if (mode == 0) {
         mode = clock_probe();
         if (mode > 0 && !clock_pair(&clock_start_tick, &clock_start_ns))
             mode = clock_missed(); /* interrupted: probe again on the next read */
@@ -682,6 +709,8 @@ void cf__obs_phase(cf_loop *loop, int phase, cf__obs_phase_fn fn, int arg)
     if (idle == loop->obs.idle_ns && work == loop->obs.callbacks + loop->obs.microtasks)
         return; /* nothing ran: no read, no span (see above) */
     uint64_t t1 = cf__obs_now_ns();
+    if (CF_UNLIKELY(t1 < t0)) /* the counter clock given up for a clock_gettime behind it */
+        t1 = t0;
     x->last_ns = t1;
     uint64_t waited = loop->obs.idle_ns - idle;
     uint64_t busy = t1 - t0 > waited ? t1 - t0 - waited : 0;
@@ -697,7 +726,7 @@ void cf__obs_iteration_end(cf_loop *loop)
 {
     struct cf__obs *x = loop->obs.x;
     uint64_t end = x->last_ns;
-    uint64_t wall = end - x->iter_start;
+    uint64_t wall = end > x->iter_start ? end - x->iter_start : 0;
     uint64_t idle = loop->obs.idle_ns - x->iter_idle;
     uint64_t busy = wall > idle ? wall - idle : 0;
     if (x->delay_on && !x->delay_res_ms)

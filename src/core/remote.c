@@ -52,6 +52,7 @@ struct cf__mailbox {
     post *leftover;                    /* loop thread only: posts a failed run left */
     uint64_t wait_start_us;            /* loop thread: a wait being measured; 0: none */
     uint32_t wait_avg_us;              /* loop thread: average wait until a post came */
+    int spin_missed;                   /* loop thread: this wait's spin ended without a post */
 };
 
 struct cf_remote {
@@ -122,15 +123,21 @@ static uint64_t monotonic_us(void)
  * as more than WAIT_CAP_US: one long idle time must not hide the next conversation for long.
  */
 #define WAIT_CAP_US 10000u
+static void wait_fold(cf__mailbox *mb, uint64_t took)
+{
+    if (took > WAIT_CAP_US)
+        took = WAIT_CAP_US;
+    mb->wait_avg_us = (uint32_t)((3u * (uint64_t)mb->wait_avg_us + took) / 4u);
+}
+
 static void wait_sample(cf__mailbox *mb)
 {
     if (!mb->wait_start_us)
         return;
     uint64_t took = monotonic_us() - mb->wait_start_us;
     mb->wait_start_us = 0;
-    if (took > WAIT_CAP_US)
-        took = WAIT_CAP_US;
-    mb->wait_avg_us = (uint32_t)((3u * (uint64_t)mb->wait_avg_us + took) / 4u);
+    mb->spin_missed = 0;
+    wait_fold(mb, took);
 }
 
 unsigned cf__remote_wait_begin(cf_loop *loop)
@@ -149,9 +156,25 @@ unsigned cf__remote_wait_begin(cf_loop *loop)
     return spin < ceiling ? spin : ceiling;
 }
 
+void cf__remote_spin_missed(cf_loop *loop)
+{
+    loop->mailbox->spin_missed = 1;
+}
+
 void cf__remote_wait_end(cf_loop *loop)
 {
-    loop->mailbox->wait_start_us = 0;
+    cf__mailbox *mb = loop->mailbox;
+    if (mb->wait_start_us && mb->spin_missed) {
+        /*
+         * The spin ended without a post, and so did the wait after it (I/O or a timer ended
+         * it): the posts have stopped coming quickly. Count it as a wait of at least the
+         * ceiling, so that the spin goes off instead of costing every idle moment from now on.
+         */
+        uint64_t took = monotonic_us() - mb->wait_start_us;
+        wait_fold(mb, took > loop->post_spin_us ? took : loop->post_spin_us);
+    }
+    mb->wait_start_us = 0;
+    mb->spin_missed = 0;
 }
 
 /* Run the posts so far, in order (poll phase). */

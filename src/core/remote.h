@@ -42,6 +42,7 @@ int cf__remote_keeps_alive(const cf_loop *loop);
  * Thread: the loop's.
  */
 unsigned cf__remote_wait_begin(cf_loop *loop);
+void cf__remote_spin_missed(cf_loop *loop); /* the spin wait_begin asked for found no post */
 void cf__remote_wait_end(cf_loop *loop);
 
 void cf__remote_spin_begin(cf_loop *loop);

@@ -1611,7 +1611,10 @@ int cf__tcp_accept_pause(cf_tcp *t, int paused)
         t->flags |= T_ACCEPT_PAUSED;
     else
         t->flags &= ~T_ACCEPT_PAUSED;
-    return update_io(t);
+    int rc = update_io(t);
+    if (paused && t->fd >= 0 && !t->io.events)
+        cf__io_close(t->h.loop, &t->io); /* out of the poller now, not at the next connection */
+    return rc;
 }
 
 CF__NOINLINE int cf_tcp_listen(cf_tcp *t, const char *host, int port, int backlog, int flags,

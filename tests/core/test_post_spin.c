@@ -134,6 +134,41 @@ static void test_post_spin_follows_the_exchange(void)
     ASSERT_OK(cf_loop_close(pp.a));
 }
 
+typedef struct ticks {
+    cf_loop *loop;
+    int n;
+    uint64_t polls_at_3;
+} ticks;
+
+static void tick(void *data)
+{
+    ticks *t = data;
+    if (++t->n == 3)
+        t->polls_at_3 = t->loop->busy_polls;
+    if (t->n < 20)
+        ASSERT_OK(cf_set_timeout(t->loop, 5, tick, t, NULL));
+}
+
+/*
+ * After a quick exchange the posts stop, and the loop only waits for timers: the first wait
+ * whose spin finds no post turns the spin off, instead of spinning in every idle moment.
+ */
+static void test_post_spin_goes_off_when_posts_stop(void)
+{
+    pingpong pp = {.n = 1000, .slow_from = 1000000, .mark = {1000}};
+    pp.b_spin = CF_LOOP_POST_SPIN_DEFAULT;
+    ASSERT_OK(cf_loop_new(&pp.a));
+    ASSERT_OK(cf_loop_set_post_spin(pp.a, CF_LOOP_POST_SPIN_MAX));
+    exchange(&pp);
+    ASSERT(pp.polls_at[0] > 0); /* the quick exchange spun */
+    ticks t = {.loop = pp.a};
+    ASSERT_OK(cf_set_timeout(pp.a, 5, tick, &t, NULL));
+    ASSERT_OK(cf_run(pp.a, CF_RUN_DEFAULT));
+    ASSERT_EQ(t.n, 20);
+    ASSERT_EQ(pp.a->busy_polls, t.polls_at_3); /* the last 17 waits slept at once */
+    ASSERT_OK(cf_loop_close(pp.a));
+}
+
 /* Posts that come slowly from the start never turn the spin on. */
 static void test_post_spin_stays_off_for_slow_posts(void)
 {
@@ -226,6 +261,7 @@ int main(int argc, char **argv)
     CF_TEST(test_post_spin_arguments);
     CF_TEST(test_post_spin_follows_the_exchange);
     CF_TEST(test_post_spin_stays_off_for_slow_posts);
+    CF_TEST(test_post_spin_goes_off_when_posts_stop);
     CF_TEST(test_post_spin_off);
     CF_TEST(test_post_found_spinning_sees_the_current_time);
     return CF_TEST_END();
