@@ -177,7 +177,9 @@ static void test_tcp_echo_100mb_backpressure(void)
     ASSERT(s.server_full > 0);
     ASSERT(s.server_drains > 0);
     ASSERT_LE(s.client_max_queue, 256 * 1024 + 64 * 1024);
-    ASSERT_LE(s.server_max_queue, 128 * 1024 + 64 * 1024);
+    /* The server echoes what one read gave: up to the loop's read buffer (256 KiB), though
+     * loopback reads are mostly 64 KiB or less. */
+    ASSERT_LE(s.server_max_queue, 128 * 1024 + 256 * 1024);
     free(s.pattern);
 }
 
