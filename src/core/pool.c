@@ -481,10 +481,9 @@ void cf__pool_loop_free(cf_loop *loop)
     lp->slab_bytes = 0;
 }
 
-/* Take the finished jobs, oldest first: the leftovers of a failed run, then the stack. */
-static cf__work *take_done(cf__loop_pool *lp)
+/* Reverse a list linked by next_done (a stack taken whole comes newest first). */
+static cf__work *reverse_done(cf__work *stack)
 {
-    cf__work *stack = atomic_exchange_explicit(&lp->done, NULL, memory_order_acquire);
     cf__work *list = NULL;
     while (stack) {
         cf__work *next = stack->next_done;
@@ -492,6 +491,13 @@ static cf__work *take_done(cf__loop_pool *lp)
         list = stack;
         stack = next;
     }
+    return list;
+}
+
+/* Take the finished jobs, oldest first: the leftovers of a failed run, then the stack. */
+static cf__work *take_done(cf__loop_pool *lp)
+{
+    cf__work *list = reverse_done(atomic_exchange_explicit(&lp->done, NULL, memory_order_acquire));
     if (!lp->leftover)
         return list;
     cf__work *tail = lp->leftover;
@@ -634,13 +640,7 @@ int cf__pool_cancel_loop(cf_loop *loop)
     }
     pthread_mutex_unlock(&pool.mutex);
     /* Posted oldest first, so that their `done` calls come in submission order. */
-    cf__work *ordered = NULL;
-    while (list) {
-        cf__work *next = list->next_done;
-        list->next_done = ordered;
-        ordered = list;
-        list = next;
-    }
+    cf__work *ordered = reverse_done(list);
     while (ordered) {
         cf__work *next = ordered->next_done;
         post_done(ordered, NULL); /* as an abort does: `done` runs in the poll phase */
