@@ -146,9 +146,10 @@ struct cf_loop {
     int running;
     int stop_flag;
     int fail_code;
-    uint64_t time;         /* cached clock, ms */
-    unsigned busy_poll_us; /* cf_loop_set_busy_poll; 0: sleep at once */
-    unsigned post_spin_us; /* cf_loop_set_post_spin: the adaptive spin's ceiling; 0: off */
+    uint64_t time;          /* cached clock, ms */
+    unsigned busy_poll_us;  /* cf_loop_set_busy_poll; 0: sleep at once */
+    unsigned post_spin_us;  /* cf_loop_set_post_spin: the adaptive spin's ceiling; 0: off */
+    unsigned fd_poll_skips; /* spins in a row that found posts before polling the fds */
 #ifdef CF_TESTING
     int fake_clock;
     uint64_t fake_now;

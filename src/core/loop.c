@@ -394,6 +394,8 @@ __attribute__((always_inline)) static inline int poll_timeout(const cf_loop *loo
  * or a negative CF_E*) and lowers
  * `*timeout` by the whole milliseconds spent, so that timers are not delayed by the spin.
  */
+#define FD_POLL_SKIPS 8u
+
 static int busy_poll(cf_loop *loop, int *timeout, uint64_t budget)
 {
     if (*timeout > 0 && (uint64_t)*timeout * 1000u < budget)
@@ -404,12 +406,19 @@ static int busy_poll(cf_loop *loop, int *timeout, uint64_t budget)
     /* Other threads' posts are seen on the mailbox's head, with no eventfd write (remote.c). */
     cf__remote_spin_begin(loop);
     while (n == 0 && spent < budget && !cf__loop_failed(loop)) {
+        /* Posts are looked for first (a post from a loop on the other CPU comes sooner than
+         * a system call returns), but never more than FD_POLL_SKIPS spins in a row: a steady
+         * stream of posts does not keep the fds from being polled. */
+        if (loop->fd_poll_skips < FD_POLL_SKIPS && cf__remote_spin_check(loop)) {
+            loop->fd_poll_skips++;
+            n = 1;
+            break;
+        }
+        loop->fd_poll_skips = 0;
         n = cf__poll_wait(loop, 0);
 #ifdef CF_TESTING
         loop->busy_polls++;
 #endif
-        if (n == 0 && cf__remote_spin_check(loop))
-            n = 1;
         spent = monotonic_us() - start;
     }
     if (cf__remote_spin_end(loop) && n == 0)

@@ -5,12 +5,15 @@
  */
 /* ctest-labels: tsan */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 
 #include "calcifer/metrics.h"
+#include "calcifer/watch.h"
 
 #include "core/internal.h"
 
@@ -255,6 +258,101 @@ static void test_post_found_spinning_sees_the_current_time(void)
     ASSERT_OK(cf_loop_close(loop));
 }
 
+/* ---- a stream of posts does not keep the fds from being polled ---- */
+
+typedef struct flood {
+    cf_loop *loop;
+    cf_remote *remote; /* keep-alive: the loop runs until the flooder lets go */
+    atomic_long ran;   /* posts run by the loop */
+    atomic_int stop;   /* set when the pipe's watcher ran */
+    int timed_out;     /* the flooder gave up: the watcher never ran while it posted */
+    int pipe_fd[2];
+    long ran_at_watch; /* posts run when the watcher ran */
+    cf_watch *watch;
+} flood;
+
+static void on_flood_post(cf_loop *loop, int status, void *data)
+{
+    (void)loop;
+    flood *f = data;
+    if (status < 0)
+        return;
+    /* A callback slower than a post: the poster stays ahead, and every look at the mailbox
+     * finds posts waiting. */
+    struct timespec t0;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 2000);
+    /* Once the stream is going, the pipe becomes readable; the loop must see it. */
+    if (atomic_fetch_add(&f->ran, 1) + 1 == 1000)
+        ASSERT_EQ(write(f->pipe_fd[1], "x", 1), 1);
+}
+
+static void on_flood_readable(cf_watch *w, unsigned events, void *data)
+{
+    flood *f = data;
+    ASSERT(events & CF_WATCH_READABLE);
+    f->ran_at_watch = atomic_load(&f->ran);
+    atomic_store(&f->stop, 1);
+    ASSERT_OK(cf_watch_close(w, NULL, NULL));
+}
+
+static void *flooder(void *arg)
+{
+    flood *f = arg;
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    long posted = 0;
+    while (!atomic_load(&f->stop)) {
+        /* At most 1024 posts ahead of the loop: memory stays small whatever the speeds. */
+        if (posted - atomic_load(&f->ran) < 1024) {
+            ASSERT_OK(cf_remote_post(f->remote, on_flood_post, f));
+            posted++;
+            continue;
+        }
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec >= 5) { /* the loop never polled its fds */
+            f->timed_out = 1;
+            break;
+        }
+        sched_yield();
+    }
+    cf_remote_release(f->remote);
+    return NULL;
+}
+
+/*
+ * The spin looks at the mailbox before it polls the fds; a stream of posts that never lets the
+ * look come back empty must still leave room for the fds (at least every eighth spin).
+ */
+static void test_post_stream_leaves_room_for_fds(void)
+{
+    flood f = {0};
+    ASSERT_OK(cf_loop_new(&f.loop));
+    ASSERT_OK(cf_loop_set_busy_poll(f.loop, CF_LOOP_BUSY_POLL_MAX));
+    ASSERT_EQ(pipe(f.pipe_fd), 0);
+    ASSERT_OK(cf_watch_new(f.loop, f.pipe_fd[0], &f.watch));
+    ASSERT_OK(cf_watch_start(f.watch, CF_WATCH_READABLE, on_flood_readable, &f));
+    ASSERT_OK(cf_remote_new(f.loop, CF_REMOTE_KEEP_ALIVE, &f.remote));
+    pthread_t th;
+    ASSERT_EQ(pthread_create(&th, NULL, flooder, &f), 0);
+    ASSERT_OK(cf_run(f.loop, CF_RUN_DEFAULT));
+    pthread_join(th, NULL);
+    ASSERT_EQ(f.timed_out, 0);
+    ASSERT_GE(f.ran_at_watch, 1000);
+    /* At most 1025 posts wait at any time, a spin runs them at most twice (its look, its end),
+     * and the fds are polled by the eighth spin in a row at the latest: 17 batches after the
+     * one that wrote to the pipe. Measured: about 15,000; with no bound, hundreds of
+     * thousands or never. */
+    ASSERT_LE(f.ran_at_watch, 1000 + 18 * 1025);
+    close(f.pipe_fd[0]);
+    close(f.pipe_fd[1]);
+    ASSERT_OK(cf_loop_close(f.loop));
+}
+
 int main(int argc, char **argv)
 {
     CF_TEST_BEGIN(argc, argv);
@@ -264,5 +362,6 @@ int main(int argc, char **argv)
     CF_TEST(test_post_spin_goes_off_when_posts_stop);
     CF_TEST(test_post_spin_off);
     CF_TEST(test_post_found_spinning_sees_the_current_time);
+    CF_TEST(test_post_stream_leaves_room_for_fds);
     return CF_TEST_END();
 }
