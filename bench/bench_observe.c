@@ -2,7 +2,7 @@
  * The cost of seeing the loop (docs/observability.md): the core loop benchmarks with nothing
  * on, with the timed metrics on, with the blocked-loop detector on, and traced.
  *
- *     bench_observe [-r REPEAT] [--plain] [--only WORD]
+ *     bench_observe [-r REPEAT] [--plain [--metrics]] [--only WORD]
  *
  * Workloads (chosen because each callback or iteration does almost nothing, so overhead
  * shows): 1M chained immediates (one callback per loop iteration: the per-iteration cost),
@@ -10,7 +10,8 @@
  * Prints `name off on ratio` (seconds, medians of REPEAT runs alternating off and on;
  * ratio = on / off, so 1.02 is 2% slower) and, for tracing, the nanoseconds per recorded
  * event. With --plain it prints only the "off" times, one `name seconds` line each: the
- * script bench_observe.sh compares them with a build made with -DCF_NO_OBSERVE. --only runs
+ * script bench_observe.sh compares them with a build made with -DCF_NO_OBSERVE (--metrics:
+ * the same with the timed metrics on, to count their instructions). --only runs
  * the workloads whose name contains WORD (for an instruction count under callgrind, say).
  */
 #include <stdint.h>
@@ -219,12 +220,15 @@ int main(int argc, char **argv)
 {
     int repeat = 5;
     int plain = 0;
+    enum mode plain_mode = OFF;
     const char *only = "";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-r") == 0 && i + 1 < argc)
             repeat = (int)strtol(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--plain") == 0)
             plain = 1;
+        else if (strcmp(argv[i], "--metrics") == 0)
+            plain_mode = METRICS;
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
             only = argv[++i];
     }
@@ -239,7 +243,7 @@ int main(int argc, char **argv)
                 continue;
             double v[MAX_RUNS];
             for (int i = 0; i < repeat; i++) {
-                v[i] = workloads[w].fn(OFF);
+                v[i] = workloads[w].fn(plain_mode);
             }
             printf("%-28s %10.4f\n", workloads[w].name, median(v, repeat));
         }

@@ -76,7 +76,10 @@ int cf__timers_clear_timeouts(cf_loop *loop);
 /* Immediates (timer.c). */
 void cf__immediates_init(cf_loop *loop);
 void cf__immediates_free(cf_loop *loop);
+/* The check phase: the plain iteration's copy, and the one of an observed iteration. */
 void cf__immediates_run(cf_loop *loop);
+void cf__immediates_run_observed(cf_loop *loop);
+void cf__immediates_run_counted(cf_loop *loop); /* the lazy mode's: queue not empty */
 
 /* ---- watch.c ---- */
 
@@ -145,6 +148,7 @@ struct cf_loop {
     /* run state */
     int running;
     int stop_flag;
+    int halt; /* stop_flag, a failed run or observability on: cf_run's plain loop leaves */
     int fail_code;
     uint64_t time;          /* cached clock, ms */
     unsigned busy_poll_us;  /* cf_loop_set_busy_poll; 0: sleep at once */
@@ -222,6 +226,19 @@ void cf__loop_update_time(cf_loop *loop);
 static inline int cf__loop_failed(const cf_loop *loop)
 {
     return loop->fail_code != 0;
+}
+
+/*
+ * Recompute loop->halt after a change of stop_flag, fail_code or the observability flags:
+ * cf_run's plain loop tests the one word per iteration instead of the three.
+ */
+static inline void cf__loop_halt_update(cf_loop *loop)
+{
+    loop->halt = loop->stop_flag || loop->fail_code != 0
+#ifndef CF_NO_OBSERVE
+                 || loop->obs.flags != 0
+#endif
+        ;
 }
 
 /* Drain after a callback of a phase: the fast path checks the queues inline. */

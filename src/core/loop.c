@@ -541,10 +541,11 @@ __attribute__((always_inline)) static inline void run_closing(cf_loop *loop)
 static void run_timers(cf_loop *loop)
 {
     cf__loop_update_time(loop);
-    cf__timers_run(loop); /* stops at once when the run has failed */
+    if (loop->timers.heap_len) /* no call (and no saved registers) with no timer at all */
+        cf__timers_run(loop);  /* stops at once when the run has failed */
 }
 
-static int loop_alive(const cf_loop *loop)
+__attribute__((always_inline)) static inline int loop_alive(const cf_loop *loop)
 {
     return loop->active_handles || loop->active_reqs || loop->immediate_refs ||
            !cf_queue_empty(&loop->pending) || !cf_queue_empty(&loop->closing) ||
@@ -556,6 +557,15 @@ static void run_check(cf_loop *loop)
     if (!cf__loop_failed(loop))
         cf__immediates_run(loop);
 }
+
+#ifndef CF_NO_OBSERVE
+/* The check phase of an observed iteration (its immediates counted, timed or traced). */
+static void run_check_observed(cf_loop *loop)
+{
+    if (!cf__loop_failed(loop))
+        cf__immediates_run_observed(loop);
+}
+#endif
 
 /*
  * One iteration: the phases of DESIGN.md, in order. A failed run (cf__loop_fail) makes every
@@ -582,7 +592,7 @@ static void phase_poll(cf_loop *loop, int timeout)
 static void phase_check(cf_loop *loop, int arg)
 {
     (void)arg;
-    run_check(loop);
+    run_check_observed(loop);
 }
 
 static void phase_closing(cf_loop *loop, int arg)
@@ -615,9 +625,9 @@ static void iterate_lazy(cf_loop *loop, cf_run_mode mode)
         else
             cf__obs_lazy_poll(loop, phase_poll, timeout);
     }
-    if (!cf_queue_empty(&loop->immediates)) {
+    if (!cf_queue_empty(&loop->immediates) && !cf__loop_failed(loop)) {
         CF__OBS_LAZY_ENTER(loop, CF_PHASE_CHECK);
-        run_check(loop);
+        cf__immediates_run_counted(loop);
     }
     if (!cf_queue_empty(&loop->closing)) {
         CF__OBS_LAZY_ENTER(loop, CF_PHASE_CLOSE);
@@ -659,14 +669,9 @@ __attribute__((noinline, cold)) static void iterate_observed(cf_loop *loop, cf_r
 }
 #endif
 
+/* The plain iteration: nothing observed (cf_run calls iterate_observed otherwise). */
 static void iterate(cf_loop *loop, cf_run_mode mode)
 {
-#ifndef CF_NO_OBSERVE
-    if (CF__OBS_ON(loop)) {
-        iterate_observed(loop, mode);
-        return;
-    }
-#endif
     run_timers(loop);                         /* 1. timers */
     run_pending(loop);                        /* 2. pending callbacks */
     run_poll(loop, poll_timeout(loop, mode)); /* 3. poll (I/O, pool completions, signals) */
@@ -700,13 +705,24 @@ int cf_run(cf_loop *loop, cf_run_mode mode)
     int alive = loop_alive(loop);
     if (!alive)
         cf__loop_update_time(loop);
+    int once = mode != CF_RUN_DEFAULT;
     for (;;) {
-        while (alive && !loop->stop_flag && !cf__loop_failed(loop)) {
+        /* One word tells the plain iterations from the rest: stopped, failed or observed. */
+        while (alive && !loop->halt) {
             iterate(loop, mode);
             alive = loop_alive(loop); /* 6. go round while something referenced is left */
-            if (mode != CF_RUN_DEFAULT)
-                break;
+            if (once)
+                goto iterated;
         }
+#ifndef CF_NO_OBSERVE
+        if (alive && CF__OBS_ON(loop) && !loop->stop_flag && !cf__loop_failed(loop)) {
+            iterate_observed(loop, mode);
+            alive = loop_alive(loop);
+            if (!once)
+                continue;
+        }
+#endif
+    iterated:
         if (CF__OBS_ON(loop)) /* the timed metrics' last phase ends here, not in the hooks */
             cf__obs_run_end(loop);
         /* Out of work (not stopped, not failed): the before-exit hooks may schedule more. */
@@ -723,6 +739,7 @@ int cf_run(cf_loop *loop, cf_run_mode mode)
     loop->running = 0;
     int rc = loop->fail_code;
     loop->fail_code = 0;
+    cf__loop_halt_update(loop);
     if (rc < 0)
         return rc;
     /* Drained: a layer may still ask for a failing exit (≈ process.exitCode). */
@@ -733,8 +750,10 @@ int cf_run(cf_loop *loop, cf_run_mode mode)
 
 void cf_stop(cf_loop *loop)
 {
-    if (loop)
+    if (loop) {
         loop->stop_flag = 1;
+        cf__loop_halt_update(loop);
+    }
 }
 
 int cf_loop_set_busy_poll(cf_loop *loop, unsigned usec)
@@ -779,6 +798,7 @@ void cf__loop_fail(cf_loop *loop, int code)
     CF_ASSERT(code < 0);
     if (!loop->fail_code)
         loop->fail_code = code < 0 ? code : CF_EUNKNOWN;
+    cf__loop_halt_update(loop);
 }
 
 void cf__loop_set_exit_code_hook(cf_loop *loop, int (*hook)(cf_loop *loop, void *arg), void *arg)

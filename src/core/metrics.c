@@ -482,6 +482,7 @@ static void obs_flags(cf_loop *loop)
 #ifdef CF_NO_OBSERVE
     loop->obs.flags = 0;
     loop->obs.lazy = 0;
+    cf__loop_halt_update(loop);
     return;
 #endif
     unsigned f = loop->obs.x ? loop->obs.x->want : 0;
@@ -493,6 +494,7 @@ static void obs_flags(cf_loop *loop)
     if (x && f && !loop->obs.flags)
         x->last_ns = 0; /* turned on again: no phase boundary yet (not the old one) */
     loop->obs.flags = f;
+    cf__loop_halt_update(loop);
     if (!x)
         return;
     int lazy = f == CF__OBS_METRICS && !(x->delay_on && !x->delay_res_ms);
@@ -550,6 +552,7 @@ void cf__obs_loop_close(cf_loop *loop)
     cf__free(x);
     loop->obs.x = NULL;
     loop->obs.flags = 0;
+    cf__loop_halt_update(loop);
 }
 
 /* ---- utilization ---- */

@@ -262,10 +262,22 @@ void cf__obs_report_promise(cf_loop *loop, const void *site);
  * two predicted branches), 1 when only counting, else the clock at the start.
  */
 #define CF__OBS_CB_BEGIN(loop) (CF__OBS_ON(loop) ? cf__obs_begin(loop) : 0)
+/* Count a callback as cf__obs_callback does (`kind` is a constant: the test folds away). */
+#define CF__OBS_COUNT(loop, kind)                                                                  \
+    do {                                                                                           \
+        if ((kind) == CF__OBS_TICK || (kind) == CF__OBS_MICROTASK)                                 \
+            (loop)->obs.microtasks++;                                                              \
+        else if ((kind) != CF__OBS_TASK)                                                           \
+            (loop)->obs.callbacks++;                                                               \
+    } while (0)
 #define CF__OBS_CB_END(loop, t0, kind, fn, site)                                                   \
     do {                                                                                           \
-        if (CF_UNLIKELY(t0))                                                                       \
-            (void)cf__obs_callback((loop), (t0), (kind), (const void *)(fn), (site));              \
+        if (CF_UNLIKELY(t0)) {                                                                     \
+            if ((t0) == 1) /* counted only (the timed metrics alone): no call */                   \
+                CF__OBS_COUNT((loop), (kind));                                                     \
+            else                                                                                   \
+                (void)cf__obs_callback((loop), (t0), (kind), (const void *)(fn), (site));          \
+        }                                                                                          \
     } while (0)
 #else
 #define CF__OBS_ON(loop)           0

@@ -94,18 +94,38 @@ int cf_queue_microtask(cf_loop *loop, cf_callback fn, void *data)
     return ring_push(&loop->micro, fn, data);
 }
 
-/* ring_run, observed (core/metrics.h): one clock read per task, its end the next one's start. */
+/* The ring's tasks, plain: see ring_run. */
+__attribute__((always_inline)) static inline int ring_run_plain(cf_loop *loop, cf__ring *r)
+{
+    while (r->head != r->tail) {
+        cf__task t = r->items[r->head & r->mask];
+        r->head++;
+        t.fn(t.data);
+        if (CF_UNLIKELY(loop->fail_code))
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * ring_run, observed (core/metrics.h). Timed (the detector or the trace): one clock read per
+ * task, its end the next one's start. Counted only (the timed metrics alone): the plain loop,
+ * and the count is how far the head moved, tasks queued meanwhile included.
+ */
 __attribute__((noinline, cold)) static int ring_run_observed(cf_loop *loop, cf__ring *r, int kind)
 {
+    if (!CF__OBS_PER_CALLBACK(loop)) {
+        size_t head = r->head;
+        int failed = ring_run_plain(loop, r);
+        loop->obs.microtasks += r->head - head;
+        return failed;
+    }
     uint64_t t0 = cf__obs_begin(loop);
     while (r->head != r->tail) {
         cf__task t = r->items[r->head & r->mask];
         r->head++;
         t.fn(t.data);
-        if (t0 == 1) /* counted only: no call */
-            loop->obs.microtasks++;
-        else
-            t0 = cf__obs_callback(loop, t0, kind, (const void *)t.fn, NULL);
+        t0 = cf__obs_callback(loop, t0, kind, (const void *)t.fn, NULL);
         if (CF_UNLIKELY(loop->fail_code))
             return 1;
     }
@@ -120,14 +140,7 @@ static int ring_run(cf_loop *loop, cf__ring *r, int kind)
 {
     if (CF__OBS_ON(loop))
         return ring_run_observed(loop, r, kind);
-    while (r->head != r->tail) {
-        cf__task t = r->items[r->head & r->mask];
-        r->head++;
-        t.fn(t.data);
-        if (CF_UNLIKELY(loop->fail_code))
-            return 1;
-    }
-    return 0;
+    return ring_run_plain(loop, r);
 }
 
 void cf__drain_ticks(cf_loop *loop)

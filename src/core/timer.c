@@ -915,7 +915,10 @@ __attribute__((always_inline)) static inline void immediates_run(cf_loop *loop, 
         if (imm->flags & IMM_REF)
             loop->immediate_refs--;
         imm->flags = 0;
-        if (observed) {
+        if (observed == 2) { /* counted only */
+            imm->fn(imm->data);
+            loop->obs.callbacks++;
+        } else if (observed) {
             uint64_t t0 = cf__obs_begin(loop);
             cf_callback fn = imm->fn;
             fn(imm->data);
@@ -943,7 +946,26 @@ __attribute__((noinline, cold)) static void immediates_run_observed(cf_loop *loo
     immediates_run(loop, 1);
 }
 
+/* The plain loop's check phase: no look at the observability flags (the iteration chose). */
 void cf__immediates_run(cf_loop *loop)
+{
+    if (cf_queue_empty(&loop->immediates))
+        return;
+    immediates_run(loop, 0);
+}
+
+/*
+ * The check phase of the lazy mode (the timed metrics alone): each callback counted, no clock
+ * read. The mode is chosen per iteration (loop.c); a callback that turns the detector or the
+ * trace on takes effect from the next one.
+ */
+void cf__immediates_run_counted(cf_loop *loop)
+{
+    immediates_run(loop, 2);
+}
+
+/* The check phase of an observed iteration: counts, times or traces. */
+void cf__immediates_run_observed(cf_loop *loop)
 {
     if (cf_queue_empty(&loop->immediates))
         return;
