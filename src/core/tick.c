@@ -28,15 +28,13 @@ static int ring_grow(cf__ring *r)
     cf__task *items = cf__malloc(cap * sizeof(*items));
     if (!items)
         return CF_ENOMEM;
-    size_t n = r->tail - r->head;
-    for (size_t i = 0; i < n; i++) {
-        items[i] = r->items[(r->head + i) & r->mask];
+    /* Head and tail keep running: a drain counts its tasks by how far the head moved. */
+    for (size_t i = r->head; i != r->tail; i++) {
+        items[i & (cap - 1)] = r->items[i & r->mask];
     }
     cf__free(r->items);
     r->items = items;
     r->mask = cap - 1;
-    r->head = 0;
-    r->tail = n;
     return 0;
 }
 

@@ -1,0 +1,168 @@
+/* ctest-labels: core */
+/* ctest-timeout: 30 */
+/*
+ * The timed metrics' counts (calcifer/metrics.h) in the counted-only mode: every microtask and
+ * nextTick counted once, also when the queue grows while it is being drained; and cf_run's
+ * iteration modes with metrics on and off.
+ */
+#include "harness.h"
+
+typedef struct spawner {
+    cf_loop *loop;
+    int n;
+    int ran;
+} spawner;
+
+static spawner sp;
+
+static void count_one(void *data)
+{
+    (void)data;
+    sp.ran++;
+}
+
+/* Queues more microtasks than the ring holds: the ring grows in the middle of the drain. */
+static void spawn_many(void *data)
+{
+    spawner *s = data;
+    s->ran++;
+    for (int i = 0; i < s->n; i++) {
+        ASSERT_OK(cf_queue_microtask(s->loop, count_one, NULL));
+    }
+}
+
+static void test_obs_counts_microtasks_across_ring_growth(void)
+{
+    cf_loop *loop;
+    ASSERT_OK(cf_loop_new(&loop));
+    ASSERT_OK(cf_loop_metrics_enable(loop, 1));
+    /* Some drains first, so that the ring's free-running head is past zero. */
+    for (int i = 0; i < 100; i++) {
+        ASSERT_OK(cf_queue_microtask(loop, count_one, NULL));
+        cf_loop_drain(loop);
+    }
+    cf_loop_metrics m;
+    ASSERT_OK(cf_loop_metrics_get(loop, &m));
+    ASSERT_EQ(m.microtasks, 100);
+    sp = (spawner){loop, 1000, 0};
+    ASSERT_OK(cf_queue_microtask(loop, spawn_many, &sp));
+    cf_loop_drain(loop);
+    ASSERT_EQ(sp.ran, 1001);
+    ASSERT_OK(cf_loop_metrics_get(loop, &m));
+    ASSERT_EQ(m.microtasks, 1101);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+static void spawn_ticks(void *data)
+{
+    spawner *s = data;
+    s->ran++;
+    for (int i = 0; i < s->n; i++) {
+        ASSERT_OK(cf_next_tick(s->loop, count_one, NULL));
+    }
+}
+
+static void test_obs_counts_ticks_across_ring_growth(void)
+{
+    cf_loop *loop;
+    ASSERT_OK(cf_loop_new(&loop));
+    ASSERT_OK(cf_loop_metrics_enable(loop, 1));
+    for (int i = 0; i < 10; i++) {
+        ASSERT_OK(cf_next_tick(loop, count_one, NULL));
+        cf_loop_drain(loop);
+    }
+    sp = (spawner){loop, 600, 0};
+    ASSERT_OK(cf_next_tick(loop, spawn_ticks, &sp));
+    cf_loop_drain(loop);
+    cf_loop_metrics m;
+    ASSERT_OK(cf_loop_metrics_get(loop, &m));
+    ASSERT_EQ(m.microtasks, 10 + 1 + 600); /* ticks count as microtasks */
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+/* ---- cf_run's modes with metrics on and off ---- */
+
+typedef struct stopper {
+    cf_loop *loop;
+    int fired;
+    int toggle; /* 1: turn metrics on in the first callback; -1: off; 0: leave */
+} stopper;
+
+static void stop_on_second(cf_timer *t, void *data)
+{
+    (void)t;
+    stopper *s = data;
+    s->fired++;
+    if (s->fired == 1 && s->toggle)
+        ASSERT_OK(cf_loop_metrics_enable(s->loop, s->toggle > 0));
+    if (s->fired == 2)
+        cf_stop(s->loop);
+}
+
+/* A repeating timer stops the run on its second tick, metrics toggled on its first. */
+static void check_stop(int metrics_before, int toggle)
+{
+    cf_loop *loop;
+    ASSERT_OK(cf_loop_new(&loop));
+    ASSERT_OK(cf_loop_metrics_enable(loop, metrics_before));
+    stopper s = {loop, 0, toggle};
+    cf_timer *t;
+    ASSERT_OK(cf_timer_new(loop, &t));
+    ASSERT_OK(cf_timer_start(t, 1, 1, stop_on_second, &s));
+    ASSERT_EQ(cf_run(loop, CF_RUN_DEFAULT), 1); /* stopped with the timer still active */
+    ASSERT_EQ(s.fired, 2);
+    ASSERT_OK(cf_timer_close(t, NULL, NULL));
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_EQ(s.fired, 2);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+static void test_obs_counts_stop_plain_observed_and_toggled(void)
+{
+    check_stop(0, 0);
+    check_stop(1, 0);
+    check_stop(0, 1);
+    check_stop(1, -1);
+}
+
+static int imm_ran;
+static void imm_again(void *data)
+{
+    cf_loop *loop = data;
+    imm_ran++;
+    ASSERT_OK(cf_set_immediate(loop, imm_again, loop, NULL));
+}
+
+/* CF_RUN_NOWAIT runs exactly one iteration, plain or observed, and counts it when observed. */
+static void test_obs_counts_one_iteration_per_nowait(void)
+{
+    cf_loop *loop;
+    ASSERT_OK(cf_loop_new(&loop));
+    imm_ran = 0;
+    ASSERT_OK(cf_set_immediate(loop, imm_again, loop, NULL));
+    ASSERT_EQ(cf_run(loop, CF_RUN_NOWAIT), 1);
+    ASSERT_EQ(imm_ran, 1);
+    ASSERT_OK(cf_loop_metrics_enable(loop, 1));
+    ASSERT_EQ(cf_run(loop, CF_RUN_NOWAIT), 1);
+    ASSERT_EQ(imm_ran, 2);
+    ASSERT_EQ(cf_run(loop, CF_RUN_ONCE), 1);
+    ASSERT_EQ(imm_ran, 3);
+    cf_loop_metrics m;
+    ASSERT_OK(cf_loop_metrics_get(loop, &m));
+    ASSERT_EQ(m.iterations, 2);
+    ASSERT_EQ(m.callbacks, 2);
+    ASSERT_OK(cf_loop_metrics_enable(loop, 0));
+    ASSERT_EQ(cf_run(loop, CF_RUN_NOWAIT), 1);
+    ASSERT_EQ(imm_ran, 4);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
+int main(int argc, char **argv)
+{
+    CF_TEST_BEGIN(argc, argv);
+    CF_TEST(test_obs_counts_microtasks_across_ring_growth);
+    CF_TEST(test_obs_counts_ticks_across_ring_growth);
+    CF_TEST(test_obs_counts_stop_plain_observed_and_toggled);
+    CF_TEST(test_obs_counts_one_iteration_per_nowait);
+    return CF_TEST_END();
+}
