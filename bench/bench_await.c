@@ -3,6 +3,12 @@
  *
  *   bench_await [N] [TASKS]     (N awaits, 1,000,000 by default; TASKS sleeping tasks,
  *                                100,000 by default)
+ *   bench_await --plain [--metrics] [--only WORD] [N]
+ *
+ * --plain runs Calcifer's await workloads only (N awaits, 200,000 by default), each once,
+ * and prints `name ms` for each: small enough to count instructions under callgrind, which
+ * bench/bench_observe.sh does. --metrics turns the loop's timed metrics on
+ * (cf_loop_metrics_enable) first; --only runs the workloads whose name contains WORD.
  *
  * Prints `name calcifer peer ratio`; ratio above 1 means Calcifer is better (rates:
  * calcifer / peer; times and bytes: peer / calcifer). Await rates are millions per second,
@@ -30,6 +36,7 @@
 
 #include "calcifer/task.h"
 #include "calcifer/loop.h"
+#include "calcifer/metrics.h"
 #include "calcifer/promise.h"
 
 #include "bench_util.h"
@@ -235,10 +242,62 @@ static void sleep_lines(const char *self, const char *mode, long n)
     print_cost(name, mine[0], node[0]);
 }
 
+/* ---- --plain: Calcifer's awaits alone, once each ---- */
+
+static const struct {
+    const char *name;
+    cf_async_fn fn;
+    int pair;
+} plain_workloads[] = {
+    {"await_settled", await_settled, 0},
+    {"await_fresh", await_fresh, 0},
+    {"await_null", await_null, 0},
+    {"await_pair", await_half, 1},
+};
+
+static int plain_main(int argc, char **argv)
+{
+    int metrics = 0;
+    const char *only = "";
+    n_awaits = 200000;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--metrics") == 0) {
+            metrics = 1;
+        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            only = argv[++i];
+        } else if ((n_awaits = strtol(argv[i], NULL, 10)) <= 0) {
+            fprintf(stderr, "usage: bench_await --plain [--metrics] [--only WORD] [N]\n");
+            return 2;
+        }
+    }
+    cf_loop *loop;
+    if (cf_loop_new(&loop) != 0)
+        return 1;
+    if (metrics && cf_loop_metrics_enable(loop, 1) != 0) {
+        fprintf(stderr, "bench_await: cannot turn the timed metrics on\n");
+        cf_loop_close(loop);
+        return 1;
+    }
+    int rc = 0;
+    for (size_t w = 0; w < sizeof plain_workloads / sizeof plain_workloads[0]; w++) {
+        if (!strstr(plain_workloads[w].name, only))
+            continue;
+        double ms = run_tasks(loop, plain_workloads[w].fn, plain_workloads[w].pair);
+        if (ms < 0) {
+            fprintf(stderr, "bench_await: wrong await count in %s\n", plain_workloads[w].name);
+            rc = 1;
+        }
+        printf("%-26s %10.3f\n", plain_workloads[w].name, ms);
+    }
+    return cf_loop_close(loop) == 0 ? rc : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--sleep") == 0)
         return sleep_child(argv[2], strtol(argv[3], NULL, 10));
+    if (argc > 1 && strcmp(argv[1], "--plain") == 0)
+        return plain_main(argc, argv);
     if (argc > 1)
         n_awaits = strtol(argv[1], NULL, 10);
     if (argc > 2)

@@ -5,15 +5,16 @@
  * library's: this program links apps/ghibli_api (ghibli_api.h).
  *
  *   ghibli_serve [--port N] [--host H] [--data PATH] [--keep-alive MS] [--busy-poll US]
- *                [--check]
+ *                [--metrics] [--check]
  *
  * It prints `PORT <n>` on stdout once listening (port 0, the default, picks a free one).
  * The data file defaults to $CF_GHIBLI_DATA, else the copy found next to the program or in
  * the source tree (see ghibli_api_find_data). --keep-alive sets how long an idle connection is
  * kept (default 5000 ms; 0 keeps it forever). --busy-poll lets the loop poll for up to US
- * microseconds before it sleeps (cf_loop_set_busy_poll; off by default). With --check it fetches
- * /films from itself with the project's HTTP client, prints how many films it got, and stops (what
- * CI runs).
+ * microseconds before it sleeps (cf_loop_set_busy_poll; off by default). --metrics turns the
+ * loop's timed metrics on (cf_loop_metrics_enable; bench/http_observe.sh counts what they
+ * cost). With --check it fetches /films from itself with the project's HTTP client, prints how
+ * many films it got, and stops (what CI runs).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -77,6 +78,7 @@ int main(int argc, char **argv)
     opts.http = &http;
     int check = 0;
     long busy_poll = 0;
+    int metrics = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
             opts.port = (int)strtol(argv[++i], NULL, 10);
@@ -92,11 +94,13 @@ int main(int argc, char **argv)
             busy_poll = strtol(argv[++i], &end, 10);
             if (end == argv[i] || *end)
                 busy_poll = -1; /* not a number: refused below */
+        } else if (strcmp(argv[i], "--metrics") == 0) {
+            metrics = 1;
         } else if (strcmp(argv[i], "--check") == 0) {
             check = 1;
         } else {
             fprintf(stderr, "usage: ghibli_serve [--port N] [--host H] [--data PATH] "
-                            "[--keep-alive MS] [--busy-poll US] [--check]\n");
+                            "[--keep-alive MS] [--busy-poll US] [--metrics] [--check]\n");
             return 2;
         }
     }
@@ -109,6 +113,11 @@ int main(int argc, char **argv)
                 CF_LOOP_BUSY_POLL_MAX);
         cf_loop_close(loop);
         return 2;
+    }
+    if (metrics && cf_loop_metrics_enable(loop, 1) != 0) {
+        fprintf(stderr, "ghibli_serve: cannot turn the timed metrics on\n");
+        cf_loop_close(loop);
+        return 1;
     }
     app a = {0};
     cf_error *err = NULL;

@@ -129,8 +129,9 @@ int cf__loop_microtasks_idle(const cf_loop *loop);
 /*
  * The await's symmetric transfer (task.c). cf__loop_microtask_peek: the data of the next
  * microtask when it is a call of `fn` that the drain would run next (a drain is under way,
- * the run has not failed, callbacks are not being timed); else NULL. cf__loop_microtask_skip
- * removes that microtask, counted as run: the caller does its work in its place, at once.
+ * the run has not failed, callbacks are not being timed one by one); else NULL.
+ * cf__loop_microtask_skip removes that microtask, counted as run: the caller does its work in
+ * its place, at once.
  * Thread: loop only.
  */
 void *cf__loop_microtask_peek(const cf_loop *loop, cf_callback fn);

@@ -134,6 +134,18 @@ void cf__io_close(cf_loop *loop, cf__io *io)
     io->events = 0;
 }
 
+#ifndef CF_NO_OBSERVE
+/* An I/O callback while something is observed: counted, timed or traced. */
+__attribute__((noinline)) static void io_dispatch_observed(cf_loop *loop, cf__io *io, cf__io_cb cb,
+                                                           unsigned revents)
+{
+    uint64_t t0 = CF__OBS_CB_BEGIN(loop);
+    cb(loop, io, revents);
+    CF__OBS_CB_END(loop, t0, CF__OBS_IO, cb, NULL);
+    cf__after_callback(loop);
+}
+#endif
+
 void cf__io_dispatch(cf_loop *loop, int fd, unsigned revents)
 {
     if ((unsigned)fd >= loop->nwatchers)
@@ -151,9 +163,14 @@ void cf__io_dispatch(cf_loop *loop, int fd, unsigned revents)
     if (!(revents & (CF__IO_IN | CF__IO_OUT)))
         return;
     cf__io_cb cb = io->cb;
-    uint64_t t0 = CF__OBS_CB_BEGIN(loop);
+#ifndef CF_NO_OBSERVE
+    if (CF__OBS_ON(loop)) {
+        io_dispatch_observed(loop, io, cb, revents);
+        return;
+    }
+#endif
+    /* Plain: nothing lives across the call, as with the hooks compiled out. */
     cb(loop, io, revents);
-    CF__OBS_CB_END(loop, t0, CF__OBS_IO, cb, NULL);
     cf__after_callback(loop);
 }
 

@@ -7,6 +7,10 @@
  */
 #include "harness.h"
 
+#include "calcifer/metrics.h"
+#include "calcifer/promise.h"
+#include "calcifer/task.h"
+
 typedef struct spawner {
     cf_loop *loop;
     int n;
@@ -157,6 +161,58 @@ static void test_obs_counts_one_iteration_per_nowait(void)
     ASSERT_OK(cf_loop_close(loop));
 }
 
+/* ---- the await hand-off between tasks with the timed metrics on ---- */
+
+#define PAIR_AWAITS 1000
+
+static long pair_count;
+
+static int await_half(cf_task *task, void *arg)
+{
+    (void)task;
+    cf_promise *p = arg;
+    for (int i = 0; i < PAIR_AWAITS; i++) {
+        cf_result r = cf_await(cf_promise_retain(p));
+        ASSERT_OK(r.status);
+        pair_count++;
+    }
+    return 0;
+}
+
+/* Two tasks awaiting one fulfilled promise in lock-step; returns the microtasks counted. */
+static uint64_t pair_microtasks(int detector)
+{
+    cf_loop *loop;
+    ASSERT_OK(cf_loop_new(&loop));
+    ASSERT_OK(cf_loop_metrics_enable(loop, 1));
+    if (detector) /* a clock per callback: the hand-off is off, each wake-up runs as a microtask */
+        ASSERT_OK(cf_loop_detect_blocked(loop, 60000, NULL, NULL));
+    pair_count = 0;
+    cf_promise *p = cf_promise_resolved(loop, (void *)1, NULL);
+    cf_promise_release(cf_async(loop, await_half, p));
+    cf_promise_release(cf_async(loop, await_half, p));
+    cf_promise_release(p);
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_EQ(pair_count, 2 * PAIR_AWAITS);
+    cf_loop_metrics m;
+    ASSERT_OK(cf_loop_metrics_get(loop, &m));
+    ASSERT_OK(cf_loop_close(loop));
+    return m.microtasks;
+}
+
+/*
+ * With the metrics alone, a task's await hands control straight to the next task (a wake-up
+ * microtask skipped, done in its place); it is counted as run all the same, so the count is
+ * the one of the path where every wake-up runs from the queue.
+ */
+static void test_obs_counts_await_hand_off(void)
+{
+    uint64_t handed = pair_microtasks(0);
+    uint64_t queued = pair_microtasks(1);
+    ASSERT_GE(handed, 2 * PAIR_AWAITS);
+    ASSERT_EQ(handed, queued);
+}
+
 int main(int argc, char **argv)
 {
     CF_TEST_BEGIN(argc, argv);
@@ -164,5 +220,6 @@ int main(int argc, char **argv)
     CF_TEST(test_obs_counts_ticks_across_ring_growth);
     CF_TEST(test_obs_counts_stop_plain_observed_and_toggled);
     CF_TEST(test_obs_counts_one_iteration_per_nowait);
+    CF_TEST(test_obs_counts_await_hand_off);
     return CF_TEST_END();
 }
