@@ -67,7 +67,7 @@ typedef struct cf__timers {
 void cf__timers_init(cf_loop *loop);
 void cf__timers_free(cf_loop *loop);
 /* The timers phase: run every timer due at phase start, created before it, in order. */
-void cf__timers_run(cf_loop *loop);
+int cf__timers_run(cf_loop *loop); /* returns how many ran */
 /* Milliseconds until the next timer is due (0 if due), or -1 when no timer is active. */
 int cf__timers_next_timeout(const cf_loop *loop);
 /* Clear every queued timeout and interval (cf__loop_close_all); returns how many. */

@@ -57,6 +57,7 @@ typedef struct cf__obs_loop {
     uint64_t idle_ns;        /* time spent inside poll waits */
     uint64_t wait_start;     /* non-zero while a wait is open */
     uint64_t clock_ns;       /* the clock cf__loop_update_time last took (a free boundary) */
+    int ran_since_clock;     /* a timer or pending callback ran since the poll's last read */
     uint64_t last_wait;      /* when the last wait began (its length: the idle_ns it added) */
     uint64_t iterations;     /* loop iterations */
     uint64_t callbacks;      /* phase callbacks run */

@@ -591,11 +591,12 @@ static void timer_fire(cf_loop *loop, cf_timer *t)
         js_release(loop, t);
 }
 
-void cf__timers_run(cf_loop *loop)
+int cf__timers_run(cf_loop *loop)
 {
     cf__timers *T = &loop->timers;
     uint64_t now = loop->time;
     uint64_t limit = T->seq;
+    int ran = 0;
     while (T->heap_len && !cf__loop_failed(loop)) {
         const cf__tentry *e = &T->heap[0];
         if (e->due > now || e->seq >= limit)
@@ -604,7 +605,9 @@ void cf__timers_run(cf_loop *loop)
         timer_unlink(loop, t);
         timer_fire(loop, t);
         cf__after_callback(loop);
+        ran++;
     }
+    return ran;
 }
 
 int cf__timers_next_timeout(const cf_loop *loop)

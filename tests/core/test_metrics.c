@@ -74,6 +74,37 @@ static void test_metrics_utilization_of_a_spinning_loop(void)
     ASSERT_OK(cf_loop_close(loop));
 }
 
+typedef struct ticker {
+    cf_timeout *iv;
+    int left;
+} ticker;
+
+static void busy_tick(void *data)
+{
+    ticker *t = data;
+    spin_ms(20);
+    if (--t->left == 0)
+        cf_clear_interval(t->iv);
+}
+
+/*
+ * The wait after a timers phase begins at that phase's clock read only when nothing ran in
+ * between: timer callbacks that keep the loop busy 20 ms out of every 40 count as active, not
+ * as part of the wait that follows them.
+ */
+static void test_metrics_utilization_of_busy_timers(void)
+{
+    cf_loop *loop;
+    ASSERT_OK(cf_loop_new(&loop));
+    ticker t = {NULL, 10};
+    ASSERT_OK(cf_set_interval(loop, 20, busy_tick, &t, &t.iv));
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    cf_loop_elu e = cf_loop_utilization(loop, NULL);
+    ASSERT(e.active_ms >= 180); /* ten callbacks of 20 ms */
+    ASSERT(e.utilization > 0.35 && e.utilization < 0.75);
+    ASSERT_OK(cf_loop_close(loop));
+}
+
 /* ---- the blocked-loop detector ---- */
 
 typedef struct report {
@@ -475,6 +506,7 @@ int main(int argc, char **argv)
     CF_TEST_BEGIN(argc, argv);
     CF_TEST(test_metrics_utilization_of_a_sleeping_loop);
     CF_TEST(test_metrics_utilization_of_a_spinning_loop);
+    CF_TEST(test_metrics_utilization_of_busy_timers);
     CF_TEST(test_metrics_blocked_callback_is_reported_with_its_line);
     CF_TEST(test_metrics_blocked_default_report_goes_to_stderr);
     CF_TEST(test_metrics_detector_off_by_default);
