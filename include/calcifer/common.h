@@ -47,7 +47,9 @@ typedef void *(*cf_calloc_fn)(size_t count, size_t size);
 typedef void (*cf_free_fn)(void *ptr);
 
 /*
- * Replace the allocator every part of the library uses (model: uv_replace_allocator).
+ * Replace the allocator every part of the library uses (model: uv_replace_allocator), with
+ * one exception: tasks (calcifer/task.h) live in 2 MiB regions a loop maps itself (mmap), so
+ * that a million of them cost no allocator header each and no page fault per 4 KiB.
  * Call it once, before any loop or other object exists; all four functions are required.
  * Returns 0, or CF_EINVAL when a function is NULL. Thread: call before starting threads.
  */

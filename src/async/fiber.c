@@ -37,18 +37,10 @@
 #include "util/sys.h"
 #include "util/util.h"
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if defined(CF__FIBER_ASAN)
 #define CF_ASAN 1
 #endif
-#if __has_feature(thread_sanitizer)
-#define CF_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) && !defined(CF_ASAN)
-#define CF_ASAN 1
-#endif
-#if defined(__SANITIZE_THREAD__) && !defined(CF_TSAN)
+#if defined(CF__FIBER_TSAN)
 #define CF_TSAN 1
 #endif
 
@@ -77,42 +69,7 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 
 enum fiber_state { F_NEW, F_RUNNING, F_SUSPENDED, F_DONE };
 
-/*
- * Copy mode keeps a suspended fiber's image in the fiber's own block when it fits: a task
- * suspended in an await or a sleep saves about 260 bytes, and one block instead of two saves
- * an allocation's overhead per suspended task (the whole block is 336 bytes).
- */
-#define IMAGE_BLOCK 336
-#define IMAGE_INLINE                                                                               \
-    (sizeof(struct cf__fiber) < IMAGE_BLOCK ? IMAGE_BLOCK - sizeof(struct cf__fiber) : 0)
-
-struct cf__fiber {
-    cf__ctx ctx;        /* the saved context while not running */
-    cf__fiber *resumer; /* where yield and return go */
-    cf__stack *stack;   /* dedicated (held until done) or the shared run stack */
-    cf__fiber_fn fn;
-    void *arg;
-    char *save;          /* copy mode: the stack image while copied out (`image` or heap) */
-    uint32_t save_len;   /* bytes of the image */
-    uint32_t save_cap;   /* bytes of `save` (0 while it is `image` or NULL) */
-    uint32_t stack_size; /* usable stack bytes (at most 1 GiB) */
-    unsigned char state;
-    unsigned char copy; /* copy-stack mode */
-    unsigned char made; /* copy mode: the first frame has been written (ctx is valid) */
-#if !defined(NDEBUG) || defined(CF_TESTING)
-    const void *thread; /* the owning thread's `ts`, to catch cross-thread use */
-#endif
-#if defined(CF_ASAN)
-    void *asan_fake;
-    const void *asan_bottom;
-    size_t asan_size;
-#endif
-#if defined(CF_TSAN)
-    void *tsan;
-#endif
-};
-
-/* Copy mode: IMAGE_INLINE bytes right after the struct, in the same block. */
+/* Copy mode: CF__FIBER_IMAGE_INLINE bytes right after the struct, in the same block (fiber.h). */
 #define IMAGE_OF(f) ((char *)((f) + 1))
 
 typedef struct fiber_thread {
@@ -219,6 +176,7 @@ static void san_fiber_free(cf__fiber *f)
 #if defined(CF_TSAN)
     if (f->tsan)
         __tsan_destroy_fiber(f->tsan);
+    f->tsan = NULL;
 #else
     (void)f;
 #endif
@@ -313,7 +271,7 @@ static void image_save(cf__fiber *f)
 {
     char *sp = cf__ctx_sp(&f->ctx);
     size_t len = (size_t)(f->stack->hi - sp);
-    if (len <= IMAGE_INLINE) {
+    if (len <= CF__FIBER_IMAGE_INLINE) {
         if (f->save_cap) {
             cf__free(f->save);
             ts.saved_bytes -= f->save_cap;
@@ -441,11 +399,8 @@ static void fiber_release_stack(cf__fiber *f)
  * it: nothing else runs on this thread before the switch below leaves it for good, so no
  * other fiber can take it meanwhile, and the resumer has nothing left to do after the switch.
  */
-static void fiber_entry(void *arg)
+static __attribute__((noinline, noreturn)) void fiber_exit(cf__fiber *f)
 {
-    cf__fiber *f = arg;
-    san_finish(f);
-    f->fn(f->arg);
     f->state = F_DONE;
     const cf__stack *on = f->stack;
     fiber_release_stack(f);
@@ -454,6 +409,18 @@ static void fiber_entry(void *arg)
         to = prepare_copy(on, to);
     raw_switch(f, to, 1);
     abort(); /* a done fiber is never switched to */
+}
+
+/*
+ * The bottom frame of every fiber, kept to one saved register: a copy-stack fiber's image
+ * holds it for as long as the fiber is suspended (the end's work is in fiber_exit).
+ */
+static void fiber_entry(void *arg)
+{
+    cf__fiber *f = arg;
+    san_finish(f);
+    f->fn(f->arg);
+    fiber_exit(f);
 }
 
 /* ---- the private API ---- */
@@ -474,34 +441,41 @@ static int fiber_attach_stack(cf__fiber *f, size_t size)
     return 0;
 }
 
-int cf__fiber_new(cf__fiber **out, cf__fiber_fn fn, void *arg, const cf__fiber_opts *opts)
+int cf__fiber_init(cf__fiber *f, cf__fiber_fn fn, void *arg, const cf__fiber_opts *opts)
 {
-    if (!out || !fn)
-        return CF_EINVAL;
-    *out = NULL;
     int rc = thread_setup();
     if (rc != 0)
         return rc;
     size_t want = opts && opts->stack_size ? opts->stack_size : cf__fiber_default_stack_size();
-    int copy = opts && opts->shared_stack ? 1 : 0;
-    cf__fiber *f = cf__calloc(1, sizeof *f + (copy ? IMAGE_INLINE : 0));
-    if (!f)
-        return CF_ENOMEM;
     f->fn = fn;
     f->arg = arg;
-    f->copy = (unsigned char)copy;
+    f->copy = opts && opts->shared_stack ? 1 : 0;
     f->state = F_NEW;
 #if !defined(NDEBUG) || defined(CF_TESTING)
     f->thread = &ts;
 #endif
     f->stack_size = (uint32_t)cf__stack_round(want);
     rc = fiber_attach_stack(f, f->stack_size);
+    if (rc != 0)
+        return rc;
+    san_bounds(f);
+    san_fiber_new(f);
+    return 0;
+}
+
+int cf__fiber_new(cf__fiber **out, cf__fiber_fn fn, void *arg, const cf__fiber_opts *opts)
+{
+    if (!out || !fn)
+        return CF_EINVAL;
+    *out = NULL;
+    cf__fiber *f = cf__calloc(1, CF__FIBER_BLOCK(opts && opts->shared_stack));
+    if (!f)
+        return CF_ENOMEM;
+    int rc = cf__fiber_init(f, fn, arg, opts);
     if (rc != 0) {
         cf__free(f);
         return rc;
     }
-    san_bounds(f);
-    san_fiber_new(f);
     *out = f;
     return 0;
 }
@@ -558,14 +532,19 @@ size_t cf__fiber_stack_size(const cf__fiber *f)
     return f->stack_size;
 }
 
-void cf__fiber_free(cf__fiber *f)
+void cf__fiber_fini(cf__fiber *f)
 {
-    if (!f)
-        return;
     CF_ASSERT(f->thread == &ts);
     CF_ASSERT(f->state != F_RUNNING);
     fiber_release_stack(f);
     san_fiber_free(f);
+}
+
+void cf__fiber_free(cf__fiber *f)
+{
+    if (!f)
+        return;
+    cf__fiber_fini(f);
     cf__free(f);
 }
 

@@ -47,10 +47,67 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "async/fiber_switch.h"
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CF__FIBER_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer)
+#define CF__FIBER_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(CF__FIBER_ASAN)
+#define CF__FIBER_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(CF__FIBER_TSAN)
+#define CF__FIBER_TSAN 1
+#endif
+
 typedef struct cf__fiber cf__fiber;
+struct cf__stack;
 
 /* The fiber's body. `arg` is the pointer given to cf__fiber_new (borrowed). */
 typedef void (*cf__fiber_fn)(void *arg);
+
+/* The body of a fiber. Visible so that an owner can embed it (cf__fiber_init); only fiber.c
+ * reads or writes its fields. */
+struct cf__fiber {
+    cf__ctx ctx;             /* the saved context while not running */
+    cf__fiber *resumer;      /* where yield and return go */
+    struct cf__stack *stack; /* dedicated (held until done) or the shared run stack */
+    cf__fiber_fn fn;
+    void *arg;
+    char *save;          /* copy mode: the stack image while copied out (inline or heap) */
+    uint32_t save_len;   /* bytes of the image */
+    uint32_t save_cap;   /* bytes of `save` (0 while it is the inline room or NULL) */
+    uint32_t stack_size; /* usable stack bytes (at most 1 GiB) */
+    unsigned char state;
+    unsigned char copy; /* copy-stack mode */
+    unsigned char made; /* copy mode: the first frame has been written (ctx is valid) */
+#if !defined(NDEBUG) || defined(CF_TESTING)
+    const void *thread; /* the owning thread's state, to catch cross-thread use */
+#endif
+#if defined(CF__FIBER_ASAN)
+    void *asan_fake;
+    const void *asan_bottom;
+    size_t asan_size;
+#endif
+#if defined(CF__FIBER_TSAN)
+    void *tsan;
+#endif
+};
+
+/*
+ * Copy mode keeps a suspended fiber's image in the bytes right after the struct, in the same
+ * block, when it fits: a task suspended in a sleep saves about 200 bytes of frames, and one
+ * block instead of two saves an allocation and its overhead per suspended task. Larger images
+ * go to a heap buffer of the right size.
+ */
+#define CF__FIBER_IMAGE_INLINE 208
+
+/* Bytes of the block of a fiber: the struct, and in copy mode the inline image room. */
+#define CF__FIBER_BLOCK(copy) (sizeof(cf__fiber) + ((copy) ? (size_t)CF__FIBER_IMAGE_INLINE : 0))
 
 /* Creation options; a NULL `opts` or a zeroed struct means the defaults. */
 typedef struct cf__fiber_opts {
@@ -79,6 +136,15 @@ typedef struct cf__fiber_stats {
  * Thread: any, but the fiber then belongs to this thread.
  */
 int cf__fiber_new(cf__fiber **out, cf__fiber_fn fn, void *arg, const cf__fiber_opts *opts);
+
+/*
+ * cf__fiber_new in memory the caller provides: `f` points to zeroed memory of
+ * CF__FIBER_BLOCK(opts->shared_stack != 0) bytes, the struct first (an owner embeds the fiber
+ * as its last member and allocates that much room after it). Returns 0 or CF_ENOMEM (no stack;
+ * `f` holds nothing then). Ownership: the caller owns the memory and ends the fiber with
+ * cf__fiber_fini before freeing it; `arg` and `opts` as for cf__fiber_new. Thread: as there.
+ */
+int cf__fiber_init(cf__fiber *f, cf__fiber_fn fn, void *arg, const cf__fiber_opts *opts);
 
 /*
  * Switch into `f` (new or suspended) from the current context, the thread's own stack or
@@ -125,6 +191,12 @@ size_t cf__fiber_stack_size(const cf__fiber *f);
  * (CF_ASSERT). Ownership: takes `f`. Thread: the fiber's thread.
  */
 void cf__fiber_free(cf__fiber *f);
+
+/*
+ * cf__fiber_free for a fiber made by cf__fiber_init: gives back its stack and image (same
+ * rules) and leaves the memory to the caller, who may free it then. Thread: the fiber's.
+ */
+void cf__fiber_fini(cf__fiber *f);
 
 /*
  * Unmap the calling thread's pooled stacks and unused shared run stacks (tests call it

@@ -12,7 +12,13 @@
  * - refs counts the creator's reference, the loop's while pending (F_LOOP_REF), one per
  *   reaction that points at the promise (as `derived`, or as the source of a queued one), the
  *   unhandled-rejection lists' and any `owner` links. A promise at zero is settled and has an
- *   empty reaction list, so freeing never walks reactions.
+ *   empty reaction list, so freeing never walks reactions. A pooled promise keeps its `as`
+ *   (set when its slab is made) and has refs 0 while free; cf_loop_close pins the count of
+ *   every live one (REFS_PINNED), so releases made during teardown free nothing.
+ * - A then/catch handler's derived promise that nobody can see once the handler returns (see
+ *   unseen) is freed at once instead of being settled: with no reaction and no other
+ *   reference, settling it could only free it. Rejections and adoptions still go the full
+ *   way (unhandled-rejection tracking, adoption jobs).
  * - A settled promise either owns its value/error (`owner` NULL; `dtor` frees it) or borrows
  *   it from `owner`, the promise that owns it, holding a reference (pass-through steps and
  *   adoption). Owners are never themselves borrowers, so release chains are one level deep.
@@ -86,12 +92,12 @@ struct cf_promise {
         uint64_t rejection_id; /* rejected without a handler: Node's rejection id (settled
                                   promises never use `head` again) */
     } u;
-    struct cf__async *as; /* NULL while in the free list */
+    struct cf__async *as; /* the loop's state: set when the slab is made, never changed */
     cf__reaction *tail;
     void *value;          /* fulfilled: the value; rejected: the cf_error */
     void (*dtor)(void *); /* frees `value` (NULL when borrowed or static) */
     cf_promise *owner;    /* the promise `value` is borrowed from, or NULL */
-    uint32_t refs;
+    uint32_t refs;        /* 0 while in the free list */
     uint8_t state;
     uint8_t flags;
     uint8_t adopt; /* A_* while resolved and pending, before the job is queued */
@@ -176,10 +182,14 @@ static void on_drain(cf_loop *loop, void *arg);
 
 /* ---- pools ---- */
 
-static int pool_grow(pool *pl)
+/* A new slab on the free list. Out of line: inlined, it made every allocation save registers.
+ * `as`, when not NULL, is stored in each object as a promise's `as` (set once for good). */
+__attribute__((noinline, cold)) static int pool_grow(pool *pl, struct cf__async *as)
 {
     size_t count = pl->next_count ? pl->next_count : SLAB_FIRST;
-    slab *s = cf__malloc(sizeof(*s) + count * pl->size);
+    /* Zeroed (a free reaction is R_FREE, a free promise has refs 0): by calloc, which gets
+     * the large slabs as fresh zero pages instead of clearing them. */
+    slab *s = cf__calloc(1, sizeof(*s) + count * pl->size);
     if (!s)
         return CF_ENOMEM;
     s->next = pl->slabs;
@@ -188,7 +198,8 @@ static int pool_grow(pool *pl)
     char *base = (char *)(s + 1);
     for (size_t i = count; i-- > 0;) {
         void *obj = base + i * pl->size;
-        memset(obj, 0, pl->size);
+        if (as)
+            ((cf_promise *)obj)->as = as;
         *(void **)obj = pl->free;
         pl->free = obj;
     }
@@ -196,9 +207,9 @@ static int pool_grow(pool *pl)
     return 0;
 }
 
-static inline void *pool_get(pool *pl)
+static inline void *pool_get(pool *pl, struct cf__async *as)
 {
-    if (CF_UNLIKELY(!pl->free) && pool_grow(pl) < 0)
+    if (CF_UNLIKELY(!pl->free) && pool_grow(pl, as) < 0)
         return NULL;
     void *obj = pl->free;
     pl->free = *(void **)obj;
@@ -211,8 +222,8 @@ static inline void pool_put(pool *pl, void *obj)
     pl->free = obj;
 }
 
-/* Call `fn` on every object of every slab, then free the slabs. */
-static void pool_destroy(pool *pl, void (*fn)(void *obj))
+/* Call `fn` on every object of every slab. */
+static void pool_walk(pool *pl, void (*fn)(void *obj))
 {
     for (slab *s = pl->slabs; s; s = s->next) {
         char *base = (char *)(s + 1);
@@ -220,6 +231,12 @@ static void pool_destroy(pool *pl, void (*fn)(void *obj))
             fn(base + i * pl->size);
         }
     }
+}
+
+/* Call `fn` on every object of every slab, then free the slabs. */
+static void pool_destroy(pool *pl, void (*fn)(void *obj))
+{
+    pool_walk(pl, fn);
     while (pl->slabs) {
         slab *s = pl->slabs;
         pl->slabs = s->next;
@@ -362,13 +379,26 @@ static void report_pending(cf__async *as)
     }
 }
 
+/*
+ * A reference count no release brings down to zero: while the loop closes, every live promise
+ * carries it, so that releases made by the destructors that teardown runs free nothing (the
+ * slabs go as a whole), and cf_promise_release needs no test of its own for closing.
+ */
+#define REFS_PINNED (UINT32_C(1) << 30)
+
+static void promise_pin_for_teardown(void *obj)
+{
+    cf_promise *p = obj;
+    if (p->refs)
+        p->refs += REFS_PINNED;
+}
+
 /* Teardown: run the value destructor of every live promise (without touching others). */
 static void promise_teardown(void *obj)
 {
     cf_promise *p = obj;
-    if (!p->as)
-        return;
-    p->as = NULL;
+    if (p->refs < REFS_PINNED)
+        return; /* free, or made during teardown */
     if (p->adopt == A_PROMISE) {
         return;
     }
@@ -403,6 +433,7 @@ static void async_free(void *arg)
     if (as->exit_code)
         cf__loop_set_exit_code_hook(as->loop, NULL, NULL);
     report_pending(as);
+    pool_walk(&as->promises, promise_pin_for_teardown);
     pool_destroy(&as->reactions, reaction_teardown);
     pool_destroy(&as->promises, promise_teardown);
     while (as->res.next != &as->res) {
@@ -472,13 +503,12 @@ static void install_hook(cf__async *as)
 
 /* ---- promise objects ---- */
 
-static cf_promise *promise_alloc(cf__async *as)
+static inline cf_promise *promise_alloc(cf__async *as)
 {
-    cf_promise *p = pool_get(&as->promises);
+    cf_promise *p = pool_get(&as->promises, as);
     if (!p)
         return NULL;
     p->u.head = NULL;
-    p->as = as;
     p->tail = NULL;
     p->value = NULL;
     p->dtor = NULL;
@@ -511,7 +541,6 @@ static void promise_free(cf_promise *p)
     cf_promise *owner = p->owner;
     void *value = p->value;
     void (*dtor)(void *) = p->dtor;
-    p->as = NULL;
     pool_put(&as->promises, p);
     if (owner)
         cf_promise_release(owner);
@@ -536,18 +565,23 @@ cf_promise *cf_promise_retain(cf_promise *p)
     return p;
 }
 
-void cf_promise_release(cf_promise *p)
+/* cf_promise_release, inlined in this file's hot paths. */
+static inline void release(cf_promise *p)
 {
-    if (!p || !p->as || p->as->closing)
-        return;
     CF_ASSERT(p->refs > 0);
     if (--p->refs == 0)
         promise_free(p);
 }
 
+void cf_promise_release(cf_promise *p)
+{
+    if (p)
+        release(p);
+}
+
 static cf__reaction *reaction_alloc(cf__async *as, int kind)
 {
-    cf__reaction *r = pool_get(&as->reactions);
+    cf__reaction *r = pool_get(&as->reactions, NULL);
     if (!r)
         return NULL;
     r->link.next = NULL;
@@ -661,24 +695,36 @@ static void notify(cf_promise *p)
         p->flags &= (uint8_t)~F_LOOP_REF;
         p->refs--;
     }
-    cf_promise_release(p);
+    release(p);
 }
 
-void cf__promise_mark_handled(cf_promise *p)
+/* The first handler of a rejection already reported as unhandled: it is handled late. */
+__attribute__((noinline, cold)) static void mark_handled_late(cf_promise *p)
 {
-    if (p->flags & F_HANDLED)
-        return;
-    p->flags |= F_HANDLED;
     if (p->state == CF_PROMISE_REJECTED && (p->flags & F_WARNED)) {
         if (plist_push(&p->as->handled_later, p) == 0)
             install_hook(p->as);
     }
 }
 
-/* Attach `r` to `p`: appended while `p` is pending, queued at once when it is settled. */
-static int attach(cf_promise *p, cf__reaction *r)
+static inline void mark_handled(cf_promise *p)
 {
-    cf__promise_mark_handled(p);
+    if (!(p->flags & F_HANDLED)) {
+        p->flags |= F_HANDLED;
+        if (CF_UNLIKELY(p->flags & F_WARNED)) /* only ever set on a rejected promise */
+            mark_handled_late(p);
+    }
+}
+
+void cf__promise_mark_handled(cf_promise *p)
+{
+    mark_handled(p);
+}
+
+/* Attach `r` to `p`: appended while `p` is pending, queued at once when it is settled. */
+static inline int attach(cf_promise *p, cf__reaction *r)
+{
+    mark_handled(p);
     if (p->state == CF_PROMISE_PENDING || (p->flags & F_IN_HANDLER)) {
         r->link.next = NULL;
         if (p->tail)
@@ -731,8 +777,36 @@ static void commit(cf_promise *p)
 
 /* ---- running reactions ---- */
 
+/*
+ * Whether the derived promise `d` of a handler that just returned can be seen by anyone: it
+ * cannot when the only references left are the loop's and the running reaction's (its creator
+ * released it, nothing follows it or holds it in a list), no reaction waits on it and it has
+ * no creation site on record. Settling it then has no effect but freeing it, unless it was
+ * rejected (an unhandled rejection is reported, as in Node) or adopts something (the adoption
+ * job runs the other promise's then).
+ */
+static inline int unseen(const cf_promise *d)
+{
+    return d->refs == 2 && (d->flags & (F_LOOP_REF | F_SITED)) == F_LOOP_REF && !d->u.head &&
+           d->state != CF_PROMISE_REJECTED && d->adopt == A_NONE;
+}
+
+/* Free an unseen derived promise (see unseen) with what its handler fulfilled it with. */
+static inline void drop_unseen(cf__async *as, cf_promise *d)
+{
+    cf_promise *owner = d->owner;
+    void *value = d->value;
+    void (*dtor)(void *) = d->dtor;
+    d->refs = 0;
+    pool_put(&as->promises, d);
+    if (owner)
+        cf_promise_release(owner);
+    else if (dtor)
+        dtor(value);
+}
+
 /* then/catch: run the handler for the source's state, or pass the outcome through. */
-static void run_then(cf__async *as, cf__reaction *r, cf_promise *src)
+static inline void run_then(cf__async *as, cf__reaction *r, cf_promise *src)
 {
     cf_promise *d = r->derived;
     cf_promise_cb cb = src->state == CF_PROMISE_FULFILLED ? r->a.cb : r->b.cb;
@@ -743,9 +817,13 @@ static void run_then(cf__async *as, cf__reaction *r, cf_promise *src)
     } else {
         d->flags |= F_IN_HANDLER;
         cb(src, d, data);
+        if (CF_LIKELY(unseen(d))) {
+            drop_unseen(as, d);
+            return;
+        }
         commit(d);
     }
-    cf_promise_release(d);
+    release(d);
 }
 
 /*
@@ -869,9 +947,9 @@ static void run_thenable_job(cf__async *as, cf__reaction *r)
     cf_promise_release(resolver);
 }
 
-static void run_reaction(void *arg)
+/* Every kind of reaction (run_reaction takes then/catch itself). */
+__attribute__((noinline)) static void run_other(cf__reaction *r)
 {
-    cf__reaction *r = arg;
     cf_promise *src = r->link.src;
     cf__async *as = src ? src->as : r->derived->as;
     switch (r->kind) {
@@ -918,7 +996,20 @@ static void run_reaction(void *arg)
     default:
         CF_ASSERT(!"unknown reaction kind");
     }
-    cf_promise_release(src);
+    release(src);
+}
+
+/* A queued reaction's microtask: then/catch, by far the most common, in a frame of its own. */
+static void run_reaction(void *arg)
+{
+    cf__reaction *r = arg;
+    if (CF_LIKELY(r->kind == R_THEN)) {
+        cf_promise *src = r->link.src;
+        run_then(src->as, r, src);
+        release(src);
+        return;
+    }
+    run_other(r);
 }
 
 /* ---- create ---- */
@@ -949,7 +1040,9 @@ static cf_promise *promise_settled(cf_loop *loop)
     return p;
 }
 
-cf_promise *cf_promise_resolved(cf_loop *loop, void *value, void (*dtor)(void *))
+/* cf_promise_resolved when the loop has no promise state yet or its pool is empty. */
+__attribute__((noinline, cold)) static cf_promise *resolved_slow(cf_loop *loop, void *value,
+                                                                 void (*dtor)(void *))
 {
     cf_promise *p = promise_settled(loop);
     if (!p) {
@@ -960,6 +1053,27 @@ cf_promise *cf_promise_resolved(cf_loop *loop, void *value, void (*dtor)(void *)
     p->state = CF_PROMISE_FULFILLED;
     p->value = value;
     p->dtor = dtor;
+    return p;
+}
+
+/* The hot constructor (await of a fresh value, `Promise.resolve(v).then`): straight from the
+ * pool's free list, every other case out of line. */
+cf_promise *cf_promise_resolved(cf_loop *loop, void *value, void (*dtor)(void *))
+{
+    cf__async *as = loop ? cf__loop_slot(loop, CF__SLOT_ASYNC) : NULL;
+    cf_promise *p = as ? as->promises.free : NULL;
+    if (CF_UNLIKELY(!p))
+        return resolved_slow(loop, value, dtor);
+    as->promises.free = p->u.next_free;
+    p->u.head = NULL;
+    p->tail = NULL;
+    p->value = value;
+    p->dtor = dtor;
+    p->owner = NULL;
+    p->refs = 1;
+    p->state = CF_PROMISE_FULFILLED;
+    p->flags = F_RESOLVED;
+    p->adopt = A_NONE;
     return p;
 }
 
@@ -1120,38 +1234,85 @@ int cf_promise_follow(cf_promise *p, cf_promise *from)
 
 /* ---- react ---- */
 
-/* A derived promise and its reaction, attached to `p`. */
+static cf_promise *derive(cf_promise *p, int kind, cf_promise_cb a, cf_promise_cb b, void *data);
+
+/* derive when a pool is empty: grow it, then derive again. */
+__attribute__((noinline, cold)) static cf_promise *
+derive_grow(cf_promise *p, int kind, cf_promise_cb a, cf_promise_cb b, void *data)
+{
+    cf__async *as = p->as;
+    if (!as->promises.free && pool_grow(&as->promises, as) < 0)
+        return NULL;
+    if (!as->reactions.free && pool_grow(&as->reactions, NULL) < 0)
+        return NULL;
+    return derive(p, kind, a, b, data);
+}
+
+/* derive when its reaction could not be queued: nothing is attached, nothing is made. */
+__attribute__((noinline, cold)) static cf_promise *derive_unqueued(cf__reaction *r)
+{
+    cf_promise *p = r->link.src;
+    cf_promise *d = r->derived;
+    p->refs--;
+    reaction_free(p->as, r);
+    d->refs = 1;
+    promise_discard(d);
+    return NULL;
+}
+
+/*
+ * A derived promise and its reaction, attached to `p`. Written for the settled source (the
+ * reaction is queued at once): both objects straight from the pools, every failure out of
+ * line, so that little is kept across the queueing call.
+ */
 static cf_promise *derive(cf_promise *p, int kind, cf_promise_cb a, cf_promise_cb b, void *data)
 {
     if (!p)
         return NULL;
     cf__async *as = p->as;
-    cf_promise *d = promise_alloc(as);
-    if (!d)
-        return NULL;
-    cf__reaction *r = reaction_alloc(as, kind);
-    if (!r)
-        goto fail;
+    cf_promise *d = as->promises.free;
+    cf__reaction *r = as->reactions.free;
+    if (CF_UNLIKELY(!d || !r))
+        return derive_grow(p, kind, a, b, data);
+    as->promises.free = d->u.next_free;
+    as->reactions.free = r->link.next;
+    d->u.head = NULL;
+    d->tail = NULL;
+    d->value = NULL;
+    d->dtor = NULL;
+    d->owner = NULL;
+    d->refs = 3; /* the creator's, the loop's and the reaction's */
+    d->state = CF_PROMISE_PENDING;
+    d->flags = F_LOOP_REF;
+    d->adopt = A_NONE;
+    r->kind = (uint8_t)kind;
     r->a.cb = a;
     r->b.cb = b;
     r->data = data;
     r->derived = d;
-    d->refs++;
-    if (attach(p, r) < 0) {
-        reaction_free(as, r);
-        d->refs--;
-        goto fail;
+    mark_handled(p);
+    if (p->state == CF_PROMISE_PENDING || (p->flags & F_IN_HANDLER)) {
+        r->link.next = NULL;
+        if (p->tail)
+            p->tail->link.next = r;
+        else
+            p->u.head = r;
+        p->tail = r;
+        return d;
     }
-    return d;
-fail:
-    promise_discard(d);
-    return NULL;
+    r->link.src = p;
+    p->refs++;
+    /* Only `r` is kept across the call: the queue does not run it before this returns. */
+    if (CF_UNLIKELY(cf_queue_microtask(as->loop, run_reaction, r) < 0))
+        return derive_unqueued(r);
+    return r->derived;
 }
 
 CF__NOINLINE cf_promise *cf_promise_then(cf_promise *p, cf_promise_cb on_fulfilled,
                                          cf_promise_cb on_rejected, void *data)
 {
-    return site_of(derive(p, R_THEN, on_fulfilled, on_rejected, data), CF__SITE_CALLER().pc);
+    cf_promise *d = derive(p, R_THEN, on_fulfilled, on_rejected, data);
+    return site_of(d, CF__SITE_CALLER().pc);
 }
 
 CF__NOINLINE cf_promise *cf_promise_catch(cf_promise *p, cf_promise_cb on_rejected, void *data)

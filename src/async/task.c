@@ -65,15 +65,34 @@ static void task_resume(cf_task *t, int in_micro);
  * The task running on this thread, or NULL (the "current coroutine": every switch into a
  * task goes through task_resume, which sets it and puts the previous one back).
  */
-static _Thread_local cf_task *current_task;
+static _Thread_local cf_task *current_task CF__FIBER_TLS; /* no call to read it (fiber.h) */
 
 /* ---- per-loop state ---- */
 
+/* The task's side block (see task.h), made on first need; NULL when memory is exhausted. */
+static cf__task_ext *task_ext(cf_task *t)
+{
+    if (CF_LIKELY(t->ext != NULL))
+        return t->ext;
+    t->ext = cf__calloc(1, sizeof(*t->ext));
+    if (t->ext) {
+        t->ext->sig_listener.data = t;
+        t->ext->await_listener.data = t;
+    }
+    return t->ext;
+}
+
 static void task_free(cf_task *t)
 {
-    cf_error_free(t->cancel_err);
+    if (!t->done)
+        cf__fiber_fini(t->fiber); /* never run to its end (its frames are discarded) */
+    if (t->ext) {
+        cf_error_free(t->ext->cancel_err);
+        cf__free(t->ext);
+    }
     cf_queue_remove(&t->link);
-    cf__free(t);
+    cf__task_loop *cl = cf__loop_slot(t->loop, CF__SLOT_TASK); /* set until its dtor returns */
+    cf__objpool_free(&cl->blocks[t->copy], t);
 }
 
 static void task_unref(cf_task *t)
@@ -116,7 +135,7 @@ static void report_left(cf__task_loop *cl)
     for (cf_queue *q = cl->tasks.next; q != &cl->tasks; q = q->next) {
         cf_task *t = cf_queue_data(q, cf_task, link);
         if (!t->done && t->waiting)
-            cf__obs_report_left(cl->loop, "task", (const void *)t->fn, t->site.pc, t->wait_pc);
+            cf__obs_report_left(cl->loop, "task", (const void *)t->fn, t->site_pc, t->wait_pc);
     }
 }
 
@@ -137,6 +156,8 @@ static void task_loop_free(void *p)
     }
     cf__abort_loop_closing(cl);
     cf__loop_closer_remove(&cl->closer);
+    cf__objpool_destroy(&cl->blocks[0]);
+    cf__objpool_destroy(&cl->blocks[1]);
     cf__free(cl);
 }
 
@@ -155,6 +176,9 @@ cf__task_loop *cf__task_loop_get(cf_loop *loop)
     cf_queue_init(&cl->spares);
     cf_queue_init(&cl->timeouts);
     cf_queue_init(&cl->sleeps);
+    for (int copy = 0; copy < 2; copy++)
+        cf__objpool_init(&cl->blocks[copy],
+                         sizeof(cf_task) - sizeof(cf__fiber) + CF__FIBER_BLOCK(copy));
     cf__loop_slot_set(loop, CF__SLOT_TASK, cl, task_loop_free);
     cf__loop_closer_add(loop, &cl->closer, task_loop_close_all);
     return cl;
@@ -186,7 +210,7 @@ cf_loop *cf_task_loop(const cf_task *t)
 
 cf_abort_signal *cf_task_signal(const cf_task *t)
 {
-    return t ? t->signal : NULL;
+    return t && t->ext ? t->ext->signal : NULL;
 }
 
 int cf_task_cancelled(const cf_task *t)
@@ -197,26 +221,28 @@ int cf_task_cancelled(const cf_task *t)
 /* Forget the task's result so far (a later return replaces an earlier one). */
 static void clear_return(cf_task *t)
 {
-    if (t->ret_dtor)
-        t->ret_dtor(t->ret_value);
-    t->ret_value = NULL;
+    if (t->ret_kind == CF__TASK_RET_PROMISE) {
+        cf_promise_release(t->ret.promise);
+    } else if (t->ret_kind == CF__TASK_RET_THENABLE) {
+        if (t->ret.thenable->release)
+            t->ret.thenable->release(t->ret.thenable);
+    } else if (t->ret_dtor) {
+        t->ret_dtor(t->ret.value);
+    }
+    t->ret_kind = CF__TASK_RET_VALUE;
+    t->ret.value = NULL;
     t->ret_dtor = NULL;
-    cf_promise_release(t->ret_promise);
-    t->ret_promise = NULL;
-    if (t->ret_thenable && t->ret_thenable->release)
-        t->ret_thenable->release(t->ret_thenable);
-    t->ret_thenable = NULL;
 }
 
 /* Forget what the task threw so far (a later throw replaces an earlier one). */
 static void clear_thrown(cf_task *t)
 {
-    cf_error_free(t->thrown);
-    t->thrown = NULL;
-    if (t->thrown_is_value && t->thrown_value_dtor)
-        t->thrown_value_dtor(t->thrown_value);
-    t->thrown_value = NULL;
-    t->thrown_value_dtor = NULL;
+    if (!t->thrown_is_value)
+        cf_error_free(t->thrown.err);
+    else if (t->thrown_dtor)
+        t->thrown_dtor(t->thrown.value);
+    t->thrown.value = NULL;
+    t->thrown_dtor = NULL;
     t->thrown_is_value = 0;
 }
 
@@ -228,7 +254,7 @@ int cf_task_return(cf_task *t, void *value, void (*dtor)(void *))
         return CF_EINVAL;
     }
     clear_return(t);
-    t->ret_value = value;
+    t->ret.value = value;
     t->ret_dtor = dtor;
     return 0;
 }
@@ -246,7 +272,8 @@ int cf_task_return_promise(cf_task *t, cf_promise *p)
             return CF_ENOMEM;
     }
     clear_return(t);
-    t->ret_promise = p;
+    t->ret_kind = CF__TASK_RET_PROMISE;
+    t->ret.promise = p;
     return 0;
 }
 
@@ -258,7 +285,8 @@ int cf_task_return_thenable(cf_task *t, cf_thenable *th)
         return CF_EINVAL;
     }
     clear_return(t);
-    t->ret_thenable = th;
+    t->ret_kind = CF__TASK_RET_THENABLE;
+    t->ret.thenable = th;
     return 0;
 }
 
@@ -270,7 +298,7 @@ int cf_task_throw(cf_task *t, cf_error *err)
         return CF_EINVAL;
     }
     clear_thrown(t);
-    t->thrown = err;
+    t->thrown.err = err;
     return code < 0 ? code : CF_EINVAL;
 }
 
@@ -293,8 +321,8 @@ int cf_task_throw_value(cf_task *t, void *value, void (*dtor)(void *))
     }
     clear_thrown(t);
     t->thrown_is_value = 1;
-    t->thrown_value = value;
-    t->thrown_value_dtor = dtor;
+    t->thrown.value = value;
+    t->thrown_dtor = dtor;
     return CF_EUNKNOWN;
 }
 
@@ -307,8 +335,8 @@ static inline void disarm(cf_task *t)
         cf_clear_timeout(t->timer);
         t->timer = NULL;
     }
-    if (t->await_listener._signal)
-        cf_abort_signal_unlisten(&t->await_listener);
+    if (CF_UNLIKELY(t->ext != NULL) && t->ext->await_listener._signal)
+        cf_abort_signal_unlisten(&t->ext->await_listener);
 }
 
 static void wake_cb(void *data);
@@ -383,30 +411,30 @@ static int wake_later(cf_task *t, int rc, const cf_error *err)
  * closing. */
 static const cf_error *cancel_error(const cf_task *t)
 {
-    return t->cancel_err ? t->cancel_err : &closing_error;
+    return t->ext && t->ext->cancel_err ? t->ext->cancel_err : &closing_error;
 }
 
 /* The abort error of `s` at the task's site (NULL when memory is exhausted). */
 static cf_error *abort_error_at(const cf_task *t, const cf_abort_signal *s)
 {
     /* The await the task is in names the line; the task's start when there is none. */
-    cf_site site = t->wait_pc ? (cf_site){.pc = t->wait_pc} : t->site;
+    cf_site site = {.pc = t->wait_pc ? t->wait_pc : t->site_pc};
     return cf__error_set_site(cf_abort_signal_error(s), site);
 }
 
 static void on_task_abort(cf_abort_listener *l, cf_abort_signal *s)
 {
-    cf_task *t = CF_CONTAINER_OF(l, cf_task, sig_listener);
+    cf_task *t = l->data;
     if (!t->cancel_rc) {
         t->cancel_rc = CF_ECANCELED;
-        t->cancel_err = abort_error_at(t, s);
+        t->ext->cancel_err = abort_error_at(t, s);
     }
     (void)wake_later(t, t->cancel_rc, cancel_error(t));
 }
 
 static void on_await_abort(cf_abort_listener *l, cf_abort_signal *s)
 {
-    cf_task *t = CF_CONTAINER_OF(l, cf_task, await_listener);
+    cf_task *t = l->data;
     cf_error *err = abort_error_at(t, s);
     if (wake_later(t, CF_ECANCELED, err))
         t->own_error = err;
@@ -435,14 +463,14 @@ void cf__task_force(cf_task *t, int code)
  */
 static cf_error *task_error(cf_task *t, int rc)
 {
-    if (t->thrown) {
-        cf_error *e = t->thrown;
-        t->thrown = NULL;
+    if (t->thrown.err) { /* not a value: see task_finish */
+        cf_error *e = t->thrown.err;
+        t->thrown.err = NULL;
         return e;
     }
     if (t->last_error && t->last_error->code == rc)
         return cf_error_copy(t->last_error);
-    return cf_error_at(rc, t->site, NULL, 0, NULL, 0, NULL);
+    return cf_error_at(rc, (cf_site){.pc = t->site_pc}, NULL, 0, NULL, 0, NULL);
 }
 
 /* Release what the last await lent (at the task's end). */
@@ -467,7 +495,7 @@ static inline void drop_held(cf_task *t)
 static cf_promise *rethrown_value(const cf_task *t, int rc)
 {
     cf_promise *h = t->held;
-    if (!h || t->thrown || t->thrown_is_value || cf_promise_reason_is_error(h) != 0)
+    if (!h || t->thrown.value || t->thrown_is_value || cf_promise_reason_is_error(h) != 0)
         return NULL;
     return t->last_error == cf_promise_error(h) && rc == cf_promise_code(h) ? h : NULL;
 }
@@ -478,7 +506,9 @@ static void settle_result(cf_task *t, cf_promise *r, int rc, cf_error *err, cf_p
     if (rc < 0) {
         if (t->thrown_is_value) {
             t->thrown_is_value = 0;
-            (void)cf_promise_reject_value(r, t->thrown_value, t->thrown_value_dtor);
+            (void)cf_promise_reject_value(r, t->thrown.value, t->thrown_dtor);
+            t->thrown.value = NULL;
+            t->thrown_dtor = NULL;
         } else if (rethrown) {
             (void)cf_promise_follow(r, rethrown);
         } else {
@@ -486,14 +516,15 @@ static void settle_result(cf_task *t, cf_promise *r, int rc, cf_error *err, cf_p
             return;
         }
         cf_error_free(err);
-    } else if (t->ret_promise) {
-        (void)cf_promise_adopt(r, t->ret_promise); /* ≈ return promise: two extra turns */
-    } else if (t->ret_thenable) {
-        cf_thenable *th = t->ret_thenable;
-        t->ret_thenable = NULL;
+    } else if (t->ret_kind == CF__TASK_RET_PROMISE) {
+        (void)cf_promise_adopt(r, t->ret.promise); /* ≈ return promise: two extra turns */
+    } else if (t->ret_kind == CF__TASK_RET_THENABLE) {
+        cf_thenable *th = t->ret.thenable;
+        t->ret_kind = CF__TASK_RET_VALUE;
+        t->ret.value = NULL;
         (void)cf_promise_adopt_thenable(r, th);
     } else {
-        (void)cf_promise_resolve(r, t->ret_value, t->ret_dtor);
+        (void)cf_promise_resolve(r, t->ret.value, t->ret_dtor);
         t->ret_dtor = NULL;
     }
 }
@@ -502,9 +533,9 @@ static void settle_result(cf_task *t, cf_promise *r, int rc, cf_error *err, cf_p
 static void task_finish(cf_task *t)
 {
     t->done = 1;
-    cf__fiber_free(t->fiber);
-    t->fiber = NULL;
-    cf_abort_signal_unlisten(&t->sig_listener);
+    cf__fiber_fini(t->fiber);
+    if (t->ext)
+        cf_abort_signal_unlisten(&t->ext->sig_listener);
     int rc = t->rc < 0 ? t->rc : 0;
     cf_promise *rethrown = rc < 0 ? cf_promise_retain(rethrown_value(t, rc)) : NULL;
     cf_error *err = rc < 0 && !rethrown && !t->thrown_is_value ? task_error(t, rc) : NULL;
@@ -527,8 +558,10 @@ static void task_finish(cf_task *t)
     cf_promise_release(rethrown);
     clear_thrown(t);
     clear_return(t);
-    cf_abort_signal_release(t->signal);
-    t->signal = NULL;
+    if (t->ext) {
+        cf_abort_signal_release(t->ext->signal);
+        t->ext->signal = NULL;
+    }
     task_unref(t);
 }
 
@@ -542,7 +575,7 @@ static void task_resume(cf_task *t, int in_micro)
     cf_loop *loop = t->loop;
     uint64_t t0 = cf__obs_step_begin(loop);
     const void *fn = (const void *)t->fn;
-    const void *site = t->site.pc;
+    const void *site = t->site_pc;
     cf_task *parent = current_task;
     t->in_micro = (uint8_t)in_micro;
     t->run_parent = parent;
@@ -572,29 +605,31 @@ static int task_start(cf_loop *loop, cf_async_fn fn, void *arg, const cf_task_op
     cf_abort_signal *signal = g ? cf_group_signal(g) : (opts ? opts->signal : NULL);
     if (cf_abort_signal_aborted(signal))
         return cf_abort_signal_code(signal);
-    cf_task *t = cf__calloc(1, sizeof(*t));
-    if (!t)
-        return CF_ENOMEM;
     cf_stack_mode mode = opts && opts->stack ? opts->stack : cl->stack;
     cf__fiber_opts fo = {.stack_size = opts && opts->stack_size ? opts->stack_size : cl->stack_size,
                          .shared_stack = mode != CF_STACK_DEDICATED}; /* docs/stacks.md */
-    if (cf__fiber_new(&t->fiber, task_entry, t, &fo) < 0) {
-        cf__free(t);
+    /* One block: the task, its fiber (the last member) and the fiber's image room. */
+    cf_task *t = cf__objpool_alloc(&cl->blocks[fo.shared_stack]);
+    if (!t)
+        return CF_ENOMEM;
+    t->copy = (uint8_t)fo.shared_stack;
+    if ((signal && !task_ext(t)) || cf__fiber_init(t->fiber, task_entry, t, &fo) < 0) {
+        cf__free(t->ext);
+        cf__objpool_free(&cl->blocks[t->copy], t);
         return CF_ENOMEM;
     }
     t->refs = 1;
     t->loop = loop;
-    t->cl = cl;
     t->fn = fn;
     t->arg = arg;
-    t->site = site;
+    t->site_pc = site.pc;
     t->result = cf_promise_retain(result);
     cf__reaction_init(&t->reaction, NULL);
     cf_queue_init(&t->glink);
     cf_queue_insert_tail(&cl->tasks, &t->link);
     if (signal) {
-        t->signal = cf_abort_signal_retain(signal);
-        (void)cf_abort_signal_listen(signal, &t->sig_listener, on_task_abort);
+        t->ext->signal = cf_abort_signal_retain(signal);
+        (void)cf_abort_signal_listen(signal, &t->ext->sig_listener, on_task_abort);
     }
     t->group = g;
     if (g)
@@ -697,7 +732,7 @@ static inline int next_anyway(const cf_task *t)
 
 static void on_settled(cf_task *t, cf_promise *settled)
 {
-    if (t->waiting && !t->wake_set && settled == t->held) {
+    if (t->waiting && !t->wake_set && settled == t->held && !t->timer) { /* cf_sleep */
         t->wake_set = 1;
         t->wake_rc = 0;
         disarm(t);
@@ -745,7 +780,7 @@ static int attach(cf_task *t, cf_promise *p)
         return rc;
     }
     if (s)
-        cf_queue_insert_tail(&t->cl->spares, &s->link);
+        cf_queue_insert_tail(&cf__task_loop_get(t->loop)->spares, &s->link); /* made: non-NULL */
     else
         t->react_busy = 1;
     t->refs++;
@@ -821,11 +856,13 @@ static int await_promise(cf_task *t, cf_promise *p, cf_abort_signal *signal, voi
         *value = cf_promise_value(p);
         return 0;
     }
+    if (signal && !task_ext(t))
+        return CF_ENOMEM;
     rc = attach(t, p);
     if (rc < 0)
         return rc;
     if (signal)
-        (void)cf_abort_signal_listen(signal, &t->await_listener, on_await_abort);
+        (void)cf_abort_signal_listen(signal, &t->ext->await_listener, on_await_abort);
     rc = task_suspend(t);
     return await_result(t, p, rc, value);
 }
@@ -942,8 +979,12 @@ static void sleep_fired(void *data)
     (void)wake_later(t, 0, NULL);
 }
 
-/* The sleep of `t` (cf_sleep). */
-static int sleep_task(cf_task *t, cf_loop *loop, uint64_t ms)
+/*
+ * Arm the sleep of `t` (cf_sleep): 0, or the code it fails with at once. Out of line, so that
+ * cf_sleep's frame, which a suspended copy-stack task keeps in its image, holds only what it
+ * needs after the wake-up.
+ */
+static CF__NOINLINE int sleep_arm(cf_task *t, cf_loop *loop, uint64_t ms)
 {
     if (loop != t->loop) {
         t->last_error = &other_loop_error;
@@ -956,22 +997,37 @@ static int sleep_task(cf_task *t, cf_loop *loop, uint64_t ms)
     if (rc < 0)
         return rc;
     cf__timeout_set_owned(t->timer); /* a close-all forces the task, which clears it */
-    rc = task_suspend(t);
-    if (rc < 0)
-        t->last_error = t->wake_err;
-    return rc;
+    return 0;
 }
 
+/*
+ * A suspended copy-stack task keeps cf_sleep's frame in its image, so the frame holds only the
+ * task, the result and its code. Unlike an await, a sleep leaves the last await's lease in the
+ * task while it waits (nothing replaces it): on_settled ignores a late reaction to that
+ * promise while the sleep's timer is armed. The lease ends when the sleep returns, as an
+ * await's does (each part read again from the task, so that none is live across a call).
+ */
 CF__NOINLINE cf_result cf_sleep(cf_loop *loop, uint64_t ms)
 {
     cf_task *t = current_task;
     if (!t)
         return (cf_result){CF_ENOTASK, 0, NULL, &sleep_notask_error};
     t->wait_pc = __builtin_extract_return_addr(__builtin_return_address(0));
-    lease old;
-    lease_take(t, &old);
-    int rc = sleep_task(t, loop, ms);
-    lease_end(&old);
+    t->last_error = NULL;
+    int rc = sleep_arm(t, loop, ms);
+    if (rc == 0) {
+        rc = task_suspend(t);
+        if (rc < 0)
+            t->last_error = t->wake_err;
+    }
+    if (t->held) {
+        cf_promise_release(t->held);
+        t->held = NULL;
+    }
+    if (CF_UNLIKELY(t->own_error)) {
+        cf_error_free(t->own_error);
+        t->own_error = NULL;
+    }
     return (cf_result){rc, 0, NULL, rc < 0 ? t->last_error : NULL};
 }
 

@@ -7,9 +7,9 @@
  *   whose timer runs, and the default stack options. Its destructor (at cf_loop_close, before
  *   the promise layer's) resumes every suspended task with CF_ECANCELED until it ends, then
  *   frees what is left.
- * - A task is a fiber plus the state of its current suspension. `refs` counts the fiber (until
- *   the task ends), each reaction attached for it and each queued wake-up microtask; the
- *   struct is freed when it drops to 0.
+ * - A task is a fiber plus the state of its current suspension, in one block. `refs` counts the
+ *   fiber (until the task ends), each reaction attached for it and each queued wake-up
+ *   microtask; the block is freed when it drops to 0.
  * - Group members report their end with cf__group_task_ended; closing a group drives its
  *   suspended members to their end with cf__task_force.
  */
@@ -24,6 +24,7 @@
 #include "calcifer/timer.h"
 #include "core/loop.h"
 #include "util/queue.h"
+#include "util/objpool.h"
 
 typedef struct cf__task_loop {
     cf_loop *loop;
@@ -32,6 +33,7 @@ typedef struct cf__task_loop {
     cf_queue timeouts;      /* timeout signals whose timer is running (abort.c) */
     cf_queue sleeps;        /* promise sleeps not settled yet (cf_sleep_p) */
     cf__loop_closer closer; /* cf__loop_close_all: tasks and sleeps end with CF_ECANCELED */
+    cf__objpool blocks[2];  /* task blocks: [0] dedicated stack, [1] copy-stack (image room) */
     size_t stack_size;      /* default for new tasks; 0: the fiber layer's */
     cf_stack_mode stack;
     int closing; /* the loop is closing: tasks are being finished */
@@ -40,12 +42,32 @@ typedef struct cf__task_loop {
 /* The loop's task-layer state, made on first use. NULL when memory is exhausted. */
 cf__task_loop *cf__task_loop_get(cf_loop *loop);
 
+/*
+ * What only some tasks need, allocated on first need: a task started with a signal (or in a
+ * group) and a task that awaits with a signal. Each listener's `data` is the task.
+ */
+typedef struct cf__task_ext {
+    cf_abort_signal *signal; /* cancels the task (one reference), or NULL */
+    cf_error *cancel_err;    /* why the task was cancelled (owned), once it was */
+    cf_abort_listener sig_listener;
+    cf_abort_listener await_listener; /* cf_await_signal */
+} cf__task_ext;
+
+/*
+ * Laid out for a million suspended tasks: the rarely used parts are in `ext`, what the task
+ * returns or throws shares one slot each (a later return or throw replaces the earlier one),
+ * and the fiber is the last member, its copy-stack image room right after it in the same
+ * block (CF__FIBER_BLOCK), so a task and its fiber are one allocation.
+ */
 struct cf_task {
-    uint8_t waiting;    /* suspended in an await, sleep or wait */
-    uint8_t wake_set;   /* the wake-up of this suspension is decided (wake_rc, wake_err) */
-    uint8_t in_micro;   /* resumed by a microtask (for the await fast path) */
-    uint8_t done;       /* the function has returned */
-    uint8_t react_busy; /* `reaction` is attached to a promise */
+    uint8_t waiting;         /* suspended in an await, sleep or wait */
+    uint8_t wake_set;        /* the wake-up of this suspension is decided (wake_rc, wake_err) */
+    uint8_t in_micro;        /* resumed by a microtask (for the await fast path) */
+    uint8_t done;            /* the function has returned */
+    uint8_t react_busy;      /* `reaction` is attached to a promise */
+    uint8_t ret_kind;        /* which of `ret` is set (CF__TASK_RET_*) */
+    uint8_t thrown_is_value; /* `thrown` is cf_task_throw_value's value, not an error */
+    uint8_t copy;            /* copy-stack: the block (with image room) is from blocks[1] */
     int wake_rc;
     int cancel_rc; /* non-zero once cancelled */
     int rc;        /* what the function returned */
@@ -53,36 +75,37 @@ struct cf_task {
     unsigned seq;      /* suspension count */
     unsigned wake_seq; /* the suspension a queued wake-up microtask is for */
     cf_loop *loop;
-    cf__task_loop *cl;
-    cf__fiber *fiber;
     cf_async_fn fn;
     void *arg;
     cf_promise *result; /* the task's promise (one reference), or NULL */
-    void *ret_value;
+    union {
+        void *value;           /* cf_task_return, freed by ret_dtor */
+        cf_promise *promise;   /* cf_task_return_promise (one reference) */
+        cf_thenable *thenable; /* cf_task_return_thenable (borrowed) */
+    } ret;
     void (*ret_dtor)(void *);
-    cf_promise *ret_promise;   /* cf_task_return_promise (one reference), or NULL */
-    cf_thenable *ret_thenable; /* cf_task_return_thenable (borrowed), or NULL */
-    cf_error *thrown;
-    void *thrown_value; /* cf_task_throw_value, when thrown_is_value */
-    void (*thrown_value_dtor)(void *);
-    uint8_t thrown_is_value;
+    union {
+        cf_error *err; /* cf_task_throw (owned), or NULL */
+        void *value;   /* cf_task_throw_value, when thrown_is_value */
+    } thrown;
+    void (*thrown_dtor)(void *);
     cf_promise *held;           /* the promise of the last await (one reference) */
     const cf_error *last_error; /* of the last failed await (borrowed) */
     const cf_error *wake_err;   /* the error that goes with wake_rc */
     cf_error *own_error;        /* an error of the last await that the task owns */
-    cf_error *cancel_err;       /* why the task was cancelled (owned), once it was */
     cf_timeout *timer;          /* a sleep's, while armed */
-    cf_abort_signal *signal;    /* cancels the task (one reference), or NULL */
-    cf_abort_listener sig_listener;
-    cf_abort_listener await_listener; /* cf_await_signal */
+    cf__task_ext *ext;          /* signal, cancellation error and listeners, or NULL */
     cf__reaction reaction;
     cf_group *group;
     cf_queue glink;      /* in the group's list of tasks */
     cf_queue link;       /* in cl->tasks */
     cf_task *run_parent; /* the task that resumed this one, while it runs */
-    cf_site site;        /* where cf_async was called: the place of the task's own errors */
+    const void *site_pc; /* where cf_async was called: the place of the task's own errors */
     const void *wait_pc; /* return address of the await or sleep it is suspended in (reports) */
+    cf__fiber fiber[1];  /* last: its image room follows (an array, so `fiber` is a pointer) */
 };
+
+enum { CF__TASK_RET_VALUE, CF__TASK_RET_PROMISE, CF__TASK_RET_THENABLE };
 
 /*
  * Start a task (cf_async_ex, cf_group_spawn). `result` (may be NULL) is the promise the task

@@ -5,10 +5,13 @@
  *
  * The read stream reads on the pool into memory it hands to the stream (cf_stream_push_take:
  * no copy), a chunk at a time, and reads ahead while the stream's consumer works: one pool
- * job reads up to READ_AHEAD bytes of consecutive chunks (one pread each), kept until the
- * read hook asks for them one by one, and the next job starts when the last of them is
- * taken. A pipeline that parses what it reads so waits for the pool only when the parse is
- * the faster, and pays one pool round trip (two thread wake-ups) per batch, not per chunk.
+ * job reads up to READ_AHEAD bytes of consecutive chunks (one pread each), kept in a ring of
+ * two jobs' worth until the read hook asks for them one by one, and the next job starts as
+ * soon as the ring has room for what it reads: the pool reads one batch while the other is
+ * consumed. A pipeline that parses what it reads so never waits for the pool unless the
+ * parse is the faster (a job that only started when the last chunk of a batch was taken
+ * made the parse wait for each batch's read), and pays one pool round trip (two thread
+ * wake-ups) per batch, not per chunk. At most 2 × READ_AHEAD bytes wait in the ring.
  * The chunks' memory is lent (cf__stream_push_lent) and comes back to a small pool of spare
  * buffers (`rpool`, counted references: it outlives the stream while chunks are out), so a
  * long read reuses a few buffers instead of making the allocator hand memory back to the
@@ -57,6 +60,8 @@
 /* Bytes one read job reads ahead: four default chunks, or one larger chunk. */
 #define READ_AHEAD (256 * 1024)
 #define READ_BATCH 4
+/* Chunks read and not yet taken: two jobs' worth, so the next job reads while one is consumed. */
+#define READ_RING (2 * READ_BATCH)
 /* One cf_fs_copy_file_range of the fast path: few pool round trips, an abort within ~10 ms. */
 #define COPY_CHUNK ((size_t)16 << 20)
 
@@ -64,7 +69,7 @@
 typedef struct rpool {
     int refs; /* the stream's, plus one per chunk out */
     int n;
-    char *spare[READ_BATCH];
+    char *spare[READ_RING];
 } rpool;
 
 static void rpool_unref(rpool *p)
@@ -80,7 +85,7 @@ static void rpool_unref(rpool *p)
 static void rpool_release(void *mem, void *ctx)
 {
     rpool *p = ctx;
-    if (mem && p->n < READ_BATCH && p->refs > 1)
+    if (mem && p->n < READ_RING && p->refs > 1)
         p->spare[p->n++] = mem;
     else
         cf__free(mem);
@@ -110,9 +115,10 @@ typedef struct fs_ad {
         char *buf;
         int status;
         cf_error *err;
-    } ready[READ_BATCH];
+    } ready[READ_RING];
     int ready_head;
     int ready_n;
+    int rdone;          /* the end or an error was read: no job follows */
     const void *wbytes; /* the write waiting for the open */
     size_t wlen;
     int final_pending; /* final waits for the open */
@@ -142,8 +148,9 @@ static void fs_free(void *data)
 {
     fs_ad *a = data;
     link_end(a);
-    for (int i = 0; i < READ_BATCH; i++) {
+    for (int i = 0; i < READ_BATCH; i++)
         cf__free(a->rbuf[i]);
+    for (int i = 0; i < READ_RING; i++) {
         cf__free(a->ready[i].buf);
         cf_error_free(a->ready[i].err);
     }
@@ -230,23 +237,34 @@ static void read_work(cf__work *wk)
 
 static void ready_add(fs_ad *a, char *buf, int status, cf_error *err)
 {
-    struct fs_ready *r = &a->ready[(a->ready_head + a->ready_n++) % READ_BATCH];
+    struct fs_ready *r = &a->ready[(a->ready_head + a->ready_n++) % READ_RING];
+    if (status <= 0)
+        a->rdone = 1;
     r->buf = buf;
     r->status = status;
     r->err = err;
 }
 
 /*
- * The read hook takes what was read: the next chunk waiting, after starting the next job
- * when it is the last one and more may follow (so the pool reads while it is consumed).
+ * Start the next job when the ring has room for all it reads and more may follow, so the
+ * pool reads the next batch while this one is consumed: a parse never waits for a job that
+ * only starts when it has taken the last chunk. (The copy fast path reads nothing ahead.)
  */
+static void read_ahead(fs_ad *a)
+{
+    if (a->busy || a->rdone || a->linked || a->fd < 0 || READ_RING - a->ready_n < a->rk)
+        return;
+    start_read(a);
+}
+
+/* The read hook takes what was read: the next chunk waiting (the next job started first). */
 static void take_ready(fs_ad *a)
 {
     struct fs_ready r = a->ready[a->ready_head];
     a->ready[a->ready_head] = (struct fs_ready){0};
-    a->ready_head = (a->ready_head + 1) % READ_BATCH;
-    if (--a->ready_n == 0 && r.status > 0)
-        start_read(a);
+    a->ready_head = (a->ready_head + 1) % READ_RING;
+    a->ready_n--;
+    read_ahead(a);
     deliver(a, r.status, r.buf, r.err);
 }
 
@@ -275,6 +293,8 @@ static void read_done(cf__work *wk, int status)
     if (a->want) {
         a->want = 0;
         take_ready(a);
+    } else {
+        read_ahead(a);
     }
 }
 

@@ -67,6 +67,17 @@ long cf__alloc_fail_after(long n, int sticky)
 #endif
 }
 
+void cf__alloc_count(long delta)
+{
+    (void)delta;
+    COUNT(delta);
+}
+
+int cf__alloc_fault(void)
+{
+    return should_fail();
+}
+
 void *cf__malloc(size_t size)
 {
     if (should_fail())

@@ -130,6 +130,72 @@ static void test_stream_fs_read_missing_file(void)
     close_all(loop, &r, 1);
 }
 
+/* A consumer that checks every byte in order and pauses for 1 ms every 13th chunk. */
+typedef struct slow_reader {
+    cf_loop *loop;
+    cf_stream *s;
+    size_t bytes, chunks, stop_after;
+    int mismatch;
+} slow_reader;
+
+static void slow_resume(void *data)
+{
+    slow_reader *r = data;
+    ASSERT_OK(cf_stream_resume(r->s));
+}
+
+static void slow_data(cf_stream *s, const void *chunk, size_t len, void *data)
+{
+    slow_reader *r = data;
+    const unsigned char *p = chunk;
+    for (size_t i = 0; i < len; i++)
+        r->mismatch += p[i] != pattern_byte(r->bytes + i);
+    r->bytes += len;
+    if (++r->chunks == r->stop_after) {
+        cf_stream_destroy(s, CF_ERROR(CF_ECANCELED, "reader stopped"));
+        return;
+    }
+    if (r->chunks % 13 == 0) {
+        ASSERT_OK(cf_stream_pause(s));
+        ASSERT_OK(cf_set_timeout(r->loop, 1, slow_resume, r, NULL));
+    }
+}
+
+/*
+ * The read stream reads a batch ahead while the last one is consumed: a consumer that pauses
+ * now and then still gets every byte once, in order, up to a last chunk shorter than the
+ * others; and one that destroys the stream while a read ahead is in flight gets no more data
+ * and leaks nothing (the chunks read ahead are freed).
+ */
+static void test_stream_fs_read_ahead_in_order(void)
+{
+    char in[512];
+    cf_test_path(in, sizeof in, "ahead.bin");
+    size_t len = 2 * 1024 * 1024 + 4099;
+    write_pattern(in, len);
+    for (int stop = 0; stop < 2; stop++) {
+        cf_loop *loop = loop_new();
+        slow_reader r = {.loop = loop, .stop_after = stop ? 100 : 0};
+        ASSERT_OK(cf_stream_fs_read_new(loop, in, 4096, &r.s));
+        ASSERT_OK(cf_stream_on_data(r.s, slow_data, &r));
+        outcome o = {0};
+        ASSERT_OK(cf_stream_finished(r.s, NULL, record, &o));
+        ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+        ASSERT_EQ(o.calls, 1);
+        ASSERT_EQ(r.mismatch, 0);
+        if (stop) {
+            ASSERT_EQ(o.status, CF_ECANCELED);
+            ASSERT_EQ(r.chunks, 100);
+            ASSERT_EQ(r.bytes, 100 * 4096);
+        } else {
+            ASSERT_EQ(o.status, 0);
+            ASSERT_EQ(r.bytes, len);
+            ASSERT_EQ(r.chunks, len / 4096 + 1);
+        }
+        close_all(loop, &r.s, 1);
+    }
+}
+
 static int fail_after;
 
 static void failing_transform(cf_stream *s, const void *chunk, size_t len, void *data)
@@ -582,6 +648,7 @@ int main(int argc, char **argv)
     CF_TEST_BEGIN(argc, argv);
     CF_TEST(test_stream_fs_copy_through_pipeline);
     CF_TEST(test_stream_fs_read_missing_file);
+    CF_TEST(test_stream_fs_read_ahead_in_order);
     CF_TEST(test_stream_fs_atomic_failure_leaves_no_file);
     CF_TEST(test_stream_json_elements_to_csv);
     CF_TEST(test_stream_json_elements_bad_json);
