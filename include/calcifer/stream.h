@@ -422,8 +422,9 @@ CF_EXTERN int cf_stream_close(cf_stream *s, cf_close_cb cb, void *data);
  * of up to `chunk_size` bytes (0: 64 KiB), read on the pool; the high-water mark is one chunk.
  * While they are consumed the next ones are read ahead: a pool job reads up to 256 KiB (four
  * 64 KiB chunks, or one larger chunk), and the next job starts while the last one's chunks
- * are consumed, so up to two jobs' worth (512 KiB) wait; the stream keeps spare buffers for
- * reuse (about 1 MiB in all at most with the default chunk).
+ * are consumed, so up to two jobs' worth wait, even for a paused consumer (512 KiB with the
+ * default chunk, two chunks when a chunk is 256 KiB or more); the stream keeps as many spare
+ * buffers for reuse.
  * The file is opened on the first read; its errors (CF_ENOENT, ...) are the stream's 'error'.
  * Piped straight into a file write stream (cf_stream_pipe, cf_stream_pipeline), it moves the
  * bytes with cf_fs_copy_file_range, 16 MiB a call, into that stream's file (or its atomic

@@ -60,7 +60,8 @@
 /* Bytes one read job reads ahead: four default chunks, or one larger chunk. */
 #define READ_AHEAD (256 * 1024)
 #define READ_BATCH 4
-/* Chunks read and not yet taken: two jobs' worth, so the next job reads while one is consumed. */
+/* Chunks read and not yet taken: at most two jobs' worth (2 × rk), so the next job reads while
+ * one is consumed; the ring has room for two jobs of the largest batch. */
 #define READ_RING (2 * READ_BATCH)
 /* One cf_fs_copy_file_range of the fast path: few pool round trips, an abort within ~10 ms. */
 #define COPY_CHUNK ((size_t)16 << 20)
@@ -69,6 +70,7 @@
 typedef struct rpool {
     int refs; /* the stream's, plus one per chunk out */
     int n;
+    int max; /* spares kept: two jobs' worth (2 × rk), so memory stays bound to READ_AHEAD */
     char *spare[READ_RING];
 } rpool;
 
@@ -85,7 +87,7 @@ static void rpool_unref(rpool *p)
 static void rpool_release(void *mem, void *ctx)
 {
     rpool *p = ctx;
-    if (mem && p->n < READ_RING && p->refs > 1)
+    if (mem && p->n < p->max && p->refs > 1)
         p->spare[p->n++] = mem;
     else
         cf__free(mem);
@@ -246,13 +248,14 @@ static void ready_add(fs_ad *a, char *buf, int status, cf_error *err)
 }
 
 /*
- * Start the next job when the ring has room for all it reads and more may follow, so the
- * pool reads the next batch while this one is consumed: a parse never waits for a job that
- * only starts when it has taken the last chunk. (The copy fast path reads nothing ahead.)
+ * Start the next job when at most one job's worth waits and more may follow, so the pool
+ * reads the next batch while this one is consumed (a parse never waits for a job that only
+ * starts when it has taken the last chunk), and a paused consumer finds at most two jobs'
+ * worth read ahead, whatever the chunk size. (The copy fast path reads nothing ahead.)
  */
 static void read_ahead(fs_ad *a)
 {
-    if (a->busy || a->rdone || a->linked || a->fd < 0 || READ_RING - a->ready_n < a->rk)
+    if (a->busy || a->rdone || a->linked || a->fd < 0 || a->ready_n > a->rk)
         return;
     start_read(a);
 }
@@ -395,6 +398,7 @@ CF__NOINLINE int cf_stream_fs_read_new(cf_loop *loop, const char *path, size_t c
         return CF_ENOMEM;
     }
     a->rpool->refs = 1;
+    a->rpool->max = 2 * a->rk;
     cf_stream_options o = {.high_water = a->chunk};
     int rc = cf__stream_new_at(site, loop, CF_STREAM_READABLE, &fs_read_impl, &o, a, &a->s);
     if (rc < 0) {

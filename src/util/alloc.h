@@ -24,7 +24,7 @@ void *cf__memdup(const void *p, size_t len);
 long cf__alloc_fail_after(long n, int sticky);
 
 /*
- * For memory the library maps itself (util/slab.h): count such a block as live (+1) or given
+ * For memory the library maps itself (util/objpool.h): count such a block as live (+1) or given
  * back (-1), and ask whether an allocation made there must fail (fault injection, counted
  * like the others). No-ops that never fail outside CF_TESTING builds. Thread: any.
  */

@@ -48,12 +48,14 @@ struct cf__objpool_region {
     int listed;  /* on `avail` */
 };
 
-/* The header's room, keeping blocks 64-byte aligned. */
+/* The header's room (a multiple of 64: the first block starts a cache line; all are 16-byte
+ * aligned, the block size being a multiple of 16). */
 #define HEAD (((sizeof(cf__objpool_region) + 63) / 64) * 64)
 
 void cf__objpool_init(cf__objpool *s, size_t size)
 {
     memset(s, 0, sizeof(*s));
+    CF_ASSERT(size <= (size_t)64 << 10); /* many blocks to a region; no wrap when rounded */
     size = size < sizeof(void *) ? sizeof(void *) : size;
     s->size = (size + 15) & ~(size_t)15;
     cf_queue_init(&s->all);

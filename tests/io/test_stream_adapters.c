@@ -196,6 +196,69 @@ static void test_stream_fs_read_ahead_in_order(void)
     }
 }
 
+/* Bytes this process has read from files and pipes so far (/proc/self/io), or -1. */
+static long long read_chars(void)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    if (!f)
+        return -1;
+    long long v = -1;
+    char line[128];
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "rchar: %lld", &v) == 1)
+            break;
+    fclose(f);
+    return v;
+}
+
+typedef struct paused_reader {
+    cf_stream *s;
+    size_t chunks;
+    long long start, read_then;
+} paused_reader;
+
+static void pause_first(cf_stream *s, const void *chunk, size_t len, void *data)
+{
+    paused_reader *r = data;
+    (void)chunk;
+    (void)len;
+    if (++r->chunks == 1)
+        ASSERT_OK(cf_stream_pause(s));
+}
+
+static void paused_look(void *data)
+{
+    paused_reader *r = data;
+    r->read_then = read_chars() - r->start;
+    ASSERT_OK(cf_stream_destroy(r->s, NULL));
+}
+
+/*
+ * A paused consumer of 1 MiB chunks finds at most two jobs' worth read ahead (a job reads one
+ * such chunk): the file's first chunk, two read ahead, and one more the stream's buffer may
+ * ask for, not the whole file.
+ */
+static void test_stream_fs_read_ahead_bounded_when_paused(void)
+{
+    ASSERT(read_chars() >= 0); /* Linux's per-process I/O counters */
+    char in[512];
+    cf_test_path(in, sizeof in, "big-chunks.bin");
+    size_t chunk = 1024 * 1024, len = 24 * chunk;
+    write_pattern(in, len);
+    cf_loop *loop = loop_new();
+    paused_reader r = {0};
+    r.start = read_chars();
+    ASSERT_OK(cf_stream_fs_read_new(loop, in, chunk, &r.s));
+    ASSERT_OK(cf_stream_on_data(r.s, pause_first, &r));
+    ASSERT_OK(cf_set_timeout(loop, 300, paused_look, &r, NULL));
+    ASSERT_OK(cf_run(loop, CF_RUN_DEFAULT));
+    ASSERT_EQ(r.chunks, 1);
+    ASSERT(r.read_then >= (long long)chunk);
+    if (r.read_then > (long long)(4 * chunk + 64 * 1024))
+        CF_TEST_FAILF("a paused stream read %lld bytes ahead", r.read_then);
+    close_all(loop, &r.s, 1);
+}
+
 static int fail_after;
 
 static void failing_transform(cf_stream *s, const void *chunk, size_t len, void *data)
@@ -649,6 +712,7 @@ int main(int argc, char **argv)
     CF_TEST(test_stream_fs_copy_through_pipeline);
     CF_TEST(test_stream_fs_read_missing_file);
     CF_TEST(test_stream_fs_read_ahead_in_order);
+    CF_TEST(test_stream_fs_read_ahead_bounded_when_paused);
     CF_TEST(test_stream_fs_atomic_failure_leaves_no_file);
     CF_TEST(test_stream_json_elements_to_csv);
     CF_TEST(test_stream_json_elements_bad_json);
