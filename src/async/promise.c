@@ -721,20 +721,25 @@ void cf__promise_mark_handled(cf_promise *p)
     mark_handled(p);
 }
 
+/* Append `r` to `p`'s reactions when `p` is pending (or running them); 0: it is settled. */
+static inline int append_if_waiting(cf_promise *p, cf__reaction *r)
+{
+    if (p->state != CF_PROMISE_PENDING && !(p->flags & F_IN_HANDLER))
+        return 0;
+    r->link.next = NULL;
+    if (p->tail)
+        p->tail->link.next = r;
+    else
+        p->u.head = r;
+    p->tail = r;
+    return 1;
+}
+
 /* Attach `r` to `p`: appended while `p` is pending, queued at once when it is settled. */
 static inline int attach(cf_promise *p, cf__reaction *r)
 {
     mark_handled(p);
-    if (p->state == CF_PROMISE_PENDING || (p->flags & F_IN_HANDLER)) {
-        r->link.next = NULL;
-        if (p->tail)
-            p->tail->link.next = r;
-        else
-            p->u.head = r;
-        p->tail = r;
-        return 0;
-    }
-    return enqueue(p, r);
+    return append_if_waiting(p, r) ? 0 : enqueue(p, r);
 }
 
 /* Queue the job that makes `p` follow what it was resolved with (promise or thenable). */
@@ -1291,15 +1296,8 @@ static cf_promise *derive(cf_promise *p, int kind, cf_promise_cb a, cf_promise_c
     r->data = data;
     r->derived = d;
     mark_handled(p);
-    if (p->state == CF_PROMISE_PENDING || (p->flags & F_IN_HANDLER)) {
-        r->link.next = NULL;
-        if (p->tail)
-            p->tail->link.next = r;
-        else
-            p->u.head = r;
-        p->tail = r;
+    if (append_if_waiting(p, r))
         return d;
-    }
     r->link.src = p;
     p->refs++;
     /* Only `r` is kept across the call: the queue does not run it before this returns. */

@@ -473,8 +473,8 @@ static cf_error *task_error(cf_task *t, int rc)
     return cf_error_at(rc, (cf_site){.pc = t->site_pc}, NULL, 0, NULL, 0, NULL);
 }
 
-/* Release what the last await lent (at the task's end). */
-static inline void drop_held(cf_task *t)
+/* End the last await's lease: its promise and the error it owned (last_error is kept). */
+static inline void drop_lease(cf_task *t)
 {
     if (t->held) {
         cf_promise_release(t->held);
@@ -484,6 +484,12 @@ static inline void drop_held(cf_task *t)
         cf_error_free(t->own_error);
         t->own_error = NULL;
     }
+}
+
+/* Release what the last await lent (at the task's end). */
+static inline void drop_held(cf_task *t)
+{
+    drop_lease(t);
     t->last_error = NULL;
 }
 
@@ -1020,14 +1026,7 @@ CF__NOINLINE cf_result cf_sleep(cf_loop *loop, uint64_t ms)
         if (rc < 0)
             t->last_error = t->wake_err;
     }
-    if (t->held) {
-        cf_promise_release(t->held);
-        t->held = NULL;
-    }
-    if (CF_UNLIKELY(t->own_error)) {
-        cf_error_free(t->own_error);
-        t->own_error = NULL;
-    }
+    drop_lease(t);
     return (cf_result){rc, 0, NULL, rc < 0 ? t->last_error : NULL};
 }
 
